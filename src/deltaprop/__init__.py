@@ -1,0 +1,29 @@
+"""deltaprop: multilayer perceptrons trained by backpropagation, written by hand in NumPy.
+
+The public API, in the order data flows through it: networks and layers, activations and
+initializers, losses, optimizers and schedules, training (fit, callbacks, History), the
+gradient checker, and the classic single-layer rules.
+"""
+
+from deltaprop.activations import ACTIVATIONS, Activation, get_activation
+from deltaprop.callbacks import Callback, EarlyStopping, GradientTolerance, ProgressPrinter, TimeLimit
+from deltaprop.classic import DeltaRule, Perceptron
+from deltaprop.gradcheck import GradcheckReport, gradcheck
+from deltaprop.history import History
+from deltaprop.initializers import INITIALIZERS
+from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Dropout, Layer
+from deltaprop.losses import LOSSES, Loss, get_loss, one_hot
+from deltaprop.network import MLP, Network
+from deltaprop.optim import SGD, Adam, Constant, Cosine, InverseScaling, Optimizer, Schedule, StepDecay
+from deltaprop.training import evaluate, fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MLP", "Network", "Layer", "Dense", "BatchNorm", "Dropout", "ActivationLayer",
+    "Activation", "ACTIVATIONS", "get_activation", "INITIALIZERS",
+    "Loss", "LOSSES", "get_loss", "one_hot",
+    "Optimizer", "SGD", "Adam", "Schedule", "Constant", "InverseScaling", "StepDecay", "Cosine",
+    "fit", "evaluate", "History", "Callback", "EarlyStopping", "GradientTolerance", "TimeLimit",
+    "ProgressPrinter", "gradcheck", "GradcheckReport", "Perceptron", "DeltaRule", "__version__",
+]

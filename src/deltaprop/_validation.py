@@ -1,0 +1,67 @@
+"""Checks of user input that raise errors naming the problem and the fix."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+
+def unknown_name_error(kind: str, name: Any, valid: Iterable[str]) -> ValueError:
+    """The error for an unknown activation, loss, optimizer, init... name; lists the valid ones."""
+    return ValueError(f"unknown {kind} {name!r}; valid names are: {', '.join(sorted(valid))}")
+
+
+def check_positive(name: str, value: Any, *, integer: bool = False, allow_zero: bool = False) -> Any:
+    """Return ``value`` if it is a finite positive number (an int when ``integer``), else raise."""
+    kind = "an integer" if integer else "a number"
+    bound = ">= 0" if allow_zero else "> 0"
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be {kind} {bound}, got {value!r} ({type(value).__name__})")
+    if integer and not float(value).is_integer():
+        raise TypeError(f"{name} must be {kind} {bound}, got {value!r}")
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {kind} {bound}, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def check_fraction(name: str, value: Any, *, high_inclusive: bool = False) -> float:
+    """Return ``value`` if it lies in [0, 1) (or [0, 1]), else raise naming the range."""
+    value = check_positive(name, value, allow_zero=True)
+    if value > 1 or (value == 1 and not high_inclusive):
+        interval = "[0, 1]" if high_inclusive else "[0, 1)"
+        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
+    return value
+
+
+def as_float_matrix(X: Any, name: str, dtype: Any, n_features: int | None = None) -> np.ndarray:
+    """Return ``X`` as a finite 2-D array of ``dtype``, or raise naming the shape or value problem.
+
+    Parameters
+    ----------
+    X : array-like, shape (n_samples, n_features)
+    name : str
+        How the error messages call it ("X", "validation X").
+    dtype : numpy dtype
+    n_features : int, optional
+        The number of columns the network expects.
+    """
+    try:
+        array = np.asarray(X)
+    except (ValueError, TypeError) as error:  # ragged nested lists
+        raise ValueError(f"{name} could not be read as a numeric array: {error}") from None
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(f"{name} must hold numbers, got an array of dtype {array.dtype}")
+    if array.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features), got shape {array.shape}; "
+            "reshape a single feature with X.reshape(-1, 1) or a single sample with X.reshape(1, -1)"
+        )
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} has zero samples (shape {array.shape})")
+    if n_features is not None and array.shape[1] != n_features:
+        raise ValueError(f"{name} has {array.shape[1]} features but the network expects {n_features}")
+    array = np.ascontiguousarray(array, dtype=dtype)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinity; remove or impute those values first")
+    return array

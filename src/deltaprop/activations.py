@@ -1,0 +1,342 @@
+"""Activation functions f(z) and their derivatives f'(z), side by side.
+
+Every activation maps the pre-activation ``z`` of shape ``(n_samples, n_units)`` to the
+activation ``a = f(z)`` of the same shape (the notes' ``a_l = f(z_l)``), and turns the gradient
+``g = dLoss/da`` handed down from the layer above into the layer's delta::
+
+    delta = g * f'(z)          (the notes' delta_l = (W_{l+1}^T delta_{l+1}) * f'(z_l))
+
+Derivatives are written in terms of ``z`` and ``a`` together because several are cheapest from
+the output (sigmoid: a (1 - a); tanh: 1 - a^2). Every formula is stable for |z| up to 1e4 and
+beyond: no overflow, no warning, no NaN.
+
+Softmax is the one activation that is not elementwise; its backward applies the Jacobian,
+``delta = a * (g - sum(g * a, axis=1))``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from deltaprop._validation import unknown_name_error
+
+Array = np.ndarray
+
+
+def _select(condition: Array, if_true: Any, if_false: Any, dtype: Any, out: Array | None) -> Array:
+    """``np.where`` that keeps the dtype of ``z`` and can write into ``out``."""
+    selected = np.where(condition, if_true, if_false).astype(dtype, copy=False)
+    if out is None:
+        return selected
+    np.copyto(out, selected)
+    return out
+
+
+class Activation:
+    """Base class: an elementwise function and its derivative.
+
+    Subclasses implement :meth:`forward` and :meth:`derivative`; :meth:`backward` multiplies.
+    ``out=`` arguments let the hot path reuse preallocated buffers.
+    """
+
+    name = "activation"
+
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        """Return ``a = f(z)``, written into ``out`` when given (``out`` may be ``z``)."""
+        raise NotImplementedError
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        """Return ``f'(z)`` elementwise, given ``z`` and ``a = f(z)``."""
+        raise NotImplementedError
+
+    def backward(self, g: Array, z: Array, a: Array, out: Array | None = None) -> Array:
+        """Return ``delta = g * f'(z)``, written into ``out`` when given (``out`` may be ``g``)."""
+        return np.multiply(g, self.derivative(z, a), out=out)
+
+    def __call__(self, z: Array) -> Array:
+        return self.forward(np.asarray(z))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    def to_config(self) -> dict[str, Any]:
+        """The name and parameters that rebuild this activation with :func:`get_activation`."""
+        return {"name": self.name}
+
+
+class Identity(Activation):
+    """f(z) = z, f'(z) = 1. The output unit of regression (the notes' y_hat = a^(L+1))."""
+
+    name = "identity"
+
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        if out is None:
+            return z.copy()
+        if out is not z:
+            np.copyto(out, z)
+        return out
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        return np.ones_like(z)
+
+    def backward(self, g: Array, z: Array, a: Array, out: Array | None = None) -> Array:
+        if out is None:
+            return g.copy()
+        if out is not g:
+            np.copyto(out, g)
+        return out
+
+
+class Sigmoid(Activation):
+    """The logistic function f(z) = 1 / (1 + e^-z), f'(z) = a (1 - a).
+
+    Notes
+    -----
+    Computed as ``e / (1 + e)`` for z < 0 and ``1 / (1 + e)`` for z >= 0 with ``e = exp(-|z|)``,
+    so the exponential never overflows and small outputs keep their relative precision.
+    """
+
+    name = "sigmoid"
+
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        negative = z < 0
+        e = np.exp(-np.abs(z))
+        numerator = np.where(negative, e, 1.0).astype(z.dtype, copy=False)
+        np.add(e, 1.0, out=e)
+        return np.divide(numerator, e, out=out)
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        return a * (1.0 - a)
+
+    def backward(self, g: Array, z: Array, a: Array, out: Array | None = None) -> Array:
+        out = np.multiply(g, a, out=out)
+        one_minus_a = np.subtract(1.0, a)
+        return np.multiply(out, one_minus_a, out=out)
+
+
+class Tanh(Activation):
+    """f(z) = tanh(z), f'(z) = 1 - a^2."""
+
+    name = "tanh"
+
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        return np.tanh(z, out=out)
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        return 1.0 - a * a
+
+    def backward(self, g: Array, z: Array, a: Array, out: Array | None = None) -> Array:
+        a_squared = np.multiply(a, a)
+        np.subtract(1.0, a_squared, out=a_squared)
+        return np.multiply(g, a_squared, out=out)
+
+
+class ReLU(Activation):
+    """f(z) = max(z, 0), f'(z) = 1 if z > 0 else 0 (0 at the kink, as PyTorch)."""
+
+    name = "relu"
+
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        return np.maximum(z, 0.0, out=out)
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        return (z > 0).astype(z.dtype)
+
+    def backward(self, g: Array, z: Array, a: Array, out: Array | None = None) -> Array:
+        if out is None:
+            out = g.copy()
+        elif out is not g:
+            np.copyto(out, g)
+        # Zeroing where the unit is off is cheaper than forming and multiplying by a 0/1 mask.
+        np.copyto(out, 0.0, where=z <= 0)
+        return out
+
+
+class LeakyReLU(Activation):
+    """f(z) = z if z > 0 else slope * z; f'(z) = 1 or slope."""
+
+    name = "leaky_relu"
+
+    def __init__(self, slope: float = 0.01) -> None:
+        if not np.isfinite(slope) or slope < 0:
+            raise ValueError(f"leaky_relu slope must be a finite number >= 0, got {slope!r}")
+        self.slope = float(slope)
+
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        return _select(z > 0, z, z * self.slope, z.dtype, out)
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        return np.where(z > 0, 1.0, self.slope).astype(z.dtype)
+
+    def to_config(self) -> dict[str, Any]:
+        return {"name": self.name, "slope": self.slope}
+
+    def __repr__(self) -> str:
+        return f"LeakyReLU(slope={self.slope})"
+
+
+class ELU(Activation):
+    """f(z) = z if z > 0 else alpha (e^z - 1); f'(z) = 1 or a + alpha.
+
+    ``expm1`` is taken of ``min(z, 0)`` so large positive z never overflow.
+    """
+
+    name = "elu"
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        if not np.isfinite(alpha) or alpha <= 0:
+            raise ValueError(f"elu alpha must be a finite number > 0, got {alpha!r}")
+        self.alpha = float(alpha)
+
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        negative_part = np.expm1(np.minimum(z, 0.0))
+        negative_part *= self.alpha
+        return _select(z > 0, z, negative_part, z.dtype, out)
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        return np.where(z > 0, 1.0, a + self.alpha).astype(z.dtype, copy=False)
+
+    def to_config(self) -> dict[str, Any]:
+        return {"name": self.name, "alpha": self.alpha}
+
+    def __repr__(self) -> str:
+        return f"ELU(alpha={self.alpha})"
+
+
+class Softplus(Activation):
+    """f(z) = log(1 + e^z), computed as max(z, 0) + log1p(e^-|z|); f'(z) = sigmoid(z)."""
+
+    name = "softplus"
+
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        soft = np.log1p(np.exp(-np.abs(z)))
+        return np.add(np.maximum(z, 0.0), soft, out=out)
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        return Sigmoid().forward(z)
+
+
+class Sign(Activation):
+    """The perceptron's unit: f(z) = +1 if z >= 0 else -1; f'(z) = 0 almost everywhere.
+
+    Its derivative carries no gradient, which is why the perceptron algorithm
+    (:class:`deltaprop.classic.Perceptron`) updates on mistakes instead of by gradient.
+    """
+
+    name = "sign"
+
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        return _select(z >= 0, 1.0, -1.0, z.dtype, out)
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        return np.zeros_like(z)
+
+
+class Step(Activation):
+    """The unit step: f(z) = 1 if z >= 0 else 0; f'(z) = 0 almost everywhere."""
+
+    name = "step"
+
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        return _select(z >= 0, 1.0, 0.0, z.dtype, out)
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        return np.zeros_like(z)
+
+
+class Softmax(Activation):
+    """a_k = e^{z_k} / sum_j e^{z_j} over each row, with the row maximum subtracted first.
+
+    Not elementwise: ``backward`` applies the Jacobian ``diag(a) - a a^T`` to each row of ``g``,
+    ``delta = a * (g - sum(g * a, axis=1))``. With cross-entropy the loss fuses this into
+    ``delta = (a - y) / n`` (see :mod:`deltaprop.losses`).
+    """
+
+    name = "softmax"
+
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+        np.exp(out, out=out)
+        out /= out.sum(axis=1, keepdims=True)
+        return out
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        raise TypeError("softmax has a Jacobian, not an elementwise derivative; use backward()")
+
+    def backward(self, g: Array, z: Array, a: Array, out: Array | None = None) -> Array:
+        projection = np.einsum("ij,ij->i", g, a)[:, None]
+        out = np.subtract(g, projection, out=out)
+        return np.multiply(out, a, out=out)
+
+
+class CustomActivation(Activation):
+    """Wraps a user object that has ``f(z)`` and a derivative ``df(z)`` (or ``fprime(z)``)."""
+
+    name = "custom"
+
+    def __init__(self, f: Callable[[Array], Array], df: Callable[[Array], Array], name: str):
+        self._f, self._df, self.name = f, df, name
+
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        a = np.asarray(self._f(z), dtype=z.dtype)
+        if out is None:
+            return a
+        np.copyto(out, a)
+        return out
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        return np.asarray(self._df(z), dtype=z.dtype)
+
+    def __repr__(self) -> str:
+        return f"CustomActivation({self.name!r})"
+
+
+ACTIVATIONS: dict[str, type[Activation]] = {
+    cls.name: cls
+    for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softplus, Sign, Step, Softmax)
+}
+_ALIASES = {"linear": "identity", "logistic": "sigmoid", "none": "identity"}
+_DERIVATIVE_ATTRIBUTES = ("df", "fprime", "f_prime", "derivative")
+
+
+def get_activation(spec: str | Activation | dict[str, Any] | Any) -> Activation:
+    """Return the activation named by ``spec``.
+
+    Parameters
+    ----------
+    spec : str, Activation, dict or object
+        A name (``"relu"``; the valid names are listed on error), an :class:`Activation`, a
+        config dict from :meth:`Activation.to_config`, or any object with a callable ``f`` and a
+        callable derivative ``df`` (also accepted: ``fprime``, ``f_prime``, ``derivative``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, listing the valid ones.
+    TypeError
+        For an object that is none of the above.
+    """
+    if isinstance(spec, Activation):
+        return spec
+    if isinstance(spec, dict):
+        params = {k: v for k, v in spec.items() if k != "name"}
+        return _from_name(spec.get("name", ""), **params)
+    if isinstance(spec, str):
+        return _from_name(spec)
+    f = getattr(spec, "f", None)
+    df = next((getattr(spec, n) for n in _DERIVATIVE_ATTRIBUTES if callable(getattr(spec, n, None))), None)
+    if callable(f) and df is not None:
+        return CustomActivation(f, df, name=getattr(spec, "name", type(spec).__name__))
+    raise TypeError(
+        f"activation must be a name ({', '.join(sorted(ACTIVATIONS))}), an Activation, or an "
+        f"object with callables f and df; got {type(spec).__name__}"
+    )
+
+
+def _from_name(name: str, **params: Any) -> Activation:
+    key = _ALIASES.get(str(name).lower(), str(name).lower())
+    if key not in ACTIVATIONS:
+        raise unknown_name_error("activation", name, ACTIVATIONS)
+    return ACTIVATIONS[key](**params)

@@ -1,0 +1,121 @@
+"""Callbacks: everything optional in training (early stopping, convergence, time budget,
+progress) hooks into the one loop through these methods."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
+
+import numpy as np
+
+from deltaprop._validation import check_positive
+
+if TYPE_CHECKING:  # pragma: no cover
+    from deltaprop.training import Trainer
+
+
+class Callback(Protocol):
+    """What the training loop calls. Every method is optional; set ``trainer.stop_reason`` to
+    a string to end training after the current step or epoch."""
+
+    def on_train_begin(self, trainer: "Trainer") -> None: ...
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None: ...
+    def on_batch_end(self, trainer: "Trainer", step: int) -> None: ...
+    def on_train_end(self, trainer: "Trainer") -> None: ...
+
+
+class EarlyStopping:
+    """Stop when the monitored loss has not improved by ``min_delta`` for ``patience`` epochs,
+    and restore the parameters of the best epoch.
+
+    Parameters
+    ----------
+    patience : int
+        Epochs without improvement before stopping.
+    min_delta : float
+        Smallest decrease that counts as an improvement.
+    monitor : {"val_loss", "loss"}
+        ``val_loss`` needs validation data.
+    restore_best : bool
+        Put back the parameters (and BatchNorm statistics) of the best epoch at the end.
+    """
+
+    def __init__(self, patience: int = 10, min_delta: float = 0.0, monitor: str = "val_loss",
+                 restore_best: bool = True) -> None:
+        self.patience = check_positive("patience", patience, integer=True)
+        self.min_delta = check_positive("min_delta", min_delta, allow_zero=True)
+        if monitor not in ("val_loss", "loss"):
+            raise ValueError(f"monitor must be 'val_loss' or 'loss', got {monitor!r}")
+        self.monitor, self.restore_best = monitor, restore_best
+
+    def on_train_begin(self, trainer: "Trainer") -> None:
+        if self.monitor == "val_loss" and not trainer.has_validation:
+            raise ValueError("early stopping on val_loss needs validation_data or validation_fraction")
+        self.best = np.inf
+        self.best_epoch = 0
+        self.wait = 0
+        self.best_state: Any = None
+
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
+        current = logs[self.monitor]
+        if current < self.best - self.min_delta:
+            self.best, self.best_epoch, self.wait = current, epoch, 0
+            if self.restore_best:
+                self.best_state = trainer.snapshot()
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            trainer.stop_reason = "early_stopping"
+
+    def on_train_end(self, trainer: "Trainer") -> None:
+        trainer.history.best_epoch = self.best_epoch
+        if self.restore_best and self.best_state is not None:
+            trainer.restore(self.best_state)
+
+
+class GradientTolerance:
+    """Stop when the epoch's mean gradient norm falls below ``tol``: the notes' "repeat till
+    convergence" (a stationary point has gradient zero)."""
+
+    def __init__(self, tol: float) -> None:
+        self.tol = check_positive("tol", tol)
+
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
+        if logs["grad_norm"] < self.tol:
+            trainer.stop_reason = "converged"
+
+
+class TimeLimit:
+    """Stop after ``seconds`` of training, checked after every step."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = check_positive("time_limit", seconds)
+
+    def on_train_begin(self, trainer: "Trainer") -> None:
+        self.deadline = time.perf_counter() + self.seconds
+
+    def on_batch_end(self, trainer: "Trainer", step: int) -> None:
+        if time.perf_counter() > self.deadline:
+            trainer.stop_reason = "time_limit"
+
+
+class ProgressPrinter:
+    """One line per epoch (loss, validation loss and metric, learning rate, seconds).
+
+    The command line's progress bar (a later addition) will replace this for terminals; this
+    plain form is what logs and ``verbose=True`` get.
+    """
+
+    def __init__(self, stream: TextIO | None = None, every: int = 1) -> None:
+        self.stream = stream or sys.stderr
+        self.every = check_positive("every", every, integer=True)
+
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
+        if epoch % self.every and trainer.stop_reason is None:
+            return
+        parts = [f"epoch {epoch}", f"loss {logs['loss']:.5g}"]
+        if "val_loss" in logs:
+            parts += [f"val_loss {logs['val_loss']:.5g}", f"val_{logs['metric_name']} {logs['val_metric']:.4f}"]
+        parts += [f"lr {logs['lr']:.3g}", f"{logs['time']:.2f}s"]
+        print("  ".join(parts), file=self.stream, flush=True)

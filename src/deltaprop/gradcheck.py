@@ -1,0 +1,146 @@
+"""Gradient checks: backpropagation against central finite differences, in float64.
+
+For each parameter entry theta_j the numerical derivative is
+``(L(theta + h e_j) - L(theta - h e_j)) / (2 h)`` and the error is
+``|analytic - numeric| / max(|analytic| + |numeric|, floor)``. The random-direction check
+compares ``grad . d`` with ``(L(theta + h d) - L(theta - h d)) / (2 h)`` for random unit
+directions ``d``: two loss evaluations each, whatever the number of parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from deltaprop.layers import Dropout
+from deltaprop.losses import Loss
+from deltaprop.network import Network, _check_rows
+from deltaprop._validation import as_float_matrix, check_positive
+
+
+@dataclass
+class GradcheckReport:
+    """Largest relative error per parameter (by dotted name) and overall.
+
+    Attributes
+    ----------
+    errors : dict of str to float
+        Max relative error over the checked entries of each parameter.
+    max_error : float
+        The largest of them (and of the random-direction checks).
+    direction_errors : list of float
+        Relative errors of the random-direction checks.
+    tolerance : float
+    passed : bool
+        ``max_error < tolerance``.
+    """
+
+    errors: dict[str, float] = field(default_factory=dict)
+    direction_errors: list[float] = field(default_factory=list)
+    tolerance: float = 1e-6
+
+    @property
+    def max_error(self) -> float:
+        return max([*self.errors.values(), *self.direction_errors, 0.0])
+
+    @property
+    def passed(self) -> bool:
+        return self.max_error < self.tolerance
+
+    def __repr__(self) -> str:
+        rows = "\n".join(f"  {name:<20} {error:.2e}" for name, error in self.errors.items())
+        verdict = "passed" if self.passed else "FAILED"
+        return f"GradcheckReport({verdict}, max relative error {self.max_error:.2e}\n{rows}\n)"
+
+
+def relative_error(analytic: np.ndarray, numeric: np.ndarray, floor: float = 1e-8) -> np.ndarray:
+    """|a - n| / max(|a| + |n|, floor), elementwise."""
+    return np.abs(analytic - numeric) / np.maximum(np.abs(analytic) + np.abs(numeric), floor)
+
+
+def gradcheck(
+    net: Network,
+    X: Any,
+    Y: Any,
+    *,
+    loss: str | Loss = "squared_error",
+    l2: float = 0.0,
+    l1: float = 0.0,
+    eps: float = 1e-6,
+    tolerance: float = 1e-6,
+    max_entries: int | None = None,
+    directions: int = 0,
+    seed: int = 0,
+) -> GradcheckReport:
+    """Compare backpropagated gradients with central differences, in float64.
+
+    Parameters
+    ----------
+    net : Network
+        Checked on a float64 copy; the network itself is not changed.
+    X, Y : array-like
+        One batch and its targets.
+    loss, l2, l1
+        As for :meth:`Network.loss_and_gradients`.
+    eps : float
+        The step h.
+    tolerance : float
+        ``report.passed`` is ``max_error < tolerance``.
+    max_entries : int, optional
+        Check at most this many entries of each parameter, chosen at random (all by default).
+    directions : int
+        Also run this many random-direction checks.
+    seed : int
+        For the entry sample, the directions and any dropout mask.
+
+    Returns
+    -------
+    GradcheckReport
+
+    Notes
+    -----
+    Training mode is used (BatchNorm with batch statistics). Dropout masks are drawn once and
+    held fixed, so the loss is a deterministic function of the parameters.
+    """
+    eps = check_positive("eps", eps)
+    check = net.astype(np.float64)
+    check.set_rng(np.random.default_rng(seed))
+    loss_object = check.resolve_loss(loss)
+    X = as_float_matrix(X, "X", np.float64, check.n_inputs)
+    Y = loss_object.prepare_targets(Y, check.n_outputs, np.float64)
+    _check_rows(X, Y)
+    dropouts = [layer for layer in check.layers if isinstance(layer, Dropout)]
+    rng = np.random.default_rng(seed)
+    report = GradcheckReport(tolerance=tolerance)
+    with check.frozen_running_stats():
+        check._loss_and_gradient(X, Y, loss_object, l2, l1)  # draws the dropout masks
+        for layer in dropouts:
+            layer.freeze_mask = True
+        analytic = check.grad.copy()
+
+        def loss_at(theta: np.ndarray) -> float:
+            saved = check.theta.copy()
+            check.theta[...] = theta
+            value = check._loss_and_gradient(X, Y, loss_object, l2, l1)
+            check.theta[...] = saved
+            return value
+
+        theta0 = check.theta.copy()
+        for name, part in check.parameter_slices.items():
+            entries = np.arange(part.start, part.stop)
+            if max_entries is not None and entries.size > max_entries:
+                entries = rng.choice(entries, size=max_entries, replace=False)
+            numeric = np.empty(entries.size)
+            for k, j in enumerate(entries):
+                step = np.zeros_like(theta0)
+                step[j] = eps
+                numeric[k] = (loss_at(theta0 + step) - loss_at(theta0 - step)) / (2 * eps)
+            report.errors[name] = float(relative_error(analytic[entries], numeric).max(initial=0.0))
+        for _ in range(directions):
+            d = rng.standard_normal(theta0.size)
+            d /= np.linalg.norm(d)
+            numeric_slope = (loss_at(theta0 + eps * d) - loss_at(theta0 - eps * d)) / (2 * eps)
+            report.direction_errors.append(float(relative_error(np.dot(analytic, d), numeric_slope)))
+    return report

@@ -1,0 +1,58 @@
+"""An activation as a layer of its own, for placing f after a BatchNorm: z -> BN -> f."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+from deltaprop.activations import Activation, Identity, get_activation
+from deltaprop.layers.base import Array, Layer
+
+
+class ActivationLayer(Layer):
+    """Applies ``a = f(z)`` elementwise; backward ``delta = g * f'(z)``.
+
+    Parameters
+    ----------
+    activation : str or Activation
+        ``None`` on the last layer of a network means "chosen by the loss".
+    """
+
+    def __init__(self, activation: str | Activation | None = None) -> None:
+        super().__init__()
+        self.activation_is_auto = activation is None
+        self.activation = get_activation(activation or "identity")
+        self.z: Array | None = None
+        self.a: Array | None = None
+
+    def set_activation(self, activation: str | Activation) -> None:
+        self.activation = get_activation(activation)
+
+    def forward(self, x: Array, *, training: bool) -> Array:
+        self.z = x
+        if isinstance(self.activation, Identity):
+            self.a = x
+        else:
+            self.a = self.activation.forward(x, out=self._buffer("a", x.shape, x.dtype))
+        return self.a
+
+    def backward(self, g: Array, *, need_input_grad: bool = True) -> Array | None:
+        if not need_input_grad:
+            return None
+        assert self.z is not None and self.a is not None, "backward before forward"
+        return self.activation.backward(g, self.z, self.a, out=self._buffer("delta", g.shape, g.dtype))
+
+    def backward_delta(self, delta: Array, *, need_input_grad: bool = True) -> Array | None:
+        """The fused output delta is already dLoss/dz, the gradient for the layer below."""
+        return delta if need_input_grad else None
+
+    def to_config(self) -> dict[str, Any]:
+        return {
+            "type": "Activation",
+            "activation": None if self.activation_is_auto else self.activation.to_config(),
+        }
+
+    def __repr__(self) -> str:
+        return f"Activation({self.activation.name!r})"
+
+

@@ -1,0 +1,98 @@
+"""What every layer shares: parameter slots in the network's flat buffers, and workspaces.
+
+A layer declares its parameters with :meth:`Layer.parameter_specs`; the network lays all of them
+out in one flat parameter vector ``theta`` and one flat gradient vector ``grad`` and hands each
+layer views into both (:meth:`Layer.bind`). So ``layer.W`` *is* a slice of ``theta`` and
+``layer.dW`` a slice of ``grad``: the optimizer updates every parameter with one vectorized
+operation, and a checkpoint is one array.
+
+Forward and backward write into per-layer workspaces that are reused from batch to batch (and
+reallocated only when the batch size changes), so the training step allocates almost nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """A parameter a layer owns: its local name, shape, and whether L2/L1 decay applies."""
+
+    name: str
+    shape: tuple[int, ...]
+    decay: bool
+
+
+class Layer:
+    """Base class of all layers.
+
+    Subclasses implement :meth:`forward` and :meth:`backward`, and may declare parameters.
+    ``n_in``/``n_out`` are the widths of input and output (``None`` while unknown: a BatchNorm,
+    Dropout or Activation layer takes its width from the layer before it).
+    """
+
+    n_in: int | None = None
+    n_out: int | None = None
+
+    def __init__(self) -> None:
+        self._workspace: dict[str, Array] = {}
+        self.params: dict[str, Array] = {}
+        self.grads: dict[str, Array] = {}
+        self.rng: np.random.Generator | None = None
+
+    # -- parameters -------------------------------------------------------------------------
+    def parameter_specs(self) -> list[ParameterSpec]:
+        """The parameters this layer owns (none by default)."""
+        return []
+
+    def bind(self, params: dict[str, Array], grads: dict[str, Array]) -> None:
+        """Receive views into the network's flat parameter and gradient buffers."""
+        self.params, self.grads = params, grads
+
+    def initialize(self, rng: np.random.Generator) -> None:
+        """Set initial parameter values (in place, into the bound views)."""
+
+    def set_width(self, n_features: int) -> None:
+        """Called by the network with the width of the layer below, for width-agnostic layers."""
+        if self.n_in is None:
+            self.n_in = self.n_out = n_features
+        elif self.n_in != n_features:
+            raise ValueError(
+                f"{self!r} expects {self.n_in} inputs but the layer below gives {n_features}"
+            )
+
+    # -- passes -----------------------------------------------------------------------------
+    def forward(self, x: Array, *, training: bool) -> Array:
+        """Map the input ``x`` of shape (n_samples, n_in) to the output (n_samples, n_out)."""
+        raise NotImplementedError
+
+    def backward(self, g: Array, *, need_input_grad: bool = True) -> Array | None:
+        """Given ``g = dLoss/d(output)``, fill ``self.grads`` and return ``dLoss/d(input)``.
+
+        The return is skipped (``None``) when ``need_input_grad`` is false: the first layer never
+        needs the gradient with respect to the data.
+        """
+        raise NotImplementedError
+
+    def to_config(self) -> dict[str, Any]:
+        """The type and arguments that rebuild this layer (without its parameter values)."""
+        raise NotImplementedError
+
+    # -- workspaces -------------------------------------------------------------------------
+    def _buffer(self, key: str, shape: tuple[int, ...], dtype: Any) -> Array:
+        """A reusable array for ``key``; reallocated only when the shape or dtype changes."""
+        buffer = self._workspace.get(key)
+        if buffer is None or buffer.shape != shape or buffer.dtype != dtype:
+            buffer = np.empty(shape, dtype=dtype)
+            self._workspace[key] = buffer
+        return buffer
+
+    def clear_workspace(self) -> None:
+        """Drop the cached forward/backward arrays (to free memory, or before copying)."""
+        self._workspace = {}

@@ -1,0 +1,140 @@
+"""The fully-connected layer: z = a_prev W^T + b, a = f(z) (the notes' z_l = W_l a_{l-1} + b_l)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from deltaprop.activations import Activation, Identity, get_activation
+from deltaprop.initializers import get_initializer
+from deltaprop.layers.base import Array, Layer, ParameterSpec
+
+
+class Dense(Layer):
+    """A fully-connected layer with an optional elementwise activation fused in.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Input and output widths. ``W`` has shape ``(n_out, n_in)``, ``b`` shape ``(n_out,)``.
+    activation : str, Activation or None
+        ``f``; ``None`` means identity, except on the last layer of a network, where ``None``
+        means "chosen by the loss" (softmax for cross-entropy, sigmoid for binary
+        cross-entropy, identity for squared error).
+    init : str or callable, optional
+        Weight initializer (see :mod:`deltaprop.initializers`); default by activation.
+
+    Notes
+    -----
+    With layer ``i`` (0-based) being layer ``l = i + 1`` of the notes, for a batch of rows::
+
+        forward:   z = a_prev @ W.T + b          z_l = W_l a_{l-1} + b_l      (n, n_out)
+                   a = f(z)                      a_l = f(z_l)                 (n, n_out)
+        backward:  delta = g * f'(z)             delta_l = (W_{l+1}^T delta_{l+1}) * f'(z_l)
+                   dW = delta.T @ a_prev         dW_l = delta_l a_{l-1}^T     (n_out, n_in)
+                   db = delta.sum(axis=0)        db_l = delta_l               (n_out,)
+                   g_below = delta @ W           W_l^T delta_l                (n, n_in)
+
+    ``g`` already carries the 1/n of the batch mean (the loss owns it), so nothing divides here.
+    After a backward pass ``self.delta`` holds delta_l, ``self.z`` and ``self.a`` hold z_l, a_l.
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        activation: str | Activation | None = None,
+        *,
+        init: Any = None,
+    ) -> None:
+        super().__init__()
+        from deltaprop._validation import check_positive
+
+        self.n_in = check_positive("n_in", n_in, integer=True)
+        self.n_out = check_positive("n_out", n_out, integer=True)
+        self.activation_is_auto = activation is None
+        self.activation: Activation = get_activation(activation or "identity")
+        self.init = init
+        get_initializer(init, self.activation.name)  # reject a bad name now, not at first use
+        self.a_prev: Array | None = None
+        self.z: Array | None = None
+        self.a: Array | None = None
+        self.delta: Array | None = None
+
+    @property
+    def W(self) -> Array:
+        """Weights, shape (n_out, n_in): a view into the network's parameter vector."""
+        return self.params["W"]
+
+    @property
+    def b(self) -> Array:
+        """Biases, shape (n_out,)."""
+        return self.params["b"]
+
+    @property
+    def dW(self) -> Array:
+        """dLoss/dW after the last backward pass, shape (n_out, n_in)."""
+        return self.grads["W"]
+
+    @property
+    def db(self) -> Array:
+        """dLoss/db after the last backward pass, shape (n_out,)."""
+        return self.grads["b"]
+
+    def parameter_specs(self) -> list[ParameterSpec]:
+        # W before b, so one layer's gradient is one contiguous slice for its norm.
+        return [
+            ParameterSpec("W", (self.n_out, self.n_in), decay=True),
+            ParameterSpec("b", (self.n_out,), decay=False),
+        ]
+
+    def initialize(self, rng: np.random.Generator) -> None:
+        initializer = get_initializer(self.init, self.activation.name)
+        W = np.asarray(initializer((self.n_out, self.n_in), rng))
+        if W.shape != (self.n_out, self.n_in):
+            raise ValueError(f"init returned shape {W.shape}, expected {(self.n_out, self.n_in)}")
+        self.W[...] = W
+        self.b[...] = 0.0
+
+    def set_activation(self, activation: str | Activation) -> None:
+        """Replace ``f`` (used when the loss chooses the output activation)."""
+        self.activation = get_activation(activation)
+
+    def forward(self, x: Array, *, training: bool) -> Array:
+        n = x.shape[0]
+        z = self._buffer("z", (n, self.n_out), x.dtype)
+        np.matmul(x, self.W.T, out=z)
+        z += self.b
+        if isinstance(self.activation, Identity):
+            a = z  # no copy: a_l is z_l
+        else:
+            a = self.activation.forward(z, out=self._buffer("a", z.shape, z.dtype))
+        self.a_prev, self.z, self.a = x, z, a
+        return a
+
+    def backward(self, g: Array, *, need_input_grad: bool = True) -> Array | None:
+        assert self.z is not None and self.a is not None, "backward before forward"
+        delta = self.activation.backward(g, self.z, self.a, out=self._buffer("delta", g.shape, g.dtype))
+        return self.backward_delta(delta, need_input_grad=need_input_grad)
+
+    def backward_delta(self, delta: Array, *, need_input_grad: bool = True) -> Array | None:
+        """Backward from ``delta = dLoss/dz`` itself (the loss's fused output delta)."""
+        assert self.a_prev is not None, "backward before forward"
+        self.delta = delta
+        np.matmul(delta.T, self.a_prev, out=self.dW)
+        np.sum(delta, axis=0, out=self.db)
+        if not need_input_grad:
+            return None
+        return np.matmul(delta, self.W, out=self._buffer("g_in", self.a_prev.shape, delta.dtype))
+
+    def to_config(self) -> dict[str, Any]:
+        init = self.init if self.init is None or isinstance(self.init, str) else "custom"
+        return {
+            "type": "Dense", "n_in": self.n_in, "n_out": self.n_out,
+            "activation": None if self.activation_is_auto else self.activation.to_config(),
+            "init": init,
+        }
+
+    def __repr__(self) -> str:
+        return f"Dense({self.n_in}, {self.n_out}, activation={self.activation.name!r})"

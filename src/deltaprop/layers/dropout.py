@@ -1,0 +1,55 @@
+"""Inverted dropout: drop units at random in training, scale the survivors by 1/(1-p)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from deltaprop._validation import check_fraction
+from deltaprop.layers.base import Array, Layer
+
+
+class Dropout(Layer):
+    """Zero each unit with probability ``p`` in training; identity in evaluation.
+
+    Parameters
+    ----------
+    p : float in [0, 1)
+        Drop probability.
+
+    Notes
+    -----
+    ``a = x * m / (1 - p)`` with ``m ~ Bernoulli(1 - p)`` drawn per sample and unit, so the
+    expected activation is unchanged and evaluation needs no rescaling. Backward:
+    ``dx = g * m / (1 - p)``. ``freeze_mask = True`` reuses the last mask (for gradient checks).
+    """
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        self.p = check_fraction("dropout p", p)
+        self.freeze_mask = False
+        self.mask: Array | None = None
+
+    def forward(self, x: Array, *, training: bool) -> Array:
+        if not training or self.p == 0.0:
+            self.mask = None
+            return x
+        if not (self.freeze_mask and self.mask is not None and self.mask.shape == x.shape):
+            assert self.rng is not None, "Dropout has no random generator; add it to a Network"
+            keep = self.rng.random(x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32)
+            self.mask = np.where(keep >= self.p, 1.0 / (1.0 - self.p), 0.0).astype(x.dtype)
+        return np.multiply(x, self.mask, out=self._buffer("out", x.shape, x.dtype))
+
+    def backward(self, g: Array, *, need_input_grad: bool = True) -> Array | None:
+        if not need_input_grad:
+            return None
+        if self.mask is None:
+            return g
+        return np.multiply(g, self.mask, out=self._buffer("dx", g.shape, g.dtype))
+
+    def to_config(self) -> dict[str, Any]:
+        return {"type": "Dropout", "p": self.p}
+
+    def __repr__(self) -> str:
+        return f"Dropout(p={self.p})"

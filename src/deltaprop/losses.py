@@ -1,0 +1,247 @@
+"""Losses: the value averaged over the batch, and the output-layer delta.
+
+The loss owns the ``1/n`` of the batch mean and the start of the delta recursion,
+``delta_L = dLoss/da_L * f'(z_L)``. For the three canonical pairs the product collapses to
+``(a - y) / n`` and is computed directly, which is both cheaper and numerically stable:
+
+=========================  ==================  =====================================
+loss                       output activation   delta_L
+=========================  ==================  =====================================
+``squared_error``          identity            (a - y) / n
+``cross_entropy``          softmax             (a - y) / n
+``binary_cross_entropy``   sigmoid             (a - y) / n
+``mse``                    identity            2 (a - y) / (n k)
+=========================  ==================  =====================================
+
+With any other output activation (squared error on a sigmoid output, as in the notes' delta
+rule), ``delta_L = dLoss/da_L * f'(z_L)`` is formed by the activation's own backward.
+Cross-entropy values come from the logits through log-sum-exp and softplus, never from
+``log(a)``, so saturated outputs give finite losses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from deltaprop._validation import unknown_name_error
+from deltaprop.activations import Activation
+
+Array = np.ndarray
+
+
+class Loss:
+    """Base class. ``z``, ``a``: output pre-activation and activation, ``Y``: targets, all
+    of shape (n_samples, n_outputs)."""
+
+    name = "loss"
+    output_activation = "identity"
+    is_classification = False
+
+    def value(self, z: Array, a: Array, Y: Array) -> float:
+        """The loss averaged over the batch."""
+        raise NotImplementedError
+
+    def grad_a(self, a: Array, Y: Array) -> Array:
+        """dLoss/da_L for the batch (the 1/n included)."""
+        raise NotImplementedError
+
+    def output_delta(self, z: Array, a: Array, Y: Array, activation: Activation, out: Array) -> Array:
+        """``delta_L = dLoss/dz_L``, written into ``out``; fused for the canonical activation."""
+        if activation.name == self.output_activation:
+            return self._fused_delta(a, Y, out)
+        return activation.backward(self.grad_a(a, Y), z, a, out=out)
+
+    def _fused_delta(self, a: Array, Y: Array, out: Array) -> Array:
+        out = np.subtract(a, Y, out=out)
+        out *= 1.0 / a.shape[0]
+        return out
+
+    def check_activation(self, activation: Activation) -> None:
+        """Raise if the output activation cannot go with this loss."""
+
+    def prepare_targets(self, y: Any, n_outputs: int, dtype: Any) -> Array:
+        """Return targets as a float matrix (n_samples, n_outputs), or raise naming the problem."""
+        Y = _numeric_targets(y)
+        if Y.ndim == 1 and n_outputs == 1:
+            Y = Y[:, None]
+        if Y.ndim != 2 or Y.shape[1] != n_outputs:
+            raise ValueError(
+                f"targets have shape {Y.shape} but the network has {n_outputs} output(s); "
+                f"give y of shape (n_samples, {n_outputs})" + (" or (n_samples,)" if n_outputs == 1 else "")
+            )
+        return np.ascontiguousarray(Y, dtype=dtype)
+
+    def metric(self, a: Array, Y: Array) -> float:
+        """R^2 for regression (averaged over outputs); accuracy for the classification losses."""
+        residual = ((Y - a) ** 2).sum(axis=0)
+        total = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = np.where(total > 0, 1.0 - residual / np.where(total > 0, total, 1.0), 0.0)
+        return float(r2.mean())
+
+    metric_name = "r2"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class SquaredError(Loss):
+    """The notes' loss: 1/n sum_i 1/2 ||a_i - y_i||^2; dLoss/da = (a - y) / n."""
+
+    name = "squared_error"
+
+    def value(self, z: Array, a: Array, Y: Array) -> float:
+        diff = a - Y
+        return 0.5 * float(np.vdot(diff, diff)) / a.shape[0]
+
+    def grad_a(self, a: Array, Y: Array) -> Array:
+        return (a - Y) / a.shape[0]
+
+
+class MSE(Loss):
+    """Mean squared error over samples and outputs: 1/(n k) sum (a - y)^2 (PyTorch's MSELoss)."""
+
+    name = "mse"
+
+    def value(self, z: Array, a: Array, Y: Array) -> float:
+        diff = a - Y
+        return float(np.vdot(diff, diff)) / a.size
+
+    def grad_a(self, a: Array, Y: Array) -> Array:
+        return (a - Y) * (2.0 / a.size)
+
+    def _fused_delta(self, a: Array, Y: Array, out: Array) -> Array:
+        out = np.subtract(a, Y, out=out)
+        out *= 2.0 / a.size
+        return out
+
+
+class CrossEntropy(Loss):
+    """Softmax cross-entropy: -1/n sum_i sum_k y_ik log softmax(z_i)_k.
+
+    Targets are integer class labels ``0..k-1`` (shape (n,)) or rows of class probabilities
+    (one-hot, shape (n, k)). The value is ``logsumexp(z_i) - y_i . z_i`` (rows of y sum to 1),
+    and the fused delta ``(softmax(z) - y) / n``.
+    """
+
+    name = "cross_entropy"
+    output_activation = "softmax"
+    is_classification = True
+    metric_name = "accuracy"
+
+    def value(self, z: Array, a: Array, Y: Array) -> float:
+        z_max = z.max(axis=1, keepdims=True)
+        log_sum_exp = np.log(np.exp(z - z_max).sum(axis=1)) + z_max[:, 0]
+        return float(log_sum_exp.sum() - np.vdot(Y, z)) / z.shape[0]
+
+    def check_activation(self, activation: Activation) -> None:
+        if activation.name != "softmax":
+            raise ValueError(
+                f"cross_entropy needs a softmax output layer, not {activation.name!r}; "
+                "leave output_activation=None to let the loss choose it, or use squared_error"
+            )
+
+    def prepare_targets(self, y: Any, n_outputs: int, dtype: Any) -> Array:
+        if n_outputs < 2:
+            raise ValueError(
+                "cross_entropy needs at least 2 outputs; for one output use binary_cross_entropy"
+            )
+        Y = _numeric_targets(y)
+        if Y.ndim == 1 or (Y.ndim == 2 and Y.shape[1] == 1):
+            return one_hot(Y.reshape(-1), n_outputs, dtype)
+        if Y.ndim != 2 or Y.shape[1] != n_outputs:
+            raise ValueError(
+                f"cross_entropy targets have shape {Y.shape}; give integer labels of shape "
+                f"(n_samples,) or one-hot rows of shape (n_samples, {n_outputs})"
+            )
+        if (Y < 0).any() or not np.allclose(Y.sum(axis=1), 1.0, atol=1e-6):
+            raise ValueError("cross_entropy one-hot targets must be non-negative rows summing to 1")
+        return np.ascontiguousarray(Y, dtype=dtype)
+
+    def metric(self, a: Array, Y: Array) -> float:
+        return float(np.mean(a.argmax(axis=1) == Y.argmax(axis=1)))
+
+
+class BinaryCrossEntropy(Loss):
+    """Sigmoid cross-entropy summed over outputs, averaged over samples.
+
+    ``-1/n sum_i sum_k [y log sigma(z) + (1 - y) log(1 - sigma(z))]``, computed as
+    ``softplus(z) - y z`` with the stable ``softplus(z) = max(z, 0) + log1p(exp(-|z|))``;
+    the fused delta is ``(sigma(z) - y) / n``. Targets are 0/1 (or probabilities), shape (n,)
+    for one output or (n, k) for k independent outputs (multi-label).
+    """
+
+    name = "binary_cross_entropy"
+    output_activation = "sigmoid"
+    is_classification = True
+    metric_name = "accuracy"
+
+    def value(self, z: Array, a: Array, Y: Array) -> float:
+        softplus = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+        return float(softplus.sum() - np.vdot(Y, z)) / z.shape[0]
+
+    def check_activation(self, activation: Activation) -> None:
+        if activation.name != "sigmoid":
+            raise ValueError(
+                f"binary_cross_entropy needs a sigmoid output layer, not {activation.name!r}; "
+                "leave output_activation=None to let the loss choose it"
+            )
+
+    def prepare_targets(self, y: Any, n_outputs: int, dtype: Any) -> Array:
+        Y = super().prepare_targets(y, n_outputs, dtype)
+        if (Y < 0).any() or (Y > 1).any():
+            raise ValueError("binary_cross_entropy targets must lie in [0, 1] (labels 0 and 1)")
+        return Y
+
+    def metric(self, a: Array, Y: Array) -> float:
+        return float(np.mean((a > 0.5) == (Y > 0.5)))
+
+
+LOSSES: dict[str, type[Loss]] = {
+    cls.name: cls for cls in (SquaredError, MSE, CrossEntropy, BinaryCrossEntropy)
+}
+_ALIASES = {"sse": "squared_error", "categorical_cross_entropy": "cross_entropy",
+            "log_loss": "cross_entropy", "bce": "binary_cross_entropy"}
+
+
+def get_loss(spec: str | Loss) -> Loss:
+    """Return the loss named by ``spec`` (or ``spec`` itself); unknown names list the valid ones."""
+    if isinstance(spec, Loss):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"loss must be a name ({', '.join(sorted(LOSSES))}) or a Loss, got {spec!r}")
+    key = _ALIASES.get(spec.lower(), spec.lower())
+    if key not in LOSSES:
+        raise unknown_name_error("loss", spec, LOSSES)
+    return LOSSES[key]()
+
+
+def one_hot(labels: Any, n_classes: int, dtype: Any = np.float32) -> Array:
+    """Integer labels ``0..n_classes-1`` of shape (n,) as one-hot rows, shape (n, n_classes)."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
+    if labels.size and (not np.all(np.mod(labels, 1) == 0)):
+        raise ValueError("class labels must be whole numbers 0..k-1")
+    as_int = labels.astype(np.int64)
+    if as_int.size and (as_int.min() < 0 or as_int.max() >= n_classes):
+        bad = as_int[(as_int < 0) | (as_int >= n_classes)][0]
+        raise ValueError(
+            f"label {bad} is outside 0..{n_classes - 1} for a network with {n_classes} outputs"
+        )
+    Y = np.zeros((labels.shape[0], n_classes), dtype=dtype)
+    Y[np.arange(labels.shape[0]), as_int] = 1.0
+    return Y
+
+
+def _numeric_targets(y: Any) -> Array:
+    Y = np.asarray(y)
+    if Y.dtype == object or not (np.issubdtype(Y.dtype, np.number) or Y.dtype == bool):
+        raise TypeError(f"targets must be numeric, got an array of dtype {Y.dtype}")
+    if Y.ndim == 0 or Y.ndim > 2:
+        raise ValueError(f"targets must be 1-D or 2-D, got shape {Y.shape}")
+    if not np.isfinite(Y).all():
+        raise ValueError("targets contain NaN or infinity")
+    return Y

@@ -1,0 +1,475 @@
+"""The layer stack: forward pass, the delta recursion backward, and the flat parameter buffers.
+
+Data flow of one training step (each arrow has one owner)::
+
+    X --forward (layers)--> a_L --loss.value / loss.output_delta--> delta_L
+      --backward (layers, last to first)--> dW_l, db_l in the flat ``grad`` --optimizer--> theta
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Iterator
+
+import numpy as np
+
+from deltaprop._validation import as_float_matrix, check_fraction, check_positive
+from deltaprop.activations import Activation
+from deltaprop.initializers import default_initializer_name
+from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Dropout, Layer
+from deltaprop.losses import Loss, get_loss
+
+Array = np.ndarray
+_DTYPES = (np.float32, np.float64)
+PREDICT_CHUNK = 4096  # rows per forward in predict(): bounds memory, keeps workspaces reused
+
+
+class ParameterList(Sequence):
+    """The weights (or biases) of the dense layers as views; ``net.weights[i] = W`` copies in."""
+
+    def __init__(self, network: "Network", name: str) -> None:
+        self._network, self._name = network, name
+
+    def _views(self) -> list[Array]:
+        return [layer.params[self._name] for layer in self._network.dense_layers]
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._views()[index]
+
+    def __len__(self) -> int:
+        return len(self._network.dense_layers)
+
+    def __setitem__(self, index: int, value: Any) -> None:
+        view = self._views()[index]
+        value = np.asarray(value)
+        if value.shape != view.shape:
+            raise ValueError(f"{self._name}[{index}] has shape {view.shape}, got {value.shape}")
+        np.copyto(view, value)
+
+    def __repr__(self) -> str:
+        return f"[{', '.join(f'array{v.shape}' for v in self._views())}]"
+
+
+class Network:
+    """A feed-forward stack of layers trained by backpropagation.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+        Applied in order. The last one must carry the output activation (a :class:`Dense` or an
+        :class:`~deltaprop.layers.ActivationLayer`); an activation of ``None`` there is chosen by
+        the loss.
+    dtype : numpy float dtype
+        ``np.float32`` (default, fast) or ``np.float64`` (gradient checks).
+    seed : int or numpy.random.SeedSequence, optional
+        Seeds initialization and the training randomness (shuffling, dropout, sampling); the same
+        seed gives bit-identical weights.
+
+    Attributes
+    ----------
+    theta, grad : ndarray of shape (P,)
+        Every parameter, and its gradient, in one flat vector; each layer's ``W``, ``b`` (and
+        ``dW``, ``db``) are views into them.
+    weights, biases : sequences of views
+        ``W`` of shape (n_out, n_in) and ``b`` of shape (n_out,) for each dense layer; writable
+        in place.
+    deltas, zs, activations : lists of ndarray
+        After a pass: delta_l, z_l and a_l of each dense layer, shape (n_samples, n_out).
+    history : History or None
+        What the last ``fit`` recorded.
+    """
+
+    def __init__(self, layers: Sequence[Layer], *, dtype: Any = np.float32, seed: Any = None) -> None:
+        self.dtype = np.dtype(dtype)
+        if self.dtype.type not in _DTYPES:
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.layers = list(layers)
+        _check_layers(self.layers)
+        self.dense_layers: list[Dense] = [layer for layer in self.layers if isinstance(layer, Dense)]
+        self.output_layer: Dense | ActivationLayer = self.layers[-1]  # type: ignore[assignment]
+        self.n_inputs: int = self.layers[0].n_in  # type: ignore[assignment]
+        self.n_outputs: int = self.layers[-1].n_out  # type: ignore[assignment]
+        self.loss: Loss | None = None
+        self.history: Any = None
+        self._allocate()
+        self.seed = seed
+        sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        init_seed, train_seed = sequence.spawn(2)
+        self.initialize(np.random.default_rng(init_seed))
+        self.set_rng(np.random.default_rng(train_seed))
+
+    # -- parameters ----------------------------------------------------------------------------
+    def _allocate(self) -> None:
+        specs = [(i, spec) for i, layer in enumerate(self.layers) for spec in layer.parameter_specs()]
+        size = sum(int(np.prod(spec.shape)) for _, spec in specs)
+        self.theta = np.zeros(size, dtype=self.dtype)
+        self.grad = np.zeros(size, dtype=self.dtype)
+        self._bind()
+
+    def _bind(self) -> None:
+        """Hand each layer views into ``theta`` and ``grad``; record the slices and the decay set."""
+        self.parameter_slices: dict[str, slice] = {}
+        self._decayed: list[tuple[Array, Array]] = []
+        self._layer_grad_slices: list[slice] = []
+        offset = 0
+        for i, layer in enumerate(self.layers):
+            params, grads, start = {}, {}, offset
+            for spec in layer.parameter_specs():
+                size = int(np.prod(spec.shape))
+                part = slice(offset, offset + size)
+                params[spec.name] = self.theta[part].reshape(spec.shape)
+                grads[spec.name] = self.grad[part].reshape(spec.shape)
+                self.parameter_slices[f"layers.{i}.{spec.name}"] = part
+                if spec.decay:
+                    self._decayed.append((params[spec.name], grads[spec.name]))
+                offset += size
+            layer.bind(params, grads)
+            if isinstance(layer, Dense):
+                self._layer_grad_slices.append(slice(start, offset))
+
+    def initialize(self, rng: np.random.Generator | int | None = None) -> None:
+        """Draw fresh initial parameters for every layer (biases 0, BatchNorm gamma 1, beta 0)."""
+        rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+        for layer in self.layers:
+            layer.initialize(rng)
+
+    def set_rng(self, rng: np.random.Generator) -> None:
+        """The generator for training randomness (shuffling, dropout masks)."""
+        self.rng = rng
+        for layer in self.layers:
+            layer.rng = rng
+
+    @property
+    def weights(self) -> ParameterList:
+        return ParameterList(self, "W")
+
+    @property
+    def biases(self) -> ParameterList:
+        return ParameterList(self, "b")
+
+    def named_parameters(self) -> dict[str, Array]:
+        """Every parameter by its dotted name (``layers.0.W``), as views into ``theta``."""
+        return {name: self.theta[part].reshape(self._shape_of(name)) for name, part in self.parameter_slices.items()}
+
+    def _shape_of(self, name: str) -> tuple[int, ...]:
+        _, index, local = name.split(".")
+        return self.layers[int(index)].params[local].shape
+
+    @property
+    def n_parameters(self) -> int:
+        return int(self.theta.size)
+
+    @property
+    def deltas(self) -> list[Array | None]:
+        return [layer.delta for layer in self.dense_layers]
+
+    @property
+    def zs(self) -> list[Array | None]:
+        return [layer.z for layer in self.dense_layers]
+
+    @property
+    def activations(self) -> list[Array | None]:
+        return [layer.a for layer in self.dense_layers]
+
+    def layer_gradient_norms(self) -> Array:
+        """||(dW_l, db_l)|| of each dense layer after the last backward pass, shape (n_dense,)."""
+        return np.sqrt([float(np.dot(self.grad[s], self.grad[s])) for s in self._layer_grad_slices])
+
+    # -- passes --------------------------------------------------------------------------------
+    def forward(self, X: Any, *, training: bool = False) -> Array:
+        """Run the forward pass on ``X`` (n_samples, n_inputs), keeping z and a of every layer.
+
+        Returns the output a_L, an internal buffer overwritten by the next pass (copy it to
+        keep it; :meth:`predict` returns a fresh array).
+        """
+        X = as_float_matrix(X, "X", self.dtype, self.n_inputs)
+        return self._forward(X, training=training)
+
+    def _forward(self, X: Array, *, training: bool) -> Array:
+        a = X
+        for layer in self.layers:
+            a = layer.forward(a, training=training)
+        return a
+
+    def _backward(self, delta_L: Array) -> None:
+        """The delta recursion, last layer to first; fills ``grad``."""
+        n_layers = len(self.layers)
+        g = self.output_layer.backward_delta(delta_L, need_input_grad=n_layers > 1)
+        for i in range(n_layers - 2, -1, -1):
+            g = self.layers[i].backward(g, need_input_grad=i > 0)  # type: ignore[arg-type]
+
+    def resolve_loss(self, loss: str | Loss) -> Loss:
+        """Return the loss object, choosing the output activation if it is left to the loss."""
+        loss = get_loss(loss)
+        if self.output_layer.activation_is_auto:
+            if self.output_layer.activation.name != loss.output_activation:
+                self.output_layer.set_activation(loss.output_activation)
+        else:
+            loss.check_activation(self.output_layer.activation)
+        self.loss = loss
+        return loss
+
+    def _loss_and_gradient(self, X: Array, Y: Array, loss: Loss, l2: float, l1: float) -> float:
+        """Forward, loss, backward for one batch; gradients land in ``self.grad``. Hot path."""
+        self._forward(X, training=True)
+        out = self.output_layer
+        value = loss.value(out.z, out.a, Y)
+        delta_L = loss.output_delta(out.z, out.a, Y, out.activation, out=out._buffer("delta_L", out.a.shape, self.dtype))
+        self._backward(delta_L)
+        if l2 or l1:
+            value += self.weight_penalty(l2, l1)
+            self._add_weight_decay_gradient(l2, l1)
+        return value
+
+    def weight_penalty(self, l2: float, l1: float = 0.0) -> float:
+        """lambda/2 sum ||W||^2 + l1 sum |W| over the dense weights (biases never decay)."""
+        penalty = 0.0
+        for W, _ in self._decayed:
+            flat_W = W.reshape(-1)
+            if l2:
+                penalty += 0.5 * l2 * float(np.dot(flat_W, flat_W))
+            if l1:
+                penalty += l1 * float(np.abs(flat_W).sum())
+        return penalty
+
+    def _add_weight_decay_gradient(self, l2: float, l1: float) -> None:
+        """dW += lambda W + l1 sign(W), the gradient of :meth:`weight_penalty`."""
+        for W, dW in self._decayed:
+            if l2:
+                dW += l2 * W
+            if l1:
+                dW += l1 * np.sign(W)
+
+    def loss_and_gradients(
+        self, X: Any, Y: Any, *, loss: str | Loss = "squared_error", l2: float = 0.0, l1: float = 0.0
+    ) -> tuple[float, list[Array], list[Array]]:
+        """Loss and gradients of one batch, in training mode, changing no weight.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_inputs)
+        Y : array-like
+            Targets as the loss takes them (see :mod:`deltaprop.losses`).
+        loss : str or Loss
+        l2, l1 : float
+            Weight decay on the weights W (never the biases): lambda/2 sum ||W||^2, l1 sum |W|.
+
+        Returns
+        -------
+        loss_value : float
+        dWs : list of ndarray, shapes (n_out, n_in) per dense layer
+        dbs : list of ndarray, shapes (n_out,) per dense layer
+
+        After the call ``net.deltas`` holds delta_l of every dense layer (n_samples, n_out).
+        BatchNorm running statistics are not updated.
+        """
+        loss = self.resolve_loss(loss)
+        l2 = check_positive("l2", l2, allow_zero=True)
+        l1 = check_positive("l1", l1, allow_zero=True)
+        X = as_float_matrix(X, "X", self.dtype, self.n_inputs)
+        Y = loss.prepare_targets(Y, self.n_outputs, self.dtype)
+        _check_rows(X, Y)
+        with self.frozen_running_stats():
+            value = self._loss_and_gradient(X, Y, loss, l2, l1)
+        return value, [layer.dW.copy() for layer in self.dense_layers], [layer.db.copy() for layer in self.dense_layers]
+
+    def frozen_running_stats(self) -> "_FrozenRunningStats":
+        """Context in which training-mode passes leave BatchNorm running statistics alone."""
+        return _FrozenRunningStats(self)
+
+    def predict(self, X: Any) -> Array:
+        """Outputs of the last layer in evaluation mode, shape (n_samples, n_outputs).
+
+        Probabilities for cross-entropy (softmax) and binary cross-entropy (sigmoid).
+        """
+        X = as_float_matrix(X, "X", self.dtype, self.n_inputs)
+        out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
+        for start in range(0, X.shape[0], PREDICT_CHUNK):
+            stop = start + PREDICT_CHUNK
+            out[start:stop] = self._forward(X[start:stop], training=False)
+        return out
+
+    def predict_classes(self, X: Any) -> Array:
+        """Class index per sample: argmax of the outputs, or output > 0.5 for one sigmoid unit."""
+        outputs = self.predict(X)
+        if outputs.shape[1] == 1:
+            threshold = 0.0 if self.output_layer.activation.name in ("sign", "tanh", "identity") else 0.5
+            return (outputs[:, 0] > threshold).astype(np.int64)
+        return outputs.argmax(axis=1)
+
+    def fit(self, X: Any, y: Any, **options: Any) -> Any:
+        """Train by backpropagation; see :func:`deltaprop.training.fit` for every option."""
+        from deltaprop.training import fit
+
+        return fit(self, X, y, **options)
+
+    # -- copies --------------------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        state = {k: v for k, v in self.__dict__.items() if k not in ("dense_layers", "output_layer", "_decayed")}
+        state["layers"] = [_layer_state(layer) for layer in self.layers]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        layer_states = state.pop("layers")
+        self.__dict__.update(state)
+        self.layers = []
+        for layer_class, layer_dict in layer_states:
+            layer = layer_class.__new__(layer_class)
+            layer.__dict__.update(layer_dict)
+            self.layers.append(layer)
+        self.dense_layers = [layer for layer in self.layers if isinstance(layer, Dense)]
+        self.output_layer = self.layers[-1]  # type: ignore[assignment]
+        self._bind()
+        self.set_rng(self.rng)
+
+    def copy(self) -> "Network":
+        """An independent deep copy (parameters, running statistics, random state)."""
+        import copy
+
+        return copy.deepcopy(self)
+
+    def astype(self, dtype: Any) -> "Network":
+        """A copy whose parameters and computations are in ``dtype`` (float32 or float64)."""
+        dtype = np.dtype(dtype)
+        if dtype.type not in _DTYPES:
+            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        clone = self.copy()
+        clone.dtype = dtype
+        clone.theta = clone.theta.astype(dtype)
+        clone.grad = clone.grad.astype(dtype)
+        for layer in clone.layers:
+            if isinstance(layer, BatchNorm) and layer.running_mean is not None:
+                layer.running_mean = layer.running_mean.astype(dtype)
+                layer.running_var = layer.running_var.astype(dtype)  # type: ignore[union-attr]
+        clone._bind()
+        return clone
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self.layers)
+
+    def __repr__(self) -> str:
+        body = ",\n  ".join(repr(layer) for layer in self.layers)
+        return f"{type(self).__name__}([\n  {body}\n], dtype={self.dtype.name}, parameters={self.n_parameters})"
+
+
+class MLP(Network):
+    """A multilayer perceptron: dense layers of the given widths, one activation for the hidden
+    layers, the output activation chosen by the loss unless given.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``[n_inputs, hidden_1, ..., n_outputs]``; at least two entries.
+    activation : str or Activation
+        f of every hidden layer.
+    output_activation : str or Activation, optional
+        f of the output layer; ``None`` lets the loss choose (softmax for cross-entropy, sigmoid
+        for binary cross-entropy, identity for squared error and MSE).
+    init : str or callable, optional
+        Weight initializer; default He for the ReLU family, Glorot otherwise.
+    dtype, seed
+        See :class:`Network`.
+    batch_norm : bool
+        Insert BatchNorm between each hidden layer's z and its activation (the notes' placement).
+    dropout : float in [0, 1)
+        Inverted dropout after each hidden activation.
+
+    Examples
+    --------
+    >>> net = MLP([2, 4, 1], activation="sigmoid", seed=0)
+    >>> [W.shape for W in net.weights]
+    [(4, 2), (1, 4)]
+    """
+
+    def __init__(
+        self,
+        layer_sizes: Sequence[int],
+        *,
+        activation: str | Activation = "relu",
+        output_activation: str | Activation | None = None,
+        init: Any = None,
+        dtype: Any = np.float32,
+        seed: Any = None,
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
+        sizes = _check_sizes(layer_sizes)
+        dropout = check_fraction("dropout", dropout)
+        hidden_activation = activation
+        from deltaprop.activations import get_activation
+
+        hidden_name = get_activation(activation).name
+        hidden_init = init if init is not None else default_initializer_name(hidden_name)
+        layers: list[Layer] = []
+        for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
+            if batch_norm:
+                layers += [Dense(n_in, n_out, "identity", init=hidden_init), BatchNorm(n_out),
+                           ActivationLayer(hidden_activation)]
+            else:
+                layers.append(Dense(n_in, n_out, hidden_activation, init=hidden_init))
+            if dropout:
+                layers.append(Dropout(dropout))
+        layers.append(Dense(sizes[-2], sizes[-1], output_activation, init=init))
+        self.layer_sizes = sizes
+        super().__init__(layers, dtype=dtype, seed=seed)
+
+
+class _FrozenRunningStats:
+    def __init__(self, network: Network) -> None:
+        self._layers = [layer for layer in network.layers if isinstance(layer, BatchNorm)]
+
+    def __enter__(self) -> None:
+        self._saved = [layer.update_running_stats for layer in self._layers]
+        for layer in self._layers:
+            layer.update_running_stats = False
+
+    def __exit__(self, *exc: Any) -> None:
+        for layer, saved in zip(self._layers, self._saved):
+            layer.update_running_stats = saved
+
+
+_TRANSIENT = ("params", "grads", "_workspace", "a_prev", "z", "a", "delta", "_cache", "mask", "rng")
+
+
+def _layer_state(layer: Layer) -> tuple[type, dict[str, Any]]:
+    """A layer's attributes without views, caches and workspaces (rebuilt on unpickling)."""
+    state = {k: v for k, v in layer.__dict__.items() if k not in _TRANSIENT}
+    state.update({k: None for k in _TRANSIENT if k in layer.__dict__})
+    state["params"], state["grads"], state["_workspace"] = {}, {}, {}
+    return type(layer), state
+
+
+def _check_sizes(layer_sizes: Any) -> list[int]:
+    try:
+        sizes = list(layer_sizes)
+    except TypeError:
+        raise TypeError(f"layer_sizes must be a list of ints like [64, 128, 10], got {layer_sizes!r}") from None
+    if len(sizes) < 2:
+        raise ValueError(f"layer_sizes needs at least an input and an output size, got {sizes}")
+    return [check_positive(f"layer_sizes[{i}]", size, integer=True) for i, size in enumerate(sizes)]
+
+
+def _check_layers(layers: list[Layer]) -> None:
+    if not layers:
+        raise ValueError("a Network needs at least one layer")
+    width: int | None = None
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"layers[{i}] is {type(layer).__name__}, not a deltaprop Layer")
+        if layer.n_in is None:
+            if width is None:
+                raise ValueError(f"layers[{i}] ({layer!r}) cannot infer its width: put a Dense layer first")
+            layer.set_width(width)
+        elif width is not None and layer.n_in != width:
+            raise ValueError(f"layers[{i}] ({layer!r}) takes {layer.n_in} inputs but layers[{i - 1}] gives {width}")
+        width = layer.n_out
+    if not isinstance(layers[-1], (Dense, ActivationLayer)):
+        raise ValueError(
+            f"the last layer must be Dense or Activation (it carries the output activation), "
+            f"got {layers[-1]!r}"
+        )
+
+
+def _check_rows(X: Array, Y: Array) -> None:
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} samples but y has {Y.shape[0]}")

@@ -1,0 +1,82 @@
+"""Adam: per-parameter steps from running first and second moments of the gradient."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deltaprop._validation import check_fraction, check_positive
+from deltaprop.optim.base import Array, Optimizer
+from deltaprop.optim.schedules import Schedule
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), as PyTorch implements it.
+
+    Update rule at step t = 1, 2, ...::
+
+        m <- beta1 m + (1 - beta1) g
+        v <- beta2 v + (1 - beta2) g^2
+        theta <- theta - eta * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
+
+    Parameters
+    ----------
+    lr : float
+        eta_0.
+    beta1, beta2 : float in [0, 1)
+        Decay rates of the first and second moments.
+    eps : float
+        Added to the denominator for stability.
+    schedule, clip_norm
+        See :class:`~deltaprop.optim.base.Optimizer`.
+    """
+
+    name = "adam"
+
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        *,
+        schedule: str | Schedule | None = None,
+        clip_norm: float | None = None,
+    ) -> None:
+        super().__init__(lr, schedule, clip_norm)
+        self.beta1 = check_fraction("beta1", beta1)
+        self.beta2 = check_fraction("beta2", beta2)
+        self.eps = check_positive("eps", eps)
+        self.m: Array | None = None
+        self.v: Array | None = None
+        self._scratch: Array | None = None
+
+    def reset(self) -> None:
+        super().reset()
+        self.m = self.v = None
+
+    def _update(self, theta: Array, grad: Array, lr: float) -> None:
+        m = self._workspace("m", theta)
+        v = self._workspace("v", theta)
+        scratch = self._workspace("_scratch", theta)
+        m *= self.beta1
+        np.multiply(grad, 1.0 - self.beta1, out=scratch)
+        m += scratch
+        v *= self.beta2
+        np.multiply(grad, grad, out=scratch)
+        scratch *= 1.0 - self.beta2
+        v += scratch
+        bias1 = 1.0 - self.beta1**self.t
+        bias2 = 1.0 - self.beta2**self.t
+        # denominator sqrt(v / bias2) + eps, then step eta / bias1 * m / denominator
+        np.multiply(v, 1.0 / bias2, out=scratch)
+        np.sqrt(scratch, out=scratch)
+        scratch += self.eps
+        np.divide(m, scratch, out=scratch)
+        scratch *= lr / bias1
+        theta -= scratch
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "m": self.m, "v": self.v}
+
+    def __repr__(self) -> str:
+        return f"Adam(lr={self.lr}, beta1={self.beta1}, beta2={self.beta2}, eps={self.eps})"

@@ -1,0 +1,81 @@
+"""What every optimizer shares: the learning rate and its schedule, clipping, step counting.
+
+Optimizers update the network's flat parameter vector ``theta`` in place from the flat gradient
+vector ``grad`` (both of length P, every layer's W and b laid end to end), so one step is a few
+vectorized operations whatever the depth. State (velocity, moments) is flat too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from deltaprop._validation import check_positive
+from deltaprop.optim.schedules import Schedule, get_schedule
+
+Array = np.ndarray
+
+
+class Optimizer:
+    """Base class.
+
+    Parameters
+    ----------
+    lr : float
+        eta_0, the base learning rate.
+    schedule : str or Schedule, optional
+        How eta changes with steps and epochs (default constant).
+    clip_norm : float, optional
+        If given, the gradient is rescaled so its global L2 norm is at most ``clip_norm``
+        before the update.
+    """
+
+    name = "optimizer"
+
+    def __init__(self, lr: float, schedule: str | Schedule | None = None, clip_norm: float | None = None):
+        self.lr = check_positive("lr", lr)
+        self.schedule = get_schedule(schedule)
+        self.clip_norm = None if clip_norm is None else check_positive("clip_norm", clip_norm)
+        self.t = 0
+        self.epoch = 0
+        self.current_lr = self.lr
+
+    def reset(self) -> None:
+        """Forget all state (step count and moments), as for a fresh run."""
+        self.t = 0
+        self.epoch = 0
+        self.current_lr = self.lr
+
+    def start(self, total_epochs: int) -> None:
+        """Called by ``fit`` before the first epoch."""
+        self.schedule.start(total_epochs)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by ``fit`` at the start of each epoch (0-based)."""
+        self.epoch = epoch
+
+    def step(self, theta: Array, grad: Array) -> None:
+        """Update ``theta`` in place from ``grad`` (``grad`` may be rescaled in place by clipping)."""
+        self.t += 1
+        self.current_lr = self.schedule(self.lr, self.t, self.epoch)
+        if self.clip_norm is not None:
+            norm = float(np.sqrt(np.dot(grad, grad)))
+            if norm > self.clip_norm:
+                grad *= self.clip_norm / norm
+        self._update(theta, grad, self.current_lr)
+
+    def _update(self, theta: Array, grad: Array, lr: float) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """Step count, epoch and state arrays (for checkpoints)."""
+        return {"t": self.t, "epoch": self.epoch}
+
+    def _workspace(self, name: str, like: Array) -> Array:
+        """A zero-initialised state or scratch array the size of ``theta``, kept across steps."""
+        array = getattr(self, name, None)
+        if array is None or array.shape != like.shape or array.dtype != like.dtype:
+            array = np.zeros_like(like)
+            setattr(self, name, array)
+        return array

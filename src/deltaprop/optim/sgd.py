@@ -1,0 +1,81 @@
+"""Stochastic gradient descent, with optional momentum and Nesterov momentum."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deltaprop._validation import check_fraction
+from deltaprop.optim.base import Array, Optimizer
+from deltaprop.optim.schedules import Schedule
+
+
+class SGD(Optimizer):
+    """Gradient descent on the minibatch gradient g (one sample, a minibatch or the full batch,
+    as chosen by ``fit``'s ``batch_size``).
+
+    Update rule (PyTorch's momentum convention: the velocity accumulates gradients and the
+    learning rate multiplies it at the step, so changing eta does not rescale old velocity)::
+
+        plain:     theta <- theta - eta g
+        momentum:  v <- mu v + g;          theta <- theta - eta v
+        nesterov:  v <- mu v + g;          theta <- theta - eta (g + mu v)
+
+    Parameters
+    ----------
+    lr : float
+        eta_0.
+    momentum : float in [0, 1)
+        mu.
+    nesterov : bool
+        Use Nesterov's look-ahead form (needs momentum > 0).
+    schedule, clip_norm
+        See :class:`~deltaprop.optim.base.Optimizer`.
+    """
+
+    name = "sgd"
+
+    def __init__(
+        self,
+        lr: float = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        *,
+        schedule: str | Schedule | None = None,
+        clip_norm: float | None = None,
+    ) -> None:
+        super().__init__(lr, schedule, clip_norm)
+        self.momentum = check_fraction("momentum", momentum)
+        if nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0")
+        self.nesterov = bool(nesterov)
+        self.velocity: Array | None = None
+        self._scratch: Array | None = None
+
+    def reset(self) -> None:
+        super().reset()
+        self.velocity = None
+
+    def _update(self, theta: Array, grad: Array, lr: float) -> None:
+        scratch = self._workspace("_scratch", theta)
+        if self.momentum == 0.0:
+            np.multiply(grad, lr, out=scratch)
+            theta -= scratch
+            return
+        v = self._workspace("velocity", theta)
+        v *= self.momentum
+        v += grad
+        if self.nesterov:
+            np.multiply(v, self.momentum, out=scratch)
+            scratch += grad
+            scratch *= lr
+        else:
+            np.multiply(v, lr, out=scratch)
+        theta -= scratch
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "velocity": self.velocity}
+
+    def __repr__(self) -> str:
+        return f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov})"
+
+

@@ -1,0 +1,341 @@
+"""fit(): the one training loop. Minibatches -> forward -> loss -> backward -> optimizer step,
+with everything optional (validation, early stopping, convergence, time budget, progress)
+hooked in as callbacks, and restarts from several random initializations around it."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from deltaprop._validation import as_float_matrix, check_fraction, check_positive
+from deltaprop.callbacks import Callback, EarlyStopping, GradientTolerance, ProgressPrinter, TimeLimit
+from deltaprop.data import minibatch_indices, train_validation_split
+from deltaprop.history import History
+from deltaprop.layers import BatchNorm
+from deltaprop.losses import Loss
+from deltaprop.network import PREDICT_CHUNK, Network, _check_rows
+from deltaprop.optim import Optimizer, get_optimizer
+from deltaprop.threads import blas_threads_for
+
+Array = np.ndarray
+_SAMPLINGS = ("epoch", "random")
+
+
+def fit(
+    net: Network,
+    X: Any,
+    y: Any,
+    *,
+    loss: str | Loss = "squared_error",
+    optimizer: str | Optimizer | None = None,
+    epochs: int = 10,
+    batch_size: int | str = 32,
+    sampling: str = "epoch",
+    shuffle: bool = True,
+    l2: float = 0.0,
+    l1: float = 0.0,
+    validation_data: tuple[Any, Any] | None = None,
+    validation_fraction: float = 0.0,
+    early_stopping: int | EarlyStopping | None = None,
+    tol: float | None = None,
+    time_limit: float | None = None,
+    restarts: int = 1,
+    callbacks: Sequence[Callback] = (),
+    verbose: bool = False,
+    threads: int | str | None = "auto",
+) -> History:
+    """Train ``net`` on (X, y) by minibatch gradient descent with backpropagated gradients.
+
+    Parameters
+    ----------
+    net : Network
+    X : array-like, shape (n_samples, n_inputs)
+    y : array-like
+        Targets: integer labels or one-hot rows for ``cross_entropy``, 0/1 for
+        ``binary_cross_entropy``, real values (n_samples,) or (n_samples, n_outputs) otherwise.
+    loss : str or Loss
+        ``squared_error``, ``mse``, ``cross_entropy`` or ``binary_cross_entropy``.
+    optimizer : str or Optimizer, optional
+        Default ``Adam(lr=1e-3)``; a name uses that optimizer's defaults. Its state is reset at
+        the start of every restart.
+    epochs : int
+        Passes over the data (an upper bound when a callback stops earlier).
+    batch_size : int or "full"
+        1 is online SGD, ``"full"`` (or any size >= n_samples) is full-batch gradient descent.
+    sampling : {"epoch", "random"}
+        ``epoch``: each epoch visits every sample once (shuffled if ``shuffle``); ``random``:
+        every minibatch is drawn uniformly at random with replacement (the notes' SGD on i_t
+        drawn at random), ceil(n / batch_size) steps per epoch.
+    l2, l1 : float
+        Weight decay on W, never on biases: lambda/2 sum ||W||^2 and l1 sum |W|.
+    validation_data : (X_val, y_val), optional
+    validation_fraction : float in [0, 1)
+        Hold out this fraction of (X, y), at random, as validation data instead.
+    early_stopping : int or EarlyStopping, optional
+        Patience in epochs on the validation loss (the training loss without validation data);
+        the best weights are restored at the end.
+    tol : float, optional
+        Stop when the mean gradient norm of an epoch falls below ``tol``.
+    time_limit : float, optional
+        Seconds; training stops after the step that crosses it.
+    restarts : int
+        Train from this many random initializations (the first is the network's current one)
+        and keep the parameters with the lowest final loss (validation loss if there is
+        validation data); every run is summarized in ``history.restarts``.
+    callbacks : sequence of Callback
+    verbose : bool
+        Print one line per epoch to stderr.
+    threads : "auto", int or None
+        BLAS threads during training: ``"auto"`` uses one thread for small layers (where
+        threads only add synchronization cost) and the BLAS default otherwise; an int sets it;
+        ``None`` leaves BLAS alone. Needs threadpoolctl (installed with deltaprop[fast]).
+
+    Returns
+    -------
+    History
+        Also stored as ``net.history``.
+    """
+    loss = net.resolve_loss(loss)
+    optimizer = get_optimizer(optimizer)
+    check_positive("epochs", epochs, integer=True)
+    restarts = check_positive("restarts", restarts, integer=True)
+    if sampling not in _SAMPLINGS:
+        raise ValueError(f"sampling must be one of {_SAMPLINGS}, got {sampling!r}")
+    l2 = check_positive("l2", l2, allow_zero=True)
+    l1 = check_positive("l1", l1, allow_zero=True)
+
+    X = as_float_matrix(X, "X", net.dtype, net.n_inputs)
+    Y = loss.prepare_targets(y, net.n_outputs, net.dtype)
+    _check_rows(X, Y)
+    (X, Y), validation = _split_validation(net, loss, X, Y, validation_data, validation_fraction)
+    n_batch = _batch_size(batch_size, X.shape[0])
+
+    extra: list[Callback] = list(callbacks)
+    if early_stopping is not None:
+        stopper = early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(
+            patience=early_stopping, monitor="val_loss" if validation is not None else "loss"
+        )
+        extra.append(stopper)
+    if tol is not None:
+        extra.append(GradientTolerance(tol))
+    if time_limit is not None:
+        extra.append(TimeLimit(time_limit))
+    if verbose:
+        extra.append(ProgressPrinter())
+
+    def make_trainer() -> Trainer:
+        return Trainer(net, loss, optimizer, X, Y, validation, epochs=epochs,
+                       batch_size=n_batch, sampling=sampling, shuffle=shuffle, l2=l2, l1=l1,
+                       callbacks=extra)
+
+    with blas_threads_for(net, n_batch, threads):
+        if restarts == 1:
+            history = make_trainer().run()
+        else:
+            history = _fit_restarts(net, make_trainer, restarts, (X, Y), validation, l2, l1)
+    net.history = history
+    return history
+
+
+def _fit_restarts(net: Network, make_trainer: Any, restarts: int, train: tuple[Array, Array],
+                  validation: tuple[Array, Array] | None, l2: float, l1: float) -> History:
+    """Run ``restarts`` trainings from different initializations; keep the best parameters.
+
+    Runs are scored by the final validation loss if there is validation data, else by the final
+    training loss (with weight decay) over all training data in evaluation mode.
+    """
+    assert net.loss is not None
+    child_seeds = np.random.SeedSequence(_entropy(net)).spawn(restarts)
+    runs: list[dict[str, Any]] = []
+    best_score, best_state = math.inf, None
+    for r, child in enumerate(child_seeds):
+        if r > 0:  # run 0 trains from the network's own initial parameters
+            init_seed, train_seed = child.spawn(2)
+            net.initialize(np.random.default_rng(init_seed))
+            net.set_rng(np.random.default_rng(train_seed))
+        trainer = make_trainer()
+        trainer.optimizer.reset()
+        history = trainer.run()
+        train_loss = evaluate(net, net.loss, *train)[0] + net.weight_penalty(l2, l1)
+        val_loss = evaluate(net, net.loss, *validation)[0] if validation is not None else None
+        runs.append({"run": r, "loss": train_loss, "val_loss": val_loss, "epochs": history.n_epochs,
+                     "stop_reason": history.stop_reason, "history": history})
+        score = val_loss if val_loss is not None else train_loss
+        if best_state is None or score < best_score:
+            best_score, best_state = score, trainer.snapshot()
+    assert best_state is not None
+    make_trainer().restore(best_state)
+    best = int(np.argmin([run["val_loss" if validation is not None else "loss"] for run in runs]))
+    history = runs[best]["history"]
+    history.restarts, history.best_restart = runs, best
+    return history
+
+
+def _entropy(net: Network) -> Any:
+    return net.seed if net.seed is not None and not isinstance(net.seed, np.random.SeedSequence) else int(
+        net.rng.integers(2**63)
+    )
+
+
+class Trainer:
+    """One training run: the epoch and minibatch loops over one network and optimizer.
+
+    Callbacks see the trainer: ``net``, ``optimizer``, ``history``, ``stop_reason`` (set it to
+    stop), ``has_validation``, and :meth:`snapshot` / :meth:`restore` of the parameters.
+    """
+
+    def __init__(self, net: Network, loss: Loss, optimizer: Optimizer, X: Array, Y: Array,
+                 validation: tuple[Array, Array] | None, *, epochs: int, batch_size: int,
+                 sampling: str, shuffle: bool, l2: float, l1: float, callbacks: Sequence[Callback]):
+        self.net, self.loss, self.optimizer = net, loss, optimizer
+        self.X, self.Y, self.validation = X, Y, validation
+        self.epochs, self.batch_size, self.sampling, self.shuffle = epochs, batch_size, sampling, shuffle
+        self.l2, self.l1 = l2, l1
+        self.callbacks = list(callbacks)
+        self.has_validation = validation is not None
+        self.history = History(loss_name=loss.name, metric_name=loss.metric_name)
+        self.stop_reason: str | None = None
+        self._batch_buffers: dict[int, tuple[Array, Array]] = {}
+
+    def snapshot(self) -> tuple[Array, list[tuple[Array, Array]]]:
+        """A copy of the parameters and the BatchNorm running statistics."""
+        stats = [(layer.running_mean.copy(), layer.running_var.copy())  # type: ignore[union-attr]
+                 for layer in self.net.layers if isinstance(layer, BatchNorm)]
+        return self.net.theta.copy(), stats
+
+    def restore(self, state: tuple[Array, list[tuple[Array, Array]]]) -> None:
+        theta, stats = state
+        self.net.theta[...] = theta
+        for layer, (mean, var) in zip((l for l in self.net.layers if isinstance(l, BatchNorm)), stats):
+            layer.running_mean[...] = mean  # type: ignore[index]
+            layer.running_var[...] = var  # type: ignore[index]
+
+    def _callbacks_with(self, method: str) -> list[Any]:
+        return [getattr(c, method) for c in self.callbacks if hasattr(c, method)]
+
+    def run(self) -> History:
+        """Train for up to ``epochs`` epochs; return the History."""
+        for hook in self._callbacks_with("on_train_begin"):
+            hook(self)
+        self.optimizer.start(self.epochs)
+        start = time.perf_counter()
+        for epoch in range(1, self.epochs + 1):
+            self.optimizer.set_epoch(epoch - 1)
+            logs = self._run_epoch(epoch)
+            logs["time"] = time.perf_counter() - start
+            self._record(epoch, logs)
+            for hook in self._callbacks_with("on_epoch_end"):
+                hook(self, epoch, logs)
+            if self.stop_reason is not None:
+                break
+        self.history.stop_reason = self.stop_reason or "epochs"
+        for hook in self._callbacks_with("on_train_end"):
+            hook(self)
+        self.history.final_loss = self.history.loss[-1] if self.history.loss else None
+        return self.history
+
+    def _run_epoch(self, epoch: int) -> dict[str, Any]:
+        net, loss, optimizer = self.net, self.loss, self.optimizer
+        n_layers = len(net._layer_grad_slices)
+        squared_norms = np.zeros(n_layers)
+        total_loss, seen, steps = 0.0, 0, 0
+        epoch_start = net.theta.copy()  # the last finite parameters, should training diverge
+        on_batch_end = self._callbacks_with("on_batch_end")
+        for indices in minibatch_indices(self.X.shape[0], self.batch_size, net.rng,
+                                         shuffle=self.shuffle, sampling=self.sampling):
+            X_batch, Y_batch = self._gather(indices)
+            value = net._loss_and_gradient(X_batch, Y_batch, loss, self.l2, self.l1)
+            if not math.isfinite(value):
+                net.theta[...] = epoch_start
+                self.stop_reason = "diverged"
+                break
+            for i, part in enumerate(net._layer_grad_slices):
+                g = net.grad[part]
+                squared_norms[i] += float(np.dot(g, g))
+            optimizer.step(net.theta, net.grad)
+            n = X_batch.shape[0]
+            total_loss += value * n
+            seen += n
+            steps += 1
+            for hook in on_batch_end:
+                hook(self, steps)
+            if self.stop_reason is not None:
+                break
+        steps = max(steps, 1)
+        logs: dict[str, Any] = {
+            "epoch": epoch, "loss": total_loss / seen if seen else math.nan,
+            "lr": optimizer.current_lr, "metric_name": loss.metric_name,
+            "grad_norms": np.sqrt(squared_norms / steps),
+            "grad_norm": float(np.sqrt(squared_norms.sum() / steps)),
+        }
+        if self.validation is not None and self.stop_reason != "diverged":
+            logs["val_loss"], logs["val_metric"] = evaluate(net, loss, *self.validation)
+        return logs
+
+    def _gather(self, indices: Array | slice) -> tuple[Array, Array]:
+        if isinstance(indices, slice):
+            return self.X[indices], self.Y[indices]
+        n = indices.shape[0]
+        if n not in self._batch_buffers:
+            self._batch_buffers[n] = (np.empty((n, self.X.shape[1]), self.X.dtype),
+                                      np.empty((n, self.Y.shape[1]), self.Y.dtype))
+        X_batch, Y_batch = self._batch_buffers[n]
+        np.take(self.X, indices, axis=0, out=X_batch)
+        np.take(self.Y, indices, axis=0, out=Y_batch)
+        return X_batch, Y_batch
+
+    def _record(self, epoch: int, logs: dict[str, Any]) -> None:
+        h = self.history
+        h.epoch.append(epoch)
+        h.loss.append(float(logs["loss"]))
+        h.lr.append(float(logs["lr"]))
+        h.grad_norms.append(logs["grad_norms"])
+        h.grad_norm.append(logs["grad_norm"])
+        h.time.append(float(logs["time"]))
+        if "val_loss" in logs:
+            h.val_loss.append(float(logs["val_loss"]))
+            h.val_metric.append(float(logs["val_metric"]))
+
+
+def evaluate(net: Network, loss: Loss, X: Array, Y: Array) -> tuple[float, float]:
+    """(loss, metric) over (X, Y) in evaluation mode, without weight decay; chunked forward."""
+    outputs = np.empty_like(Y)
+    total = 0.0
+    out = net.output_layer
+    for start in range(0, X.shape[0], PREDICT_CHUNK):
+        stop = min(start + PREDICT_CHUNK, X.shape[0])
+        net._forward(X[start:stop], training=False)
+        total += loss.value(out.z, out.a, Y[start:stop]) * (stop - start)
+        outputs[start:stop] = out.a
+    return total / X.shape[0], loss.metric(outputs, Y)
+
+
+def _split_validation(net: Network, loss: Loss, X: Array, Y: Array, validation_data: Any,
+                      validation_fraction: float) -> tuple[tuple[Array, Array], tuple[Array, Array] | None]:
+    """Return the training pair and the validation pair (or None)."""
+    validation_fraction = check_fraction("validation_fraction", validation_fraction)
+    if validation_data is not None and validation_fraction:
+        raise ValueError("give validation_data or validation_fraction, not both")
+    if validation_fraction:
+        return train_validation_split(X, Y, validation_fraction, net.rng)
+    if validation_data is None:
+        return (X, Y), None
+    try:
+        X_val, y_val = validation_data
+    except (TypeError, ValueError):
+        raise ValueError("validation_data must be a pair (X_val, y_val)") from None
+    X_val = as_float_matrix(X_val, "validation X", net.dtype, net.n_inputs)
+    Y_val = loss.prepare_targets(y_val, net.n_outputs, net.dtype)
+    _check_rows(X_val, Y_val)
+    return (X, Y), (X_val, Y_val)
+
+
+def _batch_size(batch_size: int | str, n_samples: int) -> int:
+    if isinstance(batch_size, str):
+        if batch_size != "full":
+            raise ValueError(f"batch_size must be a positive integer or 'full', got {batch_size!r}")
+        return n_samples
+    return min(check_positive("batch_size", batch_size, integer=True), n_samples)
