@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, ContextManager
 
-SMALL_STEP_FLOPS = 2e6
+SMALL_STEP_FLOPS = 1e9
 
 
 def step_flops(net: Any, batch_size: int) -> float:
