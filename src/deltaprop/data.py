@@ -11,7 +11,7 @@ Array = np.ndarray
 
 def minibatch_indices(
     n_samples: int, batch_size: int, rng: np.random.Generator, *, shuffle: bool = True,
-    sampling: str = "epoch",
+    sampling: str = "epoch", min_batch: int = 1,
 ) -> Iterator[Array | slice]:
     """Yield the rows of each minibatch of one epoch.
 
@@ -19,6 +19,8 @@ def minibatch_indices(
     batches of ``batch_size``, the last one possibly smaller. ``sampling="random"``:
     ceil(n / batch_size) batches, each drawn uniformly at random with replacement.
     Slices are yielded where no gather is needed (no shuffling), index arrays otherwise.
+    A last batch smaller than ``min_batch`` is skipped (BatchNorm cannot train on one sample;
+    with shuffling a different sample sits out each epoch).
     """
     n_batches = -(-n_samples // batch_size)
     if sampling == "random":
@@ -27,11 +29,13 @@ def minibatch_indices(
         return
     if not shuffle or n_batches == 1 and batch_size >= n_samples:
         for start in range(0, n_samples, batch_size):
-            yield slice(start, min(start + batch_size, n_samples))
+            if n_samples - start >= min_batch:
+                yield slice(start, min(start + batch_size, n_samples))
         return
     order = rng.permutation(n_samples)
     for start in range(0, n_samples, batch_size):
-        yield order[start:start + batch_size]
+        if n_samples - start >= min_batch:
+            yield order[start:start + batch_size]
 
 
 def train_validation_split(

@@ -112,6 +112,11 @@ def fit(
     _check_rows(X, Y)
     (X, Y), validation = _split_validation(net, loss, X, Y, validation_data, validation_fraction)
     n_batch = _batch_size(batch_size, X.shape[0])
+    if n_batch < 2 and any(isinstance(layer, BatchNorm) for layer in net.layers):
+        raise ValueError(
+            "batch normalization needs at least 2 samples per batch in training; "
+            f"batch_size={batch_size} with {X.shape[0]} samples gives {n_batch}"
+        )
 
     extra: list[Callback] = list(callbacks)
     if early_stopping is not None:
@@ -199,6 +204,7 @@ class Trainer:
         self.history = History(loss_name=loss.name, metric_name=loss.metric_name)
         self.stop_reason: str | None = None
         self._batch_buffers: dict[int, tuple[Array, Array]] = {}
+        self._min_batch = 2 if any(isinstance(layer, BatchNorm) for layer in net.layers) else 1
 
     def snapshot(self) -> tuple[Array, list[tuple[Array, Array]]]:
         """A copy of the parameters and the BatchNorm running statistics."""
@@ -245,7 +251,8 @@ class Trainer:
         epoch_start = net.theta.copy()  # the last finite parameters, should training diverge
         on_batch_end = self._callbacks_with("on_batch_end")
         for indices in minibatch_indices(self.X.shape[0], self.batch_size, net.rng,
-                                         shuffle=self.shuffle, sampling=self.sampling):
+                                         shuffle=self.shuffle, sampling=self.sampling,
+                                         min_batch=self._min_batch):
             X_batch, Y_batch = self._gather(indices)
             value = net._loss_and_gradient(X_batch, Y_batch, loss, self.l2, self.l1)
             if not math.isfinite(value):

@@ -1,0 +1,192 @@
+"""The training loop: batching modes, validation, callbacks, restarts, divergence, threads."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+
+
+@pytest.fixture
+def data(rng):
+    X = rng.standard_normal((60, 4))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    return X, y
+
+
+@pytest.mark.parametrize("batch_size, steps", [(1, 60), (16, 4), ("full", 1), (1000, 1)])
+def test_batch_modes_take_the_expected_number_of_steps(data, batch_size, steps):
+    net = dp.MLP([4, 8, 2], seed=0)
+    optimizer = dp.SGD(lr=0.01)
+    net.fit(*data, loss="cross_entropy", optimizer=optimizer, epochs=2, batch_size=batch_size)
+    assert optimizer.t == 2 * steps
+
+
+def test_full_batch_step_is_exact_gradient_descent(data):
+    X, y = data
+    net = dp.MLP([4, 8, 2], dtype=np.float64, seed=0)
+    reference = net.copy()
+    net.fit(X, y, loss="cross_entropy", optimizer=dp.SGD(lr=0.3), epochs=1, batch_size="full")
+    _, dWs, dbs = reference.loss_and_gradients(X, y, loss="cross_entropy")
+    np.testing.assert_allclose(net.weights[0], reference.weights[0] - 0.3 * dWs[0], rtol=1e-12)
+    np.testing.assert_allclose(net.biases[1], reference.biases[1] - 0.3 * dbs[1], rtol=1e-12)
+
+
+def test_random_sampling_draws_with_replacement(data):
+    net = dp.MLP([4, 8, 2], seed=0)
+    optimizer = dp.SGD(lr=0.05)
+    history = net.fit(*data, loss="cross_entropy", optimizer=optimizer, epochs=30, batch_size=1,
+                      sampling="random")
+    assert optimizer.t == 30 * 60
+    assert history.loss[-1] < history.loss[0]
+
+
+def test_validation_fraction_and_metric(data):
+    net = dp.MLP([4, 8, 2], seed=0)
+    history = net.fit(*data, loss="cross_entropy", epochs=5, validation_fraction=0.25)
+    assert len(history.val_loss) == 5 and 0.0 <= history.val_metric[-1] <= 1.0
+
+
+def test_early_stopping_restores_the_best_weights(data):
+    X, y = data
+    Xv, yv = X[:20], 1 - y[:20]  # validation labels flipped: validation loss gets worse
+    net = dp.MLP([4, 16, 2], seed=0)
+    history = net.fit(X, y, loss="cross_entropy", optimizer=dp.Adam(lr=0.05), epochs=200,
+                      validation_data=(Xv, yv), early_stopping=3)
+    assert history.stop_reason == "early_stopping"
+    assert history.n_epochs < 200
+    best = int(np.argmin(history.val_loss))
+    assert history.best_epoch == best + 1
+    restored, _ = dp.evaluate(net, net.loss, Xv.astype(np.float32), dp.one_hot(yv, 2))
+    assert restored == pytest.approx(history.val_loss[best], rel=1e-5)
+
+
+def test_gradient_tolerance_stops_at_convergence(rng):
+    X = rng.standard_normal((30, 2))
+    y = X @ [1.0, -1.0] + 0.5
+    net = dp.MLP([2, 1], dtype=np.float64, seed=0)  # linear regression: a convex problem
+    history = net.fit(X, y, optimizer=dp.SGD(lr=0.3), epochs=10_000, batch_size="full", tol=1e-6)
+    assert history.stop_reason == "converged"
+    assert history.grad_norm[-1] < 1e-6
+    np.testing.assert_allclose(net.weights[0][0], [1.0, -1.0], atol=1e-5)
+
+
+def test_time_limit(data):
+    net = dp.MLP([4, 8, 2], seed=0)
+    history = net.fit(*data, loss="cross_entropy", epochs=1_000_000, batch_size=1, time_limit=0.2)
+    assert history.stop_reason == "time_limit"
+    assert history.time[-1] < 2.0
+
+
+def test_divergence_is_caught_and_the_last_finite_weights_kept(rng):
+    X, y = rng.standard_normal((40, 3)) * 100, rng.standard_normal(40) * 1e6
+    net = dp.MLP([3, 32, 1], seed=0)
+    history = net.fit(X, y, optimizer=dp.SGD(lr=10.0), epochs=50, batch_size=4)
+    assert history.stop_reason == "diverged"
+    assert np.isfinite(net.theta).all()
+
+
+def test_restarts_keep_the_best_run(data):
+    X, y = data
+    net = dp.MLP([4, 3, 2], seed=0)
+    history = net.fit(X, y, loss="cross_entropy", optimizer=dp.SGD(lr=0.05), epochs=5, restarts=4)
+    assert len(history.restarts) == 4
+    losses = [run["loss"] for run in history.restarts]
+    assert len(set(losses)) == 4  # the runs started from different weights
+    assert history.best_restart == int(np.argmin(losses))
+    final, _ = dp.evaluate(net, net.loss, X.astype(np.float32), dp.one_hot(y, 2))
+    assert final == pytest.approx(min(losses), rel=1e-5)
+
+
+def test_restarts_are_reproducible(data):
+    def run():
+        net = dp.MLP([4, 3, 2], seed=5)
+        net.fit(*data, loss="cross_entropy", epochs=3, restarts=3)
+        return net.theta.copy()
+
+    np.testing.assert_array_equal(run(), run())
+
+
+def test_first_restart_equals_a_plain_run(data):
+    plain = dp.MLP([4, 3, 2], seed=1)
+    plain.fit(*data, loss="cross_entropy", epochs=3)
+    restarted = dp.MLP([4, 3, 2], seed=1)
+    history = restarted.fit(*data, loss="cross_entropy", epochs=3, restarts=2)
+    np.testing.assert_array_equal(history.restarts[0]["history"].loss, plain.history.loss)
+
+
+def test_callbacks_see_every_epoch_and_can_stop(data):
+    seen = []
+
+    class StopAtThree:
+        def on_epoch_end(self, trainer, epoch, logs):
+            seen.append((epoch, logs["loss"]))
+            if epoch == 3:
+                trainer.stop_reason = "enough"
+
+    history = dp.MLP([4, 8, 2], seed=0).fit(*data, loss="cross_entropy", epochs=10, callbacks=[StopAtThree()])
+    assert [e for e, _ in seen] == [1, 2, 3]
+    assert history.stop_reason == "enough"
+
+
+def test_verbose_prints_one_line_per_epoch(data, monkeypatch):
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    dp.MLP([4, 8, 2], seed=0).fit(*data, loss="cross_entropy", epochs=3, verbose=True,
+                                  validation_fraction=0.2)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("epoch 1") and "val_accuracy" in lines[0]
+
+
+def test_threads_policy(data):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    net = dp.MLP([4, 8, 2], seed=0)
+    seen = []
+
+    class Probe:
+        def on_epoch_end(self, trainer, epoch, logs):
+            seen.append(max(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"))
+
+    net.fit(*data, loss="cross_entropy", epochs=1, callbacks=[Probe()])  # small: auto -> 1
+    net.fit(*data, loss="cross_entropy", epochs=1, callbacks=[Probe()], threads=None)
+    assert seen[0] == 1
+    assert seen[1] == max(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+    with pytest.raises(ValueError, match="threads"):
+        net.fit(*data, loss="cross_entropy", epochs=1, threads=0)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"epochs": 0}, "epochs must be an integer > 0"),
+        ({"batch_size": 0}, "batch_size must be an integer > 0"),
+        ({"batch_size": "half"}, "batch_size must be a positive integer or 'full'"),
+        ({"sampling": "bootstrap"}, "sampling must be one of"),
+        ({"l2": -1.0}, "l2 must be a number >= 0"),
+        ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'; valid names are: adam, sgd"),
+        ({"validation_fraction": 1.0}, r"validation_fraction must lie in \[0, 1\)"),
+        ({"validation_data": (np.ones((3, 4)),)}, "validation_data must be a pair"),
+        ({"early_stopping": 0}, "patience must be an integer > 0"),
+        ({"restarts": 0}, "restarts must be an integer > 0"),
+    ],
+)
+def test_bad_options_name_the_problem(data, options, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        dp.MLP([4, 8, 2], seed=0).fit(*data, loss="cross_entropy", **options)
+
+
+def test_batchnorm_with_batch_of_one_is_a_clear_error(data):
+    net = dp.MLP([4, 8, 2], batch_norm=True, seed=0)
+    with pytest.raises(ValueError, match="at least 2 samples per batch"):
+        net.fit(*data, loss="cross_entropy", epochs=1, batch_size=1)
+
+
+def test_batchnorm_skips_a_last_batch_of_one(data):
+    X, y = data  # 60 samples, batches of 59: the last batch would hold one sample
+    net = dp.MLP([4, 8, 2], batch_norm=True, seed=0)
+    optimizer = dp.SGD(lr=0.01)
+    net.fit(X, y, loss="cross_entropy", optimizer=optimizer, epochs=3, batch_size=59)
+    assert optimizer.t == 3
