@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import XOR_X, XOR_Y
 
 import deltaprop as dp
+from conftest import XOR_X, XOR_Y
 
 
 def test_xor_with_2_4_1_sigmoid_for_at_least_9_of_10_seeds():

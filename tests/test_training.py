@@ -146,14 +146,17 @@ def test_threads_policy(data):
     net = dp.MLP([4, 8, 2], seed=0)
     seen = []
 
+    def blas_threads():
+        return max(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+
     class Probe:
         def on_epoch_end(self, trainer, epoch, logs):
-            seen.append(max(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"))
+            seen.append(blas_threads())
 
     net.fit(*data, loss="cross_entropy", epochs=1, callbacks=[Probe()])  # small: auto -> 1
     net.fit(*data, loss="cross_entropy", epochs=1, callbacks=[Probe()], threads=None)
     assert seen[0] == 1
-    assert seen[1] == max(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+    assert seen[1] == blas_threads()
     with pytest.raises(ValueError, match="threads"):
         net.fit(*data, loss="cross_entropy", epochs=1, threads=0)
 

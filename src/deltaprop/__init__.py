@@ -13,7 +13,8 @@ from deltaprop.history import History
 from deltaprop.initializers import INITIALIZERS
 from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Dropout, Layer
 from deltaprop.losses import LOSSES, Loss, get_loss, one_hot
-from deltaprop.network import MLP, Network
+from deltaprop.mlp import MLP
+from deltaprop.network import Network
 from deltaprop.optim import SGD, Adam, Constant, Cosine, InverseScaling, Optimizer, Schedule, StepDecay
 from deltaprop.training import evaluate, fit
 

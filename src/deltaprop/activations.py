@@ -16,7 +16,8 @@ Softmax is the one activation that is not elementwise; its backward applies the 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

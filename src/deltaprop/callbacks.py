@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
@@ -15,17 +15,30 @@ if TYPE_CHECKING:  # pragma: no cover
     from deltaprop.training import Trainer
 
 
-class Callback(Protocol):
-    """What the training loop calls. Every method is optional; set ``trainer.stop_reason`` to
-    a string to end training after the current step or epoch."""
+class Callback:
+    """What the training loop calls. Subclass it, or pass any object with some of these
+    methods (each is optional). Set ``trainer.stop_reason`` to a string to end training after
+    the current step or epoch.
 
-    def on_train_begin(self, trainer: "Trainer") -> None: ...
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None: ...
-    def on_batch_end(self, trainer: "Trainer", step: int) -> None: ...
-    def on_train_end(self, trainer: "Trainer") -> None: ...
+    ``logs`` of ``on_epoch_end`` holds ``epoch``, ``loss``, ``lr``, ``grad_norms`` (per dense
+    layer), ``grad_norm``, ``time``, ``metric_name`` and, with validation data, ``val_loss`` and
+    ``val_metric``.
+    """
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        """Before the first epoch."""
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
+        """After each epoch (1-based) and its validation."""
+
+    def on_batch_end(self, trainer: Trainer, step: int) -> None:
+        """After each optimizer step (``step`` counts from 1 within the epoch)."""
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        """After the last epoch."""
 
 
-class EarlyStopping:
+class EarlyStopping(Callback):
     """Stop when the monitored loss has not improved by ``min_delta`` for ``patience`` epochs,
     and restore the parameters of the best epoch.
 
@@ -49,7 +62,7 @@ class EarlyStopping:
             raise ValueError(f"monitor must be 'val_loss' or 'loss', got {monitor!r}")
         self.monitor, self.restore_best = monitor, restore_best
 
-    def on_train_begin(self, trainer: "Trainer") -> None:
+    def on_train_begin(self, trainer: Trainer) -> None:
         if self.monitor == "val_loss" and not trainer.has_validation:
             raise ValueError("early stopping on val_loss needs validation_data or validation_fraction")
         self.best = np.inf
@@ -57,7 +70,7 @@ class EarlyStopping:
         self.wait = 0
         self.best_state: Any = None
 
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
         current = logs[self.monitor]
         if current < self.best - self.min_delta:
             self.best, self.best_epoch, self.wait = current, epoch, 0
@@ -68,39 +81,39 @@ class EarlyStopping:
         if self.wait >= self.patience:
             trainer.stop_reason = "early_stopping"
 
-    def on_train_end(self, trainer: "Trainer") -> None:
+    def on_train_end(self, trainer: Trainer) -> None:
         trainer.history.best_epoch = self.best_epoch
         if self.restore_best and self.best_state is not None:
             trainer.restore(self.best_state)
 
 
-class GradientTolerance:
+class GradientTolerance(Callback):
     """Stop when the epoch's mean gradient norm falls below ``tol``: the notes' "repeat till
     convergence" (a stationary point has gradient zero)."""
 
     def __init__(self, tol: float) -> None:
         self.tol = check_positive("tol", tol)
 
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
         if logs["grad_norm"] < self.tol:
             trainer.stop_reason = "converged"
 
 
-class TimeLimit:
+class TimeLimit(Callback):
     """Stop after ``seconds`` of training, checked after every step."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = check_positive("time_limit", seconds)
 
-    def on_train_begin(self, trainer: "Trainer") -> None:
+    def on_train_begin(self, trainer: Trainer) -> None:
         self.deadline = time.perf_counter() + self.seconds
 
-    def on_batch_end(self, trainer: "Trainer", step: int) -> None:
+    def on_batch_end(self, trainer: Trainer, step: int) -> None:
         if time.perf_counter() > self.deadline:
             trainer.stop_reason = "time_limit"
 
 
-class ProgressPrinter:
+class ProgressPrinter(Callback):
     """One line per epoch (loss, validation loss and metric, learning rate, seconds).
 
     The command line's progress bar (a later addition) will replace this for terminals; this
@@ -111,11 +124,12 @@ class ProgressPrinter:
         self.stream = stream or sys.stderr
         self.every = check_positive("every", every, integer=True)
 
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
         if epoch % self.every and trainer.stop_reason is None:
             return
         parts = [f"epoch {epoch}", f"loss {logs['loss']:.5g}"]
         if "val_loss" in logs:
-            parts += [f"val_loss {logs['val_loss']:.5g}", f"val_{logs['metric_name']} {logs['val_metric']:.4f}"]
+            parts.append(f"val_loss {logs['val_loss']:.5g}")
+            parts.append(f"val_{logs['metric_name']} {logs['val_metric']:.4f}")
         parts += [f"lr {logs['lr']:.3g}", f"{logs['time']:.2f}s"]
         print("  ".join(parts), file=self.stream, flush=True)

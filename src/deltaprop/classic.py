@@ -65,7 +65,7 @@ class Perceptron:
     def b(self) -> Array:
         return self.net.biases[0]
 
-    def fit(self, X: Any, y: Any, *, epochs: int = 100, shuffle: bool = True) -> "Perceptron":
+    def fit(self, X: Any, y: Any, *, epochs: int = 100, shuffle: bool = True) -> Perceptron:
         """Apply the perceptron rule for up to ``epochs`` passes; stops at an error-free pass."""
         X = as_float_matrix(X, "X", np.float64, self.net.n_inputs)
         Y, self._zero_one = _signed_targets(y, X.shape[0], self.net.n_outputs)
@@ -125,7 +125,7 @@ class DeltaRule:
     def b(self) -> Array:
         return self.net.biases[0]
 
-    def fit(self, X: Any, y: Any, *, epochs: int = 100, shuffle: bool = True) -> "DeltaRule":
+    def fit(self, X: Any, y: Any, *, epochs: int = 100, shuffle: bool = True) -> DeltaRule:
         """Apply the delta rule sample by sample for ``epochs`` passes."""
         X = as_float_matrix(X, "X", np.float64, self.net.n_inputs)
         y = np.asarray(y, dtype=np.float64).reshape(-1)

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from deltaprop._validation import as_float_matrix, check_positive
 from deltaprop.layers import Dropout
 from deltaprop.losses import Loss
 from deltaprop.network import Network, _check_rows
-from deltaprop._validation import as_float_matrix, check_positive
 
 
 @dataclass
@@ -60,7 +60,7 @@ class GradcheckReport:
         return f"GradcheckReport({verdict}, max relative error {self.max_error:.2e}\n{rows}\n)"
 
 
-def relative_error(analytic: np.ndarray, numeric: np.ndarray, floor: float = 1e-8) -> np.ndarray:
+def relative_error(analytic: Any, numeric: Any, floor: float = 1e-8) -> np.ndarray:
     """|a - n| / max(|a| + |n|, floor), elementwise."""
     return np.abs(analytic - numeric) / np.maximum(np.abs(analytic) + np.abs(numeric), floor)
 

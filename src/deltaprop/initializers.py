@@ -21,7 +21,7 @@ name               distribution                                default for
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

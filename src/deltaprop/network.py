@@ -8,15 +8,13 @@ Data flow of one training step (each arrow has one owner)::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
-from deltaprop._validation import as_float_matrix, check_fraction, check_positive
-from deltaprop.activations import Activation
-from deltaprop.initializers import default_initializer_name
-from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Dropout, Layer
+from deltaprop._validation import as_float_matrix, check_positive
+from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Layer
 from deltaprop.losses import Loss, get_loss
 
 Array = np.ndarray
@@ -27,7 +25,7 @@ PREDICT_CHUNK = 4096  # rows per forward in predict(): bounds memory, keeps work
 class ParameterList(Sequence):
     """The weights (or biases) of the dense layers as views; ``net.weights[i] = W`` copies in."""
 
-    def __init__(self, network: "Network", name: str) -> None:
+    def __init__(self, network: Network, name: str) -> None:
         self._network, self._name = network, name
 
     def _views(self) -> list[Array]:
@@ -149,11 +147,11 @@ class Network:
 
     def named_parameters(self) -> dict[str, Array]:
         """Every parameter by its dotted name (``layers.0.W``), as views into ``theta``."""
-        return {name: self.theta[part].reshape(self._shape_of(name)) for name, part in self.parameter_slices.items()}
-
-    def _shape_of(self, name: str) -> tuple[int, ...]:
-        _, index, local = name.split(".")
-        return self.layers[int(index)].params[local].shape
+        return {
+            f"layers.{i}.{local}": view
+            for i, layer in enumerate(self.layers)
+            for local, view in layer.params.items()
+        }
 
     @property
     def n_parameters(self) -> int:
@@ -213,8 +211,10 @@ class Network:
         """Forward, loss, backward for one batch; gradients land in ``self.grad``. Hot path."""
         self._forward(X, training=True)
         out = self.output_layer
-        value = loss.value(out.z, out.a, Y)
-        delta_L = loss.output_delta(out.z, out.a, Y, out.activation, out=out._buffer("delta_L", out.a.shape, self.dtype))
+        z, a = out.z, out.a
+        assert z is not None and a is not None
+        value = loss.value(z, a, Y)
+        delta_L = loss.output_delta(z, a, Y, out.activation, out=out._buffer("delta_L", a.shape, self.dtype))
         self._backward(delta_L)
         if l2 or l1:
             value += self.weight_penalty(l2, l1)
@@ -271,9 +271,11 @@ class Network:
         _check_rows(X, Y)
         with self.frozen_running_stats():
             value = self._loss_and_gradient(X, Y, loss, l2, l1)
-        return value, [layer.dW.copy() for layer in self.dense_layers], [layer.db.copy() for layer in self.dense_layers]
+        dWs = [layer.dW.copy() for layer in self.dense_layers]
+        dbs = [layer.db.copy() for layer in self.dense_layers]
+        return value, dWs, dbs
 
-    def frozen_running_stats(self) -> "_FrozenRunningStats":
+    def frozen_running_stats(self) -> _FrozenRunningStats:
         """Context in which training-mode passes leave BatchNorm running statistics alone."""
         return _FrozenRunningStats(self)
 
@@ -305,7 +307,8 @@ class Network:
 
     # -- copies --------------------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
-        state = {k: v for k, v in self.__dict__.items() if k not in ("dense_layers", "output_layer", "_decayed")}
+        derived = ("dense_layers", "output_layer", "_decayed")  # rebuilt by __setstate__
+        state = {k: v for k, v in self.__dict__.items() if k not in derived}
         state["layers"] = [_layer_state(layer) for layer in self.layers]
         return state
 
@@ -322,13 +325,13 @@ class Network:
         self._bind()
         self.set_rng(self.rng)
 
-    def copy(self) -> "Network":
+    def copy(self) -> Network:
         """An independent deep copy (parameters, running statistics, random state)."""
         import copy
 
         return copy.deepcopy(self)
 
-    def astype(self, dtype: Any) -> "Network":
+    def astype(self, dtype: Any) -> Network:
         """A copy whose parameters and computations are in ``dtype`` (float32 or float64)."""
         dtype = np.dtype(dtype)
         if dtype.type not in _DTYPES:
@@ -349,69 +352,8 @@ class Network:
 
     def __repr__(self) -> str:
         body = ",\n  ".join(repr(layer) for layer in self.layers)
-        return f"{type(self).__name__}([\n  {body}\n], dtype={self.dtype.name}, parameters={self.n_parameters})"
-
-
-class MLP(Network):
-    """A multilayer perceptron: dense layers of the given widths, one activation for the hidden
-    layers, the output activation chosen by the loss unless given.
-
-    Parameters
-    ----------
-    layer_sizes : sequence of int
-        ``[n_inputs, hidden_1, ..., n_outputs]``; at least two entries.
-    activation : str or Activation
-        f of every hidden layer.
-    output_activation : str or Activation, optional
-        f of the output layer; ``None`` lets the loss choose (softmax for cross-entropy, sigmoid
-        for binary cross-entropy, identity for squared error and MSE).
-    init : str or callable, optional
-        Weight initializer; default He for the ReLU family, Glorot otherwise.
-    dtype, seed
-        See :class:`Network`.
-    batch_norm : bool
-        Insert BatchNorm between each hidden layer's z and its activation (the notes' placement).
-    dropout : float in [0, 1)
-        Inverted dropout after each hidden activation.
-
-    Examples
-    --------
-    >>> net = MLP([2, 4, 1], activation="sigmoid", seed=0)
-    >>> [W.shape for W in net.weights]
-    [(4, 2), (1, 4)]
-    """
-
-    def __init__(
-        self,
-        layer_sizes: Sequence[int],
-        *,
-        activation: str | Activation = "relu",
-        output_activation: str | Activation | None = None,
-        init: Any = None,
-        dtype: Any = np.float32,
-        seed: Any = None,
-        batch_norm: bool = False,
-        dropout: float = 0.0,
-    ) -> None:
-        sizes = _check_sizes(layer_sizes)
-        dropout = check_fraction("dropout", dropout)
-        hidden_activation = activation
-        from deltaprop.activations import get_activation
-
-        hidden_name = get_activation(activation).name
-        hidden_init = init if init is not None else default_initializer_name(hidden_name)
-        layers: list[Layer] = []
-        for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
-            if batch_norm:
-                layers += [Dense(n_in, n_out, "identity", init=hidden_init), BatchNorm(n_out),
-                           ActivationLayer(hidden_activation)]
-            else:
-                layers.append(Dense(n_in, n_out, hidden_activation, init=hidden_init))
-            if dropout:
-                layers.append(Dropout(dropout))
-        layers.append(Dense(sizes[-2], sizes[-1], output_activation, init=init))
-        self.layer_sizes = sizes
-        super().__init__(layers, dtype=dtype, seed=seed)
+        summary = f"dtype={self.dtype.name}, parameters={self.n_parameters}"
+        return f"{type(self).__name__}([\n  {body}\n], {summary})"
 
 
 class _FrozenRunningStats:
@@ -439,16 +381,6 @@ def _layer_state(layer: Layer) -> tuple[type, dict[str, Any]]:
     return type(layer), state
 
 
-def _check_sizes(layer_sizes: Any) -> list[int]:
-    try:
-        sizes = list(layer_sizes)
-    except TypeError:
-        raise TypeError(f"layer_sizes must be a list of ints like [64, 128, 10], got {layer_sizes!r}") from None
-    if len(sizes) < 2:
-        raise ValueError(f"layer_sizes needs at least an input and an output size, got {sizes}")
-    return [check_positive(f"layer_sizes[{i}]", size, integer=True) for i, size in enumerate(sizes)]
-
-
 def _check_layers(layers: list[Layer]) -> None:
     if not layers:
         raise ValueError("a Network needs at least one layer")
@@ -461,7 +393,9 @@ def _check_layers(layers: list[Layer]) -> None:
                 raise ValueError(f"layers[{i}] ({layer!r}) cannot infer its width: put a Dense layer first")
             layer.set_width(width)
         elif width is not None and layer.n_in != width:
-            raise ValueError(f"layers[{i}] ({layer!r}) takes {layer.n_in} inputs but layers[{i - 1}] gives {width}")
+            raise ValueError(
+                f"layers[{i}] ({layer!r}) takes {layer.n_in} inputs but layers[{i - 1}] gives {width}"
+            )
         width = layer.n_out
     if not isinstance(layers[-1], (Dense, ActivationLayer)):
         raise ValueError(

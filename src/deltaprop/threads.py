@@ -10,7 +10,8 @@ threadpoolctl does the limiting; without it ``"auto"`` leaves BLAS alone.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, ContextManager
+from contextlib import AbstractContextManager
+from typing import Any
 
 SMALL_STEP_FLOPS = 1e9
 
@@ -20,7 +21,7 @@ def step_flops(net: Any, batch_size: int) -> float:
     return 6.0 * batch_size * sum(layer.n_in * layer.n_out for layer in net.dense_layers)
 
 
-def blas_threads_for(net: Any, batch_size: int, threads: int | str | None) -> ContextManager[Any]:
+def blas_threads_for(net: Any, batch_size: int, threads: int | str | None) -> AbstractContextManager[Any]:
     """A context that applies the thread policy to BLAS for one training run."""
     if threads is None:
         return contextlib.nullcontext()

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,7 @@ def fit(
     tol: float | None = None,
     time_limit: float | None = None,
     restarts: int = 1,
-    callbacks: Sequence[Callback] = (),
+    callbacks: Sequence[Callback | Any] = (),
     verbose: bool = False,
     threads: int | str | None = "auto",
 ) -> History:
@@ -118,7 +119,7 @@ def fit(
             f"batch_size={batch_size} with {X.shape[0]} samples gives {n_batch}"
         )
 
-    extra: list[Callback] = list(callbacks)
+    extra: list[Any] = list(callbacks)
     if early_stopping is not None:
         stopper = early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(
             patience=early_stopping, monitor="val_loss" if validation is not None else "loss"
@@ -194,7 +195,7 @@ class Trainer:
 
     def __init__(self, net: Network, loss: Loss, optimizer: Optimizer, X: Array, Y: Array,
                  validation: tuple[Array, Array] | None, *, epochs: int, batch_size: int,
-                 sampling: str, shuffle: bool, l2: float, l1: float, callbacks: Sequence[Callback]):
+                 sampling: str, shuffle: bool, l2: float, l1: float, callbacks: Sequence[Any]):
         self.net, self.loss, self.optimizer = net, loss, optimizer
         self.X, self.Y, self.validation = X, Y, validation
         self.epochs, self.batch_size, self.sampling, self.shuffle = epochs, batch_size, sampling, shuffle
@@ -215,12 +216,17 @@ class Trainer:
     def restore(self, state: tuple[Array, list[tuple[Array, Array]]]) -> None:
         theta, stats = state
         self.net.theta[...] = theta
-        for layer, (mean, var) in zip((l for l in self.net.layers if isinstance(l, BatchNorm)), stats):
+        batchnorms = [layer for layer in self.net.layers if isinstance(layer, BatchNorm)]
+        for layer, (mean, var) in zip(batchnorms, stats):
             layer.running_mean[...] = mean  # type: ignore[index]
             layer.running_var[...] = var  # type: ignore[index]
 
     def _callbacks_with(self, method: str) -> list[Any]:
-        return [getattr(c, method) for c in self.callbacks if hasattr(c, method)]
+        """Bound ``method`` of each callback that really has one (not Callback's no-op)."""
+        return [
+            getattr(c, method) for c in self.callbacks
+            if hasattr(c, method) and getattr(type(c), method, None) is not getattr(Callback, method)
+        ]
 
     def run(self) -> History:
         """Train for up to ``epochs`` epochs; return the History."""
@@ -315,8 +321,10 @@ def evaluate(net: Network, loss: Loss, X: Array, Y: Array) -> tuple[float, float
     for start in range(0, X.shape[0], PREDICT_CHUNK):
         stop = min(start + PREDICT_CHUNK, X.shape[0])
         net._forward(X[start:stop], training=False)
-        total += loss.value(out.z, out.a, Y[start:stop]) * (stop - start)
-        outputs[start:stop] = out.a
+        z, a = out.z, out.a
+        assert z is not None and a is not None
+        total += loss.value(z, a, Y[start:stop]) * (stop - start)
+        outputs[start:stop] = a
     return total / X.shape[0], loss.metric(outputs, Y)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from deltaprop.activations import Activation, Identity, get_activation
 from deltaprop.layers.base import Array, Layer
 

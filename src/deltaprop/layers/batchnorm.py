@@ -72,8 +72,8 @@ class BatchNorm(Layer):
     def initialize(self, rng: np.random.Generator) -> None:
         self.gamma[...] = 1.0
         self.beta[...] = 0.0
-        self.running_mean = np.zeros(self.n_in, dtype=self.gamma.dtype)
-        self.running_var = np.ones(self.n_in, dtype=self.gamma.dtype)
+        self.running_mean = np.zeros_like(self.gamma)
+        self.running_var = np.ones_like(self.gamma)
 
     def forward(self, x: Array, *, training: bool) -> Array:
         assert self.running_mean is not None and self.running_var is not None

@@ -40,6 +40,9 @@ class Dense(Layer):
     After a backward pass ``self.delta`` holds delta_l, ``self.z`` and ``self.a`` hold z_l, a_l.
     """
 
+    n_in: int
+    n_out: int
+
     def __init__(
         self,
         n_in: int,
