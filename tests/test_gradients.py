@@ -13,7 +13,7 @@ import deltaprop as dp
 from deltaprop.activations import Activation, Sigmoid
 from deltaprop.gradcheck import relative_error
 
-SMOOTH = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus"]
+SMOOTH = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "softmax"]
 LOSSES = {  # loss -> (n_outputs, target maker)
     "squared_error": (3, lambda rng, n: rng.standard_normal((n, 3))),
     "mse": (2, lambda rng, n: rng.standard_normal((n, 2))),

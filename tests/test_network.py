@@ -244,3 +244,27 @@ def test_bad_data_names_the_problem(X, y, loss, message):
     net = dp.MLP([3, 4, 2 if loss in ("cross_entropy",) else 1], seed=0)
     with pytest.raises((ValueError, TypeError), match=message):
         net.fit(X, y, loss=loss, epochs=1)
+
+
+def test_inverted_dropout_keeps_the_mean_and_is_off_in_evaluation(rng):
+    layer = dp.Dropout(0.25)
+    net = dp.Network([dp.Dense(2, 2000, "identity"), layer, dp.ActivationLayer("identity")],
+                     dtype=np.float64, seed=0)
+    x = np.ones((50, 2000))
+    out = layer.forward(x, training=True)
+    dropped = np.mean(out == 0)
+    assert dropped == pytest.approx(0.25, abs=0.01)
+    assert set(np.unique(out)) == {0.0, 1.0 / 0.75}
+    assert out.mean() == pytest.approx(1.0, abs=0.01)
+    np.testing.assert_array_equal(layer.forward(x, training=False), x)
+    assert net.predict(rng.standard_normal((3, 2))).shape == (3, 2000)
+
+
+def test_predict_returns_a_fresh_array(rng):
+    net = dp.MLP([3, 4, 2], seed=0)
+    X = rng.standard_normal((5, 3))
+    first = net.predict(X)
+    kept = first.copy()
+    net.predict(2 * X)
+    np.testing.assert_array_equal(first, kept)
+    assert not np.shares_memory(first, net.layers[-1].z)

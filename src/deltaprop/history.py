@@ -20,9 +20,9 @@ class History:
         Training loss (with the weight-decay term): the mean of the minibatch losses of the
         epoch, each taken before its update.
     val_loss, val_metric : list of float
-        On the validation data, in evaluation mode, after the epoch (empty without it).
-    metric : list of float
-        The loss's metric on the last minibatches of the epoch (accuracy or R^2).
+        On the validation data, in evaluation mode, after the epoch (empty without it); the loss
+        without weight decay, the metric named by ``metric_name`` (accuracy for the
+        classification losses, R^2 for regression).
     lr : list of float
         Learning rate at the end of the epoch.
     grad_norms : list of ndarray, shape (n_dense_layers,)
@@ -44,7 +44,6 @@ class History:
     metric_name: str = ""
     epoch: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
-    metric: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_metric: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
@@ -69,7 +68,7 @@ class History:
         """Plain lists and numbers (JSON-ready); restarts without their nested histories."""
         return {
             "loss_name": self.loss_name, "metric_name": self.metric_name, "epoch": self.epoch,
-            "loss": self.loss, "metric": self.metric, "val_loss": self.val_loss,
+            "loss": self.loss, "val_loss": self.val_loss,
             "val_metric": self.val_metric, "lr": self.lr,
             "grad_norms": [list(map(float, g)) for g in self.grad_norms],
             "grad_norm": self.grad_norm, "time": self.time, "stop_reason": self.stop_reason,

@@ -296,8 +296,8 @@ class Trainer:
             self._batch_buffers[n] = (np.empty((n, self.X.shape[1]), self.X.dtype),
                                       np.empty((n, self.Y.shape[1]), self.Y.dtype))
         X_batch, Y_batch = self._batch_buffers[n]
-        np.take(self.X, indices, axis=0, out=X_batch)
-        np.take(self.Y, indices, axis=0, out=Y_batch)
+        self.X.take(indices, axis=0, out=X_batch)
+        self.Y.take(indices, axis=0, out=Y_batch)
         return X_batch, Y_batch
 
     def _record(self, epoch: int, logs: dict[str, Any]) -> None:

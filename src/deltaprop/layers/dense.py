@@ -126,7 +126,7 @@ class Dense(Layer):
         assert self.a_prev is not None, "backward before forward"
         self.delta = delta
         np.matmul(delta.T, self.a_prev, out=self.dW)
-        np.sum(delta, axis=0, out=self.db)
+        delta.sum(axis=0, out=self.db)
         if not need_input_grad:
             return None
         return np.matmul(delta, self.W, out=self._buffer("g_in", self.a_prev.shape, delta.dtype))
