@@ -60,8 +60,10 @@ def fit(
     loss : str or Loss
         ``squared_error``, ``mse``, ``cross_entropy`` or ``binary_cross_entropy``.
     optimizer : str or Optimizer, optional
-        Default ``Adam(lr=1e-3)``; a name uses that optimizer's defaults. Its state is reset at
-        the start of every restart.
+        Default ``Adam(lr=1e-3)``; a name uses that optimizer's defaults. An optimizer object
+        keeps its state (step count, moments) across ``fit`` calls, so a second call continues
+        the first (call ``optimizer.reset()`` or pass a new one to start fresh); with
+        ``restarts`` it is reset for every run. Epoch-based schedules count from 0 in each call.
     epochs : int
         Passes over the data (an upper bound when a callback stops earlier).
     batch_size : int or "full"
