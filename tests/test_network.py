@@ -86,12 +86,28 @@ def test_loss_and_gradients_changes_no_weight_and_fills_deltas(rng):
 def test_the_loss_chooses_the_output_activation(rng):
     net = dp.MLP([3, 4, 3], seed=0)
     X = rng.standard_normal((5, 3))
-    net.loss_and_gradients(X, [0, 1, 2, 0, 1], loss="cross_entropy")
+    net.fit(X, [0, 1, 2, 0, 1], loss="cross_entropy", epochs=1)
     np.testing.assert_allclose(net.predict(X).sum(axis=1), 1.0, rtol=1e-6)  # softmax
-    net.loss_and_gradients(X, rng.integers(0, 2, (5, 3)), loss="binary_cross_entropy")
+    net.fit(X, rng.integers(0, 2, (5, 3)), loss="binary_cross_entropy", epochs=1)
     assert net.output_layer.activation.name == "sigmoid"
-    net.loss_and_gradients(X, rng.standard_normal((5, 3)), loss="squared_error")
+    net.fit(X, rng.standard_normal((5, 3)), loss="squared_error", epochs=1)
     assert net.output_layer.activation.name == "identity"
+
+
+def test_queries_and_failed_fits_leave_the_output_activation_alone(rng):
+    net = dp.MLP([3, 4, 3], seed=0)
+    X = rng.standard_normal((5, 3))
+    net.fit(X, [0, 1, 2, 0, 1], loss="cross_entropy", epochs=1)
+    probabilities = net.predict(X)
+    # squared error for one call: its identity output is used, then softmax is back
+    net.loss_and_gradients(X, rng.standard_normal((5, 3)), loss="squared_error")
+    np.testing.assert_array_equal(net.activations[-1], net.zs[-1])  # identity for that call
+    with pytest.raises(ValueError, match="targets have shape"):
+        net.loss_and_gradients(X, [0, 1, 2, 0, 1])  # squared error with labels: rejected
+    with pytest.raises(ValueError, match="targets have shape"):
+        net.fit(X, [0, 1, 2, 0, 1], loss="squared_error")
+    assert net.loss.name == "cross_entropy"
+    np.testing.assert_array_equal(net.predict(X), probabilities)
 
 
 def test_a_fixed_output_activation_must_fit_the_loss():

@@ -222,6 +222,7 @@ def assert_same_gradients(net: dp.Network, mirror: TorchMirror, what: str) -> No
 def check_against_torch(net, loss, X, y, *, output_activation, l2=0.0) -> None:
     """Loss, outputs, deltas, dW and db of one batch: deltaprop against torch autograd."""
     mirror = TorchMirror(net, output_activation)
+    net.use_loss(net.check_loss(loss))  # as fit would: predict() then uses the loss's output
     value, dWs, dbs = net.loss_and_gradients(X, y, loss=loss, l2=l2)
     t_value, t_out, t_zs = mirror.loss(loss, tensor(X), y, l2=l2)
     t_value.backward()
@@ -357,6 +358,7 @@ def test_hand_built_networks(name):
     X = rng.normal(size=(6, 4))
     y = rng.uniform(size=(6, 3)) if loss == "squared_error" else make_targets(loss, rng, 6, 3)
     mirror = TorchMirror(net, output_activation)
+    net.use_loss(net.check_loss(loss))  # as fit would: predict() then uses the loss's output
     value, dWs, dbs = net.loss_and_gradients(X, y, loss=loss, l2=0.1)
     t_value, t_out, _ = mirror.loss(loss, tensor(X), y, l2=0.1)
     t_value.backward()

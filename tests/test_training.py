@@ -60,7 +60,7 @@ def test_early_stopping_restores_the_best_weights(data):
     assert history.n_epochs < 200
     best = int(np.argmin(history.val_loss))
     assert history.best_epoch == best + 1
-    restored, _ = dp.evaluate(net, net.loss, Xv.astype(np.float32), dp.one_hot(yv, 2))
+    restored, _ = dp.evaluate(net, Xv, yv)
     assert restored == pytest.approx(history.val_loss[best], rel=1e-5)
 
 
@@ -97,7 +97,7 @@ def test_restarts_keep_the_best_run(data):
     losses = [run["loss"] for run in history.restarts]
     assert len(set(losses)) == 4  # the runs started from different weights
     assert history.best_restart == int(np.argmin(losses))
-    final, _ = dp.evaluate(net, net.loss, X.astype(np.float32), dp.one_hot(y, 2))
+    final, _ = dp.evaluate(net, X, y)
     assert final == pytest.approx(min(losses), rel=1e-5)
 
 

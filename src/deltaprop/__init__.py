@@ -8,6 +8,7 @@ gradient checker, and the classic single-layer rules.
 from deltaprop.activations import ACTIVATIONS, Activation, get_activation
 from deltaprop.callbacks import Callback, EarlyStopping, GradientTolerance, ProgressPrinter, TimeLimit
 from deltaprop.classic import DeltaRule, Perceptron
+from deltaprop.evaluation import evaluate
 from deltaprop.gradcheck import GradcheckReport, gradcheck
 from deltaprop.history import History
 from deltaprop.initializers import INITIALIZERS
@@ -16,7 +17,7 @@ from deltaprop.losses import LOSSES, Loss, get_loss, one_hot
 from deltaprop.mlp import MLP
 from deltaprop.network import Network
 from deltaprop.optim import SGD, Adam, Constant, Cosine, InverseScaling, Optimizer, Schedule, StepDecay
-from deltaprop.training import evaluate, fit
+from deltaprop.training import fit
 
 __version__ = "0.1.0"
 

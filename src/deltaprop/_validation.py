@@ -35,6 +35,17 @@ def check_fraction(name: str, value: Any, *, high_inclusive: bool = False) -> fl
     return value
 
 
+def seed_sequence(seed: Any) -> np.random.SeedSequence:
+    """Turn ``seed`` (None, an int >= 0, a SeedSequence or a Generator) into a SeedSequence."""
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if isinstance(seed, np.random.Generator):
+        return np.random.SeedSequence(int(seed.integers(2**63)))
+    if seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
+        return np.random.SeedSequence(seed)
+    raise TypeError(f"seed must be None, an int >= 0, a SeedSequence or a Generator; got {seed!r}")
+
+
 def as_float_matrix(X: Any, name: str, dtype: Any, n_features: int | None = None) -> np.ndarray:
     """Return ``X`` as a finite 2-D array of ``dtype``, or raise naming the shape or value problem.
 
@@ -51,7 +62,9 @@ def as_float_matrix(X: Any, name: str, dtype: Any, n_features: int | None = None
         array = np.asarray(X)
     except (ValueError, TypeError) as error:  # ragged nested lists
         raise ValueError(f"{name} could not be read as a numeric array: {error}") from None
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+    if np.iscomplexobj(array) or array.dtype == object or not (
+        np.issubdtype(array.dtype, np.number) or array.dtype == bool
+    ):
         raise TypeError(f"{name} must hold numbers, got an array of dtype {array.dtype}")
     if array.ndim != 2:
         raise ValueError(
@@ -65,4 +78,19 @@ def as_float_matrix(X: Any, name: str, dtype: Any, n_features: int | None = None
     array = np.ascontiguousarray(array, dtype=dtype)
     if not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or infinity; remove or impute those values first")
+    return array
+
+
+def as_float_vector(y: Any, name: str, n_rows: int) -> np.ndarray:
+    """Return 1-D finite float targets of length ``n_rows``, or raise naming the problem."""
+    try:
+        array = np.asarray(y, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise TypeError(f"{name} must hold numbers, got {np.asarray(y).dtype} values") from None
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1 or array.shape[0] != n_rows:
+        raise ValueError(f"{name} has shape {np.shape(y)}, expected ({n_rows},)")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinity")
     return array

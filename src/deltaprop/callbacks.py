@@ -85,6 +85,7 @@ class EarlyStopping(Callback):
         trainer.history.best_epoch = self.best_epoch
         if self.restore_best and self.best_state is not None:
             trainer.restore(self.best_state)
+            trainer.history.final_loss = trainer.history.loss[self.best_epoch - 1]
 
 
 class GradientTolerance(Callback):
@@ -100,13 +101,16 @@ class GradientTolerance(Callback):
 
 
 class TimeLimit(Callback):
-    """Stop after ``seconds`` of training, checked after every step."""
+    """Stop after ``seconds`` of training, checked after every step; with restarts the budget
+    covers all runs of one ``fit`` (it starts with run 0)."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = check_positive("time_limit", seconds)
+        self.deadline = 0.0
 
     def on_train_begin(self, trainer: Trainer) -> None:
-        self.deadline = time.perf_counter() + self.seconds
+        if trainer.run_index == 0:
+            self.deadline = time.perf_counter() + self.seconds
 
     def on_batch_end(self, trainer: Trainer, step: int) -> None:
         if time.perf_counter() > self.deadline:

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop._validation import as_float_matrix, check_positive
+from deltaprop._validation import as_float_matrix, as_float_vector, check_positive
+from deltaprop.activations import Sigmoid
 from deltaprop.layers import Dense
 from deltaprop.network import Network
 
@@ -19,7 +20,10 @@ Array = np.ndarray
 
 def _signed_targets(y: Any, n_rows: int, n_outputs: int) -> tuple[Array, bool]:
     """Targets as +-1 of shape (n, n_outputs); also whether they came as 0/1."""
-    Y = np.asarray(y, dtype=np.float64)
+    try:
+        Y = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError("perceptron targets must be numbers 0/1 or -1/+1") from None
     if Y.ndim == 1:
         Y = Y[:, None]
     if Y.shape != (n_rows, n_outputs):
@@ -128,14 +132,13 @@ class DeltaRule:
     def fit(self, X: Any, y: Any, *, epochs: int = 100, shuffle: bool = True) -> DeltaRule:
         """Apply the delta rule sample by sample for ``epochs`` passes."""
         X = as_float_matrix(X, "X", np.float64, self.net.n_inputs)
-        y = np.asarray(y, dtype=np.float64).reshape(-1)
-        if y.shape[0] != X.shape[0]:
-            raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}")
+        y = as_float_vector(y, "y", X.shape[0])
         w, b = self.w, self.b
+        sigmoid = Sigmoid()
         for _ in range(check_positive("epochs", epochs, integer=True)):
             order = self.net.rng.permutation(X.shape[0]) if shuffle else range(X.shape[0])
             for i in order:
-                a = 1.0 / (1.0 + np.exp(-(w @ X[i] + b[0])))
+                a = float(sigmoid.forward(np.atleast_1d(w @ X[i] + b[0]))[0])
                 delta = (a - y[i]) * a * (1.0 - a)
                 w -= self.lr * delta * X[i]
                 b -= self.lr * delta

@@ -118,10 +118,17 @@ def gradcheck(
     stencil = _STENCILS[order]
     check = net.astype(np.float64)
     check.set_rng(np.random.default_rng(seed))
-    loss_object = check.resolve_loss(loss)
+    tolerance = check_positive("tolerance", tolerance)
+    l2 = check_positive("l2", l2, allow_zero=True)
+    l1 = check_positive("l1", l1, allow_zero=True)
+    directions = check_positive("directions", directions, integer=True, allow_zero=True)
+    if max_entries is not None:
+        max_entries = check_positive("max_entries", max_entries, integer=True)
+    loss_object = check.check_loss(loss)
     X = as_float_matrix(X, "X", np.float64, check.n_inputs)
     Y = loss_object.prepare_targets(Y, check.n_outputs, np.float64)
     _check_rows(X, Y)
+    check.use_loss(loss_object)
     dropouts = [layer for layer in check.layers if isinstance(layer, Dropout)]
     rng = np.random.default_rng(seed)
     report = GradcheckReport(tolerance=tolerance)

@@ -32,6 +32,9 @@ class History:
         Norm of the whole gradient vector, averaged the same way.
     time : list of float
         Seconds since the start of training.
+    final_loss : float or None
+        Training loss of the parameters kept: the last epoch's, or the best epoch's when early
+        stopping restored it, or the last finite one's when training diverged.
     stop_reason : str
         ``"epochs"`` (ran them all), ``"early_stopping"``, ``"converged"`` (gradient norm below
         the tolerance), ``"time_limit"``, ``"diverged"``, or a callback's own reason.

@@ -36,7 +36,8 @@ class Loss:
     of shape (n_samples, n_outputs)."""
 
     name = "loss"
-    output_activation = "identity"
+    output_activation = "identity"  # what an output layer left to the loss becomes
+    fused = False  # True: delta_L = (a - y) / n when the output is ``output_activation``
     is_classification = False
 
     def value(self, z: Array, a: Array, Y: Array) -> float:
@@ -48,8 +49,13 @@ class Loss:
         raise NotImplementedError
 
     def output_delta(self, z: Array, a: Array, Y: Array, activation: Activation, out: Array) -> Array:
-        """``delta_L = dLoss/dz_L``, written into ``out``; fused for the canonical activation."""
-        if activation.name == self.output_activation:
+        """``delta_L = dLoss/dz_L``, written into ``out``; fused for the canonical activation.
+
+        A subclass gets the fused form only if it sets ``fused = True`` (and then its
+        ``_fused_delta`` must really be dLoss/dz for ``output_activation``); otherwise the chain
+        rule through :meth:`grad_a` and the activation's backward is used.
+        """
+        if self.fused and activation.name == self.output_activation:
             return self._fused_delta(a, Y, out)
         return activation.backward(self.grad_a(a, Y), z, a, out=out)
 
@@ -91,6 +97,7 @@ class SquaredError(Loss):
     """The notes' loss: 1/n sum_i 1/2 ||a_i - y_i||^2; dLoss/da = (a - y) / n."""
 
     name = "squared_error"
+    fused = True
 
     def value(self, z: Array, a: Array, Y: Array) -> float:
         diff = a - Y
@@ -104,6 +111,7 @@ class MSE(Loss):
     """Mean squared error over samples and outputs: 1/(n k) sum (a - y)^2 (PyTorch's MSELoss)."""
 
     name = "mse"
+    fused = True
 
     def value(self, z: Array, a: Array, Y: Array) -> float:
         diff = a - Y
@@ -127,6 +135,7 @@ class CrossEntropy(Loss):
     """
 
     name = "cross_entropy"
+    fused = True
     output_activation = "softmax"
     is_classification = True
     metric_name = "accuracy"
@@ -174,6 +183,7 @@ class BinaryCrossEntropy(Loss):
     """
 
     name = "binary_cross_entropy"
+    fused = True
     output_activation = "sigmoid"
     is_classification = True
     metric_name = "accuracy"
@@ -238,7 +248,7 @@ def one_hot(labels: Any, n_classes: int, dtype: Any = np.float32) -> Array:
 
 def _numeric_targets(y: Any) -> Array:
     Y = np.asarray(y)
-    if Y.dtype == object or not (np.issubdtype(Y.dtype, np.number) or Y.dtype == bool):
+    if np.iscomplexobj(Y) or Y.dtype == object or not (np.issubdtype(Y.dtype, np.number) or Y.dtype == bool):
         raise TypeError(f"targets must be numeric, got an array of dtype {Y.dtype}")
     if Y.ndim == 0 or Y.ndim > 2:
         raise ValueError(f"targets must be 1-D or 2-D, got shape {Y.shape}")

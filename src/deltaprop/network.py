@@ -8,44 +8,20 @@ Data flow of one training step (each arrow has one owner)::
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from deltaprop._validation import as_float_matrix, check_positive
+from deltaprop._validation import as_float_matrix, check_positive, seed_sequence
 from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Layer
 from deltaprop.losses import Loss, get_loss
+from deltaprop.parameters import ParameterList, bind_flat_buffers, flat_size, layer_state
 
 Array = np.ndarray
 _DTYPES = (np.float32, np.float64)
 PREDICT_CHUNK = 4096  # rows per forward in predict(): bounds memory, keeps workspaces reused
-
-
-class ParameterList(Sequence):
-    """The weights (or biases) of the dense layers as views; ``net.weights[i] = W`` copies in."""
-
-    def __init__(self, network: Network, name: str) -> None:
-        self._network, self._name = network, name
-
-    def _views(self) -> list[Array]:
-        return [layer.params[self._name] for layer in self._network.dense_layers]
-
-    def __getitem__(self, index: Any) -> Any:
-        return self._views()[index]
-
-    def __len__(self) -> int:
-        return len(self._network.dense_layers)
-
-    def __setitem__(self, index: int, value: Any) -> None:
-        view = self._views()[index]
-        value = np.asarray(value)
-        if value.shape != view.shape:
-            raise ValueError(f"{self._name}[{index}] has shape {view.shape}, got {value.shape}")
-        np.copyto(view, value)
-
-    def __repr__(self) -> str:
-        return f"[{', '.join(f'array{v.shape}' for v in self._views())}]"
 
 
 class Network:
@@ -81,6 +57,8 @@ class Network:
         self.dtype = np.dtype(dtype)
         if self.dtype.type not in _DTYPES:
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        if isinstance(layers, Layer) or not isinstance(layers, Sequence):
+            raise TypeError(f"Network takes a list of layers, got {type(layers).__name__}")
         self.layers = list(layers)
         _check_layers(self.layers)
         self.dense_layers: list[Dense] = [layer for layer in self.layers if isinstance(layer, Dense)]
@@ -91,39 +69,23 @@ class Network:
         self.history: Any = None
         self._allocate()
         self.seed = seed
-        sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-        init_seed, train_seed = sequence.spawn(2)
+        init_seed, train_seed = seed_sequence(seed).spawn(2)
         self.initialize(np.random.default_rng(init_seed))
         self.set_rng(np.random.default_rng(train_seed))
 
     # -- parameters ----------------------------------------------------------------------------
     def _allocate(self) -> None:
-        specs = [(i, spec) for i, layer in enumerate(self.layers) for spec in layer.parameter_specs()]
-        size = sum(int(np.prod(spec.shape)) for _, spec in specs)
+        size = flat_size(self.layers)
         self.theta = np.zeros(size, dtype=self.dtype)
         self.grad = np.zeros(size, dtype=self.dtype)
         self._bind()
 
     def _bind(self) -> None:
-        """Hand each layer views into ``theta`` and ``grad``; record the slices and the decay set."""
-        self.parameter_slices: dict[str, slice] = {}
-        self._decayed: list[tuple[Array, Array]] = []
-        self._layer_grad_slices: list[slice] = []
-        offset = 0
-        for i, layer in enumerate(self.layers):
-            params, grads, start = {}, {}, offset
-            for spec in layer.parameter_specs():
-                size = int(np.prod(spec.shape))
-                part = slice(offset, offset + size)
-                params[spec.name] = self.theta[part].reshape(spec.shape)
-                grads[spec.name] = self.grad[part].reshape(spec.shape)
-                self.parameter_slices[f"layers.{i}.{spec.name}"] = part
-                if spec.decay:
-                    self._decayed.append((params[spec.name], grads[spec.name]))
-                offset += size
-            layer.bind(params, grads)
-            if isinstance(layer, Dense):
-                self._layer_grad_slices.append(slice(start, offset))
+        """Hand each layer views into ``theta`` and ``grad``; record slices and the decay set."""
+        layout = bind_flat_buffers(self.layers, self.theta, self.grad)
+        self.parameter_slices = layout.slices
+        self._decayed = layout.decayed
+        self._layer_grad_slices = layout.dense_slices
 
     def initialize(self, rng: np.random.Generator | int | None = None) -> None:
         """Draw fresh initial parameters for every layer (biases 0, BatchNorm gamma 1, beta 0)."""
@@ -196,16 +158,22 @@ class Network:
         for i in range(n_layers - 2, -1, -1):
             g = self.layers[i].backward(g, need_input_grad=i > 0)  # type: ignore[arg-type]
 
-    def resolve_loss(self, loss: str | Loss) -> Loss:
-        """Return the loss object, choosing the output activation if it is left to the loss."""
+    def check_loss(self, loss: str | Loss) -> Loss:
+        """Return the loss object, or raise if it cannot go with a fixed output activation.
+
+        Changes nothing: :meth:`use_loss` applies it once the data have been validated.
+        """
         loss = get_loss(loss)
-        if self.output_layer.activation_is_auto:
-            if self.output_layer.activation.name != loss.output_activation:
-                self.output_layer.set_activation(loss.output_activation)
-        else:
+        if not self.output_layer.activation_is_auto:
             loss.check_activation(self.output_layer.activation)
-        self.loss = loss
         return loss
+
+    def use_loss(self, loss: Loss) -> None:
+        """Make ``loss`` the network's loss; an output activation left to the loss follows it."""
+        out = self.output_layer
+        if out.activation_is_auto and out.activation.name != loss.output_activation:
+            out.set_activation(loss.output_activation)
+        self.loss = loss
 
     def _loss_and_gradient(self, X: Array, Y: Array, loss: Loss, l2: float, l1: float) -> float:
         """Forward, loss, backward for one batch; gradients land in ``self.grad``. Hot path."""
@@ -261,23 +229,39 @@ class Network:
         dbs : list of ndarray, shapes (n_out,) per dense layer
 
         After the call ``net.deltas`` holds delta_l of every dense layer (n_samples, n_out).
-        BatchNorm running statistics are not updated.
+        BatchNorm running statistics are not updated, and the network's loss and output
+        activation stay as they were (the loss's output activation is used for this call only).
         """
-        loss = self.resolve_loss(loss)
+        loss = self.check_loss(loss)
         l2 = check_positive("l2", l2, allow_zero=True)
         l1 = check_positive("l1", l1, allow_zero=True)
         X = as_float_matrix(X, "X", self.dtype, self.n_inputs)
         Y = loss.prepare_targets(Y, self.n_outputs, self.dtype)
         _check_rows(X, Y)
-        with self.frozen_running_stats():
-            value = self._loss_and_gradient(X, Y, loss, l2, l1)
+        previous = (self.loss, self.output_layer.activation)
+        self.use_loss(loss)
+        try:
+            with self.frozen_running_stats():
+                value = self._loss_and_gradient(X, Y, loss, l2, l1)
+        finally:  # a query: the network keeps its own loss and output activation
+            self.loss = previous[0]
+            self.output_layer.activation = previous[1]
         dWs = [layer.dW.copy() for layer in self.dense_layers]
         dbs = [layer.db.copy() for layer in self.dense_layers]
         return value, dWs, dbs
 
-    def frozen_running_stats(self) -> _FrozenRunningStats:
+    @contextlib.contextmanager
+    def frozen_running_stats(self) -> Iterator[None]:
         """Context in which training-mode passes leave BatchNorm running statistics alone."""
-        return _FrozenRunningStats(self)
+        batchnorms = [layer for layer in self.layers if isinstance(layer, BatchNorm)]
+        saved = [layer.update_running_stats for layer in batchnorms]
+        for layer in batchnorms:
+            layer.update_running_stats = False
+        try:
+            yield
+        finally:
+            for layer, flag in zip(batchnorms, saved):
+                layer.update_running_stats = flag
 
     def predict(self, X: Any) -> Array:
         """Outputs of the last layer in evaluation mode, shape (n_samples, n_outputs).
@@ -292,11 +276,19 @@ class Network:
         return out
 
     def predict_classes(self, X: Any) -> Array:
-        """Class index per sample: argmax of the outputs, or output > 0.5 for one sigmoid unit."""
+        """Predicted classes.
+
+        Softmax (and any other multi-output layer but sigmoid): the argmax, shape (n,).
+        Sigmoid: each output thresholded at 0.5 (multi-label), shape (n,) for one output,
+        (n, k) for k. One output of another activation: thresholded at 0 (sign, tanh,
+        identity) or 0.5, shape (n,).
+        """
         outputs = self.predict(X)
-        if outputs.shape[1] == 1:
-            threshold = 0.0 if self.output_layer.activation.name in ("sign", "tanh", "identity") else 0.5
-            return (outputs[:, 0] > threshold).astype(np.int64)
+        activation = self.output_layer.activation.name
+        if activation == "sigmoid" or outputs.shape[1] == 1:
+            threshold = 0.5 if activation in ("sigmoid", "step", "softmax") else 0.0
+            labels = (outputs > threshold).astype(np.int64)
+            return labels[:, 0] if labels.shape[1] == 1 else labels
         return outputs.argmax(axis=1)
 
     def fit(self, X: Any, y: Any, **options: Any) -> Any:
@@ -309,7 +301,7 @@ class Network:
     def __getstate__(self) -> dict[str, Any]:
         derived = ("dense_layers", "output_layer", "_decayed")  # rebuilt by __setstate__
         state = {k: v for k, v in self.__dict__.items() if k not in derived}
-        state["layers"] = [_layer_state(layer) for layer in self.layers]
+        state["layers"] = [layer_state(layer) for layer in self.layers]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -356,38 +348,20 @@ class Network:
         return f"{type(self).__name__}([\n  {body}\n], {summary})"
 
 
-class _FrozenRunningStats:
-    def __init__(self, network: Network) -> None:
-        self._layers = [layer for layer in network.layers if isinstance(layer, BatchNorm)]
-
-    def __enter__(self) -> None:
-        self._saved = [layer.update_running_stats for layer in self._layers]
-        for layer in self._layers:
-            layer.update_running_stats = False
-
-    def __exit__(self, *exc: Any) -> None:
-        for layer, saved in zip(self._layers, self._saved):
-            layer.update_running_stats = saved
-
-
-_TRANSIENT = ("params", "grads", "_workspace", "a_prev", "z", "a", "delta", "_cache", "mask", "rng")
-
-
-def _layer_state(layer: Layer) -> tuple[type, dict[str, Any]]:
-    """A layer's attributes without views, caches and workspaces (rebuilt on unpickling)."""
-    state = {k: v for k, v in layer.__dict__.items() if k not in _TRANSIENT}
-    state.update({k: None for k in _TRANSIENT if k in layer.__dict__})
-    state["params"], state["grads"], state["_workspace"] = {}, {}, {}
-    return type(layer), state
-
-
 def _check_layers(layers: list[Layer]) -> None:
     if not layers:
         raise ValueError("a Network needs at least one layer")
     width: int | None = None
+    seen: set[int] = set()
     for i, layer in enumerate(layers):
         if not isinstance(layer, Layer):
             raise TypeError(f"layers[{i}] is {type(layer).__name__}, not a deltaprop Layer")
+        if id(layer) in seen or layer.bound:
+            raise ValueError(
+                f"layers[{i}] ({layer!r}) already belongs to a network; a layer holds its own "
+                "parameters, so create a new layer (or use net.copy())"
+            )
+        seen.add(id(layer))
         if layer.n_in is None:
             if width is None:
                 raise ValueError(f"layers[{i}] ({layer!r}) cannot infer its width: put a Dense layer first")

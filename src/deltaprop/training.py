@@ -14,11 +14,13 @@ import numpy as np
 from deltaprop._validation import as_float_matrix, check_fraction, check_positive
 from deltaprop.callbacks import Callback, EarlyStopping, GradientTolerance, ProgressPrinter, TimeLimit
 from deltaprop.data import minibatch_indices, train_validation_split
+from deltaprop.evaluation import _evaluate
 from deltaprop.history import History
 from deltaprop.layers import BatchNorm
 from deltaprop.losses import Loss
-from deltaprop.network import PREDICT_CHUNK, Network, _check_rows
+from deltaprop.network import Network, _check_rows
 from deltaprop.optim import Optimizer, get_optimizer
+from deltaprop.restarts import fit_restarts
 from deltaprop.threads import blas_threads_for
 
 Array = np.ndarray
@@ -101,9 +103,9 @@ def fit(
     History
         Also stored as ``net.history``.
     """
-    loss = net.resolve_loss(loss)
+    loss = net.check_loss(loss)
     optimizer = get_optimizer(optimizer)
-    check_positive("epochs", epochs, integer=True)
+    epochs = check_positive("epochs", epochs, integer=True)
     restarts = check_positive("restarts", restarts, integer=True)
     if sampling not in _SAMPLINGS:
         raise ValueError(f"sampling must be one of {_SAMPLINGS}, got {sampling!r}")
@@ -120,7 +122,10 @@ def fit(
             "batch normalization needs at least 2 samples per batch in training; "
             f"batch_size={batch_size} with {X.shape[0]} samples gives {n_batch}"
         )
+    net.use_loss(loss)  # only now, with the data validated, may the output activation change
 
+    if isinstance(callbacks, Callback) or not isinstance(callbacks, Sequence):
+        raise TypeError(f"callbacks must be a list of callbacks, got {type(callbacks).__name__}")
     extra: list[Any] = list(callbacks)
     if early_stopping is not None:
         stopper = early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(
@@ -134,76 +139,39 @@ def fit(
     if verbose:
         extra.append(ProgressPrinter())
 
-    def make_trainer() -> Trainer:
+    def make_trainer(run: int) -> Trainer:
         return Trainer(net, loss, optimizer, X, Y, validation, epochs=epochs,
                        batch_size=n_batch, sampling=sampling, shuffle=shuffle, l2=l2, l1=l1,
-                       callbacks=extra)
+                       callbacks=extra, run=run)
 
     with blas_threads_for(net, n_batch, threads):
         if restarts == 1:
-            history = make_trainer().run()
+            history = make_trainer(0).run()
         else:
-            history = _fit_restarts(net, make_trainer, restarts, (X, Y), validation, l2, l1)
+            history = fit_restarts(net, make_trainer, restarts, (X, Y), validation, l2, l1)
     net.history = history
     return history
-
-
-def _fit_restarts(net: Network, make_trainer: Any, restarts: int, train: tuple[Array, Array],
-                  validation: tuple[Array, Array] | None, l2: float, l1: float) -> History:
-    """Run ``restarts`` trainings from different initializations; keep the best parameters.
-
-    Runs are scored by the final validation loss if there is validation data, else by the final
-    training loss (with weight decay) over all training data in evaluation mode.
-    """
-    assert net.loss is not None
-    child_seeds = np.random.SeedSequence(_entropy(net)).spawn(restarts)
-    runs: list[dict[str, Any]] = []
-    best_score, best_state = math.inf, None
-    for r, child in enumerate(child_seeds):
-        if r > 0:  # run 0 trains from the network's own initial parameters
-            init_seed, train_seed = child.spawn(2)
-            net.initialize(np.random.default_rng(init_seed))
-            net.set_rng(np.random.default_rng(train_seed))
-        trainer = make_trainer()
-        trainer.optimizer.reset()
-        history = trainer.run()
-        train_loss = evaluate(net, net.loss, *train)[0] + net.weight_penalty(l2, l1)
-        val_loss = evaluate(net, net.loss, *validation)[0] if validation is not None else None
-        runs.append({"run": r, "loss": train_loss, "val_loss": val_loss, "epochs": history.n_epochs,
-                     "stop_reason": history.stop_reason, "history": history})
-        score = val_loss if val_loss is not None else train_loss
-        if best_state is None or score < best_score:
-            best_score, best_state = score, trainer.snapshot()
-    assert best_state is not None
-    make_trainer().restore(best_state)
-    best = int(np.argmin([run["val_loss" if validation is not None else "loss"] for run in runs]))
-    history = runs[best]["history"]
-    history.restarts, history.best_restart = runs, best
-    return history
-
-
-def _entropy(net: Network) -> Any:
-    return net.seed if net.seed is not None and not isinstance(net.seed, np.random.SeedSequence) else int(
-        net.rng.integers(2**63)
-    )
 
 
 class Trainer:
     """One training run: the epoch and minibatch loops over one network and optimizer.
 
     Callbacks see the trainer: ``net``, ``optimizer``, ``history``, ``stop_reason`` (set it to
-    stop), ``has_validation``, and :meth:`snapshot` / :meth:`restore` of the parameters.
+    stop), ``has_validation``, ``run`` (the restart index, 0 for the first or only run), and
+    :meth:`snapshot` / :meth:`restore` of the parameters.
     """
 
     def __init__(self, net: Network, loss: Loss, optimizer: Optimizer, X: Array, Y: Array,
                  validation: tuple[Array, Array] | None, *, epochs: int, batch_size: int,
-                 sampling: str, shuffle: bool, l2: float, l1: float, callbacks: Sequence[Any]):
+                 sampling: str, shuffle: bool, l2: float, l1: float, callbacks: Sequence[Any],
+                 run: int = 0):
         self.net, self.loss, self.optimizer = net, loss, optimizer
         self.X, self.Y, self.validation = X, Y, validation
         self.epochs, self.batch_size, self.sampling, self.shuffle = epochs, batch_size, sampling, shuffle
         self.l2, self.l1 = l2, l1
         self.callbacks = list(callbacks)
         self.has_validation = validation is not None
+        self.run_index = run
         self.history = History(loss_name=loss.name, metric_name=loss.metric_name)
         self.stop_reason: str | None = None
         self._batch_buffers: dict[int, tuple[Array, Array]] = {}
@@ -241,53 +209,67 @@ class Trainer:
             logs = self._run_epoch(epoch)
             logs["time"] = time.perf_counter() - start
             self._record(epoch, logs)
+            if self.stop_reason == "diverged":
+                break  # no finite loss for the callbacks to judge; the reason must stand
             for hook in self._callbacks_with("on_epoch_end"):
                 hook(self, epoch, logs)
             if self.stop_reason is not None:
                 break
         self.history.stop_reason = self.stop_reason or "epochs"
+        finite = [value for value in self.history.loss if math.isfinite(value)]
+        self.history.final_loss = finite[-1] if finite else None
         for hook in self._callbacks_with("on_train_end"):
             hook(self)
-        self.history.final_loss = self.history.loss[-1] if self.history.loss else None
         return self.history
 
     def _run_epoch(self, epoch: int) -> dict[str, Any]:
         net, loss, optimizer = self.net, self.loss, self.optimizer
         n_layers = len(net._layer_grad_slices)
         squared_norms = np.zeros(n_layers)
+        step_norms = np.zeros(n_layers)
         total_loss, seen, steps = 0.0, 0, 0
-        epoch_start = net.theta.copy()  # the last finite parameters, should training diverge
+        epoch_start = self.snapshot()  # the last finite state, should training diverge
         on_batch_end = self._callbacks_with("on_batch_end")
-        for indices in minibatch_indices(self.X.shape[0], self.batch_size, net.rng,
-                                         shuffle=self.shuffle, sampling=self.sampling,
-                                         min_batch=self._min_batch):
-            X_batch, Y_batch = self._gather(indices)
-            value = net._loss_and_gradient(X_batch, Y_batch, loss, self.l2, self.l1)
-            if not math.isfinite(value):
-                net.theta[...] = epoch_start
-                self.stop_reason = "diverged"
-                break
-            for i, part in enumerate(net._layer_grad_slices):
-                g = net.grad[part]
-                squared_norms[i] += float(np.dot(g, g))
-            optimizer.step(net.theta, net.grad)
-            n = X_batch.shape[0]
-            total_loss += value * n
-            seen += n
-            steps += 1
-            for hook in on_batch_end:
-                hook(self, steps)
-            if self.stop_reason is not None:
-                break
+        diverged = False
+        # Divergence is detected below and reported as such, not as overflow warnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for indices in minibatch_indices(self.X.shape[0], self.batch_size, net.rng,
+                                             shuffle=self.shuffle, sampling=self.sampling,
+                                             min_batch=self._min_batch):
+                X_batch, Y_batch = self._gather(indices)
+                value = net._loss_and_gradient(X_batch, Y_batch, loss, self.l2, self.l1)
+                for i, part in enumerate(net._layer_grad_slices):
+                    g = net.grad[part]
+                    step_norms[i] = float(np.dot(g, g))
+                diverged = not (math.isfinite(value) and math.isfinite(step_norms.sum()))
+                if diverged:
+                    break
+                squared_norms += step_norms
+                optimizer.step(net.theta, net.grad)
+                n = X_batch.shape[0]
+                total_loss += value * n
+                seen += n
+                steps += 1
+                for hook in on_batch_end:
+                    hook(self, steps)
+                if self.stop_reason is not None:
+                    break
+            # A finite loss and gradient can still step to non-finite weights; check once.
+            diverged = diverged or not np.isfinite(net.theta).all()
+        if diverged:
+            self.restore(epoch_start)
+            self.stop_reason = "diverged"
         steps = max(steps, 1)
         logs: dict[str, Any] = {
-            "epoch": epoch, "loss": total_loss / seen if seen else math.nan,
+            "epoch": epoch, "loss": total_loss / seen if seen and not diverged else math.nan,
             "lr": optimizer.current_lr, "metric_name": loss.metric_name,
             "grad_norms": np.sqrt(squared_norms / steps),
             "grad_norm": float(np.sqrt(squared_norms.sum() / steps)),
         }
-        if self.validation is not None and self.stop_reason != "diverged":
-            logs["val_loss"], logs["val_metric"] = evaluate(net, loss, *self.validation)
+        if self.validation is not None:
+            logs["val_loss"], logs["val_metric"] = (
+                (math.nan, math.nan) if diverged else _evaluate(net, loss, *self.validation)
+            )
         return logs
 
     def _gather(self, indices: Array | slice) -> tuple[Array, Array]:
@@ -313,21 +295,6 @@ class Trainer:
         if "val_loss" in logs:
             h.val_loss.append(float(logs["val_loss"]))
             h.val_metric.append(float(logs["val_metric"]))
-
-
-def evaluate(net: Network, loss: Loss, X: Array, Y: Array) -> tuple[float, float]:
-    """(loss, metric) over (X, Y) in evaluation mode, without weight decay; chunked forward."""
-    outputs = np.empty_like(Y)
-    total = 0.0
-    out = net.output_layer
-    for start in range(0, X.shape[0], PREDICT_CHUNK):
-        stop = min(start + PREDICT_CHUNK, X.shape[0])
-        net._forward(X[start:stop], training=False)
-        z, a = out.z, out.a
-        assert z is not None and a is not None
-        total += loss.value(z, a, Y[start:stop]) * (stop - start)
-        outputs[start:stop] = a
-    return total / X.shape[0], loss.metric(outputs, Y)
 
 
 def _split_validation(net: Network, loss: Loss, X: Array, Y: Array, validation_data: Any,

@@ -45,6 +45,7 @@ class Layer:
         self.params: dict[str, Array] = {}
         self.grads: dict[str, Array] = {}
         self.rng: np.random.Generator | None = None
+        self.bound = False
 
     # -- parameters -------------------------------------------------------------------------
     def parameter_specs(self) -> list[ParameterSpec]:
@@ -54,6 +55,7 @@ class Layer:
     def bind(self, params: dict[str, Array], grads: dict[str, Array]) -> None:
         """Receive views into the network's flat parameter and gradient buffers."""
         self.params, self.grads = params, grads
+        self.bound = True
 
     def initialize(self, rng: np.random.Generator) -> None:
         """Set initial parameter values (in place, into the bound views)."""

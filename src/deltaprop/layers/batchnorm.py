@@ -128,9 +128,9 @@ class BatchNorm(Layer):
         return dz
 
     def state(self) -> dict[str, Array]:
-        """Running statistics (buffers, not parameters), for saving."""
+        """Copies of the running statistics (buffers, not parameters), for saving."""
         assert self.running_mean is not None and self.running_var is not None
-        return {"running_mean": self.running_mean, "running_var": self.running_var}
+        return {"running_mean": self.running_mean.copy(), "running_var": self.running_var.copy()}
 
     def to_config(self) -> dict[str, Any]:
         return {"type": "BatchNorm", "n_features": self.n_in, "eps": self.eps, "momentum": self.momentum}

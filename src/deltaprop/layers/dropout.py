@@ -36,9 +36,14 @@ class Dropout(Layer):
             self.mask = None
             return x
         if not (self.freeze_mask and self.mask is not None and self.mask.shape == x.shape):
-            assert self.rng is not None, "Dropout has no random generator; add it to a Network"
-            keep = self.rng.random(x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32)
-            self.mask = np.where(keep >= self.p, 1.0 / (1.0 - self.p), 0.0).astype(x.dtype)
+            if self.rng is None:
+                raise ValueError("this Dropout layer has no random generator: use it inside a Network")
+            # mask = [u >= p] / (1 - p), u ~ U[0, 1), drawn and scaled in one reused buffer
+            mask = self._buffer("mask", x.shape, x.dtype)
+            self.rng.random(dtype=mask.dtype, out=mask)
+            np.greater_equal(mask, self.p, out=mask)
+            mask *= 1.0 / (1.0 - self.p)
+            self.mask = mask
         return np.multiply(x, self.mask, out=self._buffer("out", x.shape, x.dtype))
 
     def backward(self, g: Array, *, need_input_grad: bool = True) -> Array | None:

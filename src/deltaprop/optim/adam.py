@@ -76,7 +76,7 @@ class Adam(Optimizer):
         theta -= scratch
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "m": self.m, "v": self.v}
+        return {**super().state_dict(), "m": self._copy(self.m), "v": self._copy(self.v)}
 
     def __repr__(self) -> str:
         return f"Adam(lr={self.lr}, beta1={self.beta1}, beta2={self.beta2}, eps={self.eps})"

@@ -69,8 +69,12 @@ class Optimizer:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
-        """Step count, epoch and state arrays (for checkpoints)."""
+        """Step count, epoch and copies of the state arrays (for checkpoints)."""
         return {"t": self.t, "epoch": self.epoch}
+
+    @staticmethod
+    def _copy(array: Array | None) -> Array | None:
+        return None if array is None else array.copy()
 
     def _workspace(self, name: str, like: Array) -> Array:
         """A zero-initialised state or scratch array the size of ``theta``, kept across steps."""

@@ -73,7 +73,7 @@ class SGD(Optimizer):
         theta -= scratch
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "velocity": self.velocity}
+        return {**super().state_dict(), "velocity": self._copy(self.velocity)}
 
     def __repr__(self) -> str:
         return f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov})"

@@ -1,0 +1,60 @@
+"""Scoring a network on data: loss and metric in evaluation mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from deltaprop._validation import as_float_matrix
+from deltaprop.losses import Loss
+from deltaprop.network import PREDICT_CHUNK, Network, _check_rows
+
+Array = np.ndarray
+
+
+def evaluate(net: Network, X: Any, y: Any, *, loss: str | Loss | None = None) -> tuple[float, float]:
+    """Loss and metric of ``net`` on (X, y) in evaluation mode, without weight decay.
+
+    Parameters
+    ----------
+    net : Network
+    X : array-like, shape (n_samples, n_inputs)
+    y : array-like
+        Targets as ``fit`` takes them.
+    loss : str or Loss, optional
+        Default: the loss the network was trained with.
+
+    Returns
+    -------
+    (loss, metric) : tuple of float
+        The metric is accuracy for the classification losses and R^2 for regression.
+    """
+    if loss is None and net.loss is None:
+        raise ValueError("the network has not been trained; give loss=")
+    loss_object = net.check_loss(loss) if loss is not None else net.loss
+    assert loss_object is not None
+    X = as_float_matrix(X, "X", net.dtype, net.n_inputs)
+    Y = loss_object.prepare_targets(y, net.n_outputs, net.dtype)
+    _check_rows(X, Y)
+    previous = (net.loss, net.output_layer.activation)
+    net.use_loss(loss_object)
+    try:
+        return _evaluate(net, loss_object, X, Y)
+    finally:
+        net.loss, net.output_layer.activation = previous
+
+
+def _evaluate(net: Network, loss: Loss, X: Array, Y: Array) -> tuple[float, float]:
+    """(loss, metric) over validated (X, Y) in evaluation mode; chunked forward."""
+    outputs = np.empty_like(Y)
+    total = 0.0
+    out = net.output_layer
+    for start in range(0, X.shape[0], PREDICT_CHUNK):
+        stop = min(start + PREDICT_CHUNK, X.shape[0])
+        net._forward(X[start:stop], training=False)
+        z, a = out.z, out.a
+        assert z is not None and a is not None
+        total += loss.value(z, a, Y[start:stop]) * (stop - start)
+        outputs[start:stop] = a
+    return total / X.shape[0], loss.metric(outputs, Y)
