@@ -94,3 +94,9 @@ def as_float_vector(y: Any, name: str, n_rows: int) -> np.ndarray:
     if not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or infinity")
     return array
+
+
+def check_rows(X: np.ndarray, Y: np.ndarray) -> None:
+    """Raise unless X and the targets Y have the same number of samples."""
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} samples but y has {Y.shape[0]}")

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop._validation import as_float_matrix
+from deltaprop._validation import as_float_matrix, check_rows
 from deltaprop.losses import Loss
-from deltaprop.network import PREDICT_CHUNK, Network, _check_rows
+from deltaprop.network import PREDICT_CHUNK, Network
 
 Array = np.ndarray
 
@@ -36,16 +36,16 @@ def evaluate(net: Network, X: Any, y: Any, *, loss: str | Loss | None = None) ->
     assert loss_object is not None
     X = as_float_matrix(X, "X", net.dtype, net.n_inputs)
     Y = loss_object.prepare_targets(y, net.n_outputs, net.dtype)
-    _check_rows(X, Y)
+    check_rows(X, Y)
     previous = (net.loss, net.output_layer.activation)
     net.use_loss(loss_object)
     try:
-        return _evaluate(net, loss_object, X, Y)
+        return evaluate_arrays(net, loss_object, X, Y)
     finally:
         net.loss, net.output_layer.activation = previous
 
 
-def _evaluate(net: Network, loss: Loss, X: Array, Y: Array) -> tuple[float, float]:
+def evaluate_arrays(net: Network, loss: Loss, X: Array, Y: Array) -> tuple[float, float]:
     """(loss, metric) over validated (X, Y) in evaluation mode; chunked forward."""
     outputs = np.empty_like(Y)
     total = 0.0

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop._validation import as_float_matrix, check_positive
+from deltaprop._validation import as_float_matrix, check_positive, check_rows
 from deltaprop.layers import Dropout
 from deltaprop.losses import Loss
-from deltaprop.network import Network, _check_rows
+from deltaprop.network import Network
 
 
 @dataclass
@@ -127,7 +127,7 @@ def gradcheck(
     loss_object = check.check_loss(loss)
     X = as_float_matrix(X, "X", np.float64, check.n_inputs)
     Y = loss_object.prepare_targets(Y, check.n_outputs, np.float64)
-    _check_rows(X, Y)
+    check_rows(X, Y)
     check.use_loss(loss_object)
     dropouts = [layer for layer in check.layers if isinstance(layer, Dropout)]
     rng = np.random.default_rng(seed)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop._validation import as_float_matrix, check_positive, seed_sequence
+from deltaprop._validation import as_float_matrix, check_positive, check_rows, seed_sequence
 from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Layer
 from deltaprop.losses import Loss, get_loss
 from deltaprop.parameters import ParameterList, bind_flat_buffers, flat_size, layer_state
@@ -237,7 +237,7 @@ class Network:
         l1 = check_positive("l1", l1, allow_zero=True)
         X = as_float_matrix(X, "X", self.dtype, self.n_inputs)
         Y = loss.prepare_targets(Y, self.n_outputs, self.dtype)
-        _check_rows(X, Y)
+        check_rows(X, Y)
         previous = (self.loss, self.output_layer.activation)
         self.use_loss(loss)
         try:
@@ -376,8 +376,3 @@ def _check_layers(layers: list[Layer]) -> None:
             f"the last layer must be Dense or Activation (it carries the output activation), "
             f"got {layers[-1]!r}"
         )
-
-
-def _check_rows(X: Array, Y: Array) -> None:
-    if X.shape[0] != Y.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} samples but y has {Y.shape[0]}")

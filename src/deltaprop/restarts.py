@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop.evaluation import _evaluate
+from deltaprop.evaluation import evaluate_arrays
 from deltaprop.history import History
 from deltaprop.network import Network
 
@@ -39,8 +39,8 @@ def fit_restarts(net: Network, make_trainer: Any, restarts: int, train: tuple[Ar
         trainer = make_trainer(r)
         trainer.optimizer.reset()
         history = trainer.run()
-        train_loss = _evaluate(net, net.loss, *train)[0] + net.weight_penalty(l2, l1)
-        val_loss = _evaluate(net, net.loss, *validation)[0] if validation is not None else None
+        train_loss = evaluate_arrays(net, net.loss, *train)[0] + net.weight_penalty(l2, l1)
+        val_loss = evaluate_arrays(net, net.loss, *validation)[0] if validation is not None else None
         runs.append({"run": r, "loss": train_loss, "val_loss": val_loss, "epochs": history.n_epochs,
                      "stop_reason": history.stop_reason, "history": history})
         score = val_loss if val_loss is not None else train_loss

@@ -11,14 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop._validation import as_float_matrix, check_fraction, check_positive
+from deltaprop._validation import as_float_matrix, check_fraction, check_positive, check_rows
 from deltaprop.callbacks import Callback, EarlyStopping, GradientTolerance, ProgressPrinter, TimeLimit
 from deltaprop.data import minibatch_indices, train_validation_split
-from deltaprop.evaluation import _evaluate
+from deltaprop.evaluation import evaluate_arrays
 from deltaprop.history import History
 from deltaprop.layers import BatchNorm
 from deltaprop.losses import Loss
-from deltaprop.network import Network, _check_rows
+from deltaprop.network import Network
 from deltaprop.optim import Optimizer, get_optimizer
 from deltaprop.restarts import fit_restarts
 from deltaprop.threads import blas_threads_for
@@ -114,7 +114,7 @@ def fit(
 
     X = as_float_matrix(X, "X", net.dtype, net.n_inputs)
     Y = loss.prepare_targets(y, net.n_outputs, net.dtype)
-    _check_rows(X, Y)
+    check_rows(X, Y)
     (X, Y), validation = _split_validation(net, loss, X, Y, validation_data, validation_fraction)
     n_batch = _batch_size(batch_size, X.shape[0])
     if n_batch < 2 and any(isinstance(layer, BatchNorm) for layer in net.layers):
@@ -268,7 +268,7 @@ class Trainer:
         }
         if self.validation is not None:
             logs["val_loss"], logs["val_metric"] = (
-                (math.nan, math.nan) if diverged else _evaluate(net, loss, *self.validation)
+                (math.nan, math.nan) if diverged else evaluate_arrays(net, loss, *self.validation)
             )
         return logs
 
@@ -313,7 +313,7 @@ def _split_validation(net: Network, loss: Loss, X: Array, Y: Array, validation_d
         raise ValueError("validation_data must be a pair (X_val, y_val)") from None
     X_val = as_float_matrix(X_val, "validation X", net.dtype, net.n_inputs)
     Y_val = loss.prepare_targets(y_val, net.n_outputs, net.dtype)
-    _check_rows(X_val, Y_val)
+    check_rows(X_val, Y_val)
     return (X, Y), (X_val, Y_val)
 
 
