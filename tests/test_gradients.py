@@ -182,7 +182,8 @@ def test_activations_are_stable_for_huge_inputs():
         for name in dp.ACTIVATIONS:
             dp.get_activation(name).forward(z.astype(np.float32))
             dp.get_activation(name).forward(z)
-    np.testing.assert_allclose(a, [[0.0, 1.9287498479639178e-22, 0.5, 1.0, 1.0]], rtol=1e-12)
+    exact = [[0.0, 1.9287498479639178e-22, 0.5, 1.0, 1.0]]
+    np.testing.assert_allclose(a, exact, rtol=1e-15, atol=1e-16)  # exact to absolute precision
 
 
 @pytest.mark.parametrize("loss", ["cross_entropy", "binary_cross_entropy"])

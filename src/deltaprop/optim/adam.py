@@ -48,32 +48,34 @@ class Adam(Optimizer):
         self.eps = check_positive("eps", eps)
         self.m: Array | None = None
         self.v: Array | None = None
-        self._scratch: Array | None = None
 
     def reset(self) -> None:
         super().reset()
         self.m = self.v = None
 
     def _update(self, theta: Array, grad: Array, lr: float) -> None:
-        m = self._workspace("m", theta)
-        v = self._workspace("v", theta)
-        scratch = self._workspace("_scratch", theta)
-        m *= self.beta1
-        np.multiply(grad, 1.0 - self.beta1, out=scratch)
-        m += scratch
-        v *= self.beta2
-        np.multiply(grad, grad, out=scratch)
-        scratch *= 1.0 - self.beta2
-        v += scratch
-        bias1 = 1.0 - self.beta1**self.t
-        bias2 = 1.0 - self.beta2**self.t
-        # denominator sqrt(v / bias2) + eps, then step eta / bias1 * m / denominator
-        np.multiply(v, 1.0 / bias2, out=scratch)
-        np.sqrt(scratch, out=scratch)
-        scratch += self.eps
-        np.divide(m, scratch, out=scratch)
-        scratch *= lr / bias1
-        theta -= scratch
+        m_all = self._workspace("m", theta)
+        v_all = self._workspace("v", theta)
+        b1, b2 = self.beta1, self.beta2
+        bias1 = 1.0 - b1**self.t
+        inv_bias2 = 1.0 / (1.0 - b2**self.t)
+        step = lr / bias1
+        for part, scratch in self._chunks(theta):
+            g, m, v = grad[part], m_all[part], v_all[part]
+            m *= b1
+            np.multiply(g, 1.0 - b1, out=scratch)
+            m += scratch
+            v *= b2
+            np.multiply(g, g, out=scratch)
+            scratch *= 1.0 - b2
+            v += scratch
+            # theta -= eta / bias1 * m / (sqrt(v / bias2) + eps)
+            np.multiply(v, inv_bias2, out=scratch)
+            np.sqrt(scratch, out=scratch)
+            scratch += self.eps
+            np.divide(m, scratch, out=scratch)
+            scratch *= step
+            theta[part] -= scratch
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "m": self._copy(self.m), "v": self._copy(self.v)}

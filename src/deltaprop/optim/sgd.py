@@ -49,28 +49,29 @@ class SGD(Optimizer):
             raise ValueError("nesterov=True needs momentum > 0")
         self.nesterov = bool(nesterov)
         self.velocity: Array | None = None
-        self._scratch: Array | None = None
 
     def reset(self) -> None:
         super().reset()
         self.velocity = None
 
     def _update(self, theta: Array, grad: Array, lr: float) -> None:
-        scratch = self._workspace("_scratch", theta)
-        if self.momentum == 0.0:
-            np.multiply(grad, lr, out=scratch)
-            theta -= scratch
-            return
-        v = self._workspace("velocity", theta)
-        v *= self.momentum
-        v += grad
-        if self.nesterov:
-            np.multiply(v, self.momentum, out=scratch)
-            scratch += grad
-            scratch *= lr
-        else:
-            np.multiply(v, lr, out=scratch)
-        theta -= scratch
+        mu = self.momentum
+        velocity = self._workspace("velocity", theta) if mu else None
+        for part, scratch in self._chunks(theta):
+            g, w = grad[part], theta[part]
+            if velocity is None:
+                np.multiply(g, lr, out=scratch)
+            else:
+                v = velocity[part]
+                v *= mu
+                v += g
+                if self.nesterov:
+                    np.multiply(v, mu, out=scratch)
+                    scratch += g
+                    scratch *= lr
+                else:
+                    np.multiply(v, lr, out=scratch)
+            w -= scratch
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "velocity": self._copy(self.velocity)}
