@@ -146,8 +146,9 @@ def test_threads_policy(data):
     net = dp.MLP([4, 8, 2], seed=0)
     seen = []
 
-    def blas_threads():
-        return max(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+    def blas_threads():  # numpy's BLAS (torch, if imported, brings its own)
+        return max(i["num_threads"] for i in threadpoolctl.threadpool_info()
+                   if i["user_api"] == "blas" and "numpy" in i["filepath"])
 
     class Probe:
         def on_epoch_end(self, trainer, epoch, logs):
@@ -193,3 +194,51 @@ def test_batchnorm_skips_a_last_batch_of_one(data):
     optimizer = dp.SGD(lr=0.01)
     net.fit(X, y, loss="cross_entropy", optimizer=optimizer, epochs=3, batch_size=59)
     assert optimizer.t == 3
+
+
+def test_adaptive_threads_drop_to_one_while_another_process_is_busy(monkeypatch):
+    pytest.importorskip("threadpoolctl")
+    from deltaprop import threads
+
+    if threads.available_cores() < 2:
+        pytest.skip("needs two cores")
+    loads = iter([0.0, 0.9, 0.9, 0.1, 0.6])  # the probe, then one reading per epoch
+    monkeypatch.setattr(threads._CpuClock, "others_load", lambda self: next(loads))
+    monkeypatch.setattr(threads, "SMALL_STEP_FLOPS", 0.0)  # treat this small net as large
+    monkeypatch.setattr(threads, "PROBE_SECONDS", 0.0)
+    seen = []
+
+    class Probe:
+        def on_epoch_end(self, trainer, epoch, logs):
+            policy = next(c for c in trainer.callbacks if isinstance(c, threads.AdaptiveThreads))
+            seen.append(policy.history[:])
+
+    rng = np.random.default_rng(0)
+    dp.MLP([4, 8, 2], seed=0).fit(rng.standard_normal((20, 4)), rng.integers(0, 2, 20),
+                                  loss="cross_entropy", epochs=4, callbacks=[Probe()])
+    cores = threads.available_cores()
+    # probe idle -> all cores; busy -> 1; busy -> 1; idle -> all; 0.6 busy -> 1
+    assert seen[-1] == [cores, 1, 1, cores]
+
+
+def test_cpu_clock_sees_another_busy_process():
+    import subprocess
+    import sys
+    import time
+
+    from deltaprop import threads
+
+    clock = threads._CpuClock()
+    if clock._busy is None:
+        pytest.skip("no /proc/stat")
+    spin = "import time\nt = time.time()\nwhile time.time() - t < 5: pass"
+    spinner = subprocess.Popen([sys.executable, "-c", spin])
+    try:
+        time.sleep(0.3)
+        clock.mark()
+        time.sleep(0.5)
+        load = clock.others_load()
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert load is not None and load > 0.5

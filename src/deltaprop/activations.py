@@ -259,9 +259,9 @@ class Softmax(Activation):
     name = "softmax"
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
-        out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+        out = np.subtract(z, row_max(z)[:, None], out=out)
         np.exp(out, out=out)
-        out /= out.sum(axis=1, keepdims=True)
+        out /= np.matmul(out, _ones(out.shape[1], out.dtype))[:, None]  # row sums, by BLAS
         return out
 
     def derivative(self, z: Array, a: Array) -> Array:
@@ -305,6 +305,30 @@ class CustomActivation(Activation):
 
     def __repr__(self) -> str:
         return f"CustomActivation({self.name!r})"
+
+
+_ONES: dict[tuple[int, Any], Array] = {}
+
+
+def _ones(n: int, dtype: Any) -> Array:
+    """A cached read-only vector of n ones (row sums as a matrix-vector product)."""
+    key = (n, np.dtype(dtype))
+    if key not in _ONES:
+        ones = np.ones(n, dtype)
+        ones.flags.writeable = False
+        _ONES[key] = ones
+    return _ONES[key]
+
+
+def row_max(z: Array) -> Array:
+    """max(z, axis=1) for a 2-D array, fast also for few columns.
+
+    NumPy reduces along a short contiguous axis one row at a time (14 us for 256 x 10); for
+    narrow arrays the transposed copy reduced along its first axis is vectorized (2 us).
+    """
+    if z.shape[1] > 64:
+        return np.maximum.reduce(z, axis=1)
+    return np.maximum.reduce(np.ascontiguousarray(z.T), axis=0)
 
 
 ACTIVATIONS: dict[str, type[Activation]] = {

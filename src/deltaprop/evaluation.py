@@ -37,12 +37,8 @@ def evaluate(net: Network, X: Any, y: Any, *, loss: str | Loss | None = None) ->
     X = as_float_matrix(X, "X", net.dtype, net.n_inputs)
     Y = loss_object.prepare_targets(y, net.n_outputs, net.dtype)
     check_rows(X, Y)
-    previous = (net.loss, net.output_layer.activation)
-    net.use_loss(loss_object)
-    try:
+    with net.using_loss(loss_object):
         return evaluate_arrays(net, loss_object, X, Y)
-    finally:
-        net.loss, net.output_layer.activation = previous
 
 
 def evaluate_arrays(net: Network, loss: Loss, X: Array, Y: Array) -> tuple[float, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,3 +85,66 @@ class History:
         last = f", loss={self.loss[-1]:.4g}" if self.loss else ""
         val = f", val_loss={self.val_loss[-1]:.4g}" if self.val_loss else ""
         return f"History(epochs={self.n_epochs}{last}{val}, stop_reason={self.stop_reason!r})"
+
+
+class EpochLoss:
+    """The mean of an epoch's minibatch losses, each taken before its update.
+
+    A sample's loss depends only on that sample and the parameters at its step, so instead of
+    evaluating the loss at every step (several passes over a small output, each costing more in
+    call overhead than in arithmetic), each step's output rows are stored and the loss is
+    evaluated once per epoch, vectorized. The weight-decay term, which changes every step, is
+    added per step. Outputs larger than ``max_bytes`` fall back to evaluating every step.
+
+    Parameters
+    ----------
+    loss : Loss
+    max_rows : int
+        The most rows one epoch can produce.
+    n_outputs : int
+    dtype : numpy dtype
+    """
+
+    max_bytes = 32 * 2**20
+
+    def __init__(self, loss: Any, max_rows: int, n_outputs: int, dtype: Any) -> None:
+        self.loss = loss
+        needs = loss.value_needs
+        deferred = max_rows * n_outputs * np.dtype(dtype).itemsize * len(needs) <= self.max_bytes
+        self.z = np.empty((max_rows, n_outputs), dtype) if deferred and "z" in needs else None
+        self.a = np.empty((max_rows, n_outputs), dtype) if deferred and "a" in needs else None
+        self.rows = np.empty(max_rows, np.intp) if deferred else None
+        self.start()
+
+    def start(self) -> None:
+        """Begin an epoch."""
+        self.count = 0
+        self.total = 0.0  # per-step values, when not deferred, and weight decay
+
+    def record(self, z: Any, a: Any, rows: Any, Y_batch: np.ndarray, penalty: float) -> None:
+        """One step's output (before its update), the data rows it came from, and its penalty."""
+        n = z.shape[0]
+        c = self.count
+        if self.rows is None:
+            self.total += self.loss.value(z, a, Y_batch) * n
+        else:
+            if self.z is not None:
+                self.z[c:c + n] = z
+            if self.a is not None:
+                self.a[c:c + n] = a
+            self.rows[c:c + n] = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows
+        self.total += penalty * n
+        self.count = c + n
+
+    def mean(self, Y: np.ndarray, chunk: int = 4096) -> float:
+        """The epoch's loss, given all targets ``Y``; NaN if no step was recorded."""
+        if self.count == 0:
+            return math.nan
+        total = self.total
+        if self.rows is not None:
+            for start in range(0, self.count, chunk):
+                stop = min(start + chunk, self.count)
+                z = None if self.z is None else self.z[start:stop]
+                a = None if self.a is None else self.a[start:stop]
+                total += self.loss.value(z, a, Y.take(self.rows[start:stop], axis=0)) * (stop - start)
+        return total / self.count

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from deltaprop._validation import unknown_name_error
-from deltaprop.activations import Activation
+from deltaprop.activations import Activation, row_max
 
 Array = np.ndarray
 
@@ -38,10 +38,11 @@ class Loss:
     name = "loss"
     output_activation = "identity"  # what an output layer left to the loss becomes
     fused = False  # True: delta_L = (a - y) / n when the output is ``output_activation``
+    value_needs: tuple[str, ...] = ("z", "a")  # what value() reads; the other may be None
     is_classification = False
 
     def value(self, z: Array, a: Array, Y: Array) -> float:
-        """The loss averaged over the batch."""
+        """The loss averaged over the batch (reads only what ``value_needs`` names)."""
         raise NotImplementedError
 
     def grad_a(self, a: Array, Y: Array) -> Array:
@@ -98,6 +99,7 @@ class SquaredError(Loss):
 
     name = "squared_error"
     fused = True
+    value_needs = ("a",)
 
     def value(self, z: Array, a: Array, Y: Array) -> float:
         diff = a - Y
@@ -112,6 +114,7 @@ class MSE(Loss):
 
     name = "mse"
     fused = True
+    value_needs = ("a",)
 
     def value(self, z: Array, a: Array, Y: Array) -> float:
         diff = a - Y
@@ -136,13 +139,14 @@ class CrossEntropy(Loss):
 
     name = "cross_entropy"
     fused = True
+    value_needs = ("z",)
     output_activation = "softmax"
     is_classification = True
     metric_name = "accuracy"
 
     def value(self, z: Array, a: Array, Y: Array) -> float:
-        z_max = z.max(axis=1, keepdims=True)
-        log_sum_exp = np.log(np.exp(z - z_max).sum(axis=1)) + z_max[:, 0]
+        z_max = row_max(z)
+        log_sum_exp = np.log(np.exp(z - z_max[:, None]).sum(axis=1)) + z_max
         return float(log_sum_exp.sum() - np.vdot(Y, z)) / z.shape[0]
 
     def check_activation(self, activation: Activation) -> None:
@@ -184,6 +188,7 @@ class BinaryCrossEntropy(Loss):
 
     name = "binary_cross_entropy"
     fused = True
+    value_needs = ("z",)
     output_activation = "sigmoid"
     is_classification = True
     metric_name = "accuracy"

@@ -175,19 +175,35 @@ class Network:
             out.set_activation(loss.output_activation)
         self.loss = loss
 
+    @contextlib.contextmanager
+    def using_loss(self, loss: Loss) -> Iterator[None]:
+        """Apply ``loss`` (and its output activation) for a query; put back the network's own."""
+        previous_loss, previous_activation = self.loss, self.output_layer.activation
+        self.use_loss(loss)
+        try:
+            yield
+        finally:
+            self.loss = previous_loss
+            if self.output_layer.activation is not previous_activation:
+                self.output_layer.set_activation(previous_activation)
+
     def _loss_and_gradient(self, X: Array, Y: Array, loss: Loss, l2: float, l1: float) -> float:
-        """Forward, loss, backward for one batch; gradients land in ``self.grad``. Hot path."""
+        """Forward, loss, backward for one batch; gradients land in ``self.grad``."""
+        self._gradient(X, Y, loss, l2, l1)
+        z, a = self.output_layer.z, self.output_layer.a
+        assert z is not None and a is not None
+        value = loss.value(z, a, Y)  # backward leaves the output's z and a alone
+        return value + self.weight_penalty(l2, l1) if (l2 or l1) else value
+
+    def _gradient(self, X: Array, Y: Array, loss: Loss, l2: float, l1: float) -> None:
+        """Forward and backward for one batch, gradients into ``self.grad``: the hot path."""
         self._forward(X, training=True)
         out = self.output_layer
         z, a = out.z, out.a
         assert z is not None and a is not None
-        value = loss.value(z, a, Y)
-        delta_L = loss.output_delta(z, a, Y, out.activation, out=out._buffer("delta_L", a.shape, self.dtype))
-        self._backward(delta_L)
+        self._backward(loss.output_delta(z, a, Y, out.activation, out=out.delta_buffer()))
         if l2 or l1:
-            value += self.weight_penalty(l2, l1)
             self._add_weight_decay_gradient(l2, l1)
-        return value
 
     def weight_penalty(self, l2: float, l1: float = 0.0) -> float:
         """lambda/2 sum ||W||^2 + l1 sum |W| over the dense weights (biases never decay)."""
@@ -238,14 +254,8 @@ class Network:
         X = as_float_matrix(X, "X", self.dtype, self.n_inputs)
         Y = loss.prepare_targets(Y, self.n_outputs, self.dtype)
         check_rows(X, Y)
-        previous = (self.loss, self.output_layer.activation)
-        self.use_loss(loss)
-        try:
-            with self.frozen_running_stats():
-                value = self._loss_and_gradient(X, Y, loss, l2, l1)
-        finally:  # a query: the network keeps its own loss and output activation
-            self.loss = previous[0]
-            self.output_layer.activation = previous[1]
+        with self.using_loss(loss), self.frozen_running_stats():
+            value = self._loss_and_gradient(X, Y, loss, l2, l1)
         dWs = [layer.dW.copy() for layer in self.dense_layers]
         dbs = [layer.db.copy() for layer in self.dense_layers]
         return value, dWs, dbs

@@ -97,7 +97,7 @@ _TRANSIENT = ("params", "grads", "_workspace", "a_prev", "z", "a", "delta", "_ca
 
 def layer_state(layer: Layer) -> tuple[type, dict[str, Any]]:
     """A layer's attributes without views, caches and workspaces (rebuilt on unpickling)."""
-    state = {k: v for k, v in layer.__dict__.items() if k not in _TRANSIENT}
+    state = {k: v for k, v in layer.__dict__.items() if k not in _TRANSIENT and not k.startswith("_hot_")}
     state.update({k: None for k in _TRANSIENT if k in layer.__dict__})
     state["params"], state["grads"], state["_workspace"] = {}, {}, {}
     return type(layer), state

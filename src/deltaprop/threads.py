@@ -1,42 +1,149 @@
 """How many BLAS threads training uses.
 
-Policy: with ``threads="auto"`` (the default of ``fit``), a network whose per-step matrix work
-is small trains with one BLAS thread, because for small matrices extra threads cost more in
-synchronization than they save; larger networks keep the BLAS default (all cores). The switch
-point ``SMALL_STEP_FLOPS`` was measured on a 2-core machine (see README, "Threads").
-threadpoolctl does the limiting; without it ``"auto"`` leaves BLAS alone.
+Policy of ``fit(threads="auto")`` (the default):
+
+- A network whose training step is small (under ``SMALL_STEP_FLOPS`` floating-point operations)
+  trains with one BLAS thread: for small matrices extra threads cost more in synchronization
+  than they save.
+- A larger network uses every core the process may run on, unless other processes are keeping
+  a core busy. OpenBLAS threads wait for each other by spinning; when one of them shares its
+  core with another busy process, every matrix product waits for the slowest thread, and
+  training with two threads was measured 1.5-2.5x slower than with one on a 2-core machine
+  with the other core busy (and up to 100x on other machines). So the policy measures the CPU
+  time other processes used (``/proc/stat`` minus this process's own time) for 50 ms before
+  training and then over every epoch, and drops to one thread while others use more than half a
+  core, returning to all cores when they use less than a quarter.
+
+``threads=N`` fixes the count; ``threads=None`` leaves BLAS alone. Limiting needs threadpoolctl
+(the ``fast`` extra); without it ``"auto"`` leaves BLAS alone.
 """
 
 from __future__ import annotations
 
 import contextlib
-from contextlib import AbstractContextManager
+import os
+import time
 from typing import Any
 
+from deltaprop._validation import check_positive
+from deltaprop.callbacks import Callback
+
 SMALL_STEP_FLOPS = 1e9
+PROBE_SECONDS = 0.05
+BUSY_CORES = 0.5  # others' load at which "auto" drops to one thread
+IDLE_CORES = 0.25  # ... and below which it returns to all cores
+
+_controller: Any = None
 
 
 def step_flops(net: Any, batch_size: int) -> float:
-    """Multiply-adds x 2 of one training step: forward, dW and the delta handed down (x3)."""
+    """Floating-point operations of the matrix products of one training step (forward, dW and
+    the delta handed down: 3 products of 2 n_in n_out flops per sample and layer)."""
     return 6.0 * batch_size * sum(layer.n_in * layer.n_out for layer in net.dense_layers)
 
 
-def blas_threads_for(net: Any, batch_size: int, threads: int | str | None) -> AbstractContextManager[Any]:
-    """A context that applies the thread policy to BLAS for one training run."""
+def _blas_controller() -> Any:
+    """threadpoolctl's controller (made once: scanning the loaded libraries takes ~1 ms), or None."""
+    global _controller
+    if _controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            return None
+        _controller = ThreadpoolController()
+    return _controller
+
+
+def available_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class _CpuClock:
+    """Machine-wide busy CPU seconds and this process's own, to infer the others' load."""
+
+    def __init__(self) -> None:
+        self.hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.mark()
+
+    @staticmethod
+    def _machine_busy_ticks() -> int | None:
+        try:
+            with open("/proc/stat") as stat:
+                fields = [int(v) for v in stat.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields[:8]) - idle  # user..steal; guest time is already in user
+
+    def mark(self) -> None:
+        times = os.times()
+        self._t = time.perf_counter()
+        self._busy = self._machine_busy_ticks()
+        self._own = times.user + times.system
+
+    def others_load(self) -> float | None:
+        """Cores used by other processes since the last mark (None where unknown); marks again."""
+        t, busy, own = self._t, self._busy, self._own
+        self.mark()
+        if busy is None or self._busy is None or self._t <= t:
+            return None
+        others = (self._busy - busy) / self.hz - (self._own - own)
+        return max(others, 0.0) / (self._t - t)
+
+
+class AdaptiveThreads(Callback):
+    """The ``"auto"`` policy for a large network: all cores unless others keep a core busy.
+
+    Used as a context around training and as a callback re-deciding after every epoch.
+    """
+
+    def __init__(self, controller: Any, max_threads: int) -> None:
+        self.controller, self.max_threads = controller, max_threads
+        self.threads = max_threads
+        self.history: list[int] = []
+
+    def __enter__(self) -> AdaptiveThreads:
+        self._original = self.controller.select(user_api="blas").info()
+        self.clock = _CpuClock()
+        time.sleep(PROBE_SECONDS)
+        self._decide(self.clock.others_load())
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for library in self._original:
+            self.controller.select(user_api="blas", filepath=library["filepath"]).limit(
+                limits=library["num_threads"]
+            )
+
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
+        self._decide(self.clock.others_load())
+
+    def _decide(self, others: float | None) -> None:
+        if others is not None:
+            if others > BUSY_CORES:
+                self.threads = 1
+            elif others < IDLE_CORES:
+                self.threads = self.max_threads
+        self.controller.select(user_api="blas").limit(limits=self.threads)
+        self.history.append(self.threads)
+
+
+def blas_threads_for(net: Any, batch_size: int, threads: int | str | None) -> Any:
+    """The context (and, for the adaptive policy, callback) that applies ``threads`` to BLAS."""
     if threads is None:
         return contextlib.nullcontext()
-    auto = threads == "auto"
-    if auto:
-        if step_flops(net, batch_size) >= SMALL_STEP_FLOPS:
+    controller = _blas_controller()
+    if threads == "auto":
+        if controller is None:
             return contextlib.nullcontext()
-        threads = 1
-    from deltaprop._validation import check_positive
-
+        if step_flops(net, batch_size) < SMALL_STEP_FLOPS or available_cores() == 1:
+            return controller.limit(limits=1, user_api="blas")
+        return AdaptiveThreads(controller, available_cores())
     n_threads = check_positive("threads", threads, integer=True)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        if auto:  # without threadpoolctl, auto leaves BLAS as it is
-            return contextlib.nullcontext()
-        raise ImportError("threads=N needs threadpoolctl: pip install 'deltaprop[fast]'") from None
-    return threadpool_limits(limits=n_threads, user_api="blas")
+    if controller is None:
+        raise ImportError("threads=N needs threadpoolctl: pip install 'deltaprop[fast]'")
+    return controller.limit(limits=n_threads, user_api="blas")

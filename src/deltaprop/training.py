@@ -15,16 +15,17 @@ from deltaprop._validation import as_float_matrix, check_fraction, check_positiv
 from deltaprop.callbacks import Callback, EarlyStopping, GradientTolerance, ProgressPrinter, TimeLimit
 from deltaprop.data import minibatch_indices, train_validation_split
 from deltaprop.evaluation import evaluate_arrays
-from deltaprop.history import History
+from deltaprop.history import EpochLoss, History
 from deltaprop.layers import BatchNorm
 from deltaprop.losses import Loss
 from deltaprop.network import Network
 from deltaprop.optim import Optimizer, get_optimizer
 from deltaprop.restarts import fit_restarts
-from deltaprop.threads import blas_threads_for
+from deltaprop.threads import AdaptiveThreads, blas_threads_for
 
 Array = np.ndarray
 _SAMPLINGS = ("epoch", "random")
+_MAX_STEP = 1e30  # lr * ||grad|| beyond this is divergence (float32 overflows at 3.4e38)
 
 
 def fit(
@@ -94,9 +95,11 @@ def fit(
     verbose : bool
         Print one line per epoch to stderr.
     threads : "auto", int or None
-        BLAS threads during training: ``"auto"`` uses one thread for small layers (where
-        threads only add synchronization cost) and the BLAS default otherwise; an int sets it;
-        ``None`` leaves BLAS alone. Needs threadpoolctl (installed with deltaprop[fast]).
+        BLAS threads during training. ``"auto"``: one thread for small networks (where threads
+        only add synchronization cost); for large ones every core, dropping to one while other
+        processes keep a core busy (re-checked every epoch; see :mod:`deltaprop.threads`).
+        An int fixes the count; ``None`` leaves BLAS alone. Needs threadpoolctl (the ``fast``
+        extra).
 
     Returns
     -------
@@ -144,7 +147,9 @@ def fit(
                        batch_size=n_batch, sampling=sampling, shuffle=shuffle, l2=l2, l1=l1,
                        callbacks=extra, run=run)
 
-    with blas_threads_for(net, n_batch, threads):
+    with blas_threads_for(net, n_batch, threads) as thread_policy:
+        if isinstance(thread_policy, AdaptiveThreads):
+            extra.append(thread_policy)  # re-decides after every epoch
         if restarts == 1:
             history = make_trainer(0).run()
         else:
@@ -176,6 +181,9 @@ class Trainer:
         self.stop_reason: str | None = None
         self._batch_buffers: dict[int, tuple[Array, Array]] = {}
         self._min_batch = 2 if any(isinstance(layer, BatchNorm) for layer in net.layers) else 1
+        n_batches = -(-X.shape[0] // batch_size)
+        max_rows = n_batches * batch_size if sampling == "random" else X.shape[0]
+        self._epoch_loss = EpochLoss(loss, max_rows, Y.shape[1], Y.dtype)
 
     def snapshot(self) -> tuple[Array, list[tuple[Array, Array]]]:
         """A copy of the parameters and the BatchNorm running statistics."""
@@ -224,44 +232,47 @@ class Trainer:
 
     def _run_epoch(self, epoch: int) -> dict[str, Any]:
         net, loss, optimizer = self.net, self.loss, self.optimizer
-        n_layers = len(net._layer_grad_slices)
-        squared_norms = np.zeros(n_layers)
-        step_norms = np.zeros(n_layers)
-        total_loss, seen, steps = 0.0, 0, 0
-        epoch_start = self.snapshot()  # the last finite state, should training diverge
+        out, layer_slices, grad = net.output_layer, net._layer_grad_slices, net.grad
+        squared_norms = np.zeros(len(layer_slices))
+        step_norms = np.zeros(len(layer_slices))
+        penalty = self.l2 or self.l1
+        steps = 0
+        epoch_loss = self._epoch_loss
+        epoch_loss.start()
         on_batch_end = self._callbacks_with("on_batch_end")
         diverged = False
         # Divergence is detected below and reported as such, not as overflow warnings.
         with np.errstate(over="ignore", invalid="ignore"):
-            for indices in minibatch_indices(self.X.shape[0], self.batch_size, net.rng,
-                                             shuffle=self.shuffle, sampling=self.sampling,
-                                             min_batch=self._min_batch):
-                X_batch, Y_batch = self._gather(indices)
-                value = net._loss_and_gradient(X_batch, Y_batch, loss, self.l2, self.l1)
-                for i, part in enumerate(net._layer_grad_slices):
-                    g = net.grad[part]
-                    step_norms[i] = float(np.dot(g, g))
-                diverged = not (math.isfinite(value) and math.isfinite(step_norms.sum()))
-                if diverged:
+            for rows in minibatch_indices(self.X.shape[0], self.batch_size, net.rng,
+                                          shuffle=self.shuffle, sampling=self.sampling,
+                                          min_batch=self._min_batch):
+                X_batch, Y_batch = self._gather(rows)
+                net._gradient(X_batch, Y_batch, loss, self.l2, self.l1)
+                for i, part in enumerate(layer_slices):
+                    g = grad[part]
+                    step_norms[i] = np.dot(g, g)
+                norm = math.sqrt(step_norms.sum())
+                # A non-finite gradient, or a step that would overflow the weights, is not
+                # taken: the parameters stay the last finite ones.
+                if not norm * optimizer.lr < _MAX_STEP:
+                    diverged = True
                     break
+                decay = net.weight_penalty(self.l2, self.l1) if penalty else 0.0
+                epoch_loss.record(out.z, out.a, rows, Y_batch, decay)
                 squared_norms += step_norms
-                optimizer.step(net.theta, net.grad)
-                n = X_batch.shape[0]
-                total_loss += value * n
-                seen += n
+                optimizer.step(net.theta, grad)
                 steps += 1
                 for hook in on_batch_end:
                     hook(self, steps)
                 if self.stop_reason is not None:
                     break
-            # A finite loss and gradient can still step to non-finite weights; check once.
-            diverged = diverged or not np.isfinite(net.theta).all()
+            mean_loss = epoch_loss.mean(self.Y)
+        diverged = diverged or not math.isfinite(mean_loss)
         if diverged:
-            self.restore(epoch_start)
             self.stop_reason = "diverged"
         steps = max(steps, 1)
         logs: dict[str, Any] = {
-            "epoch": epoch, "loss": total_loss / seen if seen and not diverged else math.nan,
+            "epoch": epoch, "loss": math.nan if diverged else mean_loss,
             "lr": optimizer.current_lr, "metric_name": loss.metric_name,
             "grad_norms": np.sqrt(squared_norms / steps),
             "grad_norm": float(np.sqrt(squared_norms.sum() / steps)),

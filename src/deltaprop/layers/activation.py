@@ -41,6 +41,11 @@ class ActivationLayer(Layer):
         assert self.z is not None and self.a is not None, "backward before forward"
         return self.activation.backward(g, self.z, self.a, out=self._buffer("delta", g.shape, g.dtype))
 
+    def delta_buffer(self) -> Array:
+        """Where the loss writes the output delta when this is the last layer."""
+        assert self.a is not None, "delta_buffer before forward"
+        return self._buffer("delta", self.a.shape, self.a.dtype)
+
     def backward_delta(self, delta: Array, *, need_input_grad: bool = True) -> Array | None:
         """The fused output delta is already dLoss/dz, the gradient for the layer below."""
         return delta if need_input_grad else None

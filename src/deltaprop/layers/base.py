@@ -40,6 +40,9 @@ class Layer:
     n_in: int | None = None
     n_out: int | None = None
 
+    _hot_rows = -1  # batch size the hot-path workspaces of a subclass are sized for
+    _hot_dtype: Any = None
+
     def __init__(self) -> None:
         self._workspace: dict[str, Array] = {}
         self.params: dict[str, Array] = {}
@@ -98,3 +101,4 @@ class Layer:
     def clear_workspace(self) -> None:
         """Drop the cached forward/backward arrays (to free memory, or before copying)."""
         self._workspace = {}
+        self._hot_rows = -1

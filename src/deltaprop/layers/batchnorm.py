@@ -101,6 +101,8 @@ class BatchNorm(Layer):
 
     def _update_running(self, mean: Array, var: Array, n: int) -> None:
         assert self.running_mean is not None and self.running_var is not None
+        if not np.isfinite(var.sum() + mean.sum()):
+            return  # a diverging step must not poison the statistics evaluation relies on
         m = self.momentum
         unbiased_var = var * (n / (n - 1))
         self.running_mean *= 1.0 - m

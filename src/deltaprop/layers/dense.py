@@ -103,33 +103,52 @@ class Dense(Layer):
     def set_activation(self, activation: str | Activation) -> None:
         """Replace ``f`` (used when the loss chooses the output activation)."""
         self.activation = get_activation(activation)
+        self._hot_rows = -1  # the workspaces depend on whether f is the identity
+
+    def bind(self, params: dict[str, Array], grads: dict[str, Array]) -> None:
+        super().bind(params, grads)
+        # Direct references for the hot path (no dict lookups per step).
+        self._hot_WT = params["W"].T
+        self._hot_W, self._hot_b = params["W"], params["b"]
+        self._hot_dW, self._hot_db = grads["W"], grads["b"]
+        self._hot_rows = -1
+
+    def _resize(self, n: int, dtype: Any) -> None:
+        """Workspaces for batches of ``n`` rows: z, a (unless f is the identity), delta, g_in."""
+        self._hot_z = np.empty((n, self.n_out), dtype)
+        self._hot_a = None if isinstance(self.activation, Identity) else np.empty((n, self.n_out), dtype)
+        self._hot_delta = np.empty((n, self.n_out), dtype)
+        self._hot_g_in = np.empty((n, self.n_in), dtype)
+        self._hot_ones = np.ones(n, dtype)  # db = ones @ delta: BLAS beats a row reduction
+        self._hot_rows, self._hot_dtype = n, dtype
 
     def forward(self, x: Array, *, training: bool) -> Array:
-        n = x.shape[0]
-        z = self._buffer("z", (n, self.n_out), x.dtype)
-        np.matmul(x, self.W.T, out=z)
-        z += self.b
-        if isinstance(self.activation, Identity):
-            a = z  # no copy: a_l is z_l
-        else:
-            a = self.activation.forward(z, out=self._buffer("a", z.shape, z.dtype))
+        if x.shape[0] != self._hot_rows or x.dtype != self._hot_dtype:
+            self._resize(x.shape[0], x.dtype)
+        z = np.matmul(x, self._hot_WT, out=self._hot_z)
+        z += self._hot_b
+        a = z if self._hot_a is None else self.activation.forward(z, out=self._hot_a)  # a_l is z_l for f = id
         self.a_prev, self.z, self.a = x, z, a
         return a
 
+    def delta_buffer(self) -> Array:
+        """Where the loss writes the output delta when this is the last layer."""
+        return self._hot_delta
+
     def backward(self, g: Array, *, need_input_grad: bool = True) -> Array | None:
         assert self.z is not None and self.a is not None, "backward before forward"
-        delta = self.activation.backward(g, self.z, self.a, out=self._buffer("delta", g.shape, g.dtype))
+        delta = self.activation.backward(g, self.z, self.a, out=self._hot_delta)
         return self.backward_delta(delta, need_input_grad=need_input_grad)
 
     def backward_delta(self, delta: Array, *, need_input_grad: bool = True) -> Array | None:
         """Backward from ``delta = dLoss/dz`` itself (the loss's fused output delta)."""
-        assert self.a_prev is not None, "backward before forward"
         self.delta = delta
-        np.matmul(delta.T, self.a_prev, out=self.dW)
-        delta.sum(axis=0, out=self.db)
+        assert self.a_prev is not None, "backward before forward"
+        np.matmul(delta.T, self.a_prev, out=self._hot_dW)
+        np.dot(self._hot_ones, delta, out=self._hot_db)
         if not need_input_grad:
             return None
-        return np.matmul(delta, self.W, out=self._buffer("g_in", self.a_prev.shape, delta.dtype))
+        return np.matmul(delta, self._hot_W, out=self._hot_g_in)
 
     def to_config(self) -> dict[str, Any]:
         init = self.init if self.init is None or isinstance(self.init, str) else "custom"
