@@ -76,9 +76,22 @@ def as_float_matrix(X: Any, name: str, dtype: Any, n_features: int | None = None
     if n_features is not None and array.shape[1] != n_features:
         raise ValueError(f"{name} has {array.shape[1]} features but the network expects {n_features}")
     array = np.ascontiguousarray(array, dtype=dtype)
-    if not np.isfinite(array).all():
+    if not all_finite(array):
         raise ValueError(f"{name} contains NaN or infinity; remove or impute those values first")
     return array
+
+
+def all_finite(array: np.ndarray, chunk_rows: int = 4096) -> bool:
+    """Whether every entry is finite, without a boolean copy of a large array.
+
+    The sum is finite exactly when no entry is NaN or infinite, unless finite entries overflow
+    it; only then are the rows checked chunk by chunk.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(array, axis=None)):
+            return True
+    rows = array.reshape(array.shape[0], -1) if array.ndim > 1 else array.reshape(-1, 1)
+    return all(np.isfinite(rows[i:i + chunk_rows]).all() for i in range(0, rows.shape[0], chunk_rows))
 
 
 def as_float_vector(y: Any, name: str, n_rows: int) -> np.ndarray:

@@ -94,7 +94,8 @@ class EpochLoss:
     evaluating the loss at every step (several passes over a small output, each costing more in
     call overhead than in arithmetic), each step's output rows are stored and the loss is
     evaluated once per epoch, vectorized. The weight-decay term, which changes every step, is
-    added per step. Outputs larger than ``max_bytes`` fall back to evaluating every step.
+    added per step. Where a step is expensive anyway (``defer=False``), or the outputs would
+    take more than ``max_bytes``, the loss is evaluated every step instead, saving the memory.
 
     Parameters
     ----------
@@ -103,14 +104,17 @@ class EpochLoss:
         The most rows one epoch can produce.
     n_outputs : int
     dtype : numpy dtype
+    defer : bool
+        Store outputs and evaluate once per epoch (worth it for small, fast steps).
     """
 
     max_bytes = 32 * 2**20
 
-    def __init__(self, loss: Any, max_rows: int, n_outputs: int, dtype: Any) -> None:
+    def __init__(self, loss: Any, max_rows: int, n_outputs: int, dtype: Any, defer: bool = True) -> None:
         self.loss = loss
         needs = loss.value_needs
-        deferred = max_rows * n_outputs * np.dtype(dtype).itemsize * len(needs) <= self.max_bytes
+        size = max_rows * n_outputs * np.dtype(dtype).itemsize * len(needs)
+        deferred = defer and size <= self.max_bytes
         self.z = np.empty((max_rows, n_outputs), dtype) if deferred and "z" in needs else None
         self.a = np.empty((max_rows, n_outputs), dtype) if deferred and "a" in needs else None
         self.rows = np.empty(max_rows, np.intp) if deferred else None

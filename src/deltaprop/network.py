@@ -155,8 +155,8 @@ class Network:
         """The delta recursion, last layer to first; fills ``grad``."""
         n_layers = len(self.layers)
         g = self.output_layer.backward_delta(delta_L, need_input_grad=n_layers > 1)
-        for i in range(n_layers - 2, -1, -1):
-            g = self.layers[i].backward(g, need_input_grad=i > 0)  # type: ignore[arg-type]
+        for i in range(n_layers - 2, -1, -1):  # g is always a layer's scratch buffer here
+            g = self.layers[i].backward(g, need_input_grad=i > 0, overwrite_g=True)  # type: ignore[arg-type]
 
     def check_loss(self, loss: str | Loss) -> Loss:
         """Return the loss object, or raise if it cannot go with a fixed output activation.

@@ -21,7 +21,7 @@ from deltaprop.losses import Loss
 from deltaprop.network import Network
 from deltaprop.optim import Optimizer, get_optimizer
 from deltaprop.restarts import fit_restarts
-from deltaprop.threads import AdaptiveThreads, blas_threads_for
+from deltaprop.threads import SMALL_STEP_FLOPS, AdaptiveThreads, blas_threads_for, step_flops
 
 Array = np.ndarray
 _SAMPLINGS = ("epoch", "random")
@@ -183,7 +183,8 @@ class Trainer:
         self._min_batch = 2 if any(isinstance(layer, BatchNorm) for layer in net.layers) else 1
         n_batches = -(-X.shape[0] // batch_size)
         max_rows = n_batches * batch_size if sampling == "random" else X.shape[0]
-        self._epoch_loss = EpochLoss(loss, max_rows, Y.shape[1], Y.dtype)
+        small_steps = step_flops(net, batch_size) < SMALL_STEP_FLOPS  # call overhead dominates
+        self._epoch_loss = EpochLoss(loss, max_rows, Y.shape[1], Y.dtype, defer=small_steps)
 
     def snapshot(self) -> tuple[Array, list[tuple[Array, Array]]]:
         """A copy of the parameters and the BatchNorm running statistics."""

@@ -35,11 +35,14 @@ class ActivationLayer(Layer):
             self.a = self.activation.forward(x, out=self._buffer("a", x.shape, x.dtype))
         return self.a
 
-    def backward(self, g: Array, *, need_input_grad: bool = True) -> Array | None:
+    def backward(
+        self, g: Array, *, need_input_grad: bool = True, overwrite_g: bool = False
+    ) -> Array | None:
         if not need_input_grad:
             return None
         assert self.z is not None and self.a is not None, "backward before forward"
-        return self.activation.backward(g, self.z, self.a, out=self._buffer("delta", g.shape, g.dtype))
+        out = g if overwrite_g else self._buffer("delta", g.shape, g.dtype)
+        return self.activation.backward(g, self.z, self.a, out=out)
 
     def delta_buffer(self) -> Array:
         """Where the loss writes the output delta when this is the last layer."""

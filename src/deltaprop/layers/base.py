@@ -77,11 +77,14 @@ class Layer:
         """Map the input ``x`` of shape (n_samples, n_in) to the output (n_samples, n_out)."""
         raise NotImplementedError
 
-    def backward(self, g: Array, *, need_input_grad: bool = True) -> Array | None:
+    def backward(
+        self, g: Array, *, need_input_grad: bool = True, overwrite_g: bool = False
+    ) -> Array | None:
         """Given ``g = dLoss/d(output)``, fill ``self.grads`` and return ``dLoss/d(input)``.
 
         The return is skipped (``None``) when ``need_input_grad`` is false: the first layer never
-        needs the gradient with respect to the data.
+        needs the gradient with respect to the data. ``overwrite_g`` allows the layer to use g's
+        memory for its own results (the network passes scratch buffers).
         """
         raise NotImplementedError
 

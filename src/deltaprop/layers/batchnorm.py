@@ -110,7 +110,9 @@ class BatchNorm(Layer):
         self.running_var *= 1.0 - m
         self.running_var += m * unbiased_var
 
-    def backward(self, g: Array, *, need_input_grad: bool = True) -> Array | None:
+    def backward(
+        self, g: Array, *, need_input_grad: bool = True, overwrite_g: bool = False
+    ) -> Array | None:
         assert self._cache is not None, "backward before forward"
         z_tilde, inv_std, training = self._cache
         n = g.shape[0]

@@ -114,11 +114,13 @@ class Dense(Layer):
         self._hot_rows = -1
 
     def _resize(self, n: int, dtype: Any) -> None:
-        """Workspaces for batches of ``n`` rows: z, a (unless f is the identity), delta, g_in."""
+        """Workspaces for batches of ``n`` rows: z and a (unless f is the identity) now; the
+        delta and the gradient handed down only when first needed (the first layer hands
+        nothing down; hidden deltas are written over the gradient they come from)."""
         self._hot_z = np.empty((n, self.n_out), dtype)
         self._hot_a = None if isinstance(self.activation, Identity) else np.empty((n, self.n_out), dtype)
-        self._hot_delta = np.empty((n, self.n_out), dtype)
-        self._hot_g_in = np.empty((n, self.n_in), dtype)
+        self._hot_delta: Array | None = None
+        self._hot_g_in: Array | None = None
         self._hot_ones = np.ones(n, dtype)  # db = ones @ delta: BLAS beats a row reduction
         self._hot_rows, self._hot_dtype = n, dtype
 
@@ -133,11 +135,18 @@ class Dense(Layer):
 
     def delta_buffer(self) -> Array:
         """Where the loss writes the output delta when this is the last layer."""
+        if self._hot_delta is None:
+            self._hot_delta = np.empty_like(self._hot_z)
         return self._hot_delta
 
-    def backward(self, g: Array, *, need_input_grad: bool = True) -> Array | None:
+    def backward(
+        self, g: Array, *, need_input_grad: bool = True, overwrite_g: bool = False
+    ) -> Array | None:
+        """``delta = g * f'(z)``, then :meth:`backward_delta`. With ``overwrite_g`` (the network's
+        own pass, where g is a scratch buffer) delta is written over g, saving a buffer."""
         assert self.z is not None and self.a is not None, "backward before forward"
-        delta = self.activation.backward(g, self.z, self.a, out=self._hot_delta)
+        out = g if overwrite_g else self.delta_buffer()
+        delta = self.activation.backward(g, self.z, self.a, out=out)
         return self.backward_delta(delta, need_input_grad=need_input_grad)
 
     def backward_delta(self, delta: Array, *, need_input_grad: bool = True) -> Array | None:
@@ -148,6 +157,8 @@ class Dense(Layer):
         np.dot(self._hot_ones, delta, out=self._hot_db)
         if not need_input_grad:
             return None
+        if self._hot_g_in is None:
+            self._hot_g_in = np.empty((delta.shape[0], self.n_in), delta.dtype)
         return np.matmul(delta, self._hot_W, out=self._hot_g_in)
 
     def to_config(self) -> dict[str, Any]:

@@ -46,7 +46,9 @@ class Dropout(Layer):
             self.mask = mask
         return np.multiply(x, self.mask, out=self._buffer("out", x.shape, x.dtype))
 
-    def backward(self, g: Array, *, need_input_grad: bool = True) -> Array | None:
+    def backward(
+        self, g: Array, *, need_input_grad: bool = True, overwrite_g: bool = False
+    ) -> Array | None:
         if not need_input_grad:
             return None
         if self.mask is None:
