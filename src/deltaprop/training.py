@@ -26,6 +26,7 @@ from deltaprop.threads import SMALL_STEP_FLOPS, AdaptiveThreads, blas_threads_fo
 Array = np.ndarray
 _SAMPLINGS = ("epoch", "random")
 _MAX_STEP = 1e30  # lr * ||grad|| beyond this is divergence (float32 overflows at 3.4e38)
+SHUFFLE_COPY_BYTES = 32 * 2**20  # data up to this size is shuffled into a copy once per epoch
 
 
 def fit(
@@ -181,6 +182,10 @@ class Trainer:
         self.stop_reason: str | None = None
         self._batch_buffers: dict[int, tuple[Array, Array]] = {}
         self._min_batch = 2 if any(isinstance(layer, BatchNorm) for layer in net.layers) else 1
+        # Small data is shuffled with one gather per epoch, after which every minibatch is a
+        # contiguous slice: two fewer calls per step, which matters when steps take microseconds.
+        copy_once = shuffle and sampling == "epoch" and X.nbytes + Y.nbytes <= SHUFFLE_COPY_BYTES
+        self._shuffled = (np.empty_like(X), np.empty_like(Y)) if copy_once else None
         n_batches = -(-X.shape[0] // batch_size)
         max_rows = n_batches * batch_size if sampling == "random" else X.shape[0]
         small_steps = step_flops(net, batch_size) < SMALL_STEP_FLOPS  # call overhead dominates
@@ -233,9 +238,10 @@ class Trainer:
 
     def _run_epoch(self, epoch: int) -> dict[str, Any]:
         net, loss, optimizer = self.net, self.loss, self.optimizer
-        out, layer_slices, grad = net.output_layer, net._layer_grad_slices, net.grad
-        squared_norms = np.zeros(len(layer_slices))
-        step_norms = np.zeros(len(layer_slices))
+        out, grad = net.output_layer, net.grad
+        layer_grads = [grad[part] for part in net._layer_grad_slices]  # views, made once
+        squared_norms = np.zeros(len(layer_grads))
+        step_norms = np.zeros(len(layer_grads))
         penalty = self.l2 or self.l1
         steps = 0
         epoch_loss = self._epoch_loss
@@ -244,13 +250,11 @@ class Trainer:
         diverged = False
         # Divergence is detected below and reported as such, not as overflow warnings.
         with np.errstate(over="ignore", invalid="ignore"):
-            for rows in minibatch_indices(self.X.shape[0], self.batch_size, net.rng,
-                                          shuffle=self.shuffle, sampling=self.sampling,
-                                          min_batch=self._min_batch):
-                X_batch, Y_batch = self._gather(rows)
+            X, Y, batches = self._epoch_batches()
+            for rows in batches:
+                X_batch, Y_batch = self._gather(X, Y, rows)
                 net._gradient(X_batch, Y_batch, loss, self.l2, self.l1)
-                for i, part in enumerate(layer_slices):
-                    g = grad[part]
+                for i, g in enumerate(layer_grads):
                     step_norms[i] = np.dot(g, g)
                 norm = math.sqrt(step_norms.sum())
                 # A non-finite gradient, or a step that would overflow the weights, is not
@@ -267,7 +271,7 @@ class Trainer:
                     hook(self, steps)
                 if self.stop_reason is not None:
                     break
-            mean_loss = epoch_loss.mean(self.Y)
+            mean_loss = epoch_loss.mean(Y)
         diverged = diverged or not math.isfinite(mean_loss)
         if diverged:
             self.stop_reason = "diverged"
@@ -284,16 +288,29 @@ class Trainer:
             )
         return logs
 
-    def _gather(self, indices: Array | slice) -> tuple[Array, Array]:
-        if isinstance(indices, slice):
-            return self.X[indices], self.Y[indices]
-        n = indices.shape[0]
+    def _epoch_batches(self) -> tuple[Array, Array, Any]:
+        """The data in this epoch's order and the rows of each minibatch (slices or indices)."""
+        n, rng = self.X.shape[0], self.net.rng
+        if self._shuffled is None:
+            batches = minibatch_indices(n, self.batch_size, rng, shuffle=self.shuffle,
+                                        sampling=self.sampling, min_batch=self._min_batch)
+            return self.X, self.Y, batches
+        X, Y = self._shuffled
+        order = rng.permutation(n)  # the same draw minibatch_indices would make
+        self.X.take(order, axis=0, out=X)
+        self.Y.take(order, axis=0, out=Y)
+        return X, Y, minibatch_indices(n, self.batch_size, rng, shuffle=False, min_batch=self._min_batch)
+
+    def _gather(self, X: Array, Y: Array, rows: Array | slice) -> tuple[Array, Array]:
+        """The minibatch's rows: views for a slice, a gather into reused buffers otherwise."""
+        if isinstance(rows, slice):
+            return X[rows], Y[rows]
+        n = rows.shape[0]
         if n not in self._batch_buffers:
-            self._batch_buffers[n] = (np.empty((n, self.X.shape[1]), self.X.dtype),
-                                      np.empty((n, self.Y.shape[1]), self.Y.dtype))
+            self._batch_buffers[n] = (np.empty((n, X.shape[1]), X.dtype), np.empty((n, Y.shape[1]), Y.dtype))
         X_batch, Y_batch = self._batch_buffers[n]
-        self.X.take(indices, axis=0, out=X_batch)
-        self.Y.take(indices, axis=0, out=Y_batch)
+        X.take(rows, axis=0, out=X_batch)
+        Y.take(rows, axis=0, out=Y_batch)
         return X_batch, Y_batch
 
     def _record(self, epoch: int, logs: dict[str, Any]) -> None:
