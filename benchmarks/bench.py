@@ -112,6 +112,7 @@ PREDICT_RATIO_TARGET = 1.0  # deltaprop predict / PyTorch no_grad forward, every
 MEMORY_TARGETS_MIB = {"large": 30.0}  # one epoch of --memory-samples, above the data
 LOAD_SLOWDOWN_TARGET = 2.0
 LOAD_CONFIGS = ("medium", "large")
+BUSY_MACHINE_CORES = 0.1  # other processes' average CPU above which a table gets a warning
 
 
 def quick_config(config: Config) -> Config:
@@ -252,6 +253,23 @@ def throughput(run: Callable[[], Any], rows: int, min_seconds: float) -> float:
             return rows * calls / elapsed
 
 
+# -- CPU used by other processes ----------------------------------------------------------------
+def cpu_snapshot() -> tuple[float, float, float]:
+    """(wall clock, CPU seconds the whole machine was busy or stolen by the hypervisor, CPU
+    seconds of this process and its waited-for children)."""
+    with open("/proc/stat") as stat:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, stat.readline().split()[1:9])
+    own = os.times()
+    return (time.perf_counter(), (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK"),
+            own.user + own.system + own.children_user + own.children_system)
+
+
+def other_load(since: tuple[float, float, float]) -> float:
+    """Cores kept busy on average by other processes (or the hypervisor) since ``since``."""
+    wall, busy, own = (now - then for now, then in zip(cpu_snapshot(), since))
+    return max(0.0, (busy - own) / wall)
+
+
 # -- GEMM peak ------------------------------------------------------------------------------------
 def gemm_gflops(shapes: list[tuple[int, int, int]], repeats: int) -> float:
     """Best GFLOP/s of float32 np.matmul over the (m, k, n) products, run back to back."""
@@ -282,11 +300,12 @@ def network_gemm_shapes(config: Config) -> list[tuple[int, int, int]]:
 def measure_gemm_peak(threads: int, size: int, repeats: int) -> dict[str, float]:
     """float32 GEMM GFLOP/s at ``threads`` BLAS threads: square ``size``, the large network's own
     step, and the peak (the best of the two)."""
+    since = cpu_snapshot()
     with threadpool_limits(limits=threads):
         square = gemm_gflops([(size, size, size)], repeats)
         large = gemm_gflops(network_gemm_shapes(CONFIGS["large"]), repeats)
     return {"square_size": size, "square_gflops": square, "large_step_gflops": large,
-            "peak_gflops": max(square, large)}
+            "peak_gflops": max(square, large), "other_load": other_load(since)}
 
 
 # -- one configuration at one thread count -------------------------------------------------------
@@ -321,7 +340,9 @@ def predict_runs(config: Config, rows: int) -> dict[str, Callable[[], Any]]:
 
 def bench_config(config: Config, threads: int, repeats: int, predict_rows: int,
                  predict_seconds: float) -> dict[str, Any]:
-    """Samples/s of every framework (medians over interleaved repeats) and the raw timings."""
+    """Samples/s of every framework (medians over interleaved repeats), the raw rates, and the
+    CPU other processes used meanwhile."""
+    since = cpu_snapshot()
     trainers = training_runs(config, threads)
     predictors = predict_runs(config, predict_rows)
     for run, _, _ in trainers.values():  # warm-up: one epoch each
@@ -334,7 +355,7 @@ def bench_config(config: Config, threads: int, repeats: int, predict_rows: int,
             rates[name].append(samples * epochs / run(epochs))
         for name, predict in predictors.items():
             rates[name].append(throughput(predict, predict_rows, predict_seconds))
-    return {"config": asdict(config), "repeats": rates,
+    return {"config": asdict(config), "repeats": rates, "other_load": other_load(since),
             "median": {name: statistics.median(values) for name, values in rates.items()}}
 
 
@@ -367,7 +388,6 @@ def memory_child(request: dict[str, Any]) -> dict[str, Any]:
     (VmHWM) is reset to the current RSS by writing 5 to /proc/self/clear_refs.
     """
     config, framework, threads = CONFIGS[request["config"]], request["framework"], request["threads"]
-    config = replace(config, epochs=1)
     X, y = make_data(config, request["samples"])
     Xt, yt = torch.from_numpy(X), torch_targets(config, y)
     with thread_count(threads):
@@ -409,6 +429,7 @@ def busy_core() -> Iterator[None]:
 def bench_load(config: Config, repeats: int) -> dict[str, Any]:
     """deltaprop samples/s with default thread settings (fit without ``threads=``), idle and with
     one core busy, interleaved; the slowdown is the ratio of the medians."""
+    since = cpu_snapshot()  # the spinner is a waited-for child: it counts as our own CPU
     X, y = make_data(config, config.samples)
     dp_train(config, X, y, 1, "auto")  # warm-up
     idle, loaded = [], []
@@ -419,7 +440,7 @@ def bench_load(config: Config, repeats: int) -> dict[str, Any]:
             loaded.append(samples / dp_train(config, X, y, config.epochs, "auto"))
     idle_median, loaded_median = statistics.median(idle), statistics.median(loaded)
     return {"idle": idle, "loaded": loaded, "idle_median": idle_median, "loaded_median": loaded_median,
-            "slowdown": idle_median / loaded_median}
+            "slowdown": idle_median / loaded_median, "other_load": other_load(since)}
 
 
 # -- environment ----------------------------------------------------------------------------------
@@ -466,9 +487,9 @@ def verdict(value: float, target: float | None, at_most: bool = False) -> str:
     return "PASS" if (value <= target if at_most else value >= target) else "FAIL"
 
 
-def summarize(name: str, threads: int, median: dict[str, float], peak_gflops: float) -> dict[str, Any]:
+def summarize(name: str, threads: int, measured: dict[str, Any], peak_gflops: float) -> dict[str, Any]:
     """The derived columns of one configuration: ratios, GEMM fraction, verdicts."""
-    config = CONFIGS[name]
+    config, median = CONFIGS[name], measured["median"]
     dp_rate = median["deltaprop"]
     row: dict[str, Any] = {
         "config": name, **{f"{key}_samples_s": value for key, value in median.items()},
@@ -478,7 +499,7 @@ def summarize(name: str, threads: int, median: dict[str, float], peak_gflops: fl
         "gemm_fraction": dp_rate * config.train_flops_per_sample / (peak_gflops * 1e9),
         "gemm_fraction_target": GEMM_FRACTION_TARGETS.get((name, threads)),
         "predict_ratio": median["deltaprop_predict"] / median["torch_predict"],
-        "predict_ratio_target": PREDICT_RATIO_TARGET,
+        "predict_ratio_target": PREDICT_RATIO_TARGET, "other_load": measured["other_load"],
     }
     for key in ("dp_torch", "dp_sk32", "gemm_fraction", "predict_ratio"):
         row[f"{key}_verdict"] = verdict(row[key], row[f"{key}_target"])
@@ -496,7 +517,7 @@ def ratio_cell(value: float, verdict_text: str, suffix: str = "x") -> str:
 def training_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """Header and cells of the per-configuration table."""
     header = ["config", "deltaprop/s", "torch/s", "sklearn32/s", "sklearn64/s", "dp/torch", "dp/sk32",
-              "GEMM frac", "dp predict/s", "torch no_grad/s", "predict ratio"]
+              "GEMM frac", "dp predict/s", "torch no_grad/s", "predict ratio", "others' CPU"]
     cells = [[
         r["config"], rate(r["deltaprop_samples_s"]), rate(r["torch_samples_s"]),
         rate(r["sklearn32_samples_s"]), rate(r["sklearn64_samples_s"]),
@@ -504,7 +525,7 @@ def training_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str
         ratio_cell(r["dp_sk32"], r["dp_sk32_verdict"]),
         f'{r["gemm_fraction"]:.0%} {r["gemm_fraction_verdict"]}'.strip(),
         rate(r["deltaprop_predict_samples_s"]), rate(r["torch_predict_samples_s"]),
-        ratio_cell(r["predict_ratio"], r["predict_ratio_verdict"]),
+        ratio_cell(r["predict_ratio"], r["predict_ratio_verdict"]), f'{r["other_load"]:.2f}',
     ] for r in rows]
     return header, cells
 
@@ -522,10 +543,11 @@ def memory_table(memory: dict[str, dict[str, Any]]) -> tuple[list[str], list[lis
 
 
 def load_table(load: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    header = ["config", "idle/s", "one core busy/s", "slowdown"]
+    header = ["config", "idle/s", "one core busy/s", "slowdown", "others' CPU"]
     cells = [[name, rate(r["idle_median"]), rate(r["loaded_median"]),
               f'{r["slowdown"]:.2f}x (< {LOAD_SLOWDOWN_TARGET:g}) '
-              f'{verdict(r["slowdown"], LOAD_SLOWDOWN_TARGET, at_most=True)}'] for name, r in load.items()]
+              f'{verdict(r["slowdown"], LOAD_SLOWDOWN_TARGET, at_most=True)}', f'{r["other_load"]:.2f}']
+             for name, r in load.items()]
     return header, cells
 
 
@@ -551,21 +573,35 @@ TARGETS_LINE = (f"Targets: dp/torch as shown; dp/sk32 >= {SKLEARN_RATIO_TARGET:g
 
 def gemm_line(gemm: dict[str, float]) -> str:
     return (f'GEMM float32: {gemm["square_size"]}^3 {gemm["square_gflops"]:.1f} GFLOP/s, large network step '
-            f'{gemm["large_step_gflops"]:.1f} GFLOP/s; peak {gemm["peak_gflops"]:.1f} GFLOP/s')
+            f'{gemm["large_step_gflops"]:.1f} GFLOP/s; peak {gemm["peak_gflops"]:.1f} GFLOP/s '
+            f'(others\' CPU {gemm["other_load"]:.2f})')
+
+
+def busy_warning(loads: dict[str, float]) -> list[str]:
+    """A warning line if other processes kept the machine busy during any of the measurements."""
+    busiest = max(loads, key=loads.__getitem__)
+    if loads[busiest] <= BUSY_MACHINE_CORES:
+        return []
+    return [f"WARNING: other processes kept {loads[busiest]:.2f} cores busy during {busiest}; "
+            "these numbers are not reliable"]
 
 
 def sections(results: dict[str, Any]) -> Iterator[tuple[str, str | None, tuple[list[str], list[list[str]]]]]:
     """(title, note, table) of every table of the report, in order."""
     for run in results["runs"]:
         threads = run["threads"]
+        loads = {"the GEMM peak": run["gemm"]["other_load"],
+                 **{row["config"]: row["other_load"] for row in run["rows"]}}
+        notes = [gemm_line(run["gemm"]), TARGETS_LINE, *busy_warning(loads)]
         yield (f"{threads} thread{'s' if threads > 1 else ''}: training and inference samples/s",
-               f'{gemm_line(run["gemm"])}\n{TARGETS_LINE}', training_table(run["rows"]))
+               "\n".join(notes), training_table(run["rows"]))
         if run["memory"]:
             yield (f"{threads} thread{'s' if threads > 1 else ''}: peak memory above the data, one epoch of "
                    f"{results['settings']['memory_samples']:,} samples", None, memory_table(run["memory"]))
     if results["load"]:
+        loads = {name: r["other_load"] for name, r in results["load"].items()}
         yield ("deltaprop default thread settings, idle vs. another process keeping one core busy",
-               None, load_table(results["load"]))
+               "\n".join(busy_warning(loads)) or None, load_table(results["load"]))
 
 
 def machine_lines(machine: dict[str, Any]) -> list[str]:
@@ -655,7 +691,7 @@ def run_thread_count(threads: int, configs: list[Config], args: argparse.Namespa
         with thread_count(threads):
             raw[config.name] = bench_config(config, threads, args.repeats, args.predict_rows,
                                             args.predict_seconds)
-        rows.append(summarize(config.name, threads, raw[config.name]["median"], gemm["peak_gflops"]))
+        rows.append(summarize(config.name, threads, raw[config.name], gemm["peak_gflops"]))
     memory = {}
     for name in args.memory_names:
         print(f"[{threads} thread(s)] memory {name} ...", file=sys.stderr, flush=True)
