@@ -124,6 +124,7 @@ class EpochLoss:
         """Begin an epoch."""
         self.count = 0
         self.total = 0.0  # per-step values, when not deferred, and weight decay
+        self.in_order = True  # rows so far were 0, 1, 2, ... (slices in order): none stored
 
     def record(self, z: Any, a: Any, rows: Any, Y_batch: np.ndarray, penalty: float) -> None:
         """One step's output (before its update), the data rows it came from, and its penalty."""
@@ -136,7 +137,11 @@ class EpochLoss:
                 self.z[c:c + n] = z
             if self.a is not None:
                 self.a[c:c + n] = a
-            self.rows[c:c + n] = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows
+            if not (isinstance(rows, slice) and rows.start == c and self.in_order):
+                if self.in_order:  # the rows so far were 0..c-1
+                    self.rows[:c] = np.arange(c)
+                    self.in_order = False
+                self.rows[c:c + n] = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows
         self.total += penalty * n
         self.count = c + n
 
@@ -150,5 +155,6 @@ class EpochLoss:
                 stop = min(start + chunk, self.count)
                 z = None if self.z is None else self.z[start:stop]
                 a = None if self.a is None else self.a[start:stop]
-                total += self.loss.value(z, a, Y.take(self.rows[start:stop], axis=0)) * (stop - start)
+                Y_part = Y[start:stop] if self.in_order else Y.take(self.rows[start:stop], axis=0)
+                total += self.loss.value(z, a, Y_part) * (stop - start)
         return total / self.count

@@ -240,8 +240,8 @@ class Trainer:
         net, loss, optimizer = self.net, self.loss, self.optimizer
         out, grad = net.output_layer, net.grad
         layer_grads = [grad[part] for part in net._layer_grad_slices]  # views, made once
-        squared_norms = np.zeros(len(layer_grads))
-        step_norms = np.zeros(len(layer_grads))
+        squared_norms = [0.0] * len(layer_grads)  # Python floats: cheaper than tiny arrays here
+        step_norms = [0.0] * len(layer_grads)
         penalty = self.l2 or self.l1
         steps = 0
         epoch_loss = self._epoch_loss
@@ -255,8 +255,8 @@ class Trainer:
                 X_batch, Y_batch = self._gather(X, Y, rows)
                 net._gradient(X_batch, Y_batch, loss, self.l2, self.l1)
                 for i, g in enumerate(layer_grads):
-                    step_norms[i] = np.dot(g, g)
-                norm = math.sqrt(step_norms.sum())
+                    step_norms[i] = float(np.dot(g, g))
+                norm = math.sqrt(sum(step_norms))
                 # A non-finite gradient, or a step that would overflow the weights, is not
                 # taken: the parameters stay the last finite ones.
                 if not norm * optimizer.lr < _MAX_STEP:
@@ -264,7 +264,8 @@ class Trainer:
                     break
                 decay = net.weight_penalty(self.l2, self.l1) if penalty else 0.0
                 epoch_loss.record(out.z, out.a, rows, Y_batch, decay)
-                squared_norms += step_norms
+                for i, value in enumerate(step_norms):
+                    squared_norms[i] += value
                 optimizer.step(net.theta, grad)
                 steps += 1
                 for hook in on_batch_end:
@@ -279,8 +280,8 @@ class Trainer:
         logs: dict[str, Any] = {
             "epoch": epoch, "loss": math.nan if diverged else mean_loss,
             "lr": optimizer.current_lr, "metric_name": loss.metric_name,
-            "grad_norms": np.sqrt(squared_norms / steps),
-            "grad_norm": float(np.sqrt(squared_norms.sum() / steps)),
+            "grad_norms": np.sqrt(np.array(squared_norms) / steps),
+            "grad_norm": math.sqrt(sum(squared_norms) / steps),
         }
         if self.validation is not None:
             logs["val_loss"], logs["val_metric"] = (

@@ -54,14 +54,12 @@ class Adam(Optimizer):
         self.m = self.v = None
 
     def _update(self, theta: Array, grad: Array, lr: float) -> None:
-        m_all = self._workspace("m", theta)
-        v_all = self._workspace("v", theta)
         b1, b2 = self.beta1, self.beta2
         bias1 = 1.0 - b1**self.t
         inv_bias2 = 1.0 / (1.0 - b2**self.t)
         step = lr / bias1
-        for part, scratch in self._chunks(theta):
-            g, m, v = grad[part], m_all[part], v_all[part]
+        state = (self._workspace("m", theta), self._workspace("v", theta))
+        for w, g, m, v, scratch in self._chunks(theta, grad, *state):
             m *= b1
             np.multiply(g, 1.0 - b1, out=scratch)
             m += scratch
@@ -75,7 +73,7 @@ class Adam(Optimizer):
             scratch += self.eps
             np.divide(m, scratch, out=scratch)
             scratch *= step
-            theta[part] -= scratch
+            w -= scratch
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "m": self._copy(self.m), "v": self._copy(self.v)}

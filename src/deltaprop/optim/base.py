@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from deltaprop._validation import check_positive
-from deltaprop.optim.schedules import Schedule, get_schedule
+from deltaprop.optim.schedules import Constant, Schedule, get_schedule
 
 Array = np.ndarray
 CHUNK = 65536  # entries per update chunk: 256 KiB of float32, cache-resident
@@ -41,6 +41,7 @@ class Optimizer:
     def __init__(self, lr: float, schedule: str | Schedule | None = None, clip_norm: float | None = None):
         self.lr = check_positive("lr", lr)
         self.schedule = get_schedule(schedule)
+        self._constant = type(self.schedule) is Constant
         self.clip_norm = None if clip_norm is None else check_positive("clip_norm", clip_norm)
         self.t = 0
         self.epoch = 0
@@ -63,7 +64,8 @@ class Optimizer:
     def step(self, theta: Array, grad: Array) -> None:
         """Update ``theta`` in place from ``grad`` (``grad`` may be rescaled in place by clipping)."""
         self.t += 1
-        self.current_lr = self.schedule(self.lr, self.t, self.epoch)
+        if not self._constant:
+            self.current_lr = self.schedule(self.lr, self.t, self.epoch)
         if self.clip_norm is not None:
             norm = float(np.sqrt(np.dot(grad, grad)))
             if norm > self.clip_norm:
@@ -89,14 +91,19 @@ class Optimizer:
             setattr(self, name, array)
         return array
 
-    def _chunks(self, theta: Array) -> list[tuple[slice, Array]]:
-        """(slice of theta, scratch view of the same length) for each update chunk."""
-        key = (theta.size, theta.dtype)
+    def _chunks(self, *arrays: Array) -> list[tuple[Array, ...]]:
+        """For each update chunk: the views of ``arrays`` (theta, grad, state...) and a scratch
+        view, made once for these arrays and reused every step."""
+        key = tuple(map(id, arrays))  # the cached views keep the arrays alive: ids stay unique
         if getattr(self, "_chunk_key", None) != key:
-            scratch = np.empty(min(CHUNK, theta.size), dtype=theta.dtype)
+            size = arrays[0].size
+            scratch = np.empty(min(CHUNK, size), dtype=arrays[0].dtype)
             self._chunk_list = [
-                (slice(start, min(start + CHUNK, theta.size)), scratch[: min(CHUNK, theta.size - start)])
-                for start in range(0, theta.size, CHUNK)
+                (*(array[start:start + CHUNK] for array in arrays), scratch[: min(CHUNK, size - start)])
+                for start in range(0, size, CHUNK)
             ]
             self._chunk_key = key
         return self._chunk_list
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("_chunk_list", "_chunk_key")}

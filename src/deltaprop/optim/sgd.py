@@ -56,21 +56,20 @@ class SGD(Optimizer):
 
     def _update(self, theta: Array, grad: Array, lr: float) -> None:
         mu = self.momentum
-        velocity = self._workspace("velocity", theta) if mu else None
-        for part, scratch in self._chunks(theta):
-            g, w = grad[part], theta[part]
-            if velocity is None:
+        if not mu:
+            for w, g, scratch in self._chunks(theta, grad):
                 np.multiply(g, lr, out=scratch)
+                w -= scratch
+            return
+        for w, g, v, scratch in self._chunks(theta, grad, self._workspace("velocity", theta)):
+            v *= mu
+            v += g
+            if self.nesterov:
+                np.multiply(v, mu, out=scratch)
+                scratch += g
+                scratch *= lr
             else:
-                v = velocity[part]
-                v *= mu
-                v += g
-                if self.nesterov:
-                    np.multiply(v, mu, out=scratch)
-                    scratch += g
-                    scratch *= lr
-                else:
-                    np.multiply(v, lr, out=scratch)
+                np.multiply(v, lr, out=scratch)
             w -= scratch
 
     def state_dict(self) -> dict:
