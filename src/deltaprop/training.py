@@ -182,13 +182,14 @@ class Trainer:
         self.stop_reason: str | None = None
         self._batch_buffers: dict[int, tuple[Array, Array]] = {}
         self._min_batch = 2 if any(isinstance(layer, BatchNorm) for layer in net.layers) else 1
-        # Small data is shuffled with one gather per epoch, after which every minibatch is a
-        # contiguous slice: two fewer calls per step, which matters when steps take microseconds.
-        copy_once = shuffle and sampling == "epoch" and X.nbytes + Y.nbytes <= SHUFFLE_COPY_BYTES
+        small_steps = step_flops(net, batch_size) < SMALL_STEP_FLOPS  # call overhead dominates
+        # Small data in small steps is shuffled with one gather per epoch, after which every
+        # minibatch is a slice: two fewer calls per step, which matters when a step takes 20 us.
+        copy_once = (small_steps and shuffle and sampling == "epoch"
+                     and X.nbytes + Y.nbytes <= SHUFFLE_COPY_BYTES)
         self._shuffled = (np.empty_like(X), np.empty_like(Y)) if copy_once else None
         n_batches = -(-X.shape[0] // batch_size)
         max_rows = n_batches * batch_size if sampling == "random" else X.shape[0]
-        small_steps = step_flops(net, batch_size) < SMALL_STEP_FLOPS  # call overhead dominates
         self._epoch_loss = EpochLoss(loss, max_rows, Y.shape[1], Y.dtype, defer=small_steps)
 
     def snapshot(self) -> tuple[Array, list[tuple[Array, Array]]]:
