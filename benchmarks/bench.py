@@ -271,8 +271,9 @@ def other_load(since: tuple[float, float, float]) -> float:
 
 
 # -- GEMM peak ------------------------------------------------------------------------------------
-def gemm_gflops(shapes: list[tuple[int, int, int]], repeats: int) -> float:
-    """Best GFLOP/s of float32 np.matmul over the (m, k, n) products, run back to back."""
+def gemm_gflops(shapes: list[tuple[int, int, int]], repeats: int,
+                multiply: Callable[[Any, Any, Any], Any] = lambda a, b, c: np.matmul(a, b, out=c)) -> float:
+    """Best GFLOP/s of float32 ``multiply(a, b, out)`` over the (m, k, n) products, back to back."""
     rng = np.random.default_rng(0)
     operands = [(rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32),
                  np.empty((m, n), np.float32)) for m, k, n in shapes]
@@ -281,7 +282,7 @@ def gemm_gflops(shapes: list[tuple[int, int, int]], repeats: int) -> float:
     for _ in range(repeats):
         start = time.perf_counter()
         for a, b, c in operands:
-            np.matmul(a, b, out=c)
+            multiply(a, b, c)
         best = min(best, time.perf_counter() - start)
     return flops / best / 1e9
 
@@ -298,14 +299,24 @@ def network_gemm_shapes(config: Config) -> list[tuple[int, int, int]]:
 
 
 def measure_gemm_peak(threads: int, size: int, repeats: int) -> dict[str, float]:
-    """float32 GEMM GFLOP/s at ``threads`` BLAS threads: square ``size``, the large network's own
-    step, and the peak (the best of the two)."""
+    """float32 GEMM GFLOP/s at ``threads`` BLAS threads: square ``size`` and the large network's
+    own step, with NumPy's matmul and, if deltaprop multiplies with MKL, with MKL too; the peak
+    is the best of them all (the machine's best GEMM, whoever provides it)."""
     since = cpu_snapshot()
+    multipliers = {"numpy": lambda a, b, c: np.matmul(a, b, out=c)}
+    if dp.blas.backend() == "mkl":
+        multipliers["mkl"] = dp.blas.matmul
+    result: dict[str, Any] = {"square_size": size}
     with threadpool_limits(limits=threads):
-        square = gemm_gflops([(size, size, size)], repeats)
-        large = gemm_gflops(network_gemm_shapes(CONFIGS["large"]), repeats)
-    return {"square_size": size, "square_gflops": square, "large_step_gflops": large,
-            "peak_gflops": max(square, large), "other_load": other_load(since)}
+        for name, multiply in multipliers.items():
+            result[f"square_gflops_{name}"] = gemm_gflops([(size, size, size)], repeats, multiply)
+            result[f"large_step_gflops_{name}"] = gemm_gflops(
+                network_gemm_shapes(CONFIGS["large"]), repeats, multiply)
+    result["square_gflops"] = max(v for k, v in result.items() if k.startswith("square_gflops_"))
+    result["large_step_gflops"] = max(v for k, v in result.items() if k.startswith("large_step_gflops_"))
+    result["peak_gflops"] = max(result["square_gflops"], result["large_step_gflops"])
+    result["other_load"] = other_load(since)
+    return result
 
 
 # -- one configuration at one thread count -------------------------------------------------------
@@ -388,6 +399,7 @@ def memory_child(request: dict[str, Any]) -> dict[str, Any]:
     (VmHWM) is reset to the current RSS by writing 5 to /proc/self/clear_refs.
     """
     config, framework, threads = CONFIGS[request["config"]], request["framework"], request["threads"]
+    dp.blas.set_backend(request["gemm"])
     X, y = make_data(config, request["samples"])
     Xt, yt = torch.from_numpy(X), torch_targets(config, y)
     with thread_count(threads):
@@ -407,7 +419,7 @@ def memory_child(request: dict[str, Any]) -> dict[str, Any]:
 def measure_memory(config: Config, framework: str, threads: int, samples: int) -> dict[str, Any]:
     """Run :func:`memory_child` in a fresh interpreter and return its result."""
     request = json.dumps({"config": config.name, "framework": framework, "threads": threads,
-                          "samples": samples})
+                          "samples": samples, "gemm": dp.blas.backend()})
     done = subprocess.run([sys.executable, os.path.abspath(__file__), "--memory-child", request],
                           capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -472,7 +484,8 @@ def machine_info() -> dict[str, Any]:
         "threads_per_core": lscpu.get("Thread(s) per core"),
         "python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
         "sklearn": sklearn.__version__, "threadpoolctl": threadpoolctl.__version__,
-        "deltaprop": dp.__version__, "blas": blas_info(), "numpy_blas": numpy_blas(),
+        "deltaprop": dp.__version__, "deltaprop_gemm": dp.blas.backend(), "blas": blas_info(),
+        "numpy_blas": numpy_blas(),
         "torch_parallel": torch.__config__.parallel_info().splitlines()[-1].strip(),
         "unset_for_this_process": os.environ.get(_UNSET_MARKER, ""),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -571,9 +584,11 @@ TARGETS_LINE = (f"Targets: dp/torch as shown; dp/sk32 >= {SKLEARN_RATIO_TARGET:g
                 f"{PREDICT_RATIO_TARGET:g}x")
 
 
-def gemm_line(gemm: dict[str, float]) -> str:
-    return (f'GEMM float32: {gemm["square_size"]}^3 {gemm["square_gflops"]:.1f} GFLOP/s, large network step '
-            f'{gemm["large_step_gflops"]:.1f} GFLOP/s; peak {gemm["peak_gflops"]:.1f} GFLOP/s '
+def gemm_line(gemm: dict[str, Any]) -> str:
+    backends = [key.removeprefix("square_gflops_") for key in gemm if key.startswith("square_gflops_")]
+    measured = "; ".join(f'{name}: {gemm["square_size"]}^3 {gemm["square_gflops_" + name]:.1f}, large '
+                         f'network step {gemm["large_step_gflops_" + name]:.1f}' for name in backends)
+    return (f'GEMM float32 GFLOP/s ({measured}); peak {gemm["peak_gflops"]:.1f} GFLOP/s '
             f'(others\' CPU {gemm["other_load"]:.2f})')
 
 
@@ -612,7 +627,7 @@ def machine_lines(machine: dict[str, Any]) -> list[str]:
         f'{machine["threads_per_core"]} thread/core)',
         f'Python {machine["python"]}, numpy {machine["numpy"]}, torch {machine["torch"]}, '
         f'scikit-learn {machine["sklearn"]}, threadpoolctl {machine["threadpoolctl"]}, '
-        f'deltaprop {machine["deltaprop"]}',
+        f'deltaprop {machine["deltaprop"]} (large products by {machine["deltaprop_gemm"]})',
         f'NumPy BLAS: {blas.get("internal_api")} {blas.get("version")}, kernel {blas.get("architecture")}, '
         f'{blas.get("num_threads")} threads by default; PyTorch: {machine["torch_parallel"]}',
         f"OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset for this process: {unset}",
@@ -659,6 +674,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="minimum seconds of each predict timing")
     parser.add_argument("--predict-rows", type=int, default=16_384, help="rows per predict call")
     parser.add_argument("--gemm-size", type=int, default=2048, help="side of the square GEMM peak")
+    parser.add_argument("--gemm", choices=("auto", "numpy", "mkl"), default="auto",
+                        help="deltaprop's GEMM backend (deltaprop.blas.set_backend)")
     parser.add_argument("--load", action="store_true",
                         help="also time deltaprop medium and large with default threads under one busy core")
     parser.add_argument("--quick", action="store_true",
@@ -705,6 +722,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.memory_child:
         print(json.dumps(memory_child(json.loads(args.memory_child))))
         return
+    dp.blas.set_backend(args.gemm)
     started = time.perf_counter()
     configs = [quick_config(CONFIGS[n]) if args.quick else CONFIGS[n] for n in args.config_names]
     results: dict[str, Any] = {"machine": machine_info(), "runs": [], "load": {}}

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from deltaprop.activations import Activation, Identity, get_activation
+from deltaprop.blas import matmul
 from deltaprop.initializers import get_initializer
 from deltaprop.layers.base import Array, Layer, ParameterSpec
 
@@ -127,7 +128,7 @@ class Dense(Layer):
     def forward(self, x: Array, *, training: bool) -> Array:
         if x.shape[0] != self._hot_rows or x.dtype != self._hot_dtype:
             self._resize(x.shape[0], x.dtype)
-        z = np.matmul(x, self._hot_WT, out=self._hot_z)
+        z = matmul(x, self._hot_WT, self._hot_z)
         z += self._hot_b
         a = z if self._hot_a is None else self.activation.forward(z, out=self._hot_a)  # a_l is z_l for f = id
         self.a_prev, self.z, self.a = x, z, a
@@ -153,13 +154,13 @@ class Dense(Layer):
         """Backward from ``delta = dLoss/dz`` itself (the loss's fused output delta)."""
         self.delta = delta
         assert self.a_prev is not None, "backward before forward"
-        np.matmul(delta.T, self.a_prev, out=self._hot_dW)
+        matmul(delta.T, self.a_prev, self._hot_dW)
         np.dot(self._hot_ones, delta, out=self._hot_db)
         if not need_input_grad:
             return None
         if self._hot_g_in is None:
             self._hot_g_in = np.empty((delta.shape[0], self.n_in), delta.dtype)
-        return np.matmul(delta, self._hot_W, out=self._hot_g_in)
+        return matmul(delta, self._hot_W, self._hot_g_in)
 
     def to_config(self) -> dict[str, Any]:
         init = self.init if self.init is None or isinstance(self.init, str) else "custom"
