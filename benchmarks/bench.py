@@ -674,8 +674,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="minimum seconds of each predict timing")
     parser.add_argument("--predict-rows", type=int, default=16_384, help="rows per predict call")
     parser.add_argument("--gemm-size", type=int, default=2048, help="side of the square GEMM peak")
-    parser.add_argument("--gemm", choices=("auto", "numpy", "mkl"), default="auto",
-                        help="deltaprop's GEMM backend (deltaprop.blas.set_backend)")
+    parser.add_argument("--gemm", choices=("auto", "numpy", "mkl"), default="numpy",
+                        help="deltaprop's GEMM backend (deltaprop.blas.set_backend; NumPy is "
+                             "deltaprop's default, mkl needs deltaprop[mkl])")
     parser.add_argument("--load", action="store_true",
                         help="also time deltaprop medium and large with default threads under one busy core")
     parser.add_argument("--quick", action="store_true",

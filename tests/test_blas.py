@@ -12,7 +12,7 @@ from deltaprop import blas
 
 @pytest.fixture
 def mkl():
-    if blas._mkl is None:
+    if not blas.mkl_available():
         pytest.skip("MKL is not installed (pip install 'deltaprop[mkl]')")
     previous = blas.backend()
     blas.set_backend("mkl")
@@ -67,16 +67,16 @@ def test_training_agrees_across_backends(mkl):
     np.testing.assert_allclose(with_mkl, with_numpy, rtol=1e-10, atol=1e-12)
 
 
-def test_backend_choice():
-    previous = blas.backend()
+def test_numpy_is_the_default_and_the_choice_is_explicit():
+    assert blas.backend() == "numpy"  # MKL only when asked for
     try:
-        assert blas.set_backend("numpy") == "numpy"
-        expected = "mkl" if blas._mkl is not None else "numpy"
+        expected = "mkl" if blas.mkl_available() else "numpy"
         assert blas.set_backend("auto") == expected
+        assert blas.set_backend("numpy") == "numpy"
         with pytest.raises(ValueError, match="valid names are: auto, mkl, numpy"):
             blas.set_backend("cublas")
-        if blas._mkl is None:
+        if not blas.mkl_available():
             with pytest.raises(ImportError, match=r"deltaprop\[mkl\]"):
                 blas.set_backend("mkl")
     finally:
-        blas.set_backend("auto" if previous == "mkl" else "numpy")
+        blas.set_backend("numpy")

@@ -5,12 +5,17 @@ PyPI wheels multiply with OpenBLAS; Intel's MKL (``pip install 'deltaprop[mkl]'`
 ``mkl`` package, about 1 GB installed) was measured 13-35% faster in float32 on the shapes of
 MLP training on this project's machine (784-1024-1024-10 at batch 256, one thread: 177 against
 154 GFLOP/s for the first layer). So a product large enough to be worth a foreign call goes to
-MKL's ``cblas_?gemm`` through ctypes when the library loads; everything else, and every
-operand layout GEMM cannot take without a copy, goes to ``np.matmul``. Results agree with
-NumPy's to rounding (tests compare both).
+MKL's ``cblas_?gemm`` through ctypes once it is switched on; everything else, and every operand
+layout GEMM cannot take without a copy, goes to ``np.matmul``. Results agree with NumPy's to
+rounding (tests compare both).
 
-:func:`set_backend` chooses: ``"auto"`` (MKL if it loads, the default), ``"mkl"`` (required)
-or ``"numpy"``. MKL's threads follow the same limits as OpenBLAS's (threadpoolctl sees both).
+NumPy is the default, and MKL is loaded only when asked for, because loading it has costs of its
+own: MKL's packing buffers and Intel's OpenMP runtime add 3-6 MiB to the peak memory of
+training (the 784-1024-1024-10 epoch of the benchmark went from 27 to 31-34 MiB above the data),
+and the OpenMP runtime it brings shares the process with any other (PyTorch's, for one).
+:func:`set_backend` chooses: ``"numpy"`` (default), ``"mkl"`` (raises if MKL is not installed)
+or ``"auto"`` (MKL if it loads, else NumPy). MKL's threads follow the same limits as
+OpenBLAS's: threadpoolctl sees both.
 """
 
 from __future__ import annotations
@@ -65,21 +70,36 @@ def _load_mkl() -> _Gemm | None:
         return None
 
 
-_mkl: _Gemm | None = _load_mkl()
-_use_mkl = _mkl is not None
+_mkl: _Gemm | None = None
+_mkl_tried = False
+_use_mkl = False
+
+
+def mkl_available() -> bool:
+    """Whether MKL's runtime can be loaded (loads it on the first call)."""
+    global _mkl, _mkl_tried
+    if not _mkl_tried:
+        _mkl, _mkl_tried = _load_mkl(), True
+    return _mkl is not None
 
 
 def set_backend(name: str) -> str:
-    """Choose who multiplies: ``"auto"`` (MKL if it loaded), ``"mkl"`` or ``"numpy"``.
+    """Choose who multiplies the large products: ``"numpy"``, ``"mkl"`` or ``"auto"``.
 
-    Returns the backend now in use. ``"mkl"`` raises ``ImportError`` when MKL is not installed.
+    Returns the backend now in use. ``"mkl"`` raises ``ImportError`` when MKL is not installed;
+    ``"auto"`` takes MKL when it loads and NumPy otherwise.
     """
     global _use_mkl
     if name not in ("auto", "mkl", "numpy"):
         raise ValueError(f"unknown GEMM backend {name!r}; valid names are: auto, mkl, numpy")
-    if name == "mkl" and _mkl is None:
+    if name == "numpy":
+        _use_mkl = False
+    elif mkl_available():
+        _use_mkl = True
+    elif name == "mkl":
         raise ImportError("MKL's runtime was not found: pip install 'deltaprop[mkl]'")
-    _use_mkl = _mkl is not None and name != "numpy"
+    else:
+        _use_mkl = False
     return backend()
 
 

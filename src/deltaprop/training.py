@@ -126,10 +126,10 @@ def fit(
             "batch normalization needs at least 2 samples per batch in training; "
             f"batch_size={batch_size} with {X.shape[0]} samples gives {n_batch}"
         )
-    net.use_loss(loss)  # only now, with the data validated, may the output activation change
-
     if isinstance(callbacks, Callback) or not isinstance(callbacks, Sequence):
         raise TypeError(f"callbacks must be a list of callbacks, got {type(callbacks).__name__}")
+    net.use_loss(loss)  # only now, with everything validated, may the output activation change
+
     extra: list[Any] = list(callbacks)
     if early_stopping is not None:
         stopper = early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(
@@ -188,6 +188,7 @@ class Trainer:
         copy_once = (small_steps and shuffle and sampling == "epoch"
                      and X.nbytes + Y.nbytes <= SHUFFLE_COPY_BYTES)
         self._shuffled = (np.empty_like(X), np.empty_like(Y)) if copy_once else None
+        self._slices: list[tuple[Array, Array, Any]] | None = None
         n_batches = -(-X.shape[0] // batch_size)
         max_rows = n_batches * batch_size if sampling == "random" else X.shape[0]
         self._epoch_loss = EpochLoss(loss, max_rows, Y.shape[1], Y.dtype, defer=small_steps)
@@ -252,8 +253,7 @@ class Trainer:
         # Divergence is detected below and reported as such, not as overflow warnings.
         with np.errstate(over="ignore", invalid="ignore"):
             X, Y, batches = self._epoch_batches()
-            for rows in batches:
-                X_batch, Y_batch = self._gather(X, Y, rows)
+            for X_batch, Y_batch, rows in batches:
                 net._gradient(X_batch, Y_batch, loss, self.l2, self.l1)
                 for i, g in enumerate(layer_grads):
                     step_norms[i] = float(np.dot(g, g))
@@ -291,29 +291,33 @@ class Trainer:
         return logs
 
     def _epoch_batches(self) -> tuple[Array, Array, Any]:
-        """The data in this epoch's order and the rows of each minibatch (slices or indices)."""
+        """The data in this epoch's order, and (X_batch, Y_batch, rows) for each minibatch."""
         n, rng = self.X.shape[0], self.net.rng
         if self._shuffled is None:
-            batches = minibatch_indices(n, self.batch_size, rng, shuffle=self.shuffle,
+            indices = minibatch_indices(n, self.batch_size, rng, shuffle=self.shuffle,
                                         sampling=self.sampling, min_batch=self._min_batch)
-            return self.X, self.Y, batches
+            return self.X, self.Y, (self._gather(rows) for rows in indices)
         X, Y = self._shuffled
         order = rng.permutation(n)  # the same draw minibatch_indices would make
         self.X.take(order, axis=0, out=X)
         self.Y.take(order, axis=0, out=Y)
-        return X, Y, minibatch_indices(n, self.batch_size, rng, shuffle=False, min_batch=self._min_batch)
+        if self._slices is None:  # views of the shuffled copies: the same every epoch
+            in_order = minibatch_indices(n, self.batch_size, rng, shuffle=False, min_batch=self._min_batch)
+            self._slices = [(X[rows], Y[rows], rows) for rows in in_order]
+        return X, Y, self._slices
 
-    def _gather(self, X: Array, Y: Array, rows: Array | slice) -> tuple[Array, Array]:
+    def _gather(self, rows: Array | slice) -> tuple[Array, Array, Array | slice]:
         """The minibatch's rows: views for a slice, a gather into reused buffers otherwise."""
         if isinstance(rows, slice):
-            return X[rows], Y[rows]
+            return self.X[rows], self.Y[rows], rows
         n = rows.shape[0]
         if n not in self._batch_buffers:
-            self._batch_buffers[n] = (np.empty((n, X.shape[1]), X.dtype), np.empty((n, Y.shape[1]), Y.dtype))
+            self._batch_buffers[n] = (np.empty((n, self.X.shape[1]), self.X.dtype),
+                                      np.empty((n, self.Y.shape[1]), self.Y.dtype))
         X_batch, Y_batch = self._batch_buffers[n]
-        X.take(rows, axis=0, out=X_batch)
-        Y.take(rows, axis=0, out=Y_batch)
-        return X_batch, Y_batch
+        self.X.take(rows, axis=0, out=X_batch)
+        self.Y.take(rows, axis=0, out=Y_batch)
+        return X_batch, Y_batch, rows
 
     def _record(self, epoch: int, logs: dict[str, Any]) -> None:
         h = self.history
