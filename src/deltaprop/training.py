@@ -27,6 +27,7 @@ Array = np.ndarray
 _SAMPLINGS = ("epoch", "random")
 _MAX_STEP = 1e30  # lr * ||grad|| beyond this is divergence (float32 overflows at 3.4e38)
 SHUFFLE_COPY_BYTES = 32 * 2**20  # data up to this size is shuffled into a copy once per epoch
+MAX_CACHED_BATCHES = 4096  # minibatch views kept across epochs (about 400 bytes each)
 
 
 def fit(
@@ -301,8 +302,10 @@ class Trainer:
         order = rng.permutation(n)  # the same draw minibatch_indices would make
         self.X.take(order, axis=0, out=X)
         self.Y.take(order, axis=0, out=Y)
+        in_order = minibatch_indices(n, self.batch_size, rng, shuffle=False, min_batch=self._min_batch)
+        if -(-n // self.batch_size) > MAX_CACHED_BATCHES:  # too many views to keep (memory)
+            return X, Y, ((X[rows], Y[rows], rows) for rows in in_order)
         if self._slices is None:  # views of the shuffled copies: the same every epoch
-            in_order = minibatch_indices(n, self.batch_size, rng, shuffle=False, min_batch=self._min_batch)
             self._slices = [(X[rows], Y[rows], rows) for rows in in_order]
         return X, Y, self._slices
 
