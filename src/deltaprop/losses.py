@@ -39,6 +39,7 @@ class Loss:
     output_activation = "identity"  # what an output layer left to the loss becomes
     fused = False  # True: delta_L = (a - y) / n when the output is ``output_activation``
     value_needs: tuple[str, ...] = ("z", "a")  # what value() reads; the other may be None
+    requires_output_activation = False  # True: only ``output_activation`` may precede the loss
     is_classification = False
 
     def value(self, z: Array, a: Array, Y: Array) -> float:
@@ -66,7 +67,13 @@ class Loss:
         return out
 
     def check_activation(self, activation: Activation) -> None:
-        """Raise if the output activation cannot go with this loss."""
+        """Raise if the output activation cannot go with this loss (the cross-entropies take
+        their own output activation only; their values are computed from its logits)."""
+        if self.requires_output_activation and activation.name != self.output_activation:
+            raise ValueError(
+                f"{self.name} needs a {self.output_activation} output layer, not "
+                f"{activation.name!r}; leave output_activation=None to let the loss choose it"
+            )
 
     def prepare_targets(self, y: Any, n_outputs: int, dtype: Any) -> Array:
         """Return targets as a float matrix (n_samples, n_outputs), or raise naming the problem."""
@@ -140,6 +147,7 @@ class CrossEntropy(Loss):
     name = "cross_entropy"
     fused = True
     value_needs = ("z",)
+    requires_output_activation = True
     output_activation = "softmax"
     is_classification = True
     metric_name = "accuracy"
@@ -148,13 +156,6 @@ class CrossEntropy(Loss):
         z_max = row_max(z)
         log_sum_exp = np.log(np.exp(z - z_max[:, None]).sum(axis=1)) + z_max
         return float(log_sum_exp.sum() - np.vdot(Y, z)) / z.shape[0]
-
-    def check_activation(self, activation: Activation) -> None:
-        if activation.name != "softmax":
-            raise ValueError(
-                f"cross_entropy needs a softmax output layer, not {activation.name!r}; "
-                "leave output_activation=None to let the loss choose it, or use squared_error"
-            )
 
     def prepare_targets(self, y: Any, n_outputs: int, dtype: Any) -> Array:
         if n_outputs < 2:
@@ -189,6 +190,7 @@ class BinaryCrossEntropy(Loss):
     name = "binary_cross_entropy"
     fused = True
     value_needs = ("z",)
+    requires_output_activation = True
     output_activation = "sigmoid"
     is_classification = True
     metric_name = "accuracy"
@@ -196,13 +198,6 @@ class BinaryCrossEntropy(Loss):
     def value(self, z: Array, a: Array, Y: Array) -> float:
         softplus = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
         return float(softplus.sum() - np.vdot(Y, z)) / z.shape[0]
-
-    def check_activation(self, activation: Activation) -> None:
-        if activation.name != "sigmoid":
-            raise ValueError(
-                f"binary_cross_entropy needs a sigmoid output layer, not {activation.name!r}; "
-                "leave output_activation=None to let the loss choose it"
-            )
 
     def prepare_targets(self, y: Any, n_outputs: int, dtype: Any) -> Array:
         Y = super().prepare_targets(y, n_outputs, dtype)
