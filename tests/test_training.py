@@ -220,11 +220,12 @@ def test_adaptive_threads_drop_to_one_while_another_process_is_busy(monkeypatch)
 
     before = numpy_blas_threads()
     rng = np.random.default_rng(0)
-    dp.MLP([4, 8, 2], seed=0).fit(rng.standard_normal((20, 4)), rng.integers(0, 2, 20),
-                                  loss="cross_entropy", epochs=4, callbacks=[Probe()])
+    history = dp.MLP([4, 8, 2], seed=0).fit(rng.standard_normal((20, 4)), rng.integers(0, 2, 20),
+                                            loss="cross_entropy", epochs=4, callbacks=[Probe()])
     cores = threads.available_cores()
     # probe idle -> all cores; busy -> 1; busy -> 1; idle -> all; 0.6 busy -> 1
     assert seen[-1] == [cores, 1, 1, cores]
+    assert history.blas_threads == [cores, 1, 1, cores, 1]
     assert numpy_blas_threads() == before  # the original limits are back
 
 

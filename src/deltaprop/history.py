@@ -39,6 +39,9 @@ class History:
     stop_reason : str
         ``"epochs"`` (ran them all), ``"early_stopping"``, ``"converged"`` (gradient norm below
         the tolerance), ``"time_limit"``, ``"diverged"``, or a callback's own reason.
+    blas_threads : list of int
+        With ``threads="auto"`` on a large network: the BLAS threads chosen before training and
+        after each epoch (see :mod:`deltaprop.threads`); empty otherwise.
     restarts : list of dict
         With ``restarts > 1``: each run's seed, final training loss, validation loss and its
         History; ``best_restart`` is the index kept.
@@ -59,6 +62,7 @@ class History:
     restarts: list[dict[str, Any]] = field(default_factory=list)
     best_restart: int | None = None
     final_loss: float | None = None
+    blas_threads: list[int] = field(default_factory=list)
 
     @property
     def n_epochs(self) -> int:
@@ -77,7 +81,7 @@ class History:
             "grad_norms": [list(map(float, g)) for g in self.grad_norms],
             "grad_norm": self.grad_norm, "time": self.time, "stop_reason": self.stop_reason,
             "best_epoch": self.best_epoch, "best_restart": self.best_restart,
-            "final_loss": self.final_loss,
+            "final_loss": self.final_loss, "blas_threads": self.blas_threads,
             "restarts": [{k: v for k, v in r.items() if k != "history"} for r in self.restarts],
         }
 

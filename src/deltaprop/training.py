@@ -156,6 +156,8 @@ def fit(
             history = make_trainer(0).run()
         else:
             history = fit_restarts(net, make_trainer, restarts, (X, Y), validation, l2, l1)
+    if isinstance(thread_policy, AdaptiveThreads):
+        history.blas_threads = list(thread_policy.history)
     net.history = history
     return history
 
