@@ -204,3 +204,80 @@ def test_saved_state_does_not_change_with_training(rng):
     net.fit(X, y, optimizer=optimizer, epochs=1)
     np.testing.assert_array_equal(saved["m"], m)
     np.testing.assert_array_equal(stats["running_mean"], mean)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"batch_size": "full"}, {"batch_size": "full", "dropout": 0.3}, {"batch_size": 8},
+     {"batch_size": 7, "dropout": 0.3}, {"batch_size": 9, "batch_norm": True}],
+    ids=["full", "full-dropout", "minibatch", "minibatch-dropout", "batchnorm"],
+)
+def test_results_do_not_depend_on_the_shuffled_copy(rng, monkeypatch, options):
+    from deltaprop import training
+
+    X, y = rng.standard_normal((40, 3)), rng.integers(0, 2, 40)
+    options = dict(options)
+    mlp = {k: options.pop(k) for k in ("dropout", "batch_norm") if k in options}
+
+    def train():
+        net = dp.MLP([3, 6, 2], seed=3, **mlp)
+        net.fit(X, y, loss="cross_entropy", epochs=3, **options)
+        return net.theta.copy()
+
+    with_copy = train()
+    monkeypatch.setattr(training, "SHUFFLE_COPY_BYTES", 0)
+    np.testing.assert_array_equal(with_copy, train())
+
+
+def test_a_callback_can_change_the_learning_rate(rng):
+    X, y = rng.standard_normal((20, 3)), rng.standard_normal(20)
+
+    class Freeze(dp.Callback):
+        def on_epoch_end(self, trainer, epoch, logs):
+            trainer.optimizer.lr = 1e-300
+
+    net = dp.MLP([3, 4, 1], dtype=np.float64, seed=0)
+    optimizer = dp.SGD(lr=0.5)
+    net.fit(X, y, optimizer=optimizer, epochs=1, batch_size=5)
+    after_one = net.theta.copy()
+    history = net.fit(X, y, optimizer=optimizer, epochs=3, batch_size=5, callbacks=[Freeze()])
+    assert history.lr[1:] == [1e-300, 1e-300]
+    assert np.abs(net.theta - after_one).max() > 0  # the first epoch moved ...
+    moved_once = net.theta.copy()
+    net.fit(X, y, optimizer=optimizer, epochs=1, batch_size=5)
+    np.testing.assert_allclose(net.theta, moved_once, rtol=0, atol=1e-250)  # ... then nothing
+
+
+def test_bounded_steps_are_not_mistaken_for_divergence(rng):
+    X = rng.standard_normal((32, 3)) * 1e17  # huge features: huge but finite gradients
+    y = rng.integers(0, 2, 32)
+    for optimizer in (dp.Adam(lr=1e-3), dp.SGD(lr=0.1, clip_norm=1.0)):
+        net = dp.MLP([3, 4, 2], dtype=np.float64, seed=0)
+        history = net.fit(X, y, loss="cross_entropy", optimizer=optimizer, epochs=2, batch_size=8)
+        assert history.stop_reason == "epochs", optimizer
+        assert np.isfinite(net.theta).all()
+
+
+def test_a_warm_up_schedule_cannot_step_past_the_guard(rng):
+    class WarmUp(dp.Schedule):
+        def __call__(self, lr0, step, epoch):
+            return lr0 * 10.0**step  # grows without bound
+
+    X, y = rng.standard_normal((32, 3)), rng.standard_normal(32)
+    net = dp.MLP([3, 8, 1], seed=0)
+    history = net.fit(X, y, optimizer=dp.SGD(lr=1.0, schedule=WarmUp()), epochs=50, batch_size=4)
+    assert history.stop_reason == "diverged"
+    assert np.isfinite(net.theta).all()
+
+
+def test_batchnorm_gradients_are_guarded_too(rng):
+    net = dp.MLP([3, 8, 1], batch_norm=True, seed=0)
+    assert len(net._other_grads()) == 2  # gamma and beta
+    assert not dp.MLP([3, 8, 1], seed=0)._other_grads()
+
+
+def test_user_losses_are_evaluated_every_step(rng):
+    from deltaprop.history import EpochLoss
+
+    assert EpochLoss(L1Loss(), 10, 1, np.float64).rows is None
+    assert EpochLoss(dp.get_loss("mse"), 10, 1, np.float64).rows is not None

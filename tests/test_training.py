@@ -250,3 +250,16 @@ def test_cpu_clock_sees_another_busy_process():
         spinner.kill()
         spinner.wait()
     assert load is not None and load > 0.5
+
+
+def test_adaptive_threads_never_exceed_the_users_limit(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from deltaprop import threads
+
+    monkeypatch.setattr(threads, "SMALL_STEP_FLOPS", 0.0)  # treat this small net as large
+    monkeypatch.setattr(threads, "PROBE_SECONDS", 0.0)
+    rng = np.random.default_rng(0)
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):  # as OPENBLAS_NUM_THREADS=1
+        history = dp.MLP([4, 8, 2], seed=0).fit(rng.standard_normal((20, 4)), rng.integers(0, 2, 20),
+                                                loss="cross_entropy", epochs=2)
+    assert history.blas_threads and set(history.blas_threads) == {1}

@@ -98,8 +98,9 @@ class EpochLoss:
     evaluating the loss at every step (several passes over a small output, each costing more in
     call overhead than in arithmetic), each step's output rows are stored and the loss is
     evaluated once per epoch, vectorized. The weight-decay term, which changes every step, is
-    added per step. Where a step is expensive anyway (``defer=False``), or the outputs would
-    take more than ``max_bytes``, the loss is evaluated every step instead, saving the memory.
+    added per step. Where a step is expensive anyway (``defer=False``), the outputs would take
+    more than ``max_bytes``, or the loss is not known to be a mean of per-sample terms (a
+    user's loss), the loss is evaluated every step instead.
 
     Parameters
     ----------
@@ -118,7 +119,7 @@ class EpochLoss:
         self.loss = loss
         needs = loss.value_needs
         size = max_rows * n_outputs * np.dtype(dtype).itemsize * len(needs)
-        deferred = defer and size <= self.max_bytes
+        deferred = defer and loss.per_sample and size <= self.max_bytes
         self.z = np.empty((max_rows, n_outputs), dtype) if deferred and "z" in needs else None
         self.a = np.empty((max_rows, n_outputs), dtype) if deferred and "a" in needs else None
         self.rows = np.empty(max_rows, np.intp) if deferred else None

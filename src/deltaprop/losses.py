@@ -40,6 +40,7 @@ class Loss:
     fused = False  # True: delta_L = (a - y) / n when the output is ``output_activation``
     value_needs: tuple[str, ...] = ("z", "a")  # what value() reads; the other may be None
     requires_output_activation = False  # True: only ``output_activation`` may precede the loss
+    per_sample = False  # True: value() is the mean of independent per-sample terms
     is_classification = False
 
     def value(self, z: Array, a: Array, Y: Array) -> float:
@@ -106,6 +107,7 @@ class SquaredError(Loss):
 
     name = "squared_error"
     fused = True
+    per_sample = True
     value_needs = ("a",)
 
     def value(self, z: Array, a: Array, Y: Array) -> float:
@@ -121,6 +123,7 @@ class MSE(Loss):
 
     name = "mse"
     fused = True
+    per_sample = True
     value_needs = ("a",)
 
     def value(self, z: Array, a: Array, Y: Array) -> float:
@@ -146,6 +149,7 @@ class CrossEntropy(Loss):
 
     name = "cross_entropy"
     fused = True
+    per_sample = True
     value_needs = ("z",)
     requires_output_activation = True
     output_activation = "softmax"
@@ -189,6 +193,7 @@ class BinaryCrossEntropy(Loss):
 
     name = "binary_cross_entropy"
     fused = True
+    per_sample = True
     value_needs = ("z",)
     requires_output_activation = True
     output_activation = "sigmoid"

@@ -260,6 +260,27 @@ class Network:
         dbs = [layer.db.copy() for layer in self.dense_layers]
         return value, dWs, dbs
 
+    def snapshot(self) -> tuple[Array, list[tuple[Array, Array]]]:
+        """A copy of the parameters and the BatchNorm running statistics."""
+        stats = [(layer.running_mean.copy(), layer.running_var.copy())  # type: ignore[union-attr]
+                 for layer in self.layers if isinstance(layer, BatchNorm)]
+        return self.theta.copy(), stats
+
+    def restore(self, state: tuple[Array, list[tuple[Array, Array]]]) -> None:
+        """Put back a :meth:`snapshot` (in place: views stay valid)."""
+        theta, stats = state
+        self.theta[...] = theta
+        batchnorms = [layer for layer in self.layers if isinstance(layer, BatchNorm)]
+        for layer, (mean, var) in zip(batchnorms, stats):
+            layer.running_mean[...] = mean  # type: ignore[index]
+            layer.running_var[...] = var  # type: ignore[index]
+
+    def _other_grads(self) -> list[Array]:
+        """Gradient views of the parameters outside the dense layers (BatchNorm's)."""
+        covered = [(part.start, part.stop) for part in self._layer_grad_slices]
+        return [self.grad[part] for part in self.parameter_slices.values()
+                if not any(start <= part.start and part.stop <= stop for start, stop in covered)]
+
     @contextlib.contextmanager
     def frozen_running_stats(self) -> Iterator[None]:
         """Context in which training-mode passes leave BatchNorm running statistics alone."""

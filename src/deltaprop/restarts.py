@@ -50,7 +50,7 @@ def fit_restarts(net: Network, make_trainer: Any, restarts: int, train: tuple[Ar
         if history.stop_reason == "time_limit":  # the budget covers all runs
             break
     assert best_state is not None
-    make_trainer(0).restore(best_state)
+    net.restore(best_state)
     history = runs[best]["history"]
     history.restarts, history.best_restart = runs, best
     return history

@@ -10,7 +10,7 @@ Policy of ``fit(threads="auto")`` (the default):
   core with another busy process, every matrix product waits for the slowest thread, and
   training with two threads was measured 1.5-2.5x slower than with one on a 2-core machine
   with the other core busy (and up to 100x on other machines). So the policy measures the CPU
-  time other processes used (``/proc/stat`` minus this process's own time) for 50 ms before
+  time other processes used (``/proc/stat`` minus this process's own time) for 100 ms before
   training and then over every epoch, and drops to one thread while others use more than half a
   core, returning to all cores when they use less than a quarter.
 
@@ -29,11 +29,13 @@ from deltaprop._validation import check_positive
 from deltaprop.callbacks import Callback
 
 SMALL_STEP_FLOPS = 1e9
-PROBE_SECONDS = 0.05
+PROBE_SECONDS = 0.1  # the first reading, before training: one MIN_WINDOW_SECONDS
 BUSY_CORES = 0.5  # others' load at which "auto" drops to one thread
 IDLE_CORES = 0.25  # ... and below which it returns to all cores
 
 _controller: Any = None
+_controller_saw_mkl = False
+MIN_WINDOW_SECONDS = 0.1  # /proc/stat counts in 10 ms ticks: shorter windows are noise
 
 
 def step_flops(net: Any, batch_size: int) -> float:
@@ -43,14 +45,18 @@ def step_flops(net: Any, batch_size: int) -> float:
 
 
 def _blas_controller() -> Any:
-    """threadpoolctl's controller (made once: scanning the loaded libraries takes ~1 ms), or None."""
-    global _controller
-    if _controller is None:
+    """threadpoolctl's controller, or None without threadpoolctl. Made once (scanning the loaded
+    libraries takes ~1 ms), and again once MKL has been loaded, so that it limits MKL too."""
+    global _controller, _controller_saw_mkl
+    from deltaprop import blas
+
+    if _controller is None or (blas._mkl is not None and not _controller_saw_mkl):
         try:
             from threadpoolctl import ThreadpoolController
         except ImportError:
             return None
         _controller = ThreadpoolController()
+        _controller_saw_mkl = blas._mkl is not None
     return _controller
 
 
@@ -86,7 +92,10 @@ class _CpuClock:
         self._own = times.user + times.system
 
     def others_load(self) -> float | None:
-        """Cores used by other processes since the last mark (None where unknown); marks again."""
+        """Cores used by other processes since the last mark, which this moves; None where
+        unknown, or when less than ``MIN_WINDOW_SECONDS`` have passed (the mark then stays)."""
+        if time.perf_counter() - self._t < MIN_WINDOW_SECONDS:
+            return None
         t, busy, own = self._t, self._busy, self._own
         self.mark()
         if busy is None or self._busy is None or self._t <= t:
@@ -108,6 +117,9 @@ class AdaptiveThreads(Callback):
 
     def __enter__(self) -> AdaptiveThreads:
         self._original = self.controller.select(user_api="blas").info()
+        # Never more threads than the user allowed (OPENBLAS_NUM_THREADS and the like).
+        allowed = [library["num_threads"] for library in self._original]
+        self.max_threads = self.threads = min([self.max_threads, *allowed])
         self.clock = _CpuClock()
         time.sleep(PROBE_SECONDS)
         self._decide(self.clock.others_load())

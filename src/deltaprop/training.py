@@ -25,7 +25,6 @@ from deltaprop.threads import SMALL_STEP_FLOPS, AdaptiveThreads, blas_threads_fo
 
 Array = np.ndarray
 _SAMPLINGS = ("epoch", "random")
-_MAX_STEP = 1e30  # lr * ||grad|| beyond this is divergence (float32 overflows at 3.4e38)
 SHUFFLE_COPY_BYTES = 32 * 2**20  # data up to this size is shuffled into a copy once per epoch
 MAX_CACHED_BATCHES = 4096  # minibatch views kept across epochs (about 400 bytes each)
 
@@ -166,7 +165,7 @@ class Trainer:
     """One training run: the epoch and minibatch loops over one network and optimizer.
 
     Callbacks see the trainer: ``net``, ``optimizer``, ``history``, ``stop_reason`` (set it to
-    stop), ``has_validation``, ``run`` (the restart index, 0 for the first or only run), and
+    stop), ``has_validation``, ``run_index`` (the restart, 0 for the first or only run), and
     :meth:`snapshot` / :meth:`restore` of the parameters.
     """
 
@@ -188,7 +187,7 @@ class Trainer:
         small_steps = step_flops(net, batch_size) < SMALL_STEP_FLOPS  # call overhead dominates
         # Small data in small steps is shuffled with one gather per epoch, after which every
         # minibatch is a slice: two fewer calls per step, which matters when a step takes 20 us.
-        copy_once = (small_steps and shuffle and sampling == "epoch"
+        copy_once = (small_steps and shuffle and sampling == "epoch" and batch_size < X.shape[0]
                      and X.nbytes + Y.nbytes <= SHUFFLE_COPY_BYTES)
         self._shuffled = (np.empty_like(X), np.empty_like(Y)) if copy_once else None
         self._slices: list[tuple[Array, Array, Any]] | None = None
@@ -196,19 +195,13 @@ class Trainer:
         max_rows = n_batches * batch_size if sampling == "random" else X.shape[0]
         self._epoch_loss = EpochLoss(loss, max_rows, Y.shape[1], Y.dtype, defer=small_steps)
 
-    def snapshot(self) -> tuple[Array, list[tuple[Array, Array]]]:
-        """A copy of the parameters and the BatchNorm running statistics."""
-        stats = [(layer.running_mean.copy(), layer.running_var.copy())  # type: ignore[union-attr]
-                 for layer in self.net.layers if isinstance(layer, BatchNorm)]
-        return self.net.theta.copy(), stats
+    def snapshot(self) -> Any:
+        """A copy of the parameters and the BatchNorm running statistics (for callbacks)."""
+        return self.net.snapshot()
 
-    def restore(self, state: tuple[Array, list[tuple[Array, Array]]]) -> None:
-        theta, stats = state
-        self.net.theta[...] = theta
-        batchnorms = [layer for layer in self.net.layers if isinstance(layer, BatchNorm)]
-        for layer, (mean, var) in zip(batchnorms, stats):
-            layer.running_mean[...] = mean  # type: ignore[index]
-            layer.running_var[...] = var  # type: ignore[index]
+    def restore(self, state: Any) -> None:
+        """Put back a :meth:`snapshot`."""
+        self.net.restore(state)
 
     def _callbacks_with(self, method: str) -> list[Any]:
         """Bound ``method`` of each callback that really has one (not Callback's no-op)."""
@@ -245,6 +238,7 @@ class Trainer:
         net, loss, optimizer = self.net, self.loss, self.optimizer
         out, grad = net.output_layer, net.grad
         layer_grads = [grad[part] for part in net._layer_grad_slices]  # views, made once
+        other_grads = net._other_grads()  # BatchNorm's gamma and beta: checked, not reported
         squared_norms = [0.0] * len(layer_grads)  # Python floats: cheaper than tiny arrays here
         step_norms = [0.0] * len(layer_grads)
         penalty = self.l2 or self.l1
@@ -260,10 +254,13 @@ class Trainer:
                 net._gradient(X_batch, Y_batch, loss, self.l2, self.l1)
                 for i, g in enumerate(layer_grads):
                     step_norms[i] = float(np.dot(g, g))
-                norm = math.sqrt(sum(step_norms))
+                squared = sum(step_norms)
+                if other_grads:
+                    squared += sum(float(np.dot(g, g)) for g in other_grads)
+                norm = math.sqrt(squared)
                 # A non-finite gradient, or a step that would overflow the weights, is not
                 # taken: the parameters stay the last finite ones.
-                if not norm * optimizer.lr < _MAX_STEP:
+                if not optimizer.step_is_safe(norm):
                     diverged = True
                     break
                 decay = net.weight_penalty(self.l2, self.l1) if penalty else 0.0

@@ -11,6 +11,7 @@ the time of an SGD step on a 2-million-parameter network, and no P-sized scratch
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,6 @@ class Optimizer:
     def __init__(self, lr: float, schedule: str | Schedule | None = None, clip_norm: float | None = None):
         self.lr = check_positive("lr", lr)
         self.schedule = get_schedule(schedule)
-        self._constant = type(self.schedule) is Constant
         self.clip_norm = None if clip_norm is None else check_positive("clip_norm", clip_norm)
         self.t = 0
         self.epoch = 0
@@ -64,13 +64,27 @@ class Optimizer:
     def step(self, theta: Array, grad: Array) -> None:
         """Update ``theta`` in place from ``grad`` (``grad`` may be rescaled in place by clipping)."""
         self.t += 1
-        if not self._constant:
-            self.current_lr = self.schedule(self.lr, self.t, self.epoch)
+        self.current_lr = self.lr_at(self.t)
         if self.clip_norm is not None:
             norm = float(np.sqrt(np.dot(grad, grad)))
             if norm > self.clip_norm:
                 grad *= self.clip_norm / norm
         self._update(theta, grad, self.current_lr)
+
+    def lr_at(self, t: int) -> float:
+        """The learning rate of step ``t`` (reads ``lr`` and ``schedule`` afresh: callbacks may
+        change them)."""
+        if type(self.schedule) is Constant:  # the common case, without a call
+            return self.lr
+        return self.schedule(self.lr, t, self.epoch)
+
+    def step_is_safe(self, grad_norm: float) -> bool:
+        """Whether the next step from a gradient of this norm keeps the parameters finite.
+
+        A non-finite gradient is never safe. Subclasses whose step grows with the gradient add a
+        bound on its size (float32 overflows at 3.4e38).
+        """
+        return math.isfinite(grad_norm)
 
     def _update(self, theta: Array, grad: Array, lr: float) -> None:
         raise NotImplementedError

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from deltaprop._validation import check_fraction
 from deltaprop.optim.base import Array, Optimizer
 from deltaprop.optim.schedules import Schedule
+
+MAX_STEP = 1e30  # a larger step is divergence: float32 overflows at 3.4e38
 
 
 class SGD(Optimizer):
@@ -53,6 +57,14 @@ class SGD(Optimizer):
     def reset(self) -> None:
         super().reset()
         self.velocity = None
+
+    def step_is_safe(self, grad_norm: float) -> bool:
+        """Finite, and eta * ||g|| (clipped, and grown by momentum's 1 / (1 - mu)) below 1e30."""
+        if not math.isfinite(grad_norm):
+            return False
+        if self.clip_norm is not None:
+            grad_norm = min(grad_norm, self.clip_norm)
+        return self.lr_at(self.t + 1) * grad_norm / (1.0 - self.momentum) < MAX_STEP
 
     def _update(self, theta: Array, grad: Array, lr: float) -> None:
         mu = self.momentum
