@@ -18,8 +18,9 @@ class History:
     epoch : list of int
         Epoch numbers, from 1.
     loss : list of float
-        Training loss (with the weight-decay term): the mean of the minibatch losses of the
-        epoch, each taken before its update.
+        Training loss (with the weight-decay term) of the epoch: each sample's loss taken in
+        the step that used it, before that step's update, averaged over the epoch's samples
+        (minibatch losses weighted by their sizes).
     val_loss, val_metric : list of float
         On the validation data, in evaluation mode, after the epoch (empty without it); the loss
         without weight decay, the metric named by ``metric_name`` (accuracy for the
@@ -92,7 +93,7 @@ class History:
 
 
 class EpochLoss:
-    """The mean of an epoch's minibatch losses, each taken before its update.
+    """The epoch's loss: each sample's loss taken before the update of its step, averaged.
 
     A sample's loss depends only on that sample and the parameters at its step, so instead of
     evaluating the loss at every step (several passes over a small output, each costing more in
@@ -123,10 +124,11 @@ class EpochLoss:
         self.z = np.empty((max_rows, n_outputs), dtype) if deferred and "z" in needs else None
         self.a = np.empty((max_rows, n_outputs), dtype) if deferred and "a" in needs else None
         self.rows = np.empty(max_rows, np.intp) if deferred else None
-        self.start()
+        self.count, self.total, self.in_order = 0, 0.0, True
 
-    def start(self) -> None:
-        """Begin an epoch."""
+    def start(self, Y: np.ndarray) -> None:
+        """Begin an epoch over targets ``Y``, in the order the epoch visits them (or indexes)."""
+        self.Y = Y
         self.count = 0
         self.total = 0.0  # per-step values, when not deferred, and weight decay
         self.in_order = True  # rows so far were 0, 1, 2, ... (slices in order): none stored
@@ -150,8 +152,9 @@ class EpochLoss:
         self.total += penalty * n
         self.count = c + n
 
-    def mean(self, Y: np.ndarray, chunk: int = 4096) -> float:
-        """The epoch's loss, given all targets ``Y``; NaN if no step was recorded."""
+    def mean(self, chunk: int = 4096) -> float:
+        """The epoch's loss; NaN if no step was recorded."""
+        Y = self.Y
         if self.count == 0:
             return math.nan
         total = self.total

@@ -116,6 +116,11 @@ class Network:
         }
 
     @property
+    def batchnorm_layers(self) -> list[BatchNorm]:
+        """The BatchNorm layers (their running statistics are state beyond ``theta``)."""
+        return [layer for layer in self.layers if isinstance(layer, BatchNorm)]
+
+    @property
     def n_parameters(self) -> int:
         return int(self.theta.size)
 
@@ -263,15 +268,14 @@ class Network:
     def snapshot(self) -> tuple[Array, list[tuple[Array, Array]]]:
         """A copy of the parameters and the BatchNorm running statistics."""
         stats = [(layer.running_mean.copy(), layer.running_var.copy())  # type: ignore[union-attr]
-                 for layer in self.layers if isinstance(layer, BatchNorm)]
+                 for layer in self.batchnorm_layers]
         return self.theta.copy(), stats
 
     def restore(self, state: tuple[Array, list[tuple[Array, Array]]]) -> None:
         """Put back a :meth:`snapshot` (in place: views stay valid)."""
         theta, stats = state
         self.theta[...] = theta
-        batchnorms = [layer for layer in self.layers if isinstance(layer, BatchNorm)]
-        for layer, (mean, var) in zip(batchnorms, stats):
+        for layer, (mean, var) in zip(self.batchnorm_layers, stats):
             layer.running_mean[...] = mean  # type: ignore[index]
             layer.running_var[...] = var  # type: ignore[index]
 
@@ -284,7 +288,7 @@ class Network:
     @contextlib.contextmanager
     def frozen_running_stats(self) -> Iterator[None]:
         """Context in which training-mode passes leave BatchNorm running statistics alone."""
-        batchnorms = [layer for layer in self.layers if isinstance(layer, BatchNorm)]
+        batchnorms = self.batchnorm_layers
         saved = [layer.update_running_stats for layer in batchnorms]
         for layer in batchnorms:
             layer.update_running_stats = False

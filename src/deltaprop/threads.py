@@ -44,6 +44,12 @@ def step_flops(net: Any, batch_size: int) -> float:
     return 6.0 * batch_size * sum(layer.n_in * layer.n_out for layer in net.dense_layers)
 
 
+def is_small_step(net: Any, batch_size: int) -> bool:
+    """Whether a training step is small enough that NumPy's per-call overhead, not arithmetic,
+    sets its time (one BLAS thread; the cheap-call paths of the training loop)."""
+    return step_flops(net, batch_size) < SMALL_STEP_FLOPS
+
+
 def _blas_controller() -> Any:
     """threadpoolctl's controller, or None without threadpoolctl. Made once (scanning the loaded
     libraries takes ~1 ms), and again once MKL has been loaded, so that it limits MKL too."""
@@ -152,7 +158,7 @@ def blas_threads_for(net: Any, batch_size: int, threads: int | str | None) -> An
     if threads == "auto":
         if controller is None:
             return contextlib.nullcontext()
-        if step_flops(net, batch_size) < SMALL_STEP_FLOPS or available_cores() == 1:
+        if is_small_step(net, batch_size) or available_cores() == 1:
             return controller.limit(limits=1, user_api="blas")
         return AdaptiveThreads(controller, available_cores())
     n_threads = check_positive("threads", threads, integer=True)

@@ -16,12 +16,11 @@ from deltaprop.callbacks import Callback, EarlyStopping, GradientTolerance, Prog
 from deltaprop.data import minibatch_indices, train_validation_split
 from deltaprop.evaluation import evaluate_arrays
 from deltaprop.history import EpochLoss, History
-from deltaprop.layers import BatchNorm
 from deltaprop.losses import Loss
 from deltaprop.network import Network
 from deltaprop.optim import Optimizer, get_optimizer
 from deltaprop.restarts import fit_restarts
-from deltaprop.threads import SMALL_STEP_FLOPS, AdaptiveThreads, blas_threads_for, step_flops
+from deltaprop.threads import AdaptiveThreads, blas_threads_for, is_small_step
 
 Array = np.ndarray
 _SAMPLINGS = ("epoch", "random")
@@ -121,7 +120,7 @@ def fit(
     check_rows(X, Y)
     (X, Y), validation = _split_validation(net, loss, X, Y, validation_data, validation_fraction)
     n_batch = _batch_size(batch_size, X.shape[0])
-    if n_batch < 2 and any(isinstance(layer, BatchNorm) for layer in net.layers):
+    if n_batch < 2 and net.batchnorm_layers:
         raise ValueError(
             "batch normalization needs at least 2 samples per batch in training; "
             f"batch_size={batch_size} with {X.shape[0]} samples gives {n_batch}"
@@ -183,8 +182,8 @@ class Trainer:
         self.history = History(loss_name=loss.name, metric_name=loss.metric_name)
         self.stop_reason: str | None = None
         self._batch_buffers: dict[int, tuple[Array, Array]] = {}
-        self._min_batch = 2 if any(isinstance(layer, BatchNorm) for layer in net.layers) else 1
-        small_steps = step_flops(net, batch_size) < SMALL_STEP_FLOPS  # call overhead dominates
+        self._min_batch = 2 if net.batchnorm_layers else 1
+        small_steps = is_small_step(net, batch_size)  # NumPy's per-call overhead dominates
         # Small data in small steps is shuffled with one gather per epoch, after which every
         # minibatch is a slice: two fewer calls per step, which matters when a step takes 20 us.
         copy_once = (small_steps and shuffle and sampling == "epoch" and batch_size < X.shape[0]
@@ -244,12 +243,12 @@ class Trainer:
         penalty = self.l2 or self.l1
         steps = 0
         epoch_loss = self._epoch_loss
-        epoch_loss.start()
+        Y, batches = self._epoch_batches()
+        epoch_loss.start(Y)
         on_batch_end = self._callbacks_with("on_batch_end")
         diverged = False
         # Divergence is detected below and reported as such, not as overflow warnings.
         with np.errstate(over="ignore", invalid="ignore"):
-            X, Y, batches = self._epoch_batches()
             for X_batch, Y_batch, rows in batches:
                 net._gradient(X_batch, Y_batch, loss, self.l2, self.l1)
                 for i, g in enumerate(layer_grads):
@@ -273,7 +272,7 @@ class Trainer:
                     hook(self, steps)
                 if self.stop_reason is not None:
                     break
-            mean_loss = epoch_loss.mean(Y)
+            mean_loss = epoch_loss.mean()
         diverged = diverged or not math.isfinite(mean_loss)
         if diverged:
             self.stop_reason = "diverged"
@@ -281,8 +280,9 @@ class Trainer:
         logs: dict[str, Any] = {
             "epoch": epoch, "loss": math.nan if diverged else mean_loss,
             "lr": optimizer.current_lr, "metric_name": loss.metric_name,
-            "grad_norms": np.sqrt(np.array(squared_norms) / steps),
-            "grad_norm": math.sqrt(sum(squared_norms) / steps),
+            "grad_norms": np.sqrt(np.array(squared_norms) / steps) if not diverged else
+            np.full(len(squared_norms), math.nan),
+            "grad_norm": math.nan if diverged else math.sqrt(sum(squared_norms) / steps),
         }
         if self.validation is not None:
             logs["val_loss"], logs["val_metric"] = (
@@ -290,23 +290,24 @@ class Trainer:
             )
         return logs
 
-    def _epoch_batches(self) -> tuple[Array, Array, Any]:
-        """The data in this epoch's order, and (X_batch, Y_batch, rows) for each minibatch."""
+    def _epoch_batches(self) -> tuple[Array, Any]:
+        """The targets in this epoch's order (what the rows index), and (X_batch, Y_batch, rows)
+        for each minibatch."""
         n, rng = self.X.shape[0], self.net.rng
         if self._shuffled is None:
             indices = minibatch_indices(n, self.batch_size, rng, shuffle=self.shuffle,
                                         sampling=self.sampling, min_batch=self._min_batch)
-            return self.X, self.Y, (self._gather(rows) for rows in indices)
+            return self.Y, (self._gather(rows) for rows in indices)
         X, Y = self._shuffled
         order = rng.permutation(n)  # the same draw minibatch_indices would make
         self.X.take(order, axis=0, out=X)
         self.Y.take(order, axis=0, out=Y)
         in_order = minibatch_indices(n, self.batch_size, rng, shuffle=False, min_batch=self._min_batch)
         if -(-n // self.batch_size) > MAX_CACHED_BATCHES:  # too many views to keep (memory)
-            return X, Y, ((X[rows], Y[rows], rows) for rows in in_order)
+            return Y, ((X[rows], Y[rows], rows) for rows in in_order)
         if self._slices is None:  # views of the shuffled copies: the same every epoch
             self._slices = [(X[rows], Y[rows], rows) for rows in in_order]
-        return X, Y, self._slices
+        return Y, self._slices
 
     def _gather(self, rows: Array | slice) -> tuple[Array, Array, Array | slice]:
         """The minibatch's rows: views for a slice, a gather into reused buffers otherwise."""
