@@ -15,7 +15,9 @@ training (the 784-1024-1024-10 epoch of the benchmark went from 27 to 31-34 MiB 
 and the OpenMP runtime it brings shares the process with any other (PyTorch's, for one).
 :func:`set_backend` chooses: ``"numpy"`` (default), ``"mkl"`` (raises if MKL is not installed)
 or ``"auto"`` (MKL if it loads, else NumPy). MKL's threads follow the same limits as
-OpenBLAS's: threadpoolctl sees both.
+OpenBLAS's: threadpoolctl sees both. MKL's results can depend on its thread count (OpenBLAS's
+were identical for the shapes tested), and ``fit(threads="auto")`` changes the count with the
+machine's load: for bit-identical runs with MKL, fix ``threads=N``.
 """
 
 from __future__ import annotations
