@@ -136,10 +136,6 @@ class Network:
     def activations(self) -> list[Array | None]:
         return [layer.a for layer in self.dense_layers]
 
-    def layer_gradient_norms(self) -> Array:
-        """||(dW_l, db_l)|| of each dense layer after the last backward pass, shape (n_dense,)."""
-        return np.sqrt([float(np.dot(self.grad[s], self.grad[s])) for s in self._layer_grad_slices])
-
     # -- passes --------------------------------------------------------------------------------
     def forward(self, X: Any, *, training: bool = False) -> Array:
         """Run the forward pass on ``X`` (n_samples, n_inputs), keeping z and a of every layer.

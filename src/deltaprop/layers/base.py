@@ -100,8 +100,3 @@ class Layer:
             buffer = np.empty(shape, dtype=dtype)
             self._workspace[key] = buffer
         return buffer
-
-    def clear_workspace(self) -> None:
-        """Drop the cached forward/backward arrays (to free memory, or before copying)."""
-        self._workspace = {}
-        self._hot_rows = -1
