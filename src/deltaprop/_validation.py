@@ -113,3 +113,26 @@ def check_rows(X: np.ndarray, Y: np.ndarray) -> None:
     """Raise unless X and the targets Y have the same number of samples."""
     if X.shape[0] != Y.shape[0]:
         raise ValueError(f"X has {X.shape[0]} samples but y has {Y.shape[0]}")
+
+
+def as_sample_weight(sample_weight: Any, n_rows: int, name: str = "sample_weight") -> np.ndarray | None:
+    """Return per-sample weights as a float64 vector of length ``n_rows`` (None stays None).
+
+    Weights must be finite and non-negative with a positive sum; a weight of 0 removes the
+    sample from the loss, an integer weight k counts it k times.
+    """
+    if sample_weight is None:
+        return None
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise TypeError(f"{name} must hold numbers, got {np.asarray(sample_weight).dtype} values") from None
+    if w.ndim != 1 or w.shape[0] != n_rows:
+        raise ValueError(f"{name} has shape {w.shape} but X has {n_rows} samples; give shape ({n_rows},)")
+    if not np.isfinite(w).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    if (w < 0).any():
+        raise ValueError(f"{name} must be non-negative; found {w.min()}")
+    if not w.sum() > 0:
+        raise ValueError(f"{name} sums to 0: at least one sample needs a positive weight")
+    return np.ascontiguousarray(w)

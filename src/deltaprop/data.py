@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -39,10 +40,14 @@ def minibatch_indices(
 
 
 def train_validation_split(
-    X: Array, Y: Array, fraction: float, rng: np.random.Generator
-) -> tuple[tuple[Array, Array], tuple[Array, Array]]:
-    """Hold out ``fraction`` of the rows, chosen at random, as validation data."""
-    n = X.shape[0]
+    arrays: tuple[Array | None, ...], fraction: float, rng: np.random.Generator
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """Hold out ``fraction`` of the rows, chosen at random, as validation data.
+
+    ``arrays`` share their rows (X, Y and optional sample weights; a None stays None in both
+    parts). Returns the training arrays and the validation arrays, in the same order.
+    """
+    n = next(array for array in arrays if array is not None).shape[0]
     n_val = int(round(fraction * n))
     if n_val < 1 or n_val >= n:
         raise ValueError(
@@ -51,4 +56,5 @@ def train_validation_split(
         )
     order = rng.permutation(n)
     val, train = order[:n_val], order[n_val:]
-    return (X[train], Y[train]), (X[val], Y[val])
+    return (tuple(None if a is None else a[train] for a in arrays),
+            tuple(None if a is None else a[val] for a in arrays))

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop._validation import as_float_matrix, check_positive, check_rows
+from deltaprop._validation import as_float_matrix, as_sample_weight, check_positive, check_rows
 from deltaprop.layers import Dropout
-from deltaprop.losses import Loss
+from deltaprop.losses import Loss, row_scale
 from deltaprop.network import Network
 
 
@@ -79,6 +79,7 @@ def gradcheck(
     max_entries: int | None = None,
     directions: int = 0,
     seed: int = 0,
+    sample_weight: Any = None,
 ) -> GradcheckReport:
     """Compare backpropagated gradients with central differences, in float64.
 
@@ -102,6 +103,8 @@ def gradcheck(
         Also run this many random-direction checks.
     seed : int
         For the entry sample, the directions and any dropout mask.
+    sample_weight : array-like of shape (n_samples,), optional
+        As for :meth:`Network.loss_and_gradients`.
 
     Returns
     -------
@@ -128,12 +131,16 @@ def gradcheck(
     X = as_float_matrix(X, "X", np.float64, check.n_inputs)
     Y = loss_object.prepare_targets(Y, check.n_outputs, np.float64)
     check_rows(X, Y)
+    w = as_sample_weight(sample_weight, X.shape[0])
+    if w is not None:
+        loss_object.check_sample_weights()
+    scale = None if w is None else row_scale(w)
     check.use_loss(loss_object)
     dropouts = [layer for layer in check.layers if isinstance(layer, Dropout)]
     rng = np.random.default_rng(seed)
     report = GradcheckReport(tolerance=tolerance)
     with check.frozen_running_stats():
-        check._loss_and_gradient(X, Y, loss_object, l2, l1)  # draws the dropout masks
+        check._loss_and_gradient(X, Y, loss_object, l2, l1, scale)  # draws the dropout masks
         for layer in dropouts:
             layer.freeze_mask = True
         analytic = check.grad.copy()
@@ -141,7 +148,7 @@ def gradcheck(
         def loss_at(theta: np.ndarray) -> float:
             saved = check.theta.copy()
             check.theta[...] = theta
-            value = check._loss_and_gradient(X, Y, loss_object, l2, l1)
+            value = check._loss_and_gradient(X, Y, loss_object, l2, l1, scale)
             check.theta[...] = saved
             return value
 

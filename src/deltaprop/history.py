@@ -126,19 +126,28 @@ class EpochLoss:
         self.rows = np.empty(max_rows, np.intp) if deferred else None
         self.count, self.total, self.in_order = 0, 0.0, True
 
-    def start(self, Y: np.ndarray) -> None:
-        """Begin an epoch over targets ``Y``, in the order the epoch visits them (or indexes)."""
-        self.Y = Y
+    def start(self, Y: np.ndarray, w: np.ndarray | None = None) -> None:
+        """Begin an epoch over targets ``Y`` and sample weights ``w``, in the order the epoch
+        visits them (or indexes them)."""
+        self.Y, self.w = Y, w
         self.count = 0
         self.total = 0.0  # per-step values, when not deferred, and weight decay
+        self.weight = 0.0  # the samples' total weight (their count without weights)
+        self.penalties, self.steps = 0.0, 0
         self.in_order = True  # rows so far were 0, 1, 2, ... (slices in order): none stored
 
-    def record(self, z: Any, a: Any, rows: Any, Y_batch: np.ndarray, penalty: float) -> None:
-        """One step's output (before its update), the data rows it came from, and its penalty."""
+    def record(self, z: Any, a: Any, rows: Any, Y_batch: np.ndarray, penalty: float,
+               w_batch: np.ndarray | None = None) -> None:
+        """One step's output (before its update), the data rows it came from, its penalty and
+        its sample weights."""
         n = z.shape[0]
         c = self.count
+        batch_weight = n if w_batch is None else float(w_batch.sum())
         if self.rows is None:
-            self.total += self.loss.value(z, a, Y_batch) * n
+            if w_batch is None:
+                self.total += self.loss.value(z, a, Y_batch) * n
+            else:
+                self.total += float(np.dot(self.loss.sample_values(z, a, Y_batch), w_batch))
         else:
             if self.z is not None:
                 self.z[c:c + n] = z
@@ -149,20 +158,35 @@ class EpochLoss:
                     self.rows[:c] = np.arange(c)
                     self.in_order = False
                 self.rows[c:c + n] = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows
-        self.total += penalty * n
+        self.total += penalty * batch_weight
+        self.weight += batch_weight
+        self.penalties += penalty
+        self.steps += 1
         self.count = c + n
 
     def mean(self, chunk: int = 4096) -> float:
-        """The epoch's loss; NaN if no step was recorded."""
-        Y = self.Y
+        """The epoch's loss (weighted by the sample weights); NaN if no step was recorded."""
         if self.count == 0:
             return math.nan
+        if self.weight == 0:  # every sample seen had weight 0: only the decay term is left
+            return self.penalties / self.steps
         total = self.total
         if self.rows is not None:
             for start in range(0, self.count, chunk):
                 stop = min(start + chunk, self.count)
                 z = None if self.z is None else self.z[start:stop]
                 a = None if self.a is None else self.a[start:stop]
-                Y_part = Y[start:stop] if self.in_order else Y.take(self.rows[start:stop], axis=0)
-                total += self.loss.value(z, a, Y_part) * (stop - start)
-        return total / self.count
+                Y_part = self._in_epoch_order(self.Y, start, stop)
+                if self.w is None:
+                    total += self.loss.value(z, a, Y_part) * (stop - start)
+                else:
+                    w_part = self._in_epoch_order(self.w, start, stop)
+                    total += float(np.dot(self.loss.sample_values(z, a, Y_part), w_part))
+        return total / self.weight
+
+    def _in_epoch_order(self, array: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """Rows of ``array`` for the recorded samples start..stop-1."""
+        if self.in_order:
+            return array[start:stop]
+        assert self.rows is not None
+        return array.take(self.rows[start:stop], axis=0)

@@ -51,6 +51,30 @@ class Loss:
         """dLoss/da_L for the batch (the 1/n included)."""
         raise NotImplementedError
 
+    def sample_values(self, z: Array, a: Array, Y: Array) -> Array:
+        """Each sample's loss, shape (n_samples,), whose mean is :meth:`value` (``per_sample``
+        losses); sample weights need it."""
+        raise NotImplementedError(
+            f"the loss {self.name!r} gives no per-sample values (sample_values), so it cannot "
+            "take sample weights"
+        )
+
+    def check_sample_weights(self) -> None:
+        """Raise unless this loss can take sample weights (it must give per-sample values)."""
+        if type(self).sample_values is Loss.sample_values:
+            raise ValueError(
+                f"the loss {self.name!r} cannot take sample weights: it defines no "
+                "sample_values(z, a, Y) giving each sample's loss"
+            )
+
+    def weighted_value(self, z: Array, a: Array, Y: Array, scale: Array) -> float:
+        """The batch loss with sample weights, ``sum_i w_i loss_i / sum_i w_i``.
+
+        ``scale`` is ``n w / sum(w)``, shape (n_samples,): the factor by which each row of the
+        unweighted output delta is multiplied, so the weighted loss is ``mean(scale * loss_i)``.
+        """
+        return float(np.dot(self.sample_values(z, a, Y), scale)) / scale.shape[0]
+
     def output_delta(self, z: Array, a: Array, Y: Array, activation: Activation, out: Array) -> Array:
         """``delta_L = dLoss/dz_L``, written into ``out``; fused for the canonical activation.
 
@@ -88,10 +112,16 @@ class Loss:
             )
         return np.ascontiguousarray(Y, dtype=dtype)
 
-    def metric(self, a: Array, Y: Array) -> float:
-        """R^2 for regression (averaged over outputs); accuracy for the classification losses."""
-        residual = ((Y - a) ** 2).sum(axis=0)
-        total = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
+    def metric(self, a: Array, Y: Array, w: Array | None = None) -> float:
+        """R^2 for regression (averaged over outputs); accuracy for the classification losses.
+
+        With sample weights ``w`` (shape (n_samples,)), the weighted versions (as scikit-learn's
+        ``r2_score`` and ``accuracy_score`` with ``sample_weight``).
+        """
+        weights = np.ones(Y.shape[0]) if w is None else w
+        mean = np.dot(weights, Y) / weights.sum()
+        residual = np.dot(weights, (Y - a) ** 2)
+        total = np.dot(weights, (Y - mean) ** 2)
         with np.errstate(divide="ignore", invalid="ignore"):
             r2 = np.where(total > 0, 1.0 - residual / np.where(total > 0, total, 1.0), 0.0)
         return float(r2.mean())
@@ -117,6 +147,10 @@ class SquaredError(Loss):
     def grad_a(self, a: Array, Y: Array) -> Array:
         return (a - Y) / a.shape[0]
 
+    def sample_values(self, z: Array, a: Array, Y: Array) -> Array:
+        diff = a - Y
+        return 0.5 * np.einsum("ij,ij->i", diff, diff)
+
 
 class MSE(Loss):
     """Mean squared error over samples and outputs: 1/(n k) sum (a - y)^2 (PyTorch's MSELoss)."""
@@ -132,6 +166,10 @@ class MSE(Loss):
 
     def grad_a(self, a: Array, Y: Array) -> Array:
         return (a - Y) * (2.0 / a.size)
+
+    def sample_values(self, z: Array, a: Array, Y: Array) -> Array:
+        diff = a - Y
+        return np.einsum("ij,ij->i", diff, diff) / a.shape[1]
 
     def _fused_delta(self, a: Array, Y: Array, out: Array) -> Array:
         out = np.subtract(a, Y, out=out)
@@ -161,6 +199,11 @@ class CrossEntropy(Loss):
         log_sum_exp = np.log(np.exp(z - z_max[:, None]).sum(axis=1)) + z_max
         return float(log_sum_exp.sum() - np.vdot(Y, z)) / z.shape[0]
 
+    def sample_values(self, z: Array, a: Array, Y: Array) -> Array:
+        z_max = row_max(z)
+        log_sum_exp = np.log(np.exp(z - z_max[:, None]).sum(axis=1)) + z_max
+        return log_sum_exp - np.einsum("ij,ij->i", Y, z)
+
     def prepare_targets(self, y: Any, n_outputs: int, dtype: Any) -> Array:
         if n_outputs < 2:
             raise ValueError(
@@ -178,8 +221,8 @@ class CrossEntropy(Loss):
             raise ValueError("cross_entropy one-hot targets must be non-negative rows summing to 1")
         return np.ascontiguousarray(Y, dtype=dtype)
 
-    def metric(self, a: Array, Y: Array) -> float:
-        return float(np.mean(a.argmax(axis=1) == Y.argmax(axis=1)))
+    def metric(self, a: Array, Y: Array, w: Array | None = None) -> float:
+        return float(np.average(a.argmax(axis=1) == Y.argmax(axis=1), weights=w))
 
 
 class BinaryCrossEntropy(Loss):
@@ -204,14 +247,19 @@ class BinaryCrossEntropy(Loss):
         softplus = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
         return float(softplus.sum() - np.vdot(Y, z)) / z.shape[0]
 
+    def sample_values(self, z: Array, a: Array, Y: Array) -> Array:
+        softplus = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+        return (softplus - Y * z).sum(axis=1)
+
     def prepare_targets(self, y: Any, n_outputs: int, dtype: Any) -> Array:
         Y = super().prepare_targets(y, n_outputs, dtype)
         if (Y < 0).any() or (Y > 1).any():
             raise ValueError("binary_cross_entropy targets must lie in [0, 1] (labels 0 and 1)")
         return Y
 
-    def metric(self, a: Array, Y: Array) -> float:
-        return float(np.mean((a > 0.5) == (Y > 0.5)))
+    def metric(self, a: Array, Y: Array, w: Array | None = None) -> float:
+        """The fraction of correct outputs (each label of a multi-label row counts alone)."""
+        return float(np.average(((a > 0.5) == (Y > 0.5)).mean(axis=1), weights=w))
 
 
 LOSSES: dict[str, type[Loss]] = {
@@ -231,6 +279,18 @@ def get_loss(spec: str | Loss) -> Loss:
     if key not in LOSSES:
         raise unknown_name_error("loss", spec, LOSSES)
     return LOSSES[key]()
+
+
+def row_scale(w: Array, dtype: Any = np.float64) -> Array:
+    """The factors ``n w / sum(w)`` that turn a batch's mean into its ``w``-weighted mean.
+
+    Multiplying row i of the unweighted output delta (which carries 1/n) by them gives the
+    delta of ``sum_i w_i loss_i / sum_i w_i``. A batch whose weights are all 0 gets factors 0
+    (it contributes no data gradient; weight decay still applies).
+    """
+    total = float(w.sum())
+    scale = w * (w.shape[0] / total) if total > 0 else np.zeros_like(w)
+    return scale.astype(dtype, copy=False)
 
 
 def one_hot(labels: Any, n_classes: int, dtype: Any = np.float32) -> Array:

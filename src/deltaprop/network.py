@@ -14,9 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop._validation import as_float_matrix, check_positive, check_rows, seed_sequence
+from deltaprop._validation import (
+    as_float_matrix,
+    as_sample_weight,
+    check_positive,
+    check_rows,
+    seed_sequence,
+)
 from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Layer
-from deltaprop.losses import Loss, get_loss
+from deltaprop.losses import Loss, get_loss, row_scale
 from deltaprop.parameters import ParameterList, bind_flat_buffers, flat_size, layer_state
 
 Array = np.ndarray
@@ -188,21 +194,31 @@ class Network:
             if self.output_layer.activation is not previous_activation:
                 self.output_layer.set_activation(previous_activation)
 
-    def _loss_and_gradient(self, X: Array, Y: Array, loss: Loss, l2: float, l1: float) -> float:
+    def _loss_and_gradient(self, X: Array, Y: Array, loss: Loss, l2: float, l1: float,
+                           scale: Array | None = None) -> float:
         """Forward, loss, backward for one batch; gradients land in ``self.grad``."""
-        self._gradient(X, Y, loss, l2, l1)
+        self._gradient(X, Y, loss, l2, l1, scale)
         z, a = self.output_layer.z, self.output_layer.a
         assert z is not None and a is not None
-        value = loss.value(z, a, Y)  # backward leaves the output's z and a alone
+        # backward leaves the output's z and a alone
+        value = loss.value(z, a, Y) if scale is None else loss.weighted_value(z, a, Y, scale)
         return value + self.weight_penalty(l2, l1) if (l2 or l1) else value
 
-    def _gradient(self, X: Array, Y: Array, loss: Loss, l2: float, l1: float) -> None:
-        """Forward and backward for one batch, gradients into ``self.grad``: the hot path."""
+    def _gradient(self, X: Array, Y: Array, loss: Loss, l2: float, l1: float,
+                  scale: Array | None = None) -> None:
+        """Forward and backward for one batch, gradients into ``self.grad``: the hot path.
+
+        ``scale`` (shape (n_samples,), from :func:`~deltaprop.losses.row_scale`) weights the
+        samples: row i of delta_L is multiplied by it, which weights sample i's whole gradient.
+        """
         self._forward(X, training=True)
         out = self.output_layer
         z, a = out.z, out.a
         assert z is not None and a is not None
-        self._backward(loss.output_delta(z, a, Y, out.activation, out=out.delta_buffer()))
+        delta_L = loss.output_delta(z, a, Y, out.activation, out=out.delta_buffer())
+        if scale is not None:
+            delta_L *= scale[:, None]
+        self._backward(delta_L)
         if l2 or l1:
             self._add_weight_decay_gradient(l2, l1)
 
@@ -226,7 +242,8 @@ class Network:
                 dW += l1 * np.sign(W)
 
     def loss_and_gradients(
-        self, X: Any, Y: Any, *, loss: str | Loss = "squared_error", l2: float = 0.0, l1: float = 0.0
+        self, X: Any, Y: Any, *, loss: str | Loss = "squared_error", l2: float = 0.0,
+        l1: float = 0.0, sample_weight: Any = None,
     ) -> tuple[float, list[Array], list[Array]]:
         """Loss and gradients of one batch, in training mode, changing no weight.
 
@@ -238,6 +255,9 @@ class Network:
         loss : str or Loss
         l2, l1 : float
             Weight decay on the weights W (never the biases): lambda/2 sum ||W||^2, l1 sum |W|.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights: the loss becomes ``sum_i w_i loss_i / sum_i w_i`` (plus the
+            decay), so an integer weight k counts a sample k times.
 
         Returns
         -------
@@ -255,8 +275,12 @@ class Network:
         X = as_float_matrix(X, "X", self.dtype, self.n_inputs)
         Y = loss.prepare_targets(Y, self.n_outputs, self.dtype)
         check_rows(X, Y)
+        w = as_sample_weight(sample_weight, X.shape[0])
+        if w is not None:
+            loss.check_sample_weights()
+        scale = None if w is None else row_scale(w, self.dtype)
         with self.using_loss(loss), self.frozen_running_stats():
-            value = self._loss_and_gradient(X, Y, loss, l2, l1)
+            value = self._loss_and_gradient(X, Y, loss, l2, l1, scale)
         dWs = [layer.dW.copy() for layer in self.dense_layers]
         dbs = [layer.db.copy() for layer in self.dense_layers]
         return value, dWs, dbs

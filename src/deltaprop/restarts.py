@@ -15,12 +15,14 @@ from deltaprop.network import Network
 Array = np.ndarray
 
 
-def fit_restarts(net: Network, make_trainer: Any, restarts: int, train: tuple[Array, Array],
-                  validation: tuple[Array, Array] | None, l2: float, l1: float) -> History:
+def fit_restarts(net: Network, make_trainer: Any, restarts: int,
+                  train: tuple[Array, Array, Array | None],
+                  validation: tuple[Array, Array, Array | None] | None, l2: float, l1: float) -> History:
     """Run ``restarts`` trainings from different initializations; keep the best parameters.
 
     Runs are scored by the final validation loss if there is validation data, else by the final
-    training loss (with weight decay) over all training data in evaluation mode; a non-finite
+    training loss (with weight decay) over all training data in evaluation mode (both weighted
+    by the sample weights, the third member of ``train`` and ``validation``, if any); a non-finite
     score counts as infinitely bad. Run 0 trains from the network's own initial parameters;
     the seeds of the others are drawn from the network's generator afterwards, so repeated
     calls explore new starting points, reproducibly.

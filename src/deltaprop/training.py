@@ -11,12 +11,18 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop._validation import as_float_matrix, check_fraction, check_positive, check_rows
+from deltaprop._validation import (
+    as_float_matrix,
+    as_sample_weight,
+    check_fraction,
+    check_positive,
+    check_rows,
+)
 from deltaprop.callbacks import Callback, EarlyStopping, GradientTolerance, ProgressPrinter, TimeLimit
 from deltaprop.data import minibatch_indices, train_validation_split
 from deltaprop.evaluation import evaluate_arrays
 from deltaprop.history import EpochLoss, History
-from deltaprop.losses import Loss
+from deltaprop.losses import Loss, row_scale
 from deltaprop.network import Network
 from deltaprop.optim import Optimizer, get_optimizer
 from deltaprop.restarts import fit_restarts
@@ -26,6 +32,7 @@ Array = np.ndarray
 _SAMPLINGS = ("epoch", "random")
 SHUFFLE_COPY_BYTES = 32 * 2**20  # data up to this size is shuffled into a copy once per epoch
 MAX_CACHED_BATCHES = 4096  # minibatch views kept across epochs (about 400 bytes each)
+Batch = tuple[Array, Array, Any, Any]  # X_batch, Y_batch, rows (slice or indices), w_batch or None
 
 
 def fit(
@@ -41,7 +48,8 @@ def fit(
     shuffle: bool = True,
     l2: float = 0.0,
     l1: float = 0.0,
-    validation_data: tuple[Any, Any] | None = None,
+    sample_weight: Any = None,
+    validation_data: tuple[Any, ...] | None = None,
     validation_fraction: float = 0.0,
     early_stopping: int | EarlyStopping | None = None,
     tol: float | None = None,
@@ -77,9 +85,16 @@ def fit(
         drawn at random), ceil(n / batch_size) steps per epoch.
     l2, l1 : float
         Weight decay on W, never on biases: lambda/2 sum ||W||^2 and l1 sum |W|.
-    validation_data : (X_val, y_val), optional
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weights. Each minibatch's loss becomes ``sum_i w_i loss_i / sum_i w_i``
+        (row i of delta_L is multiplied by ``n w_i / sum(w)``), so in full batch an integer
+        weight k is the same as k copies of the sample, and 0 removes it. A minibatch whose
+        weights are all 0 contributes only weight decay. The recorded losses and metrics are
+        weighted means. BatchNorm's batch statistics stay unweighted.
+    validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
     validation_fraction : float in [0, 1)
-        Hold out this fraction of (X, y), at random, as validation data instead.
+        Hold out this fraction of (X, y) (and of the sample weights), at random, as validation
+        data instead.
     early_stopping : int or EarlyStopping, optional
         Patience in epochs on the validation loss (the training loss without validation data);
         the best weights are restored at the end.
@@ -118,7 +133,10 @@ def fit(
     X = as_float_matrix(X, "X", net.dtype, net.n_inputs)
     Y = loss.prepare_targets(y, net.n_outputs, net.dtype)
     check_rows(X, Y)
-    (X, Y), validation = _split_validation(net, loss, X, Y, validation_data, validation_fraction)
+    w = as_sample_weight(sample_weight, X.shape[0])
+    if w is not None:
+        loss.check_sample_weights()
+    (X, Y, w), validation = _split_validation(net, loss, (X, Y, w), validation_data, validation_fraction)
     n_batch = _batch_size(batch_size, X.shape[0])
     if n_batch < 2 and net.batchnorm_layers:
         raise ValueError(
@@ -145,7 +163,7 @@ def fit(
     def make_trainer(run: int) -> Trainer:
         return Trainer(net, loss, optimizer, X, Y, validation, epochs=epochs,
                        batch_size=n_batch, sampling=sampling, shuffle=shuffle, l2=l2, l1=l1,
-                       callbacks=extra, run=run)
+                       callbacks=extra, run=run, sample_weight=w)
 
     with blas_threads_for(net, n_batch, threads) as thread_policy:
         if isinstance(thread_policy, AdaptiveThreads):
@@ -153,7 +171,7 @@ def fit(
         if restarts == 1:
             history = make_trainer(0).run()
         else:
-            history = fit_restarts(net, make_trainer, restarts, (X, Y), validation, l2, l1)
+            history = fit_restarts(net, make_trainer, restarts, (X, Y, w), validation, l2, l1)
     if isinstance(thread_policy, AdaptiveThreads):
         history.blas_threads = list(thread_policy.history)
     net.history = history
@@ -169,11 +187,11 @@ class Trainer:
     """
 
     def __init__(self, net: Network, loss: Loss, optimizer: Optimizer, X: Array, Y: Array,
-                 validation: tuple[Array, Array] | None, *, epochs: int, batch_size: int,
-                 sampling: str, shuffle: bool, l2: float, l1: float, callbacks: Sequence[Any],
-                 run: int = 0):
+                 validation: tuple[Array, Array, Array | None] | None, *, epochs: int,
+                 batch_size: int, sampling: str, shuffle: bool, l2: float, l1: float,
+                 callbacks: Sequence[Any], run: int = 0, sample_weight: Array | None = None):
         self.net, self.loss, self.optimizer = net, loss, optimizer
-        self.X, self.Y, self.validation = X, Y, validation
+        self.X, self.Y, self.w, self.validation = X, Y, sample_weight, validation
         self.epochs, self.batch_size, self.sampling, self.shuffle = epochs, batch_size, sampling, shuffle
         self.l2, self.l1 = l2, l1
         self.callbacks = list(callbacks)
@@ -181,15 +199,16 @@ class Trainer:
         self.run_index = run
         self.history = History(loss_name=loss.name, metric_name=loss.metric_name)
         self.stop_reason: str | None = None
-        self._batch_buffers: dict[int, tuple[Array, Array]] = {}
+        self._batch_buffers: dict[int, tuple[Array, Array, Array | None]] = {}
         self._min_batch = 2 if net.batchnorm_layers else 1
         small_steps = is_small_step(net, batch_size)  # NumPy's per-call overhead dominates
         # Small data in small steps is shuffled with one gather per epoch, after which every
         # minibatch is a slice: two fewer calls per step, which matters when a step takes 20 us.
         copy_once = (small_steps and shuffle and sampling == "epoch" and batch_size < X.shape[0]
                      and X.nbytes + Y.nbytes <= SHUFFLE_COPY_BYTES)
-        self._shuffled = (np.empty_like(X), np.empty_like(Y)) if copy_once else None
-        self._slices: list[tuple[Array, Array, Any]] | None = None
+        self._shuffled = (np.empty_like(X), np.empty_like(Y),
+                          None if self.w is None else np.empty_like(self.w)) if copy_once else None
+        self._slices: list[Batch] | None = None
         n_batches = -(-X.shape[0] // batch_size)
         max_rows = n_batches * batch_size if sampling == "random" else X.shape[0]
         self._epoch_loss = EpochLoss(loss, max_rows, Y.shape[1], Y.dtype, defer=small_steps)
@@ -243,14 +262,16 @@ class Trainer:
         penalty = self.l2 or self.l1
         steps = 0
         epoch_loss = self._epoch_loss
-        Y, batches = self._epoch_batches()
-        epoch_loss.start(Y)
+        Y, w, batches = self._epoch_batches()
+        epoch_loss.start(Y, w)
+        dtype = net.dtype
         on_batch_end = self._callbacks_with("on_batch_end")
         diverged = False
         # Divergence is detected below and reported as such, not as overflow warnings.
         with np.errstate(over="ignore", invalid="ignore"):
-            for X_batch, Y_batch, rows in batches:
-                net._gradient(X_batch, Y_batch, loss, self.l2, self.l1)
+            for X_batch, Y_batch, rows, w_batch in batches:
+                scale = None if w_batch is None else row_scale(w_batch, dtype)
+                net._gradient(X_batch, Y_batch, loss, self.l2, self.l1, scale)
                 for i, g in enumerate(layer_grads):
                     step_norms[i] = float(np.dot(g, g))
                 squared = sum(step_norms)
@@ -263,7 +284,7 @@ class Trainer:
                     diverged = True
                     break
                 decay = net.weight_penalty(self.l2, self.l1) if penalty else 0.0
-                epoch_loss.record(out.z, out.a, rows, Y_batch, decay)
+                epoch_loss.record(out.z, out.a, rows, Y_batch, decay, w_batch)
                 for i, value in enumerate(step_norms):
                     squared_norms[i] += value
                 optimizer.step(net.theta, grad)
@@ -290,37 +311,43 @@ class Trainer:
             )
         return logs
 
-    def _epoch_batches(self) -> tuple[Array, Any]:
-        """The targets in this epoch's order (what the rows index), and (X_batch, Y_batch, rows)
-        for each minibatch."""
+    def _epoch_batches(self) -> tuple[Array, Array | None, Any]:
+        """The targets and sample weights in this epoch's order (what the rows index), and a
+        :data:`Batch` for each minibatch."""
         n, rng = self.X.shape[0], self.net.rng
         if self._shuffled is None:
             indices = minibatch_indices(n, self.batch_size, rng, shuffle=self.shuffle,
                                         sampling=self.sampling, min_batch=self._min_batch)
-            return self.Y, (self._gather(rows) for rows in indices)
-        X, Y = self._shuffled
+            return self.Y, self.w, (self._gather(rows) for rows in indices)
+        X, Y, w = self._shuffled
         order = rng.permutation(n)  # the same draw minibatch_indices would make
         self.X.take(order, axis=0, out=X)
         self.Y.take(order, axis=0, out=Y)
+        if w is not None:
+            self.w.take(order, out=w)  # type: ignore[union-attr]
         in_order = minibatch_indices(n, self.batch_size, rng, shuffle=False, min_batch=self._min_batch)
         if -(-n // self.batch_size) > MAX_CACHED_BATCHES:  # too many views to keep (memory)
-            return Y, ((X[rows], Y[rows], rows) for rows in in_order)
+            return Y, w, ((X[rows], Y[rows], rows, None if w is None else w[rows]) for rows in in_order)
         if self._slices is None:  # views of the shuffled copies: the same every epoch
-            self._slices = [(X[rows], Y[rows], rows) for rows in in_order]
-        return Y, self._slices
+            self._slices = [(X[rows], Y[rows], rows, None if w is None else w[rows]) for rows in in_order]
+        return Y, w, self._slices
 
-    def _gather(self, rows: Array | slice) -> tuple[Array, Array, Array | slice]:
+    def _gather(self, rows: Array | slice) -> Batch:
         """The minibatch's rows: views for a slice, a gather into reused buffers otherwise."""
+        w = self.w
         if isinstance(rows, slice):
-            return self.X[rows], self.Y[rows], rows
+            return self.X[rows], self.Y[rows], rows, None if w is None else w[rows]
         n = rows.shape[0]
         if n not in self._batch_buffers:
             self._batch_buffers[n] = (np.empty((n, self.X.shape[1]), self.X.dtype),
-                                      np.empty((n, self.Y.shape[1]), self.Y.dtype))
-        X_batch, Y_batch = self._batch_buffers[n]
+                                      np.empty((n, self.Y.shape[1]), self.Y.dtype),
+                                      None if w is None else np.empty(n, w.dtype))
+        X_batch, Y_batch, w_batch = self._batch_buffers[n]
         self.X.take(rows, axis=0, out=X_batch)
         self.Y.take(rows, axis=0, out=Y_batch)
-        return X_batch, Y_batch, rows
+        if w is not None:
+            w.take(rows, out=w_batch)
+        return X_batch, Y_batch, rows, w_batch
 
     def _record(self, epoch: int, logs: dict[str, Any]) -> None:
         h = self.history
@@ -335,24 +362,30 @@ class Trainer:
             h.val_metric.append(float(logs["val_metric"]))
 
 
-def _split_validation(net: Network, loss: Loss, X: Array, Y: Array, validation_data: Any,
-                      validation_fraction: float) -> tuple[tuple[Array, Array], tuple[Array, Array] | None]:
-    """Return the training pair and the validation pair (or None)."""
+def _split_validation(net: Network, loss: Loss, train: tuple[Array, Array, Array | None],
+                      validation_data: Any, validation_fraction: float) -> tuple[Any, Any]:
+    """Return the training triple (X, Y, w) and the validation triple (or None); w may be None."""
     validation_fraction = check_fraction("validation_fraction", validation_fraction)
     if validation_data is not None and validation_fraction:
         raise ValueError("give validation_data or validation_fraction, not both")
     if validation_fraction:
-        return train_validation_split(X, Y, validation_fraction, net.rng)
+        train_part, validation = train_validation_split(train, validation_fraction, net.rng)
+        for part, name in ((train_part, "training"), (validation, "validation")):
+            if part[2] is not None and not part[2].sum() > 0:
+                raise ValueError(f"the {name} part of the split has sample weights summing to 0")
+        return train_part, validation
     if validation_data is None:
-        return (X, Y), None
-    try:
-        X_val, y_val = validation_data
-    except (TypeError, ValueError):
-        raise ValueError("validation_data must be a pair (X_val, y_val)") from None
+        return train, None
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        raise ValueError("validation_data must be (X_val, y_val) or (X_val, y_val, sample_weight_val)")
+    X_val, y_val, *w_val = validation_data
     X_val = as_float_matrix(X_val, "validation X", net.dtype, net.n_inputs)
     Y_val = loss.prepare_targets(y_val, net.n_outputs, net.dtype)
     check_rows(X_val, Y_val)
-    return (X, Y), (X_val, Y_val)
+    w = as_sample_weight(w_val[0] if w_val else None, X_val.shape[0], "validation sample_weight")
+    if w is not None:
+        loss.check_sample_weights()
+    return train, (X_val, Y_val, w)
 
 
 def _batch_size(batch_size: int | str, n_samples: int) -> int:
