@@ -219,7 +219,7 @@ def test_deferred_and_per_step_epoch_losses_agree(weights):
         (np.ones((9, 1)), r"sample_weight has shape \(9, 1\)"),
         (np.r_[np.ones(8), np.nan], "sample_weight contains NaN"),
         (np.r_[np.ones(8), -1.0], "must be non-negative"),
-        (np.zeros(9), "sums to 0"),
+        (np.zeros(9), "is all zero"),
         (np.array(["a"] * 9), "sample_weight must hold numbers"),
     ],
 )

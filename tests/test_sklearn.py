@@ -65,6 +65,98 @@ def test_one_sgd_epoch_equals_scikit_learns(kind, rng):
     assert dp_est.loss_curve_[-1] == pytest.approx(sk_est.loss_curve_[-1], rel=1e-10)
 
 
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "regression"])
+@pytest.mark.parametrize("batch_size, alpha", [(64, 0.3), (16, 0.0)])
+def test_one_weighted_sgd_epoch_equals_scikit_learns(kind, batch_size, alpha, rng):
+    """scikit-learn's weighted loss is sum w loss / sum w per minibatch, as ours; its penalty
+    alpha / (2 sum w) matches ours exactly in full batch (ours uses the mean weight)."""
+    X = rng.normal(size=(64, 5))
+    y = {"multiclass": rng.integers(0, 3, 64), "binary": rng.integers(0, 2, 64),
+         "regression": X @ rng.normal(size=5)}[kind]
+    w = rng.integers(0, 4, 64) + rng.random(64)
+    params = dict(hidden_layer_sizes=(7,), activation="tanh", solver="sgd", alpha=alpha,
+                  batch_size=batch_size, learning_rate_init=0.1, momentum=0.0, max_iter=1,
+                  shuffle=False, warm_start=True, random_state=0)
+    sk_cls, dp_cls = (sk.MLPRegressor, MLPRegressor) if kind == "regression" else (sk.MLPClassifier,
+                                                                                     MLPClassifier)
+    sk_est, dp_est = sk_cls(**params), dp_cls(**params, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sk_est.fit(X, y, sample_weight=w)
+    dp_est.fit(X, y, sample_weight=w)
+    for ours, theirs in zip(dp_est.coefs_ + dp_est.intercepts_, sk_est.coefs_ + sk_est.intercepts_):
+        np.copyto(ours, theirs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sk_est.fit(X, y, sample_weight=w)
+    dp_est.fit(X, y, sample_weight=w)
+    for ours, theirs in zip(dp_est.coefs_ + dp_est.intercepts_, sk_est.coefs_ + sk_est.intercepts_):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+
+
+def test_convergence_warning_when_max_iter_ends_training(rng):
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
+        MLPClassifier((4,), max_iter=3, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        MLPClassifier((4,), max_iter=500, tol=0.5, random_state=0).fit(X, y)  # stops on tol
+        MLPClassifier((4,), max_iter=3, random_state=0).partial_fit(X, y, classes=[0, 1])
+
+
+def test_class_weight_is_sample_weight_by_class(rng):
+    X, y = rng.normal(size=(60, 3)), np.array(["a", "b", "c"])[rng.integers(0, 3, 60)]
+    params = dict(hidden_layer_sizes=(5,), max_iter=5, batch_size=60, random_state=0)
+    by_class = {"a": 1.0, "b": 3.0, "c": 0.5}
+    weighted = MLPClassifier(class_weight=by_class, **params).fit(X, y, sample_weight=np.full(60, 2.0))
+    explicit = MLPClassifier(**params).fit(X, y, sample_weight=2.0 * np.vectorize(by_class.get)(y))
+    np.testing.assert_allclose(weighted.predict_proba(X), explicit.predict_proba(X), rtol=1e-12)
+    balanced = MLPClassifier(class_weight="balanced", **params).fit(X, y)
+    counts = {label: (y == label).sum() for label in "abc"}
+    manual = MLPClassifier(**params).fit(X, y, sample_weight=[60 / (3 * counts[v]) for v in y])
+    np.testing.assert_allclose(balanced.predict_proba(X), manual.predict_proba(X), rtol=1e-12)
+    with pytest.raises(ValueError, match="balanced"):
+        MLPClassifier(class_weight="balanced").partial_fit(X, y, classes=["a", "b", "c"])
+
+
+def test_class_weight_helps_a_rare_class(rng):
+    """On data with about a 1:16 imbalance and overlapping classes, the rare class's recall
+    rises with balanced weights."""
+    X = rng.normal(size=(400, 2))
+    y = (X[:, 0] + 0.5 * rng.normal(size=400) > 1.9).astype(int)
+    assert 0.01 < y.mean() < 0.1
+    recalls = []
+    for class_weight in (None, "balanced"):
+        clf = MLPClassifier((8,), max_iter=100, learning_rate_init=0.01, random_state=0,
+                            class_weight=class_weight).fit(X, y)
+        recalls.append(float((clf.predict(X)[y == 1] == 1).mean()))
+    print(f"recall of the rare class without and with class_weight='balanced': {recalls}")
+    assert recalls[1] > recalls[0] + 0.2
+
+
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_restarts_in_parallel_give_the_serial_result(cls, rng):
+    X = rng.normal(size=(80, 4))
+    y = (X[:, 0] > 0).astype(int) if cls is MLPClassifier else X @ rng.normal(size=4)
+    params = dict(hidden_layer_sizes=(6,), max_iter=15, restarts=3, random_state=0)
+    serial = cls(**params).fit(X, y)
+    parallel = cls(**params, n_jobs=2).fit(X, y)
+    assert parallel.history_.best_restart == serial.history_.best_restart
+    np.testing.assert_array_equal(parallel.net_.theta, serial.net_.theta)
+    np.testing.assert_array_equal(parallel.loss_curve_, serial.loss_curve_)
+
+
+def test_grid_search_in_parallel_gives_the_serial_result():
+    X, y = load_iris(return_X_y=True)
+    pipe = make_pipeline(StandardScaler(), MLPClassifier((6,), max_iter=30, random_state=0))
+    grid = {"mlpclassifier__alpha": [1e-4, 1e-1], "mlpclassifier__batch_norm": [False, True]}
+    serial = GridSearchCV(pipe, grid, cv=3).fit(X, y)
+    parallel = GridSearchCV(pipe, grid, cv=3, n_jobs=2).fit(X, y)
+    np.testing.assert_array_equal(parallel.cv_results_["mean_test_score"],
+                                  serial.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(parallel.predict_proba(X), serial.predict_proba(X))
+
+
 def test_coefs_are_views_in_scikit_learns_layout():
     X, y = load_iris(return_X_y=True)
     clf = MLPClassifier((5, 4), max_iter=3, random_state=0).fit(X, y)

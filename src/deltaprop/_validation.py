@@ -134,5 +134,5 @@ def as_sample_weight(sample_weight: Any, n_rows: int, name: str = "sample_weight
     if (w < 0).any():
         raise ValueError(f"{name} must be non-negative; found {w.min()}")
     if not w.sum() > 0:
-        raise ValueError(f"{name} sums to 0: at least one sample needs a positive weight")
+        raise ValueError(f"{name} is all zero: at least one sample needs a positive weight")
     return np.ascontiguousarray(w)

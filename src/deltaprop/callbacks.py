@@ -102,18 +102,24 @@ class GradientTolerance(Callback):
 
 class TimeLimit(Callback):
     """Stop after ``seconds`` of training, checked after every step; with restarts the budget
-    covers all runs of one ``fit`` (it starts with run 0)."""
+    covers all runs of one ``fit`` (it starts with run 0, or, for runs in other processes, when
+    ``fit`` hands them out). The clock is the wall clock, which processes share."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = check_positive("time_limit", seconds)
-        self.deadline = 0.0
+        self.deadline: float | None = None
+
+    def start(self) -> None:
+        """Start the budget now."""
+        self.deadline = time.time() + self.seconds
 
     def on_train_begin(self, trainer: Trainer) -> None:
-        if trainer.run_index == 0:
-            self.deadline = time.perf_counter() + self.seconds
+        if self.deadline is None or (trainer.run_index == 0 and not trainer.in_worker):
+            self.start()
 
     def on_batch_end(self, trainer: Trainer, step: int) -> None:
-        if time.perf_counter() > self.deadline:
+        assert self.deadline is not None
+        if time.time() > self.deadline:
             trainer.stop_reason = "time_limit"
 
 

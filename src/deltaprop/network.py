@@ -75,7 +75,10 @@ class Network:
         self.history: Any = None
         self._allocate()
         self.seed = seed
-        init_seed, train_seed = seed_sequence(seed).spawn(2)
+        root = seed_sequence(seed)
+        init_seed, train_seed = root.spawn(2)
+        # Restarts spawn their seeds from here: independent of how much run 0 draws.
+        self.restart_seeds: np.random.SeedSequence = root.spawn(1)[0]
         self.initialize(np.random.default_rng(init_seed))
         self.set_rng(np.random.default_rng(train_seed))
 

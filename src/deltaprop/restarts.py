@@ -1,9 +1,19 @@
 """Restarts: the notes' answer to local minima. Train from several random initializations and
-keep the parameters with the lowest final loss."""
+keep the parameters with the lowest final loss.
+
+Each run is a pure function of the network's starting state, its seed and the data, so the runs
+can go to other processes: with ``n_jobs`` they are handed to joblib, whose active backend
+decides where they run (local processes by default; a Dask cluster under
+``joblib.parallel_config(backend="dask")``). Serial and parallel runs give identical results.
+"""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,48 +21,153 @@ import numpy as np
 from deltaprop.evaluation import evaluate_arrays
 from deltaprop.history import History
 from deltaprop.network import Network
+from deltaprop.optim import Optimizer
 
 Array = np.ndarray
+Data = tuple[Array, Array, Array | None]  # X, Y, sample weights or None
 
 
-def fit_restarts(net: Network, make_trainer: Any, restarts: int,
-                  train: tuple[Array, Array, Array | None],
-                  validation: tuple[Array, Array, Array | None] | None, l2: float, l1: float) -> History:
+@dataclass
+class RunResult:
+    """What one run leaves: its summary (with its History), score and, if kept, its state."""
+
+    record: dict[str, Any]
+    score: float
+    state: Any = None  # Network.snapshot() of the run's final parameters
+    rng: np.random.Generator | None = None
+    optimizer: Optimizer | None = None
+
+
+def fit_restarts(net: Network, optimizer: Optimizer, make_trainer: Any, restarts: int,
+                 train: Data, validation: Data | None, l2: float, l1: float,
+                 n_jobs: int | None = None) -> History:
     """Run ``restarts`` trainings from different initializations; keep the best parameters.
 
-    Runs are scored by the final validation loss if there is validation data, else by the final
-    training loss (with weight decay) over all training data in evaluation mode (both weighted
-    by the sample weights, the third member of ``train`` and ``validation``, if any); a non-finite
-    score counts as infinitely bad. Run 0 trains from the network's own initial parameters;
-    the seeds of the others are drawn from the network's generator afterwards, so repeated
-    calls explore new starting points, reproducibly.
+    Parameters
+    ----------
+    net : Network
+        Run 0 trains from its current parameters; at the end it holds the best run's
+        parameters, BatchNorm statistics and random generator.
+    optimizer : Optimizer
+        Every run starts from a reset copy; at the end it holds the best run's state.
+    make_trainer : callable (run, net, optimizer) -> Trainer
+    restarts : int
+    train, validation : (X, Y, w)
+        Runs are scored by the final validation loss if there is validation data, else by the
+        final training loss (with weight decay) over all training data in evaluation mode, both
+        weighted by ``w`` if given; a non-finite score counts as infinitely bad.
+    n_jobs : int or None
+        Runs at once through joblib (None: joblib's active setting, 1 without one).
+
+    Notes
+    -----
+    The seeds of runs 1, 2, ... are spawned from the network's ``restart_seeds``, so they do
+    not depend on run 0, and repeated calls explore new starting points, reproducibly. A
+    ``time_limit`` covers all runs: serially, the runs after the one that hit it are not
+    started; in parallel, they stop after one step and are dropped.
     """
     assert net.loss is not None
-    runs: list[dict[str, Any]] = []
-    best, best_score, best_state = 0, math.inf, None
-    child_seeds: list[np.random.SeedSequence] = []
-    for r in range(restarts):
-        if r == 1:
-            child_seeds = np.random.SeedSequence(int(net.rng.integers(2**63))).spawn(restarts - 1)
-        if r > 0:
-            init_seed, train_seed = child_seeds[r - 1].spawn(2)
-            net.initialize(np.random.default_rng(init_seed))
-            net.set_rng(np.random.default_rng(train_seed))
-        trainer = make_trainer(r)
-        trainer.optimizer.reset()
-        history = trainer.run()
-        train_loss = evaluate_arrays(net, net.loss, *train)[0] + net.weight_penalty(l2, l1)
-        val_loss = evaluate_arrays(net, net.loss, *validation)[0] if validation is not None else None
-        runs.append({"run": r, "loss": train_loss, "val_loss": val_loss, "epochs": history.n_epochs,
-                     "stop_reason": history.stop_reason, "history": history})
-        score = val_loss if val_loss is not None else train_loss
-        score = score if math.isfinite(score) else math.inf
-        if best_state is None or score < best_score:
-            best, best_score, best_state = r, score, trainer.snapshot()
-        if history.stop_reason == "time_limit":  # the budget covers all runs
-            break
-    assert best_state is not None
-    net.restore(best_state)
-    history = runs[best]["history"]
+    seeds: list[Any] = [None, *net.restart_seeds.spawn(restarts - 1)]
+    args = (make_trainer, train, validation, l2, l1)
+    jobs = effective_jobs(n_jobs)
+    if jobs == 1:
+        results = _serial_runs(net, optimizer, seeds, args)
+    else:
+        results = _parallel_runs(net, optimizer, seeds, args, jobs)
+    best = min(range(len(results)), key=lambda r: (results[r].score, r))
+    kept = results[best]
+    net.restore(kept.state)
+    assert kept.rng is not None and kept.optimizer is not None
+    net.set_rng(kept.rng)
+    optimizer.__dict__.update(kept.optimizer.__dict__)
+    runs = [result.record for result in results]
+    history: History = runs[best]["history"]
     history.restarts, history.best_restart = runs, best
     return history
+
+
+def run_once(net: Network, optimizer: Optimizer, run: int, seed: np.random.SeedSequence | None,
+             make_trainer: Any, train: Data, validation: Data | None, l2: float, l1: float,
+             in_worker: bool = False) -> RunResult:
+    """Train ``net`` once (re-initialized from ``seed`` unless None) with a reset copy of
+    ``optimizer``; return the run's record, score and final state."""
+    if in_worker:  # own copies, also where workers are threads sharing the arguments
+        net = copy.deepcopy(net)
+        make_trainer = dataclasses.replace(make_trainer, callbacks=copy.deepcopy(make_trainer.callbacks))
+    if seed is not None:
+        init_seed, train_seed = seed.spawn(2)
+        net.initialize(np.random.default_rng(init_seed))
+        net.set_rng(np.random.default_rng(train_seed))
+    run_optimizer = copy.deepcopy(optimizer)
+    run_optimizer.reset()
+    trainer = make_trainer(run, net, run_optimizer)
+    trainer.in_worker = in_worker
+    history = trainer.run()
+    assert net.loss is not None
+    train_loss = evaluate_arrays(net, net.loss, *train)[0] + net.weight_penalty(l2, l1)
+    val_loss = evaluate_arrays(net, net.loss, *validation)[0] if validation is not None else None
+    record = {"run": run, "loss": train_loss, "val_loss": val_loss, "epochs": history.n_epochs,
+              "stop_reason": history.stop_reason, "history": history}
+    score = val_loss if val_loss is not None else train_loss
+    return RunResult(record, score if math.isfinite(score) else math.inf, net.snapshot(),
+                     copy.deepcopy(net.rng), run_optimizer)
+
+
+def _serial_runs(net: Network, optimizer: Optimizer, seeds: list[Any], args: tuple) -> list[RunResult]:
+    results: list[RunResult] = []
+    best_score = math.inf
+    for run, seed in enumerate(seeds):
+        result = run_once(net, optimizer, run, seed, *args)
+        if run > 0 and not result.score < best_score:
+            result.state = result.rng = result.optimizer = None  # only the best run's is kept
+        else:
+            best_score = result.score
+            for earlier in results:
+                earlier.state = earlier.rng = earlier.optimizer = None
+        results.append(result)
+        if result.record["stop_reason"] == "time_limit":  # the budget covers all runs
+            break
+    return results
+
+
+def _parallel_runs(net: Network, optimizer: Optimizer, seeds: list[Any], args: tuple,
+                   jobs: int) -> list[RunResult]:
+    import joblib
+
+    make_trainer = args[0]
+    for limit in getattr(make_trainer, "time_limits", ()):
+        limit.start()  # one wall-clock deadline for every run, wherever it runs
+    tasks = (joblib.delayed(run_once)(net, optimizer, run, seed, *args, in_worker=True)
+             for run, seed in enumerate(seeds))
+    results: list[RunResult] = list(joblib.Parallel(n_jobs=jobs)(tasks))
+    first_out_of_time = next((r for r, result in enumerate(results)
+                              if result.record["stop_reason"] == "time_limit"), len(results) - 1)
+    return results[:first_out_of_time + 1]  # as serially: no run starts after the budget ran out
+
+
+def check_n_jobs(n_jobs: Any) -> None:
+    """Raise unless ``n_jobs`` is None or a nonzero integer."""
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer))
+                               or n_jobs == 0):
+        raise ValueError(f"n_jobs must be None or a nonzero integer (-1: every core), got {n_jobs!r}")
+
+
+def effective_jobs(n_jobs: int | None) -> int:
+    """How many runs at once: ``n_jobs`` as joblib reads it (None: its active configuration);
+    1 without joblib unless more were asked for."""
+    check_n_jobs(n_jobs)
+    try:
+        import joblib
+    except ImportError:
+        if n_jobs in (None, 1):
+            return 1
+        raise ImportError(
+            f"n_jobs={n_jobs} runs restarts through joblib, which is not installed: "
+            "pip install 'deltaprop[parallel]'"
+        ) from None
+    return int(joblib.effective_n_jobs(n_jobs))
+
+
+def wall_clock() -> float:
+    """Seconds since the epoch: comparable between the processes of one machine."""
+    return time.time()

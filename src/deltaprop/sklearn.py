@@ -26,25 +26,33 @@ How scikit-learn's parameters map to the core
   has no such schedule). In ``partial_fit`` neither rule runs.
 - ``dtype``: the network trains in float32 for float32 X and in float64 otherwise, unless
   ``dtype`` is given; predictions come back in X's float dtype.
+- ``sample_weight``: each minibatch's loss is ``sum_i w_i loss_i / sum_i w_i``, as in
+  scikit-learn; ``alpha`` is then scaled by the mean weight (``l2 = c alpha / (n_batch
+  mean(w))``), which is scikit-learn's ``alpha / (2 sum w)`` exactly in full batch.
+  ``class_weight`` multiplies each sample's weight by its class's.
+- ``n_jobs``: the restarts run through joblib (see :func:`deltaprop.fit`); BLAS threads
+  are the core's choice.
 
-Not supported (the core lacks them): ``solver="lbfgs"``, ``loss="poisson"``, ``sample_weight``
-(hence no ``class_weight``), sparse X, ``n_jobs`` (the core picks BLAS threads itself); no
-ConvergenceWarning is raised when ``max_iter`` ends training (``history_.stop_reason`` says
-``"epochs"``).
+Not supported (the core lacks them): ``solver="lbfgs"``, ``loss="poisson"``, sparse X.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+import warnings
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from deltaprop._validation import as_sample_weight
 from deltaprop.callbacks import Callback, EarlyStopping
 from deltaprop.mlp import MLP
 from deltaprop.optim import SGD, Adam, Optimizer, Schedule
@@ -108,7 +116,7 @@ class _BaseMLP(BaseEstimator):
         early_stopping: bool = False, validation_fraction: float = 0.1, beta_1: float = 0.9,
         beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: int = 10,
         batch_norm: bool = False, dropout: float = 0.0, init: Any = None, restarts: int = 1,
-        dtype: Any = None, callbacks: Any = None,
+        n_jobs: int | None = None, dtype: Any = None, callbacks: Any = None,
     ) -> None:
         self.hidden_layer_sizes, self.activation, self.solver = hidden_layer_sizes, activation, solver
         self.alpha, self.batch_size, self.learning_rate = alpha, batch_size, learning_rate
@@ -118,12 +126,22 @@ class _BaseMLP(BaseEstimator):
         self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
         self.n_iter_no_change, self.batch_norm, self.dropout = n_iter_no_change, batch_norm, dropout
-        self.init, self.restarts, self.dtype, self.callbacks = init, restarts, dtype, callbacks
+        self.init, self.restarts, self.n_jobs = init, restarts, n_jobs
+        self.dtype, self.callbacks = dtype, callbacks
 
     # -- what the subclasses decide --------------------------------------------------------------
     def _targets(self, y: Any, *, first: bool, classes: Any = None) -> tuple[np.ndarray, str, int]:
         """(targets for the core, loss name, c in l2 = c alpha / n_batch) for validated y."""
         raise NotImplementedError
+
+    def _sample_weight(self, sample_weight: Any, y: Any, n_samples: int, *,
+                       incremental: bool) -> np.ndarray | None:
+        """The weights the core gets: ``sample_weight`` (a number means that weight for all)."""
+        if sample_weight is None:
+            return None
+        if isinstance(sample_weight, numbers.Number):
+            return np.full(n_samples, sample_weight, dtype=np.float64)
+        return as_sample_weight(sample_weight, n_samples)
 
     # -- fitted attributes in scikit-learn's layout ----------------------------------------------
     @property
@@ -172,11 +190,13 @@ class _BaseMLP(BaseEstimator):
         return EarlyStopping(patience=self.n_iter_no_change, min_delta=self.tol, monitor=monitor,
                              restore_best=self.early_stopping)
 
-    def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None) -> Any:
+    def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None,
+             sample_weight: Any = None) -> Any:
         hidden = self._check_params()
         first = not hasattr(self, "net_") or not (incremental or self.warm_start)
         X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32), reset=first)
         Y, loss, c = self._targets(y, first=first, classes=classes)
+        w = self._sample_weight(sample_weight, y, X.shape[0], incremental=incremental)
         if first:
             dtype = X.dtype if self.dtype is None else self.dtype
             self.net_ = MLP([X.shape[1], *hidden, self.n_outputs_],
@@ -196,13 +216,21 @@ class _BaseMLP(BaseEstimator):
             self._optimizer.schedule.samples_before = self.t_
             self._optimizer.schedule.n_samples = n_train
         callbacks = list(self.callbacks or ()) + ([] if incremental else [self._stopping()])
+        mean_weight = 1.0 if w is None else float(w.mean())  # scikit-learn divides by sum(w)
         history = self.net_.fit(
             X, Y, loss=loss, optimizer=self._optimizer, epochs=1 if incremental else self.max_iter,
-            batch_size=n_batch, shuffle=self.shuffle, l2=c * self.alpha / n_batch,
-            validation_fraction=validation, restarts=self.restarts if first and not incremental else 1,
+            batch_size=n_batch, shuffle=self.shuffle, l2=c * self.alpha / (n_batch * mean_weight),
+            sample_weight=w, validation_fraction=validation,
+            restarts=self.restarts if first and not incremental else 1, n_jobs=self.n_jobs,
             callbacks=callbacks, verbose=bool(self.verbose),
         )
         self._record(history, n_train)
+        if not incremental and history.stop_reason == "epochs":
+            warnings.warn(
+                f"training ran all max_iter={self.max_iter} epochs without meeting the stopping "
+                f"rule (tol={self.tol}, n_iter_no_change={self.n_iter_no_change}); raise max_iter "
+                "to train longer", ConvergenceWarning, stacklevel=3,
+            )
         return self
 
     def _record(self, history: Any, n_train: int) -> None:
@@ -228,15 +256,18 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("training diverged (non-finite loss or gradient); lower "
                              "learning_rate_init or scale the input, e.g. with StandardScaler")
 
-    def fit(self, X: Any, y: Any) -> Any:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
         """Train on (X, y) for up to ``max_iter`` epochs; returns ``self``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights: each minibatch's loss is ``sum_i w_i loss_i / sum_i w_i``
+            (scikit-learn's), so in full batch an integer weight k counts a sample k times.
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     def _outputs(self, X: Any) -> np.ndarray:
         """The network's outputs in X's float dtype (the network's may differ: ``dtype``)."""
@@ -254,7 +285,8 @@ def _partial_fit_available(estimator: _BaseMLP) -> bool:
 
 def _shared(init_locals: dict[str, Any]) -> dict[str, Any]:
     """A subclass's ``__init__`` arguments that :class:`_BaseMLP` takes."""
-    return {k: v for k, v in init_locals.items() if k not in ("self", "__class__", "multilabel", "loss")}
+    own = ("self", "__class__", "multilabel", "loss", "class_weight")
+    return {k: v for k, v in init_locals.items() if k not in own}
 
 
 _PARAMETERS_DOC = """
@@ -282,6 +314,10 @@ _PARAMETERS_DOC = """
         Seeds the network (initialization, shuffling, dropout, validation split).
     batch_norm, dropout, init, restarts
         As in :class:`deltaprop.MLP` and :func:`deltaprop.fit`.
+    n_jobs : int or None
+        Restarts at once, through joblib: local processes, or a Dask cluster under
+        ``joblib.parallel_config(backend="dask")``; None follows joblib's active configuration
+        (1 without one). The result is the same as with ``n_jobs=1``.
     dtype : {None, numpy.float32, numpy.float64}
         Training precision; None keeps float32 input in float32 and trains anything else in
         float64.
@@ -317,6 +353,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     rather than silently trained as multilabel; pass ``y.argmax(axis=1)`` (or the labels)
     for multiclass, or ``multilabel=True`` to train it as multilabel anyway.
     """ + _PARAMETERS_DOC + """
+    class_weight : dict, "balanced" or None
+        Weights of the classes (``{label: weight}``; ``"balanced"``: n_samples / (n_classes *
+        count)), multiplied into ``sample_weight``. Not "balanced" in ``partial_fit``.
     multilabel : {"auto", True}, default="auto"
         How a 2-D indicator y is read (see above).
     """
@@ -327,10 +366,26 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, batch_norm=False, dropout=0.0, init=None, restarts=1,
-                 dtype=None, callbacks=None, multilabel="auto") -> None:
+                 n_jobs=None, dtype=None, callbacks=None, class_weight=None,
+                 multilabel="auto") -> None:
         # The full signature again: scikit-learn reads the parameters from it (no **kwargs).
         super().__init__(**_shared(locals()))
-        self.multilabel = multilabel
+        self.class_weight, self.multilabel = class_weight, multilabel
+
+    def _sample_weight(self, sample_weight: Any, y: Any, n_samples: int, *,
+                       incremental: bool) -> np.ndarray | None:
+        """``sample_weight`` times the weight of each sample's class (``class_weight``)."""
+        w = super()._sample_weight(sample_weight, y, n_samples, incremental=incremental)
+        if self.class_weight is None:
+            return w
+        if incremental and self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' needs the class counts of all the data, which "
+                "partial_fit never sees; give a dict, e.g. from sklearn.utils.class_weight."
+                "compute_class_weight('balanced', classes=classes, y=y_all)"
+            )
+        by_class = compute_sample_weight(self.class_weight, y)
+        return by_class if w is None else w * by_class
 
     def _targets(self, y: Any, *, first: bool, classes: Any = None) -> tuple[np.ndarray, str, int]:
         y = np.asarray(y)
@@ -375,18 +430,18 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.n_outputs_ = 1 if len(self.classes_) == 2 else len(self.classes_)
 
     @available_if(_partial_fit_available)
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> MLPClassifier:
         """One epoch over (X, y) from the current weights and optimizer state.
 
         ``classes`` (all labels of the stream) is required on the first call, except for a
-        multilabel y.
+        multilabel y. ``sample_weight`` as in :meth:`fit`.
         """
         first = not hasattr(self, "classes_")
         if first and classes is None and not type_of_target(y).startswith("multilabel"):
             raise ValueError("classes must be passed on the first call to partial_fit")
         if not first and classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
             raise ValueError(f"classes={classes} differs from classes_={self.classes_} of the first call")
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
@@ -429,7 +484,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, batch_norm=False, dropout=0.0, init=None, restarts=1,
-                 dtype=None, callbacks=None, loss="squared_error") -> None:
+                 n_jobs=None, dtype=None, callbacks=None, loss="squared_error") -> None:
         super().__init__(**_shared(locals()))
         self.loss = loss
 
@@ -445,9 +500,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return y, self.loss, c
 
     @available_if(_partial_fit_available)
-    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
-        """One epoch over (X, y) from the current weights and optimizer state."""
-        return self._fit(X, y, incremental=True)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
+        """One epoch over (X, y) from the current weights and optimizer state (``sample_weight``
+        as in :meth:`fit`)."""
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions, shape (n_samples,) for one output, (n_samples, n_outputs) otherwise."""

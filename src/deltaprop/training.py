@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from deltaprop.history import EpochLoss, History
 from deltaprop.losses import Loss, row_scale
 from deltaprop.network import Network
 from deltaprop.optim import Optimizer, get_optimizer
-from deltaprop.restarts import fit_restarts
+from deltaprop.restarts import check_n_jobs, effective_jobs, fit_restarts
 from deltaprop.threads import AdaptiveThreads, blas_threads_for, is_small_step
 
 Array = np.ndarray
@@ -55,6 +56,7 @@ def fit(
     tol: float | None = None,
     time_limit: float | None = None,
     restarts: int = 1,
+    n_jobs: int | None = None,
     callbacks: Sequence[Callback | Any] = (),
     verbose: bool = False,
     threads: int | str | None = "auto",
@@ -105,7 +107,13 @@ def fit(
     restarts : int
         Train from this many random initializations (the first is the network's current one)
         and keep the parameters with the lowest final loss (validation loss if there is
-        validation data); every run is summarized in ``history.restarts``.
+        validation data); every run is summarized in ``history.restarts``. The network ends
+        with the kept run's parameters and random generator, the optimizer with its state.
+    n_jobs : int, optional
+        Restarts run at once through joblib, in local processes, or wherever joblib's active
+        backend sends them (``joblib.parallel_config(backend="dask")`` for a Dask cluster);
+        None follows joblib's active configuration (1 without one), -1 uses every core. The
+        result is the same as serially. Callbacks then run in the workers, on copies.
     callbacks : sequence of Callback
     verbose : bool
         Print one line per epoch to stderr.
@@ -125,6 +133,7 @@ def fit(
     optimizer = get_optimizer(optimizer)
     epochs = check_positive("epochs", epochs, integer=True)
     restarts = check_positive("restarts", restarts, integer=True)
+    check_n_jobs(n_jobs)
     if sampling not in _SAMPLINGS:
         raise ValueError(f"sampling must be one of {_SAMPLINGS}, got {sampling!r}")
     l2 = check_positive("l2", l2, allow_zero=True)
@@ -160,29 +169,53 @@ def fit(
     if verbose:
         extra.append(ProgressPrinter())
 
-    def make_trainer(run: int) -> Trainer:
-        return Trainer(net, loss, optimizer, X, Y, validation, epochs=epochs,
-                       batch_size=n_batch, sampling=sampling, shuffle=shuffle, l2=l2, l1=l1,
-                       callbacks=extra, run=run, sample_weight=w)
-
+    make_trainer = TrainerFactory(
+        loss, X, Y, w, validation, extra,
+        dict(epochs=epochs, batch_size=n_batch, sampling=sampling, shuffle=shuffle, l2=l2, l1=l1),
+    )
+    if restarts > 1 and effective_jobs(n_jobs) > 1:  # joblib limits the workers' BLAS threads
+        history = fit_restarts(net, optimizer, make_trainer, restarts, (X, Y, w), validation,
+                               l2, l1, n_jobs)
+        net.history = history
+        return history
     with blas_threads_for(net, n_batch, threads) as thread_policy:
         if isinstance(thread_policy, AdaptiveThreads):
             extra.append(thread_policy)  # re-decides after every epoch
         if restarts == 1:
-            history = make_trainer(0).run()
+            history = make_trainer(0, net, optimizer).run()
         else:
-            history = fit_restarts(net, make_trainer, restarts, (X, Y, w), validation, l2, l1)
+            history = fit_restarts(net, optimizer, make_trainer, restarts, (X, Y, w), validation,
+                                   l2, l1, n_jobs=1)
     if isinstance(thread_policy, AdaptiveThreads):
         history.blas_threads = list(thread_policy.history)
     net.history = history
     return history
 
 
+@dataclass
+class TrainerFactory:
+    """Makes the :class:`Trainer` of each run from what ``fit`` validated (picklable, so runs
+    can go to other processes)."""
+
+    loss: Loss
+    X: Array
+    Y: Array
+    w: Array | None
+    validation: tuple[Array, Array, Array | None] | None
+    callbacks: list[Any]
+    options: dict[str, Any]
+
+    def __call__(self, run: int, net: Network, optimizer: Optimizer) -> Trainer:
+        return Trainer(net, self.loss, optimizer, self.X, self.Y, self.validation,
+                       callbacks=self.callbacks, run=run, sample_weight=self.w, **self.options)
+
+
 class Trainer:
     """One training run: the epoch and minibatch loops over one network and optimizer.
 
     Callbacks see the trainer: ``net``, ``optimizer``, ``history``, ``stop_reason`` (set it to
-    stop), ``has_validation``, ``run_index`` (the restart, 0 for the first or only run), and
+    stop), ``has_validation``, ``run_index`` (the restart, 0 for the first or only run),
+    ``in_worker`` (True when the run was handed to another process by ``n_jobs``), and
     :meth:`snapshot` / :meth:`restore` of the parameters.
     """
 
@@ -197,6 +230,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.has_validation = validation is not None
         self.run_index = run
+        self.in_worker = False
         self.history = History(loss_name=loss.name, metric_name=loss.metric_name)
         self.stop_reason: str | None = None
         self._batch_buffers: dict[int, tuple[Array, Array, Array | None]] = {}

@@ -1,0 +1,102 @@
+"""Restarts run through joblib (n_jobs): the same result as serially, wherever joblib's active
+backend runs them, and the budget of a time limit shared by all runs."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+
+joblib = pytest.importorskip("joblib")
+
+THREADS_SEEN: list[int] = []  # module level: callbacks in workers are copies
+
+
+class RecordThread(dp.Callback):
+    def on_train_begin(self, trainer):
+        THREADS_SEEN.append(threading.get_ident())
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 6))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    return X, y, rng.random(120) + 0.1
+
+
+def train(data, n_jobs, **options):
+    X, y, w = data
+    net = dp.MLP([6, 8, 2], seed=3, batch_norm=True, dropout=0.1)
+    optimizer = dp.Adam(0.01)
+    history = net.fit(X, y, loss="cross_entropy", optimizer=optimizer, epochs=4, batch_size=16,
+                      restarts=4, n_jobs=n_jobs, sample_weight=w, validation_fraction=0.25,
+                      **options)
+    return net, optimizer, history
+
+
+class RecordProcess(dp.Callback):
+    def on_train_begin(self, trainer):
+        trainer.history.process = os.getpid()  # comes back with the run's History
+
+
+def assert_same_result(first, second):
+    (net_a, opt_a, hist_a), (net_b, opt_b, hist_b) = first, second
+    assert hist_a.best_restart == hist_b.best_restart
+    assert [r["val_loss"] for r in hist_a.restarts] == [r["val_loss"] for r in hist_b.restarts]
+    np.testing.assert_array_equal(net_a.theta, net_b.theta)
+    for bn_a, bn_b in zip(net_a.batchnorm_layers, net_b.batchnorm_layers):
+        np.testing.assert_array_equal(bn_a.running_mean, bn_b.running_mean)
+    np.testing.assert_array_equal(opt_a.m, opt_b.m)  # the kept run's Adam moments
+    assert opt_a.t == opt_b.t
+    assert net_a.rng.integers(2**62) == net_b.rng.integers(2**62)  # the kept run's generator
+
+
+def test_parallel_restarts_in_processes_equal_serial(data):
+    serial = train(data, n_jobs=1, callbacks=[RecordProcess()])
+    assert len({r["val_loss"] for r in serial[2].restarts}) == 4  # four different runs
+    parallel = train(data, n_jobs=2, callbacks=[RecordProcess()])
+    assert {r["history"].process for r in serial[2].restarts} == {os.getpid()}
+    assert os.getpid() not in {r["history"].process for r in parallel[2].restarts}
+    assert_same_result(serial, parallel)
+
+
+def test_restarts_go_where_joblibs_active_backend_sends_them(data):
+    """n_jobs=None follows joblib's configuration: here its threading backend."""
+    THREADS_SEEN.clear()
+    serial = train(data, n_jobs=None, callbacks=[RecordThread()])
+    assert set(THREADS_SEEN) == {threading.get_ident()}  # no configuration: in this thread
+    THREADS_SEEN.clear()
+    with joblib.parallel_config(backend="threading", n_jobs=2):
+        threaded = train(data, n_jobs=None, callbacks=[RecordThread()])
+    assert len(THREADS_SEEN) == 4 and threading.get_ident() not in THREADS_SEEN
+    assert_same_result(serial, threaded)
+
+
+def test_repeated_parallel_restarts_explore_new_starting_points(data):
+    X, y, _ = data
+    net = dp.MLP([6, 8, 2], seed=3)
+    first = net.fit(X, y, loss="cross_entropy", epochs=1, restarts=3, n_jobs=2)
+    second = net.fit(X, y, loss="cross_entropy", epochs=1, restarts=3, n_jobs=2)
+    assert first.restarts[1]["loss"] != second.restarts[1]["loss"]
+
+
+def test_a_spent_time_budget_drops_the_later_runs_as_serially(data):
+    X, y, _ = data
+    for n_jobs in (1, 2):
+        net = dp.MLP([6, 8, 2], seed=3)
+        history = net.fit(X, y, loss="cross_entropy", epochs=50, batch_size=4, restarts=3,
+                          n_jobs=n_jobs, time_limit=1e-9)
+        assert [r["stop_reason"] for r in history.restarts] == ["time_limit"]
+        assert history.restarts[0]["history"].n_epochs == 1
+
+
+@pytest.mark.parametrize("n_jobs", [0, 1.5, "two", True])
+def test_bad_n_jobs_is_named(data, n_jobs):
+    X, y, _ = data
+    with pytest.raises(ValueError, match="n_jobs must be None or a nonzero integer"):
+        dp.MLP([6, 2]).fit(X, y, loss="cross_entropy", n_jobs=n_jobs)
