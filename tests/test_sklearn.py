@@ -263,6 +263,52 @@ def test_feature_names_from_pandas():
     assert isinstance(X, pd.DataFrame)
 
 
+def test_safe_model_file_round_trip_of_a_classifier(tmp_path):
+    import deltaprop as dp
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    labels = np.array(["setosa", "versicolor", "virginica"], dtype=object)[y]
+    clf = MLPClassifier((6,), max_iter=20, random_state=0, class_weight="balanced",
+                        batch_norm=True, dtype=np.float32).fit(X, labels)
+    clf.save(tmp_path / "clf.dp")
+    loaded = MLPClassifier.load(tmp_path / "clf.dp")
+    assert loaded.get_params() == clf.get_params()
+    np.testing.assert_array_equal(loaded.classes_, clf.classes_)
+    assert loaded.classes_.dtype == clf.classes_.dtype
+    np.testing.assert_array_equal(loaded.feature_names_in_, clf.feature_names_in_)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+    assert loaded.loss_curve_ == clf.loss_curve_ and loaded.n_iter_ == clf.n_iter_
+    with pytest.raises(ValueError, match="feature names"):  # scikit-learn's own check still runs
+        loaded.predict(X.rename(columns=str.upper))
+    with pytest.raises(dp.ModelFileError, match="not a MLPRegressor"):
+        MLPRegressor.load(tmp_path / "clf.dp")
+    assert isinstance(dp.load(tmp_path / "clf.dp"), dp.MLP)  # the network alone
+    dp.save(dp.MLP([2, 2]), tmp_path / "net.dp")
+    with pytest.raises(dp.ModelFileError, match="not a deltaprop.sklearn estimator"):
+        MLPClassifier.load(tmp_path / "net.dp")
+    with pytest.raises(NotFittedError):
+        MLPClassifier().save(tmp_path / "unfitted.dp")
+
+
+@pytest.mark.parametrize("kind", ["multilabel", "multi-output regression", "binary integers"])
+def test_safe_model_file_round_trip_of_other_targets(kind, tmp_path, rng):
+    X = rng.normal(size=(50, 3))
+    if kind == "multilabel":
+        est, y = MLPClassifier((5,), max_iter=5, multilabel=True), (X[:, :2] > 0).astype(np.int8)
+    elif kind == "binary integers":
+        est, y = MLPClassifier((5,), max_iter=5), np.where(X[:, 0] > 0, 7, -3)
+    else:
+        est, y = MLPRegressor((5,), max_iter=5, loss="mse"), X @ rng.normal(size=(3, 2))
+    est.fit(X, y)
+    est.save(tmp_path / "est.dp")
+    loaded = type(est).load(tmp_path / "est.dp")
+    prediction = loaded.predict(X)
+    np.testing.assert_array_equal(prediction, est.predict(X))
+    assert prediction.dtype == est.predict(X).dtype
+    loaded.partial_fit(X, y)  # keeps training from the loaded weights
+
+
 # -- incremental training, stopping, schedules --------------------------------------------------
 def test_partial_fit_continues_weights_and_optimizer_state(rng):
     X, y = _blobs(rng, ["a", "b", "c"])

@@ -15,6 +15,7 @@ from deltaprop.initializers import INITIALIZERS
 from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Dropout, Layer
 from deltaprop.losses import LOSSES, Loss, get_loss, one_hot
 from deltaprop.mlp import MLP
+from deltaprop.modelfile import ModelFileError, load, save
 from deltaprop.network import Network
 from deltaprop.optim import SGD, Adam, Constant, Cosine, InverseScaling, Optimizer, Schedule, StepDecay
 from deltaprop.training import fit
@@ -27,5 +28,6 @@ __all__ = [
     "Loss", "LOSSES", "get_loss", "one_hot",
     "Optimizer", "SGD", "Adam", "Schedule", "Constant", "InverseScaling", "StepDecay", "Cosine",
     "fit", "evaluate", "History", "Callback", "EarlyStopping", "GradientTolerance", "TimeLimit",
-    "ProgressPrinter", "gradcheck", "GradcheckReport", "Perceptron", "DeltaRule", "__version__",
+    "ProgressPrinter", "gradcheck", "GradcheckReport", "Perceptron", "DeltaRule",
+    "save", "load", "ModelFileError", "__version__",
 ]

@@ -86,6 +86,14 @@ class History:
             "restarts": [{k: v for k, v in r.items() if k != "history"} for r in self.restarts],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> History:
+        """The History that :meth:`to_dict` described (restarts keep their summaries only)."""
+        known = {name for name in cls.__dataclass_fields__}
+        history = cls(**{k: v for k, v in data.items() if k in known and k != "grad_norms"})
+        history.grad_norms = [np.asarray(g, dtype=float) for g in data.get("grad_norms", [])]
+        return history
+
     def __repr__(self) -> str:
         last = f", loss={self.loss[-1]:.4g}" if self.loss else ""
         val = f", val_loss={self.val_loss[-1]:.4g}" if self.val_loss else ""

@@ -54,6 +54,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deltaprop._validation import as_sample_weight
 from deltaprop.callbacks import Callback, EarlyStopping
+from deltaprop.estimator_files import load_estimator, save_estimator
 from deltaprop.mlp import MLP
 from deltaprop.optim import SGD, Adam, Optimizer, Schedule
 
@@ -268,6 +269,16 @@ class _BaseMLP(BaseEstimator):
             (scikit-learn's), so in full batch an integer weight k counts a sample k times.
         """
         return self._fit(X, y, incremental=False, sample_weight=sample_weight)
+
+    def save(self, path: Any) -> None:
+        """Write the fitted estimator to ``path`` in deltaprop's safe model format (atomically;
+        no pickle). ``callbacks`` are not stored; see :mod:`deltaprop.estimator_files`."""
+        save_estimator(self, path)
+
+    @classmethod
+    def load(cls, path: Any) -> Any:
+        """Read an estimator of this class written by :meth:`save`."""
+        return load_estimator(path, expected=cls)
 
     def _outputs(self, X: Any) -> np.ndarray:
         """The network's outputs in X's float dtype (the network's may differ: ``dtype``)."""

@@ -1,0 +1,120 @@
+"""The estimators in the safe model file: the network as :mod:`deltaprop.modelfile` writes it,
+plus the estimator's parameters and fitted attributes as JSON (no pickle anywhere).
+
+Not stored: ``callbacks`` and a callable ``init`` or ``random_state`` object (they are code
+or live objects; they load as None), and the optimizer state (``partial_fit`` after loading
+starts a fresh optimizer from the loaded weights).
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from typing import Any
+
+import numpy as np
+
+from deltaprop.modelfile import ModelFileError, load_with_extra, save
+
+_FITTED = ("n_features_in_", "n_outputs_", "n_layers_", "out_activation_", "n_iter_", "t_",
+           "loss_", "loss_curve_", "validation_loss_curve_", "best_loss_",
+           "validation_scores_", "best_validation_score_")
+
+
+def save_estimator(estimator: Any, path: str | os.PathLike[str]) -> None:
+    """Write a fitted deltaprop.sklearn estimator to ``path`` (atomically)."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator)
+    fitted = {name: _plain(getattr(estimator, name)) for name in _FITTED if hasattr(estimator, name)}
+    if hasattr(estimator, "feature_names_in_"):
+        fitted["feature_names_in_"] = [str(name) for name in estimator.feature_names_in_]
+    if hasattr(estimator, "classes_"):
+        fitted["classes_"] = _labels_to_json(estimator.classes_)
+        dtype = estimator._multilabel_dtype
+        fitted["_multilabel_dtype"] = None if dtype is None else np.dtype(dtype).str
+    extra = {"estimator": type(estimator).__name__, "params": _params(estimator), "fitted": fitted}
+    save(estimator.net_, path, extra=extra)
+
+
+def load_estimator(path: str | os.PathLike[str], expected: type | None = None) -> Any:
+    """Read an estimator written by :func:`save_estimator`."""
+    from deltaprop import sklearn as estimators
+
+    net, extra = load_with_extra(path)
+    name = extra.get("estimator")
+    cls = {"MLPClassifier": estimators.MLPClassifier, "MLPRegressor": estimators.MLPRegressor}.get(name)  # type: ignore[arg-type]
+    if cls is None:
+        raise ModelFileError(f"{path}: holds a network, not a deltaprop.sklearn estimator; "
+                             "load it with deltaprop.load")
+    if expected is not None and cls is not expected:
+        raise ModelFileError(f"{path}: holds a {name}, not a {expected.__name__}")
+    try:
+        params = dict(extra["params"])
+        if isinstance(params.get("hidden_layer_sizes"), list):
+            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        if params.get("dtype") is not None:
+            params["dtype"] = np.dtype(params["dtype"]).type  # np.float32, as it was given
+        estimator = cls(**params)
+        fitted = dict(extra["fitted"])
+        if "classes_" in fitted:
+            fitted["classes_"] = _labels_from_json(fitted["classes_"])
+            dtype = fitted.pop("_multilabel_dtype")
+            estimator._multilabel_dtype = None if dtype is None else np.dtype(dtype)
+        if "feature_names_in_" in fitted:
+            fitted["feature_names_in_"] = np.asarray(fitted["feature_names_in_"], dtype=object)
+        for key, value in fitted.items():
+            setattr(estimator, key, value)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelFileError(f"{path}: the estimator's metadata is inconsistent ({error!r})") from None
+    estimator.net_ = net
+    estimator.history_ = net.history
+    estimator._optimizer = None
+    return estimator
+
+
+def _params(estimator: Any) -> dict[str, Any]:
+    """get_params() with what JSON cannot hold (callbacks, callables, generators) as None."""
+    params = {}
+    for key, value in estimator.get_params(deep=False).items():
+        if key == "dtype" and value is not None:
+            value = np.dtype(value).name
+        elif key == "hidden_layer_sizes":
+            value = list(value) if hasattr(value, "__iter__") else value
+        params[key] = _plain(value) if _is_json(value) else None
+    return params
+
+
+def _is_json(value: Any) -> bool:
+    if value is None or isinstance(value, (str, bool, numbers.Number)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_json(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
+    return False
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars and arrays as Python numbers and lists."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _labels_to_json(classes: np.ndarray) -> dict[str, Any]:
+    values = classes.tolist()
+    if classes.dtype == object and not all(isinstance(v, (str, bool, int, float)) for v in values):
+        raise ValueError("classes_ holds labels that are not strings or numbers; the safe model "
+                         "format cannot store them (pickle the estimator instead)")
+    return {"dtype": classes.dtype.str if classes.dtype != object else "object", "values": values}
+
+
+def _labels_from_json(data: dict[str, Any]) -> np.ndarray:
+    return np.asarray(data["values"], dtype=np.dtype(data["dtype"]))
