@@ -284,3 +284,12 @@ def test_predict_returns_a_fresh_array(rng):
     net.predict(2 * X)
     np.testing.assert_array_equal(first, kept)
     assert not np.shares_memory(first, net.layers[-1].z)
+
+
+def test_binary_cross_entropy_metric_is_subset_accuracy():
+    """A multi-label row counts as right only if every label is (scikit-learn's accuracy_score)."""
+    loss = dp.get_loss("binary_cross_entropy")
+    Y = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+    a = np.array([[0.9, 0.1], [0.9, 0.2], [0.4, 0.6]])
+    assert loss.metric(a, Y) == pytest.approx(1 / 3)
+    assert loss.metric(a, Y, np.array([2.0, 1.0, 1.0])) == pytest.approx(0.5)

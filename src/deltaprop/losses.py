@@ -258,8 +258,9 @@ class BinaryCrossEntropy(Loss):
         return Y
 
     def metric(self, a: Array, Y: Array, w: Array | None = None) -> float:
-        """The fraction of correct outputs (each label of a multi-label row counts alone)."""
-        return float(np.average(((a > 0.5) == (Y > 0.5)).mean(axis=1), weights=w))
+        """The fraction of samples whose every output is right (subset accuracy for multi-label
+        rows, as scikit-learn's ``accuracy_score``)."""
+        return float(np.average(((a > 0.5) == (Y > 0.5)).all(axis=1), weights=w))
 
 
 LOSSES: dict[str, type[Loss]] = {

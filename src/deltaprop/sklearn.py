@@ -348,8 +348,7 @@ _PARAMETERS_DOC = """
     best_validation_score_
         As in scikit-learn; ``loss_curve_`` includes the L2 term; ``validation_loss_curve_`` is
         the validation loss per epoch and ``validation_scores_`` the validation accuracy or R^2
-        (with ``early_stopping`` only; for multilabel y the accuracy is per label, not
-        scikit-learn's subset accuracy).
+        (with ``early_stopping`` only; for multilabel y the subset accuracy, as scikit-learn).
 """
 
 
