@@ -100,3 +100,17 @@ def test_bad_n_jobs_is_named(data, n_jobs):
     X, y, _ = data
     with pytest.raises(ValueError, match="n_jobs must be None or a nonzero integer"):
         dp.MLP([6, 2]).fit(X, y, loss="cross_entropy", n_jobs=n_jobs)
+
+
+def test_restarts_on_a_dask_cluster_equal_serial(data):
+    """joblib's dask backend sends the runs to a Dask cluster's worker processes unchanged."""
+    distributed = pytest.importorskip("distributed")
+    serial = train(data, n_jobs=1)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster, \
+            distributed.Client(cluster), joblib.parallel_config(backend="dask"):
+        on_dask = train(data, n_jobs=-1, callbacks=[RecordProcess()])
+        workers = set(cluster.scheduler_info["workers"])
+    assert len(workers) == 2
+    assert os.getpid() not in {r["history"].process for r in on_dask[2].restarts}
+    assert_same_result(serial, on_dask)

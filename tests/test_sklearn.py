@@ -157,6 +157,25 @@ def test_grid_search_in_parallel_gives_the_serial_result():
     np.testing.assert_array_equal(parallel.predict_proba(X), serial.predict_proba(X))
 
 
+def test_grid_search_and_restarts_on_a_dask_cluster_give_the_serial_result():
+    """scikit-learn users move a search to Dask with joblib unchanged (each fit, restarts
+    included, runs in a worker; tests/test_restarts.py sends restarts alone to Dask)."""
+    distributed = pytest.importorskip("distributed")
+    joblib = pytest.importorskip("joblib")
+    X, y = load_iris(return_X_y=True)
+    pipe = make_pipeline(StandardScaler(), MLPClassifier((6,), max_iter=20, restarts=2,
+                                                         random_state=0))
+    grid = {"mlpclassifier__alpha": [1e-4, 1e-1]}
+    serial = GridSearchCV(pipe, grid, cv=3).fit(X, y)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                                  dashboard_address="127.0.0.1:0") as cluster, \
+            distributed.Client(cluster), joblib.parallel_config(backend="dask"):
+        on_dask = GridSearchCV(pipe, grid, cv=3, n_jobs=-1).fit(X, y)
+    np.testing.assert_array_equal(on_dask.cv_results_["mean_test_score"],
+                                  serial.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(on_dask.predict_proba(X), serial.predict_proba(X))
+
+
 def test_coefs_are_views_in_scikit_learns_layout():
     X, y = load_iris(return_X_y=True)
     clf = MLPClassifier((5, 4), max_iter=3, random_state=0).fit(X, y)
