@@ -174,8 +174,19 @@ def test_initializers_are_seeded_and_scaled(init):
     expected_std = {"zeros": 0.0, "uniform": 0.05 / np.sqrt(3), "normal": 0.01,
                     "glorot": np.sqrt(2 / 300), "glorot_normal": np.sqrt(2 / 300),
                     "he": np.sqrt(2 / 200), "he_uniform": np.sqrt(2 / 200),
-                    "lecun": np.sqrt(1 / 200), "lecun_uniform": np.sqrt(1 / 200)}[init]
+                    "lecun": np.sqrt(1 / 200), "lecun_uniform": np.sqrt(1 / 200),
+                    "sklearn": np.sqrt(2 / 300), "sklearn_logistic": np.sqrt(2 / 900)}[init]
     assert a.std() == pytest.approx(expected_std, rel=0.05, abs=1e-12)
+
+
+@pytest.mark.parametrize("init, limit", [("sklearn", np.sqrt(6 / 300)),
+                                         ("sklearn_logistic", np.sqrt(2 / 300))])
+def test_sklearn_initializers_draw_the_biases_too(init, limit):
+    """scikit-learn draws b from the same uniform as W; the other initializers keep b = 0."""
+    net = dp.MLP([200, 100, 1], init=init, seed=3, dtype=np.float64)
+    b = net.biases[0]
+    assert 0 < np.abs(b).max() <= limit and b.std() == pytest.approx(limit / np.sqrt(3), rel=0.2)
+    assert not dp.MLP([200, 100, 1], init="glorot", seed=3).biases[0].any()
 
 
 def test_default_init_follows_the_activation():

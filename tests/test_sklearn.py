@@ -14,7 +14,14 @@ pytest.importorskip("sklearn")
 
 from sklearn import neural_network as sk  # noqa: E402
 from sklearn.base import clone  # noqa: E402
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris  # noqa: E402
+from sklearn.datasets import (  # noqa: E402
+    load_breast_cancer,
+    load_diabetes,
+    load_digits,
+    load_iris,
+    load_linnerud,
+    load_wine,
+)
 from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
@@ -359,10 +366,29 @@ def test_warm_start_continues_from_the_weights(rng):
 
 def test_tol_and_n_iter_no_change_stop_on_the_training_loss(rng):
     X, y = _blobs(rng, [0, 1])
-    clf = MLPClassifier((8,), max_iter=500, tol=10.0, n_iter_no_change=3, random_state=0).fit(X, y)
-    # epoch 1 sets the best loss, 3 more do not beat it by tol (scikit-learn stops one later)
-    assert clf.n_iter_ == 4 and clf.history_.stop_reason == "early_stopping"
+    params = dict(hidden_layer_sizes=(8,), max_iter=500, tol=10.0, n_iter_no_change=3, random_state=0)
+    clf = MLPClassifier(**params).fit(X, y)
+    # epoch 1 sets the best loss; stop when a count of 4 (> 3) epochs has not beaten it by tol
+    assert clf.n_iter_ == 5 == sk.MLPClassifier(**params).fit(X, y).n_iter_
+    assert clf.history_.stop_reason == "early_stopping"
     assert clf.best_loss_ == min(clf.loss_curve_) and clf.validation_scores_ is None
+
+
+def test_the_stopping_rule_is_scikit_learns_on_a_slow_creep():
+    """The best loss moves to every lower value, so a slow creep (each epoch lower, none by
+    tol) counts as no improvement: scikit-learn's rule, not "improve on the best by tol"."""
+    from types import SimpleNamespace
+
+    from deltaprop.sklearn import _NoImprovementRule
+
+    rule = _NoImprovementRule(patience=2, tol=0.1, monitor="loss", adaptive=False)
+    trainer = SimpleNamespace(stop_reason=None)
+    rule.on_train_begin(trainer)
+    for epoch, loss in enumerate([10.0, 9.99, 9.98, 9.97, 9.96], start=1):
+        rule.on_epoch_end(trainer, epoch, {"loss": loss})
+        if trainer.stop_reason:
+            break
+    assert (epoch, trainer.stop_reason, rule.best) == (4, "early_stopping", 9.97)
 
 
 def test_early_stopping_on_a_validation_split(rng):
@@ -408,14 +434,21 @@ def test_bad_parameters_are_rejected_with_the_value_named(rng):
 
 
 # -- held-out scores side by side with scikit-learn ------------------------------------------------
-SEEDS = range(5)
+SEEDS = range(10)
 
 
-def _held_out_scores(loader, kind, hidden, max_iter):
-    """Mean held-out accuracy (R^2) of scikit-learn's and our estimator over the same splits."""
+def _load_linnerud_standardized(return_X_y=True):
+    """linnerud's three targets on one scale (their variances differ 100-fold)."""
+    X, y = load_linnerud(return_X_y=True)
+    return X, (y - y.mean(axis=0)) / y.std(axis=0)
+
+
+def _held_out_scores(loader, kind, hidden, max_iter, seeds=SEEDS):
+    """Held-out accuracy (R^2) of scikit-learn's and our estimator, per seed, over the same
+    splits (70/30, stratified for classifiers) and the same budget."""
     X, y = loader(return_X_y=True)
     scores: dict[str, list[float]] = {"sklearn": [], "deltaprop": []}
-    for seed in SEEDS:
+    for seed in seeds:
         X_train, X_test, y_train, y_test = train_test_split(
             X, y, test_size=0.3, random_state=seed, stratify=y if kind == "classifier" else None)
         for name, module in (("sklearn", sk), ("deltaprop", None)):
@@ -427,18 +460,30 @@ def _held_out_scores(loader, kind, hidden, max_iter):
                 warnings.simplefilter("ignore", ConvergenceWarning)  # scikit-learn's, at max_iter
                 model = make_pipeline(StandardScaler(), est).fit(X_train, y_train)
             scores[name].append(model.score(X_test, y_test))
-    return {name: float(np.mean(values)) for name, values in scores.items()}
+    return {name: np.array(values) for name, values in scores.items()}
 
 
-@pytest.mark.parametrize("loader, kind, hidden, max_iter", [
-    (load_iris, "classifier", (16,), 200),
-    (load_breast_cancer, "classifier", (16,), 200),
-    (load_diabetes, "regressor", (32,), 200),
+@pytest.mark.parametrize("loader, kind, hidden", [
+    (load_iris, "classifier", (16,)),
+    (load_wine, "classifier", (16,)),
+    (load_breast_cancer, "classifier", (16,)),
+    (load_digits, "classifier", (64,)),
+    (load_diabetes, "regressor", (32,)),
+    (_load_linnerud_standardized, "regressor", (16,)),
 ])
-def test_held_out_score_matches_scikit_learns(loader, kind, hidden, max_iter):
-    scores = _held_out_scores(loader, kind, hidden, max_iter)
-    print(f"{loader.__name__}: {scores}")
-    # Means over 5 splits and seeds; one test sample moves a split's accuracy by 0.006-0.022
-    # and the two initializations differ (He vs scikit-learn's Glorot), so "at least" is
-    # asserted up to 0.01.
-    assert scores["deltaprop"] >= scores["sklearn"] - 0.01
+def test_held_out_score_is_at_least_scikit_learns(loader, kind, hidden):
+    """Non-inferiority over 10 paired seeds: our mean score may fall below scikit-learn's by at
+    most twice the standard error of the paired differences.
+
+    Both estimators run the same algorithm from the same distribution of initial weights, so
+    on a given split the two scores differ by chance (one test sample moves an accuracy by
+    0.006-0.022); a plain "mean >= mean" would be a coin toss, while a real deficit (He instead
+    of scikit-learn's initialization cost 0.01 on wine, 3.7 standard errors) fails this test.
+    """
+    scores = _held_out_scores(loader, kind, hidden, 200)
+    difference = scores["deltaprop"] - scores["sklearn"]
+    standard_error = difference.std(ddof=1) / np.sqrt(difference.size)
+    print(f"{loader.__name__}: sklearn {scores['sklearn'].mean():.4f}, deltaprop "
+          f"{scores['deltaprop'].mean():.4f}, paired difference {difference.mean():+.4f} "
+          f"(standard error {standard_error:.4f})")
+    assert difference.mean() >= -2 * standard_error

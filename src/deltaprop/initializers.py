@@ -1,8 +1,9 @@
 """Initial weights: the choice that breaks (or, with zeros, keeps) the symmetry of hidden units.
 
 Every initializer draws ``W`` of shape ``(n_out, n_in)`` from an explicit
-``numpy.random.Generator``; biases start at zero. Draws are made in float64 and cast, so a seed
-gives the same starting point in float32 and float64 networks, bit for bit across runs.
+``numpy.random.Generator``; biases start at zero, except with the two ``sklearn`` initializers,
+which draw ``b`` too and return ``(W, b)``. Draws are made in float64 and cast, so a seed gives
+the same starting point in float32 and float64 networks, bit for bit across runs.
 
 =================  ==========================================  ============================
 name               distribution                                default for
@@ -16,18 +17,22 @@ name               distribution                                default for
 ``he_uniform``     U(-r, r), r = sqrt(6 / n_in)
 ``lecun``          N(0, 1 / n_in)
 ``lecun_uniform``  U(-r, r), r = sqrt(3 / n_in)
+``sklearn``        W and b U(-r, r), r = sqrt(6 / (n_in + n_out))  deltaprop.sklearn estimators
+``sklearn_logistic``  W and b U(-r, r), r = sqrt(2 / (n_in + n_out))  the same, logistic
 =================  ==========================================  ============================
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from deltaprop._validation import unknown_name_error
 
-Initializer = Callable[[tuple[int, int], np.random.Generator], np.ndarray]
+# f(shape, rng) -> W, or -> (W, b) for an initializer that draws the biases too
+Initializer = Callable[[tuple[int, int], np.random.Generator], Any]
 
 
 def zeros(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -77,13 +82,31 @@ def lecun_uniform(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarra
     return _uniform_limit(shape, rng, np.sqrt(3.0 / shape[1]))
 
 
-def _uniform_limit(shape: tuple[int, int], rng: np.random.Generator, limit: float) -> np.ndarray:
+def sklearn(shape: tuple[int, int], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's MLP initialization: W, then b, uniform in +-sqrt(6 / (n_in + n_out))."""
+    return _weights_and_biases(shape, rng, 6.0)
+
+
+def sklearn_logistic(shape: tuple[int, int], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's MLP initialization for logistic units: +-sqrt(2 / (n_in + n_out))."""
+    return _weights_and_biases(shape, rng, 2.0)
+
+
+def _weights_and_biases(shape: tuple[int, int], rng: np.random.Generator,
+                        factor: float) -> tuple[np.ndarray, np.ndarray]:
+    n_out, n_in = shape
+    limit = np.sqrt(factor / (n_in + n_out))
+    return _uniform_limit(shape, rng, limit), _uniform_limit((n_out,), rng, limit)
+
+
+def _uniform_limit(shape: tuple[int, ...], rng: np.random.Generator, limit: float) -> np.ndarray:
     return rng.uniform(-limit, limit, size=shape)
 
 
 INITIALIZERS: dict[str, Initializer] = {
     f.__name__: f
-    for f in (zeros, uniform, normal, glorot, glorot_normal, he, he_uniform, lecun, lecun_uniform)
+    for f in (zeros, uniform, normal, glorot, glorot_normal, he, he_uniform, lecun, lecun_uniform,
+              sklearn, sklearn_logistic)
 }
 _ALIASES = {
     "xavier": "glorot", "glorot_uniform": "glorot", "xavier_uniform": "glorot",
@@ -104,7 +127,7 @@ def get_initializer(spec: str | Initializer | None, activation_name: str = "iden
     ----------
     spec : str, callable or None
         A name from the table in this module's docstring, or a callable
-        ``f(shape, rng) -> ndarray``.
+        ``f(shape, rng) -> W`` (or ``-> (W, b)`` to draw the biases as well).
     activation_name : str
         The layer's activation, used when ``spec`` is None: He for the ReLU family, Glorot
         otherwise.

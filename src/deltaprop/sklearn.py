@@ -14,16 +14,17 @@ How scikit-learn's parameters map to the core
   ``squared_error`` with one output, k for k outputs (ours sums 1/2 (a - y)^2 over outputs,
   scikit-learn averages it), 2 for ``mse``. The objective is then ``c`` times scikit-learn's:
   the same minimizer. Only a last, smaller minibatch is penalized a little less than there.
-- ``tol``, ``n_iter_no_change``: :class:`~deltaprop.EarlyStopping` with ``patience =
-  n_iter_no_change`` and ``min_delta = tol`` on the training loss, or, with
-  ``early_stopping=True``, on the validation loss (scikit-learn watches the validation score)
-  with the best epoch's weights restored. scikit-learn stops one epoch later (its counter must
-  exceed ``n_iter_no_change``). The core's own ``tol`` (a gradient-norm tolerance) is not used.
+- ``tol``, ``n_iter_no_change``: scikit-learn's rule, as a callback: stop once more than
+  ``n_iter_no_change`` epochs in a row failed to improve on the best training loss by ``tol``
+  (the best moves to every lower value); with ``early_stopping=True`` the same rule watches the
+  validation loss (scikit-learn watches the validation score) and the best epoch's weights are
+  restored. The core's own ``tol`` (a gradient-norm tolerance) is not used.
+- ``init``: None means scikit-learn's initialization (W and b uniform in +-sqrt(6 / (n_in +
+  n_out)), factor 2 for ``logistic``); any name of :mod:`deltaprop.initializers` otherwise.
 - ``learning_rate`` (``solver="sgd"`` only, as in scikit-learn): ``"invscaling"`` is
   scikit-learn's ``eta_0 / (t + 1)^power_t`` with t the samples seen before the epoch;
-  ``"adaptive"`` divides eta by 5 whenever the monitored loss has not improved by ``tol`` for
-  more than ``n_iter_no_change`` epochs, and stops once eta <= 1e-6 (a callback here; the core
-  has no such schedule). In ``partial_fit`` neither rule runs.
+  ``"adaptive"`` divides eta by 5 where the rule below would stop, and stops once eta <= 1e-6
+  (the same callback; the core has no such schedule). In ``partial_fit`` neither rule runs.
 - ``dtype``: the network trains in float32 for float32 X and in float64 otherwise, unless
   ``dtype`` is given; predictions come back in X's float dtype.
 - ``sample_weight``: each minibatch's loss is ``sum_i w_i loss_i / sum_i w_i``, as in
@@ -53,7 +54,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deltaprop._validation import as_sample_weight
-from deltaprop.callbacks import Callback, EarlyStopping
+from deltaprop.callbacks import Callback
 from deltaprop.estimator_files import load_estimator, save_estimator
 from deltaprop.mlp import MLP
 from deltaprop.optim import SGD, Adam, Optimizer, Schedule
@@ -75,34 +76,38 @@ class _SampleInverseScaling(Schedule):
         return lr0 / (self.samples_before + epoch * self.n_samples + 1) ** self.power_t
 
 
-class _AdaptiveLearningRate(Callback):
-    """scikit-learn's ``learning_rate="adaptive"``: eta / 5 after more than ``patience`` epochs
-    without an improvement of ``tol``; stop when eta is already <= 1e-6. On ``val_loss`` the
-    best epoch's parameters are restored at the end."""
+class _NoImprovementRule(Callback):
+    """scikit-learn's stopping rule. After each epoch the count of epochs without an improvement
+    of ``tol`` grows (or resets to 0), and the best value moves to any lower one; once the count
+    exceeds ``patience``, training stops, or with ``adaptive`` (``learning_rate="adaptive"``)
+    eta is divided by 5 and the count restarts, stopping only when eta is already <= 1e-6. On
+    ``val_loss`` the best epoch's parameters are restored at the end."""
 
-    def __init__(self, patience: int, tol: float, monitor: str) -> None:
-        self.patience, self.tol, self.monitor = patience, tol, monitor
+    def __init__(self, patience: int, tol: float, monitor: str, adaptive: bool) -> None:
+        self.patience, self.tol, self.monitor, self.adaptive = patience, tol, monitor, adaptive
 
     def on_train_begin(self, trainer: Any) -> None:
-        self.best, self.wait, self.best_state = math.inf, 0, None
+        self.best, self.best_epoch, self.wait, self.best_state = math.inf, 0, 0, None
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
         current = logs[self.monitor]
         self.wait = self.wait + 1 if current > self.best - self.tol else 0
         if current < self.best:
-            self.best = current
+            self.best, self.best_epoch = current, epoch
             if self.monitor == "val_loss":
                 self.best_state = trainer.snapshot()
         if self.wait > self.patience:
-            if trainer.optimizer.lr <= _MIN_LR:
-                trainer.stop_reason = "early_stopping"
-            else:
+            if self.adaptive and trainer.optimizer.lr > _MIN_LR:
                 trainer.optimizer.lr /= 5.0
                 self.wait = 0
+            else:
+                trainer.stop_reason = "early_stopping"
 
     def on_train_end(self, trainer: Any) -> None:
         if self.best_state is not None:
             trainer.restore(self.best_state)
+            trainer.history.best_epoch = self.best_epoch
+            trainer.history.final_loss = trainer.history.loss[self.best_epoch - 1]
 
 
 class _BaseMLP(BaseEstimator):
@@ -186,10 +191,14 @@ class _BaseMLP(BaseEstimator):
 
     def _stopping(self) -> Callback:
         monitor = "val_loss" if self.early_stopping else "loss"
-        if self.solver == "sgd" and self.learning_rate == "adaptive":
-            return _AdaptiveLearningRate(self.n_iter_no_change, self.tol, monitor)
-        return EarlyStopping(patience=self.n_iter_no_change, min_delta=self.tol, monitor=monitor,
-                             restore_best=self.early_stopping)
+        adaptive = self.solver == "sgd" and self.learning_rate == "adaptive"
+        return _NoImprovementRule(self.n_iter_no_change, self.tol, monitor, adaptive)
+
+    def _init(self) -> Any:
+        """scikit-learn's initialization (W and b uniform) unless ``init`` says otherwise."""
+        if self.init is not None:
+            return self.init
+        return "sklearn_logistic" if self.activation == "logistic" else "sklearn"
 
     def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None,
              sample_weight: Any = None) -> Any:
@@ -202,7 +211,7 @@ class _BaseMLP(BaseEstimator):
             dtype = X.dtype if self.dtype is None else self.dtype
             self.net_ = MLP([X.shape[1], *hidden, self.n_outputs_],
                             activation=_ACTIVATIONS.get(self.activation, self.activation),
-                            init=self.init, dtype=dtype, seed=self._seed(),
+                            init=self._init(), dtype=dtype, seed=self._seed(),
                             batch_norm=self.batch_norm, dropout=self.dropout)
             self.loss_curve_: list[float] = []
             self.validation_loss_curve_: list[float] = []
@@ -323,8 +332,11 @@ _PARAMETERS_DOC = """
         (not stratified).
     random_state : int, RandomState or None
         Seeds the network (initialization, shuffling, dropout, validation split).
-    batch_norm, dropout, init, restarts
+    batch_norm, dropout, restarts
         As in :class:`deltaprop.MLP` and :func:`deltaprop.fit`.
+    init : str or callable, optional
+        None: scikit-learn's initialization (``"sklearn"``, or ``"sklearn_logistic"`` for
+        ``activation="logistic"``); otherwise any initializer of :class:`deltaprop.MLP`.
     n_jobs : int or None
         Restarts at once, through joblib: local processes, or a Dask cluster under
         ``joblib.parallel_config(backend="dask")``; None follows joblib's active configuration

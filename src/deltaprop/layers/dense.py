@@ -95,11 +95,15 @@ class Dense(Layer):
 
     def initialize(self, rng: np.random.Generator) -> None:
         initializer = get_initializer(self.init, self.activation.name)
-        W = np.asarray(initializer((self.n_out, self.n_in), rng))
+        drawn = initializer((self.n_out, self.n_in), rng)
+        W, b = (np.asarray(drawn[0]), np.asarray(drawn[1])) if isinstance(drawn, tuple) else (
+            np.asarray(drawn), None)
         if W.shape != (self.n_out, self.n_in):
             raise ValueError(f"init returned shape {W.shape}, expected {(self.n_out, self.n_in)}")
+        if b is not None and b.shape != (self.n_out,):
+            raise ValueError(f"init returned biases of shape {b.shape}, expected {(self.n_out,)}")
         self.W[...] = W
-        self.b[...] = 0.0
+        self.b[...] = 0.0 if b is None else b
 
     def set_activation(self, activation: str | Activation) -> None:
         """Replace ``f`` (used when the loss chooses the output activation)."""
