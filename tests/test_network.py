@@ -304,3 +304,12 @@ def test_binary_cross_entropy_metric_is_subset_accuracy():
     a = np.array([[0.9, 0.1], [0.9, 0.2], [0.4, 0.6]])
     assert loss.metric(a, Y) == pytest.approx(1 / 3)
     assert loss.metric(a, Y, np.array([2.0, 1.0, 1.0])) == pytest.approx(0.5)
+
+
+def test_predict_logits_are_the_output_pre_activations(rng):
+    net = dp.MLP([3, 5, 4], seed=0, batch_norm=True, dtype=np.float64)
+    net.use_loss(dp.get_loss("cross_entropy"))
+    X = rng.standard_normal((5000, 3))  # more rows than one predict chunk
+    z = net.predict_logits(X)
+    softmax = np.exp(z - z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(softmax / softmax.sum(axis=1, keepdims=True), net.predict(X), rtol=1e-12)

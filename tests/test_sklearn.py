@@ -243,6 +243,29 @@ def test_labels_of_any_type(labels, rng):
     assert clf.net_.loss.name == ("binary_cross_entropy" if binary else "cross_entropy")
 
 
+@pytest.mark.parametrize("labels", [["cat", "dog", "emu"], ["no", "yes"]])
+def test_squared_error_classifier_is_the_notes_loss_on_softmax_or_sigmoid_outputs(labels, rng):
+    X, y = _blobs(rng, labels)
+    clf = MLPClassifier((16,), loss="squared_error", max_iter=150, learning_rate_init=0.02,
+                        random_state=0).fit(X, y)
+    assert clf.net_.loss.name == "squared_error"
+    assert clf.net_.output_layer.activation.name == ("sigmoid" if len(labels) == 2 else "softmax")
+    assert clf.score(X, y) > 0.9
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0, rtol=1e-12)
+    with pytest.raises(ValueError, match="loss must be 'log_loss' or 'squared_error'"):
+        MLPClassifier(loss="hinge").fit(X, y)
+
+
+@pytest.mark.parametrize("labels", [["cat", "dog", "emu"], ["no", "yes"]])
+def test_log_probabilities_stay_finite_where_probabilities_round_to_zero(labels, rng):
+    X, y = _blobs(rng, labels)
+    clf = MLPClassifier((16,), max_iter=100, random_state=0).fit(X.astype(np.float32), y)
+    far = 1000 * X[:5].astype(np.float32)
+    assert (clf.predict_proba(far) == 0).any()  # float32 underflow, far from the data
+    log_p = clf.predict_log_proba(far)
+    assert log_p.dtype == np.float32 and np.isfinite(log_p).all() and log_p.max() <= 0
+
+
 def test_multilabel_and_one_hot(rng):
     X = rng.normal(size=(120, 4))
     Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0, X[:, 0] + X[:, 2] > 0]).astype(np.int64)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from deltaprop.mlp import MLP
 from deltaprop.modelfile import ModelFileError, load_with_extra, save
 
 _FITTED = ("n_features_in_", "n_outputs_", "n_layers_", "out_activation_", "n_iter_", "t_",
@@ -67,6 +68,8 @@ def load_estimator(path: str | os.PathLike[str], expected: type | None = None) -
             setattr(estimator, key, value)
     except (KeyError, TypeError, ValueError) as error:
         raise ModelFileError(f"{path}: the estimator's metadata is inconsistent ({error!r})") from None
+    if not isinstance(net, MLP):
+        raise ModelFileError(f"{path}: the estimator's network is a {type(net).__name__}, not an MLP")
     estimator.net_ = net
     estimator.history_ = net.history
     estimator._optimizer = None

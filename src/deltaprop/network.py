@@ -333,6 +333,16 @@ class Network:
             out[start:stop] = self._forward(X[start:stop], training=False)
         return out
 
+    def predict_logits(self, X: Any) -> Array:
+        """The output layer's pre-activation z_L in evaluation mode, shape (n_samples, n_outputs):
+        the logits of a softmax or sigmoid output, for stable log-probabilities."""
+        X = as_float_matrix(X, "X", self.dtype, self.n_inputs)
+        out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
+        for start in range(0, X.shape[0], PREDICT_CHUNK):
+            self._forward(X[start:start + PREDICT_CHUNK], training=False)
+            out[start:start + PREDICT_CHUNK] = self.output_layer.z
+        return out
+
     def predict_classes(self, X: Any) -> Array:
         """Predicted classes.
 

@@ -56,6 +56,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from deltaprop._validation import as_sample_weight
 from deltaprop.callbacks import Callback
 from deltaprop.estimator_files import load_estimator, save_estimator
+from deltaprop.losses import one_hot
 from deltaprop.mlp import MLP
 from deltaprop.optim import SGD, Adam, Optimizer, Schedule
 
@@ -194,6 +195,10 @@ class _BaseMLP(BaseEstimator):
         adaptive = self.solver == "sgd" and self.learning_rate == "adaptive"
         return _NoImprovementRule(self.n_iter_no_change, self.tol, monitor, adaptive)
 
+    def _output_activation(self) -> str | None:
+        """The output activation, or None to let the loss choose it."""
+        return None
+
     def _init(self) -> Any:
         """scikit-learn's initialization (W and b uniform) unless ``init`` says otherwise."""
         if self.init is not None:
@@ -211,6 +216,7 @@ class _BaseMLP(BaseEstimator):
             dtype = X.dtype if self.dtype is None else self.dtype
             self.net_ = MLP([X.shape[1], *hidden, self.n_outputs_],
                             activation=_ACTIVATIONS.get(self.activation, self.activation),
+                            output_activation=self._output_activation(),
                             init=self._init(), dtype=dtype, seed=self._seed(),
                             batch_norm=self.batch_norm, dropout=self.dropout)
             self.loss_curve_: list[float] = []
@@ -294,6 +300,11 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
         return self.net_.predict(X).astype(X.dtype, copy=False)
+
+
+def _softplus(z: np.ndarray) -> np.ndarray:
+    """log(1 + exp(z)) without overflow."""
+    return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
 
 
 def _partial_fit_available(estimator: _BaseMLP) -> bool:
@@ -380,6 +391,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         count)), multiplied into ``sample_weight``. Not "balanced" in ``partial_fit``.
     multilabel : {"auto", True}, default="auto"
         How a 2-D indicator y is read (see above).
+    loss : {"log_loss", "squared_error"}, default="log_loss"
+        ``log_loss``: cross-entropy on softmax outputs (binary cross-entropy on sigmoid units
+        for two classes and multilabel), as scikit-learn. ``squared_error``: the notes'
+        1/2 ||a - y||^2 on the same outputs, with one-hot (0/1) targets; ``predict_proba`` is
+        still the softmax (sigmoid) output.
     """
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=1e-4,
@@ -389,10 +405,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, batch_norm=False, dropout=0.0, init=None, restarts=1,
                  n_jobs=None, dtype=None, callbacks=None, class_weight=None,
-                 multilabel="auto") -> None:
+                 multilabel="auto", loss="log_loss") -> None:
         # The full signature again: scikit-learn reads the parameters from it (no **kwargs).
         super().__init__(**_shared(locals()))
-        self.class_weight, self.multilabel = class_weight, multilabel
+        self.class_weight, self.multilabel, self.loss = class_weight, multilabel, loss
 
     def _sample_weight(self, sample_weight: Any, y: Any, n_samples: int, *,
                        incremental: bool) -> np.ndarray | None:
@@ -416,10 +432,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         check_classification_targets(y)
         if first:
             self._set_classes(y, classes)
+        if self.loss not in ("log_loss", "squared_error"):
+            raise ValueError(f"loss must be 'log_loss' or 'squared_error', got {self.loss!r}")
+        squared = self.loss == "squared_error"
         if self._multilabel_dtype is not None:
             if y.ndim != 2 or y.shape[1] != len(self.classes_):
                 raise ValueError(f"y must be a multilabel indicator with {len(self.classes_)} columns")
-            return y.astype(np.float64), "binary_cross_entropy", 1
+            return y.astype(np.float64), "squared_error" if squared else "binary_cross_entropy", 1
         if y.ndim != 1:
             raise ValueError(f"y must be 1-D labels here, got shape {y.shape}")
         unknown = np.setdiff1d(unique_labels(y), self.classes_)
@@ -427,8 +446,18 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError(f"y has classes {unknown} not in classes_ {self.classes_}")
         codes = np.searchsorted(self.classes_, y)
         if len(self.classes_) == 2:
-            return codes.astype(np.float64), "binary_cross_entropy", 1
+            return codes.astype(np.float64), "squared_error" if squared else "binary_cross_entropy", 1
+        if squared:
+            return one_hot(codes, len(self.classes_), np.float64), "squared_error", 1
         return codes, "cross_entropy", 1
+
+    def _output_activation(self) -> str | None:
+        """Sigmoid units (one per label, or one for two classes) or softmax; set here for
+        ``squared_error``, chosen by the cross-entropy otherwise."""
+        if self.loss != "squared_error":
+            return None
+        two_classes = len(self.classes_) == 2 and self._multilabel_dtype is None
+        return "sigmoid" if two_classes or self._multilabel_dtype is not None else "softmax"
 
     def _set_classes(self, y: np.ndarray, classes: Any) -> None:
         self._multilabel_dtype = None
@@ -466,16 +495,29 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
-        out = self._outputs(X)
+        """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order
+        (for two classes both columns come from the logit: sigma(-z), sigma(z), so a tiny
+        probability keeps its digits instead of being 1 - (1 - p))."""
+        check_is_fitted(self)
         if len(self.classes_) == 2 and self._multilabel_dtype is None:
-            return np.hstack([1.0 - out, out])
-        return out
+            return np.exp(self.predict_log_proba(X))
+        return self._outputs(X)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
-        """log of :meth:`predict_proba` (-inf where a probability is exactly 0)."""
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+        """log of :meth:`predict_proba`, computed from the output logits (log-softmax, or
+        -softplus(-z) and -softplus(z) for sigmoid units), so finite where a probability
+        rounds to 0."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        z = self.net_.predict_logits(X).astype(np.float64)
+        if self.net_.output_layer.activation.name == "softmax":
+            z_max = z.max(axis=1, keepdims=True)
+            log_p = z - z_max - np.log(np.exp(z - z_max).sum(axis=1, keepdims=True))
+        elif len(self.classes_) == 2 and self._multilabel_dtype is None:
+            log_p = np.hstack([-_softplus(z), -_softplus(-z)])
+        else:
+            log_p = -_softplus(-z)
+        return log_p.astype(X.dtype, copy=False)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels, shape (n_samples,), or (n_samples, n_labels) for multilabel."""
