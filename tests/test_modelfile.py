@@ -138,8 +138,13 @@ def test_newer_format_other_format_and_inconsistent_contents(tmp_path, data):
         (lambda m: m["network"]["layers"][0].update(n_out=7), "theta has shape|inconsistent"),
         (lambda m: m["network"]["layers"][0].update(type="Conv2D"), "unknown layer type"),
         (lambda m: m["network"].pop("dtype"), "inconsistent"),
+        (lambda m: m["network"]["layers"][0].update(n_in=10**9), "theta has shape"),  # no 4 GB
+        (lambda m: m["network"]["rng_state"].update(bit_generator="seed"), "bit generator 'seed'"),
+        (lambda m: m["network"]["rng_state"]["state"].update(inc=-5), "inconsistent"),
+        (lambda m: m["network"]["history"].update(loss=["abc"]), "inconsistent"),
+        (lambda m: m["network"].update(dtype="float64"), "theta is float32"),
     ]:
-        dp.save(trained(data), path)
+        dp.save(trained(data, batch_norm=True), path)
 
         def edit(name, content, change=change):
             if name != modelfile.METADATA:
@@ -149,8 +154,24 @@ def test_newer_format_other_format_and_inconsistent_contents(tmp_path, data):
             return __import__("json").dumps(metadata)
 
         _rewrite(path, edit)
+        global_state = np.random.get_state()[1].copy()  # noqa: NPY002 (the legacy global one)
         with pytest.raises(dp.ModelFileError, match=message):
             dp.load(path)
+        np.testing.assert_array_equal(np.random.get_state()[1], global_state)  # noqa: NPY002
+
+
+@pytest.mark.parametrize("name, array", [
+    ("layers.1.running_mean.npy", np.zeros(2, np.float32)),
+    ("layers.1.running_var.npy", np.ones(6, np.float64)),
+])
+def test_batchnorm_statistics_of_the_wrong_shape_or_dtype_are_refused(tmp_path, data, name, array):
+    path = tmp_path / "model.dp"
+    dp.save(trained(data, batch_norm=True), path)
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array)
+    _rewrite(path, lambda member, content: buffer.getvalue() if member == name else content)
+    with pytest.raises(dp.ModelFileError, match="expected \\(6,\\) float32"):
+        dp.load(path)
 
 
 class _Bomb:

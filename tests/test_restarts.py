@@ -114,3 +114,17 @@ def test_restarts_on_a_dask_cluster_equal_serial(data):
     assert len(workers) == 2
     assert os.getpid() not in {r["history"].process for r in on_dask[2].restarts}
     assert_same_result(serial, on_dask)
+
+
+def test_parallel_runs_share_one_deadline_set_when_they_are_handed_out(data):
+    """Runs 0 and 1 train side by side until the shared deadline; runs 2 and 3 start after it
+    (they wait for a free worker), meet it in their first epoch and are dropped, as serially
+    they would never have started. A TimeLimit reused from an earlier fit gets a fresh clock."""
+    X, y, _ = data
+    limit = dp.TimeLimit(0.4)
+    dp.MLP([6, 8, 2], seed=3).fit(X, y, loss="cross_entropy", epochs=1, callbacks=[limit])
+    net = dp.MLP([6, 8, 2], seed=3)
+    history = net.fit(X, y, loss="cross_entropy", epochs=10**6, batch_size=4, restarts=4,
+                      n_jobs=2, callbacks=[limit])
+    assert [r["run"] for r in history.restarts] == [0, 1]
+    assert all(r["stop_reason"] == "time_limit" and r["epochs"] > 1 for r in history.restarts)

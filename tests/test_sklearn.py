@@ -252,6 +252,11 @@ def test_squared_error_classifier_is_the_notes_loss_on_softmax_or_sigmoid_output
     assert clf.net_.output_layer.activation.name == ("sigmoid" if len(labels) == 2 else "softmax")
     assert clf.score(X, y) > 0.9
     np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0, rtol=1e-12)
+    stopped = MLPClassifier((16,), loss="squared_error", early_stopping=True, max_iter=30,
+                            learning_rate_init=0.02, random_state=0).fit(X, y)
+    assert stopped.history_.metric_name == "accuracy"  # validation_scores_ are accuracies
+    assert all(0.0 <= score <= 1.0 for score in stopped.validation_scores_)
+    assert stopped.best_validation_score_ > 0.9
     with pytest.raises(ValueError, match="loss must be 'log_loss' or 'squared_error'"):
         MLPClassifier(loss="hinge").fit(X, y)
 
@@ -338,6 +343,42 @@ def test_safe_model_file_round_trip_of_a_classifier(tmp_path):
         MLPClassifier.load(tmp_path / "net.dp")
     with pytest.raises(NotFittedError):
         MLPClassifier().save(tmp_path / "unfitted.dp")
+
+
+def test_safe_model_file_keeps_integer_keyed_class_weights_and_names_what_it_drops(tmp_path, rng):
+    import json
+    import zipfile
+
+    import deltaprop as dp
+
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 3, 40)
+    clf = MLPClassifier((4,), max_iter=3, class_weight={0: 5.0, 1: 1.0, 2: 0.5},
+                        callbacks=[dp.EarlyStopping(monitor="loss")]).fit(X, y)
+    clf.save(tmp_path / "clf.dp")
+    loaded = MLPClassifier.load(tmp_path / "clf.dp")
+    assert loaded.class_weight == {0: 5.0, 1: 1.0, 2: 0.5} and loaded.callbacks is None
+    with zipfile.ZipFile(tmp_path / "clf.dp") as archive:
+        assert json.loads(archive.read("metadata.json"))["extra"]["not_stored"] == ["callbacks"]
+
+
+def test_a_tampered_estimator_file_cannot_set_arbitrary_attributes(tmp_path, rng):
+    import json
+    import zipfile
+
+    import deltaprop as dp
+
+    X, y = rng.normal(size=(30, 3)), rng.integers(0, 2, 30)
+    MLPClassifier((4,), max_iter=3).fit(X, y).save(tmp_path / "clf.dp")
+    with zipfile.ZipFile(tmp_path / "clf.dp") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    metadata = json.loads(members["metadata.json"])
+    metadata["extra"]["fitted"]["predict"] = "gotcha"
+    members["metadata.json"] = json.dumps(metadata).encode()
+    with zipfile.ZipFile(tmp_path / "clf.dp", "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    with pytest.raises(dp.ModelFileError, match="unknown fitted attribute 'predict'"):
+        MLPClassifier.load(tmp_path / "clf.dp")
 
 
 @pytest.mark.parametrize("kind", ["multilabel", "multi-output regression", "binary integers"])

@@ -102,24 +102,31 @@ class GradientTolerance(Callback):
 
 class TimeLimit(Callback):
     """Stop after ``seconds`` of training, checked after every step; with restarts the budget
-    covers all runs of one ``fit`` (it starts with run 0, or, for runs in other processes, when
-    ``fit`` hands them out). The clock is the wall clock, which processes share."""
+    covers all runs of one ``fit``: it starts with run 0, or, when ``n_jobs`` hands the runs to
+    other processes, just before, as a wall-clock deadline that every worker reads."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = check_positive("time_limit", seconds)
-        self.deadline: float | None = None
+        self.deadline: float | None = None  # time.perf_counter() in this process
+        self.wall_deadline: float | None = None  # time.time(), for other processes
 
     def start(self) -> None:
         """Start the budget now."""
-        self.deadline = time.time() + self.seconds
+        self.deadline = time.perf_counter() + self.seconds
+        self.wall_deadline = time.time() + self.seconds
 
     def on_train_begin(self, trainer: Trainer) -> None:
-        if self.deadline is None or (trainer.run_index == 0 and not trainer.in_worker):
+        if trainer.run_index == 0 and not trainer.in_worker:
             self.start()
 
     def on_batch_end(self, trainer: Trainer, step: int) -> None:
-        assert self.deadline is not None
-        if time.time() > self.deadline:
+        if trainer.in_worker:  # perf_counter() is not comparable between processes
+            assert self.wall_deadline is not None
+            out_of_time = time.time() > self.wall_deadline
+        else:
+            assert self.deadline is not None
+            out_of_time = time.perf_counter() > self.deadline
+        if out_of_time:
             trainer.stop_reason = "time_limit"
 
 

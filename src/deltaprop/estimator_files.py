@@ -2,8 +2,9 @@
 plus the estimator's parameters and fitted attributes as JSON (no pickle anywhere).
 
 Not stored: ``callbacks`` and a callable ``init`` or ``random_state`` object (they are code
-or live objects; they load as None), and the optimizer state (``partial_fit`` after loading
-starts a fresh optimizer from the loaded weights).
+or live objects; they load as None, and the metadata lists them under ``not_stored``), and the
+optimizer state (``partial_fit`` after loading starts a fresh optimizer from the loaded
+weights). Loading sets only the known fitted attributes.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ def save_estimator(estimator: Any, path: str | os.PathLike[str]) -> None:
         fitted["classes_"] = _labels_to_json(estimator.classes_)
         dtype = estimator._multilabel_dtype
         fitted["_multilabel_dtype"] = None if dtype is None else np.dtype(dtype).str
-    extra = {"estimator": type(estimator).__name__, "params": _params(estimator), "fitted": fitted}
+    params = _params(estimator)
+    extra = {"estimator": type(estimator).__name__, "params": params, "fitted": fitted,
+             "not_stored": _not_stored(estimator, params)}
     save(estimator.net_, path, extra=extra)
 
 
@@ -52,6 +55,10 @@ def load_estimator(path: str | os.PathLike[str], expected: type | None = None) -
         raise ModelFileError(f"{path}: holds a {name}, not a {expected.__name__}")
     try:
         params = dict(extra["params"])
+        if isinstance(params.get("class_weight"), dict) and "labels" in params["class_weight"]:
+            stored = params["class_weight"]
+            labels = _labels_from_json(stored["labels"]).tolist()
+            params["class_weight"] = dict(zip(labels, stored["weights"]))
         if isinstance(params.get("hidden_layer_sizes"), list):
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         if params.get("dtype") is not None:
@@ -65,6 +72,8 @@ def load_estimator(path: str | os.PathLike[str], expected: type | None = None) -
         if "feature_names_in_" in fitted:
             fitted["feature_names_in_"] = np.asarray(fitted["feature_names_in_"], dtype=object)
         for key, value in fitted.items():
+            if key not in _FITTED + ("classes_", "feature_names_in_"):
+                raise ValueError(f"unknown fitted attribute {key!r}")
             setattr(estimator, key, value)
     except (KeyError, TypeError, ValueError) as error:
         raise ModelFileError(f"{path}: the estimator's metadata is inconsistent ({error!r})") from None
@@ -84,8 +93,17 @@ def _params(estimator: Any) -> dict[str, Any]:
             value = np.dtype(value).name
         elif key == "hidden_layer_sizes":
             value = list(value) if hasattr(value, "__iter__") else value
+        elif key == "class_weight" and isinstance(value, dict):  # labels of any type as keys
+            value = {"labels": _labels_to_json(np.asarray(list(value))),
+                     "weights": [float(weight) for weight in value.values()]}
         params[key] = _plain(value) if _is_json(value) else None
     return params
+
+
+def _not_stored(estimator: Any, params: dict[str, Any]) -> list[str]:
+    """The parameters set to something the file cannot hold (saved as None)."""
+    given = estimator.get_params(deep=False)
+    return sorted(key for key, value in params.items() if value is None and given[key] is not None)
 
 
 def _is_json(value: Any) -> bool:

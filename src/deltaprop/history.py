@@ -91,6 +91,9 @@ class History:
         """The History that :meth:`to_dict` described (restarts keep their summaries only)."""
         known = {name for name in cls.__dataclass_fields__}
         history = cls(**{k: v for k, v in data.items() if k in known and k != "grad_norms"})
+        for name in ("loss", "val_loss", "val_metric", "lr", "grad_norm", "time"):
+            setattr(history, name, [float(v) for v in getattr(history, name)])  # or raise
+        history.epoch = [int(v) for v in history.epoch]
         history.grad_norms = [np.asarray(g, dtype=float) for g in data.get("grad_norms", [])]
         return history
 
@@ -150,33 +153,42 @@ class EpochLoss:
         its sample weights."""
         n = z.shape[0]
         c = self.count
-        batch_weight = n if w_batch is None else float(w_batch.sum())
         if self.rows is None:
             if w_batch is None:
                 self.total += self.loss.value(z, a, Y_batch) * n
             else:
                 self.total += float(np.dot(self.loss.sample_values(z, a, Y_batch), w_batch))
         else:
-            if self.z is not None:
-                self.z[c:c + n] = z
-            if self.a is not None:
-                self.a[c:c + n] = a
-            if not (isinstance(rows, slice) and rows.start == c and self.in_order):
-                if self.in_order:  # the rows so far were 0..c-1
-                    self.rows[:c] = np.arange(c)
-                    self.in_order = False
-                self.rows[c:c + n] = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows
-        self.total += penalty * batch_weight
-        self.weight += batch_weight
-        self.penalties += penalty
-        self.steps += 1
+            self._store(z, a, rows, c, n)
+        if w_batch is None:  # the total weight is the count: nothing more to track
+            self.total += penalty * n
+        else:
+            batch_weight = float(w_batch.sum())
+            self.total += penalty * batch_weight
+            self.weight += batch_weight
+            self.penalties += penalty
+            self.steps += 1
         self.count = c + n
+
+    def _store(self, z: Any, a: Any, rows: Any, c: int, n: int) -> None:
+        """Keep the step's outputs (and where they came from) for :meth:`mean`."""
+        assert self.rows is not None
+        if self.z is not None:
+            self.z[c:c + n] = z
+        if self.a is not None:
+            self.a[c:c + n] = a
+        if not (isinstance(rows, slice) and rows.start == c and self.in_order):
+            if self.in_order:  # the rows so far were 0..c-1
+                self.rows[:c] = np.arange(c)
+                self.in_order = False
+            self.rows[c:c + n] = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows
 
     def mean(self, chunk: int = 4096) -> float:
         """The epoch's loss (weighted by the sample weights); NaN if no step was recorded."""
         if self.count == 0:
             return math.nan
-        if self.weight == 0:  # every sample seen had weight 0: only the decay term is left
+        weight = self.count if self.w is None else self.weight
+        if weight == 0:  # every sample seen had weight 0: only the decay term is left
             return self.penalties / self.steps
         total = self.total
         if self.rows is not None:
@@ -190,7 +202,7 @@ class EpochLoss:
                 else:
                     w_part = self._in_epoch_order(self.w, start, stop)
                     total += float(np.dot(self.loss.sample_values(z, a, Y_part), w_part))
-        return total / self.weight
+        return total / weight
 
     def _in_epoch_order(self, array: np.ndarray, start: int, stop: int) -> np.ndarray:
         """Rows of ``array`` for the recorded samples start..stop-1."""

@@ -122,36 +122,74 @@ def network_config(net: Network) -> dict[str, Any]:
 def network_from_config(config: dict[str, Any], arrays: dict[str, np.ndarray], path: Any = "") -> Network:
     """Rebuild a network from :func:`network_config` and its arrays (``theta``, statistics)."""
     try:
+        theta = arrays["theta"]
+        expected = _parameter_count(config["layers"])
+        if theta.ndim != 1 or theta.size != expected:  # before allocating anything
+            raise ModelFileError(f"{path}: theta has shape {theta.shape}, but the architecture "
+                                 f"has {expected} parameters")
         layers = [_layer_from_config(layer) for layer in config["layers"]]
         net = Network(layers, dtype=config["dtype"])
-        theta = arrays["theta"]
-        if theta.shape != net.theta.shape or theta.dtype != net.theta.dtype:
-            raise ModelFileError(f"{path}: theta has shape {theta.shape} and dtype {theta.dtype}, "
-                                 f"but the architecture needs {net.theta.shape} {net.theta.dtype}")
+        if theta.dtype != net.theta.dtype:
+            raise ModelFileError(f"{path}: theta is {theta.dtype}, the network {net.theta.dtype}")
         net.theta[...] = theta
         for i, layer in enumerate(net.layers):
             if isinstance(layer, BatchNorm):
-                layer.running_mean = arrays[f"layers.{i}.running_mean"].copy()
-                layer.running_var = arrays[f"layers.{i}.running_var"].copy()
+                layer.running_mean = _statistic(arrays, f"layers.{i}.running_mean", layer, net, path)
+                layer.running_var = _statistic(arrays, f"layers.{i}.running_var", layer, net, path)
         if config.get("class") == "MLP":
             from deltaprop.mlp import MLP
 
             net.__class__ = MLP  # same layers and state; MLP only adds layer_sizes
-            net.layer_sizes = config["layer_sizes"]  # type: ignore[attr-defined]
+            net.layer_sizes = [int(size) for size in config["layer_sizes"]]  # type: ignore[attr-defined]
         if config.get("loss") in LOSSES:
             net.use_loss(get_loss(config["loss"]))
-        net.seed = config.get("seed")
-        rng = np.random.Generator(getattr(np.random, config["rng_state"]["bit_generator"])())
-        rng.bit_generator.state = config["rng_state"]
-        net.set_rng(rng)
+        seed = config.get("seed")
+        net.seed = seed if isinstance(seed, int) else None
+        net.set_rng(_generator(config["rng_state"]))
         net.restart_seeds = np.random.SeedSequence(**config["restart_seeds"])
         if config.get("history") is not None:
             net.history = History.from_dict(config["history"])
     except ModelFileError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
         raise ModelFileError(f"{path}: the model file's contents are inconsistent ({error!r})") from None
     return net
+
+
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+def _generator(state: dict[str, Any]) -> np.random.Generator:
+    """The generator whose state the file holds; only NumPy's bit generators, by name."""
+    name = state["bit_generator"]
+    if name not in _BIT_GENERATORS:
+        raise ModelFileError(f"unknown random bit generator {name!r} in the model file")
+    bit_generator = getattr(np.random, name)()
+    bit_generator.state = state
+    return np.random.Generator(bit_generator)
+
+
+def _parameter_count(layers: list[dict[str, Any]]) -> int:
+    """How many parameters the layer configs describe (W and b; BatchNorm's gamma and beta)."""
+    count = 0
+    for layer in layers:
+        if layer["type"] == "Dense":
+            count += int(layer["n_out"]) * (int(layer["n_in"]) + 1)
+        elif layer["type"] == "BatchNorm":
+            count += 2 * int(layer["n_features"])
+        elif layer["type"] not in ("Dropout", "Activation"):
+            raise ModelFileError(f"unknown layer type {layer['type']!r} in the model file")
+    return count
+
+
+def _statistic(arrays: dict[str, np.ndarray], name: str, layer: BatchNorm, net: Network,
+               path: Any) -> np.ndarray:
+    """A BatchNorm running statistic, checked against the layer's width and the dtype."""
+    array = arrays[name]
+    if array.shape != (layer.n_out,) or array.dtype != net.dtype:
+        raise ModelFileError(f"{path}: {name} has shape {array.shape} and dtype {array.dtype}, "
+                             f"expected ({layer.n_out},) {net.dtype}")
+    return array.copy()
 
 
 def _layer_config(layer: Layer, index: int) -> dict[str, Any]:

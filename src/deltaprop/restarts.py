@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from deltaprop.callbacks import TimeLimit
 from deltaprop.evaluation import evaluate_arrays
 from deltaprop.history import History
 from deltaprop.network import Network
@@ -64,7 +65,8 @@ def fit_restarts(net: Network, optimizer: Optimizer, make_trainer: Any, restarts
     The seeds of runs 1, 2, ... are spawned from the network's ``restart_seeds``, so they do
     not depend on run 0, and repeated calls explore new starting points, reproducibly. A
     ``time_limit`` covers all runs: serially, the runs after the one that hit it are not
-    started; in parallel, they stop after one step and are dropped.
+    started; in parallel, every run shares one deadline, and the runs that met it in their first
+    epoch (they started too late) are dropped.
     """
     assert net.loss is not None
     seeds: list[Any] = [None, *net.restart_seeds.spawn(restarts - 1)]
@@ -134,15 +136,16 @@ def _parallel_runs(net: Network, optimizer: Optimizer, seeds: list[Any], args: t
                    jobs: int) -> list[RunResult]:
     import joblib
 
-    make_trainer = args[0]
-    for limit in getattr(make_trainer, "time_limits", ()):
-        limit.start()  # one wall-clock deadline for every run, wherever it runs
+    for callback in args[0].callbacks:
+        if isinstance(callback, TimeLimit):
+            callback.start()  # one wall-clock deadline for every run, wherever it runs
     tasks = (joblib.delayed(run_once)(net, optimizer, run, seed, *args, in_worker=True)
              for run, seed in enumerate(seeds))
     results: list[RunResult] = list(joblib.Parallel(n_jobs=jobs)(tasks))
-    first_out_of_time = next((r for r, result in enumerate(results)
-                              if result.record["stop_reason"] == "time_limit"), len(results) - 1)
-    return results[:first_out_of_time + 1]  # as serially: no run starts after the budget ran out
+    # Runs that met the deadline in their first epoch started after the budget ran out: serially
+    # they would not have run. Run 0 always counts.
+    return [result for result in results if result.record["run"] == 0
+            or not (result.record["stop_reason"] == "time_limit" and result.record["epochs"] == 1)]
 
 
 def check_n_jobs(n_jobs: Any) -> None:

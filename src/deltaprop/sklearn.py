@@ -29,7 +29,10 @@ How scikit-learn's parameters map to the core
   ``dtype`` is given; predictions come back in X's float dtype.
 - ``sample_weight``: each minibatch's loss is ``sum_i w_i loss_i / sum_i w_i``, as in
   scikit-learn; ``alpha`` is then scaled by the mean weight (``l2 = c alpha / (n_batch
-  mean(w))``), which is scikit-learn's ``alpha / (2 sum w)`` exactly in full batch.
+  mean(w))``), which is scikit-learn's ``alpha / (2 sum w)`` exactly in full batch. The epoch
+  loss in ``loss_curve_`` is the weighted mean over the epoch's samples; scikit-learn averages
+  the minibatches' weighted means by minibatch size, so with weights and minibatches the two
+  curves (and the stopping rule reading them) differ slightly.
   ``class_weight`` multiplies each sample's weight by its class's.
 - ``n_jobs``: the restarts run through joblib (see :func:`deltaprop.fit`); BLAS threads
   are the core's choice.
@@ -56,7 +59,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from deltaprop._validation import as_sample_weight
 from deltaprop.callbacks import Callback
 from deltaprop.estimator_files import load_estimator, save_estimator
-from deltaprop.losses import one_hot
+from deltaprop.losses import BinaryCrossEntropy, CrossEntropy, Loss, SquaredError, one_hot
 from deltaprop.mlp import MLP
 from deltaprop.optim import SGD, Adam, Optimizer, Schedule
 
@@ -137,8 +140,9 @@ class _BaseMLP(BaseEstimator):
         self.dtype, self.callbacks = dtype, callbacks
 
     # -- what the subclasses decide --------------------------------------------------------------
-    def _targets(self, y: Any, *, first: bool, classes: Any = None) -> tuple[np.ndarray, str, int]:
-        """(targets for the core, loss name, c in l2 = c alpha / n_batch) for validated y."""
+    def _targets(self, y: Any, *, first: bool,
+                 classes: Any = None) -> tuple[np.ndarray, str | Loss, int]:
+        """(targets for the core, loss, c in l2 = c alpha / n_batch) for validated y."""
         raise NotImplementedError
 
     def _sample_weight(self, sample_weight: Any, y: Any, n_samples: int, *,
@@ -258,7 +262,8 @@ class _BaseMLP(BaseEstimator):
         self.t_ += n_train * history.n_epochs
         self.loss_curve_ += history.loss
         self.validation_loss_curve_ += history.val_loss
-        self.loss_ = history.final_loss if history.final_loss is not None else math.nan
+        finite_losses = [value for value in history.loss if math.isfinite(value)]
+        self.loss_ = finite_losses[-1] if finite_losses else math.nan  # the last epoch's
         self.validation_scores_: list[float] | None = None
         self.best_validation_score_: float | None = None
         self.best_loss_: float | None = None
@@ -300,6 +305,21 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
         return self.net_.predict(X).astype(X.dtype, copy=False)
+
+
+class _SquaredErrorOnClasses(SquaredError):
+    """The notes' squared error on 0/1 class targets, scored by accuracy (what the classifier's
+    ``validation_scores_`` report): argmax for softmax outputs, all labels right for sigmoid."""
+
+    is_classification = True
+    metric_name = "accuracy"
+
+    def __init__(self, exclusive: bool) -> None:
+        self.exclusive = exclusive
+
+    def metric(self, a: np.ndarray, Y: np.ndarray, w: np.ndarray | None = None) -> float:
+        scorer = CrossEntropy() if self.exclusive else BinaryCrossEntropy()
+        return scorer.metric(a, Y, w)
 
 
 def _softplus(z: np.ndarray) -> np.ndarray:
@@ -425,7 +445,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         by_class = compute_sample_weight(self.class_weight, y)
         return by_class if w is None else w * by_class
 
-    def _targets(self, y: Any, *, first: bool, classes: Any = None) -> tuple[np.ndarray, str, int]:
+    def _targets(self, y: Any, *, first: bool,
+                 classes: Any = None) -> tuple[np.ndarray, str | Loss, int]:
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -435,10 +456,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if self.loss not in ("log_loss", "squared_error"):
             raise ValueError(f"loss must be 'log_loss' or 'squared_error', got {self.loss!r}")
         squared = self.loss == "squared_error"
+        independent: str | Loss = _SquaredErrorOnClasses(False) if squared else "binary_cross_entropy"
         if self._multilabel_dtype is not None:
             if y.ndim != 2 or y.shape[1] != len(self.classes_):
                 raise ValueError(f"y must be a multilabel indicator with {len(self.classes_)} columns")
-            return y.astype(np.float64), "squared_error" if squared else "binary_cross_entropy", 1
+            return y.astype(np.float64), independent, 1
         if y.ndim != 1:
             raise ValueError(f"y must be 1-D labels here, got shape {y.shape}")
         unknown = np.setdiff1d(unique_labels(y), self.classes_)
@@ -446,9 +468,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError(f"y has classes {unknown} not in classes_ {self.classes_}")
         codes = np.searchsorted(self.classes_, y)
         if len(self.classes_) == 2:
-            return codes.astype(np.float64), "squared_error" if squared else "binary_cross_entropy", 1
+            return codes.astype(np.float64), independent, 1
         if squared:
-            return one_hot(codes, len(self.classes_), np.float64), "squared_error", 1
+            return one_hot(codes, len(self.classes_), np.float64), _SquaredErrorOnClasses(True), 1
         return codes, "cross_entropy", 1
 
     def _output_activation(self) -> str | None:
@@ -552,7 +574,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         super().__init__(**_shared(locals()))
         self.loss = loss
 
-    def _targets(self, y: Any, *, first: bool, classes: Any = None) -> tuple[np.ndarray, str, int]:
+    def _targets(self, y: Any, *, first: bool,
+                 classes: Any = None) -> tuple[np.ndarray, str | Loss, int]:
         if self.loss not in ("squared_error", "mse"):
             raise ValueError(f"loss must be 'squared_error' or 'mse', got {self.loss!r}")
         y = np.asarray(y, dtype=np.float64)
