@@ -443,9 +443,9 @@ def test_the_stopping_rule_is_scikit_learns_on_a_slow_creep():
     tol) counts as no improvement: scikit-learn's rule, not "improve on the best by tol"."""
     from types import SimpleNamespace
 
-    from deltaprop.sklearn import _NoImprovementRule
+    from deltaprop.sklearn.rules import NoImprovementRule
 
-    rule = _NoImprovementRule(patience=2, tol=0.1, monitor="loss", adaptive=False)
+    rule = NoImprovementRule(patience=2, tol=0.1, monitor="loss", adaptive=False)
     trainer = SimpleNamespace(stop_reason=None)
     rule.on_train_begin(trainer)
     for epoch, loss in enumerate([10.0, 9.99, 9.98, 9.97, 9.96], start=1):

@@ -43,11 +43,12 @@ def save_estimator(estimator: Any, path: str | os.PathLike[str]) -> None:
 
 def load_estimator(path: str | os.PathLike[str], expected: type | None = None) -> Any:
     """Read an estimator written by :func:`save_estimator`."""
-    from deltaprop import sklearn as estimators
+    from deltaprop.sklearn.classifier import MLPClassifier
+    from deltaprop.sklearn.regressor import MLPRegressor
 
     net, extra = load_with_extra(path)
     name = extra.get("estimator")
-    cls = {"MLPClassifier": estimators.MLPClassifier, "MLPRegressor": estimators.MLPRegressor}.get(name)  # type: ignore[arg-type]
+    cls = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}.get(name)  # type: ignore[arg-type]
     if cls is None:
         raise ModelFileError(f"{path}: holds a network, not a deltaprop.sklearn estimator; "
                              "load it with deltaprop.load")

@@ -1,0 +1,46 @@
+"""scikit-learn estimators: thin adapters that build a :class:`~deltaprop.MLP` and call its ``fit``.
+
+``MLPClassifier`` and ``MLPRegressor`` take scikit-learn's parameter names where the meaning is
+the same, validate input with scikit-learn's own utilities (so its error messages), and keep
+the trained network in ``net_`` and its :class:`~deltaprop.History` in ``history_``. There is no
+second training loop here: stopping rules and schedules are callbacks and schedules of the core.
+
+How scikit-learn's parameters map to the core
+----------------------------------------------
+- ``alpha``: scikit-learn adds ``alpha / (2 n_batch) ||W||^2`` to each minibatch's mean loss
+  (``n_batch`` the minibatch's size). The core's ``l2`` adds ``l2 / 2 ||W||^2``, so
+  ``l2 = c alpha / n_batch`` with ``n_batch = min(batch_size, n_train)`` and ``c`` the ratio of
+  our loss to scikit-learn's: 1 for the cross-entropies (the same function), 1 for
+  ``squared_error`` with one output, k for k outputs (ours sums 1/2 (a - y)^2 over outputs,
+  scikit-learn averages it), 2 for ``mse``. The objective is then ``c`` times scikit-learn's:
+  the same minimizer. Only a last, smaller minibatch is penalized a little less than there.
+- ``tol``, ``n_iter_no_change``: scikit-learn's rule, as a callback: stop once more than
+  ``n_iter_no_change`` epochs in a row failed to improve on the best training loss by ``tol``
+  (the best moves to every lower value); with ``early_stopping=True`` the same rule watches the
+  validation loss (scikit-learn watches the validation score) and the best epoch's weights are
+  restored. The core's own ``tol`` (a gradient-norm tolerance) is not used.
+- ``init``: None means scikit-learn's initialization (W and b uniform in +-sqrt(6 / (n_in +
+  n_out)), factor 2 for ``logistic``); any name of :mod:`deltaprop.initializers` otherwise.
+- ``learning_rate`` (``solver="sgd"`` only, as in scikit-learn): ``"invscaling"`` is
+  scikit-learn's ``eta_0 / (t + 1)^power_t`` with t the samples seen before the epoch;
+  ``"adaptive"`` divides eta by 5 where the rule below would stop, and stops once eta <= 1e-6
+  (the same callback; the core has no such schedule). In ``partial_fit`` neither rule runs.
+- ``dtype``: the network trains in float32 for float32 X and in float64 otherwise, unless
+  ``dtype`` is given; predictions come back in X's float dtype.
+- ``sample_weight``: each minibatch's loss is ``sum_i w_i loss_i / sum_i w_i``, as in
+  scikit-learn; ``alpha`` is then scaled by the mean weight (``l2 = c alpha / (n_batch
+  mean(w))``), which is scikit-learn's ``alpha / (2 sum w)`` exactly in full batch. The epoch
+  loss in ``loss_curve_`` is the weighted mean over the epoch's samples; scikit-learn averages
+  the minibatches' weighted means by minibatch size, so with weights and minibatches the two
+  curves (and the stopping rule reading them) differ slightly.
+  ``class_weight`` multiplies each sample's weight by its class's.
+- ``n_jobs``: the restarts run through joblib (see :func:`deltaprop.fit`); BLAS threads
+  are the core's choice.
+
+Not supported (the core lacks them): ``solver="lbfgs"``, ``loss="poisson"``, sparse X.
+"""
+
+from deltaprop.sklearn.classifier import MLPClassifier
+from deltaprop.sklearn.regressor import MLPRegressor
+
+__all__ = ["MLPClassifier", "MLPRegressor"]

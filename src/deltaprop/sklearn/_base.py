@@ -1,0 +1,285 @@
+"""What MLPClassifier and MLPRegressor share: parameters, network, optimizer, training."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from deltaprop._validation import as_sample_weight
+from deltaprop.callbacks import Callback
+from deltaprop.losses import Loss
+from deltaprop.mlp import MLP
+from deltaprop.optim import SGD, Adam, Optimizer
+from deltaprop.sklearn.files import load_estimator, save_estimator
+from deltaprop.sklearn.rules import NoImprovementRule, SampleInverseScaling
+
+_ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's name -> ours; the rest are shared
+
+
+class BaseMLP(BaseEstimator):
+    """What the classifier and the regressor share: parameters, network, optimizer, training."""
+
+    def __init__(
+        self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *, solver: str = "adam",
+        alpha: float = 1e-4, batch_size: int | str = "auto", learning_rate: str = "constant",
+        learning_rate_init: float = 1e-3, power_t: float = 0.5, max_iter: int = 200,
+        shuffle: bool = True, random_state: Any = None, tol: float = 1e-4, verbose: bool = False,
+        warm_start: bool = False, momentum: float = 0.9, nesterovs_momentum: bool = True,
+        early_stopping: bool = False, validation_fraction: float = 0.1, beta_1: float = 0.9,
+        beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: int = 10,
+        batch_norm: bool = False, dropout: float = 0.0, init: Any = None, restarts: int = 1,
+        n_jobs: int | None = None, dtype: Any = None, callbacks: Any = None,
+    ) -> None:
+        self.hidden_layer_sizes, self.activation, self.solver = hidden_layer_sizes, activation, solver
+        self.alpha, self.batch_size, self.learning_rate = alpha, batch_size, learning_rate
+        self.learning_rate_init, self.power_t, self.max_iter = learning_rate_init, power_t, max_iter
+        self.shuffle, self.random_state, self.tol, self.verbose = shuffle, random_state, tol, verbose
+        self.warm_start, self.momentum, self.nesterovs_momentum = warm_start, momentum, nesterovs_momentum
+        self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self.n_iter_no_change, self.batch_norm, self.dropout = n_iter_no_change, batch_norm, dropout
+        self.init, self.restarts, self.n_jobs = init, restarts, n_jobs
+        self.dtype, self.callbacks = dtype, callbacks
+
+    # -- what the subclasses decide --------------------------------------------------------------
+    def _targets(self, y: Any, *, first: bool,
+                 classes: Any = None) -> tuple[np.ndarray, str | Loss, int]:
+        """(targets for the core, loss, c in l2 = c alpha / n_batch) for validated y."""
+        raise NotImplementedError
+
+    def _sample_weight(self, sample_weight: Any, y: Any, n_samples: int, *,
+                       incremental: bool) -> np.ndarray | None:
+        """The weights the core gets: ``sample_weight`` (a number means that weight for all)."""
+        if sample_weight is None:
+            return None
+        if isinstance(sample_weight, numbers.Number):
+            return np.full(n_samples, sample_weight, dtype=np.float64)
+        return as_sample_weight(sample_weight, n_samples)
+
+    # -- fitted attributes in scikit-learn's layout ----------------------------------------------
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """Weights of each dense layer, shape (n_in, n_out): transposed views of ``net_``'s W."""
+        return [W.T for W in self.net_.weights]
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """Biases of each dense layer, shape (n_out,): views of ``net_``'s b."""
+        return list(self.net_.biases)
+
+    # -- training --------------------------------------------------------------------------------
+    def _check_params(self) -> list[int]:
+        if self.solver not in ("sgd", "adam"):
+            raise ValueError(f"solver must be 'sgd' or 'adam' (no 'lbfgs' here), got {self.solver!r}")
+        if self.learning_rate not in ("constant", "invscaling", "adaptive"):
+            raise ValueError("learning_rate must be 'constant', 'invscaling' or 'adaptive', "
+                             f"got {self.learning_rate!r}")
+        if not (self.batch_size == "auto" or (isinstance(self.batch_size, (int, np.integer))
+                                              and not isinstance(self.batch_size, bool))):
+            raise ValueError(f"batch_size must be 'auto' or a positive int, got {self.batch_size!r}")
+        sizes = self.hidden_layer_sizes
+        sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
+        if any(not isinstance(s, (int, np.integer)) or s <= 0 for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must be positive ints, got {self.hidden_layer_sizes!r}")
+        return [int(s) for s in sizes]
+
+    def _seed(self) -> Any:
+        if self.random_state is None or isinstance(self.random_state, (int, np.integer)):
+            return self.random_state
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def _make_optimizer(self, n_train: int) -> Optimizer:
+        if self.solver == "adam":
+            return Adam(self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
+        invscaling = self.learning_rate == "invscaling"
+        schedule = SampleInverseScaling(self.power_t, n_train) if invscaling else None
+        return SGD(self.learning_rate_init, self.momentum, self.nesterovs_momentum and self.momentum > 0,
+                   schedule=schedule)
+
+    def _stopping(self) -> Callback:
+        monitor = "val_loss" if self.early_stopping else "loss"
+        adaptive = self.solver == "sgd" and self.learning_rate == "adaptive"
+        return NoImprovementRule(self.n_iter_no_change, self.tol, monitor, adaptive)
+
+    def _output_activation(self) -> str | None:
+        """The output activation, or None to let the loss choose it."""
+        return None
+
+    def _init(self) -> Any:
+        """scikit-learn's initialization (W and b uniform) unless ``init`` says otherwise."""
+        if self.init is not None:
+            return self.init
+        return "sklearn_logistic" if self.activation == "logistic" else "sklearn"
+
+    def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None,
+             sample_weight: Any = None) -> Any:
+        hidden = self._check_params()
+        first = not hasattr(self, "net_") or not (incremental or self.warm_start)
+        X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32), reset=first)
+        Y, loss, c = self._targets(y, first=first, classes=classes)
+        w = self._sample_weight(sample_weight, y, X.shape[0], incremental=incremental)
+        if first:
+            dtype = X.dtype if self.dtype is None else self.dtype
+            self.net_ = MLP([X.shape[1], *hidden, self.n_outputs_],
+                            activation=_ACTIVATIONS.get(self.activation, self.activation),
+                            output_activation=self._output_activation(),
+                            init=self._init(), dtype=dtype, seed=self._seed(),
+                            batch_norm=self.batch_norm, dropout=self.dropout)
+            self.loss_curve_: list[float] = []
+            self.validation_loss_curve_: list[float] = []
+            self.t_ = 0
+            self._optimizer: Optimizer | None = None
+        validation = self.validation_fraction if self.early_stopping else 0.0
+        n_train = X.shape[0] - (int(round(validation * X.shape[0])) if validation else 0)
+        n_batch = min(200 if self.batch_size == "auto" else max(int(self.batch_size), 1), max(n_train, 1))
+        if not incremental or self._optimizer is None:
+            self._optimizer = self._make_optimizer(n_train)
+        if isinstance(self._optimizer.schedule, SampleInverseScaling):
+            self._optimizer.schedule.samples_before = self.t_
+            self._optimizer.schedule.n_samples = n_train
+        callbacks = list(self.callbacks or ()) + ([] if incremental else [self._stopping()])
+        mean_weight = 1.0 if w is None else float(w.mean())  # scikit-learn divides by sum(w)
+        history = self.net_.fit(
+            X, Y, loss=loss, optimizer=self._optimizer, epochs=1 if incremental else self.max_iter,
+            batch_size=n_batch, shuffle=self.shuffle, l2=c * self.alpha / (n_batch * mean_weight),
+            sample_weight=w, validation_fraction=validation,
+            restarts=self.restarts if first and not incremental else 1, n_jobs=self.n_jobs,
+            callbacks=callbacks, verbose=bool(self.verbose),
+        )
+        self._record(history, n_train)
+        if not incremental and history.stop_reason == "epochs":
+            warnings.warn(
+                f"training ran all max_iter={self.max_iter} epochs without meeting the stopping "
+                f"rule (tol={self.tol}, n_iter_no_change={self.n_iter_no_change}); raise max_iter "
+                "to train longer", ConvergenceWarning, stacklevel=3,
+            )
+        return self
+
+    def _record(self, history: Any, n_train: int) -> None:
+        self.history_ = history
+        self.n_layers_ = len(self.net_.dense_layers) + 1
+        self.out_activation_ = {"sigmoid": "logistic"}.get(self.net_.output_layer.activation.name,
+                                                            self.net_.output_layer.activation.name)
+        self.n_iter_ = history.n_epochs
+        self.t_ += n_train * history.n_epochs
+        self.loss_curve_ += history.loss
+        self.validation_loss_curve_ += history.val_loss
+        finite_losses = [value for value in history.loss if math.isfinite(value)]
+        self.loss_ = finite_losses[-1] if finite_losses else math.nan  # the last epoch's
+        self.validation_scores_: list[float] | None = None
+        self.best_validation_score_: float | None = None
+        self.best_loss_: float | None = None
+        if self.early_stopping:
+            self.validation_scores_ = list(history.val_metric)
+            self.best_validation_score_ = max(self.validation_scores_) if self.validation_scores_ else None
+        else:
+            finite = [v for v in self.loss_curve_ if math.isfinite(v)]
+            self.best_loss_ = min(finite) if finite else math.nan
+        if history.stop_reason == "diverged":
+            raise ValueError("training diverged (non-finite loss or gradient); lower "
+                             "learning_rate_init or scale the input, e.g. with StandardScaler")
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
+        """Train on (X, y) for up to ``max_iter`` epochs; returns ``self``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights: each minibatch's loss is ``sum_i w_i loss_i / sum_i w_i``
+            (scikit-learn's), so in full batch an integer weight k counts a sample k times.
+        """
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
+
+    def save(self, path: Any) -> None:
+        """Write the fitted estimator to ``path`` in deltaprop's safe model format (atomically;
+        no pickle). ``callbacks`` are not stored; see :mod:`deltaprop.sklearn.files`."""
+        save_estimator(self, path)
+
+    @classmethod
+    def load(cls, path: Any) -> Any:
+        """Read an estimator of this class written by :meth:`save`."""
+        return load_estimator(path, expected=cls)
+
+    def _outputs(self, X: Any) -> np.ndarray:
+        """The network's outputs in X's float dtype (the network's may differ: ``dtype``)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        return self.net_.predict(X).astype(X.dtype, copy=False)
+
+
+def partial_fit_available(estimator: BaseMLP) -> bool:
+    """``partial_fit`` exists unless ``early_stopping`` (one epoch has no validation split)."""
+    if estimator.early_stopping:
+        raise AttributeError("partial_fit is not available with early_stopping=True")
+    return True
+
+
+def shared_parameters(init_locals: dict[str, Any]) -> dict[str, Any]:
+    """A subclass's ``__init__`` arguments that :class:`BaseMLP` takes."""
+    own = ("self", "__class__", "multilabel", "loss", "class_weight")
+    return {k: v for k, v in init_locals.items() if k not in own}
+
+
+PARAMETERS_DOC = """
+    Parameters
+    ----------
+    hidden_layer_sizes : int or tuple of int, default=(100,)
+    activation : str, default="relu"
+        Hidden activation: scikit-learn's ``identity``, ``logistic``, ``tanh``, ``relu``, or any
+        of deltaprop's (``leaky_relu``, ``elu``, ``softplus``, ...).
+    solver : {"adam", "sgd"}, default="adam"
+        Adam(learning_rate_init, beta_1, beta_2, epsilon) or SGD(learning_rate_init, momentum,
+        nesterovs_momentum). No ``lbfgs``.
+    alpha : float, default=1e-4
+        L2 penalty with scikit-learn's scaling (see the module docstring).
+    batch_size : int or "auto", default="auto"
+        ``auto`` is min(200, n_samples).
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        For ``solver="sgd"`` only (see the module docstring).
+    learning_rate_init, power_t, max_iter, shuffle, tol, n_iter_no_change, momentum,
+    nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2, epsilon, verbose,
+    warm_start
+        As in scikit-learn; ``max_iter`` is the number of epochs. The validation split is random
+        (not stratified).
+    random_state : int, RandomState or None
+        Seeds the network (initialization, shuffling, dropout, validation split).
+    batch_norm, dropout, restarts
+        As in :class:`deltaprop.MLP` and :func:`deltaprop.fit`.
+    init : str or callable, optional
+        None: scikit-learn's initialization (``"sklearn"``, or ``"sklearn_logistic"`` for
+        ``activation="logistic"``); otherwise any initializer of :class:`deltaprop.MLP`.
+    n_jobs : int or None
+        Restarts at once, through joblib: local processes, or a Dask cluster under
+        ``joblib.parallel_config(backend="dask")``; None follows joblib's active configuration
+        (1 without one). The result is the same as with ``n_jobs=1``.
+    dtype : {None, numpy.float32, numpy.float64}
+        Training precision; None keeps float32 input in float32 and trains anything else in
+        float64.
+    callbacks : list of deltaprop callbacks, optional
+        Passed to every :func:`deltaprop.fit` call (``fit`` and ``partial_fit``). There is no
+        ``partial_fit`` with ``early_stopping=True``, as in scikit-learn.
+
+    Attributes
+    ----------
+    net_ : deltaprop.MLP
+    history_ : deltaprop.History
+        Of the last ``fit`` or ``partial_fit`` call.
+    coefs_, intercepts_ : lists of ndarray
+        Views of the network's parameters in scikit-learn's layout (W.T, shape (n_in, n_out)).
+    n_features_in_, feature_names_in_, n_outputs_, n_layers_, out_activation_, n_iter_, t_,
+    loss_, loss_curve_, best_loss_, validation_loss_curve_, validation_scores_,
+    best_validation_score_
+        As in scikit-learn; ``loss_curve_`` includes the L2 term; ``validation_loss_curve_`` is
+        the validation loss per epoch and ``validation_scores_`` the validation accuracy or R^2
+        (with ``early_stopping`` only; for multilabel y the subset accuracy, as scikit-learn).
+"""

@@ -1,0 +1,60 @@
+"""MLPRegressor: one identity output per target column."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import RegressorMixin
+from sklearn.utils.metaestimators import available_if
+
+from deltaprop.losses import Loss
+from deltaprop.sklearn._base import PARAMETERS_DOC, BaseMLP, partial_fit_available, shared_parameters
+
+
+class MLPRegressor(RegressorMixin, BaseMLP):
+    __doc__ = """Multilayer perceptron regressor trained by deltaprop: identity outputs, one per target
+    column (multi-output y of shape (n_samples, n_outputs) is supported).
+    """ + PARAMETERS_DOC + """
+    loss : {"squared_error", "mse"}, default="squared_error"
+        ``squared_error`` is 1/2 (a - y)^2 summed over outputs, averaged over samples
+        (scikit-learn's for one output); ``mse`` averages over outputs too, without the 1/2.
+    """
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=1e-4,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=1e-3, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
+                 warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
+                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 n_iter_no_change=10, batch_norm=False, dropout=0.0, init=None, restarts=1,
+                 n_jobs=None, dtype=None, callbacks=None, loss="squared_error") -> None:
+        super().__init__(**shared_parameters(locals()))
+        self.loss = loss
+
+    def _targets(self, y: Any, *, first: bool,
+                 classes: Any = None) -> tuple[np.ndarray, str | Loss, int]:
+        if self.loss not in ("squared_error", "mse"):
+            raise ValueError(f"loss must be 'squared_error' or 'mse', got {self.loss!r}")
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if first:
+            self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
+        c = 2 if self.loss == "mse" else self.n_outputs_
+        return y, self.loss, c
+
+    @available_if(partial_fit_available)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
+        """One epoch over (X, y) from the current weights and optimizer state (``sample_weight``
+        as in :meth:`fit`)."""
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions, shape (n_samples,) for one output, (n_samples, n_outputs) otherwise."""
+        out = self._outputs(X)
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

@@ -1,0 +1,57 @@
+"""scikit-learn's training rules that the core does not have, as a schedule and a callback."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from deltaprop.callbacks import Callback
+from deltaprop.optim import Schedule
+
+MIN_LR = 1e-6  # "adaptive" stops below this, as scikit-learn does
+
+class SampleInverseScaling(Schedule):
+    """scikit-learn's ``invscaling``: eta_0 / (t + 1)^power_t, t the samples seen before the
+    current epoch (our :class:`~deltaprop.InverseScaling` counts updates instead)."""
+
+    name = "sample_invscaling"
+
+    def __init__(self, power_t: float, n_samples: int) -> None:
+        self.power_t, self.n_samples, self.samples_before = power_t, n_samples, 0
+
+    def __call__(self, lr0: float, step: int, epoch: int) -> float:
+        return lr0 / (self.samples_before + epoch * self.n_samples + 1) ** self.power_t
+
+
+class NoImprovementRule(Callback):
+    """scikit-learn's stopping rule. After each epoch the count of epochs without an improvement
+    of ``tol`` grows (or resets to 0), and the best value moves to any lower one; once the count
+    exceeds ``patience``, training stops, or with ``adaptive`` (``learning_rate="adaptive"``)
+    eta is divided by 5 and the count restarts, stopping only when eta is already <= 1e-6. On
+    ``val_loss`` the best epoch's parameters are restored at the end."""
+
+    def __init__(self, patience: int, tol: float, monitor: str, adaptive: bool) -> None:
+        self.patience, self.tol, self.monitor, self.adaptive = patience, tol, monitor, adaptive
+
+    def on_train_begin(self, trainer: Any) -> None:
+        self.best, self.best_epoch, self.wait, self.best_state = math.inf, 0, 0, None
+
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
+        current = logs[self.monitor]
+        self.wait = self.wait + 1 if current > self.best - self.tol else 0
+        if current < self.best:
+            self.best, self.best_epoch = current, epoch
+            if self.monitor == "val_loss":
+                self.best_state = trainer.snapshot()
+        if self.wait > self.patience:
+            if self.adaptive and trainer.optimizer.lr > MIN_LR:
+                trainer.optimizer.lr /= 5.0
+                self.wait = 0
+            else:
+                trainer.stop_reason = "early_stopping"
+
+    def on_train_end(self, trainer: Any) -> None:
+        if self.best_state is not None:
+            trainer.restore(self.best_state)
+            trainer.history.best_epoch = self.best_epoch
+            trainer.history.final_loss = trainer.history.loss[self.best_epoch - 1]
