@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import os
+
+# scikit-learn's estimator checks include check_array_api_input (with NumPy as the namespace),
+# which it skips unless SciPy's array API support is switched on before SciPy is imported.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 
 @pytest.fixture
