@@ -5,6 +5,7 @@ initializers, losses, optimizers and schedules, training (fit, callbacks, Histor
 gradient checker, and the classic single-layer rules.
 """
 
+from deltaprop import datasets, plot  # modules: dp.datasets.load(name), dp.plot.loss(history)
 from deltaprop.activations import ACTIVATIONS, Activation, get_activation
 from deltaprop.callbacks import Callback, EarlyStopping, GradientTolerance, ProgressPrinter, TimeLimit
 from deltaprop.classic import DeltaRule, Perceptron
@@ -17,6 +18,7 @@ from deltaprop.losses import LOSSES, Loss, get_loss, one_hot
 from deltaprop.mlp import MLP
 from deltaprop.modelfile import ModelFileError, load, save
 from deltaprop.network import Network
+from deltaprop.onnx_export import export_onnx
 from deltaprop.optim import SGD, Adam, Constant, Cosine, InverseScaling, Optimizer, Schedule, StepDecay
 from deltaprop.training import fit
 
@@ -29,5 +31,5 @@ __all__ = [
     "Optimizer", "SGD", "Adam", "Schedule", "Constant", "InverseScaling", "StepDecay", "Cosine",
     "fit", "evaluate", "History", "Callback", "EarlyStopping", "GradientTolerance", "TimeLimit",
     "ProgressPrinter", "gradcheck", "GradcheckReport", "Perceptron", "DeltaRule",
-    "save", "load", "ModelFileError", "__version__",
+    "save", "load", "ModelFileError", "export_onnx", "plot", "datasets", "__version__",
 ]

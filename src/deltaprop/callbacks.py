@@ -133,13 +133,17 @@ class TimeLimit(Callback):
 class ProgressPrinter(Callback):
     """One line per epoch (loss, validation loss and metric, learning rate, seconds).
 
-    The command line's progress bar (a later addition) will replace this for terminals; this
-    plain form is what logs and ``verbose=True`` get.
+    What logs and ``verbose=True`` get; on a terminal the command line draws a bar instead
+    (:mod:`deltaprop.progress`).
     """
 
     def __init__(self, stream: TextIO | None = None, every: int = 1) -> None:
-        self.stream = stream or sys.stderr
+        self._stream = stream  # None: sys.stderr of the process that prints (workers too)
         self.every = check_positive("every", every, integer=True)
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream or sys.stderr
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
         if epoch % self.every and trainer.stop_reason is None:

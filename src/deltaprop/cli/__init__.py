@@ -1,0 +1,135 @@
+"""The command line: ``deltaprop <command>`` (also ``python -m deltaprop``).
+
+Commands: ``train`` (no arguments: scikit-learn's digits, the held-out accuracy printed),
+``evaluate``, ``predict``, ``gradcheck``, ``plot``, ``export``, ``info``, ``datasets``.
+Results go to stdout (``--json``: one JSON object); progress and errors go to stderr.
+
+Exit codes: 0 success; 1 a check failed (``gradcheck``) or training diverged; 2 bad usage or
+bad input (the one-line message on stderr names the problem); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from deltaprop.cli import commands
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog="deltaprop", description="Multilayer perceptrons trained by backpropagation.",
+        epilog="Data: a CSV, .npy, .npz or .parquet file, or an embedded dataset by name "
+               "(deltaprop datasets). Exit codes: 0 ok, 1 check failed, 2 bad usage or input.")
+    sub = parser.add_subparsers(dest="command", metavar="command")
+    _train_parser(sub)
+    evaluate = sub.add_parser("evaluate", help="score a model on labelled data")
+    evaluate.add_argument("model")
+    _data_options(evaluate, required=True)
+    _output_options(evaluate)
+    evaluate.set_defaults(handler=commands.evaluate)
+    predict = sub.add_parser("predict", help="write a model's predictions as CSV")
+    predict.add_argument("model")
+    _data_options(predict, required=True)
+    predict.add_argument("--out", help="CSV file to write (default: stdout)")
+    _output_options(predict)
+    predict.set_defaults(handler=commands.predict)
+    check = sub.add_parser("gradcheck", help="backprop against central differences, in float64")
+    check.add_argument("model", nargs="?", help="a saved model (default: a small random network)")
+    check.add_argument("--data", help="rows to check on (default: random inputs)")
+    check.add_argument("--rows", type=int, default=8, help="samples in the checked batch")
+    check.add_argument("--seed", type=int, default=0)
+    _output_options(check)
+    check.set_defaults(handler=commands.gradcheck)
+    plot = sub.add_parser("plot", help="loss curves, gradient norms, decision boundary, fit")
+    plot.add_argument("source", help="a model file, or a history JSON (train --history)")
+    plot.add_argument("--kind", choices=["loss", "gradnorm", "boundary", "fit"], default="loss")
+    plot.add_argument("--out", required=True, help="PNG file to write")
+    _data_options(plot, required=False)
+    _output_options(plot)
+    plot.set_defaults(handler=commands.plot)
+    export = sub.add_parser("export", help="write a model as ONNX")
+    export.add_argument("model")
+    export.add_argument("--onnx", required=True, help="ONNX file to write")
+    _output_options(export)
+    export.set_defaults(handler=commands.export)
+    info = sub.add_parser("info", help="architecture, parameters and training summary")
+    info.add_argument("model")
+    _output_options(info)
+    info.set_defaults(handler=commands.info)
+    datasets = sub.add_parser("datasets", help="list the embedded datasets")
+    _output_options(datasets)
+    datasets.set_defaults(handler=commands.datasets)
+    return parser
+
+
+def _train_parser(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser("train", help="train an MLP (no arguments: the digits demo)")
+    _data_options(train, required=False, default="digits")
+    train.add_argument("--task", choices=["classify", "regress"],
+                       help="default: classify for string or few integer labels, else regress")
+    train.add_argument("--hidden", default="128", help="hidden widths, e.g. 128,64 ('' for none)")
+    train.add_argument("--activation", default="relu")
+    train.add_argument("--loss", help="default: cross_entropy (classify), squared_error (regress)")
+    train.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    train.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    train.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--batch-size", default="32", help="a size, or 'full'")
+    train.add_argument("--l2", type=float, default=0.0, help="weight decay on W (not biases)")
+    train.add_argument("--batch-norm", action="store_true")
+    train.add_argument("--dropout", type=float, default=0.0)
+    train.add_argument("--init", help="initializer name (default by activation)")
+    train.add_argument("--restarts", type=int, default=1)
+    train.add_argument("--n-jobs", type=int, help="restarts at once (joblib)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--test-fraction", type=float, default=0.25,
+                       help="held out for the final score (0: none)")
+    train.add_argument("--val-fraction", type=float, default=0.0,
+                       help="validation split for the curves and --early-stopping")
+    train.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                       help="stop after PATIENCE epochs without a better validation loss")
+    train.add_argument("--out", help="model file to write (.dp)")
+    train.add_argument("--checkpoint-every", type=int, metavar="N",
+                       help="also write --out every N epochs (atomically)")
+    train.add_argument("--history", help="write the training history as JSON here")
+    _output_options(train)
+    train.set_defaults(handler=commands.train)
+
+
+def _data_options(parser: argparse.ArgumentParser, *, required: bool, default: str | None = None) -> None:
+    parser.add_argument("--data", required=required, default=default,
+                        help="a data file or an embedded dataset name")
+    parser.add_argument("--target", help="target column(s), comma-separated (files only)")
+    parser.add_argument("--one-hot", action="store_true",
+                        help="one-hot encode string feature columns instead of refusing them")
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # plain `deltaprop`: the main job
+        args = parser.parse_args(["train"])
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        print("deltaprop: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # stdout closed early (`deltaprop predict ... | head`): not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (Python flushes it at exit)
+        return EXIT_OK
+    except (ValueError, TypeError, FileNotFoundError, IsADirectoryError, PermissionError,
+            ImportError) as error:
+        print(f"deltaprop {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE

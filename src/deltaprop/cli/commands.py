@@ -1,0 +1,211 @@
+"""One function per command: parsed arguments in, exit code out; results on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+from deltaprop.cli.data import labelled_data, training_data, unlabelled_features
+from deltaprop.cli.model import TabularModel
+from deltaprop.cli.report import emit
+from deltaprop.cli.train import train_model
+from deltaprop.history import History
+
+
+def train(args: argparse.Namespace) -> int:
+    data = training_data(args.data, args.target, task=args.task, one_hot=args.one_hot)
+    model, report = train_model(data, args)
+    if args.out:
+        model.save(args.out)
+        report["model"] = args.out
+    if args.history:
+        _write_json(args.history, model.net.history.to_dict())
+        report["history"] = args.history
+    emit(args, report, _train_text(report))
+    return 1 if report["stop_reason"] == "diverged" else 0
+
+
+def _train_text(report: dict[str, Any]) -> str:
+    lines = [f"{report['data']}: {report['n_train']} training, {report['n_test']} held-out "
+             f"samples; {report['parameters']} parameters"]
+    held_out = report.get("held_out")
+    score = (f"held-out {report['metric']} {held_out[report['metric']]:.4f}" if held_out
+             else "no held-out data (--test-fraction 0)")
+    lines.append(f"trained {report['epochs']} epochs in {report['seconds']:.2f}s "
+                 f"({report['stop_reason']}); {score}")
+    if report["stop_reason"] == "diverged":
+        lines.append("training diverged (non-finite loss or gradient); the last finite weights "
+                     "were kept: try a smaller --lr")
+    if "model" in report:
+        lines.append(f"model written to {report['model']}")
+    return "\n".join(lines)
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    model = TabularModel.load(args.model)
+    X, y = labelled_data(args.data, args.target, model, one_hot=args.one_hot)
+    scores = model.score(X, y)
+    report = {"command": "evaluate", "model": args.model, "data": args.data, "n": len(X), **scores}
+    text = f"{args.data}: {len(X)} samples; " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
+    emit(args, report, text)
+    return 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    model = TabularModel.load(args.model)
+    X = unlabelled_features(args.data, model, one_hot=args.one_hot)
+    header, rows = _prediction_rows(model, X)
+    if args.out:
+        with open(args.out, "w", newline="", encoding="utf-8") as stream:
+            _write_csv(stream, header, rows)
+        emit(args, {"command": "predict", "model": args.model, "n": len(X), "out": args.out},
+             f"{len(X)} predictions written to {args.out}")
+    else:
+        _write_csv(sys.stdout, header, rows)
+    return 0
+
+
+def _prediction_rows(model: TabularModel, X: np.ndarray) -> tuple[list[str], list[list[Any]]]:
+    """The CSV: the prediction, then (classify) each class's probability."""
+    out = model.outputs(X)
+    if model.task == "classify":
+        assert model.classes is not None
+        labels = model.classes[out.argmax(axis=1)]
+        header = ["prediction"] + [f"p({label})" for label in model.classes]
+        return header, [[label, *map(float, p)] for label, p in zip(labels.tolist(), out)]
+    return list(model.target_names), [list(map(float, row)) for row in out]
+
+
+def gradcheck(args: argparse.Namespace) -> int:
+    import deltaprop as dp
+
+    rng = np.random.default_rng(args.seed)
+    if args.model:
+        model = TabularModel.load(args.model)
+        net, loss = model.net, model.net.loss or "squared_error"
+        X = (model.inputs(unlabelled_features(args.data, model, one_hot=False)[: args.rows])
+             if args.data else rng.standard_normal((args.rows, net.n_inputs)))
+    else:
+        net = dp.MLP([4, 6, 5, 3], activation="tanh", dtype=np.float64, seed=args.seed)
+        loss, X = "cross_entropy", rng.standard_normal((args.rows, 4))
+    targets = _random_targets(net, loss, len(X), rng)
+    report = dp.gradcheck(net, X, targets, loss=loss, directions=4, seed=args.seed)
+    result = {"command": "gradcheck", "passed": report.passed, "max_error": report.max_error,
+              "tolerance": report.tolerance, "errors": report.errors}
+    emit(args, result, repr(report))
+    return 0 if report.passed else 1
+
+
+def _random_targets(net: Any, loss: Any, n: int, rng: np.random.Generator) -> np.ndarray:
+    name = loss if isinstance(loss, str) else loss.name
+    if name == "cross_entropy":
+        return rng.integers(0, net.n_outputs, n)
+    if name == "binary_cross_entropy":
+        return rng.integers(0, 2, (n, net.n_outputs)).astype(float)
+    return rng.standard_normal((n, net.n_outputs))
+
+
+def plot(args: argparse.Namespace) -> int:
+    from deltaprop import plot as plots
+
+    if args.source.endswith(".json"):
+        history, model = _read_history(args.source), None
+    else:
+        model = TabularModel.load(args.source)
+        history = model.net.history
+    if args.kind in ("loss", "gradnorm"):
+        if history is None or not history.loss:
+            raise ValueError(f"{args.source} holds no training history to plot")
+        getattr(plots, args.kind)(history, path=args.out)
+    else:
+        if model is None:
+            raise ValueError(f"--kind {args.kind} needs a model file, not a history")
+        spec = args.data or model.summary.get("data")
+        X, y = labelled_data(spec, args.target, model, one_hot=args.one_hot)
+        draw = plots.boundary if args.kind == "boundary" else plots.fit1d
+        draw(model.outputs, X, y, path=args.out, title=f"{model.summary.get('data', '')}")
+    emit(args, {"command": "plot", "kind": args.kind, "out": args.out},
+         f"{args.kind} plot written to {args.out}")
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    from deltaprop.onnx_export import export_onnx
+
+    model = TabularModel.load(args.model)
+    export_onnx(model.net, args.onnx, input_mean=model.x_mean, input_scale=model.x_scale)
+    emit(args, {"command": "export", "model": args.model, "onnx": args.onnx},
+         f"ONNX model written to {args.onnx}")
+    return 0
+
+
+def info(args: argparse.Namespace) -> int:
+    model = TabularModel.load(args.model)
+    net = model.net
+    history = net.history
+    report = {
+        "command": "info", "model": args.model, "bytes": os.path.getsize(args.model),
+        "task": model.task, "layers": [repr(layer) for layer in net.layers],
+        "parameters": net.n_parameters, "dtype": net.dtype.name,
+        "loss": None if net.loss is None else net.loss.name, "features": model.feature_names,
+        "targets": model.target_names,
+        "classes": None if model.classes is None else model.classes.tolist(),
+        "epochs": None if history is None else history.n_epochs,
+        "final_loss": None if history is None else history.final_loss,
+        "stop_reason": None if history is None else history.stop_reason, **model.summary,
+    }
+    lines = [f"{args.model}: {model.task} model, {net.n_parameters} parameters ({net.dtype.name})",
+             *(f"  {line}" for line in report["layers"]),
+             f"features ({len(model.feature_names)}): {', '.join(model.feature_names[:8])}"
+             + (" ..." if len(model.feature_names) > 8 else "")]
+    if model.classes is not None:
+        lines.append(f"classes: {', '.join(map(str, model.classes.tolist()))}")
+    if history is not None:
+        lines.append(f"trained {history.n_epochs} epochs on {model.summary.get('data')}, "
+                     f"loss {report['loss']} {history.final_loss:.4g} ({history.stop_reason})")
+    if "held_out" in model.summary and model.summary["held_out"]:
+        lines.append("held-out: " + ", ".join(f"{k} {v:.4f}" for k, v in model.summary["held_out"].items()))
+    emit(args, report, "\n".join(lines))
+    return 0
+
+
+def datasets(args: argparse.Namespace) -> int:
+    from deltaprop import datasets as embedded
+
+    rows = embedded.describe()
+    report = {"command": "datasets", "datasets": [
+        {"name": name, "task": task, "description": text} for name, task, text in rows]}
+    width = max(len(name) for name, _, _ in rows)
+    emit(args, report, "\n".join(f"{name:<{width}}  {task:<8}  {text}" for name, task, text in rows))
+    return 0
+
+
+def _read_history(path: str) -> History:
+    try:
+        with open(path, encoding="utf-8") as stream:
+            return History.from_dict(json.load(stream))
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, AttributeError) as error:
+        raise ValueError(f"{path} is not a training history written by train --history ({error})") from None
+
+
+def _write_json(path: str, data: Any) -> None:
+    from deltaprop.modelfile import atomic_write
+
+    text = json.dumps(data, indent=1).encode("utf-8")
+
+    def write(stream: Any) -> None:
+        stream.write(text)
+
+    atomic_write(path, write)
+
+
+def _write_csv(stream: Any, header: list[str], rows: list[list[Any]]) -> None:
+    writer = csv.writer(stream)
+    writer.writerow(header)
+    writer.writerows(rows)

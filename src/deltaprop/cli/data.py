@@ -1,0 +1,137 @@
+"""Where the command line's data come from: a file (:mod:`deltaprop.tables`) or an embedded
+dataset by name (:mod:`deltaprop.datasets`), and whether the task is classification."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from deltaprop import datasets
+from deltaprop.cli.model import TabularModel
+from deltaprop.tables import Table, read_table
+
+MAX_INTEGER_CLASSES = 20  # an integer target with at most this many values is read as labels
+
+
+@dataclass
+class TrainingData:
+    """Features and targets for ``train``.
+
+    ``X`` (n, d) float64; ``y`` the targets as given (labels of any type for classification);
+    ``Y`` float64 (n, k) targets for regression; ``classes`` the sorted labels (classify).
+    """
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: list[str]
+    target_names: list[str]
+    task: str
+    classes: np.ndarray | None = None
+    categories: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def Y(self) -> np.ndarray:
+        return np.asarray(self.y, dtype=np.float64).reshape(len(self.y), -1)
+
+
+def training_data(spec: str, target: str | None, *, task: str | None, one_hot: bool) -> TrainingData:
+    """Read ``spec`` (a file or a dataset name) and decide the task."""
+    source = _open(spec)
+    if isinstance(source, datasets.Dataset):
+        if target:
+            raise ValueError(f"--target is for data files; the embedded dataset {spec!r} has its "
+                             f"target ({', '.join(source.target_names)})")
+        X, y, features, targets = source.X, source.y, source.feature_names, source.target_names
+        task, categories = task or source.task, {}
+    else:
+        if not target:
+            raise ValueError(f"{spec}: name the target column with --target (columns: "
+                             f"{', '.join(source.names)})")
+        X, y_read, features, targets = source.split(_target_list(target), one_hot=one_hot)
+        assert y_read is not None
+        y = y_read
+        categories = source.categories(exclude=targets) if one_hot else {}
+        task = task or _infer_task(y)
+    y = labels(y) if task == "classify" else y
+    if task == "classify":
+        if y.ndim != 1:
+            raise ValueError("classification takes one target column; several targets mean "
+                             "--task regress")
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise ValueError(f"the target has one class only ({classes[0]!r}); a classifier "
+                             "needs at least two")
+        return TrainingData(spec, X, y, features, targets, task, classes, categories)
+    if np.asarray(y).dtype.kind in "OUS":
+        raise ValueError("the target holds text (class labels); use --task classify")
+    return TrainingData(spec, X, y, features, targets, task, None, categories)
+
+
+def labelled_data(spec: str | None, target: str | None, model: TabularModel, *,
+                  one_hot: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Features in the model's column order, and the targets (the model's, or ``--target``)."""
+    if not spec:
+        raise ValueError("give the data with --data (a file or an embedded dataset name)")
+    source = _open(spec)
+    if isinstance(source, datasets.Dataset):
+        _check_width(source.X, model, spec)
+        y = source.y
+    else:
+        names = _target_list(target) if target else model.target_names
+        y = source.targets(names)
+        source_X = source.features(model.feature_names, model.categories or None)
+        return source_X, labels(y) if model.task == "classify" else y
+    return source.X, labels(y) if model.task == "classify" else y
+
+
+def unlabelled_features(spec: str | None, model: TabularModel, *, one_hot: bool) -> np.ndarray:
+    """Features in the model's column order (any target column is ignored)."""
+    if not spec:
+        raise ValueError("give the data with --data (a file or an embedded dataset name)")
+    source = _open(spec)
+    if isinstance(source, datasets.Dataset):
+        _check_width(source.X, model, spec)
+        return source.X
+    return source.features(model.feature_names, model.categories or None)
+
+
+def labels(y: Any) -> np.ndarray:
+    """Class labels in one canonical form: text as str, whole numbers as int64."""
+    y = np.asarray(y)
+    if y.dtype.kind in "OUS":
+        return y.astype(str)
+    if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+        return y.astype(np.int64)
+    return y
+
+
+def _infer_task(y: np.ndarray) -> str:
+    """Text labels, or a single whole-number target with few values: classify; else regress."""
+    if y.dtype.kind in "OUS":
+        return "classify"
+    if y.ndim == 1 and np.all(y == np.round(y)) and len(np.unique(y)) <= MAX_INTEGER_CLASSES:
+        return "classify"
+    return "regress"
+
+
+def _open(spec: str) -> Table | datasets.Dataset:
+    if os.path.exists(spec):
+        return read_table(spec)
+    if spec in datasets.names():
+        return datasets.load(spec)
+    raise FileNotFoundError(f"{spec!r} is neither a file nor an embedded dataset "
+                            f"({', '.join(datasets.names())})")
+
+
+def _target_list(target: str) -> list[str]:
+    return [name.strip() for name in target.split(",") if name.strip()]
+
+
+def _check_width(X: np.ndarray, model: TabularModel, spec: str) -> None:
+    if X.shape[1] != len(model.feature_names):
+        raise ValueError(f"{spec} has {X.shape[1]} features but the model was trained on "
+                         f"{len(model.feature_names)}")

@@ -1,0 +1,92 @@
+"""Progress of a training run: a live bar on a terminal, one line per epoch anywhere else.
+
+On a terminal (the stream is a TTY) and with tqdm installed (the ``cli`` extra), a bar counts
+the epochs, with the batches of the current epoch, the loss, the validation metric and the
+time left; off a terminal (CI logs, pipes, files) the bar would print control characters, so
+one plain line per epoch is written instead (:class:`~deltaprop.callbacks.ProgressPrinter`).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Any, TextIO
+
+from deltaprop.callbacks import Callback, ProgressPrinter
+
+REFRESH_SECONDS = 0.1  # the bar is redrawn at most this often within an epoch
+
+
+def progress_callback(epochs: int, stream: TextIO | None = None) -> Callback:
+    """A :class:`ProgressBar` on a terminal with tqdm, else a :class:`ProgressPrinter`."""
+    stream = stream or sys.stderr
+    if _is_terminal(stream):
+        try:
+            import tqdm  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            return ProgressBar(epochs, stream)
+    return ProgressPrinter(stream)
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over epochs: ``epoch 12/30 |####  | loss 0.031 val_accuracy 0.973 [00:03<00:05]``,
+    and within an epoch the batches done, refreshed every ``REFRESH_SECONDS``."""
+
+    def __init__(self, epochs: int, stream: TextIO | None = None) -> None:
+        self.epochs, self._stream = epochs, stream
+        self.bar: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Runs handed to other processes (``n_jobs``) draw no bar: it would garble the
+        terminal; the streams and the bar stay here."""
+        return {"epochs": self.epochs, "_stream": None, "bar": None}
+
+    def on_train_begin(self, trainer: Any) -> None:
+        from tqdm import tqdm
+
+        if self.bar is not None:  # a restart: one bar per run
+            self.bar.close()
+        self.n_batches = math.ceil(trainer.X.shape[0] / trainer.batch_size)
+        self.epoch, self.last_draw = 1, 0.0
+        if trainer.in_worker:
+            self.bar = _NoBar()
+            return
+        run = f"run {trainer.run_index + 1} " if trainer.run_index else ""
+        self.bar = tqdm(total=self.epochs, file=self._stream or sys.stderr, desc=f"{run}epochs", unit="epoch",
+                        dynamic_ncols=True, leave=True)
+
+    def on_batch_end(self, trainer: Any, step: int) -> None:
+        now = time.monotonic()
+        if now - self.last_draw >= REFRESH_SECONDS:  # a redraw costs far more than a step
+            self.last_draw = now
+            self.bar.set_description_str(f"epoch {self.epoch} batch {step}/{self.n_batches}",
+                                         refresh=True)
+
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
+        self.epoch = epoch + 1
+        postfix = {"loss": f"{logs['loss']:.4g}"}
+        if "val_loss" in logs:
+            postfix[f"val_{logs['metric_name']}"] = f"{logs['val_metric']:.4f}"
+        self.bar.set_description_str(f"epoch {epoch}", refresh=False)
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(1)
+
+    def on_train_end(self, trainer: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class _NoBar:
+    """Stands in for the bar in worker processes."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())

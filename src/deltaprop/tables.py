@@ -1,0 +1,454 @@
+"""Reading user data files into named columns, and turning those into X and y.
+
+Files: ``.csv``/``.tsv``/``.txt`` (UTF-8 with a header row), ``.npy`` (a 2-D array: columns ``x0,
+x1, ...``), ``.npz`` (arrays ``X`` and optional ``y``: columns ``x0, ...`` and ``y`` or ``y0, ...``),
+``.parquet`` (needs pyarrow). Text: the first non-blank line is the header; names and cells are
+stripped; blank lines are skipped; quoting as in :mod:`csv`; the delimiter is a tab for ``.tsv``,
+else whichever of comma, tab, semicolon the header holds most of (a comma on a tie).
+
+A column is numeric when every cell is a number or missing (an empty cell or ``NA``, ``N/A``,
+``NaN``, ``null``, ``None``, any case): float64, NaN where missing. Any other cell makes the
+whole column text (a str array) where only empty cells are missing (``NA`` stays a value).
+Missing and infinite values are reported, by column and rows (row 1 is the first data row),
+when the column is used as a feature or a target.
+
+Examples
+--------
+>>> table = read_table("train.csv")                                           # doctest: +SKIP
+>>> X, y, feature_names, target_names = table.split("species", one_hot=True)  # doctest: +SKIP
+>>> categories = table.categories(exclude=target_names)  # doctest: +SKIP
+>>> X_new = read_table("new.csv").features(feature_names, categories)         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Array = np.ndarray
+SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".txt", ".npy", ".npz", ".parquet")
+MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none"})
+_SHOWN = 5  # rows or values quoted in an error message
+
+
+class DataFileError(ValueError):
+    """A data file that cannot be read or used; the message names the file, the place and the fix."""
+
+
+@dataclass
+class Table:
+    """Named columns read from a data file.
+
+    Attributes
+    ----------
+    columns : dict of str to ndarray, each of shape (n_rows,)
+        In file order. Numeric columns are float64 (NaN where missing), text columns str
+        arrays ("" where missing).
+    source : str
+        Where the columns came from, for error messages.
+    """
+
+    columns: dict[str, Array]
+    source: str
+
+    @property
+    def n_rows(self) -> int:
+        """The number of data rows."""
+        return len(next(iter(self.columns.values()))) if self.columns else 0
+
+    @property
+    def names(self) -> list[str]:
+        """The column names, in file order."""
+        return list(self.columns)
+
+    def is_text(self, name: str) -> bool:
+        """Whether column ``name`` holds text rather than numbers."""
+        return self._column(name, "column").dtype.kind in "US"
+
+    def categories(self, exclude: Iterable[str] = ()) -> dict[str, list[str]]:
+        """The sorted distinct values (missing left out) of each text column not in ``exclude``.
+
+        These are the one-hot categories :meth:`split` uses: store them with the model and give
+        them to :meth:`features` to encode new data the same way.
+        """
+        skip = set(exclude)
+        return {name: sorted(set(values.tolist()) - {""}) for name, values in self.columns.items()
+                if name not in skip and values.dtype.kind in "US"}
+
+    def split(self, target: str | Sequence[str] | None, *, one_hot: bool = False
+              ) -> tuple[Array, Array | None, list[str], list[str]]:
+        """Split into features and targets: every column that is not a target is a feature.
+
+        Parameters
+        ----------
+        target : str, list of str or None
+            The target column(s); None for data to predict on.
+        one_hot : bool
+            Encode each text feature column as 0/1 indicator columns ``"col=value"``, one per
+            distinct value in sorted order, in the column's place. Without it text is an error.
+
+        Returns
+        -------
+        X : ndarray of float64, shape (n_rows, n_features)
+        y : ndarray of shape (n_rows,) for one target, (n_rows, n_targets) for several; or None
+            A text target is returned as str class labels; several targets must be numeric.
+        feature_names : list of str, length n_features
+        target_names : list of str
+        """
+        targets = self._target_list(target)
+        features = [name for name in self.columns if name not in targets]
+        if not features:
+            raise DataFileError(f"{self.source}: no feature columns are left besides the target(s) "
+                                f"{_quoted(targets)}; a model needs at least one input column")
+        text = [name for name in features if self.is_text(name)]
+        if text and not one_hot:
+            hints = "; ".join(_text_column_hint(name, self.columns[name]) for name in text)
+            raise DataFileError(
+                f"{self.source}: feature column(s) hold text: {hints}. Encode text columns as 0/1 "
+                "indicators with one_hot=True (--one-hot on the command line), fix the cells that "
+                "should be numbers, or drop those columns"
+            )
+        categories = self.categories(exclude=targets)
+        feature_names = [expanded for name in features for expanded in
+                         ([f"{name}={v}" for v in categories[name]] if name in categories else [name])]
+        X = self.features(feature_names, categories)
+        return X, self.targets(targets) if targets else None, feature_names, targets
+
+    def features(self, feature_names: Sequence[str], categories: dict[str, list[str]] | None = None
+                 ) -> Array:
+        """The feature matrix in the order of ``feature_names``, e.g. of new data to predict on.
+
+        Parameters
+        ----------
+        feature_names : sequence of str
+            As :meth:`split` returned them for the training data. ``"col=value"`` is the indicator
+            of ``value`` in text column ``col`` when ``categories[col]`` lists it; any other name is
+            a numeric column. Columns of the table that are not needed are ignored.
+        categories : dict of str to list of str, optional
+            The one-hot categories of the training data (:meth:`categories`).
+
+        Returns
+        -------
+        X : ndarray of float64, shape (n_rows, len(feature_names))
+        """
+        categories = categories or {}
+        indicators = {f"{col}={v}": (col, v) for col, values in categories.items() for v in values}
+        sources = list(dict.fromkeys(indicators[n][0] if n in indicators else n for n in feature_names))
+        missing = [name for name in sources if name not in self.columns]
+        if missing:
+            raise DataFileError(f"{self.source}: the feature column(s) {_quoted(missing, everything=True)} "
+                                "the model was trained on are missing; available columns: "
+                                f"{_quoted(self.names, everything=True)}")
+        labels: dict[str, Array] = {}  # checked text of each one-hot column, on first use
+        X = np.empty((self.n_rows, len(feature_names)), dtype=np.float64)
+        for j, name in enumerate(feature_names):
+            if name in indicators:
+                col, value = indicators[name]
+                if col not in labels:
+                    labels[col] = self._category_labels(col, categories[col])
+                X[:, j] = labels[col] == value
+            else:
+                X[:, j] = self._numeric(name, "feature")
+        return X
+
+    def _column(self, name: str, role: str) -> Array:
+        if name not in self.columns:
+            raise DataFileError(f"{self.source}: there is no {role} {name!r}; available columns: "
+                                f"{_quoted(self.names, everything=True)}")
+        return self.columns[name]
+
+    def _target_list(self, target: str | Sequence[str] | None) -> list[str]:
+        if target is None:
+            return []
+        targets = [target] if isinstance(target, str) else list(target)
+        if not targets or not all(isinstance(name, str) for name in targets):
+            raise TypeError(f"target must be a column name, a non-empty list of them or None, got {target!r}")
+        if len(set(targets)) < len(targets):
+            raise ValueError(f"target names a column twice: {targets!r}")
+        for name in targets:
+            self._column(name, "target column")
+        return targets
+
+    def targets(self, names: list[str]) -> Array:
+        """The target column(s), checked: (n,) str labels or numbers, or (n, k) numbers."""
+        names = self._target_list(names)
+        if len(names) == 1 and self.is_text(names[0]):
+            return self._present_text(names[0], self.columns[names[0]]).copy()  # class labels
+        text = [name for name in names if self.is_text(name)]
+        if text:
+            raise DataFileError(f"{self.source}: target column(s) {_quoted(text)} hold text; several targets "
+                                "must be numeric (a text column is a class label: make it the only target)")
+        columns = [self._numeric(name, "target") for name in names]
+        return columns[0].copy() if len(columns) == 1 else np.column_stack(columns)
+
+    def _numeric(self, name: str, role: str) -> Array:
+        values = self._column(name, f"{role} column")
+        if values.dtype.kind in "US":
+            raise DataFileError(f"{self.source}: {role} column {_text_column_hint(name, values)}, where "
+                                "numbers are needed; fix those cells")
+        bad = ~np.isfinite(values)
+        if bad.any():
+            kind = "missing" if np.isnan(values[bad]).all() else "missing or infinite"
+            raise DataFileError(f"{self.source}: {role} column {name!r} has {bad.sum()} {kind} value(s) "
+                                f"({_rows(bad)}); fill or drop them")
+        return values
+
+    def _present_text(self, name: str, values: Array) -> Array:
+        empty = values == ""
+        if empty.any():
+            raise DataFileError(f"{self.source}: column {name!r} has {empty.sum()} missing value(s) "
+                                f"({_rows(empty)}); fill or drop them")
+        return values
+
+    def _category_labels(self, name: str, known: list[str]) -> Array:
+        values = self.columns[name]
+        if values.dtype.kind not in "US":  # every cell a number here, though text in training
+            values = np.array(["" if np.isnan(v) else _number_text(v) for v in values], dtype=str)
+        unknown = ~np.isin(self._present_text(name, values), known)
+        if unknown.any():
+            new = _quoted(sorted(set(values[unknown].tolist())))
+            raise DataFileError(f"{self.source}: column {name!r} has value(s) {new} ({_rows(unknown)}) not "
+                                f"seen in training, where it had {_quoted(known)}; change or drop those rows")
+        return values
+
+
+def _text_column_hint(name: str, values: Array) -> str:
+    """Why a column is text: words, or numbers with a few stray cells."""
+    parsed = [_parse_number(cell) for cell in values.tolist()]
+    stray = np.array([number is None for number in parsed])
+    if not stray.any():  # numbers stored as strings in a .npy or .parquet file
+        return f"{name!r} holds numbers stored as text"
+    if all(number is None or np.isnan(number) for number in parsed):
+        return f"{name!r} holds text (e.g. {str(values[stray][0])!r})"
+    stray_values = _quoted(sorted(set(values[stray].tolist())))
+    return f"{name!r} holds numbers but also {stray_values} ({_rows(stray)})"
+
+
+def _rows(mask: Array) -> str:
+    rows = np.flatnonzero(mask) + 1
+    more = f" and {len(rows) - _SHOWN} more" if len(rows) > _SHOWN else ""
+    shown = ", ".join(str(row) for row in rows[:_SHOWN])
+    return f"row{'s' if len(rows) > 1 else ''} {shown}{more}; row 1 is the first data row"
+
+
+def _quoted(values: Sequence[str], everything: bool = False) -> str:
+    shown = values if everything else values[:_SHOWN]
+    more = f" and {len(values) - len(shown)} more" if len(values) > len(shown) else ""
+    return ", ".join(repr(str(value)) for value in shown) + more
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
+
+
+def _parse_number(cell: str) -> float | None:
+    """The cell's number (NaN when missing), or None when it is text."""
+    if cell.lower() in MISSING_TOKENS:
+        return float("nan")
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+def read_table(path: str | os.PathLike[str]) -> Table:
+    """Read a data file into a :class:`Table`, by its extension (see the module docstring).
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    DataFileError
+        For an unknown extension, an empty file, a missing or duplicated header, rows with the
+        wrong number of fields, text that is not UTF-8, or arrays of the wrong shape or type.
+    ImportError
+        For ``.parquet`` without pyarrow.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"data file not found: {path}" + (" is a directory" if path.is_dir() else ""))
+    readers = {".csv": _read_text, ".tsv": _read_text, ".txt": _read_text, ".npy": _read_npy,
+               ".npz": _read_npz, ".parquet": _read_parquet}
+    suffix = path.suffix.lower()
+    if suffix not in readers:
+        raise DataFileError(f"{path}: unknown extension {suffix or '(none)'!r}; supported are "
+                            f"{', '.join(SUPPORTED_EXTENSIONS)} (save spreadsheets as 'CSV UTF-8')")
+    table = readers[suffix](path)
+    if not table.columns or table.n_rows == 0:
+        raise DataFileError(f"{path}: no data ({table.n_rows} rows x {len(table.columns)} columns); it "
+                            "needs at least one row and one column")
+    return table
+
+
+def _read_text(path: Path) -> Table:
+    text = _decode(path)
+    if not text.strip():
+        raise DataFileError(f"{path} is empty; it needs a header row naming the columns, then rows of values")
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else _guess_delimiter(text.lstrip().splitlines()[0])
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    header, rows = _records(reader, path)
+    if all(name and _parse_number(name) is not None for name in header):
+        example = delimiter.join(f"x{j}" for j in range(len(header)))
+        raise DataFileError(f"{path}: the first line holds only numbers, so there is no header row; add a "
+                            f"first line naming the columns, e.g. {example}")
+    _check_names(header, path)
+    if not rows:
+        raise DataFileError(f"{path} has a header row but no data rows; add rows of values below it")
+    cells_by_column = zip(*rows)
+    return Table({name: _column_from_cells(cells) for name, cells in zip(header, cells_by_column)}, str(path))
+
+
+def _column_from_cells(cells: Sequence[str]) -> Array:
+    numbers = [_parse_number(cell) for cell in cells]
+    if any(number is None for number in numbers):
+        return np.array(cells, dtype=str)
+    return np.array(numbers, dtype=np.float64)
+
+
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise DataFileError(
+            f"{path} is not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start} (line {line}) "
+            "cannot be decoded; re-save the file as UTF-8 (spreadsheets: 'CSV UTF-8') or convert it, "
+            f"e.g. iconv -f latin1 -t utf-8 {path.name}"
+        ) from None
+    return text.removeprefix("\ufeff")  # the byte-order mark some editors write
+
+
+def _guess_delimiter(header_line: str) -> str:
+    counts = {delimiter: header_line.count(delimiter) for delimiter in (",", "\t", ";")}
+    return max(counts, key=counts.__getitem__)  # the first, a comma, on a tie
+
+
+def _records(reader: Any, path: Path) -> tuple[list[str], list[list[str]]]:
+    """The header and the data rows, stripped, blank lines skipped; ragged rows are an error."""
+    header: list[str] = []
+    rows: list[list[str]] = []
+    start = 1  # the line the next record starts on: a quoted cell may span lines
+    try:
+        for fields in reader:
+            line, start = start, reader.line_num + 1
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue
+            fields = [field.strip() for field in fields]
+            if not header:
+                header = fields
+            elif len(fields) != len(header):
+                raise DataFileError(
+                    f"{path}, line {line}: {len(fields)} fields, but the header has {len(header)}; each "
+                    "row needs one value per column (quote cells holding the delimiter; leave missing "
+                    "cells empty)")
+            else:
+                rows.append(fields)
+    except csv.Error as error:
+        raise DataFileError(
+            f"{path}, line {start}: malformed quoting ({error}); a cell holding the delimiter, a quote or "
+            'a line break must be enclosed in double quotes, with each quote inside it doubled ("")'
+        ) from None
+    return header, rows
+
+
+def _check_names(names: list[str], path: Path) -> None:
+    for j, name in enumerate(names):
+        if not name:
+            raise DataFileError(f"{path}: column {j + 1} has no name in the header; name every column "
+                                "(or remove a trailing delimiter)")
+        if name in names[:j]:
+            first = names.index(name) + 1
+            raise DataFileError(f"{path}: column name {name!r} appears twice (columns {first} and {j + 1}); "
+                                "give each column a unique name")
+
+
+def _np_load(path: Path, archive: bool) -> Any:
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise DataFileError(f"{path} is not a plain NumPy file ({error}); save numeric or text arrays with "
+                            "np.save or np.savez (no object arrays: loading them could run code)") from None
+    if isinstance(loaded, np.ndarray) == archive:  # .npy and .npz swapped
+        raise DataFileError(f"{path} holds {'one array' if archive else 'an archive'}; rename it to "
+                            f"{'.npy' if archive else '.npz'}")
+    return loaded
+
+
+def _read_npy(path: Path) -> Table:
+    array = _np_load(path, archive=False)
+    if array.ndim != 2:
+        raise DataFileError(f"{path} holds an array of shape {array.shape}; a .npy data file needs a 2-D "
+                            "array (n_samples, n_columns): save X.reshape(-1, 1) for a single column")
+    return Table(_array_columns(array, "x", path), str(path))
+
+
+def _read_npz(path: Path) -> Table:
+    with _np_load(path, archive=True) as archive:
+        if "X" not in archive.files:
+            found = ", ".join(archive.files) or "none"
+            raise DataFileError(f"{path} has no array named 'X' (it has: {found}); save the data with "
+                                "np.savez(path, X=X, y=y)")
+        try:
+            X, y = archive["X"], archive["y"] if "y" in archive.files else None
+        except ValueError as error:  # an object array inside the archive
+            raise DataFileError(f"{path}: {error}; save numeric or text arrays") from None
+    if X.ndim != 2:
+        raise DataFileError(f"{path}: array 'X' has shape {X.shape}; it must be 2-D (n_samples, n_features)")
+    columns = _array_columns(X, "x", path)
+    if y is not None:
+        if y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
+            raise DataFileError(f"{path}: array 'y' has shape {y.shape} but X has {X.shape[0]} rows; give y "
+                                f"of shape ({X.shape[0]},) or ({X.shape[0]}, n_targets)")
+        columns.update({"y": _array_column(y, "y", path)} if y.ndim == 1 else _array_columns(y, "y", path))
+    return Table(columns, str(path))
+
+
+def _array_columns(array: Array, prefix: str, path: Path) -> dict[str, Array]:
+    return {f"{prefix}{j}": _array_column(array[:, j], f"{prefix}{j}", path) for j in range(array.shape[1])}
+
+
+def _array_column(values: Array, name: str, path: Path) -> Array:
+    if values.dtype.kind in "biuf":
+        return np.ascontiguousarray(values, dtype=np.float64)
+    if values.dtype.kind in "US":
+        return np.char.strip(values.astype(str))
+    raise DataFileError(f"{path}: column {name!r} has dtype {values.dtype}; save numbers or text")
+
+
+def _read_parquet(path: Path) -> Table:
+    try:
+        import pyarrow as pa  # optional: only Parquet files need it
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ImportError("reading .parquet files needs pyarrow: pip install pyarrow") from None
+    try:
+        arrow_table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as error:
+        raise DataFileError(f"{path} could not be read as Parquet: {error}") from None
+    names = [str(name) for name in arrow_table.column_names]
+    _check_names(names, path)
+    columns = zip(names, arrow_table.columns)
+    return Table({name: _arrow_column(column, name, path) for name, column in columns}, str(path))
+
+
+def _arrow_column(column: Any, name: str, path: Path) -> Array:
+    import pyarrow as pa
+    import pyarrow.types as types
+
+    kind = column.type
+    if types.is_dictionary(kind):  # pandas categoricals
+        column, kind = column.cast(kind.value_type), kind.value_type
+    if types.is_integer(kind) or types.is_floating(kind) or types.is_boolean(kind) or types.is_decimal(kind):
+        return np.array(column.cast(pa.float64()).to_pylist(), dtype=np.float64)  # None (null) -> NaN
+    if types.is_string(kind) or types.is_large_string(kind):
+        return np.array(["" if value is None else value for value in column.to_pylist()], dtype=str)
+    raise DataFileError(f"{path}: column {name!r} has type {kind}, which deltaprop cannot use; convert it to "
+                        "numbers or text, or drop it")
