@@ -58,6 +58,9 @@ def training_data(spec: str, target: str | None, *, task: str | None, one_hot: b
         task = task or _infer_task(y)
     y = labels(y) if task == "classify" else y
     if task == "classify":
+        if y.dtype.kind == "f":
+            raise ValueError(f"classification needs labels, but the target {targets[0]!r} holds "
+                             f"fractional numbers (e.g. {y.flat[0]:g}); use --task regress")
         if y.ndim != 1:
             raise ValueError("classification takes one target column; several targets mean "
                              "--task regress")

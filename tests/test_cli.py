@@ -1,0 +1,238 @@
+"""The command line, run in-process through main(argv) (and a few real subprocesses): every
+command of README.md, file round trips, ONNX parity, the progress output and the exit codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop.cli import main
+from deltaprop.cli.model import TabularModel
+from deltaprop.progress import ProgressBar, progress_callback
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+SPECIES = np.array(["setosa", "versicolor", "virginica"])
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A folder holding iris.csv (string labels, a text feature) and new.csv (no target)."""
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_iris
+
+    iris = load_iris()
+    header = [*iris.feature_names, "site", "species"]
+    rows = [[*map(float, x), "north" if i % 2 else "south", SPECIES[t]]
+            for i, (x, t) in enumerate(zip(iris.data, iris.target))]
+    for name, drop in (("iris.csv", False), ("new.csv", True)):
+        with open(tmp_path / name, "w", newline="", encoding="utf-8") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(header[:-1] if drop else header)
+            writer.writerows([row[:-1] if drop else row for row in rows])
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run(argv, capsys):
+    """(exit code, stdout, stderr) of ``deltaprop argv``."""
+    code = main(shlex.split(argv) if isinstance(argv, str) else argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def readme_commands() -> list[str]:
+    block = README.read_text(encoding="utf-8").split("## Command line", 1)[1].split("```bash", 1)[1]
+    return [line for line in block.split("```", 1)[0].splitlines() if line.startswith("deltaprop ")]
+
+
+def test_every_command_in_the_readme_runs(workdir, capsys):
+    commands = readme_commands()
+    assert len(commands) >= 10
+    for command in commands:
+        code, out, err = run(command.removeprefix("deltaprop "), capsys)
+        assert code == 0, f"{command}\n{err}"
+    for produced in ("moons.dp", "boundary.png", "loss.png", "gradnorm.png", "moons.onnx", "iris.dp",
+                     "iris.json", "predictions.csv", "iris-loss.png", "sine.dp", "sine.png"):
+        assert (workdir / produced).stat().st_size > 0, produced
+
+
+def test_train_with_no_arguments_is_the_digits_demo(capsys):
+    pytest.importorskip("sklearn")
+    code, out, err = run([], capsys)
+    assert code == 0
+    accuracy = float(re.search(r"held-out accuracy (\d\.\d+)", out).group(1))
+    assert accuracy >= 0.97
+    assert len(err.strip().splitlines()) == 30  # off a terminal: one line per epoch
+
+
+def test_csv_round_trip_train_evaluate_predict_info(workdir, capsys):
+    code, out, _ = run("train --data iris.csv --target species --one-hot --hidden 16 --lr 0.01 "
+                       "--epochs 150 --out iris.dp --json --quiet", capsys)
+    assert code == 0
+    report = json.loads(out)
+    assert report["task"] == "classify" and report["held_out"]["accuracy"] >= 0.9
+    model = TabularModel.load("iris.dp")
+    assert model.classes.tolist() == SPECIES.tolist()
+    assert model.feature_names[-2:] == ["site=north", "site=south"]
+    code, out, _ = run("evaluate iris.dp --data iris.csv --one-hot --json", capsys)
+    assert code == 0 and json.loads(out)["accuracy"] >= 0.9
+    code, out, _ = run("predict iris.dp --data new.csv", capsys)
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["prediction", "p(setosa)", "p(versicolor)", "p(virginica)"]
+    assert len(rows) == 151 and {row[0] for row in rows[1:]} <= set(SPECIES)
+    probabilities = np.array([[float(v) for v in row[1:]] for row in rows[1:]])
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    code, out, _ = run("info iris.dp --json", capsys)
+    info = json.loads(out)
+    assert info["classes"] == SPECIES.tolist() and info["parameters"] == model.net.n_parameters
+    assert info["held_out"]["accuracy"] == report["held_out"]["accuracy"]
+
+
+def test_regression_predicts_in_the_targets_units(workdir, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 10, (300, 2))
+    y = 1000 + 50 * x[:, 0] - 20 * x[:, 1]
+    with open("lin.csv", "w", encoding="utf-8") as stream:
+        stream.write("a,b,price\n" + "".join(f"{a},{b},{t}\n" for (a, b), t in zip(x, y)))
+    code, out, _ = run("train --data lin.csv --target price --hidden 8 --lr 0.01 --epochs 200 "
+                       "--out lin.dp --quiet --json", capsys)
+    assert code == 0 and json.loads(out)["task"] == "regress"
+    code, out, _ = run("predict lin.dp --data lin.csv", capsys)
+    predictions = np.array([float(row[0]) for row in list(csv.reader(io.StringIO(out)))[1:]])
+    assert np.abs(predictions - y).mean() < 0.05 * y.std()
+
+
+def test_exported_onnx_matches_the_model_with_its_scaling(workdir, capsys):
+    ort = pytest.importorskip("onnxruntime")
+    assert run("train --data iris.csv --target species --one-hot --epochs 20 --out iris.dp --quiet",
+               capsys)[0] == 0
+    assert run("export iris.dp --onnx iris.onnx", capsys)[0] == 0
+    model = TabularModel.load("iris.dp")
+    X = dp.tables.read_table("new.csv").features(model.feature_names, model.categories)
+    session = ort.InferenceSession("iris.onnx", providers=["CPUExecutionProvider"])
+    (onnx_out,) = session.run(None, {session.get_inputs()[0].name: X.astype(np.float32)})
+    np.testing.assert_allclose(onnx_out, model.outputs(X), atol=1e-5)
+
+
+def test_checkpoints_are_written_during_training(workdir, capsys, monkeypatch):
+    written = []
+    save = TabularModel.save
+
+    def recording_save(model, path):
+        save(model, path)
+        loaded = TabularModel.load(path)  # each checkpoint is a whole, loadable model
+        written.append(loaded.summary.get("checkpoint_epoch"))
+
+    monkeypatch.setattr(TabularModel, "save", recording_save)
+    code, _, _ = run("train --data sine --epochs 10 --checkpoint-every 4 --out sine.dp --quiet",
+                     capsys)
+    assert code == 0 and written == [4, 8, None]  # two checkpoints, then the final model
+
+
+def test_gradcheck_fails_with_exit_code_1(monkeypatch, capsys):
+    failing = dp.GradcheckReport(errors={"layers.0.W": 0.5})
+    monkeypatch.setattr(dp, "gradcheck", lambda *args, **kwargs: failing)
+    code, out, _ = run("gradcheck --json", capsys)
+    assert code == 1 and json.loads(out)["passed"] is False
+
+
+def test_datasets_lists_every_embedded_dataset(capsys):
+    code, out, _ = run("datasets --json", capsys)
+    names = [row["name"] for row in json.loads(out)["datasets"]]
+    assert code == 0 and set(names) == set(dp.datasets.names()) and len(names) == 13
+
+
+@pytest.mark.parametrize("argv, message", [
+    ("train --data iris.csv", "name the target column with --target"),
+    ("train --data iris.csv --target colour", "colour"),
+    ("train --data iris.csv --target species", "'site' holds text"),
+    ("train --data nowhere.csv --target y", "neither a file nor an embedded dataset"),
+    ("train --data moons --hidden 16,x", "--hidden takes widths"),
+    ("train --data moons --activation swish", "unknown activation 'swish'; valid names"),
+    ("train --data moons --lr -1", "lr must be"),
+    ("train --data moons --dropout 1.5", "dropout"),
+    ("train --data moons --epochs 0", "epochs must be"),
+    ("train --data moons --batch-size big", "--batch-size takes"),
+    ("train --data moons --checkpoint-every 2", "--checkpoint-every needs --out"),
+    ("train --data moons --early-stopping 3", "--early-stopping needs --val-fraction"),
+    ("train --data moons --target y", "--target is for data files"),
+    ("train --data sine --task classify", "holds fractional numbers"),
+    ("train --data iris.csv --target species --one-hot --task regress", "holds text"),
+    ("train --data iris.csv --target species --one-hot --loss cross_entropy --task regress",
+     "holds text"),
+    ("evaluate missing.dp --data moons", "no model file"),
+    ("evaluate iris.csv --data moons", "not a deltaprop model file"),
+    ("plot moons --out x.png", "no model file|not a deltaprop"),
+])
+def test_bad_input_exits_2_with_one_line_naming_the_problem(workdir, capsys, argv, message):
+    code, out, err = run(argv, capsys)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and re.search(message, err), err
+
+
+def test_bad_input_against_a_trained_model(workdir, capsys):
+    assert run("train --data iris.csv --target species --one-hot --epochs 5 --out iris.dp --quiet",
+               capsys)[0] == 0
+    (workdir / "renamed.csv").write_text(
+        (workdir / "iris.csv").read_text().replace("sepal length", "sepal size"))
+    (workdir / "unknown.csv").write_text((workdir / "iris.csv").read_text().replace("setosa", "rosa"))
+    for argv, message in [("predict iris.dp --data renamed.csv", "sepal length"),
+                          ("evaluate iris.dp --data unknown.csv", "never appeared in training"),
+                          ("evaluate iris.dp --data moons", "trained on 6")]:
+        code, _, err = run(argv, capsys)
+        assert code == 2 and re.search(message, err), err
+    (workdir / "broken.dp").write_bytes((workdir / "iris.dp").read_bytes()[:100])
+    code, _, err = run("info broken.dp", capsys)
+    assert code == 2 and "truncated" in err
+
+
+def test_bad_usage_is_argparses_exit_2(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--task", "cluster"])
+    assert stop.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_quiet_prints_no_progress(capsys):
+    code, _, err = run("train --data xor --epochs 3 --quiet", capsys)
+    assert code == 0 and err == ""
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_gets_a_bar_and_anything_else_lines():
+    pytest.importorskip("tqdm")
+    assert isinstance(progress_callback(5, FakeTerminal()), ProgressBar)
+    assert not isinstance(progress_callback(5, io.StringIO()), ProgressBar)
+    terminal = FakeTerminal()
+    X, y = dp.datasets.load("moons").X, dp.datasets.load("moons").y
+    dp.MLP([2, 8, 2], seed=0).fit(X, y, loss="cross_entropy", epochs=4, batch_size=8,
+                                  validation_fraction=0.2, callbacks=[ProgressBar(4, terminal)])
+    drawn = terminal.getvalue()
+    assert "\r" in drawn and "4/4" in drawn and "val_accuracy" in drawn
+
+
+@pytest.mark.parametrize("launcher", [[sys.executable, "-m", "deltaprop"],
+                                      [str(Path(sys.executable).with_name("deltaprop"))]])
+def test_real_processes(launcher, tmp_path):
+    if not Path(launcher[0]).exists():
+        pytest.skip("the deltaprop script is not installed next to this Python")
+    done = subprocess.run([*launcher, "train", "--data", "xor", "--epochs", "2", "--json"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["data"] == "xor"
+    failed = subprocess.run([*launcher, "evaluate", "nothing.dp", "--data", "xor"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert failed.returncode == 2 and failed.stderr.count("\n") == 1
