@@ -22,8 +22,15 @@ from deltaprop._validation import (
     seed_sequence,
 )
 from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Layer
-from deltaprop.losses import Loss, get_loss, row_scale
-from deltaprop.parameters import ParameterList, bind_flat_buffers, flat_size, layer_state
+from deltaprop.layers.stack import check_stack
+from deltaprop.losses import Loss, add_weight_decay_gradient, get_loss, row_scale, weight_penalty
+from deltaprop.parameters import (
+    ParameterList,
+    bind_flat_buffers,
+    flat_size,
+    network_state,
+    restore_network_state,
+)
 
 Array = np.ndarray
 _DTYPES = (np.float32, np.float64)
@@ -66,7 +73,7 @@ class Network:
         if isinstance(layers, Layer) or not isinstance(layers, Sequence):
             raise TypeError(f"Network takes a list of layers, got {type(layers).__name__}")
         self.layers = list(layers)
-        _check_layers(self.layers)
+        check_stack(self.layers)
         self.dense_layers: list[Dense] = [layer for layer in self.layers if isinstance(layer, Dense)]
         self.output_layer: Dense | ActivationLayer = self.layers[-1]  # type: ignore[assignment]
         self.n_inputs: int = self.layers[0].n_in  # type: ignore[assignment]
@@ -223,26 +230,11 @@ class Network:
             delta_L *= scale[:, None]
         self._backward(delta_L)
         if l2 or l1:
-            self._add_weight_decay_gradient(l2, l1)
+            add_weight_decay_gradient(self._decayed, l2, l1)
 
     def weight_penalty(self, l2: float, l1: float = 0.0) -> float:
         """lambda/2 sum ||W||^2 + l1 sum |W| over the dense weights (biases never decay)."""
-        penalty = 0.0
-        for W, _ in self._decayed:
-            flat_W = W.reshape(-1)
-            if l2:
-                penalty += 0.5 * l2 * float(np.dot(flat_W, flat_W))
-            if l1:
-                penalty += l1 * float(np.abs(flat_W).sum())
-        return penalty
-
-    def _add_weight_decay_gradient(self, l2: float, l1: float) -> None:
-        """dW += lambda W + l1 sign(W), the gradient of :meth:`weight_penalty`."""
-        for W, dW in self._decayed:
-            if l2:
-                dW += l2 * W
-            if l1:
-                dW += l1 * np.sign(W)
+        return weight_penalty(self._decayed, l2, l1)
 
     def loss_and_gradients(
         self, X: Any, Y: Any, *, loss: str | Loss = "squared_error", l2: float = 0.0,
@@ -326,21 +318,20 @@ class Network:
 
         Probabilities for cross-entropy (softmax) and binary cross-entropy (sigmoid).
         """
-        X = as_float_matrix(X, "X", self.dtype, self.n_inputs)
-        out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        for start in range(0, X.shape[0], PREDICT_CHUNK):
-            stop = start + PREDICT_CHUNK
-            out[start:stop] = self._forward(X[start:stop], training=False)
-        return out
+        return self._evaluation_outputs(X, "a")
 
     def predict_logits(self, X: Any) -> Array:
         """The output layer's pre-activation z_L in evaluation mode, shape (n_samples, n_outputs):
         the logits of a softmax or sigmoid output, for stable log-probabilities."""
+        return self._evaluation_outputs(X, "z")
+
+    def _evaluation_outputs(self, X: Any, which: str) -> Array:
+        """The output layer's ``a`` or ``z`` in evaluation mode, chunk by chunk (bounded memory)."""
         X = as_float_matrix(X, "X", self.dtype, self.n_inputs)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         for start in range(0, X.shape[0], PREDICT_CHUNK):
             self._forward(X[start:start + PREDICT_CHUNK], training=False)
-            out[start:start + PREDICT_CHUNK] = self.output_layer.z
+            out[start:start + PREDICT_CHUNK] = getattr(self.output_layer, which)
         return out
 
     def predict_classes(self, X: Any) -> Array:
@@ -367,19 +358,10 @@ class Network:
 
     # -- copies --------------------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
-        derived = ("dense_layers", "output_layer", "_decayed")  # rebuilt by __setstate__
-        state = {k: v for k, v in self.__dict__.items() if k not in derived}
-        state["layers"] = [layer_state(layer) for layer in self.layers]
-        return state
+        return network_state(self)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        layer_states = state.pop("layers")
-        self.__dict__.update(state)
-        self.layers = []
-        for layer_class, layer_dict in layer_states:
-            layer = layer_class.__new__(layer_class)
-            layer.__dict__.update(layer_dict)
-            self.layers.append(layer)
+        restore_network_state(self, state)
         self.dense_layers = [layer for layer in self.layers if isinstance(layer, Dense)]
         self.output_layer = self.layers[-1]  # type: ignore[assignment]
         self._bind()
@@ -414,33 +396,3 @@ class Network:
         body = ",\n  ".join(repr(layer) for layer in self.layers)
         summary = f"dtype={self.dtype.name}, parameters={self.n_parameters}"
         return f"{type(self).__name__}([\n  {body}\n], {summary})"
-
-
-def _check_layers(layers: list[Layer]) -> None:
-    if not layers:
-        raise ValueError("a Network needs at least one layer")
-    width: int | None = None
-    seen: set[int] = set()
-    for i, layer in enumerate(layers):
-        if not isinstance(layer, Layer):
-            raise TypeError(f"layers[{i}] is {type(layer).__name__}, not a deltaprop Layer")
-        if id(layer) in seen or layer.bound:
-            raise ValueError(
-                f"layers[{i}] ({layer!r}) already belongs to a network; a layer holds its own "
-                "parameters, so create a new layer (or use net.copy())"
-            )
-        seen.add(id(layer))
-        if layer.n_in is None:
-            if width is None:
-                raise ValueError(f"layers[{i}] ({layer!r}) cannot infer its width: put a Dense layer first")
-            layer.set_width(width)
-        elif width is not None and layer.n_in != width:
-            raise ValueError(
-                f"layers[{i}] ({layer!r}) takes {layer.n_in} inputs but layers[{i - 1}] gives {width}"
-            )
-        width = layer.n_out
-    if not isinstance(layers[-1], (Dense, ActivationLayer)):
-        raise ValueError(
-            f"the last layer must be Dense or Activation (it carries the output activation), "
-            f"got {layers[-1]!r}"
-        )

@@ -101,3 +101,24 @@ def layer_state(layer: Layer) -> tuple[type, dict[str, Any]]:
     state.update({k: None for k in _TRANSIENT if k in layer.__dict__})
     state["params"], state["grads"], state["_workspace"] = {}, {}, {}
     return type(layer), state
+
+
+def network_state(net: Any) -> dict[str, Any]:
+    """A network's attributes for pickling: layers as :func:`layer_state`, without what
+    ``__setstate__`` rebuilds (the dense-layer list, the output layer, the decay set)."""
+    derived = ("dense_layers", "output_layer", "_decayed")
+    state = {k: v for k, v in net.__dict__.items() if k not in derived}
+    state["layers"] = [layer_state(layer) for layer in net.layers]
+    return state
+
+
+def restore_network_state(net: Any, state: dict[str, Any]) -> None:
+    """Put back :func:`network_state` (the caller rebinds the flat buffers)."""
+    state = dict(state)
+    layer_states = state.pop("layers")
+    net.__dict__.update(state)
+    net.layers = []
+    for layer_class, layer_dict in layer_states:
+        layer = layer_class.__new__(layer_class)
+        layer.__dict__.update(layer_dict)
+        net.layers.append(layer)

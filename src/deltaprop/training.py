@@ -15,12 +15,11 @@ import numpy as np
 from deltaprop._validation import (
     as_float_matrix,
     as_sample_weight,
-    check_fraction,
     check_positive,
     check_rows,
 )
 from deltaprop.callbacks import Callback, EarlyStopping, GradientTolerance, ProgressPrinter, TimeLimit
-from deltaprop.data import minibatch_indices, train_validation_split
+from deltaprop.data import batch_rows, minibatch_indices, split_validation
 from deltaprop.evaluation import evaluate_arrays
 from deltaprop.history import EpochLoss, History
 from deltaprop.losses import Loss, row_scale
@@ -145,8 +144,8 @@ def fit(
     w = as_sample_weight(sample_weight, X.shape[0])
     if w is not None:
         loss.check_sample_weights()
-    (X, Y, w), validation = _split_validation(net, loss, (X, Y, w), validation_data, validation_fraction)
-    n_batch = _batch_size(batch_size, X.shape[0])
+    (X, Y, w), validation = split_validation(net, loss, (X, Y, w), validation_data, validation_fraction)
+    n_batch = batch_rows(batch_size, X.shape[0])
     if n_batch < 2 and net.batchnorm_layers:
         raise ValueError(
             "batch normalization needs at least 2 samples per batch in training; "
@@ -394,37 +393,3 @@ class Trainer:
         if "val_loss" in logs:
             h.val_loss.append(float(logs["val_loss"]))
             h.val_metric.append(float(logs["val_metric"]))
-
-
-def _split_validation(net: Network, loss: Loss, train: tuple[Array, Array, Array | None],
-                      validation_data: Any, validation_fraction: float) -> tuple[Any, Any]:
-    """Return the training triple (X, Y, w) and the validation triple (or None); w may be None."""
-    validation_fraction = check_fraction("validation_fraction", validation_fraction)
-    if validation_data is not None and validation_fraction:
-        raise ValueError("give validation_data or validation_fraction, not both")
-    if validation_fraction:
-        train_part, validation = train_validation_split(train, validation_fraction, net.rng)
-        for part, name in ((train_part, "training"), (validation, "validation")):
-            if part[2] is not None and not part[2].sum() > 0:
-                raise ValueError(f"the {name} part of the split has sample weights summing to 0")
-        return train_part, validation
-    if validation_data is None:
-        return train, None
-    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-        raise ValueError("validation_data must be (X_val, y_val) or (X_val, y_val, sample_weight_val)")
-    X_val, y_val, *w_val = validation_data
-    X_val = as_float_matrix(X_val, "validation X", net.dtype, net.n_inputs)
-    Y_val = loss.prepare_targets(y_val, net.n_outputs, net.dtype)
-    check_rows(X_val, Y_val)
-    w = as_sample_weight(w_val[0] if w_val else None, X_val.shape[0], "validation sample_weight")
-    if w is not None:
-        loss.check_sample_weights()
-    return train, (X_val, Y_val, w)
-
-
-def _batch_size(batch_size: int | str, n_samples: int) -> int:
-    if isinstance(batch_size, str):
-        if batch_size != "full":
-            raise ValueError(f"batch_size must be a positive integer or 'full', got {batch_size!r}")
-        return n_samples
-    return min(check_positive("batch_size", batch_size, integer=True), n_samples)
