@@ -22,24 +22,19 @@ Examples
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from deltaprop._readers import MISSING_TOKENS as MISSING_TOKENS  # re-exported: part of this module's API
+from deltaprop._readers import READERS, DataFileError, parse_number
+
 Array = np.ndarray
 SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".txt", ".npy", ".npz", ".parquet")
-MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none"})
 _SHOWN = 5  # rows or values quoted in an error message
-
-
-class DataFileError(ValueError):
-    """A data file that cannot be read or used; the message names the file, the place and the fix."""
 
 
 @dataclass
@@ -221,7 +216,7 @@ class Table:
 
 def _text_column_hint(name: str, values: Array) -> str:
     """Why a column is text: words, or numbers with a few stray cells."""
-    parsed = [_parse_number(cell) for cell in values.tolist()]
+    parsed = [parse_number(cell) for cell in values.tolist()]
     stray = np.array([number is None for number in parsed])
     if not stray.any():  # numbers stored as strings in a .npy or .parquet file
         return f"{name!r} holds numbers stored as text"
@@ -248,15 +243,6 @@ def _number_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
 
 
-def _parse_number(cell: str) -> float | None:
-    """The cell's number (NaN when missing), or None when it is text."""
-    if cell.lower() in MISSING_TOKENS:
-        return float("nan")
-    try:
-        return float(cell)
-    except ValueError:
-        return None
-
 
 def read_table(path: str | os.PathLike[str]) -> Table:
     """Read a data file into a :class:`Table`, by its extension (see the module docstring).
@@ -274,181 +260,12 @@ def read_table(path: str | os.PathLike[str]) -> Table:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data file not found: {path}" + (" is a directory" if path.is_dir() else ""))
-    readers = {".csv": _read_text, ".tsv": _read_text, ".txt": _read_text, ".npy": _read_npy,
-               ".npz": _read_npz, ".parquet": _read_parquet}
     suffix = path.suffix.lower()
-    if suffix not in readers:
+    if suffix not in READERS:
         raise DataFileError(f"{path}: unknown extension {suffix or '(none)'!r}; supported are "
                             f"{', '.join(SUPPORTED_EXTENSIONS)} (save spreadsheets as 'CSV UTF-8')")
-    table = readers[suffix](path)
+    table = Table(READERS[suffix](path), str(path))
     if not table.columns or table.n_rows == 0:
         raise DataFileError(f"{path}: no data ({table.n_rows} rows x {len(table.columns)} columns); it "
                             "needs at least one row and one column")
     return table
-
-
-def _read_text(path: Path) -> Table:
-    text = _decode(path)
-    if not text.strip():
-        raise DataFileError(f"{path} is empty; it needs a header row naming the columns, then rows of values")
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else _guess_delimiter(text.lstrip().splitlines()[0])
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    header, rows = _records(reader, path)
-    if all(name and _parse_number(name) is not None for name in header):
-        example = delimiter.join(f"x{j}" for j in range(len(header)))
-        raise DataFileError(f"{path}: the first line holds only numbers, so there is no header row; add a "
-                            f"first line naming the columns, e.g. {example}")
-    _check_names(header, path)
-    if not rows:
-        raise DataFileError(f"{path} has a header row but no data rows; add rows of values below it")
-    cells_by_column = zip(*rows)
-    return Table({name: _column_from_cells(cells) for name, cells in zip(header, cells_by_column)}, str(path))
-
-
-def _column_from_cells(cells: Sequence[str]) -> Array:
-    numbers = [_parse_number(cell) for cell in cells]
-    if any(number is None for number in numbers):
-        return np.array(cells, dtype=str)
-    return np.array(numbers, dtype=np.float64)
-
-
-def _decode(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise DataFileError(
-            f"{path} is not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start} (line {line}) "
-            "cannot be decoded; re-save the file as UTF-8 (spreadsheets: 'CSV UTF-8') or convert it, "
-            f"e.g. iconv -f latin1 -t utf-8 {path.name}"
-        ) from None
-    return text.removeprefix("\ufeff")  # the byte-order mark some editors write
-
-
-def _guess_delimiter(header_line: str) -> str:
-    counts = {delimiter: header_line.count(delimiter) for delimiter in (",", "\t", ";")}
-    return max(counts, key=counts.__getitem__)  # the first, a comma, on a tie
-
-
-def _records(reader: Any, path: Path) -> tuple[list[str], list[list[str]]]:
-    """The header and the data rows, stripped, blank lines skipped; ragged rows are an error."""
-    header: list[str] = []
-    rows: list[list[str]] = []
-    start = 1  # the line the next record starts on: a quoted cell may span lines
-    try:
-        for fields in reader:
-            line, start = start, reader.line_num + 1
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
-                continue
-            fields = [field.strip() for field in fields]
-            if not header:
-                header = fields
-            elif len(fields) != len(header):
-                raise DataFileError(
-                    f"{path}, line {line}: {len(fields)} fields, but the header has {len(header)}; each "
-                    "row needs one value per column (quote cells holding the delimiter; leave missing "
-                    "cells empty)")
-            else:
-                rows.append(fields)
-    except csv.Error as error:
-        raise DataFileError(
-            f"{path}, line {start}: malformed quoting ({error}); a cell holding the delimiter, a quote or "
-            'a line break must be enclosed in double quotes, with each quote inside it doubled ("")'
-        ) from None
-    return header, rows
-
-
-def _check_names(names: list[str], path: Path) -> None:
-    for j, name in enumerate(names):
-        if not name:
-            raise DataFileError(f"{path}: column {j + 1} has no name in the header; name every column "
-                                "(or remove a trailing delimiter)")
-        if name in names[:j]:
-            first = names.index(name) + 1
-            raise DataFileError(f"{path}: column name {name!r} appears twice (columns {first} and {j + 1}); "
-                                "give each column a unique name")
-
-
-def _np_load(path: Path, archive: bool) -> Any:
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
-        raise DataFileError(f"{path} is not a plain NumPy file ({error}); save numeric or text arrays with "
-                            "np.save or np.savez (no object arrays: loading them could run code)") from None
-    if isinstance(loaded, np.ndarray) == archive:  # .npy and .npz swapped
-        raise DataFileError(f"{path} holds {'one array' if archive else 'an archive'}; rename it to "
-                            f"{'.npy' if archive else '.npz'}")
-    return loaded
-
-
-def _read_npy(path: Path) -> Table:
-    array = _np_load(path, archive=False)
-    if array.ndim != 2:
-        raise DataFileError(f"{path} holds an array of shape {array.shape}; a .npy data file needs a 2-D "
-                            "array (n_samples, n_columns): save X.reshape(-1, 1) for a single column")
-    return Table(_array_columns(array, "x", path), str(path))
-
-
-def _read_npz(path: Path) -> Table:
-    with _np_load(path, archive=True) as archive:
-        if "X" not in archive.files:
-            found = ", ".join(archive.files) or "none"
-            raise DataFileError(f"{path} has no array named 'X' (it has: {found}); save the data with "
-                                "np.savez(path, X=X, y=y)")
-        try:
-            X, y = archive["X"], archive["y"] if "y" in archive.files else None
-        except ValueError as error:  # an object array inside the archive
-            raise DataFileError(f"{path}: {error}; save numeric or text arrays") from None
-    if X.ndim != 2:
-        raise DataFileError(f"{path}: array 'X' has shape {X.shape}; it must be 2-D (n_samples, n_features)")
-    columns = _array_columns(X, "x", path)
-    if y is not None:
-        if y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
-            raise DataFileError(f"{path}: array 'y' has shape {y.shape} but X has {X.shape[0]} rows; give y "
-                                f"of shape ({X.shape[0]},) or ({X.shape[0]}, n_targets)")
-        columns.update({"y": _array_column(y, "y", path)} if y.ndim == 1 else _array_columns(y, "y", path))
-    return Table(columns, str(path))
-
-
-def _array_columns(array: Array, prefix: str, path: Path) -> dict[str, Array]:
-    return {f"{prefix}{j}": _array_column(array[:, j], f"{prefix}{j}", path) for j in range(array.shape[1])}
-
-
-def _array_column(values: Array, name: str, path: Path) -> Array:
-    if values.dtype.kind in "biuf":
-        return np.ascontiguousarray(values, dtype=np.float64)
-    if values.dtype.kind in "US":
-        return np.char.strip(values.astype(str))
-    raise DataFileError(f"{path}: column {name!r} has dtype {values.dtype}; save numbers or text")
-
-
-def _read_parquet(path: Path) -> Table:
-    try:
-        import pyarrow as pa  # optional: only Parquet files need it
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise ImportError("reading .parquet files needs pyarrow: pip install pyarrow") from None
-    try:
-        arrow_table = pq.read_table(path)
-    except (pa.ArrowException, OSError) as error:
-        raise DataFileError(f"{path} could not be read as Parquet: {error}") from None
-    names = [str(name) for name in arrow_table.column_names]
-    _check_names(names, path)
-    columns = zip(names, arrow_table.columns)
-    return Table({name: _arrow_column(column, name, path) for name, column in columns}, str(path))
-
-
-def _arrow_column(column: Any, name: str, path: Path) -> Array:
-    import pyarrow as pa
-    import pyarrow.types as types
-
-    kind = column.type
-    if types.is_dictionary(kind):  # pandas categoricals
-        column, kind = column.cast(kind.value_type), kind.value_type
-    if types.is_integer(kind) or types.is_floating(kind) or types.is_boolean(kind) or types.is_decimal(kind):
-        return np.array(column.cast(pa.float64()).to_pylist(), dtype=np.float64)  # None (null) -> NaN
-    if types.is_string(kind) or types.is_large_string(kind):
-        return np.array(["" if value is None else value for value in column.to_pylist()], dtype=str)
-    raise DataFileError(f"{path}: column {name!r} has type {kind}, which deltaprop cannot use; convert it to "
-                        "numbers or text, or drop it")
