@@ -122,6 +122,9 @@ def test_exported_onnx_matches_the_model_with_its_scaling(workdir, capsys):
     session = ort.InferenceSession("iris.onnx", providers=["CPUExecutionProvider"])
     (onnx_out,) = session.run(None, {session.get_inputs()[0].name: X.astype(np.float32)})
     np.testing.assert_allclose(onnx_out, model.outputs(X), atol=1e-5)
+    props = session.get_modelmeta().custom_metadata_map  # what a user of the file needs to know
+    assert json.loads(props["output_columns"]) == SPECIES.tolist()
+    assert json.loads(props["feature_names"]) == model.feature_names and props["task"] == "classify"
 
 
 def test_checkpoints_are_written_during_training(workdir, capsys, monkeypatch):

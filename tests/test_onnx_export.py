@@ -175,6 +175,12 @@ def test_opset_ir_and_metadata(dtype: Any, tmp_path: Path) -> None:
     assert [o.name for o in model.graph.output] == ["probabilities"]
 
 
+def test_extra_metadata_is_stored_beside_ours(tmp_path: Path) -> None:
+    export_onnx(dp.MLP([3, 2], seed=1), tmp_path / "net.onnx", metadata={"classes": '["a", "b"]'})
+    props = {p.key: p.value for p in onnx.load(str(tmp_path / "net.onnx")).metadata_props}
+    assert props["classes"] == '["a", "b"]' and props["deltaprop_version"] == dp.__version__
+
+
 def test_names_and_another_opset(X: np.ndarray, tmp_path: Path) -> None:
     net = dp.MLP([5, 8, 3], activation="sigmoid", seed=10)
     path = tmp_path / "net.onnx"
@@ -244,6 +250,7 @@ def test_failed_export_leaves_existing_file_untouched(tmp_path: Path) -> None:
     ({"input_mean": ["a", "b", "c"]}, TypeError, "input_mean must be an array of numbers"),
     ({"opset": 12}, ValueError, "opset must be an integer from 13"),
     ({"output_name": "X"}, ValueError, "distinct"),
+    ({"metadata": {"classes": 3}}, TypeError, "metadata must map strings to strings"),
 ])
 def test_bad_arguments(options: dict[str, Any], error: type, message: str, tmp_path: Path) -> None:
     with pytest.raises(error, match=message):

@@ -49,6 +49,7 @@ def export_onnx(
     input_name: str = "X",
     output_name: str | None = None,
     opset: int = 17,
+    metadata: dict[str, str] | None = None,
 ) -> None:
     """Write ``net`` as an ONNX model computing ``net.predict(X)``.
 
@@ -71,6 +72,9 @@ def export_onnx(
     opset : int
         ONNX operator set version (at least 13). The IR version is the lowest that carries it:
         8 for the default opset 17, which onnxruntime 1.12 and later load.
+    metadata : dict of str to str, optional
+        Extra ``metadata_props`` (the command line stores the feature order and the class
+        labels of the output columns there).
 
     Raises
     ------
@@ -110,6 +114,11 @@ def export_onnx(
         a = _LAYER_EXPORTERS[type(layer)](graph, a, layer, f"layers.{i}")
     graph.output(a, output_name)
     model = graph.model(net, input_name, output_name, opset, standardized=(mean, scale))
+    if metadata:
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+            raise TypeError("metadata must map strings to strings")
+        props = {p.key: p.value for p in model.metadata_props} | metadata
+        onnx.helper.set_model_props(model, props)
     onnx.checker.check_model(model)
     payload = model.SerializeToString()
 

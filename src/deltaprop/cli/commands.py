@@ -139,7 +139,12 @@ def export(args: argparse.Namespace) -> int:
     from deltaprop.onnx_export import export_onnx
 
     model = TabularModel.load(args.model)
-    export_onnx(model.net, args.onnx, input_mean=model.x_mean, input_scale=model.x_scale)
+    metadata = {"feature_names": json.dumps(model.feature_names),
+                "output_columns": json.dumps(model.target_names if model.classes is None
+                                             else [str(c) for c in model.classes]),
+                "task": model.task}
+    export_onnx(model.net, args.onnx, input_mean=model.x_mean, input_scale=model.x_scale,
+                metadata=metadata)
     emit(args, {"command": "export", "model": args.model, "onnx": args.onnx},
          f"ONNX model written to {args.onnx}")
     return 0
