@@ -12,7 +12,7 @@ import numpy as np
 from deltaprop._validation import check_positive
 
 if TYPE_CHECKING:  # pragma: no cover
-    from deltaprop.training import Trainer
+    from deltaprop.trainer import Trainer
 
 
 class Callback:

@@ -42,7 +42,8 @@ class ModelFileError(ValueError):
     """A file that is not a readable deltaprop model (truncated, corrupted, foreign, newer)."""
 
 
-def save(net: Network, path: str | os.PathLike[str], *, extra: dict[str, Any] | None = None) -> None:
+def save(net: Network, path: str | os.PathLike[str], *, extra: dict[str, Any] | None = None,
+         extra_arrays: dict[str, np.ndarray] | None = None) -> None:
     """Write ``net`` to ``path`` in the safe format, atomically.
 
     Parameters
@@ -53,6 +54,9 @@ def save(net: Network, path: str | os.PathLike[str], *, extra: dict[str, Any] | 
         new one is complete on disk.
     extra : dict, optional
         JSON-serializable data stored with the model (read back by :func:`load_with_extra`).
+    extra_arrays : dict of str to ndarray, optional
+        Numeric arrays stored with the model (checkpoints keep the optimizer state here; read
+        back by :func:`load_archive`).
 
     Raises
     ------
@@ -65,6 +69,7 @@ def save(net: Network, path: str | os.PathLike[str], *, extra: dict[str, Any] | 
         "network": network_config(net), "extra": extra or {},
     }
     arrays = {"theta": net.theta}
+    arrays.update({f"extra.{name}": array for name, array in (extra_arrays or {}).items()})
     for i, layer in enumerate(net.layers):
         if isinstance(layer, BatchNorm):
             assert layer.running_mean is not None and layer.running_var is not None
@@ -97,9 +102,17 @@ def load(path: str | os.PathLike[str]) -> Network:
 
 def load_with_extra(path: str | os.PathLike[str]) -> tuple[Network, dict[str, Any]]:
     """Like :func:`load`, and also return the ``extra`` data saved with the model."""
+    net, extra, _ = load_archive(path)
+    return net, extra
+
+
+def load_archive(path: str | os.PathLike[str]) -> tuple[Network, dict[str, Any], dict[str, np.ndarray]]:
+    """The network, the ``extra`` data and the ``extra_arrays`` saved with it."""
     metadata, arrays = _read(path)
     net = network_from_config(metadata["network"], arrays, path)
-    return net, metadata.get("extra", {})
+    extra_arrays = {name[len("extra."):]: array for name, array in arrays.items()
+                    if name.startswith("extra.")}
+    return net, metadata.get("extra", {}), extra_arrays
 
 
 # -- the architecture as JSON ------------------------------------------------------------------

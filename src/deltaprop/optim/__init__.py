@@ -23,7 +23,17 @@ def get_optimizer(spec: "str | Optimizer | None", **params: Any) -> Optimizer:
     return OPTIMIZERS[key](**params)
 
 
+def optimizer_from_config(config: dict[str, Any]) -> Optimizer:
+    """The optimizer that :meth:`Optimizer.to_config` described."""
+    classes = {cls.__name__: cls for cls in OPTIMIZERS.values()}
+    if config.get("class") not in classes:
+        raise ValueError(f"unknown optimizer class {config.get('class')!r}; known: {sorted(classes)}")
+    schedule = dict(config.get("schedule") or {"name": "constant"})
+    name = schedule.pop("name")
+    return classes[config["class"]](**config["params"], schedule=get_schedule(name, **schedule))
+
+
 __all__ = [
     "SGD", "Adam", "Optimizer", "Schedule", "Constant", "InverseScaling", "StepDecay", "Cosine",
-    "get_schedule", "get_optimizer", "OPTIMIZERS",
+    "get_schedule", "get_optimizer", "optimizer_from_config", "OPTIMIZERS",
 ]

@@ -49,6 +49,8 @@ class Adam(Optimizer):
         self.m: Array | None = None
         self.v: Array | None = None
 
+    state_arrays = ("m", "v")
+
     def reset(self) -> None:
         super().reset()
         self.m = self.v = None
@@ -74,9 +76,6 @@ class Adam(Optimizer):
             np.divide(m, scratch, out=scratch)
             scratch *= step
             w -= scratch
-
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "m": self._copy(self.m), "v": self._copy(self.v)}
 
     def __repr__(self) -> str:
         return f"Adam(lr={self.lr}, beta1={self.beta1}, beta2={self.beta2}, eps={self.eps})"

@@ -89,9 +89,32 @@ class Optimizer:
     def _update(self, theta: Array, grad: Array, lr: float) -> None:
         raise NotImplementedError
 
+    state_arrays: tuple[str, ...] = ()  # attributes holding per-parameter state (velocity, moments)
+
     def state_dict(self) -> dict[str, Any]:
-        """Step count, epoch and copies of the state arrays (for checkpoints)."""
-        return {"t": self.t, "epoch": self.epoch}
+        """Step count, epoch, learning rate (callbacks may change it) and copies of the state
+        arrays (None before the first step): what a checkpoint needs to continue exactly."""
+        state: dict[str, Any] = {"t": self.t, "epoch": self.epoch, "lr": self.lr}
+        state.update({name: self._copy(getattr(self, name)) for name in self.state_arrays})
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Put back a :meth:`state_dict`."""
+        self.t, self.epoch, self.lr = int(state["t"]), int(state["epoch"]), float(state["lr"])
+        for name in self.state_arrays:
+            setattr(self, name, self._copy(state.get(name)))
+
+    def to_config(self) -> dict[str, Any]:
+        """The class and constructor arguments (the schedule's too) that rebuild this optimizer
+        with :func:`~deltaprop.optim.optimizer_from_config`; JSON-ready."""
+        import inspect
+
+        names = inspect.signature(type(self).__init__).parameters
+        params = {k: v for k, v in vars(self).items() if k in names and k != "schedule"}
+        schedule_names = inspect.signature(type(self.schedule).__init__).parameters
+        schedule = {"name": self.schedule.name,
+                    **{k: v for k, v in vars(self.schedule).items() if k in schedule_names}}
+        return {"class": type(self).__name__, "params": params, "schedule": schedule}
 
     @staticmethod
     def _copy(array: Array | None) -> Array | None:

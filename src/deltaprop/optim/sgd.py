@@ -54,6 +54,8 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         self.velocity: Array | None = None
 
+    state_arrays = ("velocity",)
+
     def reset(self) -> None:
         super().reset()
         self.velocity = None
@@ -83,9 +85,6 @@ class SGD(Optimizer):
             else:
                 np.multiply(v, lr, out=scratch)
             w -= scratch
-
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "velocity": self._copy(self.velocity)}
 
     def __repr__(self) -> str:
         return f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov})"
