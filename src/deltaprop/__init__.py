@@ -8,6 +8,7 @@ gradient checker, and the classic single-layer rules.
 from deltaprop import datasets, plot  # modules: dp.datasets.load(name), dp.plot.loss(history)
 from deltaprop.activations import ACTIVATIONS, Activation, get_activation
 from deltaprop.callbacks import Callback, EarlyStopping, GradientTolerance, ProgressPrinter, TimeLimit
+from deltaprop.checkpoint import Checkpoint, resume
 from deltaprop.classic import DeltaRule, Perceptron
 from deltaprop.evaluation import evaluate
 from deltaprop.gradcheck import GradcheckReport, gradcheck
@@ -31,5 +32,6 @@ __all__ = [
     "Optimizer", "SGD", "Adam", "Schedule", "Constant", "InverseScaling", "StepDecay", "Cosine",
     "fit", "evaluate", "History", "Callback", "EarlyStopping", "GradientTolerance", "TimeLimit",
     "ProgressPrinter", "gradcheck", "GradcheckReport", "Perceptron", "DeltaRule",
-    "save", "load", "ModelFileError", "export_onnx", "plot", "datasets", "__version__",
+    "save", "load", "ModelFileError", "Checkpoint", "resume", "export_onnx", "plot", "datasets",
+    "__version__",
 ]

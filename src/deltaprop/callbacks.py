@@ -81,6 +81,20 @@ class EarlyStopping(Callback):
         if self.wait >= self.patience:
             trainer.stop_reason = "early_stopping"
 
+    def state_dict(self) -> dict[str, Any]:
+        """The best loss and epoch, the epochs waited, and the best epoch's parameters (for
+        checkpoints)."""
+        theta, stats = self.best_state if self.best_state is not None else (None, [])
+        return {"best": float(self.best), "best_epoch": self.best_epoch, "wait": self.wait,
+                "best_theta": theta, "best_stats": [list(pair) for pair in stats]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Put back a :meth:`state_dict`."""
+        self.best, self.best_epoch = float(state["best"]), int(state["best_epoch"])
+        self.wait = int(state["wait"])
+        theta, stats = state["best_theta"], state["best_stats"]
+        self.best_state = None if theta is None else (theta, [tuple(pair) for pair in stats])
+
     def on_train_end(self, trainer: Trainer) -> None:
         trainer.history.best_epoch = self.best_epoch
         if self.restore_best and self.best_state is not None:

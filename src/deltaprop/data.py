@@ -51,15 +51,8 @@ def minibatch_indices(
             yield order[start:start + batch_size]
 
 
-def train_validation_split(
-    arrays: tuple[Array | None, ...], fraction: float, rng: np.random.Generator
-) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """Hold out ``fraction`` of the rows, chosen at random, as validation data.
-
-    ``arrays`` share their rows (X, Y and optional sample weights; a None stays None in both
-    parts). Returns the training arrays and the validation arrays, in the same order.
-    """
-    n = next(array for array in arrays if array is not None).shape[0]
+def validation_rows(n: int, fraction: float, rng: np.random.Generator) -> dict[str, Array]:
+    """``fraction`` of the rows ``0..n-1``, chosen at random, for validation; the rest train."""
     n_val = int(round(fraction * n))
     if n_val < 1 or n_val >= n:
         raise ValueError(
@@ -67,25 +60,36 @@ def train_validation_split(
             f"{n - n_val} for training; both need at least one"
         )
     order = rng.permutation(n)
-    val, train = order[:n_val], order[n_val:]
+    return {"train_rows": order[n_val:], "validation_rows": order[:n_val]}
+
+
+def train_validation_split(
+    arrays: tuple[Array | None, ...], rows: dict[str, Array]
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """Split ``arrays`` (X, Y, optional sample weights: they share their rows; a None stays
+    None) into the training and the validation arrays by :func:`validation_rows`."""
+    train, val = rows["train_rows"], rows["validation_rows"]
     return (tuple(None if a is None else a[train] for a in arrays),
             tuple(None if a is None else a[val] for a in arrays))
 
 
 def split_validation(net: Network, loss: Loss, train: tuple[Array, Array, Array | None],
-                      validation_data: Any, validation_fraction: float) -> tuple[Any, Any]:
-    """Return the training triple (X, Y, w) and the validation triple (or None); w may be None."""
+                     validation_data: Any, validation_fraction: float,
+                     rows: dict[str, Array] | None = None) -> tuple[Any, Any, dict[str, Array]]:
+    """The training triple (X, Y, w), the validation triple (or None; w may be None), and the
+    rows of a ``validation_fraction`` split (``rows``, if given, instead of a new draw)."""
     validation_fraction = check_fraction("validation_fraction", validation_fraction)
     if validation_data is not None and validation_fraction:
         raise ValueError("give validation_data or validation_fraction, not both")
     if validation_fraction:
-        train_part, validation = train_validation_split(train, validation_fraction, net.rng)
+        rows = rows or validation_rows(train[0].shape[0], validation_fraction, net.rng)
+        train_part, validation = train_validation_split(train, rows)
         for part, name in ((train_part, "training"), (validation, "validation")):
             if part[2] is not None and not part[2].sum() > 0:
                 raise ValueError(f"the {name} part of the split has sample weights summing to 0")
-        return train_part, validation
+        return train_part, validation, rows
     if validation_data is None:
-        return train, None
+        return train, None, {}
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         raise ValueError("validation_data must be (X_val, y_val) or (X_val, y_val, sample_weight_val)")
     X_val, y_val, *w_val = validation_data
@@ -95,7 +99,7 @@ def split_validation(net: Network, loss: Loss, train: tuple[Array, Array, Array 
     w = as_sample_weight(w_val[0] if w_val else None, X_val.shape[0], "validation sample_weight")
     if w is not None:
         loss.check_sample_weights()
-    return train, (X_val, Y_val, w)
+    return train, (X_val, Y_val, w), {}
 
 
 def batch_rows(batch_size: int | str, n_samples: int) -> int:

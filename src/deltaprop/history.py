@@ -39,7 +39,11 @@ class History:
         stopping restored it, or the last finite one's when training diverged.
     stop_reason : str
         ``"epochs"`` (ran them all), ``"early_stopping"``, ``"converged"`` (gradient norm below
-        the tolerance), ``"time_limit"``, ``"diverged"``, or a callback's own reason.
+        the tolerance), ``"time_limit"``, ``"diverged"``, ``"interrupted"`` (Ctrl-C: stopped
+        after the current batch), or a callback's own reason.
+    stop_message : str
+        The same in a sentence for people: which weights were kept and, after divergence, the
+        advice to lower the learning rate.
     blas_threads : list of int
         With ``threads="auto"`` on a large network: the BLAS threads chosen before training and
         after each epoch (see :mod:`deltaprop.threads`); empty otherwise.
@@ -64,6 +68,7 @@ class History:
     best_restart: int | None = None
     final_loss: float | None = None
     blas_threads: list[int] = field(default_factory=list)
+    stop_message: str = ""
 
     @property
     def n_epochs(self) -> int:
@@ -83,6 +88,7 @@ class History:
             "grad_norm": self.grad_norm, "time": self.time, "stop_reason": self.stop_reason,
             "best_epoch": self.best_epoch, "best_restart": self.best_restart,
             "final_loss": self.final_loss, "blas_threads": self.blas_threads,
+            "stop_message": self.stop_message,
             "restarts": [{k: v for k, v in r.items() if k != "history"} for r in self.restarts],
         }
 

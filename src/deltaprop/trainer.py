@@ -3,9 +3,12 @@ optimizer step, with the callbacks called around them (the loop :func:`deltaprop
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,9 +42,10 @@ class TrainerFactory:
     callbacks: list[Any]
     options: dict[str, Any]
 
-    def __call__(self, run: int, net: Network, optimizer: Optimizer) -> Trainer:
+    def __call__(self, run: int, net: Network, optimizer: Optimizer, resume: Any = None) -> Trainer:
         return Trainer(net, self.loss, optimizer, self.X, self.Y, self.validation,
-                       callbacks=self.callbacks, run=run, sample_weight=self.w, **self.options)
+                       callbacks=self.callbacks, run=run, sample_weight=self.w, resume=resume,
+                       **self.options)
 
 
 class Trainer:
@@ -56,7 +60,8 @@ class Trainer:
     def __init__(self, net: Network, loss: Loss, optimizer: Optimizer, X: Array, Y: Array,
                  validation: tuple[Array, Array, Array | None] | None, *, epochs: int,
                  batch_size: int, sampling: str, shuffle: bool, l2: float, l1: float,
-                 callbacks: Sequence[Any], run: int = 0, sample_weight: Array | None = None):
+                 callbacks: Sequence[Any], run: int = 0, sample_weight: Array | None = None,
+                 resume: Any = None):
         self.net, self.loss, self.optimizer = net, loss, optimizer
         self.X, self.Y, self.w, self.validation = X, Y, sample_weight, validation
         self.epochs, self.batch_size, self.sampling, self.shuffle = epochs, batch_size, sampling, shuffle
@@ -66,6 +71,10 @@ class Trainer:
         self.run_index = run
         self.in_worker = False
         self.history = History(loss_name=loss.name, metric_name=loss.metric_name)
+        self.first_epoch = 1
+        self.resume = resume  # a checkpoint's ResumeState: epochs done, history, callback states
+        if resume is not None:
+            self.history, self.first_epoch = resume.history, resume.epoch + 1
         self.stop_reason: str | None = None
         self._batch_buffers: dict[int, tuple[Array, Array, Array | None]] = {}
         self._min_batch = 2 if net.batchnorm_layers else 1
@@ -100,24 +109,28 @@ class Trainer:
         """Train for up to ``epochs`` epochs; return the History."""
         for hook in self._callbacks_with("on_train_begin"):
             hook(self)
+        if self.resume is not None:
+            self.resume.restore_callbacks(self.callbacks)
         self.optimizer.start(self.epochs)
         start = time.perf_counter()
-        for epoch in range(1, self.epochs + 1):
-            self.optimizer.set_epoch(epoch - 1)
-            logs = self._run_epoch(epoch)
-            logs["time"] = time.perf_counter() - start
-            self._record(epoch, logs)
-            if self.stop_reason == "diverged":
-                break  # no finite loss for the callbacks to judge; the reason must stand
-            for hook in self._callbacks_with("on_epoch_end"):
-                hook(self, epoch, logs)
-            if self.stop_reason is not None:
-                break
+        with _stop_on_interrupt(self):
+            for epoch in range(self.first_epoch, self.epochs + 1):
+                self.optimizer.set_epoch(epoch - 1)
+                logs = self._run_epoch(epoch)
+                logs["time"] = time.perf_counter() - start
+                self._record(epoch, logs)
+                if self.stop_reason == "diverged":
+                    break  # no finite loss for the callbacks to judge; the reason must stand
+                for hook in self._callbacks_with("on_epoch_end"):
+                    hook(self, epoch, logs)
+                if self.stop_reason is not None:
+                    break
         self.history.stop_reason = self.stop_reason or "epochs"
         finite = [value for value in self.history.loss if math.isfinite(value)]
         self.history.final_loss = finite[-1] if finite else None
         for hook in self._callbacks_with("on_train_end"):
             hook(self)
+        self.history.stop_message = _stop_message(self)
         return self.history
 
     def _run_epoch(self, epoch: int) -> dict[str, Any]:
@@ -228,3 +241,43 @@ class Trainer:
         if "val_loss" in logs:
             h.val_loss.append(float(logs["val_loss"]))
             h.val_metric.append(float(logs["val_metric"]))
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt(trainer: Trainer) -> Iterator[None]:
+    """While training in the main thread: the first Ctrl-C (SIGINT) asks the trainer to stop
+    after the current step (``stop_reason = "interrupted"``), so callbacks still run and early
+    stopping still restores its best weights; a second Ctrl-C interrupts at once. A handler the
+    program installed itself is left alone."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        trainer.stop_reason = "interrupted"
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _stop_message(trainer: Trainer) -> str:
+    """What happened, in words, for people (History.stop_message)."""
+    history, reason = trainer.history, trainer.history.stop_reason
+    epochs = history.n_epochs
+    kept = (f"the weights of epoch {history.best_epoch} (the best) were kept"
+            if history.best_epoch and history.best_epoch != epochs else "the last weights were kept")
+    if reason == "diverged":
+        return (f"training diverged in epoch {epochs}: the loss or a gradient became non-finite; "
+                f"the last finite weights were kept; try a smaller learning rate (lr was "
+                f"{trainer.optimizer.lr:g})")
+    if reason == "interrupted":
+        return f"interrupted (Ctrl-C) in epoch {epochs}, after the current batch; {kept}"
+    if reason == "early_stopping":
+        return f"stopped early after epoch {epochs}: no improvement; {kept}"
+    return {"epochs": f"trained all {epochs} epochs", "converged": f"converged in epoch {epochs}",
+            "time_limit": f"stopped by the time limit in epoch {epochs}"}.get(reason, f"stopped: {reason}")

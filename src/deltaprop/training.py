@@ -6,6 +6,7 @@ initializations around it."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from deltaprop._validation import (
     check_rows,
 )
 from deltaprop.callbacks import Callback, EarlyStopping, GradientTolerance, ProgressPrinter, TimeLimit
+from deltaprop.checkpoint import Checkpoint, early_stopping_from_option, fingerprint, fit_options
 from deltaprop.data import batch_rows, split_validation
 from deltaprop.history import History
 from deltaprop.losses import Loss
@@ -55,6 +57,9 @@ def fit(
     callbacks: Sequence[Callback | Any] = (),
     verbose: bool = False,
     threads: int | str | None = "auto",
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: int = 1,
+    _resume: Any = None,
 ) -> History:
     """Train ``net`` on (X, y) by minibatch gradient descent with backpropagated gradients.
 
@@ -119,6 +124,14 @@ def fit(
         An int fixes the count; ``None`` leaves BLAS alone. Needs threadpoolctl (the ``fast``
         extra).
 
+    checkpoint : str or path-like, optional
+        Write the run there every ``checkpoint_every`` epochs and at its end, atomically:
+        weights, optimizer state, random state, epoch, history and callback states.
+        :func:`deltaprop.resume` continues it to the same final weights, bit for bit. Not with
+        ``restarts``.
+    checkpoint_every : int
+        Epochs between checkpoints.
+
     Returns
     -------
     History
@@ -140,7 +153,13 @@ def fit(
     w = as_sample_weight(sample_weight, X.shape[0])
     if w is not None:
         loss.check_sample_weights()
-    (X, Y, w), validation = split_validation(net, loss, (X, Y, w), validation_data, validation_fraction)
+    data_print = fingerprint(X, Y, w) if checkpoint is not None else None
+    if _resume is not None and _resume.fingerprint != data_print:
+        raise ValueError("these data differ from the checkpointed run's (their fingerprints "
+                         "differ); resume with the same X, y and sample_weight")
+    (X, Y, w), validation, rows = split_validation(
+        net, loss, (X, Y, w), validation_data, validation_fraction,
+        rows=None if _resume is None else _resume.rows)
     n_batch = batch_rows(batch_size, X.shape[0])
     if n_batch < 2 and net.batchnorm_layers:
         raise ValueError(
@@ -152,6 +171,7 @@ def fit(
     net.use_loss(loss)  # only now, with everything validated, may the output activation change
 
     extra: list[Any] = list(callbacks)
+    early_stopping = early_stopping_from_option(early_stopping)
     if early_stopping is not None:
         stopper = early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(
             patience=early_stopping, monitor="val_loss" if validation is not None else "loss"
@@ -163,6 +183,15 @@ def fit(
         extra.append(TimeLimit(time_limit))
     if verbose:
         extra.append(ProgressPrinter())
+    if checkpoint is not None:
+        if restarts > 1:
+            raise ValueError("checkpoints do not cover restarts (each run would need its own "
+                             "file); use restarts=1 with checkpoint")
+        writer = Checkpoint(checkpoint, checkpoint_every)  # last: it sees the others' states
+        writer.plan = {"fingerprint": data_print, "rows": rows, "options": fit_options(
+            loss, epochs, batch_size, sampling, shuffle, l2, l1, validation_fraction,
+            early_stopping, tol, time_limit, checkpoint_every)}
+        extra.append(writer)
 
     make_trainer = TrainerFactory(
         loss, X, Y, w, validation, extra,
@@ -177,7 +206,7 @@ def fit(
         if isinstance(thread_policy, AdaptiveThreads):
             extra.append(thread_policy)  # re-decides after every epoch
         if restarts == 1:
-            history = make_trainer(0, net, optimizer).run()
+            history = make_trainer(0, net, optimizer, resume=_resume).run()
         else:
             history = fit_restarts(net, optimizer, make_trainer, restarts, (X, Y, w), validation,
                                    l2, l1, n_jobs=1)

@@ -1,0 +1,210 @@
+"""Checkpoints and resume: a run written to disk every few epochs, continued later to the same
+weights, bit for bit, as if it had never stopped.
+
+A checkpoint is a model file (:mod:`deltaprop.modelfile`: JSON and ``.npy`` arrays, written
+atomically) that also holds what the rest of the run needs: the epochs done, the history so
+far, the optimizer (its settings, step count and moment/velocity arrays), the random generator
+(in the network), the state of callbacks that keep one (early stopping's best epoch and
+weights), the rows of a validation split, the options ``fit`` was called with, and a
+fingerprint of the training data, so a run is never resumed on other data by mistake.
+
+Restarts are not checkpointed (each run would need its own file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from deltaprop._validation import check_positive
+from deltaprop.callbacks import Callback, EarlyStopping
+from deltaprop.history import History
+from deltaprop.modelfile import ModelFileError, load_archive, save
+from deltaprop.network import Network
+from deltaprop.optim import Optimizer, optimizer_from_config
+
+KIND = "deltaprop-checkpoint"
+
+
+class Checkpoint(Callback):
+    """Write the run to ``path`` every ``every`` epochs and when it ends (atomically: a crash
+    while writing leaves the previous checkpoint whole). ``fit(checkpoint=...)`` adds one."""
+
+    def __init__(self, path: str | os.PathLike[str], every: int = 1) -> None:
+        self.path = os.fspath(path)
+        self.every = check_positive("checkpoint_every", every, integer=True)
+        self.plan: dict[str, Any] = {}  # set by fit: options, data fingerprint, split rows
+        self.written_epoch = 0
+
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
+        if epoch % self.every == 0 and not trainer.in_worker:
+            self.write(trainer, epoch, finished=False)
+
+    def on_train_end(self, trainer: Any) -> None:
+        # After Ctrl-C the last epoch's checkpoint stands: resuming from it repeats the
+        # interrupted epoch whole, as the uninterrupted run did. Otherwise the finished run
+        # (after early stopping restored its best epoch) is written.
+        if not trainer.in_worker and trainer.stop_reason != "interrupted":
+            self.write(trainer, trainer.history.n_epochs, finished=True)
+
+    def write(self, trainer: Any, epoch: int, *, finished: bool) -> None:
+        """Save the network, the optimizer, the callbacks' states and the plan."""
+        net, previous = trainer.net, trainer.net.history
+        states = [(type(c).__name__, c.state_dict()) for c in trainer.callbacks if _keeps_state(c)]
+        arrays: dict[str, np.ndarray] = dict(self.plan.get("rows", {}))
+        state = _lift_arrays({"optimizer": trainer.optimizer.state_dict(), "callbacks": states},
+                             arrays)
+        extra = {"kind": KIND, "epoch": epoch, "finished": finished,
+                 "stop_reason": trainer.stop_reason, "options": self.plan.get("options", {}),
+                 "optimizer": trainer.optimizer.to_config(), "state": state,
+                 "fingerprint": self.plan.get("fingerprint")}
+        net.history = trainer.history  # the run so far goes into the file
+        try:
+            save(net, self.path, extra=extra, extra_arrays=arrays)
+        finally:
+            net.history = previous
+        self.written_epoch = epoch
+
+
+@dataclass
+class ResumeState:
+    """What a checkpoint hands back to ``fit``: the epochs done, the history so far, the rows
+    of the validation split, the data fingerprint and the callbacks' states."""
+
+    epoch: int
+    history: History
+    rows: dict[str, np.ndarray]
+    fingerprint: str | None
+    callback_states: list[Any]
+
+    def restore_callbacks(self, callbacks: list[Any]) -> None:
+        """Give each state-keeping callback its saved state, in order; they must match."""
+        keeping = [c for c in callbacks if _keeps_state(c)]
+        saved = [name for name, _ in self.callback_states]
+        if [type(c).__name__ for c in keeping] != saved:
+            raise ValueError(f"the checkpoint holds the states of the callbacks {saved}, but the "
+                             f"resumed run has {[type(c).__name__ for c in keeping]}; pass the "
+                             "same callbacks as the interrupted run")
+        for callback, (_, state) in zip(keeping, self.callback_states):
+            callback.load_state_dict(state)
+
+
+def resume(path: str | os.PathLike[str], X: Any, y: Any, *, sample_weight: Any = None,
+           validation_data: Any = None, loss: Any = None, optimizer: Optimizer | None = None,
+           callbacks: Any = (), epochs: int | None = None, verbose: bool = False,
+           threads: Any = "auto") -> tuple[Network, History]:
+    """Continue the run checkpointed at ``path`` on the same data; returns (network, History).
+
+    The weights at the end equal, bit for bit, those of the same run never interrupted (same
+    seed, data and options; on one BLAS thread per step, as for small networks). The
+    checkpoint keeps being written to ``path``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Written by ``fit(..., checkpoint=path)`` or ``deltaprop train --checkpoint-every``.
+    X, y, sample_weight, validation_data
+        The data of the interrupted run (checked against its fingerprint); the validation
+        split of ``validation_fraction`` is taken from the checkpoint.
+    loss, optimizer, callbacks
+        Needed only for objects the file cannot hold: a user-defined loss or optimizer, and the
+        same callbacks as the interrupted run (the states of early stopping and of any callback
+        with ``state_dict``/``load_state_dict`` are restored).
+    epochs : int, optional
+        A new total number of epochs (default: the interrupted run's).
+    verbose, threads
+        As for :func:`deltaprop.fit`.
+    """
+    from deltaprop.training import fit
+
+    net, extra, arrays = load_archive(path)
+    if extra.get("kind") != KIND:
+        raise ModelFileError(f"{path}: a model file, not a checkpoint (fit(..., checkpoint=...) "
+                             "writes those)")
+    options = dict(extra["options"])
+    history = net.history if net.history is not None else History()
+    if epochs is not None:
+        options["epochs"] = epochs
+    if extra["finished"] and epochs is None:
+        return net, history  # the run had ended; nothing is left to do
+    run_optimizer = optimizer or optimizer_from_config(extra["optimizer"])
+    state = _lower_arrays(extra["state"], arrays)
+    run_optimizer.load_state_dict(state["optimizer"])
+    rows: dict[str, np.ndarray] = {name: arrays[name] for name in ("train_rows", "validation_rows")
+                                   if name in arrays}
+    resumed = ResumeState(int(extra["epoch"]), history, rows, extra.get("fingerprint"),
+                          state["callbacks"])
+    if options.pop("loss") is None and loss is None:
+        raise ValueError(f"{path}: the run used a user-defined loss; pass it again as loss=")
+    saved_loss = loss or extra["options"]["loss"]
+    history = fit(net, X, y, loss=saved_loss, optimizer=run_optimizer, sample_weight=sample_weight,
+                  validation_data=validation_data, callbacks=callbacks, verbose=verbose,
+                  threads=threads, checkpoint=path, _resume=resumed, **options)
+    return net, history
+
+
+def fit_options(loss: Any, epochs: int, batch_size: Any, sampling: str, shuffle: bool, l2: float,
+                l1: float, validation_fraction: float, early_stopping: Any, tol: Any,
+                time_limit: Any, checkpoint_every: int) -> dict[str, Any]:
+    """The options of a ``fit`` call as JSON, for resuming it (a user-defined loss as None)."""
+    from deltaprop.losses import LOSSES
+
+    if isinstance(early_stopping, EarlyStopping):
+        early_stopping = {"patience": early_stopping.patience, "min_delta": early_stopping.min_delta,
+                          "monitor": early_stopping.monitor, "restore_best": early_stopping.restore_best}
+    return {"loss": loss.name if type(loss) in LOSSES.values() else None, "epochs": epochs,
+            "batch_size": batch_size, "sampling": sampling, "shuffle": shuffle, "l2": l2, "l1": l1,
+            "validation_fraction": validation_fraction, "early_stopping": early_stopping,
+            "tol": tol, "time_limit": time_limit, "checkpoint_every": checkpoint_every}
+
+
+def early_stopping_from_option(option: Any) -> Any:
+    """The ``early_stopping`` argument back from :func:`fit_options`' JSON."""
+    return EarlyStopping(**option) if isinstance(option, dict) else option
+
+
+def fingerprint(*arrays: np.ndarray | None) -> str:
+    """A hash of the training data (values, shapes and dtypes)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for array in arrays:
+        if array is None:
+            digest.update(b"none")
+            continue
+        digest.update(f"{array.shape}{array.dtype.str}".encode())
+        digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()
+
+
+def _keeps_state(callback: Any) -> bool:
+    return (not isinstance(callback, Checkpoint) and callable(getattr(callback, "state_dict", None))
+            and callable(getattr(callback, "load_state_dict", None)))
+
+
+def _lift_arrays(value: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """``value`` with each ndarray moved into ``arrays`` and replaced by ``{"array": key}``."""
+    if isinstance(value, np.ndarray):
+        key = f"state.{len([k for k in arrays if k.startswith('state.')])}"
+        arrays[key] = value
+        return {"array": key}
+    if isinstance(value, dict):
+        return {k: _lift_arrays(v, arrays) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_lift_arrays(v, arrays) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _lower_arrays(value: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """Undo :func:`_lift_arrays`."""
+    if isinstance(value, dict):
+        if set(value) == {"array"}:
+            return arrays[value["array"]].copy()
+        return {k: _lower_arrays(v, arrays) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_lower_arrays(v, arrays) for v in value]
+    return value
