@@ -101,7 +101,7 @@ def test_csv_round_trip_train_evaluate_predict_info(workdir, capsys):
 def test_regression_predicts_in_the_targets_units(workdir, capsys):
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 10, (300, 2))
-    y = 1000 + 50 * x[:, 0] - 20 * x[:, 1]
+    y = 1.7e9 + 50 * x[:, 0] - 20 * x[:, 1]  # an offset float32 could not carry to the unit
     with open("lin.csv", "w", encoding="utf-8") as stream:
         stream.write("a,b,price\n" + "".join(f"{a},{b},{t}\n" for (a, b), t in zip(x, y)))
     code, out, _ = run("train --data lin.csv --target price --hidden 8 --lr 0.01 --epochs 200 "
@@ -110,6 +110,53 @@ def test_regression_predicts_in_the_targets_units(workdir, capsys):
     code, out, _ = run("predict lin.dp --data lin.csv", capsys)
     predictions = np.array([float(row[0]) for row in list(csv.reader(io.StringIO(out)))[1:]])
     assert np.abs(predictions - y).mean() < 0.05 * y.std()
+    ort = pytest.importorskip("onnxruntime")  # the export carries the target scaling
+    assert run("export lin.dp --onnx lin.onnx", capsys)[0] == 0
+    session = ort.InferenceSession("lin.onnx", providers=["CPUExecutionProvider"])
+    (onnx_out,) = session.run(None, {"X": x.astype(np.float32)})
+    np.testing.assert_allclose(onnx_out[:, 0], predictions, rtol=1e-6)  # float32: 1.7e9 +- 128
+
+
+def test_review_findings_stay_fixed(workdir, capsys):
+    # Restarts in worker processes while progress lines go to a pipe (not a terminal).
+    code, out, _ = run("train --data moons --restarts 3 --n-jobs 2 --epochs 3 --json --out r.dp",
+                       capsys)
+    assert code == 0
+    # With restarts the held-out part is not shown to the runs (it would choose the winner).
+    history = TabularModel.load("r.dp").net.history
+    assert history.val_loss == [] and all(r["val_loss"] is None for r in history.restarts)
+    # Labels read as numbers at evaluation match the same labels read as text in training.
+    (workdir / "mixed.csv").write_text("a,b,label\n" + "".join(
+        f"{i % 7},{i % 5},{['1', '2', 'x'][i % 3]}\n" for i in range(60)))
+    (workdir / "numbers.csv").write_text("a,b,label\n" + "".join(
+        f"{i % 7},{i % 5},{[1, 2][i % 2]}\n" for i in range(20)))
+    assert run("train --data mixed.csv --target label --epochs 2 --quiet --out mixed.dp", capsys)[0] == 0
+    assert run("evaluate mixed.dp --data numbers.csv", capsys)[0] == 0
+    # Embedded datasets are matched to the model's columns by name, not position.
+    moons = dp.datasets.load("moons")
+    (workdir / "swapped.csv").write_text("x2,x1,class\n" + "".join(
+        f"{b},{a},{c}\n" for (a, b), c in zip(moons.X, moons.y)))
+    assert run("train --data swapped.csv --target class --hidden 16 --lr 0.01 --epochs 100 --quiet "
+               "--out swapped.dp", capsys)[0] == 0
+    on_file = json.loads(run("evaluate swapped.dp --data swapped.csv --json", capsys)[1])
+    on_name = json.loads(run("evaluate swapped.dp --data moons --json", capsys)[1])
+    assert on_file["accuracy"] == on_name["accuracy"] > 0.8
+    # gradcheck of a ReLU model checks on the model's own data by default, and passes.
+    assert run("train --data moons --epochs 5 --quiet --out relu.dp", capsys)[0] == 0
+    assert run("gradcheck relu.dp", capsys)[0] == 0
+    # A boundary plot of a regression model is refused, naming the flag.
+    assert run("train --data sine --epochs 2 --quiet --out sine.dp", capsys)[0] == 0
+    code, _, err = run("plot sine.dp --kind boundary --out b.png", capsys)
+    assert code == 2 and "--kind boundary draws a classify model" in err
+
+
+def test_a_diverged_run_writes_no_model_and_says_why(workdir, capsys):
+    (workdir / "good.dp").write_bytes(b"the user's earlier model")
+    code, out, err = run("train --data moons --optimizer sgd --lr 1e6 --epochs 5 --out good.dp",
+                         capsys)
+    assert code == 1 and "diverged" in out and "smaller learning rate" in out
+    assert "no model was written" in out and "Warning" not in err
+    assert (workdir / "good.dp").read_bytes() == b"the user's earlier model"
 
 
 def test_exported_onnx_matches_the_model_with_its_scaling(workdir, capsys):
@@ -127,19 +174,36 @@ def test_exported_onnx_matches_the_model_with_its_scaling(workdir, capsys):
     assert json.loads(props["feature_names"]) == model.feature_names and props["task"] == "classify"
 
 
-def test_checkpoints_are_written_during_training(workdir, capsys, monkeypatch):
-    written = []
-    save = TabularModel.save
+def test_a_crashed_run_resumes_to_the_uninterrupted_weights(workdir, capsys, monkeypatch):
+    options = "train --data sine --epochs 10 --batch-size 16 --val-fraction 0.2 --quiet"
+    assert run(f"{options} --out whole.dp", capsys)[0] == 0
+    from deltaprop import trainer
 
-    def recording_save(model, path):
-        save(model, path)
-        loaded = TabularModel.load(path)  # each checkpoint is a whole, loadable model
-        written.append(loaded.summary.get("checkpoint_epoch"))
+    run_epoch = trainer.Trainer._run_epoch
 
-    monkeypatch.setattr(TabularModel, "save", recording_save)
-    code, _, _ = run("train --data sine --epochs 10 --checkpoint-every 4 --out sine.dp --quiet",
-                     capsys)
-    assert code == 0 and written == [4, 8, None]  # two checkpoints, then the final model
+    def crash_in_epoch_7(self, epoch):
+        if epoch == 7:
+            raise RuntimeError("power cut")
+        return run_epoch(self, epoch)
+
+    monkeypatch.setattr(trainer.Trainer, "_run_epoch", crash_in_epoch_7)
+    with pytest.raises(RuntimeError, match="power cut"):
+        run(f"{options} --out cut.dp --checkpoint-every 3", capsys)
+    monkeypatch.setattr(trainer.Trainer, "_run_epoch", run_epoch)
+    assert not (workdir / "cut.dp").exists()
+    checkpoint = TabularModel.load("cut.dp.ckpt")  # a usable model too, as of epoch 6
+    assert checkpoint.net.history.n_epochs == 6
+    code, out, _ = run("resume cut.dp.ckpt --json", capsys)
+    assert code == 0 and json.loads(out)["epochs"] == 10
+    whole, resumed = TabularModel.load("whole.dp"), TabularModel.load("cut.dp")
+    np.testing.assert_array_equal(resumed.net.theta, whole.net.theta)
+    assert resumed.net.history.loss == whole.net.history.loss
+
+
+def test_resume_refuses_a_finished_model(workdir, capsys):
+    assert run("train --data xor --epochs 2 --quiet --out xor.dp", capsys)[0] == 0
+    code, _, err = run("resume xor.dp", capsys)
+    assert code == 2 and "not a checkpoint" in err
 
 
 def test_gradcheck_fails_with_exit_code_1(monkeypatch, capsys):
@@ -167,6 +231,13 @@ def test_datasets_lists_every_embedded_dataset(capsys):
     ("train --data moons --epochs 0", "epochs must be"),
     ("train --data moons --batch-size big", "--batch-size takes"),
     ("train --data moons --checkpoint-every 2", "--checkpoint-every needs --out"),
+    ("train --data moons --checkpoint-every 0 --out m.dp", "--checkpoint-every must be at least 1"),
+    ("train --data moons --checkpoint-every 2 --out m.dp --restarts 2", "does not cover --restarts"),
+    ("train --data moons --out nodir/m.dp", "does not exist"),
+    ("train --data moons --momentum 0.9", "--momentum is for --optimizer sgd"),
+    ("train --data moons --seed -1", "--seed must be >= 0"),
+    ("train --data sine --loss cross_entropy", "--loss cross_entropy is for classification"),
+    ("gradcheck --rows 0", "--rows must be at least 1"),
     ("train --data moons --early-stopping 3", "--early-stopping needs --val-fraction"),
     ("train --data moons --target y", "--target is for data files"),
     ("train --data sine --task classify", "holds fractional numbers"),
@@ -191,7 +262,7 @@ def test_bad_input_against_a_trained_model(workdir, capsys):
     (workdir / "unknown.csv").write_text((workdir / "iris.csv").read_text().replace("setosa", "rosa"))
     for argv, message in [("predict iris.dp --data renamed.csv", "sepal length"),
                           ("evaluate iris.dp --data unknown.csv", "never appeared in training"),
-                          ("evaluate iris.dp --data moons", "trained on 6")]:
+                          ("evaluate iris.dp --data moons", "lacks the model.s feature column")]:
         code, _, err = run(argv, capsys)
         assert code == 2 and re.search(message, err), err
     (workdir / "broken.dp").write_bytes((workdir / "iris.dp").read_bytes()[:100])

@@ -202,3 +202,19 @@ def test_pickles_are_refused_without_being_unpickled(tmp_path, data):
     with pytest.raises(dp.ModelFileError, match="corrupted"):
         dp.load(path)
     assert EXPLODED == []
+
+
+def test_files_get_the_usual_permissions_and_keep_a_replaced_files(tmp_path, data):
+    path = tmp_path / "model.dp"
+    dp.save(trained(data), path)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
+    path.chmod(0o640)
+    dp.save(trained(data), path)
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_missing_folder_is_named(tmp_path, data):
+    with pytest.raises(FileNotFoundError, match="the folder .* does not exist"):
+        dp.save(trained(data), tmp_path / "nowhere" / "model.dp")

@@ -175,6 +175,16 @@ def test_opset_ir_and_metadata(dtype: Any, tmp_path: Path) -> None:
     assert [o.name for o in model.graph.output] == ["probabilities"]
 
 
+def test_output_scaling_appended(rng: np.random.Generator, tmp_path: Path) -> None:
+    net = dp.MLP([3, 5, 2], seed=4, dtype=np.float64)
+    X = rng.standard_normal((7, 3))
+    mean, scale = np.array([100.0, -3.0]), np.array([2.0, 0.5])
+    export_onnx(net, tmp_path / "net.onnx", output_mean=mean, output_scale=scale)
+    session = ort.InferenceSession(str(tmp_path / "net.onnx"), providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {"X": X})
+    np.testing.assert_allclose(out, net.predict(X) * scale + mean, rtol=1e-12)
+
+
 def test_extra_metadata_is_stored_beside_ours(tmp_path: Path) -> None:
     export_onnx(dp.MLP([3, 2], seed=1), tmp_path / "net.onnx", metadata={"classes": '["a", "b"]'})
     props = {p.key: p.value for p in onnx.load(str(tmp_path / "net.onnx")).metadata_props}

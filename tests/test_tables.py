@@ -326,3 +326,10 @@ def test_parquet_without_pyarrow_gives_the_install_hint(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     with pytest.raises(ImportError, match=r"pip install pyarrow"):
         read_table(tmp_path / "d.parquet")
+
+
+def test_a_utf16_file_is_named_as_such(tmp_path):
+    path = tmp_path / "sheet.csv"
+    path.write_text("a,b\n1,2\n", encoding="utf-16")
+    with pytest.raises(DataFileError, match="is UTF-16 text; re-save it as UTF-8.*iconv -f utf-16"):
+        read_table(path)

@@ -63,6 +63,9 @@ def _column_from_cells(cells: Sequence[str]) -> Array:
 
 def _decode(path: Path) -> str:
     data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # the byte-order mark of UTF-16
+        raise DataFileError(f"{path} is UTF-16 text; re-save it as UTF-8 (spreadsheets: 'CSV "
+                            f"UTF-8') or convert it, e.g. iconv -f utf-16 -t utf-8 {path.name}")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -159,6 +159,14 @@ class ProgressPrinter(Callback):
     def stream(self) -> TextIO:
         return self._stream or sys.stderr
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The standard streams are not sent to other processes (``n_jobs``): each prints to
+        its own stderr."""
+        state = dict(self.__dict__)
+        if state["_stream"] in (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__):
+            state["_stream"] = None
+        return state
+
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
         if epoch % self.every and trainer.stop_reason is None:
             return

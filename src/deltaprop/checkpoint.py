@@ -32,11 +32,14 @@ KIND = "deltaprop-checkpoint"
 
 class Checkpoint(Callback):
     """Write the run to ``path`` every ``every`` epochs and when it ends (atomically: a crash
-    while writing leaves the previous checkpoint whole). ``fit(checkpoint=...)`` adds one."""
+    while writing leaves the previous checkpoint whole). ``fit(checkpoint=path)`` adds one;
+    pass a Checkpoint instead to store ``metadata`` (JSON) of the caller's in the file too."""
 
-    def __init__(self, path: str | os.PathLike[str], every: int = 1) -> None:
+    def __init__(self, path: str | os.PathLike[str], every: int = 1,
+                 metadata: dict[str, Any] | None = None) -> None:
         self.path = os.fspath(path)
         self.every = check_positive("checkpoint_every", every, integer=True)
+        self.metadata = dict(metadata or {})
         self.plan: dict[str, Any] = {}  # set by fit: options, data fingerprint, split rows
         self.written_epoch = 0
 
@@ -58,10 +61,11 @@ class Checkpoint(Callback):
         arrays: dict[str, np.ndarray] = dict(self.plan.get("rows", {}))
         state = _lift_arrays({"optimizer": trainer.optimizer.state_dict(), "callbacks": states},
                              arrays)
-        extra = {"kind": KIND, "epoch": epoch, "finished": finished,
-                 "stop_reason": trainer.stop_reason, "options": self.plan.get("options", {}),
-                 "optimizer": trainer.optimizer.to_config(), "state": state,
-                 "fingerprint": self.plan.get("fingerprint")}
+        run = {"epoch": epoch, "finished": finished, "stop_reason": trainer.stop_reason,
+               "options": self.plan.get("options", {}), "optimizer": trainer.optimizer.to_config(),
+               "state": state, "fingerprint": self.plan.get("fingerprint"),
+               "every": self.every}
+        extra = {**self.metadata, KIND: run}
         net.history = trainer.history  # the run so far goes into the file
         try:
             save(net, self.path, extra=extra, extra_arrays=arrays)
@@ -122,9 +126,8 @@ def resume(path: str | os.PathLike[str], X: Any, y: Any, *, sample_weight: Any =
     from deltaprop.training import fit
 
     net, extra, arrays = load_archive(path)
-    if extra.get("kind") != KIND:
-        raise ModelFileError(f"{path}: a model file, not a checkpoint (fit(..., checkpoint=...) "
-                             "writes those)")
+    metadata = {k: v for k, v in extra.items() if k != KIND}
+    extra = read_run(path, extra)
     options = dict(extra["options"])
     history = net.history if net.history is not None else History()
     if epochs is not None:
@@ -141,10 +144,20 @@ def resume(path: str | os.PathLike[str], X: Any, y: Any, *, sample_weight: Any =
     if options.pop("loss") is None and loss is None:
         raise ValueError(f"{path}: the run used a user-defined loss; pass it again as loss=")
     saved_loss = loss or extra["options"]["loss"]
+    writer = Checkpoint(path, options.pop("checkpoint_every"), metadata)
     history = fit(net, X, y, loss=saved_loss, optimizer=run_optimizer, sample_weight=sample_weight,
                   validation_data=validation_data, callbacks=callbacks, verbose=verbose,
-                  threads=threads, checkpoint=path, _resume=resumed, **options)
+                  threads=threads, checkpoint=writer, _resume=resumed, **options)
     return net, history
+
+
+def read_run(path: Any, extra: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint section of a model file's ``extra``, or a ModelFileError."""
+    run = extra.get(KIND)
+    if not isinstance(run, dict):
+        raise ModelFileError(f"{path}: a model file, not a checkpoint of a training run "
+                             "(fit(..., checkpoint=...) and train --checkpoint-every write those)")
+    return run
 
 
 def fit_options(loss: Any, epochs: int, batch_size: Any, sampling: str, shuffle: bool, l2: float,

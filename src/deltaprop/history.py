@@ -97,10 +97,11 @@ class History:
         """The History that :meth:`to_dict` described (restarts keep their summaries only)."""
         known = {name for name in cls.__dataclass_fields__}
         history = cls(**{k: v for k, v in data.items() if k in known and k != "grad_norms"})
-        for name in ("loss", "val_loss", "val_metric", "lr", "grad_norm", "time"):
-            setattr(history, name, [float(v) for v in getattr(history, name)])  # or raise
+        for name in ("loss", "val_loss", "val_metric", "lr", "grad_norm", "time"):  # or raise
+            setattr(history, name, [math.nan if v is None else float(v) for v in getattr(history, name)])
         history.epoch = [int(v) for v in history.epoch]
-        history.grad_norms = [np.asarray(g, dtype=float) for g in data.get("grad_norms", [])]
+        history.grad_norms = [np.array([math.nan if v is None else v for v in g], dtype=float)
+                              for g in data.get("grad_norms", [])]
         return history
 
     def __repr__(self) -> str:

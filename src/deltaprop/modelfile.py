@@ -310,8 +310,12 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot write {path}: the folder {folder} does not exist")
+    mode = _file_mode(path)
     descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=folder)
     try:
+        os.chmod(temporary, mode)  # mkstemp makes it private (0600); a model file is not
         with os.fdopen(descriptor, "wb") as stream:
             write(stream)
             stream.flush()
@@ -322,6 +326,16 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
             os.unlink(temporary)
         raise
     _sync_folder(folder)
+
+
+def _file_mode(path: str) -> int:
+    """The mode a new file gets from the umask, or the replaced file's own."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _sync_folder(folder: str) -> None:

@@ -50,6 +50,8 @@ def export_onnx(
     output_name: str | None = None,
     opset: int = 17,
     metadata: dict[str, str] | None = None,
+    output_mean: Any = None,
+    output_scale: Any = None,
 ) -> None:
     """Write ``net`` as an ONNX model computing ``net.predict(X)``.
 
@@ -72,6 +74,9 @@ def export_onnx(
     opset : int
         ONNX operator set version (at least 13). The IR version is the lowest that carries it:
         8 for the default opset 17, which onnxruntime 1.12 and later load.
+    output_mean, output_scale : array-like of shape (n_outputs,), optional
+        Append ``outputs * output_scale + output_mean`` to the graph (the command line's
+        regression models are trained on standardized targets).
     metadata : dict of str to str, optional
         Extra ``metadata_props`` (the command line stores the feature order and the class
         labels of the output columns there).
@@ -112,6 +117,12 @@ def export_onnx(
         a = graph.op("Div", [a, graph.const("input_scale", scale)])
     for i, layer in enumerate(net.layers):
         a = _LAYER_EXPORTERS[type(layer)](graph, a, layer, f"layers.{i}")
+    out_scale, out_mean = (_output_vector(v, name, net) for v, name in
+                           ((output_scale, "output_scale"), (output_mean, "output_mean")))
+    if out_scale is not None:
+        a = graph.op("Mul", [a, graph.const("output_scale", out_scale)])
+    if out_mean is not None:
+        a = graph.op("Add", [a, graph.const("output_mean", out_mean)])
     graph.output(a, output_name)
     model = graph.model(net, input_name, output_name, opset, standardized=(mean, scale))
     if metadata:
@@ -126,6 +137,16 @@ def export_onnx(
         stream.write(payload)
 
     atomic_write(path, write)
+
+
+def _output_vector(value: Any, name: str, net: Network) -> Array | None:
+    """A finite vector of length n_outputs in the network's dtype, or None."""
+    if value is None:
+        return None
+    vector = np.asarray(value, dtype=np.float64)
+    if vector.shape != (net.n_outputs,) or not np.all(np.isfinite(vector)):
+        raise ValueError(f"{name} must be {net.n_outputs} finite numbers, got shape {vector.shape}")
+    return vector.astype(net.dtype)
 
 
 def _import_onnx() -> Any:

@@ -20,15 +20,14 @@ REFRESH_SECONDS = 0.1  # the bar is redrawn at most this often within an epoch
 
 def progress_callback(epochs: int, stream: TextIO | None = None) -> Callback:
     """A :class:`ProgressBar` on a terminal with tqdm, else a :class:`ProgressPrinter`."""
-    stream = stream or sys.stderr
-    if _is_terminal(stream):
+    if _is_terminal(stream or sys.stderr):
         try:
             import tqdm  # noqa: F401
         except ImportError:
             pass
         else:
             return ProgressBar(epochs, stream)
-    return ProgressPrinter(stream)
+    return ProgressPrinter(stream)  # None: whatever sys.stderr is when it prints (workers too)
 
 
 class ProgressBar(Callback):

@@ -57,7 +57,7 @@ def fit(
     callbacks: Sequence[Callback | Any] = (),
     verbose: bool = False,
     threads: int | str | None = "auto",
-    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint: str | os.PathLike[str] | Checkpoint | None = None,
     checkpoint_every: int = 1,
     _resume: Any = None,
 ) -> History:
@@ -124,7 +124,7 @@ def fit(
         An int fixes the count; ``None`` leaves BLAS alone. Needs threadpoolctl (the ``fast``
         extra).
 
-    checkpoint : str or path-like, optional
+    checkpoint : str, path-like or Checkpoint, optional
         Write the run there every ``checkpoint_every`` epochs and at its end, atomically:
         weights, optimizer state, random state, epoch, history and callback states.
         :func:`deltaprop.resume` continues it to the same final weights, bit for bit. Not with
@@ -187,10 +187,11 @@ def fit(
         if restarts > 1:
             raise ValueError("checkpoints do not cover restarts (each run would need its own "
                              "file); use restarts=1 with checkpoint")
-        writer = Checkpoint(checkpoint, checkpoint_every)  # last: it sees the others' states
+        writer = checkpoint if isinstance(checkpoint, Checkpoint) else Checkpoint(
+            checkpoint, checkpoint_every)  # last of the callbacks: it sees the others' states
         writer.plan = {"fingerprint": data_print, "rows": rows, "options": fit_options(
             loss, epochs, batch_size, sampling, shuffle, l2, l1, validation_fraction,
-            early_stopping, tol, time_limit, checkpoint_every)}
+            early_stopping, tol, time_limit, writer.every)}
         extra.append(writer)
 
     make_trainer = TrainerFactory(

@@ -1,11 +1,14 @@
 """The command line: ``deltaprop <command>`` (also ``python -m deltaprop``).
 
 Commands: ``train`` (no arguments: scikit-learn's digits, the held-out accuracy printed),
-``evaluate``, ``predict``, ``gradcheck``, ``plot``, ``export``, ``info``, ``datasets``.
+``resume`` (a checkpointed run), ``evaluate``, ``predict``, ``gradcheck``, ``plot``, ``export``,
+``info``, ``datasets``.
 Results go to stdout (``--json``: one JSON object); progress and errors go to stderr.
 
-Exit codes: 0 success; 1 a check failed (``gradcheck``) or training diverged; 2 bad usage or
-bad input (the one-line message on stderr names the problem); 130 interrupted.
+Exit codes: 0 success; 1 a check failed (``gradcheck``) or training diverged (no model is
+written then); 2 bad usage or bad input (the one-line message on stderr names the problem);
+130 interrupted (Ctrl-C during training stops after the current batch and saves the weights
+kept; a second Ctrl-C stops at once).
 """
 
 from __future__ import annotations
@@ -28,6 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
                "(deltaprop datasets). Exit codes: 0 ok, 1 check failed, 2 bad usage or input.")
     sub = parser.add_subparsers(dest="command", metavar="command")
     _train_parser(sub)
+    resume = sub.add_parser("resume", help="continue a run from its checkpoint")
+    resume.add_argument("checkpoint", help="written by train --checkpoint-every")
+    resume.add_argument("--epochs", dest="resume_epochs", type=int,
+                        help="a new total number of epochs (default: the run's)")
+    resume.add_argument("--out", help="model file to write (default: the run's --out)")
+    _output_options(resume)
+    resume.set_defaults(handler=commands.resume)
     evaluate = sub.add_parser("evaluate", help="score a model on labelled data")
     evaluate.add_argument("model")
     _data_options(evaluate, required=True)
@@ -88,15 +98,17 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--restarts", type=int, default=1)
     train.add_argument("--n-jobs", type=int, help="restarts at once (joblib)")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--test-fraction", type=float, default=0.25,
-                       help="held out for the final score (0: none)")
+    train.add_argument("--test-fraction", type=float,
+                       help="held out for the final score (default 0.25; none below 20 samples)")
     train.add_argument("--val-fraction", type=float, default=0.0,
                        help="validation split for the curves and --early-stopping")
     train.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                        help="stop after PATIENCE epochs without a better validation loss")
     train.add_argument("--out", help="model file to write (.dp)")
     train.add_argument("--checkpoint-every", type=int, metavar="N",
-                       help="also write --out every N epochs (atomically)")
+                       help="write a checkpoint every N epochs (atomically); deltaprop resume "
+                            "continues from it")
+    train.add_argument("--checkpoint", help="the checkpoint file (default: --out + '.ckpt')")
     train.add_argument("--history", help="write the training history as JSON here")
     _output_options(train)
     train.set_defaults(handler=commands.train)

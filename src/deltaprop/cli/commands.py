@@ -13,22 +13,46 @@ import numpy as np
 
 from deltaprop.cli.data import labelled_data, training_data, unlabelled_features
 from deltaprop.cli.model import TabularModel
-from deltaprop.cli.report import emit
-from deltaprop.cli.train import train_model
+from deltaprop.cli.report import _finite, emit
+from deltaprop.cli.train import resume_model, train_model
 from deltaprop.history import History
 
 
 def train(args: argparse.Namespace) -> int:
     data = training_data(args.data, args.target, task=args.task, one_hot=args.one_hot)
     model, report = train_model(data, args)
-    if args.out:
+    return _conclude(args, model, report)
+
+
+def resume(args: argparse.Namespace) -> int:
+    from deltaprop.checkpoint import read_run
+    from deltaprop.modelfile import load_with_extra
+
+    _, extra = load_with_extra(args.checkpoint)
+    read_run(args.checkpoint, extra)  # a checkpoint, not a finished model
+    if "args" not in extra:
+        raise ValueError(f"{args.checkpoint}: a checkpoint written from Python; continue it with "
+                         "deltaprop.resume(path, X, y)")
+    options = argparse.Namespace(**extra["args"])
+    options.out = args.out or options.out
+    options.quiet, options.json, options.resume_epochs = args.quiet, args.json, args.resume_epochs
+    data = training_data(options.data, options.target, task=options.task, one_hot=options.one_hot)
+    model, report = resume_model(args.checkpoint, data, options)
+    report["command"] = "resume"
+    return _conclude(options, model, report)
+
+
+def _conclude(args: argparse.Namespace, model: TabularModel, report: dict[str, Any]) -> int:
+    """Save what training left (not a diverged model), report, and choose the exit code."""
+    reason = report["stop_reason"]
+    if args.out and reason != "diverged":
         model.save(args.out)
         report["model"] = args.out
     if args.history:
-        _write_json(args.history, model.net.history.to_dict())
+        _write_json(args.history, _finite(model.net.history.to_dict()))
         report["history"] = args.history
     emit(args, report, _train_text(report))
-    return 1 if report["stop_reason"] == "diverged" else 0
+    return {"diverged": 1, "interrupted": 130}.get(reason, 0)
 
 
 def _train_text(report: dict[str, Any]) -> str:
@@ -36,12 +60,13 @@ def _train_text(report: dict[str, Any]) -> str:
              f"samples; {report['parameters']} parameters"]
     held_out = report.get("held_out")
     score = (f"held-out {report['metric']} {held_out[report['metric']]:.4f}" if held_out
-             else "no held-out data (--test-fraction 0)")
+             else "no held-out data")
     lines.append(f"trained {report['epochs']} epochs in {report['seconds']:.2f}s "
                  f"({report['stop_reason']}); {score}")
+    if report["stop_reason"] not in ("epochs", "early_stopping"):
+        lines.append(report["stop_message"])
     if report["stop_reason"] == "diverged":
-        lines.append("training diverged (non-finite loss or gradient); the last finite weights "
-                     "were kept: try a smaller --lr")
+        lines.append("no model was written")
     if "model" in report:
         lines.append(f"model written to {report['model']}")
     return "\n".join(lines)
@@ -66,6 +91,8 @@ def predict(args: argparse.Namespace) -> int:
             _write_csv(stream, header, rows)
         emit(args, {"command": "predict", "model": args.model, "n": len(X), "out": args.out},
              f"{len(X)} predictions written to {args.out}")
+    elif args.json:
+        print(json.dumps([dict(zip(header, row)) for row in rows]))
     else:
         _write_csv(sys.stdout, header, rows)
     return 0
@@ -86,11 +113,19 @@ def gradcheck(args: argparse.Namespace) -> int:
     import deltaprop as dp
 
     rng = np.random.default_rng(args.seed)
+    if args.rows < 1:
+        raise ValueError(f"--rows must be at least 1, got {args.rows}")
     if args.model:
         model = TabularModel.load(args.model)
         net, loss = model.net, model.net.loss or "squared_error"
-        X = (model.inputs(unlabelled_features(args.data, model, one_hot=False)[: args.rows])
-             if args.data else rng.standard_normal((args.rows, net.n_inputs)))
+        # The model's own data by default: random inputs would put ReLU units within the
+        # difference step of their kink, where no finite difference is right.
+        spec = args.data or model.summary.get("data")
+        if spec and (os.path.exists(spec) or spec in dp.datasets.names()):
+            rows = unlabelled_features(spec, model, one_hot=bool(model.categories))
+            X = model.inputs(rows[rng.permutation(len(rows))[: args.rows]])
+        else:
+            X = rng.standard_normal((args.rows, net.n_inputs))
     else:
         net = dp.MLP([4, 6, 5, 3], activation="tanh", dtype=np.float64, seed=args.seed)
         loss, X = "cross_entropy", rng.standard_normal((args.rows, 4))
@@ -126,10 +161,20 @@ def plot(args: argparse.Namespace) -> int:
     else:
         if model is None:
             raise ValueError(f"--kind {args.kind} needs a model file, not a history")
+        wanted = ("classify", 2) if args.kind == "boundary" else ("regress", 1)
+        if (model.task, len(model.feature_names)) != wanted:
+            raise ValueError(f"--kind {args.kind} draws a {wanted[0]} model of {wanted[1]} "
+                             f"feature(s); {args.source} is a {model.task} model of "
+                             f"{len(model.feature_names)}")
         spec = args.data or model.summary.get("data")
-        X, y = labelled_data(spec, args.target, model, one_hot=args.one_hot)
-        draw = plots.boundary if args.kind == "boundary" else plots.fit1d
-        draw(model.outputs, X, y, path=args.out, title=f"{model.summary.get('data', '')}")
+        X, y = labelled_data(spec, args.target, model, one_hot=bool(model.categories))
+        title = f"{model.summary.get('data', '')}"
+        if args.kind == "boundary":
+            plots.boundary(model.outputs, X, y, path=args.out, title=title, classes=model.classes,
+                           feature_names=model.feature_names)
+        else:
+            plots.fit1d(model.outputs, X, y, path=args.out, title=title,
+                        xlabel=model.feature_names[0], ylabel=model.target_names[0])
     emit(args, {"command": "plot", "kind": args.kind, "out": args.out},
          f"{args.kind} plot written to {args.out}")
     return 0
@@ -144,7 +189,7 @@ def export(args: argparse.Namespace) -> int:
                                              else [str(c) for c in model.classes]),
                 "task": model.task}
     export_onnx(model.net, args.onnx, input_mean=model.x_mean, input_scale=model.x_scale,
-                metadata=metadata)
+                output_mean=model.y_mean, output_scale=model.y_scale, metadata=metadata)
     emit(args, {"command": "export", "model": args.model, "onnx": args.onnx},
          f"ONNX model written to {args.onnx}")
     return 0

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from deltaprop import datasets
-from deltaprop.cli.model import TabularModel
+from deltaprop.cli.model import TabularModel, canonical_labels
 from deltaprop.tables import Table, read_table
 
 MAX_INTEGER_CLASSES = 20  # an integer target with at most this many values is read as labels
@@ -56,7 +55,7 @@ def training_data(spec: str, target: str | None, *, task: str | None, one_hot: b
         y = y_read
         categories = source.categories(exclude=targets) if one_hot else {}
         task = task or _infer_task(y)
-    y = labels(y) if task == "classify" else y
+    y = canonical_labels(y) if task == "classify" else y
     if task == "classify":
         if y.dtype.kind == "f":
             raise ValueError(f"classification needs labels, but the target {targets[0]!r} holds "
@@ -66,7 +65,7 @@ def training_data(spec: str, target: str | None, *, task: str | None, one_hot: b
                              "--task regress")
         classes = np.unique(y)
         if len(classes) < 2:
-            raise ValueError(f"the target has one class only ({classes[0]!r}); a classifier "
+            raise ValueError(f"the target has one class only ({classes[0]}); a classifier "
                              "needs at least two")
         return TrainingData(spec, X, y, features, targets, task, classes, categories)
     if np.asarray(y).dtype.kind in "OUS":
@@ -81,14 +80,13 @@ def labelled_data(spec: str | None, target: str | None, model: TabularModel, *,
         raise ValueError("give the data with --data (a file or an embedded dataset name)")
     source = _open(spec)
     if isinstance(source, datasets.Dataset):
-        _check_width(source.X, model, spec)
-        y = source.y
+        return _dataset_features(source, model), (
+            canonical_labels(source.y) if model.task == "classify" else source.y)
     else:
         names = _target_list(target) if target else model.target_names
         y = source.targets(names)
         source_X = source.features(model.feature_names, model.categories or None)
-        return source_X, labels(y) if model.task == "classify" else y
-    return source.X, labels(y) if model.task == "classify" else y
+        return source_X, canonical_labels(y) if model.task == "classify" else y
 
 
 def unlabelled_features(spec: str | None, model: TabularModel, *, one_hot: bool) -> np.ndarray:
@@ -97,19 +95,8 @@ def unlabelled_features(spec: str | None, model: TabularModel, *, one_hot: bool)
         raise ValueError("give the data with --data (a file or an embedded dataset name)")
     source = _open(spec)
     if isinstance(source, datasets.Dataset):
-        _check_width(source.X, model, spec)
-        return source.X
+        return _dataset_features(source, model)
     return source.features(model.feature_names, model.categories or None)
-
-
-def labels(y: Any) -> np.ndarray:
-    """Class labels in one canonical form: text as str, whole numbers as int64."""
-    y = np.asarray(y)
-    if y.dtype.kind in "OUS":
-        return y.astype(str)
-    if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
-        return y.astype(np.int64)
-    return y
 
 
 def _infer_task(y: np.ndarray) -> str:
@@ -134,7 +121,11 @@ def _target_list(target: str) -> list[str]:
     return [name.strip() for name in target.split(",") if name.strip()]
 
 
-def _check_width(X: np.ndarray, model: TabularModel, spec: str) -> None:
-    if X.shape[1] != len(model.feature_names):
-        raise ValueError(f"{spec} has {X.shape[1]} features but the model was trained on "
-                         f"{len(model.feature_names)}")
+def _dataset_features(source: datasets.Dataset, model: TabularModel) -> np.ndarray:
+    """The dataset's columns in the model's feature order, matched by name."""
+    missing = [name for name in model.feature_names if name not in source.feature_names]
+    if missing:
+        raise ValueError(f"the dataset {source.name!r} lacks the model's feature column(s) "
+                         f"{missing[:5]}; it has {source.feature_names[:8]}")
+    order = [source.feature_names.index(name) for name in model.feature_names]
+    return source.X[:, order]

@@ -1,9 +1,10 @@
 """What the command line trains and saves: a network plus the preprocessing around it.
 
 Features are standardized with the training data's mean and standard deviation; class labels
-(of any type) become output indices; regression targets are standardized for training and the
-network's last layer is then rescaled so that it predicts in the targets' own units. All of it
-travels in the safe model file (:mod:`deltaprop.modelfile`) as JSON next to the weights.
+(of any type) become output indices; regression targets are standardized for training, and the
+network's outputs are turned back into the targets' units in float64 (a float32 output layer
+could not carry an offset like 1.7e9 to the unit). All of it travels in the safe model file
+(:mod:`deltaprop.modelfile`) as JSON next to the weights.
 """
 
 from __future__ import annotations
@@ -20,6 +21,16 @@ from deltaprop.network import Network
 KIND = "deltaprop-cli-model"
 
 
+def canonical_labels(y: Any) -> np.ndarray:
+    """Class labels in one form: text as str, whole numbers as int64 (2.0 and 2 are one class)."""
+    y = np.asarray(y)
+    if y.dtype.kind in "OUS":
+        return y.astype(str)
+    if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+        return y.astype(np.int64)
+    return y
+
+
 @dataclass
 class TabularModel:
     """A network with its feature scaling, label encoding and provenance.
@@ -28,12 +39,14 @@ class TabularModel:
     ----------
     net : Network
         Takes standardized features, shape (n, n_features); outputs class probabilities
-        (classify) or targets in their own units (regress).
+        (classify) or standardized targets (regress).
     task : {"classify", "regress"}
     feature_names, target_names : list of str
     x_mean, x_scale : ndarray of shape (n_features,)
     classes : ndarray of shape (n_classes,) or None
         The labels, in output order (classify).
+    y_mean, y_scale : ndarray of shape (n_targets,) or None
+        The regression targets' standardization (regress).
     categories : dict of str to list of str
         One-hot encoded string features: column -> values (see :mod:`deltaprop.tables`).
     summary : dict
@@ -47,6 +60,8 @@ class TabularModel:
     x_mean: np.ndarray
     x_scale: np.ndarray
     classes: np.ndarray | None = None
+    y_mean: np.ndarray | None = None
+    y_scale: np.ndarray | None = None
     categories: dict[str, list[str]] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
 
@@ -65,9 +80,14 @@ class TabularModel:
         return (X - self.x_mean) / self.x_scale
 
     def encode(self, y: np.ndarray) -> np.ndarray:
-        """Class labels as output indices (classify), shape (n,); unknown labels are an error."""
+        """Class labels as output indices (classify), shape (n,); unknown labels are an error.
+
+        Labels are compared in the classes' own form: 2.0 read from a numeric column matches
+        the class "2" of a text column, and the class 2."""
         assert self.classes is not None
-        labels = np.asarray(y)
+        labels = canonical_labels(y)
+        if self.classes.dtype.kind in "US":
+            labels = labels.astype(str)
         known = np.isin(labels, self.classes)
         if not known.all():
             unseen = sorted({str(v) for v in labels[~known]})[:5]
@@ -75,18 +95,13 @@ class TabularModel:
                              f"{[str(c) for c in self.classes]}")
         return np.searchsorted(self.classes, labels)
 
-    def fold_target_scaling(self, y_mean: np.ndarray, y_scale: np.ndarray) -> None:
-        """Rescale the identity output layer so the network predicts y itself, not
-        (y - y_mean) / y_scale: W <- diag(y_scale) W, b <- y_scale b + y_mean."""
-        W, b = self.net.weights[-1], self.net.biases[-1]
-        W *= y_scale.astype(W.dtype)[:, None]
-        b *= y_scale.astype(b.dtype)
-        b += y_mean.astype(b.dtype)
-
     # -- predictions -------------------------------------------------------------------------------
     def outputs(self, X: np.ndarray) -> np.ndarray:
-        """The network's outputs on raw features: probabilities or target values, (n, k)."""
-        return self.net.predict(self.inputs(X))
+        """On raw features: class probabilities, or targets in their own units (float64), (n, k)."""
+        out = self.net.predict(self.inputs(X))
+        if self.y_mean is None or self.y_scale is None:
+            return out
+        return out.astype(np.float64) * self.y_scale + self.y_mean
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Labels (classify, shape (n,)) or target values (regress, (n,) or (n, k))."""
@@ -127,6 +142,8 @@ class TabularModel:
         return {"task": self.task, "feature_names": self.feature_names,
                 "target_names": self.target_names, "x_mean": self.x_mean.tolist(),
                 "x_scale": self.x_scale.tolist(), "classes": classes,
+                "y_mean": None if self.y_mean is None else self.y_mean.tolist(),
+                "y_scale": None if self.y_scale is None else self.y_scale.tolist(),
                 "categories": self.categories, "summary": self.summary}
 
     @classmethod
@@ -141,13 +158,19 @@ class TabularModel:
             classes = meta["classes"]
             labels = None if classes is None else np.asarray(
                 classes["values"], dtype=str if classes["dtype"] == "str" else np.dtype(classes["dtype"]))
+            y_mean, y_scale = (None if meta.get(key) is None else np.asarray(meta[key], dtype=np.float64)
+                               for key in ("y_mean", "y_scale"))
             model = cls(net, meta["task"], list(meta["feature_names"]), list(meta["target_names"]),
                         np.asarray(meta["x_mean"], dtype=np.float64),
-                        np.asarray(meta["x_scale"], dtype=np.float64), labels,
+                        np.asarray(meta["x_scale"], dtype=np.float64), labels, y_mean, y_scale,
                         dict(meta["categories"]), dict(meta["summary"]))
         except (KeyError, TypeError, ValueError) as error:
             raise ModelFileError(f"{path}: the command line's metadata is inconsistent ({error!r})") from None
         if model.x_mean.shape != (net.n_inputs,) or model.x_scale.shape != (net.n_inputs,):
             raise ModelFileError(f"{path}: the feature scaling does not fit the network's "
                                  f"{net.n_inputs} inputs")
+        for scaling in (model.y_mean, model.y_scale):
+            if scaling is not None and scaling.shape != (net.n_outputs,):
+                raise ModelFileError(f"{path}: the target scaling does not fit the network's "
+                                     f"{net.n_outputs} outputs")
         return model

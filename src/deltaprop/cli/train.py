@@ -1,83 +1,195 @@
-"""``deltaprop train``: split, scale, build the MLP from the options, fit, score the held-out part."""
+"""``deltaprop train`` and ``deltaprop resume``: split, scale, build the MLP from the options,
+fit (or continue from a checkpoint), score the held-out part."""
 
 from __future__ import annotations
 
 import argparse
-import copy
+import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 import deltaprop as dp
-from deltaprop.callbacks import Callback
+from deltaprop.checkpoint import Checkpoint
 from deltaprop.cli.data import TrainingData
-from deltaprop.cli.model import TabularModel
+from deltaprop.cli.model import KIND, TabularModel
+from deltaprop.losses import one_hot
 from deltaprop.progress import progress_callback
 
 _DEFAULT_LOSS = {"classify": "cross_entropy", "regress": "squared_error"}
+TINY = 20  # datasets smaller than this get no held-out part by default
+TRAIN_OPTIONS = ("data", "target", "task", "one_hot", "hidden", "activation", "loss", "optimizer",
+                 "lr", "momentum", "epochs", "batch_size", "l2", "batch_norm", "dropout", "init",
+                 "restarts", "n_jobs", "seed", "test_fraction", "val_fraction", "early_stopping",
+                 "out", "checkpoint_every", "checkpoint", "history")
 
 
-def train_model(data: TrainingData, args: argparse.Namespace) -> tuple[TabularModel, dict[str, Any]]:
-    """Train on ``data`` as the options say; return the model and the report of the run."""
+@dataclass
+class Prepared:
+    """A run ready to fit: the model around the network, the arrays, the rows, the options."""
+
+    model: TabularModel
+    X: np.ndarray
+    Y: np.ndarray
+    train: np.ndarray
+    test: np.ndarray
+    fit_options: dict[str, Any]
+
+
+def prepare(data: TrainingData, args: argparse.Namespace) -> Prepared:
+    """Everything ``fit`` needs, derived from the data and the options alone (so that a resumed
+    run rebuilds the very same arrays)."""
+    check_options(args)
     hidden = _hidden_sizes(args.hidden)
-    train, test = _split(len(data.X), args.test_fraction, args.seed)
+    fraction = args.test_fraction if args.test_fraction is not None else (
+        0.0 if len(data.X) < TINY else 0.25)
+    train, test = _split(len(data.X), fraction, args.seed)
     x_mean, x_scale = TabularModel.scaling(data.X[train])
+    loss = args.loss or _DEFAULT_LOSS[data.task]
+    _check_loss(loss, data.task)
     n_outputs = data.Y.shape[1] if data.classes is None else len(data.classes)
     net = dp.MLP([data.X.shape[1], *hidden, n_outputs], activation=args.activation,
                  init=args.init, seed=args.seed, batch_norm=args.batch_norm, dropout=args.dropout)
     model = TabularModel(net, data.task, data.feature_names, data.target_names, x_mean, x_scale,
-                         data.classes, data.categories, {"data": data.name})
-    Y, y_mean, y_scale = _targets(data, model, train)
+                         data.classes, categories=data.categories, summary={"data": data.name})
+    Y = _targets(data, model, train, loss)
     X = model.inputs(data.X)
-    loss = args.loss or _DEFAULT_LOSS[data.task]
+    options: dict[str, Any] = {"loss": loss, "epochs": args.epochs, "l2": args.l2,
+                               "batch_size": _batch_size(args.batch_size)}
+    if args.val_fraction:
+        options["validation_fraction"] = args.val_fraction
+        options["early_stopping"] = args.early_stopping
+    elif len(test) and args.restarts == 1:
+        # Watched for the curves, never trained on and never used to choose (no early stopping
+        # or restart selection on it: it stays an unbiased held-out score).
+        options["validation_data"] = (X[test], Y[test])
+    return Prepared(model, X, Y, train, test, options)
+
+
+def train_model(data: TrainingData, args: argparse.Namespace) -> tuple[TabularModel, dict[str, Any]]:
+    """Train on ``data`` as the options say; return the model and the report of the run."""
+    run = prepare(data, args)
     optimizer = (dp.Adam(lr=args.lr) if args.optimizer == "adam"
                  else dp.SGD(lr=args.lr, momentum=args.momentum, nesterov=False))
-    callbacks: list[Any] = [] if args.quiet else [progress_callback(args.epochs)]
+    checkpoint = None
     if args.checkpoint_every:
-        if not args.out:
-            raise ValueError("--checkpoint-every needs --out (the file to write)")
-        callbacks.append(Checkpoint(model, args.out, args.checkpoint_every, y_mean, y_scale))
-    validation: dict[str, Any] = {}
-    if args.val_fraction:
-        validation["validation_fraction"] = args.val_fraction
-    elif len(test):  # the held-out part is watched, never trained on (no early stopping on it)
-        validation["validation_data"] = (X[test], Y[test])
-    if args.early_stopping is not None and not args.val_fraction:
-        raise ValueError("--early-stopping needs --val-fraction (a validation split to watch)")
+        checkpoint = Checkpoint(checkpoint_path(args), args.checkpoint_every,
+                                {"kind": KIND, "cli": run.model._metadata(), "args": _options(args)})
     start = time.perf_counter()
-    history = net.fit(X[train], Y[train], loss=loss, optimizer=optimizer, epochs=args.epochs,
-                      batch_size=_batch_size(args.batch_size), l2=args.l2, restarts=args.restarts,
-                      n_jobs=args.n_jobs, early_stopping=args.early_stopping, callbacks=callbacks,
-                      **validation)
-    seconds = time.perf_counter() - start
-    if y_mean is not None:
-        model.fold_target_scaling(y_mean, y_scale)
-    held_out = model.score(data.X[test], data.y[test]) if len(test) else None
-    model.summary.update({"held_out": held_out, "n_train": int(len(train)), "n_test": int(len(test)),
-                          "seconds": round(seconds, 3)})
-    report = {"command": "train", "data": data.name, "task": data.task, "n_train": int(len(train)),
-              "n_test": int(len(test)), "parameters": net.n_parameters, "loss": net.loss.name
-              if net.loss else loss, "epochs": history.n_epochs, "seconds": seconds,
-              "stop_reason": history.stop_reason, "final_loss": history.final_loss,
+    run.model.net.fit(run.X[run.train], run.Y[run.train], optimizer=optimizer,
+                      restarts=args.restarts, n_jobs=args.n_jobs, callbacks=_progress(args),
+                      checkpoint=checkpoint, **run.fit_options)
+    return _finish(run, data, args, time.perf_counter() - start)
+
+
+def resume_model(path: str, data: TrainingData,
+                 args: argparse.Namespace) -> tuple[TabularModel, dict[str, Any]]:
+    """Continue the run checkpointed at ``path`` (whose options ``args`` are) to its end."""
+    run = prepare(data, args)
+    options = {k: v for k, v in run.fit_options.items() if k == "validation_data"}
+    start = time.perf_counter()
+    net, _ = dp.resume(path, run.X[run.train], run.Y[run.train], callbacks=_progress(args),
+                       epochs=args.resume_epochs, **options)
+    run.model.net = net  # type: ignore[assignment]
+    return _finish(run, data, args, time.perf_counter() - start)
+
+
+def _finish(run: Prepared, data: TrainingData, args: argparse.Namespace,
+            seconds: float) -> tuple[TabularModel, dict[str, Any]]:
+    model, history = run.model, run.model.net.history
+    with np.errstate(all="ignore"):  # a diverged model is reported, not warned about
+        held_out = model.score(data.X[run.test], data.y[run.test]) if len(run.test) else None
+    model.summary.update({"held_out": held_out, "n_train": int(len(run.train)),
+                          "n_test": int(len(run.test)), "seconds": round(seconds, 3)})
+    report = {"command": "train", "data": data.name, "task": data.task,
+              "n_train": int(len(run.train)), "n_test": int(len(run.test)),
+              "parameters": model.net.n_parameters, "loss": run.fit_options["loss"],
+              "epochs": history.n_epochs, "seconds": seconds, "stop_reason": history.stop_reason,
+              "stop_message": history.stop_message, "final_loss": history.final_loss,
               "metric": model.metric_name, "held_out": held_out}
     return model, report
 
 
-def _targets(data: TrainingData, model: TabularModel,
-             train: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Class indices, or regression targets standardized with the training part's statistics
-    (returned so the output layer can be rescaled afterwards)."""
+def checkpoint_path(args: argparse.Namespace) -> str:
+    """``--checkpoint``, or the model file's name with ``.ckpt`` added."""
+    if args.checkpoint:
+        return str(args.checkpoint)
+    if not args.out:
+        raise ValueError("--checkpoint-every needs --out (the model file) or --checkpoint FILE")
+    return f"{args.out}.ckpt"
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse bad option values with messages that name the flag."""
+    checks = [
+        (args.epochs >= 1, f"--epochs must be at least 1, got {args.epochs}"),
+        (args.lr > 0, f"--lr must be positive, got {args.lr}"),
+        (0 <= args.momentum < 1, f"--momentum must lie in [0, 1), got {args.momentum}"),
+        (args.optimizer == "sgd" or args.momentum == 0, "--momentum is for --optimizer sgd"),
+        (args.l2 >= 0, f"--l2 must be >= 0, got {args.l2}"),
+        (0 <= args.dropout < 1, f"--dropout must lie in [0, 1), got {args.dropout}"),
+        (args.restarts >= 1, f"--restarts must be at least 1, got {args.restarts}"),
+        (args.n_jobs is None or args.n_jobs != 0, "--n-jobs must not be 0 (-1: every core)"),
+        (args.seed >= 0, f"--seed must be >= 0, got {args.seed}"),
+        (args.test_fraction is None or 0 <= args.test_fraction < 1,
+         f"--test-fraction must lie in [0, 1), got {args.test_fraction}"),
+        (0 <= args.val_fraction < 1, f"--val-fraction must lie in [0, 1), got {args.val_fraction}"),
+        (args.early_stopping is None or args.val_fraction > 0,
+         "--early-stopping needs --val-fraction (a validation split to watch)"),
+        (args.early_stopping is None or args.early_stopping >= 1,
+         f"--early-stopping must be at least 1 epoch, got {args.early_stopping}"),
+        (args.checkpoint_every is None or args.checkpoint_every >= 1,
+         f"--checkpoint-every must be at least 1 epoch, got {args.checkpoint_every}"),
+        (args.checkpoint_every is None or args.restarts == 1,
+         "--checkpoint-every does not cover --restarts (each run would need its own file)"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)
+    for flag in ("out", "history", "checkpoint"):
+        _check_writable(getattr(args, flag, None), f"--{flag}")
+
+
+def _check_writable(path: str | None, flag: str) -> None:
+    """Fail before training, not after it, when an output file cannot be written."""
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"{flag} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"{flag} {path}: the folder {folder} is not writable")
+
+
+def _check_loss(loss: str, task: str) -> None:
+    if task == "regress" and loss in ("cross_entropy", "binary_cross_entropy", "log_loss", "bce"):
+        raise ValueError(f"--loss {loss} is for classification; for --task regress use "
+                         "squared_error or mse")
+
+
+def _targets(data: TrainingData, model: TabularModel, train: np.ndarray, loss: str) -> np.ndarray:
+    """Class indices (one-hot rows for losses other than cross-entropy), or regression targets
+    standardized with the training part's statistics (kept in the model)."""
     if data.task == "classify":
-        return model.encode(data.y), None, np.ones(1)
-    y_mean, y_scale = TabularModel.scaling(data.Y[train])
-    return (data.Y - y_mean) / y_scale, y_mean, y_scale
+        codes = model.encode(data.y)
+        return codes if loss == "cross_entropy" else one_hot(codes, len(data.classes), np.float64)  # type: ignore[arg-type]
+    model.y_mean, model.y_scale = TabularModel.scaling(data.Y[train])
+    return (data.Y - model.y_mean) / model.y_scale
+
+
+def _progress(args: argparse.Namespace) -> list[Any]:
+    return [] if args.quiet else [progress_callback(args.epochs)]
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """The train options, JSON-ready, for ``resume``."""
+    return {name: getattr(args, name, None) for name in TRAIN_OPTIONS}
 
 
 def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Random training and held-out rows; ``fraction`` of them held out."""
-    if not 0 <= fraction < 1:
-        raise ValueError(f"--test-fraction must lie in [0, 1), got {fraction}")
     order = np.random.default_rng(seed).permutation(n)
     n_test = int(round(fraction * n))
     if n - n_test < 2:
@@ -99,29 +211,9 @@ def _batch_size(text: str) -> int | str:
     if text == "full":
         return "full"
     try:
-        return int(text)
+        size = int(text)
     except ValueError:
-        raise ValueError(f"--batch-size takes a positive integer or 'full'; got {text!r}") from None
-
-
-class Checkpoint(Callback):
-    """Write the model file every ``every`` epochs, atomically (a crash mid-write leaves the
-    previous checkpoint whole). Regression outputs are rescaled to the targets' units in the
-    written copy, as in the final model."""
-
-    def __init__(self, model: TabularModel, path: str, every: int, y_mean: np.ndarray | None,
-                 y_scale: np.ndarray) -> None:
-        if every <= 0:
-            raise ValueError(f"--checkpoint-every must be a positive number of epochs; got {every}")
-        self.model, self.path, self.every = model, path, every
-        self.y_mean, self.y_scale = y_mean, y_scale
-
-    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
-        if epoch % self.every or trainer.in_worker:
-            return
-        snapshot = copy.copy(self.model)
-        snapshot.net = trainer.net.copy()
-        snapshot.summary = {**self.model.summary, "checkpoint_epoch": epoch}
-        if self.y_mean is not None:
-            snapshot.fold_target_scaling(self.y_mean, self.y_scale)
-        snapshot.save(self.path)
+        size = 0
+    if size < 1:
+        raise ValueError(f"--batch-size takes a positive integer or 'full'; got {text!r}")
+    return size

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 # -- decision regions ----------------------------------------------------------------------------
 def boundary(predict: Predictor, X: Any, y: Any, *, path: PathLike = None, title: str | None = None,
              resolution: int = 300, class_names: Sequence[str] | None = None,
-             feature_names: Sequence[str] = ("$x_1$", "$x_2$")) -> Figure:
+             feature_names: Sequence[str] = ("$x_1$", "$x_2$"), classes: Any = None) -> Figure:
     """Decision regions of a 2-D classifier, shaded by its confidence, with the data on top.
 
     Parameters
@@ -49,6 +49,9 @@ def boundary(predict: Predictor, X: Any, y: Any, *, path: PathLike = None, title
         Grid points per axis over the data range padded by 10%.
     class_names, feature_names : sequence of str, optional
         Legend names, one per class (default: the labels); the two axis labels.
+    classes : array-like, optional
+        The labels of the model's output columns, in order (default ``np.unique(y)``): give
+        them when ``y`` may lack a class, so colours and regions still match.
 
     Returns
     -------
@@ -59,7 +62,7 @@ def boundary(predict: Predictor, X: Any, y: Any, *, path: PathLike = None, title
     _require_matplotlib()
     predict_fn = _as_predict(predict)
     X = _check_X(X, 2, "boundary")
-    classes, y_index = _check_labels(y, X.shape[0])
+    classes, y_index = _check_labels(y, X.shape[0], classes)
     if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) \
             or not 10 <= resolution <= 2000:
         raise ValueError(f"resolution must be an int between 10 and 2000, got {resolution!r}")
@@ -221,14 +224,21 @@ def _check_X(X: Any, n_features: int, where: str) -> np.ndarray:
     return array
 
 
-def _check_labels(y: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _check_labels(y: Any, n: int, known: Any = None) -> tuple[np.ndarray, np.ndarray]:
     labels = np.asarray(y)
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
     if labels.shape != (n,):
         raise ValueError(f"y must hold one label per row of X, shape ({n},); got {np.shape(y)}")
-    classes, index = np.unique(labels, return_inverse=True)
-    return classes, index.ravel()
+    if known is None:
+        classes, index = np.unique(labels, return_inverse=True)
+        return classes, index.ravel()
+    classes = np.asarray(known)
+    unknown = ~np.isin(labels, classes)
+    if unknown.any():
+        raise ValueError(f"y holds labels {sorted(map(str, set(labels[unknown].tolist())))[:5]} "
+                         f"that are not among the classes {classes.tolist()}")
+    return classes, np.array([np.flatnonzero(classes == label)[0] for label in labels])
 
 
 def _padded_range(values: np.ndarray, pad: float, n: int) -> np.ndarray:
