@@ -44,7 +44,8 @@ class Checkpoint(Callback):
         self.written_epoch = 0
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
-        if epoch % self.every == 0 and not trainer.in_worker:
+        # An epoch cut short by Ctrl-C is not a whole epoch: the previous checkpoint stands.
+        if epoch % self.every == 0 and not trainer.in_worker and trainer.stop_reason != "interrupted":
             self.write(trainer, epoch, finished=False)
 
     def on_train_end(self, trainer: Any) -> None:

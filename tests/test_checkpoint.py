@@ -1,0 +1,218 @@
+"""Checkpoints and resume: a run stopped anywhere (an exception, Ctrl-C, SIGKILL, also in the
+middle of writing its checkpoint) continues to the weights of the uninterrupted run, bit for
+bit; the checkpoint on disk is never corrupt."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+
+RNG = np.random.default_rng(0)
+X = RNG.standard_normal((120, 5))
+Y = (X[:, 0] * X[:, 1] > 0).astype(int)
+W = RNG.random(120) + 0.5
+
+SETUPS = {
+    "sgd-nesterov-cosine-batchnorm": dict(
+        net=dict(batch_norm=True, dropout=0.1),
+        fit=dict(optimizer=lambda: dp.SGD(0.05, momentum=0.9, nesterov=True, schedule="cosine"),
+                 epochs=9, batch_size=16, l2=1e-3)),
+    "adam-stepdecay-early-stopping-weights": dict(
+        net=dict(activation="tanh"),
+        fit=dict(optimizer=lambda: dp.Adam(0.02, schedule=dp.StepDecay(3, 0.5)), epochs=9,
+                 batch_size=8, validation_fraction=0.25, early_stopping=3, sample_weight=W)),
+    "random-sampling-full-batch-validation": dict(
+        net=dict(),
+        fit=dict(optimizer=lambda: dp.SGD(0.1), epochs=9, batch_size="full", sampling="random",
+                 validation_data=(X[:20], Y[:20]))),
+}
+
+
+def network(setup):
+    return dp.MLP([5, 12, 2], seed=7, **SETUPS[setup]["net"])
+
+
+def options(setup):
+    chosen = dict(SETUPS[setup]["fit"])
+    chosen["optimizer"] = chosen["optimizer"]()
+    return {"loss": "cross_entropy", **chosen}
+
+
+class CrashAt(dp.Callback):
+    """Raises in epoch ``epoch``, after its first step."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_batch_end(self, trainer, step):
+        if trainer.history.n_epochs + 1 == self.epoch and step == 1:
+            raise RuntimeError("power cut")
+
+
+@pytest.mark.parametrize("setup", sorted(SETUPS))
+@pytest.mark.parametrize("crash_epoch", [1, 4, 8])
+def test_a_crashed_run_resumes_to_the_uninterrupted_weights(setup, crash_epoch, tmp_path):
+    whole = network(setup)
+    whole_history = whole.fit(X, Y, **options(setup))
+    path = tmp_path / "run.ckpt"
+    cut = network(setup)
+    crashes = crash_epoch <= whole_history.n_epochs  # early stopping may end the run before
+    try:
+        cut.fit(X, Y, checkpoint=path, callbacks=[CrashAt(crash_epoch)], **options(setup))
+    except RuntimeError:
+        assert crashes
+    else:
+        assert not crashes
+    if crash_epoch == 1:
+        assert not path.exists()  # nothing to resume: the run starts again
+        return
+    resume_options = {k: v for k, v in SETUPS[setup]["fit"].items()
+                      if k in ("sample_weight", "validation_data")}
+    net, history = dp.resume(path, X, Y, **resume_options)
+    np.testing.assert_array_equal(net.theta, whole.theta)
+    assert history.loss == whole_history.loss and history.val_loss == whole_history.val_loss
+    assert history.stop_reason == whole_history.stop_reason
+    assert net.rng.integers(2**62) == whole.rng.integers(2**62)
+
+
+def test_a_finished_run_resumes_to_itself_and_can_be_extended(tmp_path):
+    path = tmp_path / "run.ckpt"
+    short = dp.MLP([5, 8, 2], seed=1)
+    short.fit(X, Y, loss="cross_entropy", optimizer=dp.SGD(0.1, momentum=0.5), epochs=4,
+              checkpoint=path, checkpoint_every=2)
+    net, history = dp.resume(path, X, Y)
+    np.testing.assert_array_equal(net.theta, short.theta)
+    assert history.n_epochs == 4
+    longer, _ = dp.resume(path, X, Y, epochs=7)
+    straight = dp.MLP([5, 8, 2], seed=1)
+    straight.fit(X, Y, loss="cross_entropy", optimizer=dp.SGD(0.1, momentum=0.5), epochs=7)
+    np.testing.assert_array_equal(longer.theta, straight.theta)
+
+
+def test_resuming_with_other_data_or_callbacks_is_refused(tmp_path):
+    path = tmp_path / "run.ckpt"
+    with pytest.raises(RuntimeError):
+        dp.MLP([5, 8, 2], seed=1).fit(X, Y, loss="cross_entropy", epochs=5, checkpoint=path,
+                                      early_stopping=dp.EarlyStopping(monitor="loss"),
+                                      callbacks=[CrashAt(3)])
+    with pytest.raises(ValueError, match="these data differ from the checkpointed run's"):
+        dp.resume(path, X[:-1], Y[:-1])
+    with pytest.raises(ValueError, match="holds the states of the callbacks"):
+        dp.resume(path, X, Y, callbacks=[dp.EarlyStopping(monitor="loss")])  # one too many
+    net, history = dp.resume(path, X, Y)
+    assert history.n_epochs == 5
+
+
+def test_what_cannot_be_checkpointed_is_named(tmp_path):
+    with pytest.raises(ValueError, match="checkpoints do not cover restarts"):
+        dp.MLP([5, 2]).fit(X, Y, loss="cross_entropy", restarts=2, checkpoint=tmp_path / "c")
+    dp.save(dp.MLP([5, 2]), tmp_path / "model.dp")
+    with pytest.raises(dp.ModelFileError, match="not a checkpoint"):
+        dp.resume(tmp_path / "model.dp", X, Y)
+    with pytest.raises(ValueError, match="checkpoint_every must be"):
+        dp.MLP([5, 2]).fit(X, Y, loss="cross_entropy", checkpoint=tmp_path / "c", checkpoint_every=0)
+
+
+def test_ctrl_c_stops_after_the_batch_keeps_the_best_and_the_last_checkpoint(tmp_path):
+    class CtrlCAt(dp.Callback):
+        def on_batch_end(self, trainer, step):
+            if trainer.history.n_epochs == 5 and step == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    def fit(net, **extra):
+        return net.fit(X, Y, loss="cross_entropy", optimizer=dp.SGD(0.3), epochs=12,
+                       batch_size=8, validation_fraction=0.25, early_stopping=20, **extra)
+
+    path = tmp_path / "run.ckpt"
+    net = dp.MLP([5, 12, 2], seed=3)
+    history = fit(net, checkpoint=path, callbacks=[CtrlCAt()])
+    assert history.stop_reason == "interrupted" and history.n_epochs == 6  # epoch 6, 2 steps
+    assert "interrupted (Ctrl-C) in epoch 6" in history.stop_message
+    best = int(np.argmin(history.val_loss)) + 1
+    assert history.best_epoch == best
+    assert best == 6 or f"the weights of epoch {best} (the best) were kept" in history.stop_message
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    whole = dp.MLP([5, 12, 2], seed=3)
+    fit(whole)
+    resumed, _ = dp.resume(path, X, Y)  # from the end of epoch 5, the last whole one
+    np.testing.assert_array_equal(resumed.theta, whole.theta)
+
+
+CHILD = textwrap.dedent("""
+    import os, sys, time
+    import numpy as np
+    import deltaprop as dp
+    from deltaprop import modelfile
+
+    path, slow = sys.argv[1], sys.argv[2] == "slow"
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((N, 20))
+    Y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    if slow:  # a slow disk: the checkpoint is complete in its temporary file, not yet renamed
+        replace = os.replace
+        def slow_replace(source, target):
+            print("WRITING", flush=True)
+            time.sleep(0.5)
+            replace(source, target)
+        modelfile.os.replace = slow_replace
+    if os.path.exists(path):
+        dp.resume(path, X, Y)
+    else:
+        net = dp.MLP([20, 64, 64, 2], seed=5, batch_norm=True)
+        net.fit(X, Y, loss="cross_entropy", optimizer=dp.Adam(0.01), epochs=EPOCHS, batch_size=16,
+                checkpoint=path)
+    print("DONE", flush=True)
+""")
+EPOCHS, N = 60, 2000  # about 1.5 seconds of training in all
+
+
+def _child_data():
+    rng = np.random.default_rng(0)
+    X_child = rng.standard_normal((N, 20))
+    return X_child, (X_child[:, 0] * X_child[:, 1] > 0).astype(int)
+
+
+def test_sigkill_at_random_moments_never_corrupts_and_resumes_exactly(tmp_path):
+    """Kill the training process (SIGKILL) at random moments and twice while a checkpoint is
+    being written (complete in its temporary file, not yet renamed); after every kill the
+    checkpoint loads, or does not exist yet; each new process resumes from it; the final
+    weights equal those of the run never killed."""
+    script = tmp_path / "child.py"
+    script.write_text(CHILD.replace("EPOCHS", str(EPOCHS)).replace("(N, 20)", f"({N}, 20)"))
+    path = tmp_path / "run.ckpt"
+    pauses = np.random.default_rng(11).uniform(0.0, 0.3, size=2)
+    schedule = ["slow", pauses[0], "slow", pauses[1], None]  # None: run to the end
+    epochs_seen = []
+    for kill in schedule:
+        child = subprocess.Popen([sys.executable, str(script), str(path),
+                                  "slow" if kill == "slow" else "fast"],
+                                 stdout=subprocess.PIPE, text=True)
+        if kill == "slow":
+            assert child.stdout.readline().strip() == "WRITING"
+            child.kill()
+        elif kill is not None:  # a random moment once training is under way
+            deadline = time.monotonic() + 60
+            while not path.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(kill)
+            child.kill()
+        out, _ = child.communicate(timeout=300)
+        assert ("DONE" in out) == (kill is None)
+        if path.exists():
+            epochs_seen.append(dp.load(path).history.n_epochs)  # never corrupt
+    assert len(epochs_seen) == 4 and epochs_seen[-1] == EPOCHS  # no file before the first kill
+    assert epochs_seen == sorted(epochs_seen) and epochs_seen[0] < EPOCHS  # killed mid-run
+    X_child, Y_child = _child_data()
+    whole = dp.MLP([20, 64, 64, 2], seed=5, batch_norm=True)
+    whole.fit(X_child, Y_child, loss="cross_entropy", optimizer=dp.Adam(0.01), epochs=EPOCHS,
+              batch_size=16)
+    np.testing.assert_array_equal(dp.load(path).theta, whole.theta)
