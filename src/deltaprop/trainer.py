@@ -88,6 +88,7 @@ class Trainer:
         self._slices: list[Batch] | None = None
         n_batches = -(-X.shape[0] // batch_size)
         max_rows = n_batches * batch_size if sampling == "random" else X.shape[0]
+        self._epoch_start = np.empty_like(net.theta)
         self._epoch_loss = EpochLoss(loss, max_rows, Y.shape[1], Y.dtype, defer=small_steps)
 
     def snapshot(self) -> Any:
@@ -145,6 +146,9 @@ class Trainer:
         epoch_loss = self._epoch_loss
         Y, w, batches = self._epoch_batches()
         epoch_loss.start(Y, w)
+        np.copyto(self._epoch_start, net.theta)  # the last weights known to give a finite loss
+        stats_start = [(bn.running_mean.copy(), bn.running_var.copy())  # type: ignore[union-attr]
+                       for bn in net.batchnorm_layers]
         dtype = net.dtype
         on_batch_end = self._callbacks_with("on_batch_end")
         diverged = False
@@ -175,8 +179,13 @@ class Trainer:
                 if self.stop_reason is not None:
                     break
             mean_loss = epoch_loss.mean()
-        diverged = diverged or not math.isfinite(mean_loss)
-        if diverged:
+        if diverged or not math.isfinite(mean_loss):
+            # A non-finite gradient (that step was not taken) or a non-finite loss (an
+            # overflowing square with finite gradients): the epoch's updates, and the
+            # BatchNorm statistics of its forward passes, followed numbers that no longer meant
+            # anything. Back to the epoch's start, the last state with a finite loss.
+            net.restore((self._epoch_start, stats_start))
+            diverged = True
             self.stop_reason = "diverged"
         steps = max(steps, 1)
         logs: dict[str, Any] = {
@@ -273,8 +282,8 @@ def _stop_message(trainer: Trainer) -> str:
             if history.best_epoch and history.best_epoch != epochs else "the last weights were kept")
     if reason == "diverged":
         return (f"training diverged in epoch {epochs}: the loss or a gradient became non-finite; "
-                f"the last finite weights were kept; try a smaller learning rate (lr was "
-                f"{trainer.optimizer.lr:g})")
+                f"the weights from the start of that epoch (the last with a finite loss) were "
+                f"restored; try a smaller learning rate (lr was {trainer.optimizer.lr:g})")
     if reason == "interrupted":
         return f"interrupted (Ctrl-C) in epoch {epochs}, after the current batch; {kept}"
     if reason == "early_stopping":
