@@ -13,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from deltaprop._validation import as_sample_weight
+from deltaprop._validation import as_sample_weight, check_fraction, check_positive
 from deltaprop.callbacks import Callback
 from deltaprop.losses import Loss
 from deltaprop.mlp import MLP
@@ -83,8 +83,22 @@ class BaseMLP(BaseEstimator):
             raise ValueError("learning_rate must be 'constant', 'invscaling' or 'adaptive', "
                              f"got {self.learning_rate!r}")
         if not (self.batch_size == "auto" or (isinstance(self.batch_size, (int, np.integer))
-                                              and not isinstance(self.batch_size, bool))):
+                                              and not isinstance(self.batch_size, bool)
+                                              and self.batch_size >= 1)):
             raise ValueError(f"batch_size must be 'auto' or a positive int, got {self.batch_size!r}")
+        # scikit-learn's names in the messages (the core would name its own: epochs, lr, ...)
+        check_positive("max_iter", self.max_iter, integer=True)
+        check_positive("learning_rate_init", self.learning_rate_init)
+        check_positive("alpha", self.alpha, allow_zero=True)
+        check_positive("tol", self.tol, allow_zero=True)
+        check_positive("n_iter_no_change", self.n_iter_no_change, integer=True)
+        check_positive("restarts", self.restarts, integer=True)
+        check_fraction("momentum", self.momentum, high_inclusive=True)
+        check_fraction("beta_1", self.beta_1)
+        check_fraction("beta_2", self.beta_2)
+        check_positive("epsilon", self.epsilon)
+        if self.early_stopping:
+            check_fraction("validation_fraction", self.validation_fraction)
         sizes = self.hidden_layer_sizes
         sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
         if any(not isinstance(s, (int, np.integer)) or s <= 0 for s in sizes):

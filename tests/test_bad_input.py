@@ -1,0 +1,215 @@
+"""Bad input on every surface (the Python API, the scikit-learn estimators, the command line)
+gets a clear error that names the problem, raised before any work: a ValueError or TypeError
+whose message matches, never an IndexError, a NumPy broadcasting error or a traceback from
+inside the library; on the command line exit code 2 and one line on stderr.
+
+Each table row is (surface, case, action, expected message). The count of cases is asserted,
+so the table cannot silently shrink."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import re
+import shlex
+import zipfile
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop.cli import main
+
+sklearn_estimators = pytest.importorskip("deltaprop.sklearn")
+MLPClassifier, MLPRegressor = sklearn_estimators.MLPClassifier, sklearn_estimators.MLPRegressor
+
+RNG = np.random.default_rng(0)
+X = RNG.standard_normal((20, 3))
+Y_CLASS = np.arange(20) % 3
+Y_REG = X @ np.array([1.0, -2.0, 0.5])
+
+
+def with_value(array, index, value):
+    changed = np.array(array, dtype=float)
+    changed[index] = value
+    return changed
+
+
+def net():
+    return dp.MLP([3, 5, 3], seed=0)
+
+
+def fit(**changes):
+    options = {"X": X, "y": Y_CLASS, "loss": "cross_entropy", "epochs": 2}
+    options.update(changes)
+    model = net()
+    before = model.theta.copy()
+    try:
+        model.fit(options.pop("X"), options.pop("y"), **options)
+    finally:
+        np.testing.assert_array_equal(model.theta, before)  # raised before any work
+
+
+def trained(tmp_path):
+    model = net()
+    model.fit(X, Y_CLASS, loss="cross_entropy", epochs=1)
+    path = tmp_path / "model.dp"
+    dp.save(model, path)
+    return model, path
+
+
+def damaged(tmp_path, how):
+    _, path = trained(tmp_path)
+    raw = path.read_bytes()
+    if how == "truncated":
+        path.write_bytes(raw[: len(raw) // 3])
+    elif how == "future":
+        with zipfile.ZipFile(path) as archive:
+            members = {name: archive.read(name) for name in archive.namelist()}
+        metadata = json.loads(members["metadata.json"])
+        metadata["format_version"] = 99
+        members["metadata.json"] = json.dumps(metadata).encode()
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, content in members.items():
+                archive.writestr(name, content)
+    elif how == "not a model":
+        path.write_text("name,age\nann,3\n")
+    elif how == "pickle":
+        path.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    return path
+
+
+API = [
+    ("NaN in X", lambda t: fit(X=with_value(X, (0, 0), np.nan)), "NaN or infinity"),
+    ("inf in y", lambda t: fit(y=with_value(Y_REG, 3, np.inf), loss="squared_error"), "NaN or infinity"),
+    ("X is 1-D", lambda t: fit(X=X[:, 0]), r"must be 2-D .* reshape"),
+    ("X is 3-D", lambda t: fit(X=X[None]), "must be 2-D"),
+    ("y has too few rows", lambda t: fit(y=Y_CLASS[:-2]), "X has 20 samples but y has 18"),
+    ("y has the wrong columns", lambda t: fit(y=np.zeros((20, 2)), loss="squared_error"),
+     r"targets have shape \(20, 2\) but the network has 3 output"),
+    ("zero samples", lambda t: fit(X=X[:0], y=Y_CLASS[:0]), "zero samples"),
+    ("strings in X", lambda t: fit(X=np.array([["a"] * 3] * 20)), "X must hold numbers"),
+    ("object array X", lambda t: fit(X=np.array([[{}] * 3] * 20, dtype=object)), "X must hold numbers"),
+    ("strings in y", lambda t: fit(y=np.array(["a"] * 20)), "targets must be numeric"),
+    ("negative width", lambda t: dp.MLP([3, -4, 2]), r"layer_sizes\[1\] must be an integer > 0"),
+    ("zero width", lambda t: dp.MLP([3, 0, 2]), r"layer_sizes\[1\] must be an integer > 0"),
+    ("negative learning rate", lambda t: dp.SGD(lr=-0.1), "lr must be a number > 0"),
+    ("zero batch size", lambda t: fit(batch_size=0), "batch_size must be an integer > 0"),
+    ("zero epochs", lambda t: fit(epochs=0), "epochs must be an integer > 0"),
+    ("dropout of 1", lambda t: dp.MLP([3, 4, 2], dropout=1.0), r"dropout must lie in \[0, 1\)"),
+    ("unknown activation", lambda t: dp.MLP([3, 4, 2], activation="swish"),
+     "unknown activation 'swish'; valid names are: elu, identity"),
+    ("unknown loss", lambda t: fit(loss="hinge"), "unknown loss 'hinge'; valid names are"),
+    ("unknown optimizer", lambda t: fit(optimizer="rmsprop"), "unknown optimizer 'rmsprop'; valid names are: adam, sgd"),
+    ("unknown init", lambda t: dp.MLP([3, 4, 2], init="orthogonal"), "unknown init 'orthogonal'; valid names are"),
+    ("cross-entropy on regression targets", lambda t: fit(y=Y_REG), "class labels must be whole numbers"),
+    ("a label beyond the outputs", lambda t: fit(y=np.arange(20) % 5), "label 3 is outside 0..2"),
+    ("batch norm with batches of 1", lambda t: dp.MLP([3, 4, 3], batch_norm=True).fit(
+        X, Y_CLASS, loss="cross_entropy", batch_size=1), "batch normalization needs at least 2 samples"),
+    ("wrong features at predict", lambda t: net().predict(X[:, :2]), "X has 2 features but the network expects 3"),
+    ("negative sample weight", lambda t: fit(sample_weight=with_value(np.ones(20), 0, -1)), "must be non-negative"),
+    ("truncated model file", lambda t: dp.load(damaged(t, "truncated")), "truncated"),
+    ("model from a future format", lambda t: dp.load(damaged(t, "future")), "newer deltaprop"),
+    ("not a model file", lambda t: dp.load(damaged(t, "not a model")), "not a deltaprop model file"),
+    ("a pickle given as a model", lambda t: dp.load(damaged(t, "pickle")), "not a deltaprop model file"),
+]
+
+ESTIMATORS = [
+    ("NaN in X", lambda t: MLPClassifier(max_iter=2).fit(with_value(X, (1, 1), np.nan), Y_CLASS),
+     "Input X contains NaN"),
+    ("one class only", lambda t: MLPClassifier(max_iter=2).fit(X, np.zeros(20)), "at least 2 classes"),
+    ("a class partial_fit never saw", lambda t: MLPClassifier(max_iter=2).partial_fit(
+        X, Y_CLASS, classes=[0, 1, 2]).partial_fit(X, Y_CLASS + 1), r"y has classes \[3\] not in classes_"),
+    ("wrong features at predict", lambda t: MLPClassifier(max_iter=2).fit(X, Y_CLASS).predict(X[:, :2]),
+     "X has 2 features, but MLPClassifier is expecting 3"),
+    ("strings in X", lambda t: MLPRegressor(max_iter=2).fit(np.array([["a"] * 3] * 20), Y_REG),
+     "could not convert string to float|dtype='numeric' is not compatible"),
+    ("zero hidden width", lambda t: MLPClassifier((4, 0), max_iter=2).fit(X, Y_CLASS), "hidden_layer_sizes"),
+    ("zero batch size", lambda t: MLPClassifier(batch_size=0, max_iter=2).fit(X, Y_CLASS), "batch_size"),
+    ("zero max_iter", lambda t: MLPClassifier(max_iter=0).fit(X, Y_CLASS), "max_iter must be"),
+    ("negative learning rate", lambda t: MLPClassifier(learning_rate_init=-1, max_iter=2).fit(X, Y_CLASS),
+     "learning_rate_init must be"),
+    ("dropout above 1", lambda t: MLPClassifier(dropout=1.5, max_iter=2).fit(X, Y_CLASS), "dropout"),
+    ("unknown activation", lambda t: MLPClassifier(activation="swish", max_iter=2).fit(X, Y_CLASS),
+     "unknown activation 'swish'"),
+    ("lbfgs", lambda t: MLPClassifier(solver="lbfgs").fit(X, Y_CLASS), "no 'lbfgs'"),
+    ("NaN in regression targets", lambda t: MLPRegressor(max_iter=2).fit(X, with_value(Y_REG, 0, np.nan)),
+     "Input y contains NaN"),
+    ("one-hot y without multilabel", lambda t: MLPClassifier(max_iter=2).fit(X, np.eye(3)[Y_CLASS]),
+     "y is one-hot"),
+    ("sample_weight of the wrong length", lambda t: MLPClassifier(max_iter=2).fit(X, Y_CLASS, sample_weight=np.ones(3)),
+     r"sample_weight has shape \(3,\) but X has 20 samples"),
+]
+
+CLI = [
+    ("missing target column", "train --data data.csv --target colour", "'colour'"),
+    ("ragged rows", "train --data ragged.csv --target y", "line 3"),
+    ("empty file", "train --data empty.csv --target y", "is empty"),
+    ("non-UTF-8 file", "train --data latin1.csv --target y", "not UTF-8"),
+    ("text feature without --one-hot", "train --data text.csv --target y", "hold text"),
+    ("negative epochs", "train --data data.csv --target y --epochs -3", "--epochs must be at least 1"),
+    ("unknown activation", "train --data data.csv --target y --activation swish", "unknown activation 'swish'"),
+    ("dropout of 1", "train --data data.csv --target y --dropout 1", r"--dropout must lie in \[0, 1\)"),
+    ("truncated model", "info truncated.dp", "truncated"),
+    ("model from a future format", "info future.dp", "newer deltaprop"),
+    ("not a model", "info data.csv", "not a deltaprop model file"),
+    ("wrong features at predict", "predict model.dp --data narrow.csv", r"'b'"),
+    ("an unseen label at evaluate", "evaluate model.dp --data unseen.csv", "never appeared in training"),
+    ("no such file", "evaluate model.dp --data nowhere.csv", "neither a file nor an embedded dataset"),
+]
+
+
+def test_the_table_covers_at_least_forty_bad_inputs_on_three_surfaces():
+    assert len(API) + len(ESTIMATORS) + len(CLI) >= 50
+    assert min(len(API), len(ESTIMATORS), len(CLI)) >= 10
+
+
+@pytest.mark.parametrize("case, action, message", API, ids=[row[0] for row in API])
+def test_python_api(case, action, message, tmp_path):
+    with pytest.raises((ValueError, TypeError)) as caught:
+        action(tmp_path)
+    assert type(caught.value).__name__ in ("ValueError", "TypeError", "ModelFileError")
+    assert re.search(message, str(caught.value)), str(caught.value)
+
+
+@pytest.mark.parametrize("case, action, message", ESTIMATORS, ids=[row[0] for row in ESTIMATORS])
+def test_estimators(case, action, message, tmp_path):
+    with pytest.raises((ValueError, TypeError)) as caught:
+        action(tmp_path)
+    assert re.search(message, str(caught.value)), str(caught.value)
+
+
+@pytest.fixture
+def cli_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rows = "".join(f"{a:.3f},{b:.3f},{int(c)}\n" for (a, b, _), c in zip(X, Y_CLASS))
+    (tmp_path / "data.csv").write_text("a,b,y\n" + rows)
+    (tmp_path / "ragged.csv").write_text("a,b,y\n1,2,0\n1,2\n")
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "latin1.csv").write_bytes("a,b,y\n1,2,caf\xe9\n".encode("latin-1"))
+    (tmp_path / "text.csv").write_text("a,b,y\n" + "".join(f"{i},x{i % 2},{i % 2}\n" for i in range(10)))
+    (tmp_path / "narrow.csv").write_text("a,y\n1,0\n")
+    (tmp_path / "unseen.csv").write_text("a,b,y\n1,2,7\n")
+    assert main(["train", "--data", "data.csv", "--target", "y", "--epochs", "2", "--quiet",
+                 "--out", "model.dp"]) == 0
+    raw = (tmp_path / "model.dp").read_bytes()
+    (tmp_path / "truncated.dp").write_bytes(raw[: len(raw) // 2])
+    with zipfile.ZipFile(tmp_path / "model.dp") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    metadata = json.loads(members["metadata.json"])
+    metadata["format_version"] = 99
+    members["metadata.json"] = json.dumps(metadata).encode()
+    with zipfile.ZipFile(tmp_path / "future.dp", "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return tmp_path
+
+
+@pytest.mark.parametrize("case, argv, message", CLI, ids=[row[0] for row in CLI])
+def test_command_line(case, argv, message, cli_files, capsys):
+    capsys.readouterr()
+    code = main(shlex.split(argv))
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert re.search(message, err), err
