@@ -200,6 +200,25 @@ def test_a_crashed_run_resumes_to_the_uninterrupted_weights(workdir, capsys, mon
     assert resumed.net.history.loss == whole.net.history.loss
 
 
+def test_ctrl_c_saves_the_weights_kept_and_exits_130(workdir, capsys, monkeypatch):
+    import os
+    import signal
+
+    from deltaprop import trainer
+
+    run_epoch = trainer.Trainer._run_epoch
+
+    def interrupted_in_epoch_3(self, epoch):
+        if epoch == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # arrives during the epoch's first step
+        return run_epoch(self, epoch)
+
+    monkeypatch.setattr(trainer.Trainer, "_run_epoch", interrupted_in_epoch_3)
+    code, out, _ = run("train --data moons --epochs 20 --quiet --out moons.dp", capsys)
+    assert code == 130 and "interrupted (Ctrl-C) in epoch 3" in out and "model written" in out
+    assert TabularModel.load("moons.dp").net.history.stop_reason == "interrupted"
+
+
 def test_resume_refuses_a_finished_model(workdir, capsys):
     assert run("train --data xor --epochs 2 --quiet --out xor.dp", capsys)[0] == 0
     code, _, err = run("resume xor.dp", capsys)
