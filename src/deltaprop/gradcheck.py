@@ -5,7 +5,9 @@ For each parameter entry theta_j the numerical derivative is the fourth-order ce
 (``order=2`` gives the classic ``(L(theta + h e_j) - L(theta - h e_j)) / (2 h)``), and the error
 is ``|analytic - numeric| / max(|analytic| + |numeric|, floor)``. Fourth order lets h be larger
 (1e-4), so the rounding noise of the difference, about ``eta = 4 eps_mach |L| / h``, is small,
-while the truncation error (of order h^4) vanishes. The floor is ``eta / tolerance``: an entry
+while the truncation error (of order h^4) vanishes. Where the loss amplifies rounding (a
+BatchNorm over two rows), the noise is measured instead: the largest change of L between
+points a few ulps apart, over h. The floor is ``eta / tolerance``: an entry
 whose true gradient is below the noise (a bias in front of a BatchNorm has gradient exactly 0)
 passes only if backprop and the difference agree to within that noise. The random-direction check
 compares ``grad . d`` with ``(L(theta + h d) - L(theta - h d)) / (2 h)`` for random unit
@@ -153,7 +155,8 @@ def gradcheck(
             return value
 
         theta0 = check.theta.copy()
-        noise = 4 * np.finfo(np.float64).eps * max(abs(loss_at(theta0)), 1.0) / eps
+        noise = max(4 * np.finfo(np.float64).eps * max(abs(loss_at(theta0)), 1.0),
+                    _jitter(loss_at, theta0, rng)) / eps
         floor = max(noise / tolerance, 1e-12)
         for name, part in check.parameter_slices.items():
             entries = np.arange(part.start, part.stop)
@@ -178,6 +181,17 @@ _STENCILS = {
     2: ((1.0, -1.0), (0.5, -0.5)),
     4: ((2.0, 1.0, -1.0, -2.0), (-1.0 / 12, 8.0 / 12, -8.0 / 12, 1.0 / 12)),
 }
+
+
+def _jitter(loss_at: Any, theta: np.ndarray, rng: np.random.Generator, tries: int = 8) -> float:
+    """How much the computed loss wobbles between neighbouring points a few ulps apart: the
+    rounding noise a central difference divides by h. Usually about eps |L|; larger where the
+    loss amplifies rounding (a BatchNorm over two rows), where assuming eps |L| would call
+    the rounding noise of an exactly-zero gradient an error."""
+    base = loss_at(theta)
+    ulps = np.spacing(np.abs(theta)) + np.finfo(np.float64).tiny
+    return max(abs(loss_at(theta + rng.integers(-4, 5, theta.size) * ulps) - base)
+               for _ in range(tries))
 
 
 def _slope(loss_at: Any, theta: np.ndarray, direction: np.ndarray, eps: float, stencil: Any) -> float:

@@ -159,7 +159,7 @@ def network_from_config(config: dict[str, Any], arrays: dict[str, np.ndarray], p
         seed = config.get("seed")
         net.seed = seed if isinstance(seed, int) else None
         net.set_rng(_generator(config["rng_state"]))
-        net.restart_seeds = np.random.SeedSequence(**config["restart_seeds"])
+        net.restart_seeds = _seed_sequence(config["restart_seeds"])
         if config.get("history") is not None:
             net.history = History.from_dict(config["history"])
     except ModelFileError:
@@ -180,6 +180,22 @@ def _generator(state: dict[str, Any]) -> np.random.Generator:
     bit_generator = getattr(np.random, name)()
     bit_generator.state = state
     return np.random.Generator(bit_generator)
+
+
+def _seed_sequence(config: dict[str, Any]) -> np.random.SeedSequence:
+    """The restart seeds, checked first: SeedSequence takes time quadratic in ``pool_size``, so
+    a file must not choose it (we always write NumPy's default, 4)."""
+    entropy, spawn_key = config["entropy"], config["spawn_key"]
+    children = config["n_children_spawned"]
+    words = entropy if isinstance(entropy, list) and len(entropy) <= 64 else [entropy]
+    plain = (all(isinstance(e, int) and 0 <= e < 2**256 for e in words) and config["pool_size"] == 4
+             and isinstance(spawn_key, list) and len(spawn_key) <= 64
+             and all(isinstance(k, int) and 0 <= k < 2**64 for k in spawn_key)
+             and isinstance(children, int) and 0 <= children < 2**63)
+    if not plain:
+        raise ModelFileError("the restart seeds in the model file are malformed")
+    return np.random.SeedSequence(entropy, spawn_key=spawn_key, pool_size=4,
+                                  n_children_spawned=children)
 
 
 def _parameter_count(layers: list[dict[str, Any]]) -> int:
