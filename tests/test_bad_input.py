@@ -72,6 +72,9 @@ def damaged(tmp_path, how):
         with zipfile.ZipFile(path, "w") as archive:
             for name, content in members.items():
                 archive.writestr(name, content)
+    elif how == "corrupted":
+        middle = len(raw) // 2
+        path.write_bytes(raw[:middle] + bytes(b ^ 0x5A for b in raw[middle:middle + 64]) + raw[middle + 64:])
     elif how == "not a model":
         path.write_text("name,age\nann,3\n")
     elif how == "pickle":
@@ -115,6 +118,7 @@ API = [
     ("negative sample weight", lambda t: fit(sample_weight=with_value(np.ones(20), 0, -1)),
      "must be non-negative"),
     ("truncated model file", lambda t: dp.load(damaged(t, "truncated")), "truncated"),
+    ("corrupted model file", lambda t: dp.load(damaged(t, "corrupted")), "corrupted|truncated"),
     ("model from a future format", lambda t: dp.load(damaged(t, "future")), "newer deltaprop"),
     ("not a model file", lambda t: dp.load(damaged(t, "not a model")), "not a deltaprop model file"),
     ("a pickle given as a model", lambda t: dp.load(damaged(t, "pickle")), "not a deltaprop model file"),
