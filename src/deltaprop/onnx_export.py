@@ -98,8 +98,8 @@ def export_onnx(
         raise TypeError(f"export_onnx takes a deltaprop Network, got {type(net).__name__}")
     _check_opset(opset, onnx.defs.onnx_opset_version())
     _check_translatable(net.layers)
-    mean = _standardization_vector(input_mean, "input_mean", net)
-    scale = _standardization_vector(input_scale, "input_scale", net)
+    mean = _scaling_vector(input_mean, "input_mean", net.n_inputs, "input")
+    scale = _scaling_vector(input_scale, "input_scale", net.n_inputs, "input")
     if scale is not None and not np.all(scale != 0):
         raise ValueError("input_scale has zeros; standardization would divide by them")
     if output_name is None:
@@ -117,7 +117,7 @@ def export_onnx(
         a = graph.op("Div", [a, graph.const("input_scale", scale)])
     for i, layer in enumerate(net.layers):
         a = _LAYER_EXPORTERS[type(layer)](graph, a, layer, f"layers.{i}")
-    out_scale, out_mean = (_output_vector(v, name, net) for v, name in
+    out_scale, out_mean = (_scaling_vector(v, name, net.n_outputs, "output") for v, name in
                            ((output_scale, "output_scale"), (output_mean, "output_mean")))
     if out_scale is not None:
         a = graph.op("Mul", [a, graph.const("output_scale", out_scale)])
@@ -137,16 +137,6 @@ def export_onnx(
         stream.write(payload)
 
     atomic_write(path, write)
-
-
-def _output_vector(value: Any, name: str, net: Network) -> Array | None:
-    """A finite vector of length n_outputs in the network's dtype, or None."""
-    if value is None:
-        return None
-    vector = np.asarray(value, dtype=np.float64)
-    if vector.shape != (net.n_outputs,) or not np.all(np.isfinite(vector)):
-        raise ValueError(f"{name} must be {net.n_outputs} finite numbers, got shape {vector.shape}")
-    return vector.astype(net.dtype)
 
 
 def _import_onnx() -> Any:
@@ -188,15 +178,16 @@ def _is_builtin(activation: Activation) -> bool:
     return ACTIVATIONS.get(activation.name) is type(activation)
 
 
-def _standardization_vector(values: Any, name: str, net: Network) -> Array | None:
+def _scaling_vector(values: Any, name: str, length: int, per: str) -> Array | None:
+    """A finite float64 vector of ``length`` values (one per input or output), or None."""
     if values is None:
         return None
     try:
         vector = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be an array of numbers, got {type(values).__name__}") from None
-    if vector.shape != (net.n_inputs,):
-        raise ValueError(f"{name} must have shape ({net.n_inputs},) (one value per input), "
+    if vector.shape != (length,):
+        raise ValueError(f"{name} must have shape ({length},) (one value per {per}), "
                          f"got shape {vector.shape}")
     if not np.all(np.isfinite(vector)):
         raise ValueError(f"{name} has non-finite values")
