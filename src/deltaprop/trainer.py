@@ -164,7 +164,7 @@ class Trainer:
                     squared += sum(float(np.dot(g, g)) for g in other_grads)
                 norm = math.sqrt(squared)
                 # A non-finite gradient, or a step that would overflow the weights, is not
-                # taken: the parameters stay the last finite ones.
+                # taken; the epoch ends and its start is restored below.
                 if not optimizer.step_is_safe(norm):
                     diverged = True
                     break
