@@ -100,6 +100,7 @@ class EarlyStopping(Callback):
         if self.restore_best and self.best_state is not None:
             trainer.restore(self.best_state)
             trainer.history.final_loss = trainer.history.loss[self.best_epoch - 1]
+            trainer.history.kept_epoch = self.best_epoch
 
 
 class GradientTolerance(Callback):

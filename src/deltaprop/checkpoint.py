@@ -28,6 +28,7 @@ from deltaprop.network import Network
 from deltaprop.optim import Optimizer, optimizer_from_config
 
 KIND = "deltaprop-checkpoint"
+UNFINISHED = ("interrupted", "time_limit", "diverged")  # resume continues these runs
 
 
 class Checkpoint(Callback):
@@ -42,24 +43,36 @@ class Checkpoint(Callback):
         self.metadata = dict(metadata or {})
         self.plan: dict[str, Any] = {}  # set by fit: options, data fingerprint, split rows
         self.written_epoch = 0
+        self.last_state: Any = None
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
-        # An epoch cut short by Ctrl-C is not a whole epoch: the previous checkpoint stands.
-        if epoch % self.every == 0 and not trainer.in_worker and trainer.stop_reason != "interrupted":
+        if trainer.in_worker or not trainer.epoch_complete:
+            return  # an epoch cut short (Ctrl-C, a time limit) is not a state to resume from
+        if epoch % self.every == 0:
             self.write(trainer, epoch, finished=False)
+        if epoch == trainer.epochs or trainer.stop_reason is not None:
+            self.last_state = trainer.net.snapshot()  # before early stopping restores its best
 
     def on_train_end(self, trainer: Any) -> None:
-        # After Ctrl-C the last epoch's checkpoint stands: resuming from it repeats the
-        # interrupted epoch whole, as the uninterrupted run did. Otherwise the finished run
-        # (after early stopping restored its best epoch) is written.
-        if not trainer.in_worker and trainer.stop_reason != "interrupted":
-            self.write(trainer, trainer.history.n_epochs, finished=True)
+        # Only a run that really ended is written as finished. After Ctrl-C, a time limit or
+        # divergence the last whole epoch's checkpoint stands: resuming repeats what followed
+        # it, as the uninterrupted run did (or, after divergence, with a smaller rate).
+        if trainer.in_worker or trainer.stop_reason in UNFINISHED:
+            return
+        self.write(trainer, trainer.history.n_epochs, finished=True, last_state=self.last_state)
 
-    def write(self, trainer: Any, epoch: int, *, finished: bool) -> None:
-        """Save the network, the optimizer, the callbacks' states and the plan."""
+    def write(self, trainer: Any, epoch: int, *, finished: bool, last_state: Any = None) -> None:
+        """Save the network, the optimizer, the callbacks' states and the plan; with
+        ``last_state`` (a finished run whose best epoch was restored) also the last epoch's
+        parameters, from which ``resume(epochs=more)`` continues."""
         net, previous = trainer.net, trainer.net.history
         states = [(type(c).__name__, c.state_dict()) for c in trainer.callbacks if _keeps_state(c)]
         arrays: dict[str, np.ndarray] = dict(self.plan.get("rows", {}))
+        if last_state is not None:
+            state_theta, stats = last_state
+            arrays["last.theta"] = state_theta
+            for i, (mean, var) in enumerate(stats):
+                arrays[f"last.stats.{i}.mean"], arrays[f"last.stats.{i}.var"] = mean, var
         state = _lift_arrays({"optimizer": trainer.optimizer.state_dict(), "callbacks": states},
                              arrays)
         run = {"epoch": epoch, "finished": finished, "stop_reason": trainer.stop_reason,
@@ -118,26 +131,48 @@ def resume(path: str | os.PathLike[str], X: Any, y: Any, *, sample_weight: Any =
     loss, optimizer, callbacks
         Needed only for objects the file cannot hold: a user-defined loss or optimizer, and the
         same callbacks as the interrupted run (the states of early stopping and of any callback
-        with ``state_dict``/``load_state_dict`` are restored).
+        with ``state_dict``/``load_state_dict`` are restored). An optimizer given here gets the
+        saved state (steps, moments) but keeps its own learning rate: after a divergence,
+        resume with a smaller one.
     epochs : int, optional
         A new total number of epochs (default: the interrupted run's).
     verbose, threads
         As for :func:`deltaprop.fit`.
     """
-    from deltaprop.training import fit
-
     net, extra, arrays = load_archive(path)
     metadata = {k: v for k, v in extra.items() if k != KIND}
     extra = read_run(path, extra)
+    try:
+        return _resume(path, net, extra, arrays, metadata, X, y, sample_weight=sample_weight,
+                       validation_data=validation_data, loss=loss, optimizer=optimizer,
+                       callbacks=callbacks, epochs=epochs, verbose=verbose, threads=threads)
+    except KeyError as error:
+        raise ModelFileError(f"{path}: the checkpoint lacks {error}; it is damaged or was not "
+                             "written by deltaprop") from None
+
+
+def _resume(path: Any, net: Network, extra: dict[str, Any], arrays: dict[str, np.ndarray],
+            metadata: dict[str, Any], X: Any, y: Any, *, sample_weight: Any, validation_data: Any,
+            loss: Any, optimizer: Optimizer | None, callbacks: Any, epochs: int | None,
+            verbose: bool, threads: Any) -> tuple[Network, History]:
+    from deltaprop.training import fit
+
     options = dict(extra["options"])
     history = net.history if net.history is not None else History()
     if epochs is not None:
         options["epochs"] = epochs
     if extra["finished"] and epochs is None:
         return net, history  # the run had ended; nothing is left to do
+    if "last.theta" in arrays:  # continue from the last epoch, not the best one it kept
+        stats = [(arrays[f"last.stats.{i}.mean"], arrays[f"last.stats.{i}.var"])
+                 for i in range(len(net.batchnorm_layers))]
+        net.restore((arrays["last.theta"], stats))
     run_optimizer = optimizer or optimizer_from_config(extra["optimizer"])
     state = _lower_arrays(extra["state"], arrays)
+    given_lr = run_optimizer.lr
     run_optimizer.load_state_dict(state["optimizer"])
+    if optimizer is not None:
+        run_optimizer.lr = given_lr  # the caller's rate wins (say, a smaller one after divergence)
     rows: dict[str, np.ndarray] = {name: arrays[name] for name in ("train_rows", "validation_rows")
                                    if name in arrays}
     resumed = ResumeState(int(extra["epoch"]), history, rows, extra.get("fingerprint"),
@@ -164,16 +199,19 @@ def read_run(path: Any, extra: dict[str, Any]) -> dict[str, Any]:
 def fit_options(loss: Any, epochs: int, batch_size: Any, sampling: str, shuffle: bool, l2: float,
                 l1: float, validation_fraction: float, early_stopping: Any, tol: Any,
                 time_limit: Any, checkpoint_every: int) -> dict[str, Any]:
-    """The options of a ``fit`` call as JSON, for resuming it (a user-defined loss as None)."""
+    """The options of a ``fit`` call as JSON, for resuming it (a user-defined loss as None;
+    NumPy numbers as Python ones)."""
     from deltaprop.losses import LOSSES
 
     if isinstance(early_stopping, EarlyStopping):
         early_stopping = {"patience": early_stopping.patience, "min_delta": early_stopping.min_delta,
                           "monitor": early_stopping.monitor, "restore_best": early_stopping.restore_best}
-    return {"loss": loss.name if type(loss) in LOSSES.values() else None, "epochs": epochs,
-            "batch_size": batch_size, "sampling": sampling, "shuffle": shuffle, "l2": l2, "l1": l1,
-            "validation_fraction": validation_fraction, "early_stopping": early_stopping,
-            "tol": tol, "time_limit": time_limit, "checkpoint_every": checkpoint_every}
+    options = {"loss": loss.name if type(loss) in LOSSES.values() else None, "epochs": epochs,
+               "batch_size": batch_size, "sampling": sampling, "shuffle": shuffle, "l2": l2,
+               "l1": l1, "validation_fraction": validation_fraction,
+               "early_stopping": early_stopping, "tol": tol, "time_limit": time_limit,
+               "checkpoint_every": checkpoint_every}
+    return _lift_arrays(options, {})  # type: ignore[no-any-return]
 
 
 def early_stopping_from_option(option: Any) -> Any:

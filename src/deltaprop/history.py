@@ -41,6 +41,9 @@ class History:
         ``"epochs"`` (ran them all), ``"early_stopping"``, ``"converged"`` (gradient norm below
         the tolerance), ``"time_limit"``, ``"diverged"``, ``"interrupted"`` (Ctrl-C: stopped
         after the current batch), or a callback's own reason.
+    kept_epoch : int or None
+        The epoch whose parameters the network holds at the end: the last, the best one early
+        stopping restored, or after divergence the one before it (0: the initial weights).
     stop_message : str
         The same in a sentence for people: which weights were kept and, after divergence, the
         advice to lower the learning rate.
@@ -69,6 +72,7 @@ class History:
     final_loss: float | None = None
     blas_threads: list[int] = field(default_factory=list)
     stop_message: str = ""
+    kept_epoch: int | None = None
 
     @property
     def n_epochs(self) -> int:
@@ -88,7 +92,7 @@ class History:
             "grad_norm": self.grad_norm, "time": self.time, "stop_reason": self.stop_reason,
             "best_epoch": self.best_epoch, "best_restart": self.best_restart,
             "final_loss": self.final_loss, "blas_threads": self.blas_threads,
-            "stop_message": self.stop_message,
+            "stop_message": self.stop_message, "kept_epoch": self.kept_epoch,
             "restarts": [{k: v for k, v in r.items() if k != "history"} for r in self.restarts],
         }
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable
 from typing import IO, Any
@@ -319,7 +318,8 @@ def _check_format(metadata: Any, path: Any) -> None:
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> None:
-    """Call ``write(stream)`` on a temporary file beside ``path``, sync it, rename it to ``path``.
+    """Call ``write(stream)`` on a temporary file beside ``path`` (``.NAME.part``), sync it,
+    rename it to ``path``.
 
     Readers see the old file or the complete new one, never a partial one; on an error the
     temporary file is removed and ``path`` is untouched.
@@ -328,10 +328,12 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot write {path}: the folder {folder} does not exist")
-    mode = _file_mode(path)
-    descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=folder)
+    # One temporary name per target: a write killed half-way leaves a file that the next
+    # write to the same target replaces, not a new one each time.
+    temporary = os.path.join(folder, f".{os.path.basename(path)}.part")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _file_mode(path))
     try:
-        os.chmod(temporary, mode)  # mkstemp makes it private (0600); a model file is not
+        os.chmod(temporary, _file_mode(path))  # also when a killed write left it behind
         with os.fdopen(descriptor, "wb") as stream:
             write(stream)
             stream.flush()

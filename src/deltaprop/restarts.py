@@ -85,6 +85,10 @@ def fit_restarts(net: Network, optimizer: Optimizer, make_trainer: Any, restarts
     runs = [result.record for result in results]
     history: History = runs[best]["history"]
     history.restarts, history.best_restart = runs, best
+    if runs[-1]["stop_reason"] == "interrupted":  # Ctrl-C ends the restarts, not one run only
+        history.stop_reason = "interrupted"
+        history.stop_message = (f"interrupted (Ctrl-C) in run {runs[-1]['run']}; the best of the "
+                                f"{len(runs)} runs so far (run {best}) was kept")
     return history
 
 
@@ -127,7 +131,7 @@ def _serial_runs(net: Network, optimizer: Optimizer, seeds: list[Any], args: tup
             for earlier in results:
                 earlier.state = earlier.rng = earlier.optimizer = None
         results.append(result)
-        if result.record["stop_reason"] == "time_limit":  # the budget covers all runs
+        if result.record["stop_reason"] in ("time_limit", "interrupted"):  # no more runs
             break
     return results
 

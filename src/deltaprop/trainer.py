@@ -113,7 +113,8 @@ class Trainer:
         if self.resume is not None:
             self.resume.restore_callbacks(self.callbacks)
         self.optimizer.start(self.epochs)
-        start = time.perf_counter()
+        # A resumed run's clock goes on from where the checkpoint's stopped.
+        start = time.perf_counter() - (self.history.time[-1] if self.history.time else 0.0)
         with _stop_on_interrupt(self):
             for epoch in range(self.first_epoch, self.epochs + 1):
                 self.optimizer.set_epoch(epoch - 1)
@@ -129,6 +130,8 @@ class Trainer:
         self.history.stop_reason = self.stop_reason or "epochs"
         finite = [value for value in self.history.loss if math.isfinite(value)]
         self.history.final_loss = finite[-1] if finite else None
+        diverged = self.stop_reason == "diverged"  # then the epoch's start was restored
+        self.history.kept_epoch = self.history.n_epochs - 1 if diverged else self.history.n_epochs
         for hook in self._callbacks_with("on_train_end"):
             hook(self)
         self.history.stop_message = _stop_message(self)
@@ -152,6 +155,7 @@ class Trainer:
         dtype = net.dtype
         on_batch_end = self._callbacks_with("on_batch_end")
         diverged = False
+        self.epoch_complete = False  # every batch ran (a checkpoint needs whole epochs)
         # Divergence is detected below and reported as such, not as overflow warnings.
         with np.errstate(over="ignore", invalid="ignore"):
             for X_batch, Y_batch, rows, w_batch in batches:
@@ -178,6 +182,8 @@ class Trainer:
                     hook(self, steps)
                 if self.stop_reason is not None:
                     break
+            else:
+                self.epoch_complete = True
             mean_loss = epoch_loss.mean()
         if diverged or not math.isfinite(mean_loss):
             # A non-finite gradient (that step was not taken) or a non-finite loss (an
@@ -277,16 +283,18 @@ def _stop_on_interrupt(trainer: Trainer) -> Iterator[None]:
 def _stop_message(trainer: Trainer) -> str:
     """What happened, in words, for people (History.stop_message)."""
     history, reason = trainer.history, trainer.history.stop_reason
-    epochs = history.n_epochs
-    kept = (f"the weights of epoch {history.best_epoch} (the best) were kept"
-            if history.best_epoch and history.best_epoch != epochs else "the last weights were kept")
+    epochs, kept = history.n_epochs, history.kept_epoch
     if reason == "diverged":
+        weights = ("the weights from the start of that epoch (the last with a finite loss) were "
+                   "restored" if kept == epochs - 1 else f"the weights of epoch {kept} were kept")
         return (f"training diverged in epoch {epochs}: the loss or a gradient became non-finite; "
-                f"the weights from the start of that epoch (the last with a finite loss) were "
-                f"restored; try a smaller learning rate (lr was {trainer.optimizer.lr:g})")
+                f"{weights}; try a smaller learning rate (lr was {trainer.optimizer.lr:g})")
+    weights = ("the last weights were kept" if kept == epochs
+               else f"the weights of epoch {kept} (the best) were kept")
     if reason == "interrupted":
-        return f"interrupted (Ctrl-C) in epoch {epochs}, after the current batch; {kept}"
+        return f"interrupted (Ctrl-C) in epoch {epochs}, after the current batch; {weights}"
     if reason == "early_stopping":
-        return f"stopped early after epoch {epochs}: no improvement; {kept}"
+        return f"stopped early after epoch {epochs}: no improvement; {weights}"
     return {"epochs": f"trained all {epochs} epochs", "converged": f"converged in epoch {epochs}",
-            "time_limit": f"stopped by the time limit in epoch {epochs}"}.get(reason, f"stopped: {reason}")
+            "time_limit": f"stopped by the time limit in epoch {epochs}; {weights}"}.get(
+        reason, f"stopped: {reason}")

@@ -130,7 +130,8 @@ def fit(
         :func:`deltaprop.resume` continues it to the same final weights, bit for bit. Not with
         ``restarts``.
     checkpoint_every : int
-        Epochs between checkpoints.
+        Epochs between checkpoints. Each writes a file (two fsyncs): for many tiny epochs,
+        choose a larger value.
 
     Returns
     -------
@@ -153,7 +154,9 @@ def fit(
     w = as_sample_weight(sample_weight, X.shape[0])
     if w is not None:
         loss.check_sample_weights()
-    data_print = fingerprint(X, Y, w) if checkpoint is not None else None
+    validation_arrays = validation_data if isinstance(validation_data, (tuple, list)) else ()
+    data_print = (fingerprint(X, Y, w, *(np.asarray(a) for a in validation_arrays))
+                  if checkpoint is not None else None)
     if _resume is not None and _resume.fingerprint != data_print:
         raise ValueError("these data differ from the checkpointed run's (their fingerprints "
                          "differ); resume with the same X, y and sample_weight")
@@ -168,6 +171,9 @@ def fit(
         )
     if isinstance(callbacks, Callback) or not isinstance(callbacks, Sequence):
         raise TypeError(f"callbacks must be a list of callbacks, got {type(callbacks).__name__}")
+    if any(isinstance(c, Checkpoint) for c in callbacks):
+        raise ValueError("pass a Checkpoint as checkpoint=..., not among the callbacks (fit gives "
+                         "it the plan it must write)")
     net.use_loss(loss)  # only now, with everything validated, may the output activation change
 
     extra: list[Any] = list(callbacks)

@@ -184,8 +184,15 @@ def _progress(args: argparse.Namespace) -> list[Any]:
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
-    """The train options, JSON-ready, for ``resume``."""
-    return {name: getattr(args, name, None) for name in TRAIN_OPTIONS}
+    """The train options, JSON-ready, for ``resume``; file paths made absolute, so that the
+    run can be resumed from any folder."""
+    options: dict[str, Any] = {name: getattr(args, name, None) for name in TRAIN_OPTIONS}
+    for name in ("out", "checkpoint", "history"):
+        if options[name]:
+            options[name] = os.path.abspath(str(options[name]))
+    if os.path.exists(str(options["data"])):  # a file, not an embedded dataset's name
+        options["data"] = os.path.abspath(str(options["data"]))
+    return options
 
 
 def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

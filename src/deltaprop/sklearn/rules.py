@@ -54,4 +54,5 @@ class NoImprovementRule(Callback):
         if self.best_state is not None:
             trainer.restore(self.best_state)
             trainer.history.best_epoch = self.best_epoch
+            trainer.history.kept_epoch = self.best_epoch
             trainer.history.final_loss = trainer.history.loss[self.best_epoch - 1]
