@@ -207,6 +207,7 @@ def test_sigkill_at_random_moments_never_corrupts_and_resumes_exactly(tmp_path):
             child.kill()
         out, _ = child.communicate(timeout=300)
         assert ("DONE" in out) == (kill is None)
+        assert len([n for n in os.listdir(tmp_path) if n.endswith(".part")]) <= 1  # one per target
         if path.exists():
             epochs_seen.append(dp.load(path).history.n_epochs)  # never corrupt
     assert len(epochs_seen) == 4 and epochs_seen[-1] == EPOCHS  # no file before the first kill
@@ -216,3 +217,101 @@ def test_sigkill_at_random_moments_never_corrupts_and_resumes_exactly(tmp_path):
     whole.fit(X_child, Y_child, loss="cross_entropy", optimizer=dp.Adam(0.01), epochs=EPOCHS,
               batch_size=16)
     np.testing.assert_array_equal(dp.load(path).theta, whole.theta)
+
+
+def test_extending_a_run_that_restored_its_best_epoch_continues_from_its_last(tmp_path):
+    path = tmp_path / "run.ckpt"
+
+    def run(epochs, **extra):
+        net = dp.MLP([5, 12, 2], seed=3)
+        net.fit(X, Y, loss="cross_entropy", optimizer=dp.SGD(0.3), epochs=epochs, batch_size=8,
+                validation_fraction=0.3, early_stopping=dp.EarlyStopping(50), **extra)
+        return net
+
+    short = run(10, checkpoint=path)
+    assert short.history.kept_epoch < 10  # the best epoch was restored: not the last one
+    extended, history = dp.resume(path, X, Y, epochs=20)
+    np.testing.assert_array_equal(extended.theta, run(20).theta)
+    assert history.n_epochs == 20
+
+
+def test_a_time_limit_stops_mid_epoch_and_resume_goes_on_exactly(tmp_path):
+    path = tmp_path / "run.ckpt"
+
+    class SlowSteps(dp.Callback):  # makes the 0.05 s budget end inside epoch 3 or later
+        def on_batch_end(self, trainer, step):
+            time.sleep(0.002)
+
+    net = dp.MLP([5, 8, 2], seed=2)
+    first = net.fit(X, Y, loss="cross_entropy", epochs=30, batch_size=8, time_limit=0.25,
+                    checkpoint=path, callbacks=[SlowSteps()])
+    assert first.stop_reason == "time_limit" and 1 < first.n_epochs < 30
+    saved = dp.load(path).history.n_epochs
+    assert saved == first.n_epochs - 1  # the epoch cut short is not checkpointed
+    resumed, history = dp.resume(path, X, Y, callbacks=[SlowSteps()])
+    while history.stop_reason == "time_limit":  # one budget per session
+        resumed, history = dp.resume(path, X, Y, callbacks=[SlowSteps()])
+    whole = dp.MLP([5, 8, 2], seed=2)
+    whole.fit(X, Y, loss="cross_entropy", epochs=30, batch_size=8)
+    np.testing.assert_array_equal(resumed.theta, whole.theta)
+
+
+def test_resume_needs_the_same_validation_data(tmp_path):
+    path = tmp_path / "run.ckpt"
+    with pytest.raises(RuntimeError):
+        dp.MLP([5, 8, 2], seed=1).fit(X, Y, loss="cross_entropy", epochs=6, early_stopping=3,
+                                      validation_data=(X[:10], Y[:10]), checkpoint=path,
+                                      callbacks=[CrashAt(4)])
+    with pytest.raises(ValueError, match="these data differ"):
+        dp.resume(path, X, Y)
+    with pytest.raises(ValueError, match="these data differ"):
+        dp.resume(path, X, Y, validation_data=(X[10:20], Y[10:20]))
+    _, history = dp.resume(path, X, Y, validation_data=(X[:10], Y[:10]))
+    assert len(history.val_loss) == history.n_epochs
+
+
+def test_numpy_numbers_as_options_are_stored_as_numbers(tmp_path):
+    net = dp.MLP([5, 8, 2], seed=1)
+    net.fit(X, Y, loss="cross_entropy", epochs=np.int64(3), batch_size=np.int64(16),
+            validation_fraction=np.float32(0.25), tol=np.float32(1e-9), checkpoint=tmp_path / "c")
+    assert dp.resume(tmp_path / "c", X, Y)[1].n_epochs == 3
+
+
+def test_after_divergence_resume_continues_with_a_smaller_rate(tmp_path):
+    path = tmp_path / "run.ckpt"
+    net = dp.MLP([5, 8, 2], seed=1)
+    history = net.fit(X, Y, loss="cross_entropy", optimizer=dp.SGD(1e-3), epochs=3, checkpoint=path)
+    assert history.stop_reason == "epochs"
+    hot = dp.MLP([5, 8, 2], seed=1)
+    hot.fit(X, Y, loss="cross_entropy", optimizer=dp.SGD(1e-3), epochs=2, checkpoint=path,
+            checkpoint_every=1)
+    _, diverged = dp.resume(path, X, Y, optimizer=dp.SGD(1e12), epochs=6)
+    assert diverged.stop_reason == "diverged" and "smaller learning rate" in diverged.stop_message
+    assert dp.load(path).history.stop_reason != "diverged"  # the last good checkpoint stands
+    net, calm = dp.resume(path, X, Y, optimizer=dp.SGD(1e-3), epochs=6)
+    assert calm.stop_reason == "epochs" and calm.n_epochs == 6 and np.isfinite(calm.loss).all()
+
+
+def test_ctrl_c_ends_restarts_too():
+    class CtrlCInRunOne(dp.Callback):
+        def on_batch_end(self, trainer, step):
+            if trainer.run_index == 1 and trainer.history.n_epochs == 2 and step == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    history = dp.MLP([5, 8, 2], seed=1).fit(X, Y, loss="cross_entropy", epochs=5, restarts=4,
+                                            n_jobs=1, callbacks=[CtrlCInRunOne()])
+    assert [r["run"] for r in history.restarts] == [0, 1]
+    assert history.stop_reason == "interrupted" and "interrupted (Ctrl-C) in run 1" in history.stop_message
+
+
+def test_the_message_names_the_weights_really_kept():
+    def fit(stopper):
+        return dp.MLP([5, 8, 2], seed=3).fit(X, Y, loss="cross_entropy", optimizer=dp.SGD(0.5),
+                                             epochs=300, validation_fraction=0.3,
+                                             early_stopping=stopper)
+    kept_best = fit(dp.EarlyStopping(2))
+    kept_last = fit(dp.EarlyStopping(2, restore_best=False))
+    assert kept_best.stop_reason == kept_last.stop_reason == "early_stopping"
+    assert f"the weights of epoch {kept_best.best_epoch} (the best) were kept" in kept_best.stop_message
+    assert kept_last.kept_epoch == kept_last.n_epochs
+    assert "the last weights were kept" in kept_last.stop_message

@@ -193,8 +193,11 @@ def test_a_crashed_run_resumes_to_the_uninterrupted_weights(workdir, capsys, mon
     assert not (workdir / "cut.dp").exists()
     checkpoint = TabularModel.load("cut.dp.ckpt")  # a usable model too, as of epoch 6
     assert checkpoint.net.history.n_epochs == 6
-    code, out, _ = run("resume cut.dp.ckpt --json", capsys)
+    (workdir / "elsewhere").mkdir()
+    monkeypatch.chdir(workdir / "elsewhere")  # paths in the checkpoint are absolute
+    code, out, _ = run("resume ../cut.dp.ckpt --json", capsys)
     assert code == 0 and json.loads(out)["epochs"] == 10
+    monkeypatch.chdir(workdir)
     whole, resumed = TabularModel.load("whole.dp"), TabularModel.load("cut.dp")
     np.testing.assert_array_equal(resumed.net.theta, whole.net.theta)
     assert resumed.net.history.loss == whole.net.history.loss
