@@ -119,7 +119,8 @@ def _data_options(parser: argparse.ArgumentParser, *, required: bool, default: s
                         help="a data file or an embedded dataset name")
     parser.add_argument("--target", help="target column(s), comma-separated (files only)")
     parser.add_argument("--one-hot", action="store_true",
-                        help="one-hot encode string feature columns instead of refusing them")
+                        help="train: one-hot encode string feature columns instead of refusing "
+                             "them (a trained model encodes its data as it was trained)")
 
 
 def _output_options(parser: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 
 from deltaprop.cli.data import labelled_data, training_data, unlabelled_features
 from deltaprop.cli.model import TabularModel
-from deltaprop.cli.report import _finite, emit
+from deltaprop.cli.report import emit, finite_json
 from deltaprop.cli.train import resume_model, train_model
 from deltaprop.history import History
 
@@ -49,7 +49,7 @@ def _conclude(args: argparse.Namespace, model: TabularModel, report: dict[str, A
         model.save(args.out)
         report["model"] = args.out
     if args.history:
-        _write_json(args.history, _finite(model.net.history.to_dict()))
+        _write_json(args.history, finite_json(model.net.history.to_dict()))
         report["history"] = args.history
     emit(args, report, _train_text(report))
     return {"diverged": 1, "interrupted": 130}.get(reason, 0)
@@ -74,7 +74,7 @@ def _train_text(report: dict[str, Any]) -> str:
 
 def evaluate(args: argparse.Namespace) -> int:
     model = TabularModel.load(args.model)
-    X, y = labelled_data(args.data, args.target, model, one_hot=args.one_hot)
+    X, y = labelled_data(args.data, args.target, model)
     scores = model.score(X, y)
     report = {"command": "evaluate", "model": args.model, "data": args.data, "n": len(X), **scores}
     text = f"{args.data}: {len(X)} samples; " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
@@ -84,7 +84,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def predict(args: argparse.Namespace) -> int:
     model = TabularModel.load(args.model)
-    X = unlabelled_features(args.data, model, one_hot=args.one_hot)
+    X = unlabelled_features(args.data, model)
     header, rows = _prediction_rows(model, X)
     if args.out:
         with open(args.out, "w", newline="", encoding="utf-8") as stream:
@@ -122,7 +122,7 @@ def gradcheck(args: argparse.Namespace) -> int:
         # difference step of their kink, where no finite difference is right.
         spec = args.data or model.summary.get("data")
         if spec and (os.path.exists(spec) or spec in dp.datasets.names()):
-            rows = unlabelled_features(spec, model, one_hot=bool(model.categories))
+            rows = unlabelled_features(spec, model)
             X = model.inputs(rows[rng.permutation(len(rows))[: args.rows]])
         else:
             X = rng.standard_normal((args.rows, net.n_inputs))
@@ -167,7 +167,7 @@ def plot(args: argparse.Namespace) -> int:
                              f"feature(s); {args.source} is a {model.task} model of "
                              f"{len(model.feature_names)}")
         spec = args.data or model.summary.get("data")
-        X, y = labelled_data(spec, args.target, model, one_hot=bool(model.categories))
+        X, y = labelled_data(spec, args.target, model)
         title = f"{model.summary.get('data', '')}"
         if args.kind == "boundary":
             plots.boundary(model.outputs, X, y, path=args.out, title=title, classes=model.classes,

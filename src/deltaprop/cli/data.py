@@ -73,9 +73,10 @@ def training_data(spec: str, target: str | None, *, task: str | None, one_hot: b
     return TrainingData(spec, X, y, features, targets, task, None, categories)
 
 
-def labelled_data(spec: str | None, target: str | None, model: TabularModel, *,
-                  one_hot: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Features in the model's column order, and the targets (the model's, or ``--target``)."""
+def labelled_data(spec: str | None, target: str | None,
+                  model: TabularModel) -> tuple[np.ndarray, np.ndarray]:
+    """Features in the model's column order (one-hot as in training), and the targets (the
+    model's, or ``--target``)."""
     if not spec:
         raise ValueError("give the data with --data (a file or an embedded dataset name)")
     source = _open(spec)
@@ -89,8 +90,9 @@ def labelled_data(spec: str | None, target: str | None, model: TabularModel, *,
         return source_X, canonical_labels(y) if model.task == "classify" else y
 
 
-def unlabelled_features(spec: str | None, model: TabularModel, *, one_hot: bool) -> np.ndarray:
-    """Features in the model's column order (any target column is ignored)."""
+def unlabelled_features(spec: str | None, model: TabularModel) -> np.ndarray:
+    """Features in the model's column order, one-hot as in training (any target column is
+    ignored)."""
     if not spec:
         raise ValueError("give the data with --data (a file or an embedded dataset name)")
     source = _open(spec)

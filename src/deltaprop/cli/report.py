@@ -12,20 +12,20 @@ from typing import Any
 def emit(args: argparse.Namespace, report: dict[str, Any], text: str) -> None:
     """Print ``report`` as JSON with ``--json``, else ``text``; always on stdout."""
     if getattr(args, "json", False):
-        print(json.dumps(_finite(report), indent=None, default=_plain))
+        print(json.dumps(finite_json(report), indent=None, default=_plain))
     else:
         print(text)
     sys.stdout.flush()
 
 
-def _finite(value: Any) -> Any:
+def finite_json(value: Any) -> Any:
     """NaN and infinities as null: JSON has no such numbers."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [finite_json(v) for v in value]
     return value
 
 
