@@ -282,3 +282,20 @@ def test_an_overflow_restores_the_state_at_the_epochs_start(rng):
     np.testing.assert_array_equal(net.batchnorm_layers[0].running_mean,
                                   start.batchnorm_layers[0].running_mean)
     assert "try a smaller learning rate" in history.stop_message
+
+
+def test_a_non_finite_loss_stops_at_its_step_where_losses_are_per_step():
+    """Where the loss is evaluated at every step (large steps), a non-finite one is reported at
+    that step, before the update; where it is deferred, at the end of the epoch."""
+    from deltaprop.history import EpochLoss
+
+    Y = np.zeros((4, 1), np.float32)
+    finite, huge = np.ones((2, 1), np.float32), np.full((2, 1), 1e30, np.float32)
+    per_step = EpochLoss(dp.get_loss("squared_error"), 4, 1, np.float32, defer=False)
+    per_step.start(Y)
+    with np.errstate(over="ignore"):
+        assert per_step.record(None, finite, slice(0, 2), Y[:2], 0.0) is True
+        assert per_step.record(None, huge, slice(2, 4), Y[2:], 0.0) is False
+    deferred = EpochLoss(dp.get_loss("squared_error"), 4, 1, np.float32, defer=True)
+    deferred.start(Y)
+    assert deferred.record(None, huge, slice(0, 2), Y[:2], 0.0) is True

@@ -159,9 +159,10 @@ class EpochLoss:
         self.in_order = True  # rows so far were 0, 1, 2, ... (slices in order): none stored
 
     def record(self, z: Any, a: Any, rows: Any, Y_batch: np.ndarray, penalty: float,
-               w_batch: np.ndarray | None = None) -> None:
+               w_batch: np.ndarray | None = None) -> bool:
         """One step's output (before its update), the data rows it came from, its penalty and
-        its sample weights."""
+        its sample weights. Returns False when the loss is evaluated here (not deferred) and
+        has become non-finite: training stops at that step."""
         n = z.shape[0]
         c = self.count
         if self.rows is None:
@@ -180,6 +181,7 @@ class EpochLoss:
             self.penalties += penalty
             self.steps += 1
         self.count = c + n
+        return self.rows is not None or math.isfinite(self.total)
 
     def _store(self, z: Any, a: Any, rows: Any, c: int, n: int) -> None:
         """Keep the step's outputs (and where they came from) for :meth:`mean`."""

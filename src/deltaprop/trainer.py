@@ -173,7 +173,9 @@ class Trainer:
                     diverged = True
                     break
                 decay = net.weight_penalty(self.l2, self.l1) if penalty else 0.0
-                epoch_loss.record(out.z, out.a, rows, Y_batch, decay, w_batch)
+                if not epoch_loss.record(out.z, out.a, rows, Y_batch, decay, w_batch):
+                    diverged = True  # a non-finite loss, seen at its step (when not deferred)
+                    break
                 for i, value in enumerate(step_norms):
                     squared_norms[i] += value
                 optimizer.step(net.theta, grad)
