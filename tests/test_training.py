@@ -294,8 +294,8 @@ def test_a_non_finite_loss_stops_at_its_step_where_losses_are_per_step():
     per_step = EpochLoss(dp.get_loss("squared_error"), 4, 1, np.float32, defer=False)
     per_step.start(Y)
     with np.errstate(over="ignore"):
-        assert per_step.record(None, finite, slice(0, 2), Y[:2], 0.0) is True
-        assert per_step.record(None, huge, slice(2, 4), Y[2:], 0.0) is False
+        assert per_step.record(finite, finite, slice(0, 2), Y[:2], 0.0) is True
+        assert per_step.record(huge, huge, slice(2, 4), Y[2:], 0.0) is False
     deferred = EpochLoss(dp.get_loss("squared_error"), 4, 1, np.float32, defer=True)
     deferred.start(Y)
-    assert deferred.record(None, huge, slice(0, 2), Y[:2], 0.0) is True
+    assert deferred.record(huge, huge, slice(0, 2), Y[:2], 0.0) is True
