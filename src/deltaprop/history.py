@@ -200,9 +200,15 @@ class EpochLoss:
         """The epoch's loss (weighted by the sample weights); NaN if no step was recorded."""
         if self.count == 0:
             return math.nan
-        weight = self.count if self.w is None else self.weight
+        total, weight = self.sums(chunk)
         if weight == 0:  # every sample seen had weight 0: only the decay term is left
             return self.penalties / self.steps
+        return total / weight
+
+    def sums(self, chunk: int = 4096) -> tuple[float, float]:
+        """The epoch's weighted loss sum and weight sum (the mean's numerator and denominator:
+        data-parallel ranks add theirs up)."""
+        weight = float(self.count if self.w is None else self.weight)
         total = self.total
         if self.rows is not None:
             for start in range(0, self.count, chunk):
@@ -215,7 +221,7 @@ class EpochLoss:
                 else:
                     w_part = self._in_epoch_order(self.w, start, stop)
                     total += float(np.dot(self.loss.sample_values(z, a, Y_part), w_part))
-        return total / weight
+        return total, weight
 
     def _in_epoch_order(self, array: np.ndarray, start: int, stop: int) -> np.ndarray:
         """Rows of ``array`` for the recorded samples start..stop-1."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from deltaprop import parallel
 from deltaprop.callbacks import Callback
 from deltaprop.data import minibatch_indices
 from deltaprop.evaluation import evaluate_arrays
@@ -42,10 +43,11 @@ class TrainerFactory:
     callbacks: list[Any]
     options: dict[str, Any]
 
-    def __call__(self, run: int, net: Network, optimizer: Optimizer, resume: Any = None) -> Trainer:
+    def __call__(self, run: int, net: Network, optimizer: Optimizer, resume: Any = None,
+                 comm: Any = None) -> Trainer:
         return Trainer(net, self.loss, optimizer, self.X, self.Y, self.validation,
                        callbacks=self.callbacks, run=run, sample_weight=self.w, resume=resume,
-                       **self.options)
+                       comm=comm, **self.options)
 
 
 class Trainer:
@@ -61,7 +63,7 @@ class Trainer:
                  validation: tuple[Array, Array, Array | None] | None, *, epochs: int,
                  batch_size: int, sampling: str, shuffle: bool, l2: float, l1: float,
                  callbacks: Sequence[Any], run: int = 0, sample_weight: Array | None = None,
-                 resume: Any = None):
+                 resume: Any = None, comm: Any = None):
         self.net, self.loss, self.optimizer = net, loss, optimizer
         self.X, self.Y, self.w, self.validation = X, Y, sample_weight, validation
         self.epochs, self.batch_size, self.sampling, self.shuffle = epochs, batch_size, sampling, shuffle
@@ -72,6 +74,8 @@ class Trainer:
         self.in_worker = False
         self.history = History(loss_name=loss.name, metric_name=loss.metric_name)
         self.first_epoch = 1
+        self.comm = comm  # MPI: each global minibatch split over the ranks (deltaprop.parallel)
+        self.rank = 0 if comm is None else comm.Get_rank()
         self.resume = resume  # a checkpoint's ResumeState: epochs done, history, callback states
         if resume is not None:
             self.history, self.first_epoch = resume.history, resume.epoch + 1
@@ -113,6 +117,8 @@ class Trainer:
         if self.resume is not None:
             self.resume.restore_callbacks(self.callbacks)
         self.optimizer.start(self.epochs)
+        if self.comm is not None:
+            parallel.start_together(self.comm, self.net)
         # A resumed run's clock goes on from where the checkpoint's stopped.
         start = time.perf_counter() - (self.history.time[-1] if self.history.time else 0.0)
         with _stop_on_interrupt(self):
@@ -121,6 +127,8 @@ class Trainer:
                 logs = self._run_epoch(epoch)
                 logs["time"] = time.perf_counter() - start
                 self._record(epoch, logs)
+                if self.comm is not None:
+                    parallel.check_identical(self.comm, self.net, epoch)
                 if self.stop_reason == "diverged":
                     break  # no finite loss for the callbacks to judge; the reason must stand
                 for hook in self._callbacks_with("on_epoch_end"):
@@ -147,6 +155,7 @@ class Trainer:
         penalty = self.l2 or self.l1
         steps = 0
         epoch_loss = self._epoch_loss
+        comm, share = self.comm, 1.0
         Y, w, batches = self._epoch_batches()
         epoch_loss.start(Y, w)
         np.copyto(self._epoch_start, net.theta)  # the last weights known to give a finite loss
@@ -159,8 +168,16 @@ class Trainer:
         # Divergence is detected below and reported as such, not as overflow warnings.
         with np.errstate(over="ignore", invalid="ignore"):
             for X_batch, Y_batch, rows, w_batch in batches:
+                if comm is not None:  # this rank's part of the global minibatch
+                    X_batch, Y_batch, rows, w_batch, share = parallel.local_part(
+                        comm, X_batch, Y_batch, rows, w_batch)
+                    if share == 0.0:
+                        grad[...] = 0.0
                 scale = None if w_batch is None else row_scale(w_batch, dtype)
-                net._gradient(X_batch, Y_batch, loss, self.l2, self.l1, scale)
+                if comm is None or share:
+                    net._gradient(X_batch, Y_batch, loss, self.l2, self.l1, scale)
+                if comm is not None:  # the global mean gradient, on every rank
+                    parallel.sum_gradients(comm, grad, share)
                 for i, g in enumerate(layer_grads):
                     step_norms[i] = float(np.dot(g, g))
                 squared = sum(step_norms)
@@ -173,7 +190,9 @@ class Trainer:
                     diverged = True
                     break
                 decay = net.weight_penalty(self.l2, self.l1) if penalty else 0.0
-                if not epoch_loss.record(out.z, out.a, rows, Y_batch, decay, w_batch):
+                finite = (epoch_loss.record(out.z, out.a, rows, Y_batch, decay, w_batch)
+                          if comm is None or share else True)
+                if not finite and comm is None:  # ranks decide together, at the epoch's end
                     diverged = True  # a non-finite loss, seen at its step (when not deferred)
                     break
                 for i, value in enumerate(step_norms):
@@ -182,11 +201,14 @@ class Trainer:
                 steps += 1
                 for hook in on_batch_end:
                     hook(self, steps)
+                if comm is not None:  # one rank's Ctrl-C or time limit stops them all
+                    self.stop_reason = parallel.agree_to_stop(comm, self.stop_reason)
                 if self.stop_reason is not None:
                     break
             else:
                 self.epoch_complete = True
-            mean_loss = epoch_loss.mean()
+            mean_loss = (epoch_loss.mean() if comm is None
+                         else parallel.global_mean(comm, epoch_loss))
         if diverged or not math.isfinite(mean_loss):
             # A non-finite gradient (that step was not taken) or a non-finite loss (an
             # overflowing square with finite gradients): the epoch's updates, and the

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from deltaprop import parallel
 from deltaprop._validation import (
     as_float_matrix,
     as_sample_weight,
@@ -59,6 +60,7 @@ def fit(
     threads: int | str | None = "auto",
     checkpoint: str | os.PathLike[str] | Checkpoint | None = None,
     checkpoint_every: int = 1,
+    comm: Any = None,
     _resume: Any = None,
 ) -> History:
     """Train ``net`` on (X, y) by minibatch gradient descent with backpropagated gradients.
@@ -129,6 +131,11 @@ def fit(
         weights, optimizer state, random state, epoch, history and callback states.
         :func:`deltaprop.resume` continues it to the same final weights, bit for bit. Not with
         ``restarts``.
+    comm : mpi4py communicator, optional
+        Train data-parallel over its ranks (every rank calls ``fit`` with the same data and
+        options; see :mod:`deltaprop.parallel`): each global minibatch is split over the
+        ranks and the gradients summed in one all-reduce, giving the weights one process
+        would get with the same minibatches. Rank 0 alone prints and writes checkpoints.
     checkpoint_every : int
         Epochs between checkpoints. Each writes a file (two fsyncs): for many tiny epochs,
         choose a larger value.
@@ -143,6 +150,12 @@ def fit(
     epochs = check_positive("epochs", epochs, integer=True)
     restarts = check_positive("restarts", restarts, integer=True)
     check_n_jobs(n_jobs)
+    if comm is not None:
+        parallel.check_comm(comm, net)
+        if restarts > 1:
+            raise ValueError("restarts with comm= are not supported: run them with n_jobs")
+        if comm.Get_rank() != 0:  # one rank prints and writes
+            verbose, checkpoint = False, None
     if sampling not in _SAMPLINGS:
         raise ValueError(f"sampling must be one of {_SAMPLINGS}, got {sampling!r}")
     l2 = check_positive("l2", l2, allow_zero=True)
@@ -213,7 +226,7 @@ def fit(
         if isinstance(thread_policy, AdaptiveThreads):
             extra.append(thread_policy)  # re-decides after every epoch
         if restarts == 1:
-            history = make_trainer(0, net, optimizer, resume=_resume).run()
+            history = make_trainer(0, net, optimizer, resume=_resume, comm=comm).run()
         else:
             history = fit_restarts(net, optimizer, make_trainer, restarts, (X, Y, w), validation,
                                    l2, l1, n_jobs=1)

@@ -1,0 +1,97 @@
+"""Data-parallel training over MPI (mpi4py): one model, its minibatches split over the ranks.
+
+Every rank holds the same data and draws the same minibatch order (rank 0's parameters and
+random state are broadcast at the start). Each global minibatch of B rows is cut into one
+contiguous part per rank; a rank computes the gradient of its part's mean loss, and the flat
+gradient buffer is summed over the ranks in one ``Allreduce`` after weighting each part by its
+share of the batch (rows, or sample weight), so uneven parts are right: the sum is the gradient
+of the global minibatch's mean. Every rank then takes the same optimizer step. Stopping
+(Ctrl-C, a time limit, divergence) is decided together; a checksum after every epoch proves the
+ranks still hold identical parameters.
+
+Launch with the ``mpiexec`` of the same environment (``mpiexec -n 2 python train.py``); a
+launcher from another MPI starts independent single-rank jobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any
+
+import numpy as np
+
+from deltaprop.network import Network
+
+Array = np.ndarray
+
+
+def check_comm(comm: Any, net: Network) -> None:
+    """Raise unless ``comm`` is an MPI communicator and ``net`` can be trained data-parallel."""
+    if not all(hasattr(comm, name) for name in ("Get_rank", "Get_size", "Allreduce", "Bcast")):
+        raise TypeError(f"comm must be an MPI communicator (mpi4py.MPI.COMM_WORLD), got "
+                        f"{type(comm).__name__}")
+    if net.batchnorm_layers:
+        raise ValueError("data-parallel training does not cover BatchNorm yet (its batch "
+                         "statistics would be each rank's part, not the minibatch's)")
+    if any(type(layer).__name__ == "Dropout" for layer in net.layers):
+        raise ValueError("data-parallel training does not cover Dropout yet (each rank would "
+                         "draw other masks than one process does)")
+
+
+def start_together(comm: Any, net: Network) -> None:
+    """Rank 0's parameters and random state on every rank."""
+    comm.Bcast(net.theta, root=0)
+    net.rng.bit_generator.state = comm.bcast(net.rng.bit_generator.state, root=0)
+    net.set_rng(net.rng)
+
+
+def local_part(comm: Any, X: Array, Y: Array, rows: Any,
+               w: Array | None) -> tuple[Array, Array, Any, Array | None, float]:
+    """This rank's contiguous part of a global minibatch, and its share of the batch's weight."""
+    n, size, rank = X.shape[0], comm.Get_size(), comm.Get_rank()
+    lo, hi = rank * n // size, (rank + 1) * n // size
+    if isinstance(rows, slice):
+        local_rows: Any = slice(rows.start + lo, rows.start + hi)
+    else:
+        local_rows = rows[lo:hi]
+    if w is None:
+        share = (hi - lo) / n
+    else:
+        total = float(w.sum())
+        share = float(w[lo:hi].sum()) / total if total > 0 else (hi - lo) / n
+    return X[lo:hi], Y[lo:hi], local_rows, None if w is None else w[lo:hi], share
+
+
+def sum_gradients(comm: Any, grad: Array, share: float) -> None:
+    """grad <- sum over ranks of share_r * grad_r: the global minibatch's mean gradient."""
+    from mpi4py import MPI
+
+    if share != 1.0:
+        grad *= share
+    comm.Allreduce(MPI.IN_PLACE, grad, op=MPI.SUM)
+
+
+def agree_to_stop(comm: Any, reason: str | None) -> str | None:
+    """Stop everywhere if any rank wants to (one reason, the first rank's that has one)."""
+    reasons = comm.allgather(reason)
+    return next((r for r in reasons if r is not None), None)
+
+
+def global_mean(comm: Any, epoch_loss: Any) -> float:
+    """The epoch's loss over every rank's samples."""
+    from mpi4py import MPI
+
+    local = np.array(epoch_loss.sums() if epoch_loss.count else (0.0, 0.0), dtype=np.float64)
+    both = np.empty(2)
+    comm.Allreduce(local, both, op=MPI.SUM)
+    return float(both[0] / both[1]) if both[1] > 0 else math.nan
+
+
+def check_identical(comm: Any, net: Network, epoch: int) -> None:
+    """Raise if the ranks' parameters differ (a checksum of their bytes)."""
+    mine = hashlib.blake2b(net.theta.tobytes(), digest_size=8).hexdigest()
+    if len(set(comm.allgather(mine))) != 1:
+        raise RuntimeError(f"the MPI ranks hold different parameters after epoch {epoch}; "
+                           "data-parallel training requires the same data and options on every "
+                           "rank and deterministic arithmetic (one BLAS thread per rank)")

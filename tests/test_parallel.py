@@ -1,0 +1,135 @@
+"""Data-parallel training over MPI: 2 ranks give the weights of one process with the same
+minibatches (float64 to 1e-12 relative, float32 to 1e-5), with uneven parts, sample weights,
+weight decay, momentum and a validation split; what is not covered is refused by name."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop import parallel
+
+SCRIPT = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import deltaprop as dp
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    dtype = np.float64 if sys.argv[2] == "float64" else np.float32
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((203, 6))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    w = rng.random(203) + 0.5
+    net = dp.MLP([6, 16, 16, 2], seed=4, dtype=dtype, activation="tanh")
+    history = net.fit(X, y, loss="cross_entropy", optimizer=dp.SGD(0.1, momentum=0.9), epochs=6,
+                      batch_size=25, l2=1e-3, sample_weight=w, validation_fraction=0.2,
+                      threads=1, comm=comm)
+    if comm.Get_rank() == 0:
+        np.save(sys.argv[1], net.theta)
+        np.save(sys.argv[1] + ".loss.npy", np.array(history.loss))
+        print("WORLD", comm.Get_size(), flush=True)
+""")
+
+
+def one_process(dtype):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((203, 6))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    w = rng.random(203) + 0.5
+    net = dp.MLP([6, 16, 16, 2], seed=4, dtype=dtype, activation="tanh")
+    history = net.fit(X, y, loss="cross_entropy", optimizer=dp.SGD(0.1, momentum=0.9), epochs=6,
+                      batch_size=25, l2=1e-3, sample_weight=w, validation_fraction=0.2, threads=1)
+    return net.theta, np.array(history.loss)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_two_ranks_give_the_weights_of_one_process(dtype, rtol, tmp_path):
+    pytest.importorskip("mpi4py")
+    mpiexec = Path(sys.executable).with_name("mpiexec")  # this environment's own launcher
+    if not mpiexec.exists():
+        mpiexec = Path(shutil.which("mpiexec") or "missing")
+    if not mpiexec.exists():
+        pytest.skip("no mpiexec (pip install mpich)")
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT)
+    out = tmp_path / "theta.npy"
+    done = subprocess.run([str(mpiexec), "-n", "2", sys.executable, str(script), str(out),
+                           np.dtype(dtype).name], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "WORLD 2" in done.stdout  # really two ranks of one job, not two single-rank jobs
+    theta, losses = one_process(dtype)
+    # Relative to each weight, or to the weights' typical size for the ones near 0 (whose
+    # rounding is that of their neighbours in the sums).
+    scale = np.maximum(np.abs(theta), np.sqrt(np.mean(theta.astype(np.float64) ** 2)))
+    assert np.max(np.abs(np.load(out) - theta) / scale) < rtol
+    np.testing.assert_allclose(np.load(f"{out}.loss.npy"), losses, rtol=rtol * 10)
+
+
+class OneRankComm:
+    """Enough of a communicator for the checks that need no second process."""
+
+    def __init__(self, gathered=None):
+        self.gathered = gathered
+
+    def Get_rank(self):
+        return 0
+
+    def Get_size(self):
+        return 1
+
+    def Bcast(self, buffer, root=0):
+        pass
+
+    def Allreduce(self, *args, **kwargs):
+        pass
+
+    def allgather(self, value):
+        return self.gathered if self.gathered is not None else [value]
+
+
+def test_what_data_parallel_training_does_not_cover_is_named():
+    X, y = np.ones((8, 3)), np.arange(8) % 2
+    with pytest.raises(ValueError, match="does not cover BatchNorm"):
+        dp.MLP([3, 4, 2], batch_norm=True).fit(X, y, loss="cross_entropy", comm=OneRankComm())
+    with pytest.raises(ValueError, match="does not cover Dropout"):
+        dp.MLP([3, 4, 2], dropout=0.2).fit(X, y, loss="cross_entropy", comm=OneRankComm())
+    with pytest.raises(ValueError, match="restarts with comm"):
+        dp.MLP([3, 4, 2]).fit(X, y, loss="cross_entropy", restarts=2, comm=OneRankComm())
+    with pytest.raises(TypeError, match="comm must be an MPI communicator"):
+        dp.MLP([3, 4, 2]).fit(X, y, loss="cross_entropy", comm="COMM_WORLD")
+
+
+def test_ranks_that_drift_apart_are_caught():
+    net = dp.MLP([3, 4, 2])
+    parallel.check_identical(OneRankComm(), net, 1)
+    with pytest.raises(RuntimeError, match="hold different parameters after epoch 3"):
+        parallel.check_identical(OneRankComm(gathered=["a", "b"]), net, 3)
+
+
+def test_uneven_parts_weigh_by_their_share():
+    X, Y = np.arange(10.0).reshape(5, 2), np.zeros((5, 1))
+
+    class Rank:
+        def __init__(self, rank):
+            self.rank = rank
+
+        def Get_rank(self):
+            return self.rank
+
+        def Get_size(self):
+            return 2
+
+    parts = [parallel.local_part(Rank(r), X, Y, slice(10, 15), None) for r in (0, 1)]
+    assert [p[0].shape[0] for p in parts] == [2, 3] and [p[4] for p in parts] == [0.4, 0.6]
+    assert parts[1][2] == slice(12, 15)
+    weighted = [parallel.local_part(Rank(r), X, Y, np.arange(5), np.array([1.0, 1, 2, 2, 4]))
+                for r in (0, 1)]
+    assert [p[4] for p in weighted] == [0.2, 0.8]
