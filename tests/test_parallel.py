@@ -133,3 +133,21 @@ def test_uneven_parts_weigh_by_their_share():
     weighted = [parallel.local_part(Rank(r), X, Y, np.arange(5), np.array([1.0, 1, 2, 2, 4]))
                 for r in (0, 1)]
     assert [p[4] for p in weighted] == [0.2, 0.8]
+
+
+def test_the_command_line_under_mpiexec_trains_on_all_ranks_and_writes_once(tmp_path):
+    pytest.importorskip("mpi4py")
+    mpiexec, script = Path(sys.executable).with_name("mpiexec"), Path(sys.executable).with_name("deltaprop")
+    if not (mpiexec.exists() and script.exists()):
+        pytest.skip("no mpiexec or deltaprop script in this environment")
+    command = ["train", "--data", "moons", "--epochs", "5", "--batch-size", "15", "--json"]
+    done = subprocess.run([str(mpiexec), "-n", "2", str(script), *command, "--out", "two.dp"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    reports = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    assert len(reports) == 1 and '"ranks": 2' in reports[0]  # rank 0 alone reports
+    from deltaprop.cli import main
+
+    assert main([*command, "--quiet", "--out", str(tmp_path / "one.dp")]) == 0
+    np.testing.assert_allclose(dp.load(tmp_path / "two.dp").theta, dp.load(tmp_path / "one.dp").theta,
+                               rtol=1e-5, atol=1e-6)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,20 @@ import numpy as np
 from deltaprop.network import Network
 
 Array = np.ndarray
+
+
+def launched_comm() -> Any:
+    """COMM_WORLD when this process is one of several ranks started by ``mpiexec`` (MPICH's or
+    Open MPI's environment says so), else None; ``deltaprop train`` uses it by itself."""
+    sizes = (os.environ.get(name) for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE"))
+    if max((int(size) for size in sizes if size and size.isdigit()), default=1) < 2:
+        return None
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise ImportError("deltaprop was started by mpiexec but mpi4py is not installed: "
+                          "pip install 'deltaprop[mpi]'") from None
+    return MPI.COMM_WORLD
 
 
 def check_comm(comm: Any, net: Network) -> None:

@@ -45,6 +45,8 @@ def resume(args: argparse.Namespace) -> int:
 def _conclude(args: argparse.Namespace, model: TabularModel, report: dict[str, Any]) -> int:
     """Save what training left (not a diverged model), report, and choose the exit code."""
     reason = report["stop_reason"]
+    if report.pop("silent", False):  # another MPI rank than 0: rank 0 reports and writes
+        return {"diverged": 1, "interrupted": 130}.get(reason, 0)
     if args.out and reason != "diverged":
         model.save(args.out)
         report["model"] = args.out
@@ -56,8 +58,9 @@ def _conclude(args: argparse.Namespace, model: TabularModel, report: dict[str, A
 
 
 def _train_text(report: dict[str, Any]) -> str:
+    ranks = f", data-parallel over {report['ranks']} MPI ranks" if report.get("ranks", 1) > 1 else ""
     lines = [f"{report['data']}: {report['n_train']} training, {report['n_test']} held-out "
-             f"samples; {report['parameters']} parameters"]
+             f"samples; {report['parameters']} parameters{ranks}"]
     held_out = report.get("held_out")
     score = (f"held-out {report['metric']} {held_out[report['metric']]:.4f}" if held_out
              else "no held-out data")

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 import deltaprop as dp
+from deltaprop import parallel
 from deltaprop.checkpoint import Checkpoint
 from deltaprop.cli.data import TrainingData
 from deltaprop.cli.model import KIND, TabularModel
@@ -77,11 +78,17 @@ def train_model(data: TrainingData, args: argparse.Namespace) -> tuple[TabularMo
     if args.checkpoint_every:
         checkpoint = Checkpoint(checkpoint_path(args), args.checkpoint_every,
                                 {"kind": KIND, "cli": run.model._metadata(), "args": _options(args)})
+    comm = parallel.launched_comm()  # under mpiexec -n K: data-parallel over the K ranks
+    if comm is not None and comm.Get_rank() != 0:
+        args.quiet, args.out, args.history = True, None, None  # rank 0 prints and writes
     start = time.perf_counter()
     run.model.net.fit(run.X[run.train], run.Y[run.train], optimizer=optimizer,
                       restarts=args.restarts, n_jobs=args.n_jobs, callbacks=_progress(args),
-                      checkpoint=checkpoint, **run.fit_options)
-    return _finish(run, data, args, time.perf_counter() - start)
+                      checkpoint=checkpoint, comm=comm, **run.fit_options)
+    model, report = _finish(run, data, args, time.perf_counter() - start)
+    report["ranks"] = 1 if comm is None else comm.Get_size()
+    report["silent"] = comm is not None and comm.Get_rank() != 0
+    return model, report
 
 
 def resume_model(path: str, data: TrainingData,
