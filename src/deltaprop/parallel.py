@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from deltaprop.losses import add_weight_decay_gradient, row_scale
 from deltaprop.network import Network
 
 Array = np.ndarray
@@ -78,19 +79,38 @@ def local_part(comm: Any, X: Array, Y: Array, rows: Any,
     return X[lo:hi], Y[lo:hi], local_rows, None if w is None else w[lo:hi], share
 
 
-def sum_gradients(comm: Any, grad: Array, share: float) -> None:
-    """grad <- sum over ranks of share_r * grad_r: the global minibatch's mean gradient."""
+def local_gradient(comm: Any, net: Network, loss: Any, X: Array, Y: Array, rows: Any,
+                   w: Array | None, l2: float, l1: float) -> tuple[Array, Array, Any, Any, float]:
+    """The global minibatch's mean gradient in ``net.grad`` on every rank, from this rank's
+    part: its output deltas carry its share (cheaper than scaling the whole gradient), the
+    flat buffers are summed in one all-reduce, and weight decay is added once, after it.
+    Returns this rank's part (X, Y, rows, w) and its share."""
     from mpi4py import MPI
 
-    if share != 1.0:
-        grad *= share
-    comm.Allreduce(MPI.IN_PLACE, grad, op=MPI.SUM)
+    X, Y, rows, w, share = local_part(comm, X, Y, rows, w)
+    if share == 0.0:  # an empty part: this rank adds nothing
+        net.grad[...] = 0.0
+    else:
+        scale = np.full(X.shape[0], share, dtype=net.dtype) if w is None else (
+            row_scale(w, net.dtype) * share)
+        net._gradient(X, Y, loss, 0.0, 0.0, scale)
+    comm.Allreduce(MPI.IN_PLACE, net.grad, op=MPI.SUM)
+    if l2 or l1:
+        add_weight_decay_gradient(net._decayed, l2, l1)
+    return X, Y, rows, w, share
 
 
 def agree_to_stop(comm: Any, reason: str | None) -> str | None:
-    """Stop everywhere if any rank wants to (one reason, the first rank's that has one)."""
+    """Stop everywhere if any rank wants to (one reason, the first rank's that has one): a
+    one-number all-reduce per step, the reasons gathered only when one wants to stop."""
+    from mpi4py import MPI
+
+    wants = np.array([0 if reason is None else 1], dtype=np.int32)
+    comm.Allreduce(MPI.IN_PLACE, wants, op=MPI.MAX)
+    if not wants[0]:
+        return None
     reasons = comm.allgather(reason)
-    return next((r for r in reasons if r is not None), None)
+    return next(r for r in reasons if r is not None)
 
 
 def global_mean(comm: Any, epoch_loss: Any) -> float:

@@ -168,16 +168,12 @@ class Trainer:
         # Divergence is detected below and reported as such, not as overflow warnings.
         with np.errstate(over="ignore", invalid="ignore"):
             for X_batch, Y_batch, rows, w_batch in batches:
-                if comm is not None:  # this rank's part of the global minibatch
-                    X_batch, Y_batch, rows, w_batch, share = parallel.local_part(
-                        comm, X_batch, Y_batch, rows, w_batch)
-                    if share == 0.0:
-                        grad[...] = 0.0
                 scale = None if w_batch is None else row_scale(w_batch, dtype)
-                if comm is None or share:
+                if comm is None:
                     net._gradient(X_batch, Y_batch, loss, self.l2, self.l1, scale)
-                if comm is not None:  # the global mean gradient, on every rank
-                    parallel.sum_gradients(comm, grad, share)
+                else:  # this rank's part of the global minibatch; the sum over ranks
+                    X_batch, Y_batch, rows, w_batch, share = parallel.local_gradient(
+                        comm, net, loss, X_batch, Y_batch, rows, w_batch, self.l2, self.l1)
                 for i, g in enumerate(layer_grads):
                     step_norms[i] = float(np.dot(g, g))
                 squared = sum(step_norms)
