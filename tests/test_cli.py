@@ -39,6 +39,8 @@ def workdir(tmp_path, monkeypatch):
             writer = csv.writer(stream)
             writer.writerow(header[:-1] if drop else header)
             writer.writerows([row[:-1] if drop else row for row in rows])
+    json_block = README.read_text(encoding="utf-8").split("```json", 1)[1].split("```", 1)[0]
+    (tmp_path / "spec.json").write_text(json_block)  # the README's own sweep spec
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -62,7 +64,8 @@ def test_every_command_in_the_readme_runs(workdir, capsys):
         code, out, err = run(command.removeprefix("deltaprop "), capsys)
         assert code == 0, f"{command}\n{err}"
     for produced in ("moons.dp", "boundary.png", "loss.png", "gradnorm.png", "moons.onnx", "iris.dp",
-                     "iris.json", "predictions.csv", "iris-loss.png", "sine.dp", "sine.png"):
+                     "iris.json", "predictions.csv", "iris-loss.png", "sine.dp", "sine.png",
+                     "sweep/best.dp", "sweep/results.csv"):
         assert (workdir / produced).stat().st_size > 0, produced
 
 

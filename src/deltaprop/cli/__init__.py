@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from deltaprop.cli import commands
+from deltaprop.cli.sweep import sweep as commands_sweep
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -31,6 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
                "(deltaprop datasets). Exit codes: 0 ok, 1 check failed, 2 bad usage or input.")
     sub = parser.add_subparsers(dest="command", metavar="command")
     _train_parser(sub)
+    sweep = sub.add_parser("sweep", help="grid or random search over training options")
+    sweep.add_argument("spec", help="a JSON spec (see deltaprop.cli.sweep)")
+    _data_options(sweep, required=False, default="digits")
+    sweep.add_argument("--task", choices=["classify", "regress"])
+    sweep.add_argument("--seed", type=int, default=0)
+    sweep.add_argument("--out-dir", default="sweep", help="results.jsonl, results.csv, best.dp")
+    sweep.add_argument("--n-jobs", type=int, help="trials at once in local processes")
+    sweep.add_argument("--scheduler", help="a Dask scheduler, tcp://HOST:PORT")
+    _output_options(sweep)
+    sweep.set_defaults(handler=commands_sweep)
     resume = sub.add_parser("resume", help="continue a run from its checkpoint")
     resume.add_argument("checkpoint", help="written by train --checkpoint-every")
     resume.add_argument("--epochs", dest="resume_epochs", type=int,
