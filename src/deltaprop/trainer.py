@@ -63,7 +63,7 @@ class Trainer:
                  validation: tuple[Array, Array, Array | None] | None, *, epochs: int,
                  batch_size: int, sampling: str, shuffle: bool, l2: float, l1: float,
                  callbacks: Sequence[Any], run: int = 0, sample_weight: Array | None = None,
-                 resume: Any = None, comm: Any = None):
+                 resume: Any = None, comm: Any = None, stream: Any = None):
         self.net, self.loss, self.optimizer = net, loss, optimizer
         self.X, self.Y, self.w, self.validation = X, Y, sample_weight, validation
         self.epochs, self.batch_size, self.sampling, self.shuffle = epochs, batch_size, sampling, shuffle
@@ -75,6 +75,7 @@ class Trainer:
         self.history = History(loss_name=loss.name, metric_name=loss.metric_name)
         self.first_epoch = 1
         self.comm = comm  # MPI: each global minibatch split over the ranks (deltaprop.parallel)
+        self.stream = stream  # data larger than memory (deltaprop.stream): X is a sample then
         self.rank = 0 if comm is None else comm.Get_rank()
         self.resume = resume  # a checkpoint's ResumeState: epochs done, history, callback states
         if resume is not None:
@@ -82,7 +83,7 @@ class Trainer:
         self.stop_reason: str | None = None
         self._batch_buffers: dict[int, tuple[Array, Array, Array | None]] = {}
         self._min_batch = 2 if net.batchnorm_layers else 1
-        small_steps = is_small_step(net, batch_size)  # NumPy's per-call overhead dominates
+        small_steps = is_small_step(net, batch_size) and stream is None  # NumPy's call overhead
         # Small data in small steps is shuffled with one gather per epoch, after which every
         # minibatch is a slice: two fewer calls per step, which matters when a step takes 20 us.
         copy_once = (small_steps and shuffle and sampling == "epoch" and batch_size < X.shape[0]
@@ -230,6 +231,8 @@ class Trainer:
     def _epoch_batches(self) -> tuple[Array, Array | None, Any]:
         """The targets and sample weights in this epoch's order (what the rows index), and a
         :data:`Batch` for each minibatch."""
+        if self.stream is not None:
+            return self.Y, None, self._streamed_batches()
         n, rng = self.X.shape[0], self.net.rng
         if self._shuffled is None:
             indices = minibatch_indices(n, self.batch_size, rng, shuffle=self.shuffle,
@@ -247,6 +250,19 @@ class Trainer:
         if self._slices is None:  # views of the shuffled copies: the same every epoch
             self._slices = [(X[rows], Y[rows], rows, None if w is None else w[rows]) for rows in in_order]
         return Y, w, self._slices
+
+    def _streamed_batches(self) -> Iterator[Batch]:
+        """Minibatches read from a stream, each checked and converted as fit checks arrays."""
+        from deltaprop._validation import as_float_matrix
+
+        net = self.net
+        for X_batch, y_batch in self.stream.epoch():
+            X_batch = as_float_matrix(X_batch, "streamed X", net.dtype, net.n_inputs)
+            Y_batch = self.loss.prepare_targets(y_batch, net.n_outputs, net.dtype)
+            if Y_batch.shape[0] != X_batch.shape[0]:
+                raise ValueError(f"a streamed chunk has {X_batch.shape[0]} rows of X but "
+                                 f"{Y_batch.shape[0]} of y")
+            yield X_batch, Y_batch, None, None
 
     def _gather(self, rows: Array | slice) -> Batch:
         """The minibatch's rows: views for a slice, a gather into reused buffers otherwise."""

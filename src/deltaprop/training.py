@@ -62,6 +62,7 @@ def fit(
     checkpoint_every: int = 1,
     comm: Any = None,
     _resume: Any = None,
+    _stream: Any = None,
 ) -> History:
     """Train ``net`` on (X, y) by minibatch gradient descent with backpropagated gradients.
 
@@ -213,9 +214,15 @@ def fit(
             early_stopping, tol, time_limit, writer.every)}
         extra.append(writer)
 
+    if _stream is not None:  # deltaprop.stream.fit_stream: X, y are a sample of the stream
+        n_batch = _stream.batch_size
+        if checkpoint is not None or restarts > 1 or comm is not None or validation_fraction:
+            raise ValueError("streamed data take no checkpoint, restarts, comm or "
+                             "validation_fraction (give validation_data)")
     make_trainer = TrainerFactory(
         loss, X, Y, w, validation, extra,
-        dict(epochs=epochs, batch_size=n_batch, sampling=sampling, shuffle=shuffle, l2=l2, l1=l1),
+        dict(epochs=epochs, batch_size=n_batch, sampling=sampling, shuffle=shuffle, l2=l2, l1=l1,
+             stream=_stream),
     )
     if restarts > 1 and effective_jobs(n_jobs) > 1:  # joblib limits the workers' BLAS threads
         history = fit_restarts(net, optimizer, make_trainer, restarts, (X, Y, w), validation,

@@ -1,0 +1,200 @@
+"""Data larger than memory: minibatches streamed from ``.npy`` files, a folder of ``.npy`` shards
+or Parquet files, shuffled within a buffer, never loading everything.
+
+A source is a list of shards, each a pair of row-aligned parts (X, y). ``.npy`` files are read
+with plain file reads at computed offsets (no memory map, whose touched pages would count as
+the process's memory), Parquet files row group by row group. Each epoch visits the shards in a
+random order, reads them in chunks of ``chunk_rows`` in a random order, and keeps a buffer of
+``buffer_rows`` rows; when it is full its rows are shuffled and cut into minibatches. Memory:
+the buffer and one chunk, whatever the size of the data.
+
+    source = dp.stream.NpyShards.from_folder("data/")       # X_000.npy + y_000.npy, ...
+    history = dp.stream.fit_stream(net, source, loss="cross_entropy", epochs=3, batch_size=256)
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from deltaprop.history import History
+from deltaprop.network import Network
+
+Array = np.ndarray
+
+
+@dataclass
+class NpyArray:
+    """A 2-D (or 1-D) ``.npy`` file read by row ranges without mapping it into memory."""
+
+    path: str
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    offset: int
+
+    @classmethod
+    def open(cls, path: str) -> NpyArray:
+        readers = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}
+        with open(path, "rb") as stream:
+            version = np.lib.format.read_magic(stream)
+            if version not in readers:
+                raise ValueError(f"{path}: .npy format version {version} is not streamed")
+            shape, fortran, dtype = readers[version](stream)
+            offset = stream.tell()
+        if fortran or dtype.hasobject or len(shape) not in (1, 2):
+            raise ValueError(f"{path}: stream from C-ordered numeric 1-D or 2-D .npy files only")
+        return cls(path, tuple(shape), dtype, offset)
+
+    @property
+    def rows(self) -> int:
+        return self.shape[0]
+
+    def read(self, start: int, stop: int) -> Array:
+        """Rows start..stop-1, read from the file into a new array."""
+        width = int(np.prod(self.shape[1:], dtype=np.int64))
+        out = np.empty((stop - start, *self.shape[1:]), dtype=self.dtype)
+        with open(self.path, "rb") as stream:
+            stream.seek(self.offset + start * width * self.dtype.itemsize)
+            stream.readinto(memoryview(out).cast("B"))  # type: ignore[arg-type]
+        return out
+
+
+class NpyShards:
+    """Row-aligned ``.npy`` pairs (X, y): one pair for a single big file, or many shards."""
+
+    def __init__(self, pairs: Sequence[tuple[str, str]]) -> None:
+        if not pairs:
+            raise ValueError("a stream needs at least one (X, y) pair of .npy files")
+        self.shards = [(NpyArray.open(x), NpyArray.open(y)) for x, y in pairs]
+        for X, y in self.shards:
+            if X.rows != y.rows:
+                raise ValueError(f"{X.path} has {X.rows} rows but {y.path} has {y.rows}")
+        widths = {X.shape[1:] for X, _ in self.shards}
+        if len(widths) != 1:
+            raise ValueError(f"the shards' X files have different widths: {sorted(widths)}")
+
+    @classmethod
+    def from_folder(cls, folder: str, x_pattern: str = "X_*.npy", y_pattern: str = "y_*.npy") -> NpyShards:
+        """The shards ``X_*.npy`` and ``y_*.npy`` of ``folder``, paired in sorted order."""
+        xs = sorted(glob.glob(os.path.join(folder, x_pattern)))
+        ys = sorted(glob.glob(os.path.join(folder, y_pattern)))
+        if len(xs) != len(ys) or not xs:
+            raise ValueError(f"{folder}: {len(xs)} X shards and {len(ys)} y shards; they must pair up")
+        return cls(list(zip(xs, ys)))
+
+    @property
+    def n_rows(self) -> int:
+        return sum(X.rows for X, _ in self.shards)
+
+    def chunks(self, chunk_rows: int, rng: np.random.Generator) -> Iterator[tuple[Array, Array]]:
+        """(X, y) chunks of up to ``chunk_rows`` rows: shards in a random order, chunks within a
+        shard in a random order."""
+        for i in rng.permutation(len(self.shards)):
+            X, y = self.shards[i]
+            starts = np.arange(0, X.rows, chunk_rows)
+            for start in rng.permutation(starts):
+                stop = min(int(start) + chunk_rows, X.rows)
+                yield X.read(int(start), stop), y.read(int(start), stop)
+
+
+class ParquetShards:
+    """Parquet files; the target column(s) named, every other column a feature (needs pyarrow)."""
+
+    def __init__(self, paths: Sequence[str], target: str | Sequence[str]) -> None:
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ImportError("streaming Parquet needs pyarrow: pip install 'deltaprop[parquet]'") from None
+        self.files = [pq.ParquetFile(path) for path in paths]
+        self.target = [target] if isinstance(target, str) else list(target)
+        names = self.files[0].schema_arrow.names
+        missing = [t for t in self.target if t not in names]
+        if missing:
+            raise ValueError(f"{paths[0]}: no target column {missing}; columns: {names}")
+        self.features = [name for name in names if name not in self.target]
+
+    @property
+    def n_rows(self) -> int:
+        return sum(f.metadata.num_rows for f in self.files)
+
+    def chunks(self, chunk_rows: int, rng: np.random.Generator) -> Iterator[tuple[Array, Array]]:
+        """One chunk per row group: files in a random order, row groups in a random order."""
+        for i in rng.permutation(len(self.files)):
+            parquet = self.files[i]
+            for group in rng.permutation(parquet.num_row_groups):
+                table = parquet.read_row_group(int(group))
+                X = np.column_stack([table.column(n).to_numpy() for n in self.features])
+                y = np.column_stack([table.column(n).to_numpy() for n in self.target])
+                yield X.astype(np.float64), y[:, 0] if y.shape[1] == 1 else y
+
+
+def shuffled_batches(source: Any, batch_size: int, buffer_rows: int, chunk_rows: int,
+                     rng: np.random.Generator) -> Iterator[tuple[Array, Array]]:
+    """Minibatches from ``source``: chunks fill a buffer of ``buffer_rows`` rows, whose rows
+    are shuffled and cut into batches; the last, smaller batch of the epoch is kept."""
+    pending_X: list[Array] = []
+    pending_y: list[Array] = []
+    held = 0
+    for X, y in source.chunks(chunk_rows, rng):
+        pending_X.append(X)
+        pending_y.append(y)
+        held += X.shape[0]
+        if held >= buffer_rows:
+            yield from _cut(np.concatenate(pending_X), np.concatenate(pending_y), batch_size, rng)
+            pending_X, pending_y, held = [], [], 0
+    if held:
+        yield from _cut(np.concatenate(pending_X), np.concatenate(pending_y), batch_size, rng)
+
+
+def _cut(X: Array, y: Array, batch_size: int, rng: np.random.Generator) -> Iterator[tuple[Array, Array]]:
+    order = rng.permutation(X.shape[0])
+    for start in range(0, X.shape[0], batch_size):
+        rows = order[start:start + batch_size]
+        yield X[rows], y[rows]
+
+
+def fit_stream(net: Network, source: Any, *, loss: Any = "squared_error", optimizer: Any = None,
+               epochs: int = 1, batch_size: int = 256, buffer_rows: int = 65536,
+               chunk_rows: int = 8192, l2: float = 0.0, validation_data: Any = None,
+               callbacks: Sequence[Any] = (), verbose: bool = False,
+               threads: Any = "auto") -> History:
+    """Train ``net`` on a source too large for memory (:class:`NpyShards`, :class:`ParquetShards`
+    or any object with ``chunks(chunk_rows, rng)`` and ``n_rows``), by streamed minibatches.
+
+    Memory is the shuffle buffer (``buffer_rows`` rows) and one chunk; the shuffle mixes rows
+    within the buffer and across shards and chunks, not over the whole data. Other options as
+    in :func:`deltaprop.fit`; each epoch's loss is evaluated step by step.
+    """
+    from deltaprop._validation import check_positive
+    from deltaprop.training import fit
+
+    for name, value in (("batch_size", batch_size), ("buffer_rows", buffer_rows),
+                        ("chunk_rows", chunk_rows)):
+        check_positive(name, value, integer=True)
+    rng = net.rng
+    first_X, first_y = next(source.chunks(min(chunk_rows, 2), np.random.default_rng(0)))
+    stream = StreamBatches(source, batch_size, buffer_rows, chunk_rows, rng)
+    return fit(net, first_X, first_y, loss=loss, optimizer=optimizer, epochs=epochs,
+               batch_size=batch_size, l2=l2, validation_data=validation_data, callbacks=callbacks,
+               verbose=verbose, threads=threads, _stream=stream)
+
+
+@dataclass
+class StreamBatches:
+    """What the trainer draws its minibatches from when the data are streamed."""
+
+    source: Any
+    batch_size: int
+    buffer_rows: int
+    chunk_rows: int
+    rng: np.random.Generator
+
+    def epoch(self) -> Iterator[tuple[Array, Array]]:
+        return shuffled_batches(self.source, self.batch_size, self.buffer_rows, self.chunk_rows,
+                                self.rng)
