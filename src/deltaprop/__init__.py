@@ -5,7 +5,7 @@ initializers, losses, optimizers and schedules, training (fit, callbacks, Histor
 gradient checker, and the classic single-layer rules.
 """
 
-from deltaprop import datasets, plot  # modules: dp.datasets.load(name), dp.plot.loss(history)
+from deltaprop import datasets, plot, stream  # modules: dp.datasets.load, dp.plot.loss, dp.stream
 from deltaprop.activations import ACTIVATIONS, Activation, get_activation
 from deltaprop.callbacks import Callback, EarlyStopping, GradientTolerance, ProgressPrinter, TimeLimit
 from deltaprop.checkpoint import Checkpoint, resume
@@ -33,5 +33,6 @@ __all__ = [
     "fit", "evaluate", "History", "Callback", "EarlyStopping", "GradientTolerance", "TimeLimit",
     "ProgressPrinter", "gradcheck", "GradcheckReport", "Perceptron", "DeltaRule",
     "save", "load", "ModelFileError", "Checkpoint", "resume", "export_onnx", "plot", "datasets",
+    "stream",
     "__version__",
 ]
