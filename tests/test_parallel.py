@@ -1,6 +1,7 @@
 """Data-parallel training over MPI: 2 ranks give the weights of one process with the same
 minibatches (float64 to 1e-12 relative, float32 to 1e-5), with uneven parts, sample weights,
-weight decay, momentum and a validation split; what is not covered is refused by name."""
+weight decay, momentum and a validation split evaluated half by each rank; what is not
+covered is refused by name."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ SCRIPT = textwrap.dedent("""
     if comm.Get_rank() == 0:
         np.save(sys.argv[1], net.theta)
         np.save(sys.argv[1] + ".loss.npy", np.array(history.loss))
+        np.save(sys.argv[1] + ".val.npy", np.array([history.val_loss, history.val_metric]))
         print("WORLD", comm.Get_size(), flush=True)
 """)
 
@@ -47,7 +49,7 @@ def one_process(dtype):
     net = dp.MLP([6, 16, 16, 2], seed=4, dtype=dtype, activation="tanh")
     history = net.fit(X, y, loss="cross_entropy", optimizer=dp.SGD(0.1, momentum=0.9), epochs=6,
                       batch_size=25, l2=1e-3, sample_weight=w, validation_fraction=0.2, threads=1)
-    return net.theta, np.array(history.loss)
+    return net.theta, np.array(history.loss), np.array([history.val_loss, history.val_metric])
 
 
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
@@ -65,12 +67,14 @@ def test_two_ranks_give_the_weights_of_one_process(dtype, rtol, tmp_path):
                            np.dtype(dtype).name], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "WORLD 2" in done.stdout  # really two ranks of one job, not two single-rank jobs
-    theta, losses = one_process(dtype)
+    theta, losses, validation = one_process(dtype)
     # Relative to each weight, or to the weights' typical size for the ones near 0 (whose
     # rounding is that of their neighbours in the sums).
     scale = np.maximum(np.abs(theta), np.sqrt(np.mean(theta.astype(np.float64) ** 2)))
     assert np.max(np.abs(np.load(out) - theta) / scale) < rtol
     np.testing.assert_allclose(np.load(f"{out}.loss.npy"), losses, rtol=rtol * 10)
+    # The validation split's loss and metric, each rank evaluating half of it.
+    np.testing.assert_allclose(np.load(f"{out}.val.npy"), validation, rtol=rtol * 10)
 
 
 class OneRankComm:

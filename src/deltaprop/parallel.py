@@ -5,9 +5,10 @@ random state are broadcast at the start). Each global minibatch of B rows is cut
 contiguous part per rank; a rank computes the gradient of its part's mean loss, and the flat
 gradient buffer is summed over the ranks in one ``Allreduce`` after weighting each part by its
 share of the batch (rows, or sample weight), so uneven parts are right: the sum is the gradient
-of the global minibatch's mean. Every rank then takes the same optimizer step. Stopping
-(Ctrl-C, a time limit, divergence) is decided together; a checksum after every epoch proves the
-ranks still hold identical parameters.
+of the global minibatch's mean. Every rank then takes the same optimizer step. The validation
+data are evaluated in parts too (loss sums all-reduced, outputs gathered for the metric).
+Stopping (Ctrl-C, a time limit, divergence) is decided together; a checksum after every epoch
+proves the ranks still hold identical parameters.
 
 Launch with the ``mpiexec`` of the same environment (``mpiexec -n 2 python train.py``); a
 launcher from another MPI starts independent single-rank jobs.
@@ -121,6 +122,29 @@ def global_mean(comm: Any, epoch_loss: Any) -> float:
     both = np.empty(2)
     comm.Allreduce(local, both, op=MPI.SUM)
     return float(both[0] / both[1]) if both[1] > 0 else math.nan
+
+
+def evaluate_split(comm: Any) -> Any:
+    """An ``evaluate_arrays`` whose work is split over the ranks: each evaluates its part of
+    the validation rows; the loss sums are all-reduced and the outputs gathered, so every rank
+    gets the loss and metric of the whole validation set."""
+
+    def evaluate(net: Network, loss: Any, X: Array, Y: Array, w: Array | None = None) -> tuple[float, float]:
+        from mpi4py import MPI
+
+        n, size, rank = X.shape[0], comm.Get_size(), comm.Get_rank()
+        lo, hi = rank * n // size, (rank + 1) * n // size
+        outputs = net.predict(X[lo:hi]) if hi > lo else np.empty((0, Y.shape[1]), net.dtype)
+        z = net.predict_logits(X[lo:hi]) if hi > lo else outputs
+        values = loss.sample_values(z, outputs, Y[lo:hi]) if hi > lo else np.empty(0)
+        weights = np.ones(hi - lo) if w is None else w[lo:hi]
+        sums = np.array([float(np.dot(values, weights)), float(weights.sum())])
+        comm.Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
+        everything = np.concatenate(comm.allgather(outputs))
+        metric = loss.metric(everything, Y) if w is None else loss.metric(everything, Y, w)
+        return float(sums[0] / sums[1]), metric
+
+    return evaluate
 
 
 def check_identical(comm: Any, net: Network, epoch: int) -> None:

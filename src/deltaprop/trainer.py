@@ -223,8 +223,9 @@ class Trainer:
             "grad_norm": math.nan if diverged else math.sqrt(sum(squared_norms) / steps),
         }
         if self.validation is not None:
+            evaluate = evaluate_arrays if comm is None else parallel.evaluate_split(comm)
             logs["val_loss"], logs["val_metric"] = (
-                (math.nan, math.nan) if diverged else evaluate_arrays(net, loss, *self.validation)
+                (math.nan, math.nan) if diverged else evaluate(net, loss, *self.validation)
             )
         return logs
 
