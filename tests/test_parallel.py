@@ -155,3 +155,37 @@ def test_the_command_line_under_mpiexec_trains_on_all_ranks_and_writes_once(tmp_
     assert main([*command, "--quiet", "--out", str(tmp_path / "one.dp")]) == 0
     np.testing.assert_allclose(dp.load(tmp_path / "two.dp").theta, dp.load(tmp_path / "one.dp").theta,
                                rtol=1e-5, atol=1e-6)
+
+
+STOP_ON_ONE_RANK = textwrap.dedent("""
+    import os, signal
+    import numpy as np
+    import deltaprop as dp
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+
+    class CtrlCOnRankOne(dp.Callback):
+        def on_epoch_end(self, trainer, epoch, logs):
+            if comm.Get_rank() == 1 and epoch == 2:
+                os.kill(os.getpid(), signal.SIGINT)  # arrives at the epoch's end, on one rank
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 3)), rng.integers(0, 2, 40)
+    history = dp.MLP([3, 4, 2], seed=0).fit(X, y, loss="cross_entropy", epochs=10, threads=1,
+                                             comm=comm, callbacks=[CtrlCOnRankOne()])
+    print(comm.Get_rank(), history.stop_reason, history.n_epochs, flush=True)
+""")
+
+
+def test_a_stop_wanted_by_one_rank_at_an_epochs_end_stops_all(tmp_path):
+    pytest.importorskip("mpi4py")
+    mpiexec = Path(sys.executable).with_name("mpiexec")
+    if not mpiexec.exists():
+        pytest.skip("no mpiexec in this environment")
+    script = tmp_path / "stop.py"
+    script.write_text(STOP_ON_ONE_RANK)
+    done = subprocess.run([str(mpiexec), "-n", "2", sys.executable, str(script)],
+                          capture_output=True, text=True, timeout=120)  # a deadlock would hang
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.split("\n")[:2]) == ["0 interrupted 2", "1 interrupted 2"]

@@ -50,10 +50,30 @@ def test_a_grid_sweep_ranks_saves_and_resumes(tmp_path, capsys):
     assert (again["trials"], again["ran"], again["skipped"]) == (8, 4, 4)
 
 
-def test_random_search_draws_reproducibly(tmp_path):
+def test_random_search_draws_distinct_combinations_reproducibly(tmp_path):
     spec = read_spec(write_spec(tmp_path, {"search": "random", "trials": 5,
                                            "params": {"lr": [0.1, 0.01, 0.001], "l2": [0, 1e-4]}}))
-    assert trials(spec, 3) == trials(spec, 3) and len(trials(spec, 3)) == 5
+    drawn = trials(spec, 3)
+    assert drawn == trials(spec, 3) and len({json.dumps(t, sort_keys=True) for t in drawn}) == 5
+    spec["trials"] = 50
+    assert len(trials(spec, 3)) == 6  # no more than the grid holds
+
+
+def test_a_failing_trial_is_logged_and_the_best_model_survives_a_rerun(tmp_path, capsys):
+    out = tmp_path / "out"
+    failing = {"params": {"lr": [0.05, -1.0]}, "epochs": 5}
+    assert main(["sweep", write_spec(tmp_path, failing), "--data", "moons", "--out-dir", str(out),
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["failed"] == 1 and report["best"]["options"] == {"lr": 0.05}
+    assert any("--lr must be positive" in r.get("error", "") for r in results(out))
+    (out / "best.dp").unlink()  # lost (say a crash before it was written): a rerun restores it
+    assert main(["sweep", write_spec(tmp_path, failing), "--data", "moons", "--out-dir", str(out)]) == 0
+    assert (out / "best.dp").exists() and len(results(out)) == 2
+    # Other settings (here the data) are other trials, not the logged ones.
+    assert main(["sweep", write_spec(tmp_path, failing), "--data", "circles", "--out-dir", str(out),
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["ran"] == 2
 
 
 @pytest.mark.parametrize("spec, message", [

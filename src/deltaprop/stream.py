@@ -75,6 +75,8 @@ class NpyShards:
         for X, y in self.shards:
             if X.rows != y.rows:
                 raise ValueError(f"{X.path} has {X.rows} rows but {y.path} has {y.rows}")
+        if any(len(X.shape) != 2 for X, _ in self.shards):
+            raise ValueError("the X files must be 2-D (n_samples, n_features)")
         widths = {X.shape[1:] for X, _ in self.shards}
         if len(widths) != 1:
             raise ValueError(f"the shards' X files have different widths: {sorted(widths)}")
@@ -124,20 +126,23 @@ class ParquetShards:
         return sum(f.metadata.num_rows for f in self.files)
 
     def chunks(self, chunk_rows: int, rng: np.random.Generator) -> Iterator[tuple[Array, Array]]:
-        """One chunk per row group: files in a random order, row groups in a random order."""
+        """Chunks of up to ``chunk_rows`` rows: files in a random order, row groups in a random
+        order, each read ``chunk_rows`` rows at a time."""
         for i in rng.permutation(len(self.files)):
             parquet = self.files[i]
             for group in rng.permutation(parquet.num_row_groups):
-                table = parquet.read_row_group(int(group))
-                X = np.column_stack([table.column(n).to_numpy() for n in self.features])
-                y = np.column_stack([table.column(n).to_numpy() for n in self.target])
-                yield X.astype(np.float64), y[:, 0] if y.shape[1] == 1 else y
+                for batch in parquet.iter_batches(batch_size=max(chunk_rows, 1),
+                                                  row_groups=[int(group)]):
+                    X = np.column_stack([batch.column(n).to_numpy() for n in self.features])
+                    y = np.column_stack([batch.column(n).to_numpy() for n in self.target])
+                    yield X, y[:, 0] if y.shape[1] == 1 else y
 
 
 def shuffled_batches(source: Any, batch_size: int, buffer_rows: int, chunk_rows: int,
-                     rng: np.random.Generator) -> Iterator[tuple[Array, Array]]:
+                     rng: np.random.Generator, min_batch: int = 1) -> Iterator[tuple[Array, Array]]:
     """Minibatches from ``source``: chunks fill a buffer of ``buffer_rows`` rows, whose rows
-    are shuffled and cut into batches; the last, smaller batch of the epoch is kept."""
+    are shuffled and cut into full batches; the rows left over stay for the next buffer, so
+    only the epoch's last batch is smaller (and dropped if below ``min_batch``)."""
     pending_X: list[Array] = []
     pending_y: list[Array] = []
     held = 0
@@ -146,17 +151,23 @@ def shuffled_batches(source: Any, batch_size: int, buffer_rows: int, chunk_rows:
         pending_y.append(y)
         held += X.shape[0]
         if held >= buffer_rows:
-            yield from _cut(np.concatenate(pending_X), np.concatenate(pending_y), batch_size, rng)
-            pending_X, pending_y, held = [], [], 0
-    if held:
-        yield from _cut(np.concatenate(pending_X), np.concatenate(pending_y), batch_size, rng)
-
-
-def _cut(X: Array, y: Array, batch_size: int, rng: np.random.Generator) -> Iterator[tuple[Array, Array]]:
-    order = rng.permutation(X.shape[0])
-    for start in range(0, X.shape[0], batch_size):
-        rows = order[start:start + batch_size]
-        yield X[rows], y[rows]
+            X_all, y_all = np.concatenate(pending_X), np.concatenate(pending_y)
+            pending_X, pending_y = [], []
+            order = rng.permutation(held)
+            full = held - held % batch_size
+            for start in range(0, full, batch_size):
+                rows = order[start:start + batch_size]
+                yield X_all[rows], y_all[rows]
+            if full < held:  # carried over: mixed into the next buffer
+                pending_X, pending_y = [X_all[order[full:]]], [y_all[order[full:]]]
+            held -= full
+    if held >= min_batch:
+        X_all, y_all = np.concatenate(pending_X), np.concatenate(pending_y)
+        order = rng.permutation(held)
+        for start in range(0, held, batch_size):
+            rows = order[start:start + batch_size]
+            if len(rows) >= min_batch:
+                yield X_all[rows], y_all[rows]
 
 
 def fit_stream(net: Network, source: Any, *, loss: Any = "squared_error", optimizer: Any = None,
@@ -179,7 +190,8 @@ def fit_stream(net: Network, source: Any, *, loss: Any = "squared_error", optimi
         check_positive(name, value, integer=True)
     rng = net.rng
     first_X, first_y = next(source.chunks(min(chunk_rows, 2), np.random.default_rng(0)))
-    stream = StreamBatches(source, batch_size, buffer_rows, chunk_rows, rng)
+    stream = StreamBatches(source, batch_size, buffer_rows, chunk_rows, rng,
+                           2 if net.batchnorm_layers else 1)
     return fit(net, first_X, first_y, loss=loss, optimizer=optimizer, epochs=epochs,
                batch_size=batch_size, l2=l2, validation_data=validation_data, callbacks=callbacks,
                verbose=verbose, threads=threads, _stream=stream)
@@ -194,7 +206,8 @@ class StreamBatches:
     buffer_rows: int
     chunk_rows: int
     rng: np.random.Generator
+    min_batch: int = 1
 
     def epoch(self) -> Iterator[tuple[Array, Array]]:
         return shuffled_batches(self.source, self.batch_size, self.buffer_rows, self.chunk_rows,
-                                self.rng)
+                                self.rng, self.min_batch)

@@ -134,6 +134,8 @@ class Trainer:
                     break  # no finite loss for the callbacks to judge; the reason must stand
                 for hook in self._callbacks_with("on_epoch_end"):
                     hook(self, epoch, logs)
+                if self.comm is not None:  # a stop wanted by one rank's callback (or Ctrl-C)
+                    self.stop_reason = parallel.agree_to_stop(self.comm, self.stop_reason)
                 if self.stop_reason is not None:
                     break
         self.history.stop_reason = self.stop_reason or "epochs"

@@ -63,10 +63,9 @@ def trials(spec: dict[str, Any], seed: int) -> list[dict[str, Any]]:
     grid = [dict(zip(names, values)) for values in itertools.product(*(spec["params"][n] for n in names))]
     if spec.get("search", "grid") == "grid":
         return grid
-    count = int(spec.get("trials", 10))
+    count = min(int(spec.get("trials", 10)), len(grid))  # distinct combinations
     rng = np.random.default_rng(seed)
-    return [{n: spec["params"][n][rng.integers(len(spec["params"][n]))] for n in names}
-            for _ in range(count)]
+    return [grid[i] for i in rng.choice(len(grid), size=count, replace=False)]
 
 
 def run_trial(base: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
@@ -75,8 +74,12 @@ def run_trial(base: argparse.Namespace, options: dict[str, Any]) -> dict[str, An
     for name, value in options.items():
         setattr(args, name, str(value) if name in ("hidden", "batch_size") else value)
     args.quiet, args.out, args.history, args.checkpoint_every = True, None, None, None
-    data = training_data(args.data, args.target, task=args.task, one_hot=args.one_hot)
-    model, report = train_model(data, args)
+    try:
+        data = training_data(args.data, args.target, task=args.task, one_hot=args.one_hot)
+        model, report = train_model(data, args)
+    except (ValueError, TypeError, ArithmeticError) as error:  # a bad combination: logged
+        return {"options": options, "validation": None, "held_out": None, "epochs": 0,
+                "stop_reason": "error", "error": str(error), "model": None}
     history = model.net.history
     val = history.val_metric[-1] if history.val_metric else None
     return {"options": options, "validation": val, "held_out": report["held_out"],
@@ -87,28 +90,39 @@ def sweep(args: argparse.Namespace) -> int:
     spec = read_spec(args.spec)
     base = _base_options(args, spec)
     os.makedirs(args.out_dir, exist_ok=True)
-    log = os.path.join(args.out_dir, "results.jsonl")
-    done = _finished(log)
-    todo = [t for t in trials(spec, base.seed) if _key(t) not in done]
-    results, models = list(done.values()), {}
+    log, best_path = os.path.join(args.out_dir, "results.jsonl"), os.path.join(args.out_dir, "best.dp")
+    settings = {name: getattr(base, name) for name in ("data", "target", "task", "one_hot", *SETTINGS)}
+    done = _finished(log, settings)
+    candidates = trials(spec, base.seed)
+    todo = [t for t in candidates if _key(t) not in done]
+    results = [done[_key(t)] for t in candidates if _key(t) in done]
+    best = max(results, key=_score, default=None)
+    if best is not None and not os.path.exists(best_path) and _score(best) > -np.inf:
+        todo.insert(0, best["options"])  # the best so far ran before best.dp was written
+        results.remove(best)
+        best = max(results, key=_score, default=None)
     for result in _run_all(base, todo, args):
-        models[_key(result["options"])] = result.pop("model")
-        with open(log, "a", encoding="utf-8") as stream:  # one line per finished trial
-            stream.write(json.dumps(finite_json(result)) + "\n")
+        model = result.pop("model")
+        if _key(result["options"]) not in done:
+            with open(log, "a", encoding="utf-8") as stream:  # one line per finished trial
+                stream.write(json.dumps(finite_json({**result, "settings": settings})) + "\n")
         results.append(result)
+        if model is not None and _score(result) > _score(best):
+            best = result
+            model.save(best_path)  # as soon as it is the best: a crash later keeps it
     ranked = sorted(results, key=_score, reverse=True)
-    if ranked and _key(ranked[0]["options"]) in models:  # else best.dp is an earlier run's
-        models[_key(ranked[0]["options"])].save(os.path.join(args.out_dir, "best.dp"))
     _write_csv(os.path.join(args.out_dir, "results.csv"), ranked)
+    failed = [r for r in ranked if r.get("error")]
     report = {"command": "sweep", "trials": len(ranked), "ran": len(todo),
-              "skipped": len(done), "best": ranked[0] if ranked else None, "out_dir": args.out_dir}
-    emit(args, report, _table(ranked, len(done)))
+              "skipped": len(ranked) - len(todo), "failed": len(failed),
+              "best": ranked[0] if ranked else None, "out_dir": args.out_dir}
+    emit(args, report, _table(ranked, report["skipped"]))
     return 0
 
 
 def _run_all(base: argparse.Namespace, todo: list[dict[str, Any]],
              args: argparse.Namespace) -> Iterator[dict[str, Any]]:
-    """Each trial's result as it finishes (in the order of submission), through joblib."""
+    """Each trial's result as soon as it finishes, through joblib."""
     if not todo:
         return
     import joblib
@@ -118,9 +132,9 @@ def _run_all(base: argparse.Namespace, todo: list[dict[str, Any]],
         from distributed import Client
 
         with Client(args.scheduler), joblib.parallel_config(backend="dask"):
-            yield from joblib.Parallel(n_jobs=-1, return_as="generator")(tasks)
+            yield from joblib.Parallel(n_jobs=-1, return_as="generator_unordered")(tasks)
         return
-    yield from joblib.Parallel(n_jobs=args.n_jobs or 1, return_as="generator")(tasks)
+    yield from joblib.Parallel(n_jobs=args.n_jobs or 1, return_as="generator_unordered")(tasks)
 
 
 def _base_options(args: argparse.Namespace, spec: dict[str, Any]) -> argparse.Namespace:
@@ -140,8 +154,9 @@ def _base_options(args: argparse.Namespace, spec: dict[str, Any]) -> argparse.Na
     return base
 
 
-def _finished(log: str) -> dict[str, dict[str, Any]]:
-    """Trials already in the log, by their options (a torn last line is ignored)."""
+def _finished(log: str, settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Trials already in the log with the same data and settings, by their options (a torn
+    last line is ignored)."""
     done: dict[str, dict[str, Any]] = {}
     if os.path.exists(log):
         with open(log, encoding="utf-8") as stream:
@@ -150,7 +165,8 @@ def _finished(log: str) -> dict[str, dict[str, Any]]:
                     result = json.loads(line)
                 except json.JSONDecodeError:
                     continue
-                done[_key(result["options"])] = result
+                if result.pop("settings", None) == finite_json(settings):
+                    done[_key(result["options"])] = result
     return done
 
 
@@ -159,6 +175,7 @@ def _key(options: dict[str, Any]) -> str:
 
 
 def _score(result: dict[str, Any] | None) -> float:
+    """The validation score; -inf for none (a failed trial)."""
     value = None if result is None else result.get("validation")
     return float(value) if value is not None and np.isfinite(value) else -np.inf
 
@@ -169,11 +186,13 @@ def _write_csv(path: str, ranked: list[dict[str, Any]]) -> None:
     names = sorted({name for result in ranked for name in result["options"]})
     with open(path, "w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream)
-        writer.writerow(["rank", *names, "validation", "held_out", "epochs", "stop_reason"])
+        writer.writerow(["rank", *names, "validation", "held_out_metric", "held_out", "epochs",
+                         "stop_reason", "error"])
         for rank, result in enumerate(ranked, 1):
-            held = result.get("held_out") or {}
+            metric, value = next(iter((result.get("held_out") or {None: None}).items()))
             writer.writerow([rank, *(result["options"].get(n) for n in names), result["validation"],
-                             next(iter(held.values()), None), result["epochs"], result["stop_reason"]])
+                             metric, value, result["epochs"], result["stop_reason"],
+                             result.get("error", "")])
 
 
 def _table(ranked: list[dict[str, Any]], skipped: int) -> str:
