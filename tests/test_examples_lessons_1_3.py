@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 pytest.importorskip("matplotlib")
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-def load_example(filename: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(filename.removesuffix(".py"), EXAMPLES / filename)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from examples_support import load_example  # noqa: E402
 
 
 def assert_pngs(out: Path, names: list[str], reported: list[str]) -> None:
