@@ -42,7 +42,6 @@ class Checkpoint(Callback):
         self.every = check_positive("checkpoint_every", every, integer=True)
         self.metadata = dict(metadata or {})
         self.plan: dict[str, Any] = {}  # set by fit: options, data fingerprint, split rows
-        self.written_epoch = 0
         self.last_state: Any = None
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
@@ -85,7 +84,6 @@ class Checkpoint(Callback):
             save(net, self.path, extra=extra, extra_arrays=arrays)
         finally:
             net.history = previous
-        self.written_epoch = epoch
 
 
 @dataclass
