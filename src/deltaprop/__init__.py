@@ -21,6 +21,7 @@ from deltaprop.modelfile import ModelFileError, load, save
 from deltaprop.network import Network
 from deltaprop.onnx_export import export_onnx
 from deltaprop.optim import SGD, Adam, Constant, Cosine, InverseScaling, Optimizer, Schedule, StepDecay
+from deltaprop.stepping import BatchStepper, StepResult
 from deltaprop.training import fit
 
 __version__ = "0.1.0"
@@ -30,7 +31,7 @@ __all__ = [
     "Activation", "ACTIVATIONS", "get_activation", "INITIALIZERS",
     "Loss", "LOSSES", "get_loss", "one_hot",
     "Optimizer", "SGD", "Adam", "Schedule", "Constant", "InverseScaling", "StepDecay", "Cosine",
-    "fit", "evaluate", "History", "Callback", "EarlyStopping", "GradientTolerance", "TimeLimit",
+    "fit", "BatchStepper", "StepResult", "evaluate", "History", "Callback", "EarlyStopping", "GradientTolerance", "TimeLimit",
     "ProgressPrinter", "gradcheck", "GradcheckReport", "Perceptron", "DeltaRule",
     "save", "load", "ModelFileError", "Checkpoint", "resume", "export_onnx", "plot", "datasets",
     "stream",

@@ -124,6 +124,13 @@ def _sine(n_samples: int, noise: float, rng: np.random.Generator) -> tuple[Array
     return x[:, None], y
 
 
+def _blobs(n_samples: int, noise: float, rng: np.random.Generator) -> tuple[Array, Array]:
+    # Two round Gaussian clouds centred at (-1, -1) and (1, 1); noise is their standard deviation.
+    n_first = n_samples - n_samples // 2
+    centres = np.where(_two_classes(n_first, n_samples)[:, None] == 0, -1.0, 1.0)
+    return _shuffled(rng, centres * np.ones((n_samples, 2)), _two_classes(n_first, n_samples), noise)
+
+
 def _two_classes(n_first: int, n_samples: int) -> Array:
     return (np.arange(n_samples) >= n_first).astype(np.int64)
 
@@ -158,6 +165,8 @@ _GENERATED = {
     "circles": _Generated("classify", "two concentric circles, inner radius 0.5", _circles, 200, 0.05),
     "spirals": _Generated("classify", "two interleaved spirals, 1.25 turns, radius 0.3 to 2", _spirals,
                           300, 0.1),
+    "blobs": _Generated("classify", "two Gaussian blobs centred at (-1, -1) and (1, 1), std = noise",
+                        _blobs, 200, 0.5),
     "sine": _Generated("regress", "y = sin(2 pi x) + noise, x uniform in [0, 1]", _sine, 200, 0.1,
                        ("x",), "y"),
 }

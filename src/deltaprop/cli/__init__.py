@@ -2,7 +2,7 @@
 
 Commands: ``train`` (no arguments: scikit-learn's digits, the held-out accuracy printed),
 ``resume`` (a checkpointed run), ``evaluate``, ``predict``, ``gradcheck``, ``plot``, ``export``,
-``info``, ``datasets``.
+``info``, ``datasets``, ``sweep``, ``playground`` (a local web page that trains in the browser).
 Results go to stdout (``--json``: one JSON object); progress and errors go to stderr.
 
 Exit codes: 0 success; 1 a check failed (``gradcheck``) or training diverged (no model is
@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     datasets = sub.add_parser("datasets", help="list the embedded datasets")
     _output_options(datasets)
     datasets.set_defaults(handler=commands.datasets)
+    playground = sub.add_parser("playground", help="serve the playground page (train in a browser)")
+    playground.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    playground.add_argument("--host", default="127.0.0.1",
+                            help="address to listen on (default: this machine only)")
+    playground.add_argument("--verbose", action="store_true", help="log every request")
+    playground.set_defaults(handler=commands.playground)
     return parser
 
 

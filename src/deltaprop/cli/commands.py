@@ -239,6 +239,22 @@ def datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def playground(args: argparse.Namespace) -> int:
+    from deltaprop.playground import serve
+
+    def ready(server: Any) -> None:
+        print(f"deltaprop playground: open {server.url} in a browser (Ctrl-C stops it)",
+              file=sys.stderr, flush=True)
+
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be from 0 to 65535, got {args.port}")
+    try:
+        serve(args.port, args.host, verbose=args.verbose, ready=ready)
+    except OSError as error:  # the port is taken, or the host is not this machine's
+        raise ValueError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
+    return 0
+
+
 def _read_history(path: str) -> History:
     try:
         with open(path, encoding="utf-8") as stream:

@@ -1,0 +1,78 @@
+"""What "export" gives: the model file of a session, and a Python script that replays its run.
+
+The script is plain deltaprop: the same generated data and split, the same MLP and seed, and a
+:class:`~deltaprop.BatchStepper` taking the same number of minibatches, so that it ends with the
+weights the page shows (tests execute it and compare, bit for bit).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from deltaprop.modelfile import save
+from deltaprop.playground.config import Config
+from deltaprop.playground.session import Session, output_activation
+
+
+def model_bytes(session: Session) -> bytes:
+    """The session's network in deltaprop's model file format (``deltaprop.load`` reads it)."""
+    config = session.config
+    extra = {"playground": config.as_dict(), "steps": session.steps, "task": config.task,
+             "feature_names": list(session.feature_names)}
+    with tempfile.TemporaryDirectory(prefix="deltaprop-playground-") as folder:
+        path = os.path.join(folder, "playground.dp")
+        save(session.net, path, extra=extra)
+        with open(path, "rb") as stream:
+            return stream.read()
+
+
+def python_code(session: Session) -> str:
+    """A script that rebuilds the data and network and trains the session's minibatches."""
+    c = session.config
+    steps, per_epoch = session.steps, session.stepper.batches_per_epoch
+    optimizer = "dp.SGD" if c.optimizer == "sgd" else "dp.Adam"
+    activation = output_activation(c)
+    whole, rest = divmod(steps, per_epoch)
+    fit_note = (f"# The same run as one call, since {steps} steps are {whole} whole epochs:\n"
+                f"#   net.fit(X_train, y_train, epochs={whole}, {_fit_options(c)})\n"
+                if steps and not rest else "")
+    return f'''"""Replays a deltaprop playground run: {steps} minibatches ({steps / per_epoch:.2f} epochs).
+
+Playground URL query: ?{c.query()}
+"""
+
+import numpy as np
+
+import deltaprop as dp
+
+# The data: generated, then split into training and test rows as the playground does.
+data = dp.datasets.load({c.dataset!r}, n_samples={c.samples}, noise={c.noise!r}, seed={c.seed})
+order = np.random.default_rng({c.seed}).permutation({c.samples})
+test_rows, train_rows = np.sort(order[:{c.n_test}]), np.sort(order[{c.n_test}:])
+X_train, y_train = data.X[train_rows], data.y[train_rows]
+X_test, y_test = data.X[test_rows], data.y[test_rows]
+
+net = dp.MLP({c.layer_sizes}, activation={c.activation!r}, output_activation={activation!r},
+             batch_norm={c.bn}, seed={c.seed}, dtype=np.float64)
+stepper = dp.BatchStepper(net, X_train, y_train, loss={c.loss!r}, optimizer={optimizer}(lr={c.lr!r}),
+                          batch_size={c.batch}, l2={c.l2!r})
+for _ in range({steps}):  # {whole} epochs of {per_epoch} minibatches and {rest} more
+    result = stepper.step()
+{fit_note}
+print("training loss and metric:", dp.evaluate(net, X_train, y_train))
+{_test_line(c)}
+dp.save(net, "playground.dp")
+'''
+
+
+def _fit_options(c: Config) -> str:
+    optimizer = "dp.SGD" if c.optimizer == "sgd" else "dp.Adam"
+    return (f"loss={c.loss!r}, optimizer={optimizer}(lr={c.lr!r}), batch_size={c.batch}, "
+            f"l2={c.l2!r}")
+
+
+def _test_line(c: Config) -> str:
+    if not c.n_test:
+        return "# (no test rows: the test fraction is 0)"
+    return 'print("test loss and metric:", dp.evaluate(net, X_test, y_test))'

@@ -1,0 +1,274 @@
+"""The playground's HTTP server: the standard library's threading server, a JSON API, the page.
+
+Each browser tab is a session (an id the page draws), kept in a bounded registry; requests of
+one session are serialized by its lock, different sessions train at once in their own threads.
+The protocol is written down in docs/playground-protocol.md.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from deltaprop.playground.config import ConfigError, parse_config
+from deltaprop.playground.export import model_bytes, python_code
+from deltaprop.playground.session import MAX_STEPS_PER_REQUEST, Session
+
+MAX_SESSIONS = 32  # tabs kept at once; the least recently used one goes first
+MAX_BODY_BYTES = 64 * 1024
+STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
+
+
+class RequestError(Exception):
+    """A request the server refuses: sent to the page as ``{"error": ..., "field": ...}``."""
+
+    def __init__(self, status: HTTPStatus, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.field = status, field
+
+
+@dataclass
+class _Entry:
+    session: Session
+    lock: threading.Lock
+
+
+class Sessions:
+    """The sessions by id, at most ``capacity`` (least recently used dropped)."""
+
+    def __init__(self, capacity: int = MAX_SESSIONS) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def replace(self, session_id: str, session: Session) -> None:
+        with self._lock:
+            self._entries[session_id] = _Entry(session, threading.Lock())
+            self._entries.move_to_end(session_id)
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+
+    def get(self, session_id: str) -> _Entry:
+        with self._lock:
+            entry = self._entries.get(session_id)
+            if entry is None:
+                raise RequestError(HTTPStatus.NOT_FOUND, "this session is unknown to the server "
+                                   "(it restarted, or too many tabs are open): press Reset")
+            self._entries.move_to_end(session_id)
+            return entry
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class PlaygroundServer(ThreadingHTTPServer):
+    """The HTTP server with its sessions; :attr:`url` is the page's address."""
+
+    daemon_threads = True
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8000, *, verbose: bool = False) -> None:
+        super().__init__((host, port), PlaygroundHandler)
+        self.sessions = Sessions()
+        self.verbose = verbose
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/"
+
+
+class PlaygroundHandler(BaseHTTPRequestHandler):
+    server: PlaygroundServer
+    protocol_version = "HTTP/1.1"  # keep-alive: the page's request loop reuses its connection
+
+    # -- routing -------------------------------------------------------------------------------
+    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+        url = urlsplit(self.path)
+        query = {key: values[-1] for key, values in parse_qs(url.query).items()}
+        routes: dict[str, Callable[[dict[str, str]], None]] = {
+            "/api/export/model": self._export_model, "/api/export/code": self._export_code,
+        }
+        self._answer(lambda: routes[url.path](query) if url.path in routes
+                     else self._static(url.path))
+
+    def do_POST(self) -> None:  # noqa: N802
+        routes: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "/api/reset": self._reset, "/api/train": self._train, "/api/step": self._step,
+        }
+        path = urlsplit(self.path).path
+
+        def respond() -> None:
+            if path not in routes:
+                raise RequestError(HTTPStatus.NOT_FOUND, f"no such API call: POST {path}")
+            self._send_json(HTTPStatus.OK, routes[path](self._json_body()))
+        self._answer(respond)
+
+    def _answer(self, respond: Callable[[], None]) -> None:
+        """Run ``respond``; a refused request or an unexpected failure becomes a JSON error."""
+        try:
+            respond()
+        except RequestError as error:
+            self._send_json(error.status, {"error": str(error), "field": error.field})
+        except Exception as error:  # the page shows it; the server and other tabs go on
+            self.log_error("%s failed: %r", self.path, error)
+            self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR,
+                            {"error": f"the server failed: {type(error).__name__}: {error}",
+                             "field": None})
+
+    # -- API -----------------------------------------------------------------------------------
+    def _reset(self, body: dict[str, Any]) -> dict[str, Any]:
+        session_id = _session_id(body)
+        try:
+            config = parse_config(body.get("config", {}))
+            session = Session(config)
+        except ConfigError as error:
+            raise RequestError(HTTPStatus.BAD_REQUEST, str(error), error.field) from None
+        self.server.sessions.replace(session_id, session)
+        return {"config": config.as_dict(), "query": config.query(), "state": session.state()}
+
+    def _train(self, body: dict[str, Any]) -> dict[str, Any]:
+        max_ms = _bounded_number(body, "max_ms", 100, 1, 2000, "a number of milliseconds")
+        max_steps = _bounded_number(body, "max_steps", MAX_STEPS_PER_REQUEST, 1,
+                                    MAX_STEPS_PER_REQUEST, "a whole number of minibatches",
+                                    integer=True)
+        entry = self.server.sessions.get(_session_id(body))
+        with entry.lock:
+            entry.session.train(float(max_ms), int(max_steps))
+            return {"state": entry.session.state()}
+
+    def _step(self, body: dict[str, Any]) -> dict[str, Any]:
+        entry = self.server.sessions.get(_session_id(body))
+        with entry.lock:
+            result = entry.session.step()
+            return {"state": entry.session.state(result)}
+
+    def _export_model(self, query: dict[str, str]) -> None:
+        entry = self.server.sessions.get(_session_id(query))
+        with entry.lock:
+            data = model_bytes(entry.session)
+        self._send(HTTPStatus.OK, data, "application/octet-stream", "playground.dp")
+
+    def _export_code(self, query: dict[str, str]) -> None:
+        entry = self.server.sessions.get(_session_id(query))
+        with entry.lock:
+            code = python_code(entry.session)
+        self._send(HTTPStatus.OK, code.encode(), "text/x-python; charset=utf-8", "playground_run.py")
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _static(self, path: str) -> None:
+        name = "index.html" if path in ("/", "/index.html") else path.removeprefix("/static/")
+        suffix = "." + name.rpartition(".")[2]
+        if name == path or "/" in name or name.startswith(".") or suffix not in STATIC_TYPES:
+            raise RequestError(HTTPStatus.NOT_FOUND, f"no such page: {path}")
+        resource = resources.files("deltaprop.playground").joinpath("static", name)
+        if not resource.is_file():
+            raise RequestError(HTTPStatus.NOT_FOUND, f"no such page: {path}")
+        self._send(HTTPStatus.OK, resource.read_bytes(), STATIC_TYPES[suffix])
+
+    def _json_body(self) -> dict[str, Any]:
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            raise RequestError(HTTPStatus.BAD_REQUEST, "Content-Length is not a number") from None
+        if not 0 < length <= MAX_BODY_BYTES:
+            raise RequestError(HTTPStatus.BAD_REQUEST,
+                               f"the request needs a JSON body of at most {MAX_BODY_BYTES} bytes")
+        try:
+            body = json.loads(self.rfile.read(length))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise RequestError(HTTPStatus.BAD_REQUEST, f"the body is not JSON: {error}") from None
+        if not isinstance(body, dict):
+            raise RequestError(HTTPStatus.BAD_REQUEST, "the body must be a JSON object")
+        return body
+
+    def _send_json(self, status: HTTPStatus, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload, allow_nan=False, separators=(",", ":")).encode()
+        self._send(status, data, "application/json")
+
+    def _send(self, status: HTTPStatus, data: bytes, content_type: str,
+              attachment: str | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        if attachment:
+            self.send_header("Content-Disposition", f'attachment; filename="{attachment}"')
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+
+def _bounded_number(body: dict[str, Any], key: str, default: float, low: float, high: float,
+                    what: str, *, integer: bool = False) -> float:
+    value = body.get(key, default)
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
+        raise RequestError(HTTPStatus.BAD_REQUEST,
+                           f"{key} must be {what} from {low:g} to {high:g}, got {value!r}", key)
+    return value
+
+
+def _session_id(values: dict[str, Any]) -> str:
+    session_id = values.get("session")
+    if not isinstance(session_id, str) or not 1 <= len(session_id) <= 100:
+        raise RequestError(HTTPStatus.BAD_REQUEST, "the request must name its session "
+                           "(a string of 1 to 100 characters)", "session")
+    return session_id
+
+
+def serve(port: int = 8000, host: str = "127.0.0.1", *, verbose: bool = False,
+          ready: Callable[[PlaygroundServer], None] | None = None) -> None:
+    """Serve the playground until interrupted (Ctrl-C); opens no browser.
+
+    Parameters
+    ----------
+    port : int
+        0 picks a free port.
+    host : str
+        127.0.0.1 by default: only this machine can reach it.
+    verbose : bool
+        Log every request to stderr.
+    ready : callable, optional
+        Called with the server once it listens (the CLI prints its address).
+    """
+    server = PlaygroundServer(host, port, verbose=verbose)
+    if ready is not None:
+        ready(server)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+
+
+class RunningServer:
+    """A playground server in a background thread (tests, notebooks); :meth:`shutdown` ends it."""
+
+    def __init__(self, server: PlaygroundServer, thread: threading.Thread) -> None:
+        self.server, self.thread = server, thread
+        self.url = server.url
+
+    def shutdown(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def serve_in_thread(port: int = 0, host: str = "127.0.0.1") -> RunningServer:
+    """Start a playground server in a daemon thread and return it once it listens."""
+    server = PlaygroundServer(host, port)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                              name="deltaprop-playground", daemon=True)
+    thread.start()  # the socket listens from the constructor on: requests wait, none fail
+    return RunningServer(server, thread)

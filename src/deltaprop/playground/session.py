@@ -1,0 +1,253 @@
+"""One browser tab's run: the data, the network, the BatchStepper, and the state the page draws.
+
+Data flow: Config -> data (generated, split) -> MLP -> BatchStepper.step (forward, loss,
+backward, optimizer) -> :meth:`Session.state` (weights, neuron maps over the input plane,
+losses, gradient norms, and after a single step the deltas of every layer).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from deltaprop import datasets
+from deltaprop.evaluation import evaluate
+from deltaprop.mlp import MLP
+from deltaprop.optim import SGD, Adam, Optimizer
+from deltaprop.playground.config import Config
+from deltaprop.stepping import BatchStepper, StepResult
+
+Array = np.ndarray
+MAP_SIZE = 32  # neuron maps: MAP_SIZE x MAP_SIZE (classify) or MAP_SIZE points (regress)
+OUTPUT_SIZE = 100  # the decision map's side
+CURVE_POINTS = 200  # the fitted curve's points (regress)
+MAX_DELTA_ROWS = 32  # rows of each delta sent to the page
+MAX_HISTORY = 500  # history entries kept; beyond, every other one is dropped
+MAX_STEPS_PER_REQUEST = 20_000  # a bound on one request's work, whatever its time budget
+
+
+def split_rows(n_samples: int, n_test: int, seed: int) -> tuple[Array, Array]:
+    """The training and test rows of the generated data (sorted; the exported code repeats this)."""
+    order = np.random.default_rng(seed).permutation(n_samples)
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def make_optimizer(config: Config) -> Optimizer:
+    return SGD(lr=config.lr) if config.optimizer == "sgd" else Adam(lr=config.lr)
+
+
+def output_activation(config: Config) -> str | None:
+    """Squared error on 0/1 labels goes through a sigmoid (the notes' network); else the loss's."""
+    return "sigmoid" if config.task == "classify" and config.loss == "squared_error" else None
+
+
+def encode(values: Array) -> dict[str, Any]:
+    """A map as bytes: q = round(255 (v - min) / (max - min)), base64, with min and max."""
+    values = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0, posinf=1e300, neginf=-1e300)
+    low, high = float(values.min()), float(values.max())
+    span = high - low
+    q = np.zeros(values.shape, np.uint8) if span <= 0 else np.round(
+        (values - low) * (255.0 / span)).astype(np.uint8)
+    return {"min": low, "max": high, "data": base64.b64encode(q.tobytes()).decode("ascii")}
+
+
+class Session:
+    """A run of the playground: ``config`` trained for :attr:`steps` minibatches."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        data = datasets.load(config.dataset, n_samples=config.samples, noise=config.noise,
+                             seed=config.seed)
+        train, test = split_rows(config.samples, config.n_test, config.seed)
+        self.X_train, self.y_train = data.X[train], data.y[train]
+        self.X_test, self.y_test = data.X[test], data.y[test]
+        self.feature_names = data.feature_names
+        self.net = MLP(config.layer_sizes, activation=config.activation,
+                       output_activation=output_activation(config), batch_norm=config.bn,
+                       seed=config.seed, dtype=np.float64)
+        self.stepper = BatchStepper(self.net, self.X_train, self.y_train, loss=config.loss,
+                                    optimizer=make_optimizer(config), batch_size=config.batch,
+                                    l2=config.l2)
+        self.extent = _extent(data.X, data.y, config.task)
+        self.diverged: str | None = None
+        self.history: dict[str, list[Any]] = {"epoch": [], "train_loss": [], "test_loss": [],
+                                              "grad_norms": []}
+        self._history_stride, self._updates = 1, 0
+        self._record(np.zeros(len(self.net.dense_layers)))
+
+    # -- training ------------------------------------------------------------------------------
+    @property
+    def steps(self) -> int:
+        return self.stepper.steps
+
+    def train(self, max_ms: float, max_steps: int = MAX_STEPS_PER_REQUEST) -> None:
+        """Train whole minibatches for about ``max_ms`` milliseconds (at least one, at most
+        ``max_steps``)."""
+        if self.diverged:
+            return
+        deadline = time.perf_counter() + max_ms / 1000.0
+        squared = np.zeros(len(self.net.dense_layers))
+        n = 0
+        for _ in range(min(max_steps, MAX_STEPS_PER_REQUEST)):
+            result = self._step()
+            if not result.taken:
+                break
+            squared += result.grad_norms**2
+            n += 1
+            if time.perf_counter() >= deadline:
+                break
+        self._record(np.sqrt(squared / max(n, 1)))
+
+    def step(self) -> StepResult | None:
+        """One minibatch; its result (None when training had already diverged)."""
+        if self.diverged:
+            return None
+        result = self._step()
+        self._record(result.grad_norms if result.taken else np.full(len(result.grad_norms), np.nan))
+        return result
+
+    def _step(self) -> StepResult:
+        result = self.stepper.step()
+        if not result.taken:
+            self.diverged = (f"training diverged at step {self.steps}: the gradient is not finite "
+                             f"or would overflow the weights, so that step was not taken. Lower "
+                             f"the learning rate (now {self.config.lr:g}) and reset.")
+        return result
+
+    def _record(self, grad_norms: Array) -> None:
+        """One history entry per request; every other one is dropped when there are too many."""
+        self._updates += 1
+        if (self._updates - 1) % self._history_stride:
+            return
+        train_loss, _ = self._scores(self.X_train, self.y_train)
+        test_loss = self._scores(self.X_test, self.y_test)[0] if len(self.y_test) else None
+        history = self.history
+        history["epoch"].append(self.stepper.epochs_done)
+        history["train_loss"].append(_finite(train_loss))
+        history["test_loss"].append(_finite(test_loss))
+        history["grad_norms"].append([_finite(value) for value in grad_norms])
+        if len(history["epoch"]) > MAX_HISTORY:
+            for key in history:
+                history[key] = history[key][::2]
+            self._history_stride *= 2
+
+    # -- what the page draws -------------------------------------------------------------------
+    def _scores(self, X: Array, y: Array) -> tuple[float, float]:
+        """Loss (without decay) and metric: accuracy from the predicted class, or R^2."""
+        loss, metric = evaluate(self.net, X, y, loss=self.config.loss)
+        if self.config.task == "classify":
+            metric = float(np.mean(self._classes(X) == y))
+        return loss, metric
+
+    def _classes(self, X: Array) -> Array:
+        a = self.net.predict(X)
+        return a.argmax(axis=1) if a.shape[1] == 2 else (a[:, 0] >= 0.5).astype(np.int64)
+
+    def _probability(self, X: Array) -> Array:
+        """P(class 1), or the single output clipped to [0, 1] (squared error)."""
+        a = self.net.predict(X)
+        return np.clip(a[:, 1] if a.shape[1] == 2 else a[:, 0], 0.0, 1.0)
+
+    def state(self, step: StepResult | None = None) -> dict[str, Any]:
+        """Everything the page draws, as JSON-ready values (docs/playground-protocol.md)."""
+        config, net = self.config, self.net
+        train_loss, train_metric = self._scores(self.X_train, self.y_train)
+        test = None
+        if len(self.y_test):
+            test_loss, test_metric = self._scores(self.X_test, self.y_test)
+            test = {"loss": _finite(test_loss), "metric": _finite(test_metric)}
+        inputs, unit_maps = self._unit_maps()
+        return {
+            "steps": self.steps,
+            "epoch": self.stepper.epochs_done,
+            "batches_per_epoch": self.stepper.batches_per_epoch,
+            "task": config.task,
+            "layer_sizes": config.layer_sizes,
+            "feature_names": list(self.feature_names),
+            "train": {"loss": _finite(train_loss), "metric": _finite(train_metric)},
+            "test": test,
+            "metric_name": "accuracy" if config.task == "classify" else "r2",
+            "diverged": self.diverged,
+            "history": self.history,
+            "weights": [{"W": layer.W.tolist(), "b": layer.b.tolist()} for layer in net.dense_layers],
+            "grid": {"extent": list(self.extent), "size": MAP_SIZE},
+            "maps": [[encode(column) for column in outputs.T] for outputs in unit_maps],
+            "input_maps": [encode(column) for column in inputs.T],
+            "output": self._output(),
+            "data": {"train": _points(self.X_train, self.y_train),
+                     "test": _points(self.X_test, self.y_test)},
+            "step": None if step is None else _step_state(step),
+        }
+
+    def _grid(self, size: int) -> Array:
+        """Points of the input plane (row 0 at ymax) or line, one per row."""
+        xmin, xmax, ymin, ymax = self.extent
+        xs = np.linspace(xmin, xmax, size)
+        if self.config.task == "regress":
+            return xs[:, None]
+        ys = np.linspace(ymax, ymin, size)
+        gx, gy = np.meshgrid(xs, ys)
+        return np.column_stack([gx.ravel(), gy.ravel()])
+
+    def _unit_maps(self) -> tuple[Array, list[Array]]:
+        """The grid, and each dense layer's unit outputs on it (after BatchNorm and f)."""
+        grid = self._grid(MAP_SIZE)
+        a, outputs = grid, []
+        layers = self.net.layers
+        for i, layer in enumerate(layers):  # evaluation mode: BatchNorm's running statistics
+            a = layer.forward(a, training=False)
+            if i + 1 == len(layers) or layers[i + 1] in self.net.dense_layers:
+                outputs.append(np.array(a, copy=True))
+        return grid, outputs
+
+    def _output(self) -> dict[str, Any]:
+        if self.config.task == "regress":
+            x = self._grid(CURVE_POINTS)
+            return {"x": x[:, 0].tolist(), "y": self.net.predict(x)[:, 0].tolist()}
+        probability = self._probability(self._grid(OUTPUT_SIZE))
+        q = np.round(probability * 255.0).astype(np.uint8)
+        return {"size": OUTPUT_SIZE, "data": base64.b64encode(q.tobytes()).decode("ascii")}
+
+
+def _step_state(step: StepResult) -> dict[str, Any]:
+    return {
+        "rows": step.rows.tolist(),
+        "loss": _finite(step.loss),
+        "layers": [{"delta": [[_finite(v) for v in row] for row in delta[:MAX_DELTA_ROWS]],
+                    "rows_shown": min(len(delta), MAX_DELTA_ROWS), "rows_total": len(delta),
+                    "mean_abs_delta": [_finite(v) for v in np.abs(delta).mean(axis=0)],
+                    "grad_norm": _finite(norm)}
+                   for delta, norm in zip(step.deltas, step.grad_norms)],
+    }
+
+
+def _extent(X: Array, y: Array, task: str) -> tuple[float, float, float, float]:
+    """A square window around the inputs (classify), or x and y ranges (regress), padded."""
+    if task == "regress":
+        (x_low, x_high), (y_low, y_high) = _padded(X[:, 0]), _padded(y)
+        return x_low, x_high, y_low, y_high
+    centre = (X.min(axis=0) + X.max(axis=0)) / 2
+    half = float((X.max(axis=0) - X.min(axis=0)).max()) / 2 * 1.15 + 0.1
+    return centre[0] - half, centre[0] + half, centre[1] - half, centre[1] + half
+
+
+def _padded(values: Array) -> tuple[float, float]:
+    low, high = float(values.min()), float(values.max())
+    pad = 0.1 * (high - low) + 0.05
+    return low - pad, high + pad
+
+
+def _points(X: Array, y: Array) -> dict[str, Any]:
+    return {"x": np.round(X, 5).tolist(), "y": y.tolist()}
+
+
+def _finite(value: Any) -> float | None:
+    """JSON has no NaN or infinity: those become null."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None

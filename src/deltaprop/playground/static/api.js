@@ -1,0 +1,51 @@
+// Talking to the playground server (docs/playground-protocol.md).
+// Every call resolves to {ok, status, body}; it never throws, so the page can always show
+// what went wrong in its error banner instead of dying on an unhandled rejection.
+
+/** A per-tab session id. crypto.randomUUID exists only in secure contexts (https or
+ *  localhost), so a page served on a LAN address falls back to getRandomValues. */
+export function newSessionId() {
+  if (globalThis.crypto && typeof crypto.randomUUID === "function") {
+    return crypto.randomUUID();
+  }
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function answer(response) {
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // A proxy page or an empty body: keep the status so the message says something useful.
+    body = { error: `the server answered ${response.status} without JSON`, field: null };
+  }
+  if (!response.ok && (!body || typeof body.error !== "string")) {
+    body = { error: `the server answered ${response.status}`, field: null };
+  }
+  return { ok: response.ok, status: response.status, body };
+}
+
+/** POST a JSON body to an /api/ path. */
+export async function post(path, payload) {
+  try {
+    const response = await fetch(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(payload),
+    });
+    return await answer(response);
+  } catch (err) {
+    return { ok: false, status: 0, body: { error: `cannot reach the server (${err.message})`, field: null } };
+  }
+}
+
+export const reset = (session, config) => post("api/reset", { session, config });
+export const train = (session, maxMs) => post("api/train", { session, max_ms: maxMs });
+export const step = (session) => post("api/step", { session });
+
+/** The export links: plain GETs the server answers with an attachment. */
+export function exportUrl(kind, session) {
+  return `api/export/${kind}?session=${encodeURIComponent(session)}`;
+}

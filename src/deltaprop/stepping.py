@@ -1,0 +1,156 @@
+"""BatchStepper: the training loop of :func:`deltaprop.fit` opened up, one minibatch per call.
+
+Each :meth:`BatchStepper.step` runs forward -> loss -> backward -> optimizer step on the next
+minibatch and returns what happened in it: the rows, the loss, the delta of every layer and the
+per-layer gradient norms. The minibatches are the ones ``fit`` would draw (the same shuffles from
+``net.rng``), so ``k`` whole epochs of steps give exactly the weights of
+``net.fit(X, y, epochs=k, ...)`` with the same options; this is what the playground runs and
+what its exported code replays.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from deltaprop._validation import as_float_matrix, check_positive, check_rows
+from deltaprop.data import batch_rows, minibatch_indices
+from deltaprop.losses import Loss
+from deltaprop.network import Network
+from deltaprop.optim import Optimizer, get_optimizer
+
+Array = np.ndarray
+
+
+@dataclass
+class StepResult:
+    """One minibatch step.
+
+    Attributes
+    ----------
+    rows : ndarray of int, shape (batch,)
+        The minibatch's rows of the training data.
+    loss : float
+        The minibatch's loss before the update, with the weight-decay term.
+    deltas : list of ndarray, shape (batch, n_out) per dense layer
+        delta_l of every dense layer for this minibatch (copies).
+    grad_norms : ndarray of shape (n_dense,)
+        ``||(dW_l, db_l)||`` of each dense layer, before the update.
+    taken : bool
+        False when the step was refused because the gradient was not finite or would overflow
+        the weights (the weights are then unchanged).
+    """
+
+    rows: Array
+    loss: float
+    deltas: list[Array]
+    grad_norms: Array
+    taken: bool
+
+
+class BatchStepper:
+    """Train ``net`` on (X, y) one minibatch at a time.
+
+    Parameters
+    ----------
+    net : Network
+    X : array-like, shape (n_samples, n_inputs)
+    y : array-like
+        Targets as :func:`deltaprop.fit` takes them for ``loss``.
+    loss : str or Loss
+    optimizer : str or Optimizer, optional
+        Default ``Adam(lr=1e-3)``, as in ``fit``.
+    batch_size : int or "full"
+    l2, l1 : float
+        Weight decay on W, never on biases.
+    total_epochs : int, optional
+        Given to the optimizer's schedule (``fit``'s ``epochs``); only a cosine schedule uses it.
+
+    Attributes
+    ----------
+    steps : int
+        Minibatches taken so far.
+    epoch : int
+        Whole epochs completed.
+    batches_per_epoch : int
+
+    Examples
+    --------
+    >>> import deltaprop as dp
+    >>> data = dp.datasets.load("xor")
+    >>> net = dp.MLP([2, 3, 1], activation="tanh", seed=0)
+    >>> stepper = dp.BatchStepper(net, data.X, data.y, loss="binary_cross_entropy",
+    ...                           optimizer=dp.SGD(lr=0.5), batch_size=2)
+    >>> result = stepper.step()
+    >>> [delta.shape for delta in result.deltas]
+    [(2, 3), (2, 1)]
+    """
+
+    def __init__(self, net: Network, X: Any, y: Any, *, loss: str | Loss = "squared_error",
+                 optimizer: str | Optimizer | None = None, batch_size: int | str = 32,
+                 l2: float = 0.0, l1: float = 0.0, total_epochs: int | None = None) -> None:
+        loss = net.check_loss(loss)
+        self.optimizer = get_optimizer(optimizer)
+        self.l2 = check_positive("l2", l2, allow_zero=True)
+        self.l1 = check_positive("l1", l1, allow_zero=True)
+        self.X = as_float_matrix(X, "X", net.dtype, net.n_inputs)
+        self.Y = loss.prepare_targets(y, net.n_outputs, net.dtype)
+        check_rows(self.X, self.Y)
+        n = self.X.shape[0]
+        self.batch_size = batch_rows(batch_size, n)
+        self._min_batch = 2 if net.batchnorm_layers else 1
+        if self.batch_size < self._min_batch:
+            raise ValueError("batch normalization needs at least 2 samples per batch in training; "
+                             f"batch_size={batch_size} with {n} samples gives {self.batch_size}")
+        net.use_loss(loss)
+        self.net, self.loss = net, loss
+        # minibatch_indices skips a last batch smaller than min_batch (BatchNorm's 1-sample one)
+        self.batches_per_epoch = sum(1 for start in range(0, n, self.batch_size)
+                                     if n - start >= self._min_batch)
+        self.optimizer.start(total_epochs if total_epochs is not None else 1)
+        self.steps = 0
+        self.epoch = 0
+        self._batches: Iterator[Array | slice] = iter(())
+        self._in_epoch = 0
+
+    def _next_rows(self) -> Array:
+        """The next minibatch's rows; a new epoch's shuffle when the last one is used up."""
+        if self._in_epoch == 0 or self._in_epoch == self.batches_per_epoch:
+            self.optimizer.set_epoch(self.epoch)
+            self._batches = minibatch_indices(self.X.shape[0], self.batch_size, self.net.rng,
+                                              min_batch=self._min_batch)
+            self._in_epoch = 0
+        rows = next(self._batches)
+        self._in_epoch += 1
+        if isinstance(rows, slice):
+            return np.arange(rows.start, rows.stop)
+        return rows
+
+    def step(self) -> StepResult:
+        """Train on the next minibatch; return its rows, loss, deltas and gradient norms."""
+        net = self.net
+        rows = self._next_rows()
+        X_batch, Y_batch = self.X[rows], self.Y[rows]
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss = net._loss_and_gradient(X_batch, Y_batch, self.loss, self.l2, self.l1)
+        deltas = [np.array(layer.delta, copy=True) for layer in net.dense_layers]
+        grad_norms = np.array([math.sqrt(float(np.dot(net.grad[part], net.grad[part])))
+                               for part in net._layer_grad_slices])
+        other = sum(float(np.dot(g, g)) for g in net._other_grads())
+        norm = math.sqrt(float(np.dot(grad_norms, grad_norms)) + other)
+        taken = self.optimizer.step_is_safe(norm) and math.isfinite(loss)
+        if taken:  # else the weights stay as they were; the caller decides whether to go on
+            self.optimizer.step(net.theta, net.grad)
+        self.steps += 1
+        if self._in_epoch == self.batches_per_epoch:
+            self.epoch += 1
+        return StepResult(rows, float(loss), deltas, grad_norms, taken)
+
+    @property
+    def epochs_done(self) -> float:
+        """Epochs trained, counting a partial epoch as its fraction of batches."""
+        return self.steps / self.batches_per_epoch
