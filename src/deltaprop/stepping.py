@@ -135,13 +135,14 @@ class BatchStepper:
         net = self.net
         rows = self._next_rows()
         X_batch, Y_batch = self.X[rows], self.Y[rows]
+        # A diverging run shows up in the result (taken=False), not as overflow warnings.
         with np.errstate(over="ignore", invalid="ignore"):
             loss = net._loss_and_gradient(X_batch, Y_batch, self.loss, self.l2, self.l1)
+            grad_norms = np.array([math.sqrt(float(np.dot(net.grad[part], net.grad[part])))
+                                   for part in net._layer_grad_slices])
+            other = sum(float(np.dot(g, g)) for g in net._other_grads())
+            norm = math.sqrt(float(np.dot(grad_norms, grad_norms)) + other)
         deltas = [np.array(layer.delta, copy=True) for layer in net.dense_layers]
-        grad_norms = np.array([math.sqrt(float(np.dot(net.grad[part], net.grad[part])))
-                               for part in net._layer_grad_slices])
-        other = sum(float(np.dot(g, g)) for g in net._other_grads())
-        norm = math.sqrt(float(np.dot(grad_norms, grad_norms)) + other)
         taken = self.optimizer.step_is_safe(norm) and math.isfinite(loss)
         if taken:  # else the weights stay as they were; the caller decides whether to go on
             self.optimizer.step(net.theta, net.grad)

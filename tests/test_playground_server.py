@@ -1,0 +1,377 @@
+"""The playground's Python side: configuration, sessions, exports and the HTTP API.
+
+The numbers the page draws are checked against the library computed independently; the HTTP
+tests run a real server on 127.0.0.1 (the browser tests are in test_playground_e2e.py).
+"""
+
+import base64
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop.playground import Session, parse_config, serve_in_thread
+from deltaprop.playground.config import ConfigError
+from deltaprop.playground.export import model_bytes, python_code
+from deltaprop.playground.server import Sessions
+from deltaprop.playground.session import MAP_SIZE, OUTPUT_SIZE
+
+
+def _decode(encoded, shape):
+    q = np.frombuffer(base64.b64decode(encoded["data"]), dtype=np.uint8).reshape(shape)
+    return encoded["min"] + (encoded["max"] - encoded["min"]) * q / 255.0
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+def test_defaults_and_normalized_query():
+    config = parse_config({})
+    assert config.layer_sizes == [2, 4, 4, 1]
+    assert config.loss == "binary_cross_entropy" and config.task == "classify"
+    assert parse_config({"dataset": "sine"}).loss == "squared_error"
+    config = parse_config({"dataset": "moons", "layers": "3, 5", "bn": "1", "lr": "0.03",
+                           "batch": "16", "loss": "cross_entropy"})
+    assert config.layer_sizes == [2, 3, 5, 2] and config.bn and config.lr == 0.03
+    assert "layers=3%2C5" in config.query() and "bn=1" in config.query()
+    # the query parses back to the same configuration (the URL reproduces the setup)
+    from urllib.parse import parse_qsl
+    assert parse_config(dict(parse_qsl(config.query(), keep_blank_values=True))) == config
+    assert parse_config({"layers": ""}).layer_sizes == [2, 1]
+
+
+@pytest.mark.parametrize(("values", "field", "words"), [
+    ({"lr": "abc"}, "lr", "lr must be a number, got 'abc'"),
+    ({"lr": 0}, "lr", "lr must be in (0, 10]"),
+    ({"lr": "nan"}, "lr", "lr must be in"),
+    ({"noise": 2}, "noise", "noise must be in [0, 1]"),
+    ({"dataset": "mnist"}, "dataset", "dataset 'mnist' is not one of xor, circles"),
+    ({"activation": "gelu"}, "activation", "activation 'gelu' is not one of"),
+    ({"optimizer": "rmsprop"}, "optimizer", "optimizer 'rmsprop' is not one of sgd, adam"),
+    ({"layers": "4,99"}, "layers", "hidden layer 2 width must be a whole number from 1 to 16, got '99'"),
+    ({"layers": "4,x"}, "layers", "hidden layer 2 width"),
+    ({"layers": "1,1,1,1,1,1,1"}, "layers", "at most 6 hidden layers"),
+    ({"layers": 4}, "layers", "layers must be widths separated by commas"),
+    ({"samples": "10.5"}, "samples", "samples must be a whole number"),
+    ({"samples": 5000}, "samples", "samples must be between 8 and 2000"),
+    ({"batch": 500}, "batch", "batch must be between 1 and 140"),
+    ({"bn": 1, "batch": 1}, "batch", "batch must be between 2 and 140"),
+    ({"bn": "maybe"}, "bn", "bn must be 0 or 1"),
+    ({"test": 0.95}, "test", "test must be in [0, 0.9]"),
+    ({"samples": 8, "test": 0.6}, "test", "leaves 3 for training"),
+    ({"dataset": "sine", "loss": "cross_entropy"}, "loss", "does not fit 'sine', a regression dataset"),
+    ({"dataset": "xor", "loss": "mse"}, "loss", "does not fit 'xor', a classification dataset"),
+    ({"seed": -1}, "seed", "seed must be between 0 and"),
+    ({"colour": "red"}, "colour", "unknown setting 'colour'"),
+])
+def test_bad_values_name_their_field(values, field, words):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(values)
+    assert caught.value.field == field
+    assert words in str(caught.value)
+
+
+# -- sessions: what the page draws, checked against the library ----------------------------------
+
+def _session(**values):
+    return Session(parse_config(values))
+
+
+def test_a_step_shows_the_deltas_of_the_batch_before_the_update():
+    session = _session(dataset="moons", layers="5,3", activation="sigmoid", loss="squared_error",
+                       batch=8, l2=0.01, seed=2)
+    session.train(5, max_steps=7)
+    before = session.net.copy()
+    result = session.step()
+    state = session.state(result)
+    rows = state["step"]["rows"]
+    assert len(rows) == 8 and state["steps"] == 8
+    loss, dWs, dbs = before.loss_and_gradients(session.X_train[rows], session.y_train[rows],
+                                               loss="squared_error", l2=0.01)
+    assert state["step"]["loss"] == pytest.approx(loss, rel=1e-12)
+    layers = state["step"]["layers"]
+    assert [np.shape(layer["delta"]) for layer in layers] == [(8, 5), (8, 3), (8, 1)]
+    for layer, expected, dW, db in zip(layers, before.deltas, dWs, dbs):
+        np.testing.assert_allclose(layer["delta"], expected, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(layer["mean_abs_delta"], np.abs(expected).mean(axis=0), rtol=1e-12)
+        assert layer["grad_norm"] == pytest.approx(np.sqrt(np.sum(dW**2) + np.sum(db**2)), rel=1e-12)
+        assert layer["rows_shown"] == layer["rows_total"] == 8
+    # and the weights shown are the ones after the update
+    np.testing.assert_allclose(state["weights"][0]["W"], session.net.weights[0])
+
+
+def test_large_batches_send_32_rows_of_each_delta():
+    session = _session(dataset="circles", batch=100)
+    layers = session.state(session.step())["step"]["layers"]
+    assert all(layer["rows_shown"] == 32 and len(layer["delta"]) == 32 and layer["rows_total"] == 100
+               for layer in layers)
+
+
+def test_neuron_maps_and_decision_map_are_the_network_on_the_grid():
+    session = _session(dataset="spirals", layers="6,3", activation="relu", bn=1, batch=16, seed=4)
+    session.train(20, max_steps=40)
+    state = session.state()
+    xmin, xmax, ymin, ymax = state["grid"]["extent"]
+    assert xmin < session.X_train[:, 0].min() and xmax > session.X_train[:, 0].max()
+    assert ymin < session.X_train[:, 1].min() and ymax > session.X_train[:, 1].max()
+    xs, ys = np.linspace(xmin, xmax, MAP_SIZE), np.linspace(ymax, ymin, MAP_SIZE)
+    grid = np.column_stack([a.ravel() for a in np.meshgrid(xs, ys)])
+    # independent forward pass in evaluation mode: dense -> BatchNorm (running stats) -> relu
+    dense, bn = session.net.dense_layers[0], session.net.batchnorm_layers[0]
+    z = grid @ dense.W.T + dense.b
+    z_hat = (z - bn.running_mean) / np.sqrt(bn.running_var + bn.eps)
+    hidden = np.maximum(bn.gamma * z_hat + bn.beta, 0.0)
+    for unit, encoded in enumerate(state["maps"][0]):
+        decoded = _decode(encoded, (MAP_SIZE, MAP_SIZE)).ravel()
+        span = max(encoded["max"] - encoded["min"], 1e-12)
+        assert np.max(np.abs(decoded - hidden[:, unit])) <= span / 255 / 2 + 1e-9
+    assert len(state["maps"]) == 3 and [len(m) for m in state["maps"]] == [6, 3, 1]
+    np.testing.assert_allclose(_decode(state["input_maps"][0], (MAP_SIZE, MAP_SIZE)).ravel(),
+                               grid[:, 0], atol=(xmax - xmin) / 255)
+    # the decision map: P(class 1) on the 100 x 100 grid, byte / 255
+    xs, ys = np.linspace(xmin, xmax, OUTPUT_SIZE), np.linspace(ymax, ymin, OUTPUT_SIZE)
+    big = np.column_stack([a.ravel() for a in np.meshgrid(xs, ys)])
+    q = np.frombuffer(base64.b64decode(state["output"]["data"]), np.uint8)
+    np.testing.assert_allclose(q / 255.0, session.net.predict(big)[:, 0], atol=0.5 / 255 + 1e-9)
+
+
+def test_regression_sends_curves():
+    session = _session(dataset="sine", layers="8", batch=20)
+    session.train(10, max_steps=30)
+    state = session.state()
+    assert state["task"] == "regress" and state["metric_name"] == "r2"
+    assert state["layer_sizes"] == [1, 8, 1]
+    x = np.array(state["output"]["x"])
+    np.testing.assert_allclose(state["output"]["y"], session.net.predict(x[:, None])[:, 0])
+    assert len(base64.b64decode(state["maps"][0][0]["data"])) == MAP_SIZE
+    assert np.shape(state["data"]["train"]["x"]) == (140, 1)
+
+
+def test_scores_are_the_libraries_and_accuracy_is_of_the_predicted_class():
+    session = _session(dataset="blobs", loss="cross_entropy", layers="3")
+    session.train(20, max_steps=50)
+    state = session.state()
+    assert state["layer_sizes"] == [2, 3, 2]
+    loss, _ = dp.evaluate(session.net, session.X_test, session.y_test, loss="cross_entropy")
+    assert state["test"]["loss"] == pytest.approx(loss)
+    predicted = session.net.predict(session.X_test).argmax(axis=1)
+    assert state["test"]["metric"] == pytest.approx(np.mean(predicted == session.y_test))
+    assert _session(test=0).state()["test"] is None
+
+
+def test_history_is_thinned_to_at_most_500_entries():
+    session = _session(dataset="xor", layers="2", batch=140)
+    for _ in range(1200):
+        session.train(1, max_steps=1)
+    history = session.history
+    assert 250 <= len(history["epoch"]) <= 500
+    assert all(len(history[key]) == len(history["epoch"]) for key in history)
+    assert history["epoch"] == sorted(history["epoch"])
+    assert np.shape(history["grad_norms"])[1] == 2
+
+
+def test_divergence_stops_training_and_says_what_to_do():
+    session = _session(dataset="sine", layers="16,16", activation="relu", lr=10, optimizer="sgd")
+    for _ in range(20):
+        session.train(20)
+        if session.diverged:
+            break
+    assert session.diverged and "Lower the learning rate (now 10)" in session.diverged
+    steps = session.steps
+    session.train(20)
+    assert session.steps == steps and session.step() is None
+    state = session.state()
+    json.dumps(state, allow_nan=False)  # no NaN reaches the page
+    assert all(np.isfinite(session.net.theta))
+
+
+# -- exports --------------------------------------------------------------------------------------
+
+def test_exported_code_replays_the_run_to_the_same_weights(tmp_path):
+    session = _session(dataset="moons", layers="4,3", bn=1, batch=12, optimizer="adam", lr=0.02,
+                       l2=0.001, noise=0.2, seed=7)
+    session.train(50, max_steps=37)  # not a whole number of epochs
+    session.step()
+    script = tmp_path / "playground_run.py"
+    script.write_text(python_code(session))
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "test loss and metric" in done.stdout
+    replayed = dp.load(tmp_path / "playground.dp")
+    np.testing.assert_array_equal(replayed.theta, session.net.theta)
+    for a, b in zip(replayed.batchnorm_layers, session.net.batchnorm_layers):
+        np.testing.assert_array_equal(a.running_mean, b.running_mean)
+
+
+def test_exported_code_names_the_fit_call_for_whole_epochs():
+    session = _session(dataset="xor", batch=14)  # 140 training rows: 10 batches an epoch
+    session.train(50, max_steps=30)
+    code = python_code(session)
+    assert "net.fit(X_train, y_train, epochs=3, loss='binary_cross_entropy'" in code
+    assert "?dataset=xor" in code
+
+
+def test_exported_model_file_loads_with_the_weights_and_settings(tmp_path):
+    session = _session(dataset="circles", layers="5")
+    session.train(10, max_steps=20)
+    path = tmp_path / "playground.dp"
+    path.write_bytes(model_bytes(session))
+    net, extra = dp.modelfile.load_with_extra(path)
+    np.testing.assert_array_equal(net.theta, session.net.theta)
+    assert extra["playground"]["dataset"] == "circles" and extra["steps"] == 20
+
+
+# -- HTTP -------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def server():
+    running = serve_in_thread(port=0)
+    yield running
+    running.shutdown()
+
+
+def _request(server, path, body=None, raw=None):
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(server.url + path.lstrip("/"), data=data,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.headers, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def _post(server, path, body=None, raw=None):
+    status, _, data = _request(server, path, body, raw)
+    return status, json.loads(data)
+
+
+def test_the_server_listens_on_this_machine_only_and_serves_the_page(server):
+    assert server.url.startswith("http://127.0.0.1:")
+    status, headers, page = _request(server, "/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert b"<html" in page.lower()
+    for status, _, _ in (_request(server, "/static/../config.py"), _request(server, "/static/x.py"),
+                         _request(server, "/static/nothing.js"), _request(server, "/etc/passwd")):
+        assert status == 404
+
+
+def test_reset_train_step_and_export_over_http(server):
+    status, answer = _post(server, "/api/reset", {"session": "http-1", "config": {
+        "dataset": "xor", "layers": "4", "lr": "0.3"}})
+    assert status == 200 and answer["config"]["lr"] == 0.3 and answer["state"]["steps"] == 0
+    assert answer["query"].startswith("dataset=xor&")
+    status, answer = _post(server, "/api/train", {"session": "http-1", "max_ms": 50, "max_steps": 14})
+    assert status == 200 and answer["state"]["steps"] == 14 and answer["state"]["epoch"] == 1.0
+    status, answer = _post(server, "/api/step", {"session": "http-1"})
+    assert answer["state"]["steps"] == 15 and len(answer["state"]["step"]["layers"]) == 2
+    status, headers, code = _request(server, "/api/export/code?session=http-1")
+    assert status == 200 and 'filename="playground_run.py"' in headers["Content-Disposition"]
+    assert b"for _ in range(15)" in code
+    status, headers, model = _request(server, "/api/export/model?session=http-1")
+    assert status == 200 and headers["Content-Type"] == "application/octet-stream"
+    assert model[:2] == b"PK"
+
+
+@pytest.mark.parametrize(("path", "body", "raw", "status", "words"), [
+    ("/api/reset", {"session": "bad", "config": {"lr": "abc"}}, None, 400, "lr must be a number"),
+    ("/api/reset", {"session": "bad", "config": "lr=1"}, None, 400, "must be a JSON object"),
+    ("/api/reset", {"config": {}}, None, 400, "must name its session"),
+    ("/api/reset", None, b"{not json", 400, "the body is not JSON"),
+    ("/api/reset", None, b"[1, 2]", 400, "the body must be a JSON object"),
+    ("/api/reset", None, b"", 400, "needs a JSON body"),
+    ("/api/train", {"session": "never-reset"}, None, 404, "unknown to the server"),
+    ("/api/train", {"session": "bad", "max_ms": "fast"}, None, 400, "max_ms must be"),
+    ("/api/train", {"session": "bad", "max_steps": 0}, None, 400, "max_steps must be"),
+    ("/api/nothing", {"session": "bad"}, None, 404, "no such API call"),
+])
+def test_bad_requests_get_a_json_error_naming_the_problem(server, path, body, raw, status, words):
+    got, answer = _post(server, path, body, raw)
+    assert got == status and words in answer["error"]
+    assert set(answer) == {"error", "field"}
+
+
+def test_a_refused_reset_keeps_the_sessions_run(server):
+    _post(server, "/api/reset", {"session": "keep", "config": {"dataset": "moons"}})
+    _post(server, "/api/train", {"session": "keep", "max_steps": 5})
+    status, answer = _post(server, "/api/reset", {"session": "keep", "config": {"layers": "4,99"}})
+    assert status == 400 and answer["field"] == "layers"
+    status, answer = _post(server, "/api/step", {"session": "keep"})
+    assert status == 200 and answer["state"]["steps"] == 6
+
+
+def test_an_exception_inside_a_request_is_answered_and_the_server_goes_on(server, monkeypatch):
+    def broken(self, max_ms, max_steps=1):
+        raise RuntimeError("boom")
+    _post(server, "/api/reset", {"session": "boom", "config": {}})
+    monkeypatch.setattr(Session, "train", broken)
+    status, answer = _post(server, "/api/train", {"session": "boom"})
+    assert status == 500 and "RuntimeError: boom" in answer["error"]
+    monkeypatch.undo()
+    assert _post(server, "/api/train", {"session": "boom", "max_steps": 1})[0] == 200
+
+
+def test_tabs_training_at_once_do_not_interfere(server):
+    """Four sessions trained from four threads at once end exactly as each trained alone."""
+    configs = {f"tab-{i}": {"dataset": name, "layers": "5,3", "seed": i, "batch": 7}
+               for i, name in enumerate(["xor", "moons", "spirals", "sine"])}
+
+    def run(session_id):
+        _post(server, "/api/reset", {"session": session_id, "config": configs[session_id]})
+        for _ in range(8):
+            _post(server, "/api/train", {"session": session_id, "max_ms": 2000, "max_steps": 25})
+        return _post(server, "/api/step", {"session": session_id})[1]["state"]
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        states = dict(zip(configs, pool.map(run, configs)))
+    for session_id, state in states.items():
+        alone = Session(parse_config(configs[session_id]))
+        for _ in range(8):
+            alone.train(2000, max_steps=25)
+        expected = alone.state(alone.step())
+        assert state["steps"] == 201
+        assert state["weights"] == expected["weights"]
+        assert state["step"] == expected["step"]
+        assert state["data"] == expected["data"]
+
+
+def test_sessions_are_bounded_least_recently_used_first():
+    sessions = Sessions(capacity=2)
+    for name in ("a", "b"):
+        sessions.replace(name, _session(samples=20, batch=4))
+    sessions.get("a")
+    sessions.replace("c", _session(samples=20, batch=4))
+    assert len(sessions) == 2
+    sessions.get("a")
+    with pytest.raises(Exception, match="unknown to the server"):
+        sessions.get("b")
+
+
+# -- the command --------------------------------------------------------------------------------
+
+def test_the_command_serves_until_stopped_and_refuses_a_taken_port(server):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen([sys.executable, "-m", "deltaprop", "playground", "--port", "0"],
+                          stderr=subprocess.PIPE, text=True, env=env) as process:
+        try:
+            line = process.stderr.readline()
+            assert "deltaprop playground: open http://127.0.0.1:" in line
+            url = line.split("open ", 1)[1].split()[0]
+            with urllib.request.urlopen(url, timeout=30) as answer:
+                assert answer.status == 200
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    port = server.url.rsplit(":", 1)[1].strip("/")
+    done = subprocess.run([sys.executable, "-m", "deltaprop", "playground", "--port", port],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr

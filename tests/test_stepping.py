@@ -1,0 +1,104 @@
+"""BatchStepper: fit's loop one minibatch at a time, with the deltas of each step."""
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+
+
+def _moons(n=100):
+    data = dp.datasets.load("moons", n_samples=n, noise=0.1, seed=1)
+    return data.X, data.y
+
+
+@pytest.mark.parametrize(("batch_norm", "batch_size", "optimizer", "dtype"), [
+    (False, 10, "sgd", np.float64),
+    (True, 7, "adam", np.float64),
+    (False, "full", "sgd", np.float32),
+    (True, 9, "sgd", np.float32),  # 100 = 11 * 9 + 1: BatchNorm skips the 1-sample batch
+    (False, 1, "adam", np.float32),
+])
+def test_whole_epochs_of_steps_equal_fit_bit_for_bit(batch_norm, batch_size, optimizer, dtype):
+    X, y = _moons()
+    fitted = dp.MLP([2, 5, 4, 1], activation="tanh", seed=3, batch_norm=batch_norm, dtype=dtype)
+    stepped = fitted.copy()
+    fitted.fit(X, y, loss="binary_cross_entropy", optimizer=dp.optim.get_optimizer(optimizer, lr=0.05),
+               batch_size=batch_size, epochs=3, l2=1e-3)
+    stepper = dp.BatchStepper(stepped, X, y, loss="binary_cross_entropy",
+                              optimizer=dp.optim.get_optimizer(optimizer, lr=0.05),
+                              batch_size=batch_size, l2=1e-3)
+    for _ in range(3 * stepper.batches_per_epoch):
+        assert stepper.step().taken
+    assert stepper.epoch == 3 and stepper.epochs_done == 3.0
+    np.testing.assert_array_equal(stepped.theta, fitted.theta)
+    for a, b in zip(stepped.batchnorm_layers, fitted.batchnorm_layers):
+        np.testing.assert_array_equal(a.running_mean, b.running_mean)
+        np.testing.assert_array_equal(a.running_var, b.running_var)
+
+
+def test_batches_per_epoch_and_each_epoch_visits_every_row_once():
+    X, y = _moons(23)
+    net = dp.MLP([2, 3, 1], seed=0, dtype=np.float64)
+    stepper = dp.BatchStepper(net, X, y, optimizer=dp.SGD(lr=0.01), batch_size=5)
+    assert stepper.batches_per_epoch == 5
+    for _ in range(2):
+        rows = np.concatenate([stepper.step().rows for _ in range(5)])
+        assert sorted(rows.tolist()) == list(range(23))
+    assert stepper.epoch == 2 and stepper.steps == 10
+
+
+def test_a_step_reports_the_deltas_and_gradients_the_network_computes_before_its_update():
+    X, y = _moons()
+    net = dp.MLP([2, 6, 3, 1], activation="sigmoid", seed=5, dtype=np.float64)
+    before = net.copy()
+    stepper = dp.BatchStepper(net, X, y, loss="squared_error", optimizer=dp.SGD(lr=0.5),
+                              batch_size=8, l2=0.01)
+    result = stepper.step()
+    loss, dWs, dbs = before.loss_and_gradients(X[result.rows], y[result.rows],
+                                               loss="squared_error", l2=0.01)
+    assert result.rows.shape == (8,)
+    assert result.loss == pytest.approx(loss, rel=1e-14)
+    for delta, expected in zip(result.deltas, before.deltas):
+        np.testing.assert_allclose(delta, expected, rtol=1e-13, atol=1e-16)
+    norms = [np.sqrt(np.sum(dW**2) + np.sum(db**2)) for dW, db in zip(dWs, dbs)]
+    np.testing.assert_allclose(result.grad_norms, norms, rtol=1e-12)
+    # SGD: theta moved by -lr * gradient
+    np.testing.assert_allclose(net.weights[0], before.weights[0] - 0.5 * dWs[0], rtol=1e-12)
+    # the deltas are copies: the next step does not overwrite them
+    kept = [d.copy() for d in result.deltas]
+    stepper.step()
+    for delta, copy in zip(result.deltas, kept):
+        np.testing.assert_array_equal(delta, copy)
+
+
+def test_a_step_that_would_overflow_is_not_taken():
+    X, y = _moons()
+    net = dp.MLP([2, 4, 1], activation="relu", seed=0, dtype=np.float32)
+    theta = net.theta.copy()
+    stepper = dp.BatchStepper(net, X * 1e30, y, optimizer=dp.SGD(lr=1e30), batch_size=10)
+    result = stepper.step()
+    assert not result.taken
+    np.testing.assert_array_equal(net.theta, theta)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"batch_size": 0}, "batch_size"),
+    ({"l2": -1.0}, "l2"),
+    ({"loss": "hinge"}, "loss"),
+    ({"optimizer": "rmsprop"}, "optimizer"),
+])
+def test_bad_options_are_refused_by_name(options, message):
+    X, y = _moons()
+    net = dp.MLP([2, 3, 1], seed=0)
+    with pytest.raises((ValueError, TypeError), match=message):
+        dp.BatchStepper(net, X, y, **options)
+
+
+def test_bad_data_and_batch_norm_with_one_row_batches_are_refused():
+    X, y = _moons()
+    with pytest.raises(ValueError, match="X has 100 samples but y has 99"):
+        dp.BatchStepper(dp.MLP([2, 3, 1], seed=0), X, y[:-1])
+    with pytest.raises(ValueError, match="X"):
+        dp.BatchStepper(dp.MLP([2, 3, 1], seed=0), X[:, :1], y)
+    with pytest.raises(ValueError, match="batch normalization needs at least 2"):
+        dp.BatchStepper(dp.MLP([2, 3, 1], seed=0, batch_norm=True), X, y, batch_size=1)
