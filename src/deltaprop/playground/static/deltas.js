@@ -14,13 +14,14 @@ function el(tag, attrs = {}, ...children) {
 
 /** Four significant digits, as the tests read them back. */
 export function formatDelta(v) {
-  return Number.isFinite(v) ? v.toPrecision(4) : String(v);
+  // The server sends null for a value that was not finite (JSON has no NaN).
+  return typeof v === "number" && Number.isFinite(v) ? v.toPrecision(4) : "–";
 }
 
 function layerTable(layer, l, rows, last) {
   const units = layer.delta.length ? layer.delta[0].length : layer.mean_abs_delta.length;
   let largest = 1e-300;
-  for (const row of layer.delta) for (const v of row) largest = Math.max(largest, Math.abs(v));
+  for (const row of layer.delta) for (const v of row) largest = Math.max(largest, Math.abs(v ?? 0));
   const head = el("tr", {}, el("th", { scope: "col" }, "row"));
   for (let j = 0; j < units; j += 1) head.append(el("th", { scope: "col" }, `unit ${j + 1}`));
   const body = layer.delta.map((values, i) => {
@@ -28,7 +29,7 @@ function layerTable(layer, l, rows, last) {
     values.forEach((v) => {
       const td = el("td", {}, formatDelta(v));
       // Light tint only: the number stays the thing to read.
-      td.style.background = css(diverging(v / largest), 0.75);
+      td.style.background = css(diverging((v ?? 0) / largest), 0.75);
       tr.append(td);
     });
     return tr;
@@ -66,7 +67,7 @@ export function showDeltas(panel, state) {
 
 /** Training moved on: the deltas shown are of an older batch. Kept, but dimmed and labelled. */
 export function markDeltasStale(panel) {
-  if (!panel.firstChild || panel.classList.contains("stale")) return;
+  if (!panel.dataset.steps || panel.classList.contains("stale")) return;
   panel.classList.add("stale");
   const note = el("p", { className: "stale-note" }, "Training has moved on since this step: press Step to see the current deltas.");
   panel.prepend(note);

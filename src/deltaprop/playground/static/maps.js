@@ -32,14 +32,15 @@ function scratchCanvas(width, height) {
   return scratch.get(key);
 }
 
-/** Draw size x size values (row 0 at the top) into the box, coloured around `centre`. */
-export function drawHeatmap(ctx, values, size, box, centre, scale) {
+/** Draw size x size values (row 0 at the top) into the box, coloured around `centre`;
+ *  `strength` < 1 pales the colours (the big map, so that the data points stand out on it). */
+export function drawHeatmap(ctx, values, size, box, centre, scale, strength = 1) {
   const canvas = scratchCanvas(size, size);
   const sctx = canvas.getContext("2d");
   const image = sctx.createImageData(size, size);
   const s = scale > 0 ? scale : 1;
   for (let i = 0; i < size * size; i += 1) {
-    const [r, g, b] = diverging((values[i] - centre) / s);
+    const [r, g, b] = diverging((strength * (values[i] - centre)) / s);
     image.data[4 * i] = r;
     image.data[4 * i + 1] = g;
     image.data[4 * i + 2] = b;
@@ -147,19 +148,19 @@ function drawPoints(ctx, data, pixel, classify, batchRows) {
     const [px, py] = pixel(x[0], classify ? x[1] : y);
     ctx.beginPath();
     ctx.arc(px, py, 3.5, 0, 2 * Math.PI);
-    if (filled) {
-      ctx.fillStyle = colourOf(y);
-      ctx.fill();
-      ctx.strokeStyle = "#fff";
-      ctx.lineWidth = 1;
-      ctx.stroke();
-    } else {
-      ctx.fillStyle = "rgba(255,255,255,0.85)";
-      ctx.fill();
+    // A dark rim on every point: a point on the map of its own class must not vanish.
+    ctx.fillStyle = filled ? colourOf(y) : "#fff";
+    ctx.fill();
+    if (!filled) {
       ctx.strokeStyle = colourOf(y);
       ctx.lineWidth = 2;
       ctx.stroke();
     }
+    ctx.beginPath();
+    ctx.arc(px, py, filled ? 3.5 : 4.5, 0, 2 * Math.PI);
+    ctx.strokeStyle = "rgba(20,20,20,0.8)";
+    ctx.lineWidth = 0.8;
+    ctx.stroke();
   };
   if (data.test) data.test.x.forEach((x, i) => point(x, data.test.y[i], false));
   data.train.x.forEach((x, i) => point(x, data.train.y[i], true));
@@ -186,7 +187,7 @@ export function drawOutput(canvas, state) {
   if (classify) {
     const bytes = decodeBytes(state.output.data);
     const values = Float32Array.from(bytes, (q) => q / 255);
-    drawHeatmap(ctx, values, state.output.size, frame, 0.5, 0.5);
+    drawHeatmap(ctx, values, state.output.size, frame, 0.5, 0.5, 0.6);
   } else {
     ctx.fillStyle = "#fafbfc";
     ctx.fillRect(frame.x, frame.y, frame.w, frame.h);

@@ -36,7 +36,7 @@ function layout(sizes, width, height) {
   const bottom = 12;
   const maxUnits = Math.max(...sizes);
   const columnGap = width / sizes.length;
-  const box = Math.max(12, Math.min(44, (height - top - bottom) / maxUnits - 8, columnGap * 0.45));
+  const box = Math.max(12, Math.min(52, (height - top - bottom) / maxUnits - 8, columnGap * 0.45));
   const pitch = Math.min(box + 14, (height - top - bottom) / maxUnits);
   return sizes.map((n, column) => {
     const cx = columnGap * (column + 0.5);
