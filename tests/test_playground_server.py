@@ -263,6 +263,20 @@ def test_the_server_listens_on_this_machine_only_and_serves_the_page(server):
         assert status == 404
 
 
+def test_requests_addressed_to_another_host_are_refused(server):
+    """DNS rebinding: a page from evil.example resolving to 127.0.0.1 gets nothing."""
+    port = server.url.rsplit(":", 1)[1].strip("/")
+    for host, status in ((f"evil.example:{port}", 403), (f"localhost:{port}", 200),
+                         (f"127.0.0.1:{port}", 200)):
+        request = urllib.request.Request(server.url, headers={"Host": host})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                assert answer.status == status
+        except urllib.error.HTTPError as error:
+            assert error.code == status
+            assert "answers requests to 127.0.0.1 or localhost only" in json.loads(error.read())["error"]
+
+
 def test_reset_train_step_and_export_over_http(server):
     status, answer = _post(server, "/api/reset", {"session": "http-1", "config": {
         "dataset": "xor", "layers": "4", "lr": "0.3"}})

@@ -7,6 +7,7 @@ The protocol is written down in docs/playground-protocol.md.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import threading
 from collections import OrderedDict
@@ -79,6 +80,7 @@ class PlaygroundServer(ThreadingHTTPServer):
         super().__init__((host, port), PlaygroundHandler)
         self.sessions = Sessions()
         self.verbose = verbose
+        self.loopback = ipaddress.ip_address(self.server_address[0]).is_loopback
 
     @property
     def url(self) -> str:
@@ -115,6 +117,7 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
     def _answer(self, respond: Callable[[], None]) -> None:
         """Run ``respond``; a refused request or an unexpected failure becomes a JSON error."""
         try:
+            self._check_host()
             respond()
         except RequestError as error:
             self._send_json(error.status, {"error": str(error), "field": error.field})
@@ -123,6 +126,16 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
             self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR,
                             {"error": f"the server failed: {type(error).__name__}: {error}",
                              "field": None})
+
+    def _check_host(self) -> None:
+        """On loopback, answer only requests addressed to loopback: a web page elsewhere whose
+        name is made to resolve to 127.0.0.1 (DNS rebinding) must not read the sessions."""
+        if not self.server.loopback:
+            return
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]").lower()
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise RequestError(HTTPStatus.FORBIDDEN, f"this server answers requests to 127.0.0.1 "
+                               f"or localhost only, not to {host or 'a missing Host'!r}")
 
     # -- API -----------------------------------------------------------------------------------
     def _reset(self, body: dict[str, Any]) -> dict[str, Any]:

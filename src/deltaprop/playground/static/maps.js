@@ -169,8 +169,8 @@ function drawPoints(ctx, data, pixel, classify, batchRows) {
     if (!x) continue;
     const [px, py] = pixel(x[0], classify ? x[1] : data.train.y[row]);
     ctx.beginPath();
-    ctx.arc(px, py, 6, 0, 2 * Math.PI);
-    ctx.strokeStyle = "#111";
+    ctx.arc(px, py, 6.5, 0, 2 * Math.PI);
+    ctx.strokeStyle = "#d62728"; // the delta colour: these rows are the ones in the tables
     ctx.lineWidth = 1.5;
     ctx.stroke();
   }

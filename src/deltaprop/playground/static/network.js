@@ -37,7 +37,8 @@ function layout(sizes, width, height) {
   const maxUnits = Math.max(...sizes);
   const columnGap = width / sizes.length;
   const box = Math.max(12, Math.min(52, (height - top - bottom) / maxUnits - 8, columnGap * 0.45));
-  const pitch = Math.min(box + 14, (height - top - bottom) / maxUnits);
+  // Room under each box for its mean |delta| label when the column is not crowded.
+  const pitch = Math.min(box + 24, (height - top - bottom) / maxUnits);
   return sizes.map((n, column) => {
     const cx = columnGap * (column + 0.5);
     const y0 = top + (height - top - bottom - n * pitch) / 2 + (pitch - box) / 2;
