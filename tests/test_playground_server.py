@@ -8,8 +8,10 @@ import base64
 import concurrent.futures
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -40,6 +42,8 @@ def test_defaults_and_normalized_query():
                            "batch": "16", "loss": "cross_entropy"})
     assert config.layer_sizes == [2, 3, 5, 2] and config.bn and config.lr == 0.03
     assert "layers=3%2C5" in config.query() and "bn=1" in config.query()
+    assert "l2=0&" in config.query() and "lr=0.03&" in config.query()  # as typed, every digit kept
+    assert "lr=0.123456789012&" in parse_config({"lr": 0.123456789012}).query()
     # the query parses back to the same configuration (the URL reproduces the setup)
     from urllib.parse import parse_qsl
     assert parse_config(dict(parse_qsl(config.query(), keep_blank_values=True))) == config
@@ -319,6 +323,23 @@ def test_a_refused_reset_keeps_the_sessions_run(server):
     assert status == 400 and answer["field"] == "layers"
     status, answer = _post(server, "/api/step", {"session": "keep"})
     assert status == 200 and answer["state"]["steps"] == 6
+
+
+def test_a_tab_closing_during_its_request_leaves_no_traceback(server, capfd):
+    """The page closes while /api/train runs: the server finds the connection gone, says
+    nothing, and serves the next request."""
+    import socket
+    _post(server, "/api/reset", {"session": "closing", "config": {}})
+    host, port = server.server.server_address[:2]
+    body = json.dumps({"session": "closing", "max_ms": 300}).encode()
+    with socket.create_connection((host, port)) as connection:
+        connection.sendall(b"POST /api/train HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           b"Content-Type: application/json\r\nContent-Length: "
+                           + str(len(body)).encode() + b"\r\n\r\n" + body)
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    assert _post(server, "/api/step", {"session": "closing"})[0] == 200
+    time.sleep(0.5)  # the closed request's training (300 ms) has ended and tried to answer
+    assert "Traceback" not in capfd.readouterr().err
 
 
 def test_an_exception_inside_a_request_is_answered_and_the_server_goes_on(server, monkeypatch):

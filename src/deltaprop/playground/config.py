@@ -80,8 +80,8 @@ class Config:
         return values
 
     def query(self) -> str:
-        """The URL query that reproduces this configuration."""
-        return urlencode(self.as_dict())
+        """The URL query that reproduces this configuration (numbers written exactly: repr)."""
+        return urlencode({key: _shortest(value) for key, value in self.as_dict().items()})
 
 
 FIELDS = tuple(f.name for f in fields(Config))
@@ -135,6 +135,13 @@ def parse_config(values: Any) -> Config:
         bn=bn,
         seed=_integer(values, "seed", default.seed, 0, 2**31 - 1),
     )
+
+
+def _shortest(value: Any) -> Any:
+    """0.0 -> "0", 0.3 -> "0.3": repr keeps every digit, and integral floats lose the ".0"."""
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    return value
 
 
 def _choice(values: dict[str, Any], key: str, allowed: tuple[str, ...], default: str) -> str:

@@ -117,15 +117,20 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
     def _answer(self, respond: Callable[[], None]) -> None:
         """Run ``respond``; a refused request or an unexpected failure becomes a JSON error."""
         try:
-            self._check_host()
-            respond()
-        except RequestError as error:
-            self._send_json(error.status, {"error": str(error), "field": error.field})
-        except Exception as error:  # the page shows it; the server and other tabs go on
-            self.log_error("%s failed: %r", self.path, error)
-            self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR,
-                            {"error": f"the server failed: {type(error).__name__}: {error}",
-                             "field": None})
+            try:
+                self._check_host()
+                respond()
+            except RequestError as error:
+                self._send_json(error.status, {"error": str(error), "field": error.field})
+            except ConnectionError:
+                raise
+            except Exception as error:  # the page shows it; the server and other tabs go on
+                self.log_error("%s failed: %r", self.path, error)
+                self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR,
+                                {"error": f"the server failed: {type(error).__name__}: {error}",
+                                 "field": None})
+        except ConnectionError:  # the tab closed or reloaded while its request ran: no one to tell
+            self.close_connection = True
 
     def _check_host(self) -> None:
         """On loopback, answer only requests addressed to loopback: a web page elsewhere whose

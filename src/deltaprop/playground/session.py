@@ -77,7 +77,7 @@ class Session:
         self.history: dict[str, list[Any]] = {"epoch": [], "train_loss": [], "test_loss": [],
                                               "grad_norms": []}
         self._history_stride, self._updates = 1, 0
-        self._record(np.zeros(len(self.net.dense_layers)))
+        self._record(np.full(len(self.net.dense_layers), np.nan))  # no gradient yet: null
 
     # -- training ------------------------------------------------------------------------------
     @property

@@ -42,7 +42,13 @@ export async function post(path, payload) {
 }
 
 export const reset = (session, config) => post("api/reset", { session, config });
-export const train = (session, maxMs) => post("api/train", { session, max_ms: maxMs });
+/** Train for about maxMs; maxSteps (optional) caps the minibatches so that a small problem
+ *  does not finish inside the first update (the server's max_steps, 1 to 20000). */
+export function train(session, maxMs, maxSteps = null) {
+  const body = { session, max_ms: maxMs };
+  if (maxSteps !== null) body.max_steps = maxSteps;
+  return post("api/train", body);
+}
 export const step = (session) => post("api/step", { session });
 
 /** The export links: plain GETs the server answers with an attachment. */

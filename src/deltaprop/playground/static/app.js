@@ -29,6 +29,7 @@ const page = {
   state: null,
   config: { ...DEFAULTS },   // the last configuration the server accepted (normalized)
   playing: false,
+  looping: false,            // a play loop is running (it may be finishing its last request)
   needsReset: true,          // the controls differ from the server's run (a reset failed)
   boxes: [],                 // neuron boxes of the last network drawing, for the hover text
   chain: Promise.resolve(),  // requests go one at a time, in order
@@ -133,6 +134,7 @@ async function resetRun(config) {
   page.config = answer.body.config;
   writeControls(page.config);
   history.replaceState(null, "", `?${answer.body.query}`);
+  enableExports();
   clearDeltas($("deltas"));
   render(answer.body.state);
   return true;
@@ -149,11 +151,26 @@ function refused(answer) {
 }
 
 async function playLoop() {
+  page.looping = true;
+  document.body.classList.add("looping"); // lets a test wait for the last answer after Pause
+  try {
+    await trainWhilePlaying();
+  } finally {
+    page.looping = false;
+    document.body.classList.remove("looping");
+  }
+}
+
+async function trainWhilePlaying() {
   while (page.playing) {
-    const answer = await queued(() => api.train(page.session, TRAIN_MS));
+    const speed = $("speed").value;
+    const answer = await queued(() => api.train(page.session, TRAIN_MS, speed === "max" ? null : Number(speed)));
     if (!page.playing) {
       // Paused (or reset) while the request was out: still draw what it trained, if anything.
-      if (answer.ok) render(answer.body.state);
+      if (answer.ok) {
+        render(answer.body.state);
+        markDeltasStale($("deltas"));
+      }
       return;
     }
     if (!answer.ok) return refused(answer);
@@ -182,16 +199,21 @@ function setPlaying(playing) {
   $("play").textContent = playing ? "Pause" : "Play";
   $("play").setAttribute("aria-pressed", String(playing));
   document.body.classList.toggle("playing", playing);
-  if (!playing) page.frames = [];
+  if (!playing) {
+    page.frames = [];
+    $("rate").textContent = "";
+  }
 }
 
 async function togglePlay() {
   if (page.playing) return setPlaying(false);
   if (!(await ensureRun())) return;
+  if (page.playing) return; // a second click started it while the reset was out
   if (page.state?.diverged) return showError(`${page.state.diverged} Press Reset or change a setting.`);
   clearError();
   setPlaying(true);
-  playLoop();
+  // Paused and played again before the last answer came: that loop simply goes on.
+  if (!page.looping) playLoop();
 }
 
 // ---------------------------------------------------------------- drawing
@@ -215,7 +237,7 @@ function renderStatus(state) {
   document.querySelectorAll(".metric-name").forEach((e) => { e.textContent = name; });
   const now = performance.now();
   page.frames = page.frames.filter((t) => now - t < 2000);
-  $("rate").textContent = page.frames.length > 1 ? `${(page.frames.length / 2).toFixed(1)}/s` : "";
+  $("rate").textContent = page.frames.length > 1 ? `${(page.frames.length / 2).toFixed(1)} updates/s` : "";
 }
 
 function render(state) {
@@ -259,10 +281,19 @@ function controlChanged(event) {
 
 const layers = new LayerEditor($("layers"), $("add-layer"), $("remove-layer"), () => controlChanged(null));
 
+// The export links point at the server only once it holds a run for this tab: before the
+// first good reset they would download an error message as the file.
+function enableExports() {
+  for (const what of ["model", "code"]) {
+    const link = $(`export-${what}`);
+    link.href = api.exportUrl(what, page.session);
+    link.classList.remove("disabled");
+    link.removeAttribute("aria-disabled");
+  }
+}
+
 function start() {
   document.body.dataset.session = page.session;
-  $("export-model").href = api.exportUrl("model", page.session);
-  $("export-code").href = api.exportUrl("code", page.session);
   for (const key of KEYS) {
     if (key !== "layers") $(key).addEventListener("change", controlChanged);
   }

@@ -21,28 +21,32 @@ function unitKinds(state, config) {
   });
 }
 
-function columnTitle(column, sizes, config, task) {
-  if (column === 0) return "inputs";
+/** Two short lines per column (name, then what its units compute): long one-line titles
+ *  run into each other when there are seven or eight columns. */
+function columnTitle(column, sizes, config, state) {
+  if (column === 0) return ["inputs", state.feature_names.join(", ")];
   if (column === sizes.length - 1) {
-    if (task === "regress") return "output";
-    return config.loss === "cross_entropy" ? "output (softmax)" : "output (sigmoid)";
+    if (state.task === "regress") return ["output", "identity"];
+    return ["output", config.loss === "cross_entropy" ? "softmax" : "sigmoid"];
   }
-  return `hidden ${column} (${config.activation}${config.bn === 1 || config.bn === "1" ? ", BN" : ""})`;
+  const bn = config.bn === 1 || config.bn === "1" ? ", BN" : "";
+  return [`hidden ${column}`, `${config.activation}${bn}`];
 }
 
 /** Box geometry for every neuron: columns spread over the width, units centred vertically. */
 function layout(sizes, width, height) {
-  const top = 30;
+  const top = 36;
   const bottom = 12;
   const maxUnits = Math.max(...sizes);
   const columnGap = width / sizes.length;
   const box = Math.max(12, Math.min(52, (height - top - bottom) / maxUnits - 8, columnGap * 0.45));
   // Room under each box for its mean |delta| label when the column is not crowded.
   const pitch = Math.min(box + 24, (height - top - bottom) / maxUnits);
+  const labelled = pitch - box >= 16; // room for the mean |delta| under each box
   return sizes.map((n, column) => {
     const cx = columnGap * (column + 0.5);
     const y0 = top + (height - top - bottom - n * pitch) / 2 + (pitch - box) / 2;
-    return Array.from({ length: n }, (_, unit) => ({ x: cx - box / 2, y: y0 + unit * pitch, w: box, h: box }));
+    return Array.from({ length: n }, (_, unit) => ({ x: cx - box / 2, y: y0 + unit * pitch, w: box, h: box, labelled }));
   });
 }
 
@@ -86,8 +90,10 @@ function drawDeltaRings(ctx, step, boxes) {
       ctx.strokeStyle = DELTA_COLOUR;
       ctx.lineWidth = 0.8 + 4 * Math.sqrt(v / largest);
       ctx.strokeRect(b.x - 3, b.y - 3, b.w + 6, b.h + 6);
-      ctx.fillStyle = DELTA_COLOUR;
-      ctx.fillText(v.toPrecision(2), b.x + b.w / 2, b.y + b.h + 4);
+      if (b.labelled) {
+        ctx.fillStyle = DELTA_COLOUR;
+        ctx.fillText(v.toPrecision(2), b.x + b.w / 2, b.y + b.h + 4);
+      }
     });
   });
 }
@@ -99,13 +105,17 @@ export function drawNetwork(canvas, state, config) {
   const boxes = layout(sizes, width, height);
   const kinds = unitKinds(state, config);
   drawEdges(ctx, state, boxes);
-  ctx.font = "11px sans-serif";
-  ctx.fillStyle = "#333";
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
   sizes.forEach((_, column) => {
     const b = boxes[column][0];
-    ctx.fillText(columnTitle(column, sizes, config, state.task), b.x + b.w / 2, 6);
+    const [name, kind] = columnTitle(column, sizes, config, state);
+    ctx.font = "11px sans-serif";
+    ctx.fillStyle = "#222";
+    ctx.fillText(name, b.x + b.w / 2, 4);
+    ctx.font = "10px sans-serif";
+    ctx.fillStyle = "#777";
+    ctx.fillText(kind, b.x + b.w / 2, 18);
   });
   boxes.forEach((column, c) => {
     const maps = c === 0 ? state.input_maps : state.maps[c - 1];
