@@ -328,7 +328,6 @@ def test_a_refused_reset_keeps_the_sessions_run(server):
 def test_a_tab_closing_during_its_request_leaves_no_traceback(server, capfd):
     """The page closes while /api/train runs: the server finds the connection gone, says
     nothing, and serves the next request."""
-    import socket
     _post(server, "/api/reset", {"session": "closing", "config": {}})
     host, port = server.server.server_address[:2]
     body = json.dumps({"session": "closing", "max_ms": 300}).encode()

@@ -80,7 +80,7 @@ class PlaygroundServer(ThreadingHTTPServer):
         super().__init__((host, port), PlaygroundHandler)
         self.sessions = Sessions()
         self.verbose = verbose
-        self.loopback = ipaddress.ip_address(self.server_address[0]).is_loopback
+        self.loopback = ipaddress.ip_address(str(self.server_address[0])).is_loopback
 
     @property
     def url(self) -> str:
