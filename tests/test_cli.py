@@ -241,7 +241,7 @@ def test_gradcheck_fails_with_exit_code_1(monkeypatch, capsys):
 def test_datasets_lists_every_embedded_dataset(capsys):
     code, out, _ = run("datasets --json", capsys)
     names = [row["name"] for row in json.loads(out)["datasets"]]
-    assert code == 0 and set(names) == set(dp.datasets.names()) and len(names) == 13
+    assert code == 0 and set(names) == set(dp.datasets.names()) and len(names) == 14
 
 
 @pytest.mark.parametrize("argv, message", [

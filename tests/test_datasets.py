@@ -11,7 +11,7 @@ import pytest
 import deltaprop as dp
 from deltaprop import datasets
 
-GENERATED = ["xor", "and", "or", "moons", "circles", "spirals", "sine"]
+GENERATED = ["xor", "and", "or", "moons", "circles", "spirals", "blobs", "sine"]
 BUNDLED = ["digits", "iris", "wine", "breast_cancer", "diabetes", "linnerud"]
 # name: (X shape, y shape, task, number of classes or None)
 EXPECTED = {
@@ -21,6 +21,7 @@ EXPECTED = {
     "moons": ((200, 2), (200,), "classify", 2),
     "circles": ((200, 2), (200,), "classify", 2),
     "spirals": ((300, 2), (300,), "classify", 2),
+    "blobs": ((200, 2), (200,), "classify", 2),
     "sine": ((200, 1), (200,), "regress", None),
     "digits": ((1797, 64), (1797,), "classify", 10),
     "iris": ((150, 4), (150,), "classify", 3),
@@ -97,7 +98,7 @@ def test_generated_datasets_are_deterministic_per_seed_and_differ_between_seeds(
     assert not np.array_equal(first.X, other.X)
 
 
-@pytest.mark.parametrize("name", ["moons", "circles", "spirals", "sine"])
+@pytest.mark.parametrize("name", ["moons", "circles", "spirals", "blobs", "sine"])
 def test_n_samples_and_noise_can_be_overridden(name):
     data = datasets.load(name, n_samples=51, noise=0.0)
     assert data.X.shape[0] == data.y.shape[0] == 51
@@ -114,6 +115,11 @@ def test_noise_free_shapes_are_the_documented_curves():
     upper = moons.X[moons.y == 0]
     np.testing.assert_allclose(np.hypot(upper[:, 0], upper[:, 1]), 1.0)
     assert (upper[:, 1] >= -1e-12).all()
+    blobs = datasets.load("blobs", noise=0.0)  # each cloud shrinks to its centre
+    np.testing.assert_array_equal(blobs.X, np.where(blobs.y[:, None] == 0, -1.0, 1.0) * np.ones((200, 2)))
+    spread = datasets.load("blobs", n_samples=4000, noise=0.3, seed=1)
+    np.testing.assert_allclose(spread.X[spread.y == 1].mean(axis=0), [1, 1], atol=0.03)
+    np.testing.assert_allclose(spread.X[spread.y == 0].std(axis=0), [0.3, 0.3], rtol=0.06)
     sine = datasets.load("sine", noise=0.0)
     assert sine.X.min() >= 0 and sine.X.max() <= 1
     np.testing.assert_allclose(sine.y, np.sin(2 * np.pi * sine.X[:, 0]))
@@ -153,6 +159,7 @@ def test_missing_scikit_learn_gives_the_install_hint(monkeypatch):
 
 @pytest.mark.parametrize("name, hidden, epochs", [
     ("xor", [8], 300), ("moons", [16], 300), ("circles", [16], 300), ("spirals", [16, 16], 400),
+    ("blobs", [4], 100),
 ])
 def test_a_small_tanh_mlp_learns_the_generated_classification_sets(name, hidden, epochs):
     data = datasets.load(name)
