@@ -81,11 +81,43 @@ def test_a_step_that_would_overflow_is_not_taken():
     np.testing.assert_array_equal(net.theta, theta)
 
 
+def test_a_refused_step_leaves_batchnorm_statistics_as_they_were():
+    X, y = _moons()
+    net = dp.MLP([2, 4, 1], activation="relu", seed=0, batch_norm=True, dtype=np.float64)
+    optimizer = dp.SGD(lr=0.1)
+    stepper = dp.BatchStepper(net, X, y, optimizer=optimizer, batch_size=10)
+    assert stepper.step().taken
+    bn = net.batchnorm_layers[0]
+    theta, mean, var = net.theta.copy(), bn.running_mean.copy(), bn.running_var.copy()
+    optimizer.lr = 1e300  # the next step would overflow the weights
+    assert not stepper.step().taken
+    np.testing.assert_array_equal(net.theta, theta)
+    np.testing.assert_array_equal(bn.running_mean, mean)
+    np.testing.assert_array_equal(bn.running_var, var)
+
+
+def test_a_cosine_schedule_given_total_epochs_follows_fit():
+    X, y = _moons()
+    fitted = dp.MLP([2, 4, 1], activation="tanh", seed=1, dtype=np.float64)
+    stepped = fitted.copy()
+    fitted.fit(X, y, optimizer=dp.SGD(lr=0.2, schedule="cosine"), batch_size=25, epochs=4)
+    stepper = dp.BatchStepper(stepped, X, y, optimizer=dp.SGD(lr=0.2, schedule="cosine"),
+                              batch_size=25, total_epochs=4)
+    lrs = []
+    for _ in range(16):
+        stepper.step()
+        lrs.append(stepper.optimizer.current_lr)
+    np.testing.assert_array_equal(stepped.theta, fitted.theta)
+    assert lrs[0] == 0.2 and lrs[-1] < lrs[4] < lrs[0]  # it decays over the 4 epochs
+
+
 @pytest.mark.parametrize(("options", "message"), [
     ({"batch_size": 0}, "batch_size"),
     ({"l2": -1.0}, "l2"),
     ({"loss": "hinge"}, "loss"),
     ({"optimizer": "rmsprop"}, "optimizer"),
+    ({"total_epochs": 0}, "total_epochs"),
+    ({"total_epochs": "3"}, "total_epochs"),
 ])
 def test_bad_options_are_refused_by_name(options, message):
     X, y = _moons()

@@ -41,8 +41,9 @@ class StepResult:
     grad_norms : ndarray of shape (n_dense,)
         ``||(dW_l, db_l)||`` of each dense layer, before the update.
     taken : bool
-        False when the step was refused because the gradient was not finite or would overflow
-        the weights (the weights are then unchanged).
+        False when the step was refused because the loss or gradient was not finite or the
+        step would overflow the weights: the weights and BatchNorm statistics are then as
+        before it (the step still counts in ``steps``; the caller decides whether to go on).
     """
 
     rows: Array
@@ -68,7 +69,9 @@ class BatchStepper:
     l2, l1 : float
         Weight decay on W, never on biases.
     total_epochs : int, optional
-        Given to the optimizer's schedule (``fit``'s ``epochs``); only a cosine schedule uses it.
+        Given to the optimizer's schedule as ``fit`` gives its ``epochs``; only a cosine
+        schedule uses it (without it, a cosine schedule without its own ``total_epochs``
+        decays over one epoch). To match ``fit(epochs=k)`` with such a schedule, pass k.
 
     Attributes
     ----------
@@ -111,15 +114,16 @@ class BatchStepper:
         # minibatch_indices skips a last batch smaller than min_batch (BatchNorm's 1-sample one)
         self.batches_per_epoch = sum(1 for start in range(0, n, self.batch_size)
                                      if n - start >= self._min_batch)
-        self.optimizer.start(total_epochs if total_epochs is not None else 1)
+        total = 1 if total_epochs is None else check_positive("total_epochs", total_epochs, integer=True)
+        self.optimizer.start(total)
         self.steps = 0
         self.epoch = 0
         self._batches: Iterator[Array | slice] = iter(())
-        self._in_epoch = 0
+        self._in_epoch = self.batches_per_epoch  # as if an epoch had just ended
 
     def _next_rows(self) -> Array:
         """The next minibatch's rows; a new epoch's shuffle when the last one is used up."""
-        if self._in_epoch == 0 or self._in_epoch == self.batches_per_epoch:
+        if self._in_epoch == self.batches_per_epoch:
             self.optimizer.set_epoch(self.epoch)
             self._batches = minibatch_indices(self.X.shape[0], self.batch_size, self.net.rng,
                                               min_batch=self._min_batch)
@@ -135,6 +139,8 @@ class BatchStepper:
         net = self.net
         rows = self._next_rows()
         X_batch, Y_batch = self.X[rows], self.Y[rows]
+        statistics = [(bn.running_mean.copy(), bn.running_var.copy())  # type: ignore[union-attr]
+                      for bn in net.batchnorm_layers]
         # A diverging run shows up in the result (taken=False), not as overflow warnings.
         with np.errstate(over="ignore", invalid="ignore"):
             loss = net._loss_and_gradient(X_batch, Y_batch, self.loss, self.l2, self.l1)
@@ -144,8 +150,12 @@ class BatchStepper:
             norm = math.sqrt(float(np.dot(grad_norms, grad_norms)) + other)
         deltas = [np.array(layer.delta, copy=True) for layer in net.dense_layers]
         taken = self.optimizer.step_is_safe(norm) and math.isfinite(loss)
-        if taken:  # else the weights stay as they were; the caller decides whether to go on
+        if taken:
             self.optimizer.step(net.theta, net.grad)
+        else:  # the refused step's forward pass moved BatchNorm's statistics: put them back
+            for bn, (mean, var) in zip(net.batchnorm_layers, statistics):
+                bn.running_mean[...] = mean  # type: ignore[index]
+                bn.running_var[...] = var  # type: ignore[index]
         self.steps += 1
         if self._in_epoch == self.batches_per_epoch:
             self.epoch += 1
