@@ -33,9 +33,10 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-ru
 VIEWPORT = {"width": 1280, "height": 900}
 CONFIG_KEYS = {"dataset", "noise", "samples", "test", "layers", "activation", "loss", "optimizer",
                "lr", "batch", "l2", "bn", "seed"}
-# XOR (four noisy clusters) with one tanh layer of 4 units: 100% after about 300 minibatches,
-# two seconds at the page's default speed (10 minibatches per update).
-XOR_QUERY = "dataset=xor&noise=0.1&layers=4&activation=tanh&lr=0.3&batch=10&seed=1"
+# XOR (four noisy clusters) with one tanh layer of 4 units: 100% after about 80 minibatches,
+# a second at the page's default speed (10 minibatches per update), and it stays there (with
+# seed 0; other seeds have a point so near the boundary that SGD's noise flips it now and then).
+XOR_QUERY = "dataset=xor&noise=0.1&layers=4&activation=tanh&lr=0.3&batch=10&seed=0"
 
 
 def _unavailable(reason: str) -> None:
@@ -188,7 +189,7 @@ def test_xor_trains_to_full_accuracy_by_playing(page, server, shots):
     assert steps(page) == 0
     page.click("#play")
     assert page.text_content("#play") == "Pause"
-    # At the default speed (10 minibatches per update) this takes about two seconds.
+    # At the default speed (10 minibatches per update) this takes about a second.
     page.wait_for_function("document.querySelector('#train-metric').textContent === '1.0000'",
                            timeout=20_000)
     # Live: several redraws a second while playing (each one a /api/train of about 80 ms).
@@ -203,7 +204,7 @@ def test_xor_trains_to_full_accuracy_by_playing(page, server, shots):
     # The URL holds the whole normalized configuration, so sharing it reproduces the run.
     config = url_config(page)
     assert set(config) == CONFIG_KEYS
-    assert (config["dataset"], config["layers"], config["lr"], config["seed"]) == ("xor", "4", "0.3", "1")
+    assert (config["dataset"], config["layers"], config["lr"], config["seed"]) == ("xor", "4", "0.3", "0")
     assert page.input_value("#lr") == "0.3"
     assert canvas_colours(page, "#output-canvas") > 50
     assert canvas_colours(page, "#network-canvas") > 50

@@ -6,8 +6,11 @@ tests run a real server on 127.0.0.1 (the browser tests are in test_playground_e
 
 import base64
 import concurrent.futures
+import contextlib
+import io
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +22,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
+import deltaprop.playground
 from deltaprop.playground import Session, parse_config, serve_in_thread
 from deltaprop.playground.config import ConfigError
 from deltaprop.playground.export import model_bytes, python_code
@@ -48,6 +52,10 @@ def test_defaults_and_normalized_query():
     from urllib.parse import parse_qsl
     assert parse_config(dict(parse_qsl(config.query(), keep_blank_values=True))) == config
     assert parse_config({"layers": ""}).layer_sizes == [2, 1]
+    assert parse_config({"samples": " +40 ", "layers": [3, "2"]}).samples == 40
+    assert "l2=0&" in parse_config({"l2": "-0"}).query()  # -0 is 0
+    # the default batch size (10) is cut to a small data set's training rows, not refused
+    assert parse_config({"samples": 8}).batch == 6
 
 
 @pytest.mark.parametrize(("values", "field", "words"), [
@@ -73,6 +81,15 @@ def test_defaults_and_normalized_query():
     ({"dataset": "xor", "loss": "mse"}, "loss", "does not fit 'xor', a classification dataset"),
     ({"seed": -1}, "seed", "seed must be between 0 and"),
     ({"colour": "red"}, "colour", "unknown setting 'colour'"),
+    # what Python's int() and float() would read, or fail on deep inside, is refused by name
+    ({"samples": "\u00b2"}, "samples", "samples must be a whole number"),
+    ({"layers": "\u0663"}, "layers", "hidden layer 1 width must be a whole number"),
+    ({"samples": "++40"}, "samples", "samples must be a whole number"),
+    ({"samples": "9" * 5000}, "samples", "samples must be a whole number, got '99999"),
+    ({"samples": 10**400}, "samples", "samples must be between 8 and 2000"),
+    ({"lr": 10**400}, "lr", "lr must be a number, got 1000"),
+    ({"lr": "1" * 500}, "lr", "lr must be a number"),
+    ({"lr": [0.1]}, "lr", "lr must be a number, got [0.1]"),
 ])
 def test_bad_values_name_their_field(values, field, words):
     with pytest.raises(ConfigError) as caught:
@@ -106,8 +123,9 @@ def test_a_step_shows_the_deltas_of_the_batch_before_the_update():
         np.testing.assert_allclose(layer["mean_abs_delta"], np.abs(expected).mean(axis=0), rtol=1e-12)
         assert layer["grad_norm"] == pytest.approx(np.sqrt(np.sum(dW**2) + np.sum(db**2)), rel=1e-12)
         assert layer["rows_shown"] == layer["rows_total"] == 8
-    # and the weights shown are the ones after the update
-    np.testing.assert_allclose(state["weights"][0]["W"], session.net.weights[0])
+    # and the weights shown are the ones after the update: SGD (lr 0.1) on this gradient
+    for shown, W, dW in zip(state["weights"], before.weights, dWs):
+        np.testing.assert_allclose(shown["W"], W - 0.1 * dW, rtol=1e-12, atol=1e-15)
 
 
 def test_large_batches_send_32_rows_of_each_delta():
@@ -136,6 +154,9 @@ def test_neuron_maps_and_decision_map_are_the_network_on_the_grid():
         span = max(encoded["max"] - encoded["min"], 1e-12)
         assert np.max(np.abs(decoded - hidden[:, unit])) <= span / 255 / 2 + 1e-9
     assert len(state["maps"]) == 3 and [len(m) for m in state["maps"]] == [6, 3, 1]
+    output_map = _decode(state["maps"][2][0], (MAP_SIZE, MAP_SIZE)).ravel()
+    span = state["maps"][2][0]["max"] - state["maps"][2][0]["min"]
+    np.testing.assert_allclose(output_map, session.net.predict(grid)[:, 0], atol=span / 255 / 2 + 1e-9)
     np.testing.assert_allclose(_decode(state["input_maps"][0], (MAP_SIZE, MAP_SIZE)).ravel(),
                                grid[:, 0], atol=(xmax - xmin) / 255)
     # the decision map: P(class 1) on the 100 x 100 grid, byte / 255
@@ -180,6 +201,16 @@ def test_history_is_thinned_to_at_most_500_entries():
     assert np.shape(history["grad_norms"])[1] == 2
 
 
+def test_history_has_no_gradient_norms_where_no_step_was_taken():
+    session = _session(dataset="sine", layers="16,16", activation="relu", lr=10, batch=70, seed=2)
+    assert session.history["grad_norms"][0] == [None, None, None]  # the reset: no step yet
+    while not session.diverged:
+        session.train(50, max_steps=1)
+    assert session.history["grad_norms"][-1] == [None, None, None]  # its only step was refused
+    taken = session.history["grad_norms"][1:-1]  # the requests whose step was taken
+    assert all(v is not None for norms in taken for v in norms)
+
+
 def test_divergence_stops_training_and_says_what_to_do():
     session = _session(dataset="sine", layers="16,16", activation="relu", lr=10, optimizer="sgd")
     for _ in range(20):
@@ -207,19 +238,46 @@ def test_exported_code_replays_the_run_to_the_same_weights(tmp_path):
     done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "test loss and metric" in done.stdout
+    assert "test loss:" in done.stdout and "accuracy:" in done.stdout
     replayed = dp.load(tmp_path / "playground.dp")
     np.testing.assert_array_equal(replayed.theta, session.net.theta)
     for a, b in zip(replayed.batchnorm_layers, session.net.batchnorm_layers):
         np.testing.assert_array_equal(a.running_mean, b.running_mean)
 
 
-def test_exported_code_names_the_fit_call_for_whole_epochs():
-    session = _session(dataset="xor", batch=14)  # 140 training rows: 10 batches an epoch
-    session.train(50, max_steps=30)
+def test_exported_code_names_the_fit_call_for_whole_epochs_and_it_gives_the_same_weights():
+    session = _session(dataset="xor", batch=14, optimizer="adam", lr=0.05, l2=0.001)
+    session.train(50, max_steps=30)  # 140 training rows: 10 batches an epoch, 3 epochs
     code = python_code(session)
-    assert "net.fit(X_train, y_train, epochs=3, loss='binary_cross_entropy'" in code
     assert "?dataset=xor" in code
+    call = "net.fit(X_train, y_train, epochs=3, loss='binary_cross_entropy'"
+    assert call in code
+    # run the script up to the network, then the fit call in the comment instead of the steps
+    setup = code.split("stepper = ")[0]
+    fit_line = code.split("#   ", 1)[1].split("\n")[0]
+    namespace: dict = {}
+    exec(setup + fit_line, namespace)
+    np.testing.assert_array_equal(namespace["net"].theta, session.net.theta)
+
+
+def test_exported_code_of_a_diverged_run_says_so_and_names_no_fit_call():
+    session = _session(dataset="sine", layers="16,16", activation="relu", lr=10, batch=70, seed=2)
+    while not session.diverged:
+        session.train(50)
+    code = python_code(session)
+    assert "The run diverged" in code and "net.fit(" not in code
+
+
+def test_exported_scores_are_the_pages():
+    session = _session(dataset="moons", loss="squared_error", layers="3")
+    session.train(20, max_steps=40)
+    state = session.state()
+    namespace: dict = {}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(python_code(session).replace('dp.save(net, "playground.dp")', ""), namespace)
+    test_line = [line for line in printed.getvalue().splitlines() if line.startswith("test")][0]
+    assert test_line.endswith(f"accuracy: {state['test']['metric']}")
 
 
 def test_exported_model_file_loads_with_the_weights_and_settings(tmp_path):
@@ -257,28 +315,37 @@ def _post(server, path, body=None, raw=None):
     return status, json.loads(data)
 
 
-def test_the_server_listens_on_this_machine_only_and_serves_the_page(server):
+def test_the_server_listens_on_this_machine_only_and_serves_the_page(server, tmp_path):
     assert server.url.startswith("http://127.0.0.1:")
     status, headers, page = _request(server, "/")
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     assert b"<html" in page.lower()
-    for status, _, _ in (_request(server, "/static/../config.py"), _request(server, "/static/x.py"),
-                         _request(server, "/static/nothing.js"), _request(server, "/etc/passwd")):
-        assert status == 404
+    status, headers, _ = _request(server, "/static/style.css")
+    assert status == 200 and headers["Content-Type"].startswith("text/css")
+    # a file the server could read, with a suffix it serves, outside its static folder
+    secret = tmp_path / "secret.css"
+    secret.write_text("body {}")
+    static = os.path.join(os.path.dirname(dp.playground.__file__), "static")
+    relative = os.path.relpath(secret, static)
+    for path in (f"/static/{relative}", f"/static/{secret}", "/static/../config.py", "/static/x.py",
+                 "/static/nothing.js", "/etc/passwd", "/static/.hidden.css",
+                 f"/static/{relative.replace('/', '%2f')}"):
+        assert _request(server, path)[0] == 404, path
 
 
 def test_requests_addressed_to_another_host_are_refused(server):
     """DNS rebinding: a page from evil.example resolving to 127.0.0.1 gets nothing."""
     port = server.url.rsplit(":", 1)[1].strip("/")
     for host, status in ((f"evil.example:{port}", 403), (f"localhost:{port}", 200),
-                         (f"127.0.0.1:{port}", 200)):
+                         (f"127.0.0.1:{port}", 200), (f"127.0.0.2:{port}", 200), ("[::1]", 200),
+                         (f"127.0.0.1.evil.example:{port}", 403), ("", 403)):
         request = urllib.request.Request(server.url, headers={"Host": host})
         try:
             with urllib.request.urlopen(request, timeout=30) as answer:
                 assert answer.status == status
         except urllib.error.HTTPError as error:
             assert error.code == status
-            assert "answers requests to 127.0.0.1 or localhost only" in json.loads(error.read())["error"]
+            assert "addressed to localhost or a loopback address only" in json.loads(error.read())["error"]
 
 
 def test_reset_train_step_and_export_over_http(server):
@@ -314,6 +381,32 @@ def test_bad_requests_get_a_json_error_naming_the_problem(server, path, body, ra
     got, answer = _post(server, path, body, raw)
     assert got == status and words in answer["error"]
     assert set(answer) == {"error", "field"}
+
+
+def test_a_refused_post_closes_its_connection_so_its_body_is_never_a_request(server):
+    """The body of a refused POST is not read; were the connection kept, it would be parsed
+    as the next request (here one that would pass the Host check)."""
+    _post(server, "/api/reset", {"session": "smuggle", "config": {}})
+    hidden = b"GET /api/export/code?session=smuggle HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    host, port = server.server.server_address[:2]
+    for target, host_header in ((b"/api/nothing", b"127.0.0.1"), (b"/api/train", b"evil.example")):
+        with socket.create_connection((host, port), timeout=30) as connection:
+            connection.sendall(b"POST " + target + b" HTTP/1.1\r\nHost: " + host_header +
+                               b"\r\nContent-Length: " + str(len(hidden)).encode() + b"\r\n\r\n" + hidden)
+            answer = b""
+            while chunk := connection.recv(65536):  # the server closes after its one answer
+                answer += chunk
+        assert answer.count(b"HTTP/1.1 ") == 1 and b"Connection: close" in answer
+        assert b"200 OK" not in answer
+
+
+def test_bodies_python_cannot_read_are_refused_not_crashed_on(server):
+    deep = b'{"session": "deep", "config": {"samples": ' + b"[" * 50_000 + b"]" * 50_000 + b"}}"
+    for body, words in ((deep[:60_000], "not JSON"), (b'{"session": "x", "config": {"samples": '
+                                                        + b"9" * 5000 + b"}}", "not JSON"),
+                        (b"\xff\xfe", "not JSON")):
+        status, answer = _post(server, "/api/reset", raw=body)
+        assert status == 400 and words in answer["error"], answer
 
 
 def test_a_refused_reset_keeps_the_sessions_run(server):
@@ -400,9 +493,12 @@ def test_the_command_serves_until_stopped_and_refuses_a_taken_port(server):
             url = line.split("open ", 1)[1].split()[0]
             with urllib.request.urlopen(url, timeout=30) as answer:
                 assert answer.status == 200
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+        except BaseException:
+            process.kill()
+            raise
+        process.send_signal(signal.SIGINT)  # Ctrl-C: the way to stop it, not an error
+        assert process.wait(timeout=30) == 0
+        assert "deltaprop playground: stopped" in process.stderr.read()
     port = server.url.rsplit(":", 1)[1].strip("/")
     done = subprocess.run([sys.executable, "-m", "deltaprop", "playground", "--port", port],
                           capture_output=True, text=True, timeout=60)

@@ -243,8 +243,13 @@ def playground(args: argparse.Namespace) -> int:
     from deltaprop.playground import serve
 
     def ready(server: Any) -> None:
-        print(f"deltaprop playground: open {server.url} in a browser (Ctrl-C stops it)",
-              file=sys.stderr, flush=True)
+        if server.loopback:
+            print(f"deltaprop playground: open {server.url} in a browser (Ctrl-C stops it)",
+                  file=sys.stderr, flush=True)
+        else:
+            print(f"deltaprop playground: listening on {server.url} (Ctrl-C stops it); "
+                  "warning: every machine that reaches this address can use it", file=sys.stderr,
+                  flush=True)
 
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be from 0 to 65535, got {args.port}")
@@ -252,6 +257,8 @@ def playground(args: argparse.Namespace) -> int:
         serve(args.port, args.host, verbose=args.verbose, ready=ready)
     except OSError as error:  # the port is taken, or the host is not this machine's
         raise ValueError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
+    except KeyboardInterrupt:  # the way to stop a server: not an interrupted job
+        print("deltaprop playground: stopped", file=sys.stderr)
     return 0
 
 

@@ -7,6 +7,7 @@ code are both written from it. Every bad value raises :class:`ConfigError` namin
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +21,8 @@ OPTIMIZERS = ("sgd", "adam")
 MAX_HIDDEN_LAYERS = 6
 MAX_WIDTH = 16
 MAX_SAMPLES = 2000
+MAX_TEXT = 40  # characters of a number written as text
+_WHOLE_NUMBER = re.compile(r"\s*\+?[0-9]{1,9}\s*")
 
 
 class ConfigError(ValueError):
@@ -90,7 +93,17 @@ FIELDS = tuple(f.name for f in fields(Config))
 def parse_config(values: Any) -> Config:
     """Check the page's values (strings from a URL or JSON values) and return the Config.
 
-    Omitted keys take their defaults (the loss's default follows the dataset's task).
+    Omitted keys take their defaults (the loss's default follows the dataset's task, the batch
+    size's is cut to the training rows).
+
+    Parameters
+    ----------
+    values : dict
+        Setting name to value, as in the URL query or the reset request's ``config``.
+
+    Returns
+    -------
+    Config
 
     Raises
     ------
@@ -101,7 +114,7 @@ def parse_config(values: Any) -> Config:
         raise ConfigError(None, f"the configuration must be a JSON object, got {type(values).__name__}")
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
-        raise ConfigError(unknown[0], f"unknown setting {unknown[0]!r}; known: {', '.join(FIELDS)}")
+        raise ConfigError(unknown[0], f"unknown setting {_short(unknown[0])}; known: {', '.join(FIELDS)}")
     default = Config()
     dataset = _choice(values, "dataset", DATASETS, default.dataset)
     regress = dataset in REGRESSION_DATASETS
@@ -119,7 +132,9 @@ def parse_config(values: Any) -> Config:
         raise ConfigError("test", f"test fraction {test:g} of {samples} samples leaves {n_train} "
                           "for training; at least 4 are needed")
     bn = _flag(values, "bn", default.bn)
-    batch = _integer(values, "batch", default.batch, 2 if bn else 1, n_train)
+    # An omitted batch size fits the data: a small data set is not refused for a default.
+    batch = _integer({"batch": min(default.batch, n_train), **values}, "batch", default.batch,
+                     2 if bn else 1, n_train)
     return Config(
         dataset=dataset,
         noise=_number(values, "noise", default.noise, 0.0, 1.0),
@@ -145,66 +160,79 @@ def _shortest(value: Any) -> Any:
 
 
 def _choice(values: dict[str, Any], key: str, allowed: tuple[str, ...], default: str) -> str:
+    """One of the ``allowed`` names."""
     value = values.get(key, default)
     if not isinstance(value, str) or value not in allowed:
-        raise ConfigError(key, f"{key} {value!r} is not one of {', '.join(allowed)}")
+        raise ConfigError(key, f"{key} {_short(value)} is not one of {', '.join(allowed)}")
     return value
 
 
 def _number(values: dict[str, Any], key: str, default: float, low: float, high: float, *,
             open_low: bool = False) -> float:
+    """A float in [low, high] (or (low, high]); -0 is 0."""
     raw = values.get(key, default)
     try:
-        if isinstance(raw, bool):
+        if isinstance(raw, bool) or (isinstance(raw, str) and len(raw) > MAX_TEXT):
             raise ValueError
         value = float(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(key, f"{key} must be a number, got {raw!r}") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON integer of 400 digits
+        raise ConfigError(key, f"{key} must be a number, got {_short(raw)}") from None
     too_low = value <= low if open_low else value < low
     if not math.isfinite(value) or too_low or value > high:
         bracket = "(" if open_low else "["
-        raise ConfigError(key, f"{key} must be in {bracket}{low:g}, {high:g}], got {raw!r}")
-    return value
+        raise ConfigError(key, f"{key} must be in {bracket}{low:g}, {high:g}], got {_short(raw)}")
+    return value + 0.0
 
 
 def _integer(values: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    """A whole number in [low, high]."""
     raw = values.get(key, default)
     value = _as_int(raw)
     if value is None:
-        raise ConfigError(key, f"{key} must be a whole number, got {raw!r}")
+        raise ConfigError(key, f"{key} must be a whole number, got {_short(raw)}")
     if not low <= value <= high:
         raise ConfigError(key, f"{key} must be between {low} and {high}, got {value}")
     return value
 
 
 def _as_int(raw: Any) -> int | None:
+    """The int that ``raw`` writes (4, 4.0, "4", " +4 "), or None; ASCII digits only (Python's
+    int() would also read "٣" and the like), and few enough of them to be a setting."""
     if isinstance(raw, bool):
         return None
     if isinstance(raw, int):
         return raw
     if isinstance(raw, float):
         return int(raw) if raw.is_integer() else None
-    if isinstance(raw, str) and raw.strip().lstrip("+").isdigit():
+    if isinstance(raw, str) and _WHOLE_NUMBER.fullmatch(raw):
         return int(raw)
     return None
 
 
+def _short(raw: Any) -> str:
+    """``raw`` for an error message, cut short: the page shows it in one line."""
+    text = repr(raw)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _flag(values: dict[str, Any], key: str, default: bool) -> bool:
+    """0/1 as the page and URLs write it (also true/false and on/off)."""
     raw = values.get(key, default)
     if raw in (True, 1, "1", "true", "on"):
         return True
     if raw in (False, 0, "0", "false", "off", ""):
         return False
-    raise ConfigError(key, f"{key} must be 0 or 1, got {raw!r}")
+    raise ConfigError(key, f"{key} must be 0 or 1, got {_short(raw)}")
 
 
 def _layers(raw: Any) -> tuple[int, ...]:
+    """Hidden widths from "4,4" (or a JSON list); "" is no hidden layer."""
     if isinstance(raw, list):
         parts = raw
     elif isinstance(raw, str):
         parts = raw.replace(" ", "").split(",") if raw.strip() else []
     else:
-        raise ConfigError("layers", f"layers must be widths separated by commas, got {raw!r}")
+        raise ConfigError("layers", f"layers must be widths separated by commas, got {_short(raw)}")
     if len(parts) > MAX_HIDDEN_LAYERS:
         raise ConfigError("layers", f"at most {MAX_HIDDEN_LAYERS} hidden layers, got {len(parts)}")
     widths = []
@@ -212,6 +240,6 @@ def _layers(raw: Any) -> tuple[int, ...]:
         width = _as_int(part)
         if width is None or not 1 <= width <= MAX_WIDTH:
             raise ConfigError("layers", f"hidden layer {number} width must be a whole number "
-                              f"from 1 to {MAX_WIDTH}, got {part!r}")
+                              f"from 1 to {MAX_WIDTH}, got {_short(part)}")
         widths.append(width)
     return tuple(widths)

@@ -34,9 +34,14 @@ def python_code(session: Session) -> str:
     optimizer = "dp.SGD" if c.optimizer == "sgd" else "dp.Adam"
     activation = output_activation(c)
     whole, rest = divmod(steps, per_epoch)
-    fit_note = (f"# The same run as one call, since {steps} steps are {whole} whole epochs:\n"
-                f"#   net.fit(X_train, y_train, epochs={whole}, {_fit_options(c)})\n"
-                if steps and not rest else "")
+    if session.diverged:  # fit would restore the epoch's start; the stepper refused one step
+        fit_note = ("# The run diverged: its last step was refused (result.taken is False) and "
+                    "the weights\n# are those before it, as on the page.\n")
+    elif steps and not rest:
+        fit_note = (f"# The same run as one call, since {steps} steps are {whole} whole epochs:\n"
+                    f"#   net.fit(X_train, y_train, epochs={whole}, {_fit_options(c)})\n")
+    else:
+        fit_note = ""
     return f'''"""Replays a deltaprop playground run: {steps} minibatches ({steps / per_epoch:.2f} epochs).
 
 Playground URL query: ?{c.query()}
@@ -48,7 +53,7 @@ import deltaprop as dp
 
 # The data: generated, then split into training and test rows as the playground does.
 data = dp.datasets.load({c.dataset!r}, n_samples={c.samples}, noise={c.noise!r}, seed={c.seed})
-order = np.random.default_rng({c.seed}).permutation({c.samples})
+order = np.random.default_rng([{c.seed}, 1]).permutation({c.samples})
 test_rows, train_rows = np.sort(order[:{c.n_test}]), np.sort(order[{c.n_test}:])
 X_train, y_train = data.X[train_rows], data.y[train_rows]
 X_test, y_test = data.X[test_rows], data.y[test_rows]
@@ -60,8 +65,7 @@ stepper = dp.BatchStepper(net, X_train, y_train, loss={c.loss!r}, optimizer={opt
 for _ in range({steps}):  # {whole} epochs of {per_epoch} minibatches and {rest} more
     result = stepper.step()
 {fit_note}
-print("training loss and metric:", dp.evaluate(net, X_train, y_train))
-{_test_line(c)}
+{_score_lines(c)}
 dp.save(net, "playground.dp")
 '''
 
@@ -72,7 +76,17 @@ def _fit_options(c: Config) -> str:
             f"l2={c.l2!r}")
 
 
-def _test_line(c: Config) -> str:
+def _score_lines(c: Config) -> str:
+    """Print the page's read-outs: loss, and accuracy of the predicted class or R^2."""
+    parts = [("training", "X_train", "y_train")]
+    parts += [("test", "X_test", "y_test")] if c.n_test else []
+    lines = []
+    for name, X, y in parts:
+        if c.task == "classify":
+            lines.append(f'print("{name} loss:", dp.evaluate(net, {X}, {y})[0], '
+                         f'"accuracy:", np.mean(net.predict_classes({X}) == {y}))')
+        else:
+            lines.append(f'print("{name} loss and R^2:", dp.evaluate(net, {X}, {y}))')
     if not c.n_test:
-        return "# (no test rows: the test fraction is 0)"
-    return 'print("test loss and metric:", dp.evaluate(net, X_test, y_test))'
+        lines.append("# (no test rows: the test fraction is 0)")
+    return "\n".join(lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -26,7 +27,8 @@ from deltaprop.playground.session import MAX_STEPS_PER_REQUEST, Session
 MAX_SESSIONS = 32  # tabs kept at once; the least recently used one goes first
 MAX_BODY_BYTES = 64 * 1024
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-                ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
+                ".css": "text/css; charset=utf-8"}
+_STATIC_NAME = re.compile(r"[A-Za-z0-9_-]+\.(html|js|css)")  # no folders, no dot files
 
 
 class RequestError(Exception):
@@ -91,40 +93,51 @@ class PlaygroundServer(ThreadingHTTPServer):
 class PlaygroundHandler(BaseHTTPRequestHandler):
     server: PlaygroundServer
     protocol_version = "HTTP/1.1"  # keep-alive: the page's request loop reuses its connection
+    timeout = 60  # seconds a connection may sit idle or half-sent before its thread lets go
 
     # -- routing -------------------------------------------------------------------------------
     def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
-        url = urlsplit(self.path)
-        query = {key: values[-1] for key, values in parse_qs(url.query).items()}
-        routes: dict[str, Callable[[dict[str, str]], None]] = {
-            "/api/export/model": self._export_model, "/api/export/code": self._export_code,
-        }
-        self._answer(lambda: routes[url.path](query) if url.path in routes
-                     else self._static(url.path))
+        self._answer(self._route_get)
 
     def do_POST(self) -> None:  # noqa: N802
+        self._answer(self._route_post)
+
+    def _route_get(self) -> None:
+        url = urlsplit(self.path)
+        query = {key: values[-1] for key, values in parse_qs(url.query).items()}
+        if url.path == "/api/export/model":
+            self._export_model(query)
+        elif url.path == "/api/export/code":
+            self._export_code(query)
+        else:
+            self._static(url.path)
+
+    def _route_post(self) -> None:
         routes: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "/api/reset": self._reset, "/api/train": self._train, "/api/step": self._step,
         }
         path = urlsplit(self.path).path
-
-        def respond() -> None:
-            if path not in routes:
-                raise RequestError(HTTPStatus.NOT_FOUND, f"no such API call: POST {path}")
-            self._send_json(HTTPStatus.OK, routes[path](self._json_body()))
-        self._answer(respond)
+        if path not in routes:
+            raise RequestError(HTTPStatus.NOT_FOUND, f"no such API call: POST {path}")
+        self._send_json(HTTPStatus.OK, routes[path](self._json_body()))
 
     def _answer(self, respond: Callable[[], None]) -> None:
-        """Run ``respond``; a refused request or an unexpected failure becomes a JSON error."""
+        """Run ``respond``; a refused request or an unexpected failure becomes a JSON error.
+
+        After an error the connection is closed: a refused POST's body may be unread, and
+        must not be taken for the next request on the connection.
+        """
         try:
             try:
                 self._check_host()
                 respond()
             except RequestError as error:
+                self.close_connection = True
                 self._send_json(error.status, {"error": str(error), "field": error.field})
             except ConnectionError:
                 raise
             except Exception as error:  # the page shows it; the server and other tabs go on
+                self.close_connection = True
                 self.log_error("%s failed: %r", self.path, error)
                 self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR,
                                 {"error": f"the server failed: {type(error).__name__}: {error}",
@@ -134,13 +147,14 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
 
     def _check_host(self) -> None:
         """On loopback, answer only requests addressed to loopback: a web page elsewhere whose
-        name is made to resolve to 127.0.0.1 (DNS rebinding) must not read the sessions."""
+        name is made to resolve to 127.0.0.1 (DNS rebinding) must not reach the sessions."""
         if not self.server.loopback:
             return
-        host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]").lower()
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            raise RequestError(HTTPStatus.FORBIDDEN, f"this server answers requests to 127.0.0.1 "
-                               f"or localhost only, not to {host or 'a missing Host'!r}")
+        host = _host_name(self.headers.get("Host") or "")
+        if host != "localhost" and not _is_loopback(host):
+            shown = repr(host) if host else "a request without a Host header"
+            raise RequestError(HTTPStatus.FORBIDDEN, "this server answers requests addressed to "
+                               f"localhost or a loopback address only, not to {shown}")
 
     # -- API -----------------------------------------------------------------------------------
     def _reset(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -150,8 +164,9 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
             session = Session(config)
         except ConfigError as error:
             raise RequestError(HTTPStatus.BAD_REQUEST, str(error), error.field) from None
+        state = session.state()  # before the session is published: no other request uses it yet
         self.server.sessions.replace(session_id, session)
-        return {"config": config.as_dict(), "query": config.query(), "state": session.state()}
+        return {"config": config.as_dict(), "query": config.query(), "state": state}
 
     def _train(self, body: dict[str, Any]) -> dict[str, Any]:
         max_ms = _bounded_number(body, "max_ms", 100, 1, 2000, "a number of milliseconds")
@@ -183,10 +198,11 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
 
     # -- plumbing ------------------------------------------------------------------------------
     def _static(self, path: str) -> None:
+        """The page and its files: plain names in the package's static folder, nothing else."""
         name = "index.html" if path in ("/", "/index.html") else path.removeprefix("/static/")
-        suffix = "." + name.rpartition(".")[2]
-        if name == path or "/" in name or name.startswith(".") or suffix not in STATIC_TYPES:
+        if name == path or not _STATIC_NAME.fullmatch(name):
             raise RequestError(HTTPStatus.NOT_FOUND, f"no such page: {path}")
+        suffix = "." + name.rpartition(".")[2]
         resource = resources.files("deltaprop.playground").joinpath("static", name)
         if not resource.is_file():
             raise RequestError(HTTPStatus.NOT_FOUND, f"no such page: {path}")
@@ -202,8 +218,9 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
                                f"the request needs a JSON body of at most {MAX_BODY_BYTES} bytes")
         try:
             body = json.loads(self.rfile.read(length))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise RequestError(HTTPStatus.BAD_REQUEST, f"the body is not JSON: {error}") from None
+        except (ValueError, RecursionError) as error:  # not UTF-8, not JSON, too deep, too long
+            raise RequestError(HTTPStatus.BAD_REQUEST,
+                               f"the body is not JSON the server can read: {error}") from None
         if not isinstance(body, dict):
             raise RequestError(HTTPStatus.BAD_REQUEST, "the body must be a JSON object")
         return body
@@ -218,6 +235,8 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
+        if self.close_connection:  # tell the client, so it does not send on a closing line
+            self.send_header("Connection", "close")
         if attachment:
             self.send_header("Content-Disposition", f'attachment; filename="{attachment}"')
         self.end_headers()
@@ -226,6 +245,21 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
         if self.server.verbose:
             super().log_message(format, *args)
+
+
+def _host_name(header: str) -> str:
+    """The host of a Host header: "127.0.0.1:8000" -> "127.0.0.1", "[::1]:8000" -> "::1"."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].partition("]")[0]
+    return header.rpartition(":")[0] if header.count(":") == 1 else header
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _bounded_number(body: dict[str, Any], key: str, default: float, low: float, high: float,

@@ -16,6 +16,7 @@ import numpy as np
 
 from deltaprop import datasets
 from deltaprop.evaluation import evaluate
+from deltaprop.layers import Dense
 from deltaprop.mlp import MLP
 from deltaprop.optim import SGD, Adam, Optimizer
 from deltaprop.playground.config import Config
@@ -31,12 +32,17 @@ MAX_STEPS_PER_REQUEST = 20_000  # a bound on one request's work, whatever its ti
 
 
 def split_rows(n_samples: int, n_test: int, seed: int) -> tuple[Array, Array]:
-    """The training and test rows of the generated data (sorted; the exported code repeats this)."""
-    order = np.random.default_rng(seed).permutation(n_samples)
+    """The training and test rows of the generated data (sorted; the exported code repeats this).
+
+    The split draws from its own stream, ``default_rng([seed, 1])``: the dataset's generator
+    is ``default_rng(seed)``, whose first permutation would be this one.
+    """
+    order = np.random.default_rng([seed, 1]).permutation(n_samples)
     return np.sort(order[n_test:]), np.sort(order[:n_test])
 
 
 def make_optimizer(config: Config) -> Optimizer:
+    """SGD (no momentum) or Adam with the configured learning rate and their defaults."""
     return SGD(lr=config.lr) if config.optimizer == "sgd" else Adam(lr=config.lr)
 
 
@@ -86,7 +92,16 @@ class Session:
 
     def train(self, max_ms: float, max_steps: int = MAX_STEPS_PER_REQUEST) -> None:
         """Train whole minibatches for about ``max_ms`` milliseconds (at least one, at most
-        ``max_steps``)."""
+        ``max_steps``) and record one history entry: the losses after them and the RMS of
+        their per-layer gradient norms. Does nothing once the run has diverged.
+
+        Parameters
+        ----------
+        max_ms : float
+            The time budget; the minibatch that crosses it is the last.
+        max_steps : int
+            At most this many minibatches (the page's speed setting).
+        """
         if self.diverged:
             return
         deadline = time.perf_counter() + max_ms / 1000.0
@@ -100,7 +115,7 @@ class Session:
             n += 1
             if time.perf_counter() >= deadline:
                 break
-        self._record(np.sqrt(squared / max(n, 1)))
+        self._record(np.sqrt(squared / n) if n else np.full(len(squared), np.nan))
 
     def step(self) -> StepResult | None:
         """One minibatch; its result (None when training had already diverged)."""
@@ -172,7 +187,8 @@ class Session:
             "test": test,
             "metric_name": "accuracy" if config.task == "classify" else "r2",
             "diverged": self.diverged,
-            "history": self.history,
+            "history": {key: list(values) for key, values in self.history.items()},  # a copy:
+            # it is serialized after the session's lock is released
             "weights": [{"W": layer.W.tolist(), "b": layer.b.tolist()} for layer in net.dense_layers],
             "grid": {"extent": list(self.extent), "size": MAP_SIZE},
             "maps": [[encode(column) for column in outputs.T] for outputs in unit_maps],
@@ -200,7 +216,7 @@ class Session:
         layers = self.net.layers
         for i, layer in enumerate(layers):  # evaluation mode: BatchNorm's running statistics
             a = layer.forward(a, training=False)
-            if i + 1 == len(layers) or layers[i + 1] in self.net.dense_layers:
+            if i + 1 == len(layers) or isinstance(layers[i + 1], Dense):  # a unit's output a
                 outputs.append(np.array(a, copy=True))
         return grid, outputs
 
@@ -208,12 +224,13 @@ class Session:
         if self.config.task == "regress":
             x = self._grid(CURVE_POINTS)
             return {"x": x[:, 0].tolist(), "y": self.net.predict(x)[:, 0].tolist()}
-        probability = self._probability(self._grid(OUTPUT_SIZE))
+        probability = np.nan_to_num(self._probability(self._grid(OUTPUT_SIZE)), nan=0.5)
         q = np.round(probability * 255.0).astype(np.uint8)
         return {"size": OUTPUT_SIZE, "data": base64.b64encode(q.tobytes()).decode("ascii")}
 
 
 def _step_state(step: StepResult) -> dict[str, Any]:
+    """A step's rows, loss and per-layer deltas (the first MAX_DELTA_ROWS rows) for the page."""
     return {
         "rows": step.rows.tolist(),
         "loss": _finite(step.loss),
@@ -236,12 +253,14 @@ def _extent(X: Array, y: Array, task: str) -> tuple[float, float, float, float]:
 
 
 def _padded(values: Array) -> tuple[float, float]:
+    """The range of ``values`` widened by a tenth of it on each side (and a little more)."""
     low, high = float(values.min()), float(values.max())
     pad = 0.1 * (high - low) + 0.05
     return low - pad, high + pad
 
 
 def _points(X: Array, y: Array) -> dict[str, Any]:
+    """The data for the scatter plot; 5 decimals are more than a pixel's worth."""
     return {"x": np.round(X, 5).tolist(), "y": y.tolist()}
 
 
