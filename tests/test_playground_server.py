@@ -175,14 +175,18 @@ def test_regression_sends_curves():
     x = np.array(state["output"]["x"])
     np.testing.assert_allclose(state["output"]["y"], session.net.predict(x[:, None])[:, 0])
     assert len(base64.b64decode(state["maps"][0][0]["data"])) == MAP_SIZE
-    assert np.shape(state["data"]["train"]["x"]) == (140, 1)
+    assert state["data"] is None  # the data points come with the reset only
+    data = session.state(with_data=True)["data"]
+    assert np.shape(data["train"]["x"]) == (140, 1) and np.shape(data["test"]["x"]) == (60, 1)
+    np.testing.assert_allclose(data["train"]["y"], session.y_train)
+    assert state["activations"] == ["tanh", "identity"]
 
 
 def test_scores_are_the_libraries_and_accuracy_is_of_the_predicted_class():
     session = _session(dataset="blobs", loss="cross_entropy", layers="3")
     session.train(20, max_steps=50)
     state = session.state()
-    assert state["layer_sizes"] == [2, 3, 2]
+    assert state["layer_sizes"] == [2, 3, 2] and state["activations"] == ["tanh", "softmax"]
     loss, _ = dp.evaluate(session.net, session.X_test, session.y_test, loss="cross_entropy")
     assert state["test"]["loss"] == pytest.approx(loss)
     predicted = session.net.predict(session.X_test).argmax(axis=1)
@@ -450,8 +454,11 @@ def test_tabs_training_at_once_do_not_interfere(server):
     configs = {f"tab-{i}": {"dataset": name, "layers": "5,3", "seed": i, "batch": 7}
                for i, name in enumerate(["xor", "moons", "spirals", "sine"])}
 
+    data = {}
+
     def run(session_id):
-        _post(server, "/api/reset", {"session": session_id, "config": configs[session_id]})
+        data[session_id] = _post(server, "/api/reset", {"session": session_id,
+                                                        "config": configs[session_id]})[1]["state"]["data"]
         for _ in range(8):
             _post(server, "/api/train", {"session": session_id, "max_ms": 2000, "max_steps": 25})
         return _post(server, "/api/step", {"session": session_id})[1]["state"]
@@ -466,7 +473,23 @@ def test_tabs_training_at_once_do_not_interfere(server):
         assert state["steps"] == 201
         assert state["weights"] == expected["weights"]
         assert state["step"] == expected["step"]
-        assert state["data"] == expected["data"]
+        assert data[session_id] == alone.state(with_data=True)["data"]
+
+
+def test_shutdown_ends_kept_alive_connections():
+    import http.client
+    running = serve_in_thread(port=0)
+    host, port = running.server.server_address[:2]
+    connection = http.client.HTTPConnection(host, port, timeout=30)
+    body = json.dumps({"session": "s", "config": {}})
+    connection.request("POST", "/api/reset", body, {"Content-Type": "application/json"})
+    assert connection.getresponse().read() and connection.sock is not None  # kept alive
+    running.shutdown()
+    with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
+        connection.request("POST", "/api/train", json.dumps({"session": "s"}),
+                           {"Content-Type": "application/json"})
+        connection.getresponse()
+    connection.close()
 
 
 def test_sessions_are_bounded_least_recently_used_first():

@@ -7,9 +7,12 @@ The protocol is written down in docs/playground-protocol.md.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import re
+import socket
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -83,6 +86,27 @@ class PlaygroundServer(ThreadingHTTPServer):
         self.sessions = Sessions()
         self.verbose = verbose
         self.loopback = ipaddress.ip_address(str(self.server_address[0])).is_loopback
+        self._connections: set[socket.socket] = set()  # open keep-alive connections
+        self._connections_lock = threading.Lock()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (closed tab, reload) is not an error worth a traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+    def track(self, connection: socket.socket, is_open: bool) -> None:
+        """Note a handler's connection opening or closing (for :meth:`close_connections`)."""
+        with self._connections_lock:
+            (self._connections.add if is_open else self._connections.discard)(connection)
+
+    def close_connections(self) -> None:
+        """End every open connection: after :meth:`shutdown`, a kept-alive connection would
+        otherwise go on being served by its thread."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already closed by its client
+                connection.shutdown(socket.SHUT_RDWR)
 
     @property
     def url(self) -> str:
@@ -94,6 +118,16 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
     server: PlaygroundServer
     protocol_version = "HTTP/1.1"  # keep-alive: the page's request loop reuses its connection
     timeout = 60  # seconds a connection may sit idle or half-sent before its thread lets go
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, False)
 
     # -- routing -------------------------------------------------------------------------------
     def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
@@ -164,7 +198,8 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
             session = Session(config)
         except ConfigError as error:
             raise RequestError(HTTPStatus.BAD_REQUEST, str(error), error.field) from None
-        state = session.state()  # before the session is published: no other request uses it yet
+        state = session.state(with_data=True)  # before the session is published: no other
+        # request can use it yet
         self.server.sessions.replace(session_id, session)
         return {"config": config.as_dict(), "query": config.query(), "state": state}
 
@@ -301,6 +336,7 @@ def serve(port: int = 8000, host: str = "127.0.0.1", *, verbose: bool = False,
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
+        server.close_connections()
         server.server_close()
 
 
@@ -312,7 +348,9 @@ class RunningServer:
         self.url = server.url
 
     def shutdown(self) -> None:
+        """Stop accepting, end the open connections, close the socket."""
         self.server.shutdown()
+        self.server.close_connections()
         self.server.server_close()
         self.thread.join(timeout=5)
 

@@ -167,8 +167,16 @@ class Session:
         a = self.net.predict(X)
         return np.clip(a[:, 1] if a.shape[1] == 2 else a[:, 0], 0.0, 1.0)
 
-    def state(self, step: StepResult | None = None) -> dict[str, Any]:
-        """Everything the page draws, as JSON-ready values (docs/playground-protocol.md)."""
+    def state(self, step: StepResult | None = None, *, with_data: bool = False) -> dict[str, Any]:
+        """Everything the page draws, as JSON-ready values (docs/playground-protocol.md).
+
+        Parameters
+        ----------
+        step : StepResult, optional
+            A single step's result, whose deltas the page shows.
+        with_data : bool
+            Include the data points (they change only with a reset, which sends them).
+        """
         config, net = self.config, self.net
         train_loss, train_metric = self._scores(self.X_train, self.y_train)
         test = None
@@ -182,6 +190,8 @@ class Session:
             "batches_per_epoch": self.stepper.batches_per_epoch,
             "task": config.task,
             "layer_sizes": config.layer_sizes,
+            # f of each dense layer's units: a map of tanh units spans [-1, 1] whatever it shows
+            "activations": [config.activation] * len(config.layers) + [net.output_layer.activation.name],
             "feature_names": list(self.feature_names),
             "train": {"loss": _finite(train_loss), "metric": _finite(train_metric)},
             "test": test,
@@ -195,7 +205,7 @@ class Session:
             "input_maps": [encode(column) for column in inputs.T],
             "output": self._output(),
             "data": {"train": _points(self.X_train, self.y_train),
-                     "test": _points(self.X_test, self.y_test)},
+                     "test": _points(self.X_test, self.y_test)} if with_data else None,
             "step": None if step is None else _step_state(step),
         }
 
