@@ -7,16 +7,21 @@ tests run a real server on 127.0.0.1 (the browser tests are in test_playground_e
 import base64
 import concurrent.futures
 import contextlib
+import fnmatch
+import http.client
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -352,6 +357,31 @@ def test_requests_addressed_to_another_host_are_refused(server):
             assert "addressed to localhost or a loopback address only" in json.loads(error.read())["error"]
 
 
+def test_every_file_the_page_loads_is_served_and_shipped_in_the_package(server):
+    """What index.html and the modules reference exists, is served, and matches the
+    package-data patterns in pyproject.toml (so an installed package has it: no build step)."""
+    static = Path(dp.playground.__file__).parent / "static"
+    root = Path(dp.playground.__file__).parents[3]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["deltaprop.playground"]
+    referenced, pending = set(), ["index.html"]
+    while pending:
+        name = pending.pop()
+        if name in referenced:
+            continue
+        referenced.add(name)
+        text = (static / name).read_text()
+        for found in re.findall(r'(?:from|import)\s+"\./([\w-]+\.js)"|(?:src|href)="(?:static/)?([\w-]+\.(?:js|css))"', text):
+            pending.extend(part for part in found if part)
+    assert {"index.html", "app.js", "style.css"} <= referenced
+    assert referenced == {path.name for path in static.iterdir()}  # nothing unused, nothing missing
+    for name in referenced:
+        assert any(fnmatch.fnmatch(f"static/{name}", pattern) for pattern in patterns), name
+        status, _, body = _request(server, "/" if name == "index.html" else f"/static/{name}")
+        assert status == 200 and body, name
+        assert "http://" not in body.decode() and "https://" not in body.decode(), name  # offline
+
+
 def test_reset_train_step_and_export_over_http(server):
     status, answer = _post(server, "/api/reset", {"session": "http-1", "config": {
         "dataset": "xor", "layers": "4", "lr": "0.3"}})
@@ -477,7 +507,6 @@ def test_tabs_training_at_once_do_not_interfere(server):
 
 
 def test_shutdown_ends_kept_alive_connections():
-    import http.client
     running = serve_in_thread(port=0)
     host, port = running.server.server_address[:2]
     connection = http.client.HTTPConnection(host, port, timeout=30)
