@@ -28,7 +28,7 @@ async function answer(response) {
 }
 
 /** POST a JSON body to an /api/ path. */
-export async function post(path, payload) {
+async function post(path, payload) {
   try {
     const response = await fetch(path, {
       method: "POST",

@@ -2,7 +2,9 @@
 // sends everything to draw (docs/playground-protocol.md); this module only decides when to ask.
 import * as api from "./api.js";
 import { drawGradNorms, drawLoss } from "./charts.js";
+import { css, NEGATIVE, NEUTRAL, POSITIVE } from "./colours.js";
 import { clearDeltas, markDeltasStale, showDeltas } from "./deltas.js";
+import { formatNumber } from "./format.js";
 import { LayerEditor } from "./layers.js";
 import { drawOutput } from "./maps.js";
 import { describeNeuron, drawNetwork } from "./network.js";
@@ -27,12 +29,15 @@ const $ = (id) => document.getElementById(id);
 const page = {
   session: api.newSessionId(),
   state: null,
+  data: null,                // the points of the last successful reset (only its answer has them)
   config: { ...DEFAULTS },   // the last configuration the server accepted (normalized)
   playing: false,
   looping: false,            // a play loop is running (it may be finishing its last request)
-  needsReset: true,          // the controls differ from the server's run (a reset failed)
+  needsReset: true,          // the controls may differ from the server's run (a reset is out or failed)
+  generation: 0,             // numbers the resets: only the newest one's answer is used
   boxes: [],                 // neuron boxes of the last network drawing, for the hover text
   chain: Promise.resolve(),  // requests go one at a time, in order
+  busy: 0,                   // user actions still running (body[data-busy], for the tests)
   frames: [],                // times of recent redraws while playing, for the rate read-out
 };
 
@@ -41,6 +46,29 @@ function queued(task) {
   const result = page.chain.then(task);
   page.chain = result.catch(() => undefined);
   return result;
+}
+
+/** Wait until every request asked so far (and any asked meanwhile) has been answered. */
+async function settled() {
+  let chain;
+  do {
+    chain = page.chain;
+    await chain;
+  } while (chain !== page.chain);
+}
+
+/** A user action (a click or a change): counted while it runs, on body[data-busy]. */
+function action(handler) {
+  return async (...args) => {
+    page.busy += 1;
+    document.body.dataset.busy = String(page.busy);
+    try {
+      await handler(...args);
+    } finally {
+      page.busy -= 1;
+      document.body.dataset.busy = String(page.busy);
+    }
+  };
 }
 
 // ---------------------------------------------------------------- configuration and controls
@@ -69,6 +97,8 @@ function fitLossOptions(dataset) {
   }
 }
 
+/** Set every control: on page load only (the URL's values, then the normalized ones). Later
+ *  answers never write controls back: the user may have edited them since the request. */
 function writeControls(config) {
   for (const key of KEYS) {
     const value = config[key] ?? DEFAULTS[key];
@@ -107,32 +137,42 @@ function clearError() {
   document.querySelectorAll(".invalid-field").forEach((e) => e.classList.remove("invalid-field"));
 }
 
-/** Show the server's sentence; outline the control it names (the protocol's "field"). */
+/** Show the server's sentence; outline the control it names (the protocol's "field", when
+ *  that is one of the configuration's keys: other ids on the page are not settings). */
 function showError(message, field = null) {
   clearError();
   $("error-text").textContent = message;
   $("error").hidden = false;
-  const control = field ? $(field) : null;
-  if (control) {
-    const box = control.closest(".field") || control;
-    box.classList.add("invalid-field");
+  if (KEYS.includes(field)) {
+    const control = $(field);
+    (control.closest(".field") || control).classList.add("invalid-field");
   }
 }
 
 // ---------------------------------------------------------------- requests
 
-async function resetRun(config) {
+/**
+ * Ask the server for a new run with `config`. Until an answer says it took, the page treats
+ * the controls as differing from the server's run (Play and Step reset first, the export
+ * links are off). Only the newest reset's answer is used: an older one is followed by
+ * another reset anyway, and drawing it would show a run that is about to be replaced.
+ */
+async function resetRun(config, { first = false } = {}) {
+  const generation = ++page.generation;
+  page.needsReset = true;
   setPlaying(false);
+  disableExports();
   const answer = await queued(() => api.reset(page.session, config));
+  if (generation !== page.generation) return false;
   if (!answer.ok) {
-    page.needsReset = true;
     showError(answer.body.error, answer.body.field);
     return false;
   }
-  clearError();
   page.needsReset = false;
+  clearError();
   page.config = answer.body.config;
-  writeControls(page.config);
+  page.data = answer.body.state.data;
+  if (first) writeControls(page.config);
   history.replaceState(null, "", `?${answer.body.query}`);
   enableExports();
   clearDeltas($("deltas"));
@@ -140,9 +180,15 @@ async function resetRun(config) {
   return true;
 }
 
-/** Play and Step first bring the server in line with the controls if the last reset failed. */
+/** Play and Step first wait for the requests already asked (a reset from a control that just
+ *  lost focus), then bring the server in line with the controls if the last reset failed. */
 async function ensureRun() {
-  return page.needsReset ? resetRun(readControls()) : true;
+  await settled();
+  if (page.needsReset) {
+    await resetRun(readControls());
+    await settled();
+  }
+  return !page.needsReset;
 }
 
 function refused(answer) {
@@ -151,6 +197,7 @@ function refused(answer) {
 }
 
 async function playLoop() {
+  if (page.looping) return; // the running loop goes on
   page.looping = true;
   document.body.classList.add("looping"); // lets a test wait for the last answer after Pause
   try {
@@ -159,28 +206,37 @@ async function playLoop() {
     page.looping = false;
     document.body.classList.remove("looping");
   }
+  // Paused and played again while the last request was out: go on.
+  if (page.playing) playLoop();
+}
+
+// At most one update per animation frame and about 20 a second: "10 steps" then means the same
+// pace on any machine (the server answers a small network in a few milliseconds), and a hidden
+// tab, which gets no animation frames, rests instead of training unseen.
+const MIN_UPDATE_MS = 50;
+
+function nextUpdateSlot(since) {
+  return new Promise((resolve) => {
+    const wait = () => (performance.now() - since >= MIN_UPDATE_MS ? resolve() : requestAnimationFrame(wait));
+    requestAnimationFrame(wait);
+  });
 }
 
 async function trainWhilePlaying() {
   while (page.playing) {
+    const started = performance.now();
     const speed = $("speed").value;
     const answer = await queued(() => api.train(page.session, TRAIN_MS, speed === "max" ? null : Number(speed)));
-    if (!page.playing) {
-      // Paused (or reset) while the request was out: still draw what it trained, if anything.
-      if (answer.ok) {
-        render(answer.body.state);
-        markDeltasStale($("deltas"));
-      }
-      return;
-    }
     if (!answer.ok) return refused(answer);
-    page.frames.push(performance.now());
+    // Paused (or reset) while the request was out: still draw what it trained.
+    if (page.playing) page.frames.push(performance.now());
     render(answer.body.state);
     markDeltasStale($("deltas"));
     if (answer.body.state.diverged) {
       setPlaying(false);
       showError(answer.body.state.diverged);
     }
+    if (page.playing) await nextUpdateSlot(started);
   }
 }
 
@@ -189,9 +245,11 @@ async function stepOnce() {
   if (!(await ensureRun())) return;
   const answer = await queued(() => api.step(page.session));
   if (!answer.ok) return refused(answer);
-  render(answer.body.state);
-  if (answer.body.state.step) showDeltas($("deltas"), answer.body.state);
-  if (answer.body.state.diverged) showError(answer.body.state.diverged);
+  const state = answer.body.state;
+  render(state);
+  if (state.step) showDeltas($("deltas"), state);
+  if (state.diverged) showError(state.diverged);
+  else clearError();
 }
 
 function setPlaying(playing) {
@@ -209,30 +267,22 @@ async function togglePlay() {
   if (page.playing) return setPlaying(false);
   if (!(await ensureRun())) return;
   if (page.playing) return; // a second click started it while the reset was out
-  if (page.state?.diverged) return showError(`${page.state.diverged} Press Reset or change a setting.`);
+  // The server's sentence already says what to do.
+  if (page.state?.diverged) return showError(page.state.diverged);
   clearError();
   setPlaying(true);
-  // Paused and played again before the last answer came: that loop simply goes on.
-  if (!page.looping) playLoop();
+  playLoop();
 }
 
 // ---------------------------------------------------------------- drawing
 
-function number(v, digits = 4) {
-  return typeof v === "number" && Number.isFinite(v) ? v.toPrecision(digits) : "–";
-}
-
-function fraction(v) {
-  return typeof v === "number" && Number.isFinite(v) ? v.toFixed(4) : "–";
-}
-
 function renderStatus(state) {
   $("steps").textContent = String(state.steps);
-  $("epoch").textContent = state.epoch.toFixed(2);
-  $("train-loss").textContent = number(state.train.loss);
-  $("test-loss").textContent = state.test ? number(state.test.loss) : "–";
-  $("train-metric").textContent = fraction(state.train.metric);
-  $("test-metric").textContent = state.test ? fraction(state.test.metric) : "–";
+  $("epoch").textContent = formatNumber(state.epoch, { decimals: 2 });
+  $("train-loss").textContent = formatNumber(state.train.loss);
+  $("test-loss").textContent = state.test ? formatNumber(state.test.loss) : "–";
+  $("train-metric").textContent = formatNumber(state.train.metric, { decimals: 4 });
+  $("test-metric").textContent = state.test ? formatNumber(state.test.metric, { decimals: 4 }) : "–";
   const name = /^r\^?2$/i.test(state.metric_name) ? "R²" : state.metric_name;
   document.querySelectorAll(".metric-name").forEach((e) => { e.textContent = name; });
   const now = performance.now();
@@ -243,28 +293,34 @@ function renderStatus(state) {
 function render(state) {
   page.state = state;
   renderStatus(state);
-  const network = $("network");
-  network.dataset.layerSizes = state.layer_sizes.join(",");
+  $("network").dataset.layerSizes = state.layer_sizes.join(",");
   page.boxes = drawNetwork($("network-canvas"), state, page.config);
-  drawOutput($("output-canvas"), state);
-  $("output-title").textContent = state.task === "classify"
-    ? "decision map P(class 1), train points filled, test points hollow"
-    : "fitted curve, train points filled, test points hollow";
-  drawLoss($("loss-canvas"), state.history);
-  drawGradNorms($("grad-canvas"), state.history);
+  const outside = drawOutput($("output-map"), $("output-canvas"), state, page.data);
+  const classify = state.task === "classify";
+  const points = page.data?.test?.x.length ? "train points filled, test points hollow" : "train points";
+  const off = outside ? ` (${outside} of ${state.output.x.length} curve points off the plot)` : "";
+  $("output-title").textContent = classify
+    ? `decision map P(class 1), ${points}`
+    : `fitted curve${off}, ${points}`;
+  document.querySelector(".plots").classList.toggle("regress", !classify);
+  drawLoss($("loss-canvas"), state.history, state.test !== null);
+  drawGradNorms($("grad-canvas"), state.history, state.layer_sizes.length - 1);
 }
 
+/** The neuron under the mouse, in a tooltip kept inside the window. */
 function hover(event) {
   const tip = $("tooltip");
   if (!page.state) return;
   const rect = event.target.getBoundingClientRect();
   const text = describeNeuron(page.state, page.boxes, event.clientX - rect.left, event.clientY - rect.top);
   tip.hidden = !text;
-  if (text) {
-    tip.textContent = text;
-    tip.style.left = `${event.clientX - rect.left + 12}px`;
-    tip.style.top = `${event.clientY - rect.top + 12}px`;
-  }
+  if (!text) return;
+  tip.textContent = text;
+  const { offsetWidth: w, offsetHeight: h } = tip;
+  const right = event.clientX + 12 + w <= window.innerWidth - 4;
+  const below = event.clientY + 12 + h <= window.innerHeight - 4;
+  tip.style.left = `${Math.max(4, right ? event.clientX + 12 : event.clientX - 12 - w)}px`;
+  tip.style.top = `${Math.max(4, below ? event.clientY + 12 : event.clientY - 12 - h)}px`;
 }
 
 // ---------------------------------------------------------------- wiring
@@ -276,13 +332,14 @@ function controlChanged(event) {
     if (!LOSSES[task].includes($("loss").value)) setSelect($("loss"), DEFAULT_LOSS[task]);
     fitLossOptions(event.target.value);
   }
-  resetRun(readControls());
+  return resetRun(readControls());
 }
 
-const layers = new LayerEditor($("layers"), $("add-layer"), $("remove-layer"), () => controlChanged(null));
+const layers = new LayerEditor($("layers"), $("add-layer"), $("remove-layer"), action(() => controlChanged(null)));
 
-// The export links point at the server only once it holds a run for this tab: before the
-// first good reset they would download an error message as the file.
+// The export links point at the server only while it holds the run the controls show: before
+// the first good reset they would download an error message, and after a failed one the
+// previous run under other settings.
 function enableExports() {
   for (const what of ["model", "code"]) {
     const link = $(`export-${what}`);
@@ -292,14 +349,29 @@ function enableExports() {
   }
 }
 
-function start() {
-  document.body.dataset.session = page.session;
-  for (const key of KEYS) {
-    if (key !== "layers") $(key).addEventListener("change", controlChanged);
+function disableExports() {
+  for (const what of ["model", "code"]) {
+    const link = $(`export-${what}`);
+    link.removeAttribute("href");
+    link.classList.add("disabled");
+    link.setAttribute("aria-disabled", "true");
   }
-  $("play").addEventListener("click", togglePlay);
-  $("step").addEventListener("click", stepOnce);
-  $("reset").addEventListener("click", () => resetRun(readControls()));
+}
+
+function start() {
+  // The colour keys' ramps (style.css) take the palette the canvases use.
+  const root = document.documentElement.style;
+  root.setProperty("--negative", css(NEGATIVE));
+  root.setProperty("--neutral", css(NEUTRAL));
+  root.setProperty("--positive", css(POSITIVE));
+  document.body.dataset.session = page.session;
+  document.body.dataset.busy = "0";
+  for (const key of KEYS) {
+    if (key !== "layers") $(key).addEventListener("change", action(controlChanged));
+  }
+  $("play").addEventListener("click", action(togglePlay));
+  $("step").addEventListener("click", action(stepOnce));
+  $("reset").addEventListener("click", action(() => resetRun(readControls())));
   $("error-close").addEventListener("click", clearError);
   $("network-canvas").addEventListener("mousemove", hover);
   $("network-canvas").addEventListener("mouseleave", () => { $("tooltip").hidden = true; });
@@ -311,7 +383,7 @@ function start() {
   if (!("loss" in fromUrl)) shown.loss = DEFAULT_LOSS[taskOf(shown.dataset)];
   writeControls(shown);
   // The URL's own keys go to the server as they are: omitted keys take the server's defaults.
-  resetRun(fromUrl).then(() => { document.body.dataset.ready = "1"; });
+  action(() => resetRun(fromUrl, { first: true }))().then(() => { document.body.dataset.ready = "1"; });
 }
 
 start();

@@ -2,8 +2,8 @@
 // and "add"/"remove" buttons for the last layer. Widths are kept as typed (strings) so that a
 // bad value reaches the server, which names the problem, instead of being silently fixed here.
 
-export const MAX_LAYERS = 6;
-export const MAX_WIDTH = 16;
+const MAX_LAYERS = 6;
+const MAX_WIDTH = 16;
 
 function button(text, className, layer, title) {
   const b = document.createElement("button");
@@ -64,10 +64,10 @@ export class LayerEditor {
     if (!target || !this.container.contains(target)) return;
     const i = Number(target.dataset.layer) - 1;
     const width = Number(this.widths[i]);
-    if (!Number.isInteger(width)) return;
-    const next = target.classList.contains("layer-plus") ? width + 1 : width - 1;
-    if (next < 1 || next > MAX_WIDTH) return;
-    this.widths[i] = String(next);
+    if (!Number.isFinite(width)) return;
+    // One step from the typed value, brought into [1, MAX_WIDTH]: "−" on 99 gives 16.
+    const next = target.classList.contains("layer-plus") ? Math.floor(width) + 1 : Math.ceil(width) - 1;
+    this.widths[i] = String(Math.max(1, Math.min(MAX_WIDTH, next)));
     this.render();
     this.onChange();
   }

@@ -1,8 +1,10 @@
 // Maps sent by the server (base64 bytes, see the protocol) and the big output plot.
-import { diverging, css, NEGATIVE, POSITIVE } from "./colours.js";
+import { clipSegment, prepareCanvas } from "./canvas.js";
+import { css, diverging, NEGATIVE, POSITIVE } from "./colours.js";
+import { formatTick } from "./format.js";
 
 /** base64 -> bytes. */
-export function decodeBytes(b64) {
+function decodeBytes(b64) {
   const text = atob(b64);
   const bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i += 1) bytes[i] = text.charCodeAt(i);
@@ -10,7 +12,7 @@ export function decodeBytes(b64) {
 }
 
 /** A map {min, max, data} -> Float32Array of values: byte q stands for min + (max-min) q/255. */
-export function mapValues(map) {
+function mapValues(map) {
   const bytes = decodeBytes(map.data);
   const values = new Float32Array(bytes.length);
   const span = map.max - map.min;
@@ -32,13 +34,14 @@ function scratchCanvas(width, height) {
   return scratch.get(key);
 }
 
-/** Draw size x size values (row 0 at the top) into the box, coloured around `centre`;
- *  `strength` < 1 pales the colours (the big map, so that the data points stand out on it). */
-export function drawHeatmap(ctx, values, size, box, centre, scale, strength = 1) {
+/** Draw size x size values (row 0 at the top) into the box: colour diverging((v - centre) / scale),
+ *  orange below the centre, blue above (a negative scale swaps them); `strength` < 1 pales
+ *  the colours (the big map, so that the data points stand out on it). */
+function drawHeatmap(ctx, values, size, box, { centre, scale }, strength = 1) {
   const canvas = scratchCanvas(size, size);
   const sctx = canvas.getContext("2d");
   const image = sctx.createImageData(size, size);
-  const s = scale > 0 ? scale : 1;
+  const s = scale !== 0 && Number.isFinite(scale) ? scale : 1;
   for (let i = 0; i < size * size; i += 1) {
     const [r, g, b] = diverging((strength * (values[i] - centre)) / s);
     image.data[4 * i] = r;
@@ -53,33 +56,38 @@ export function drawHeatmap(ctx, values, size, box, centre, scale, strength = 1)
   ctx.restore();
 }
 
-/** Where a neuron's values are "neutral": 0.5 for probabilities, 0 otherwise. */
-export function centreOf(unitKind) {
-  return unitKind === "probability" ? 0.5 : 0;
-}
-
-/** Draw one neuron's map (classify: heatmap; regress: a small curve) into a box. */
-export function drawNeuronMap(ctx, map, task, box, unitKind) {
+/**
+ * Draw one neuron's map (classify: heatmap; regress: a small curve) into a box.
+ * `range` is the unit's fixed value range {lo, hi} (a bounded activation: tanh [-1, 1],
+ * sigmoid [0, 1]; lo > hi draws the colours the other way round), or null to scale this
+ * map by itself around 0 (ReLU, identity, the inputs).
+ */
+export function drawNeuronMap(ctx, map, task, box, range) {
   const values = mapValues(map);
-  const centre = centreOf(unitKind);
+  const [lo, hi] = range
+    ? [range.lo, range.hi]
+    : (() => {
+      const extent = Math.max(Math.abs(map.min), Math.abs(map.max), 1e-12);
+      return [-extent, extent];
+    })();
   if (task === "classify") {
     const size = Math.round(Math.sqrt(values.length));
-    const scale = Math.max(Math.abs(map.min - centre), Math.abs(map.max - centre), 1e-12);
-    drawHeatmap(ctx, values, size, box, centre, scale);
+    drawHeatmap(ctx, values, size, box, { centre: (lo + hi) / 2, scale: (hi - lo) / 2 });
     return;
   }
   ctx.fillStyle = "#f7f8f9";
   ctx.fillRect(box.x, box.y, box.w, box.h);
-  const lo = Math.min(map.min, 0);
-  const hi = Math.max(map.max, 0);
-  const span = hi - lo || 1;
-  const yOf = (v) => box.y + box.h - 2 - ((v - lo) / span) * (box.h - 4);
+  // A curve's y axis: the fixed range, or the map's own range with 0 in it.
+  const bottom = range ? Math.min(lo, hi) : Math.min(map.min, 0);
+  const top = range ? Math.max(lo, hi) : Math.max(map.max, 0);
+  const span = top - bottom || 1;
+  const yOf = (v) => box.y + box.h - 2 - ((v - bottom) / span) * (box.h - 4);
   // The zero line, so the sign of the unit's output stays readable.
   ctx.strokeStyle = "#c8ccd0";
   ctx.lineWidth = 1;
   ctx.beginPath();
-  ctx.moveTo(box.x, yOf(0));
-  ctx.lineTo(box.x + box.w, yOf(0));
+  ctx.moveTo(box.x, yOf(Math.max(bottom, Math.min(top, 0))));
+  ctx.lineTo(box.x + box.w, yOf(Math.max(bottom, Math.min(top, 0))));
   ctx.stroke();
   ctx.strokeStyle = css(POSITIVE);
   ctx.lineWidth = 1.5;
@@ -92,21 +100,6 @@ export function drawNeuronMap(ctx, map, task, box, unitKind) {
   ctx.stroke();
 }
 
-/** Canvas sized for the device pixel ratio; returns the context in CSS pixels. */
-export function prepareCanvas(canvas) {
-  const ratio = window.devicePixelRatio || 1;
-  const width = canvas.clientWidth || Number(canvas.getAttribute("width"));
-  const height = canvas.clientHeight || Number(canvas.getAttribute("height"));
-  if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(height * ratio)) {
-    canvas.width = Math.round(width * ratio);
-    canvas.height = Math.round(height * ratio);
-  }
-  const ctx = canvas.getContext("2d");
-  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-  ctx.clearRect(0, 0, width, height);
-  return { ctx, width, height };
-}
-
 function plotFrame(width, height) {
   const pad = { left: 34, right: 8, top: 8, bottom: 24 };
   return { x: pad.left, y: pad.top, w: width - pad.left - pad.right, h: height - pad.top - pad.bottom };
@@ -114,23 +107,20 @@ function plotFrame(width, height) {
 
 function axes(ctx, frame, extent) {
   const [xmin, xmax, ymin, ymax] = extent;
+  const short = (v) => formatTick(Number(v.toPrecision(2)));
   ctx.strokeStyle = "#888";
   ctx.lineWidth = 1;
   ctx.strokeRect(frame.x + 0.5, frame.y + 0.5, frame.w - 1, frame.h - 1);
   ctx.fillStyle = "#555";
   ctx.font = "10px sans-serif";
-  ctx.textAlign = "center";
   ctx.textBaseline = "top";
-  ctx.fillText(fmt(xmin), frame.x + 8, frame.y + frame.h + 4);
-  ctx.fillText(fmt(xmax), frame.x + frame.w - 8, frame.y + frame.h + 4);
+  ctx.textAlign = "left";
+  ctx.fillText(short(xmin), frame.x, frame.y + frame.h + 4);
   ctx.textAlign = "right";
+  ctx.fillText(short(xmax), frame.x + frame.w, frame.y + frame.h + 4);
   ctx.textBaseline = "middle";
-  ctx.fillText(fmt(ymax), frame.x - 4, frame.y + 6);
-  ctx.fillText(fmt(ymin), frame.x - 4, frame.y + frame.h - 6);
-}
-
-function fmt(v) {
-  return Math.abs(v) >= 100 ? v.toExponential(1) : String(Number(v.toPrecision(2)));
+  ctx.fillText(short(ymax), frame.x - 4, frame.y + 6);
+  ctx.fillText(short(ymin), frame.x - 4, frame.y + frame.h - 6);
 }
 
 function toPixel(frame, extent) {
@@ -141,7 +131,7 @@ function toPixel(frame, extent) {
   ];
 }
 
-/** Train points filled, test points outlined; the minibatch of the last step ringed. */
+/** Train points filled, test points outlined and drawn over them; the last step's minibatch ringed. */
 function drawPoints(ctx, data, pixel, classify, batchRows) {
   const colourOf = (y) => (classify ? css(y >= 0.5 ? POSITIVE : NEGATIVE) : "#333");
   const point = (x, y, filled) => {
@@ -162,8 +152,8 @@ function drawPoints(ctx, data, pixel, classify, batchRows) {
     ctx.lineWidth = 0.8;
     ctx.stroke();
   };
-  if (data.test) data.test.x.forEach((x, i) => point(x, data.test.y[i], false));
   data.train.x.forEach((x, i) => point(x, data.train.y[i], true));
+  if (data.test) data.test.x.forEach((x, i) => point(x, data.test.y[i], false));
   for (const row of batchRows || []) {
     const x = data.train.x[row];
     if (!x) continue;
@@ -176,40 +166,68 @@ function drawPoints(ctx, data, pixel, classify, batchRows) {
   }
 }
 
-/** The big picture: decision map with the data (classify) or the fitted curve (regress). */
-export function drawOutput(canvas, state) {
+/**
+ * The big picture, on two stacked canvases of the same size: the map (P(class 1), or a plain
+ * background for a curve) below, the curve, points and axes above. Returns how many of the
+ * fitted curve's points lie outside the plot (0 for a classifier).
+ */
+export function drawOutput(mapCanvas, canvas, state, data) {
   const { ctx, width, height } = prepareCanvas(canvas);
+  const under = prepareCanvas(mapCanvas).ctx;
   const frame = plotFrame(width, height);
   const extent = state.grid.extent;
   const pixel = toPixel(frame, extent);
   const classify = state.task === "classify";
-  const batchRows = state.step ? state.step.rows : null;
+  canvas.dataset.frame = [frame.x, frame.y, frame.w, frame.h].join(",");
+  canvas.dataset.extent = extent.join(",");
+  let outside = 0;
   if (classify) {
-    const bytes = decodeBytes(state.output.data);
-    const values = Float32Array.from(bytes, (q) => q / 255);
-    drawHeatmap(ctx, values, state.output.size, frame, 0.5, 0.5, 0.6);
+    const values = Float32Array.from(decodeBytes(state.output.data), (q) => q / 255);
+    // Blue where class 1 is the likelier, as in the colour key and the output neuron's map.
+    drawHeatmap(under, values, state.output.size, frame, { centre: 0.5, scale: 0.5 }, 0.6);
   } else {
-    ctx.fillStyle = "#fafbfc";
-    ctx.fillRect(frame.x, frame.y, frame.w, frame.h);
+    under.fillStyle = "#fafbfc";
+    under.fillRect(frame.x, frame.y, frame.w, frame.h);
+    outside = drawCurve(ctx, state.output, pixel, frame);
   }
   ctx.save();
   ctx.beginPath();
   ctx.rect(frame.x, frame.y, frame.w, frame.h);
   ctx.clip();
-  if (!classify) drawCurve(ctx, state.output, pixel);
-  drawPoints(ctx, state.data, pixel, classify, batchRows);
+  if (data) drawPoints(ctx, data, pixel, classify, state.step ? state.step.rows : null);
   ctx.restore();
   axes(ctx, frame, extent);
+  return outside;
 }
 
-function drawCurve(ctx, curve, pixel) {
+/** The fitted curve, clipped to the frame: a curve that leaves it is drawn up to the edge. */
+function drawCurve(ctx, curve, pixel, frame) {
   ctx.strokeStyle = css(POSITIVE);
   ctx.lineWidth = 2.5;
+  ctx.lineCap = "round";
   ctx.beginPath();
+  let outside = 0;
+  let previous = null;
   curve.x.forEach((x, i) => {
-    const [px, py] = pixel(x, curve.y[i]);
-    if (i === 0) ctx.moveTo(px, py);
-    else ctx.lineTo(px, py);
+    const y = curve.y[i];
+    if (typeof y !== "number" || !Number.isFinite(y)) {
+      outside += 1;
+      previous = null;
+      return;
+    }
+    let [px, py] = pixel(x, y);
+    py = Math.max(-1e9, Math.min(1e9, py)); // keeps the clipping arithmetic finite
+    if (py < frame.y || py > frame.y + frame.h) outside += 1;
+    if (previous) {
+      const segment = clipSegment(previous[0], previous[1], px, py, frame);
+      if (segment) {
+        ctx.moveTo(segment[0], segment[1]);
+        ctx.lineTo(segment[2], segment[3]);
+      }
+    }
+    previous = [px, py];
   });
   ctx.stroke();
+  ctx.lineCap = "butt";
+  return outside;
 }
