@@ -31,7 +31,6 @@ def python_code(session: Session) -> str:
     """A script that rebuilds the data and network and trains the session's minibatches."""
     c = session.config
     steps, per_epoch = session.steps, session.stepper.batches_per_epoch
-    optimizer = "dp.SGD" if c.optimizer == "sgd" else "dp.Adam"
     activation = output_activation(c)
     whole, rest = divmod(steps, per_epoch)
     if session.diverged:  # fit would restore the epoch's start; the stepper refused one step
@@ -60,7 +59,7 @@ X_test, y_test = data.X[test_rows], data.y[test_rows]
 
 net = dp.MLP({c.layer_sizes}, activation={c.activation!r}, output_activation={activation!r},
              batch_norm={c.bn}, seed={c.seed}, dtype=np.float64)
-stepper = dp.BatchStepper(net, X_train, y_train, loss={c.loss!r}, optimizer={optimizer}(lr={c.lr!r}),
+stepper = dp.BatchStepper(net, X_train, y_train, loss={c.loss!r}, optimizer={_optimizer(c)},
                           batch_size={c.batch}, l2={c.l2!r})
 for _ in range({steps}):  # {whole} epochs of {per_epoch} minibatches and {rest} more
     result = stepper.step()
@@ -70,10 +69,14 @@ dp.save(net, "playground.dp")
 '''
 
 
+def _optimizer(c: Config) -> str:
+    """The optimizer as the session makes it (make_optimizer), written as code."""
+    return f"{'dp.SGD' if c.optimizer == 'sgd' else 'dp.Adam'}(lr={c.lr!r})"
+
+
 def _fit_options(c: Config) -> str:
-    optimizer = "dp.SGD" if c.optimizer == "sgd" else "dp.Adam"
-    return (f"loss={c.loss!r}, optimizer={optimizer}(lr={c.lr!r}), batch_size={c.batch}, "
-            f"l2={c.l2!r}")
+    """fit's options for the same run."""
+    return f"loss={c.loss!r}, optimizer={_optimizer(c)}, batch_size={c.batch}, l2={c.l2!r}"
 
 
 def _score_lines(c: Config) -> str:

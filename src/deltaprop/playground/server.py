@@ -57,6 +57,7 @@ class Sessions:
         self._lock = threading.Lock()
 
     def replace(self, session_id: str, session: Session) -> None:
+        """Make ``session`` the tab's run (a reset); the oldest sessions go beyond capacity."""
         with self._lock:
             self._entries[session_id] = _Entry(session, threading.Lock())
             self._entries.move_to_end(session_id)
@@ -64,6 +65,7 @@ class Sessions:
                 self._entries.popitem(last=False)
 
     def get(self, session_id: str) -> _Entry:
+        """The tab's session and its lock; RequestError (404) for an id not held."""
         with self._lock:
             entry = self._entries.get(session_id)
             if entry is None:

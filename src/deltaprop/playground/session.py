@@ -88,6 +88,7 @@ class Session:
     # -- training ------------------------------------------------------------------------------
     @property
     def steps(self) -> int:
+        """Minibatches trained since the reset (a refused one included)."""
         return self.stepper.steps
 
     def train(self, max_ms: float, max_steps: int = MAX_STEPS_PER_REQUEST) -> None:
@@ -126,6 +127,7 @@ class Session:
         return result
 
     def _step(self) -> StepResult:
+        """One stepper step; a refused one ends the run with the sentence the page shows."""
         result = self.stepper.step()
         if not result.taken:
             self.diverged = (f"training diverged at step {self.steps}: the gradient is not finite "
@@ -159,6 +161,7 @@ class Session:
         return loss, metric
 
     def _classes(self, X: Array) -> Array:
+        """The predicted class: the larger softmax output, or the single output >= 0.5."""
         a = self.net.predict(X)
         return a.argmax(axis=1) if a.shape[1] == 2 else (a[:, 0] >= 0.5).astype(np.int64)
 
