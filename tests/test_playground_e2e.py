@@ -386,6 +386,8 @@ def test_null_values_from_the_server_are_drawn_as_dashes(page, server):
     page.wait_for_selector("#error", state="visible")
     idle(page)
     assert "unknown session" in error_text(page) and page.text_content("#play") == "Play"
+    # the server holds no run for this tab: nothing to export until a reset
+    assert page.get_attribute("#export-model", "aria-disabled") == "true"
     page.unroute("**/api/train")
     page.route("**/api/step", nulls)
     page.click("#step")
@@ -406,6 +408,43 @@ def test_null_values_from_the_server_are_drawn_as_dashes(page, server):
     page.wait_for_selector("#tooltip:not([hidden])")
     assert "mean |δ| = –" in page.text_content("#tooltip")
     assert not page.is_visible("#error")
+
+
+def test_what_is_pressed_last_wins_while_a_reset_is_out(page, server):
+    """Play waits for a reset that is still out (a field left with a new value); meanwhile the
+    button says Pause, and a Step, a second press or a Pause wins over the waiting Play."""
+    open_page(page, server, "dataset=moons&layers=3&seed=1")
+    delay_resets(page, 400)
+    # Play, then Step before the reset is answered: one step, paused.
+    page.fill("#noise", "0.2")
+    page.click("#play")  # leaving #noise sends the reset; Play waits for it
+    assert page.text_content("#play") == "Pause"
+    page.click("#step")
+    idle(page)
+    assert steps(page) == 1 and page.text_content("#play") == "Play"
+    assert url_config(page)["noise"] == "0.2"
+    # Play, then Pause before the reset is answered: nothing trains.
+    page.fill("#noise", "0.25")
+    page.click("#play")
+    page.click("#play")
+    idle(page)
+    assert steps(page) == 0 and page.text_content("#play") == "Play"
+    assert url_config(page)["noise"] == "0.25"
+
+
+def test_pause_pressed_while_leaving_an_edited_field_pauses(page, server):
+    """Editing a setting while playing, then pressing Pause: the field's change resets the run
+    (and pauses) as the press begins; the press must not start the new run."""
+    open_page(page, server, XOR_QUERY)
+    page.click("#play")
+    page.wait_for_function("Number(document.querySelector('#steps').textContent) >= 20")
+    page.fill("#lr", "0.25")
+    page.click("#play")  # the button reads "Pause"
+    idle(page)
+    assert page.text_content("#play") == "Play" and steps(page) == 0
+    assert url_config(page)["lr"] == "0.25"
+    page.wait_for_timeout(300)
+    assert steps(page) == 0
 
 
 def test_architecture_changes_redraw_the_network_and_the_url(page, server):

@@ -32,6 +32,8 @@ const page = {
   data: null,                // the points of the last successful reset (only its answer has them)
   config: { ...DEFAULTS },   // the last configuration the server accepted (normalized)
   playing: false,
+  wantsPlay: false,          // Play was pressed and waits for earlier requests before it starts
+  pressedToPause: null,      // what the Play button meant when pressed (a blur may change it)
   looping: false,            // a play loop is running (it may be finishing its last request)
   needsReset: true,          // the controls may differ from the server's run (a reset is out or failed)
   generation: 0,             // numbers the resets: only the newest one's answer is used
@@ -193,6 +195,7 @@ async function ensureRun() {
 
 function refused(answer) {
   setPlaying(false);
+  if (answer.status === 404) disableExports(); // the server holds no run for this tab now
   showError(answer.body.error, answer.body.field);
 }
 
@@ -241,6 +244,7 @@ async function trainWhilePlaying() {
 }
 
 async function stepOnce() {
+  page.wantsPlay = false; // a step asked after Play wins over it: the run is then paused
   setPlaying(false);
   if (!(await ensureRun())) return;
   const answer = await queued(() => api.step(page.session));
@@ -254,8 +258,7 @@ async function stepOnce() {
 
 function setPlaying(playing) {
   page.playing = playing;
-  $("play").textContent = playing ? "Pause" : "Play";
-  $("play").setAttribute("aria-pressed", String(playing));
+  showPlayButton();
   document.body.classList.toggle("playing", playing);
   if (!playing) {
     page.frames = [];
@@ -263,12 +266,37 @@ function setPlaying(playing) {
   }
 }
 
+/** The button says what pressing it would do: Pause while playing or about to play. */
+function showPlayButton() {
+  const on = page.playing || page.wantsPlay;
+  $("play").textContent = on ? "Pause" : "Play";
+  $("play").setAttribute("aria-pressed", String(on));
+}
+
+/**
+ * Play waits for the requests already asked (a reset from a control that just lost focus)
+ * before it starts; meanwhile the button says Pause, and a second press, a Step, a Reset or
+ * a change of settings takes the wish back. A press on "Pause" pauses even when the press
+ * itself ended the run first (leaving an edited field resets, and so pauses, on mousedown).
+ */
 async function togglePlay() {
-  if (page.playing) return setPlaying(false);
-  if (!(await ensureRun())) return;
-  if (page.playing) return; // a second click started it while the reset was out
+  const pause = page.pressedToPause ?? (page.playing || page.wantsPlay);
+  page.pressedToPause = null;
+  if (pause) {
+    page.wantsPlay = false;
+    return setPlaying(false);
+  }
+  page.wantsPlay = true;
+  showPlayButton();
+  const ready = await ensureRun();
+  if (!page.wantsPlay) return; // taken back while it waited
+  page.wantsPlay = false;
+  if (!ready || page.playing) return showPlayButton();
   // The server's sentence already says what to do.
-  if (page.state?.diverged) return showError(page.state.diverged);
+  if (page.state?.diverged) {
+    showPlayButton();
+    return showError(page.state.diverged);
+  }
   clearError();
   setPlaying(true);
   playLoop();
@@ -287,7 +315,10 @@ function renderStatus(state) {
   document.querySelectorAll(".metric-name").forEach((e) => { e.textContent = name; });
   const now = performance.now();
   page.frames = page.frames.filter((t) => now - t < 2000);
-  $("rate").textContent = page.frames.length > 1 ? `${(page.frames.length / 2).toFixed(1)} updates/s` : "";
+  const frames = page.frames;
+  // Over the updates of the last two seconds (fewer just after Play): intervals over time.
+  const rate = frames.length > 2 ? (frames.length - 1) / ((frames.at(-1) - frames[0]) / 1000) : null;
+  $("rate").textContent = rate ? `${rate.toFixed(1)} updates/s` : "";
 }
 
 function render(state) {
@@ -332,6 +363,7 @@ function controlChanged(event) {
     if (!LOSSES[task].includes($("loss").value)) setSelect($("loss"), DEFAULT_LOSS[task]);
     fitLossOptions(event.target.value);
   }
+  page.wantsPlay = false; // new settings: a new run, paused
   return resetRun(readControls());
 }
 
@@ -369,9 +401,15 @@ function start() {
   for (const key of KEYS) {
     if (key !== "layers") $(key).addEventListener("change", action(controlChanged));
   }
+  // On mousedown, before focus leaves an edited field (whose change resets and pauses).
+  $("play").addEventListener("mousedown", () => { page.pressedToPause = page.playing || page.wantsPlay; });
+  $("play").addEventListener("mouseleave", () => { page.pressedToPause = null; }); // no click follows
   $("play").addEventListener("click", action(togglePlay));
   $("step").addEventListener("click", action(stepOnce));
-  $("reset").addEventListener("click", action(() => resetRun(readControls())));
+  $("reset").addEventListener("click", action(() => {
+    page.wantsPlay = false;
+    return resetRun(readControls());
+  }));
   $("error-close").addEventListener("click", clearError);
   $("network-canvas").addEventListener("mousemove", hover);
   $("network-canvas").addEventListener("mouseleave", () => { $("tooltip").hidden = true; });

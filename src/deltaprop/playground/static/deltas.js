@@ -1,7 +1,7 @@
 // The backward-pass panel: after one step, each dense layer's deltas (dLoss/dz per sample and
 // unit) for the minibatch, as numbers with a tint, so the delta rule can be followed by hand.
 import { css, diverging } from "./colours.js";
-import { formatNumber } from "./format.js";
+import { finiteOr0, formatNumber } from "./format.js";
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -11,10 +11,6 @@ function el(tag, attrs = {}, ...children) {
   }
   node.append(...children);
   return node;
-}
-
-function finiteOr0(v) {
-  return typeof v === "number" && Number.isFinite(v) ? v : 0;
 }
 
 function layerTable(layer, l, rows, last) {

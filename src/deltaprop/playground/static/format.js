@@ -7,6 +7,11 @@ function finite(v) {
   return typeof v === "number" && Number.isFinite(v);
 }
 
+/** A value for a width or a tint: a number, or 0 for null (not finite). */
+export function finiteOr0(v) {
+  return finite(v) ? v : 0;
+}
+
 /** "1.5e+59" -> "1.5e59": shorter, and still read back by parseFloat / Python's float. */
 function tidyExponent(text) {
   return text.replace("e+", "e");

@@ -20,8 +20,9 @@ function mapValues(map) {
   return values;
 }
 
-// One scratch canvas per size: maps are tiny images scaled up with smoothing, and making a
-// new canvas for each of ~100 neurons several times a second would churn the GC.
+// One scratch canvas and image buffer per size: maps are tiny images scaled up with
+// smoothing, and making new ones for each of ~100 neurons twenty times a second would only
+// give the garbage collector work.
 const scratch = new Map();
 function scratchCanvas(width, height) {
   const key = `${width}x${height}`;
@@ -29,7 +30,8 @@ function scratchCanvas(width, height) {
     const canvas = document.createElement("canvas");
     canvas.width = width;
     canvas.height = height;
-    scratch.set(key, canvas);
+    const context = canvas.getContext("2d");
+    scratch.set(key, { canvas, context, image: context.createImageData(width, height) });
   }
   return scratch.get(key);
 }
@@ -38,9 +40,7 @@ function scratchCanvas(width, height) {
  *  orange below the centre, blue above (a negative scale swaps them); `strength` < 1 pales
  *  the colours (the big map, so that the data points stand out on it). */
 function drawHeatmap(ctx, values, size, box, { centre, scale }, strength = 1) {
-  const canvas = scratchCanvas(size, size);
-  const sctx = canvas.getContext("2d");
-  const image = sctx.createImageData(size, size);
+  const { canvas, context: sctx, image } = scratchCanvas(size, size);
   const s = scale !== 0 && Number.isFinite(scale) ? scale : 1;
   for (let i = 0; i < size * size; i += 1) {
     const [r, g, b] = diverging((strength * (values[i] - centre)) / s);

@@ -3,7 +3,7 @@
 // After a step, each neuron also gets a red ring as thick as its mean |delta| for the batch.
 import { prepareCanvas } from "./canvas.js";
 import { css, NEGATIVE, POSITIVE } from "./colours.js";
-import { formatNumber } from "./format.js";
+import { finiteOr0, formatNumber } from "./format.js";
 import { drawNeuronMap } from "./maps.js";
 
 const DELTA_COLOUR = "#d62728";
@@ -45,13 +45,13 @@ function outputName(state, unit) {
 
 /** Two short lines per column (name, then what its units compute): long one-line titles
  *  run into each other when there are seven or eight columns. */
-function columnTitle(column, state, config) {
+function columnTitle(column, state, config, narrow) {
   const sizes = state.layer_sizes;
-  if (column === 0) return ["inputs", state.feature_names.join(", ")];
+  if (column === 0) return [narrow ? "in" : "inputs", state.feature_names.join(", ")];
   const f = activationOf(state, column) ?? "";
-  if (column === sizes.length - 1) return ["output", f];
-  const bn = config.bn === 1 || config.bn === "1" ? ", BN" : "";
-  return [`hidden ${column}`, `${f}${bn}`];
+  if (column === sizes.length - 1) return [narrow ? "out" : "output", f];
+  const bn = (config.bn === 1 || config.bn === "1") && !narrow ? ", BN" : "";
+  return [narrow ? `h${column}` : `hidden ${column}`, `${f}${bn}`];
 }
 
 /** Box geometry for every neuron: columns spread over the width, units centred vertically. */
@@ -62,16 +62,14 @@ function layout(sizes, width, height) {
   const columnGap = (width - OUTPUT_LABEL_ROOM) / sizes.length;
   const box = Math.max(12, Math.min(52, (height - top - bottom) / maxUnits - 8, columnGap * 0.45));
   const pitch = Math.min(box + 24, (height - top - bottom) / maxUnits);
-  const labelled = pitch - box >= 16; // room for the mean |delta| under each box
+  // Room for the mean |delta| under each box: below the ring (up to 5 px) and, side by side,
+  // a column apart by more than a label's width.
+  const labelled = pitch - box >= 22 && columnGap >= 40;
   return sizes.map((n, column) => {
     const cx = columnGap * (column + 0.5);
     const y0 = top + (height - top - bottom - n * pitch) / 2 + (pitch - box) / 2;
     return Array.from({ length: n }, (_, unit) => ({ x: cx - box / 2, y: y0 + unit * pitch, w: box, h: box, labelled }));
   });
-}
-
-function finiteOr0(v) {
-  return typeof v === "number" && Number.isFinite(v) ? v : 0;
 }
 
 function drawEdges(ctx, state, boxes) {
@@ -118,7 +116,7 @@ function drawDeltaRings(ctx, step, boxes) {
       ctx.strokeRect(b.x - 3, b.y - 3, b.w + 6, b.h + 6);
       if (b.labelled) {
         ctx.fillStyle = DELTA_COLOUR;
-        ctx.fillText(formatNumber(v, { digits: 2 }), b.x + b.w / 2, b.y + b.h + 4);
+        ctx.fillText(formatNumber(v, { digits: 2 }), b.x + b.w / 2, b.y + b.h + 6);
       }
     });
   });
@@ -132,9 +130,13 @@ export function drawNetwork(canvas, state, config) {
   drawEdges(ctx, state, boxes);
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
+  // Columns closer than "hidden 1" is wide get the short titles (h1, in, out).
+  const columnGap = boxes.length > 1 ? boxes[1][0].x - boxes[0][0].x : width;
+  ctx.font = "11px sans-serif";
+  const narrow = columnGap < ctx.measureText("hidden 10").width + 6;
   sizes.forEach((_, column) => {
     const b = boxes[column][0];
-    const [name, kind] = columnTitle(column, state, config);
+    const [name, kind] = columnTitle(column, state, config, narrow);
     ctx.font = "11px sans-serif";
     ctx.fillStyle = "#222";
     ctx.fillText(name, b.x + b.w / 2, 4);
