@@ -83,6 +83,8 @@ class Session:
         self.history: dict[str, list[Any]] = {"epoch": [], "train_loss": [], "test_loss": [],
                                               "grad_norms": []}
         self._history_stride, self._updates = 1, 0
+        self._scored_at: int | None = None  # the step count _scored was computed at
+        self._scored: tuple[tuple[float, float], tuple[float, float] | None] = ((0.0, 0.0), None)
         self._record(np.full(len(self.net.dense_layers), np.nan))  # no gradient yet: null
 
     # -- training ------------------------------------------------------------------------------
@@ -140,8 +142,8 @@ class Session:
         self._updates += 1
         if (self._updates - 1) % self._history_stride:
             return
-        train_loss, _ = self._scores(self.X_train, self.y_train)
-        test_loss = self._scores(self.X_test, self.y_test)[0] if len(self.y_test) else None
+        (train_loss, _), test = self._all_scores()
+        test_loss = None if test is None else test[0]
         history = self.history
         history["epoch"].append(self.stepper.epochs_done)
         history["train_loss"].append(_finite(train_loss))
@@ -153,17 +155,23 @@ class Session:
             self._history_stride *= 2
 
     # -- what the page draws -------------------------------------------------------------------
-    def _scores(self, X: Array, y: Array) -> tuple[float, float]:
-        """Loss (without decay) and metric: accuracy from the predicted class, or R^2."""
-        loss, metric = evaluate(self.net, X, y, loss=self.config.loss)
-        if self.config.task == "classify":
-            metric = float(np.mean(self._classes(X) == y))
-        return loss, metric
+    def _all_scores(self) -> tuple[tuple[float, float], tuple[float, float] | None]:
+        """(loss, metric) on the training rows, and on the test rows (None without any), for
+        the weights after :attr:`steps` steps: computed once for the history and the read-outs."""
+        if self._scored_at != self.steps:
+            test = self._scores(self.X_test, self.y_test) if len(self.y_test) else None
+            self._scored = (self._scores(self.X_train, self.y_train), test)
+            self._scored_at = self.steps
+        return self._scored
 
-    def _classes(self, X: Array) -> Array:
-        """The predicted class: the larger softmax output, or the single output >= 0.5."""
-        a = self.net.predict(X)
-        return a.argmax(axis=1) if a.shape[1] == 2 else (a[:, 0] >= 0.5).astype(np.int64)
+    def _scores(self, X: Array, y: Array) -> tuple[float, float]:
+        """Loss (without decay) and metric: accuracy of the predicted class, or R^2."""
+        loss, metric = evaluate(self.net, X, y, loss=self.config.loss)
+        if self.config.task == "classify" and self.config.loss == "squared_error":
+            # evaluate scores this loss by R^2; the page shows accuracy for every classifier
+            # (the cross-entropies' own metric is already the accuracy of the same classes)
+            metric = float(np.mean(self.net.predict_classes(X) == y))  # sigmoid > 0.5
+        return loss, metric
 
     def _probability(self, X: Array) -> Array:
         """P(class 1), or the single output clipped to [0, 1] (squared error)."""
@@ -181,11 +189,9 @@ class Session:
             Include the data points (they change only with a reset, which sends them).
         """
         config, net = self.config, self.net
-        train_loss, train_metric = self._scores(self.X_train, self.y_train)
-        test = None
-        if len(self.y_test):
-            test_loss, test_metric = self._scores(self.X_test, self.y_test)
-            test = {"loss": _finite(test_loss), "metric": _finite(test_metric)}
+        (train_loss, train_metric), test_scores = self._all_scores()
+        test = None if test_scores is None else {"loss": _finite(test_scores[0]),
+                                                 "metric": _finite(test_scores[1])}
         inputs, unit_maps = self._unit_maps()
         return {
             "steps": self.steps,

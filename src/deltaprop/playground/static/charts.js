@@ -2,12 +2,12 @@
 // log scale (they span orders of magnitude between layers, which is the point of showing them).
 import { prepareCanvas } from "./canvas.js";
 import { SERIES } from "./colours.js";
-import { formatTick } from "./format.js";
+import { finite, formatTick } from "./format.js";
 
 const PAD = { left: 44, right: 10, top: 18, bottom: 18 };
 
 function drawable(v, logY) {
-  return typeof v === "number" && Number.isFinite(v) && (!logY || v > 0);
+  return finite(v) && (!logY || v > 0);
 }
 
 /** The y range: whole decades around the values (log), or from 0 to just above the largest. */

@@ -3,7 +3,8 @@
 
 const DASH = "–";
 
-function finite(v) {
+/** A number that is not NaN or infinite (the server sends those as null). */
+export function finite(v) {
   return typeof v === "number" && Number.isFinite(v);
 }
 

@@ -1,7 +1,7 @@
 // Maps sent by the server (base64 bytes, see the protocol) and the big output plot.
 import { clipSegment, prepareCanvas } from "./canvas.js";
 import { css, diverging, NEGATIVE, POSITIVE } from "./colours.js";
-import { formatTick } from "./format.js";
+import { finite, formatTick } from "./format.js";
 
 /** base64 -> bytes. */
 function decodeBytes(b64) {
@@ -210,7 +210,7 @@ function drawCurve(ctx, curve, pixel, frame) {
   let previous = null;
   curve.x.forEach((x, i) => {
     const y = curve.y[i];
-    if (typeof y !== "number" || !Number.isFinite(y)) {
+    if (!finite(y)) {
       outside += 1;
       previous = null;
       return;
