@@ -26,7 +26,7 @@ def worker() -> None:
     from threadpoolctl import threadpool_info, threadpool_limits
 
     import deltaprop as dp
-    from deltaprop.parallel import launched_comm
+    from deltaprop.training.parallel import launched_comm
 
     comm = launched_comm()
     rng = np.random.default_rng(0)

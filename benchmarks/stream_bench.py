@@ -1,5 +1,5 @@
 """One epoch over a generated dataset larger than the memory the run may use: 2 GiB of float32
-features in 16 ``.npy`` shards, streamed (deltaprop.stream) with a 65,536-row shuffle buffer,
+features in 16 ``.npy`` shards, streamed (deltaprop.data.stream) with a 65,536-row shuffle buffer,
 against the same model trained in memory on a 256 MiB part of it.
 
     python benchmarks/stream_bench.py [FOLDER]     # default: a temporary folder, removed after
@@ -36,7 +36,7 @@ def generate(folder: str) -> None:
 
 def train(folder: str, mode: str) -> None:
     import deltaprop as dp
-    from deltaprop.stream import NpyShards, fit_stream
+    from deltaprop.data.stream import NpyShards, fit_stream
 
     net = dp.MLP(LAYERS, seed=0)
     start = time.perf_counter()

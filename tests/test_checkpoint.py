@@ -151,7 +151,7 @@ CHILD = textwrap.dedent("""
     import os, sys, time
     import numpy as np
     import deltaprop as dp
-    from deltaprop import modelfile
+    from deltaprop.files import container as modelfile
 
     path, slow = sys.argv[1], sys.argv[2] == "slow"
     rng = np.random.default_rng(0)

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
+from deltaprop.callbacks.progress import ProgressBar, progress_callback
 from deltaprop.cli import main
 from deltaprop.cli.model import TabularModel
-from deltaprop.progress import ProgressBar, progress_callback
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SPECIES = np.array(["setosa", "versicolor", "virginica"])
@@ -180,7 +180,7 @@ def test_exported_onnx_matches_the_model_with_its_scaling(workdir, capsys):
 def test_a_crashed_run_resumes_to_the_uninterrupted_weights(workdir, capsys, monkeypatch):
     options = "train --data sine --epochs 10 --batch-size 16 --val-fraction 0.2 --quiet"
     assert run(f"{options} --out whole.dp", capsys)[0] == 0
-    from deltaprop import trainer
+    from deltaprop.training import loop as trainer
 
     run_epoch = trainer.Trainer._run_epoch
 
@@ -210,7 +210,7 @@ def test_ctrl_c_saves_the_weights_kept_and_exits_130(workdir, capsys, monkeypatc
     import os
     import signal
 
-    from deltaprop import trainer
+    from deltaprop.training import loop as trainer
 
     run_epoch = trainer.Trainer._run_epoch
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop import datasets
+from deltaprop.data import datasets
 
 GENERATED = ["xor", "and", "or", "moons", "circles", "spirals", "blobs", "sine"]
 BUNDLED = ["digits", "iris", "wine", "breast_cancer", "diabetes", "linnerud"]

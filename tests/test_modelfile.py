@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop import modelfile
+from deltaprop.files import container as modelfile
 
 
 @pytest.fixture

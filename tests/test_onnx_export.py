@@ -15,8 +15,8 @@ ort = pytest.importorskip("onnxruntime")
 
 import deltaprop as dp  # noqa: E402
 from deltaprop.activations import ReLU  # noqa: E402
+from deltaprop.files.onnx import export_onnx  # noqa: E402
 from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Dropout, Layer  # noqa: E402
-from deltaprop.onnx_export import export_onnx  # noqa: E402
 
 DTYPES = (np.float32, np.float64)
 TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}  # max abs difference from net.predict

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop import parallel
+from deltaprop.training import parallel
 
 RUN = textwrap.dedent("""
     import numpy as np

@@ -213,7 +213,7 @@ def test_saved_state_does_not_change_with_training(rng):
     ids=["full", "full-dropout", "minibatch", "minibatch-dropout", "batchnorm"],
 )
 def test_results_do_not_depend_on_the_shuffled_copy(rng, monkeypatch, options):
-    from deltaprop import trainer as training
+    from deltaprop.training import loop as training
 
     X, y = rng.standard_normal((40, 3)), rng.integers(0, 2, 40)
     options = dict(options)

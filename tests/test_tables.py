@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from deltaprop.tables import DataFileError, Table, read_table
+from deltaprop.data.tables import DataFileError, Table, read_table
 
 
 def write(tmp_path, text, name="data.csv", encoding="utf-8"):

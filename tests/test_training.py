@@ -198,7 +198,7 @@ def test_batchnorm_skips_a_last_batch_of_one(data):
 
 def test_adaptive_threads_drop_to_one_while_another_process_is_busy(monkeypatch):
     pytest.importorskip("threadpoolctl")
-    from deltaprop import threads
+    from deltaprop.engine import threads
 
     if threads.available_cores() < 2:
         pytest.skip("needs two cores")
@@ -234,7 +234,7 @@ def test_cpu_clock_sees_another_busy_process():
     import sys
     import time
 
-    from deltaprop import threads
+    from deltaprop.engine import threads
 
     clock = threads._CpuClock()
     if clock._busy is None:
@@ -257,7 +257,7 @@ def test_cpu_clock_sees_another_busy_process():
 
 def test_adaptive_threads_never_exceed_the_users_limit(monkeypatch):
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    from deltaprop import threads
+    from deltaprop.engine import threads
 
     monkeypatch.setattr(threads, "SMALL_STEP_FLOPS", 0.0)  # treat this small net as large
     monkeypatch.setattr(threads, "PROBE_SECONDS", 0.0)

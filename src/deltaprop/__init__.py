@@ -5,26 +5,29 @@ initializers, losses, optimizers and schedules, training (fit, callbacks, Histor
 gradient checker, and the classic single-layer rules.
 """
 
-from deltaprop import datasets, plot, stream  # modules: dp.datasets.load, dp.plot.loss, dp.stream
+from deltaprop import plot  # modules: dp.datasets.load, dp.plot.loss, dp.stream
+from deltaprop._version import __version__
 from deltaprop.activations import ACTIVATIONS, Activation, get_activation
-from deltaprop.callbacks import Callback, EarlyStopping, GradientTolerance, ProgressPrinter, TimeLimit
-from deltaprop.checkpoint import Checkpoint, resume
+from deltaprop.callbacks.base import Callback
+from deltaprop.callbacks.checkpoint import Checkpoint
+from deltaprop.callbacks.progress import ProgressPrinter
+from deltaprop.callbacks.stopping import EarlyStopping, GradientTolerance, TimeLimit
 from deltaprop.classic import DeltaRule, Perceptron
+from deltaprop.data import datasets, stream
 from deltaprop.evaluation import evaluate
+from deltaprop.files.container import ModelFileError, load, save
+from deltaprop.files.onnx import export_onnx
 from deltaprop.gradcheck import GradcheckReport, gradcheck
 from deltaprop.history import History
 from deltaprop.initializers import INITIALIZERS
 from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Dropout, Layer
 from deltaprop.losses import LOSSES, Loss, get_loss, one_hot
 from deltaprop.mlp import MLP
-from deltaprop.modelfile import ModelFileError, load, save
 from deltaprop.network import Network
-from deltaprop.onnx_export import export_onnx
 from deltaprop.optim import SGD, Adam, Constant, Cosine, InverseScaling, Optimizer, Schedule, StepDecay
-from deltaprop.stepping import BatchStepper, StepResult
-from deltaprop.training import fit
-
-__version__ = "0.1.0"
+from deltaprop.training.fit import fit
+from deltaprop.training.resume import resume
+from deltaprop.training.stepper import BatchStepper, StepResult
 
 __all__ = [
     "MLP", "Network", "Layer", "Dense", "BatchNorm", "Dropout", "ActivationLayer",

@@ -49,7 +49,7 @@ class History:
         advice to lower the learning rate.
     blas_threads : list of int
         With ``threads="auto"`` on a large network: the BLAS threads chosen before training and
-        after each epoch (see :mod:`deltaprop.threads`); empty otherwise.
+        after each epoch (see :mod:`deltaprop.engine.threads`); empty otherwise.
     restarts : list of dict
         With ``restarts > 1``: each run's seed, final training loss, validation loss and its
         History; ``best_restart`` is the index kept.

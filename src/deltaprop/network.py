@@ -351,8 +351,8 @@ class Network:
         return outputs.argmax(axis=1)
 
     def fit(self, X: Any, y: Any, **options: Any) -> Any:
-        """Train by backpropagation; see :func:`deltaprop.training.fit` for every option."""
-        from deltaprop.training import fit
+        """Train by backpropagation; see :func:`deltaprop.training.fit.fit` for every option."""
+        from deltaprop.training.fit import fit
 
         return fit(self, X, y, **options)
 

@@ -25,8 +25,8 @@ def train(args: argparse.Namespace) -> int:
 
 
 def resume(args: argparse.Namespace) -> int:
-    from deltaprop.checkpoint import read_run
-    from deltaprop.modelfile import load_with_extra
+    from deltaprop.files.container import load_with_extra
+    from deltaprop.training.resume import read_run
 
     _, extra = load_with_extra(args.checkpoint)
     read_run(args.checkpoint, extra)  # a checkpoint, not a finished model
@@ -184,7 +184,7 @@ def plot(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    from deltaprop.onnx_export import export_onnx
+    from deltaprop.files.onnx import export_onnx
 
     model = TabularModel.load(args.model)
     metadata = {"feature_names": json.dumps(model.feature_names),
@@ -229,7 +229,7 @@ def info(args: argparse.Namespace) -> int:
 
 
 def datasets(args: argparse.Namespace) -> int:
-    from deltaprop import datasets as embedded
+    from deltaprop.data import datasets as embedded
 
     rows = embedded.describe()
     report = {"command": "datasets", "datasets": [
@@ -271,7 +271,7 @@ def _read_history(path: str) -> History:
 
 
 def _write_json(path: str, data: Any) -> None:
-    from deltaprop.modelfile import atomic_write
+    from deltaprop.files.container import atomic_write
 
     text = json.dumps(data, indent=1).encode("utf-8")
 

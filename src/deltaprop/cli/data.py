@@ -1,5 +1,5 @@
-"""Where the command line's data come from: a file (:mod:`deltaprop.tables`) or an embedded
-dataset by name (:mod:`deltaprop.datasets`), and whether the task is classification."""
+"""Where the command line's data come from: a file (:mod:`deltaprop.data.tables`) or an embedded
+dataset by name (:mod:`deltaprop.data.datasets`), and whether the task is classification."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from deltaprop import datasets
 from deltaprop.cli.model import TabularModel, canonical_labels
-from deltaprop.tables import Table, read_table
+from deltaprop.data import datasets
+from deltaprop.data.tables import Table, read_table
 
 MAX_INTEGER_CLASSES = 20  # an integer target with at most this many values is read as labels
 

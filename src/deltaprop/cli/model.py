@@ -4,7 +4,7 @@ Features are standardized with the training data's mean and standard deviation; 
 (of any type) become output indices; regression targets are standardized for training, and the
 network's outputs are turned back into the targets' units in float64 (a float32 output layer
 could not carry an offset like 1.7e9 to the unit). All of it travels in the safe model file
-(:mod:`deltaprop.modelfile`) as JSON next to the weights.
+(:mod:`deltaprop.files.container`) as JSON next to the weights.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop.modelfile import ModelFileError, load_with_extra, save
+from deltaprop.files.container import ModelFileError, load_with_extra, save
 from deltaprop.network import Network
 
 KIND = "deltaprop-cli-model"
@@ -48,7 +48,7 @@ class TabularModel:
     y_mean, y_scale : ndarray of shape (n_targets,) or None
         The regression targets' standardization (regress).
     categories : dict of str to list of str
-        One-hot encoded string features: column -> values (see :mod:`deltaprop.tables`).
+        One-hot encoded string features: column -> values (see :mod:`deltaprop.data.tables`).
     summary : dict
         Training facts for ``info`` (data, epochs, held-out score...).
     """

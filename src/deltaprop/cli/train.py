@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 
 import deltaprop as dp
-from deltaprop import parallel
-from deltaprop.checkpoint import Checkpoint
+from deltaprop.callbacks.checkpoint import Checkpoint
+from deltaprop.callbacks.progress import progress_callback
 from deltaprop.cli.data import TrainingData
 from deltaprop.cli.model import KIND, TabularModel
 from deltaprop.losses import one_hot
-from deltaprop.progress import progress_callback
+from deltaprop.training import parallel
 
 _DEFAULT_LOSS = {"classify": "cross_entropy", "regress": "squared_error"}
 TINY = 20  # datasets smaller than this get no held-out part by default

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from deltaprop.modelfile import save
+from deltaprop.files.container import save
 from deltaprop.playground.config import Config
 from deltaprop.playground.session import Session, output_activation
 

@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop import datasets
+from deltaprop.data import datasets
 from deltaprop.evaluation import evaluate
 from deltaprop.layers import Dense
 from deltaprop.mlp import MLP
 from deltaprop.optim import SGD, Adam, Optimizer
 from deltaprop.playground.config import Config
-from deltaprop.stepping import BatchStepper, StepResult
+from deltaprop.training.stepper import BatchStepper, StepResult
 
 Array = np.ndarray
 MAP_SIZE = 32  # neuron maps: MAP_SIZE x MAP_SIZE (classify) or MAP_SIZE points (regress)

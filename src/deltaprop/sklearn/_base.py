@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deltaprop._validation import as_sample_weight, check_fraction, check_positive
-from deltaprop.callbacks import Callback
+from deltaprop.callbacks.base import Callback
 from deltaprop.losses import Loss
 from deltaprop.mlp import MLP
 from deltaprop.optim import SGD, Adam, Optimizer

@@ -1,4 +1,4 @@
-"""The estimators in the safe model file: the network as :mod:`deltaprop.modelfile` writes it,
+"""The estimators in the safe model file: the network as :mod:`deltaprop.files.container` writes it,
 plus the estimator's parameters and fitted attributes as JSON (no pickle anywhere).
 
 Not stored: ``callbacks`` and a callable ``init`` or ``random_state`` object (they are code
@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from deltaprop.files.container import ModelFileError, load_with_extra, save
 from deltaprop.mlp import MLP
-from deltaprop.modelfile import ModelFileError, load_with_extra, save
 
 _FITTED = ("n_features_in_", "n_outputs_", "n_layers_", "out_activation_", "n_iter_", "t_",
            "loss_", "loss_curve_", "validation_loss_curve_", "best_loss_",

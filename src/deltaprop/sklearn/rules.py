@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from deltaprop.callbacks import Callback
+from deltaprop.callbacks.base import Callback
 from deltaprop.optim import Schedule
 
 MIN_LR = 1e-6  # "adaptive" stops below this, as scikit-learn does

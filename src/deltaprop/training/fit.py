@@ -1,5 +1,5 @@
 """fit(): check the options and the data once, then run the one training loop
-(:class:`~deltaprop.trainer.Trainer`: minibatches -> forward -> loss -> backward -> optimizer
+(:class:`~deltaprop.training.loop.Trainer`: minibatches -> forward -> loss -> backward -> optimizer
 step) with everything optional (validation, early stopping, convergence, time budget,
 progress, checkpoints) hooked in as callbacks, and restarts from several random
 initializations around it."""
@@ -12,23 +12,25 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop import parallel
 from deltaprop._validation import (
     as_float_matrix,
     as_sample_weight,
     check_positive,
     check_rows,
 )
-from deltaprop.callbacks import Callback, EarlyStopping, GradientTolerance, ProgressPrinter, TimeLimit
-from deltaprop.checkpoint import Checkpoint, early_stopping_from_option, fingerprint, fit_options
-from deltaprop.data import batch_rows, split_validation
+from deltaprop.callbacks.base import Callback
+from deltaprop.callbacks.checkpoint import Checkpoint, early_stopping_from_option, fingerprint, fit_options
+from deltaprop.callbacks.progress import ProgressPrinter
+from deltaprop.callbacks.stopping import EarlyStopping, GradientTolerance, TimeLimit
+from deltaprop.data.batches import batch_rows, split_validation
+from deltaprop.engine.threads import AdaptiveThreads, blas_threads_for
 from deltaprop.history import History
 from deltaprop.losses import Loss
 from deltaprop.network import Network
 from deltaprop.optim import Optimizer, get_optimizer
-from deltaprop.restarts import check_n_jobs, effective_jobs, fit_restarts
-from deltaprop.threads import AdaptiveThreads, blas_threads_for
-from deltaprop.trainer import TrainerFactory
+from deltaprop.training import parallel
+from deltaprop.training.loop import TrainerFactory
+from deltaprop.training.restarts import check_n_jobs, effective_jobs, fit_restarts
 
 Array = np.ndarray
 _SAMPLINGS = ("epoch", "random")
@@ -123,7 +125,7 @@ def fit(
     threads : "auto", int or None
         BLAS threads during training. ``"auto"``: one thread for small networks (where threads
         only add synchronization cost); for large ones every core, dropping to one while other
-        processes keep a core busy (re-checked every epoch; see :mod:`deltaprop.threads`).
+        processes keep a core busy (re-checked every epoch; see :mod:`deltaprop.engine.threads`).
         An int fixes the count; ``None`` leaves BLAS alone. Needs threadpoolctl (the ``fast``
         extra).
 
@@ -134,7 +136,7 @@ def fit(
         ``restarts``.
     comm : mpi4py communicator, optional
         Train data-parallel over its ranks (every rank calls ``fit`` with the same data and
-        options; see :mod:`deltaprop.parallel`): each global minibatch is split over the
+        options; see :mod:`deltaprop.training.parallel`): each global minibatch is split over the
         ranks and the gradients summed in one all-reduce, giving the weights one process
         would get with the same minibatches. Rank 0 alone prints and writes checkpoints.
     checkpoint_every : int
@@ -214,7 +216,7 @@ def fit(
             early_stopping, tol, time_limit, writer.every)}
         extra.append(writer)
 
-    if _stream is not None:  # deltaprop.stream.fit_stream: X, y are a sample of the stream
+    if _stream is not None:  # deltaprop.data.stream.fit_stream: X, y are a sample of the stream
         n_batch = _stream.batch_size
         if checkpoint is not None or restarts > 1 or comm is not None or validation_fraction:
             raise ValueError("streamed data take no checkpoint, restarts, comm or "

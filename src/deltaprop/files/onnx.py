@@ -29,9 +29,10 @@ from typing import IO, Any
 
 import numpy as np
 
+from deltaprop._version import __version__
 from deltaprop.activations import ACTIVATIONS, Activation
+from deltaprop.files.container import atomic_write
 from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Dropout, Layer
-from deltaprop.modelfile import atomic_write
 from deltaprop.network import Network
 
 Array = np.ndarray
@@ -249,20 +250,15 @@ class _Graph:
         opsets = [helper.make_opsetid("", opset)]
         model = helper.make_model(
             graph, opset_imports=opsets, ir_version=helper.find_min_ir_version_for(opsets),
-            producer_name="deltaprop", producer_version=_version(), doc_string=_doc(net, standardized))
+            producer_name="deltaprop", producer_version=__version__, doc_string=_doc(net, standardized))
         helper.set_model_props(model, {
-            "deltaprop_version": _version(),
+            "deltaprop_version": __version__,
             "dtype": self.dtype.name,
             "layers": " -> ".join(repr(layer) for layer in net.layers),
             "standardized": "yes" if any(v is not None for v in standardized) else "no",
         })
         return model
 
-
-def _version() -> str:
-    from deltaprop import __version__
-
-    return __version__
 
 
 def _doc(net: Network, standardized: tuple[Array | None, Array | None]) -> str:

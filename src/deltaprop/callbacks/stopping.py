@@ -1,41 +1,18 @@
-"""Callbacks: everything optional in training (early stopping, convergence, time budget,
-progress) hooks into the one loop through these methods."""
+"""Callbacks that end a run: early stopping (with the best weights restored), convergence of the
+gradient norm, and a time budget."""
 
 from __future__ import annotations
 
-import sys
 import time
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from deltaprop._validation import check_positive
+from deltaprop.callbacks.base import Callback
 
 if TYPE_CHECKING:  # pragma: no cover
-    from deltaprop.trainer import Trainer
-
-
-class Callback:
-    """What the training loop calls. Subclass it, or pass any object with some of these
-    methods (each is optional). Set ``trainer.stop_reason`` to a string to end training after
-    the current step or epoch.
-
-    ``logs`` of ``on_epoch_end`` holds ``epoch``, ``loss``, ``lr``, ``grad_norms`` (per dense
-    layer), ``grad_norm``, ``time``, ``metric_name`` and, with validation data, ``val_loss`` and
-    ``val_metric``.
-    """
-
-    def on_train_begin(self, trainer: Trainer) -> None:
-        """Before the first epoch."""
-
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
-        """After each epoch (1-based) and its validation."""
-
-    def on_batch_end(self, trainer: Trainer, step: int) -> None:
-        """After each optimizer step (``step`` counts from 1 within the epoch)."""
-
-    def on_train_end(self, trainer: Trainer) -> None:
-        """After the last epoch."""
+    from deltaprop.training.fit.fit.loop import Trainer
 
 
 class EarlyStopping(Callback):
@@ -143,37 +120,3 @@ class TimeLimit(Callback):
             out_of_time = time.perf_counter() > self.deadline
         if out_of_time:
             trainer.stop_reason = "time_limit"
-
-
-class ProgressPrinter(Callback):
-    """One line per epoch (loss, validation loss and metric, learning rate, seconds).
-
-    What logs and ``verbose=True`` get; on a terminal the command line draws a bar instead
-    (:mod:`deltaprop.progress`).
-    """
-
-    def __init__(self, stream: TextIO | None = None, every: int = 1) -> None:
-        self._stream = stream  # None: sys.stderr of the process that prints (workers too)
-        self.every = check_positive("every", every, integer=True)
-
-    @property
-    def stream(self) -> TextIO:
-        return self._stream or sys.stderr
-
-    def __getstate__(self) -> dict[str, Any]:
-        """The standard streams are not sent to other processes (``n_jobs``): each prints to
-        its own stderr."""
-        state = dict(self.__dict__)
-        if state["_stream"] in (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__):
-            state["_stream"] = None
-        return state
-
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
-        if epoch % self.every and trainer.stop_reason is None:
-            return
-        parts = [f"epoch {epoch}", f"loss {logs['loss']:.5g}"]
-        if "val_loss" in logs:
-            parts.append(f"val_loss {logs['val_loss']:.5g}")
-            parts.append(f"val_{logs['metric_name']} {logs['val_metric']:.4f}")
-        parts += [f"lr {logs['lr']:.3g}", f"{logs['time']:.2f}s"]
-        print("  ".join(parts), file=self.stream, flush=True)

@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 from deltaprop._validation import check_positive
-from deltaprop.callbacks import Callback
+from deltaprop.callbacks.base import Callback
 
 SMALL_STEP_FLOPS = 1e9
 PROBE_SECONDS = 0.1  # the first reading, before training: one MIN_WINDOW_SECONDS

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from deltaprop._validation import as_float_matrix, check_positive, check_rows
-from deltaprop.data import batch_rows, minibatch_indices
+from deltaprop.data.batches import batch_rows, minibatch_indices
 from deltaprop.losses import Loss
 from deltaprop.network import Network
 from deltaprop.optim import Optimizer, get_optimizer

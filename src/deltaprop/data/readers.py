@@ -1,8 +1,8 @@
-"""The file readers behind :func:`deltaprop.tables.read_table`: one per format, each giving the
-named columns of a file (see :mod:`deltaprop.tables` for the formats and the parsing rules).
+"""The file readers behind :func:`deltaprop.data.tables.read_table`: one per format, each giving the
+named columns of a file (see :mod:`deltaprop.data.tables` for the formats and the parsing rules).
 
 :class:`DataFileError` lives here, where most of them are raised, and is re-exported by
-:mod:`deltaprop.tables`, its public home.
+:mod:`deltaprop.data.tables`, its public home.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none"})
 class DataFileError(ValueError):
     """A data file that cannot be read or used; the message names the file, the place and the fix."""
 
-    __module__ = "deltaprop.tables"  # its public home: tracebacks and pickles name that
+    __module__ = "deltaprop.data.tables"  # its public home: tracebacks and pickles name that
 
 
 def parse_number(cell: str) -> float | None:

@@ -14,15 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop import parallel
-from deltaprop.callbacks import Callback
-from deltaprop.data import minibatch_indices
+from deltaprop.callbacks.base import Callback
+from deltaprop.data.batches import minibatch_indices
+from deltaprop.engine.threads import is_small_step
 from deltaprop.evaluation import evaluate_arrays
 from deltaprop.history import EpochLoss, History
 from deltaprop.losses import Loss, row_scale
 from deltaprop.network import Network
 from deltaprop.optim import Optimizer
-from deltaprop.threads import is_small_step
+from deltaprop.training import parallel
 
 Array = np.ndarray
 SHUFFLE_COPY_BYTES = 32 * 2**20  # data up to this size is shuffled into a copy once per epoch
@@ -74,8 +74,8 @@ class Trainer:
         self.in_worker = False
         self.history = History(loss_name=loss.name, metric_name=loss.metric_name)
         self.first_epoch = 1
-        self.comm = comm  # MPI: each global minibatch split over the ranks (deltaprop.parallel)
-        self.stream = stream  # data larger than memory (deltaprop.stream): X is a sample then
+        self.comm = comm  # MPI: each global minibatch split over the ranks (deltaprop.training.parallel)
+        self.stream = stream  # data larger than memory (deltaprop.data.stream): X is a sample then
         self.rank = 0 if comm is None else comm.Get_rank()
         self.resume = resume  # a checkpoint's ResumeState: epochs done, history, callback states
         if resume is not None:

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deltaprop._readers import MISSING_TOKENS as MISSING_TOKENS  # re-exported: part of this module's API
-from deltaprop._readers import READERS, DataFileError, parse_number
+from deltaprop.data.readers import MISSING_TOKENS as MISSING_TOKENS  # re-exported: part of this module's API
+from deltaprop.data.readers import READERS, DataFileError, parse_number
 
 Array = np.ndarray
 SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".txt", ".npy", ".npz", ".parquet")

@@ -26,6 +26,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from deltaprop._version import __version__
 from deltaprop.activations import Activation, CustomActivation, get_activation
 from deltaprop.history import History
 from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Dropout, Layer
@@ -64,7 +65,7 @@ def save(net: Network, path: str | os.PathLike[str], *, extra: dict[str, Any] | 
         activation given as Python functions); pickle such a network instead.
     """
     metadata = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "deltaprop_version": _version(),
+        "format": FORMAT, "format_version": FORMAT_VERSION, "deltaprop_version": __version__,
         "network": network_config(net), "extra": extra or {},
     }
     arrays = {"theta": net.theta}
@@ -312,7 +313,7 @@ def _check_format(metadata: Any, path: Any) -> None:
     if version > FORMAT_VERSION:
         raise ModelFileError(
             f"{path}: written by a newer deltaprop ({metadata.get('deltaprop_version')}, model "
-            f"format {version}); this one ({_version()}) reads format {FORMAT_VERSION}: upgrade "
+            f"format {version}); this one ({__version__}) reads format {FORMAT_VERSION}: upgrade "
             "deltaprop to load it"
         )
 
@@ -368,9 +369,3 @@ def _sync_folder(folder: str) -> None:
         pass
     finally:
         os.close(descriptor)
-
-
-def _version() -> str:
-    from deltaprop import __version__
-
-    return __version__

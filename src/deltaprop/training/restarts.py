@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop.callbacks import TimeLimit
+from deltaprop.callbacks.stopping import TimeLimit
 from deltaprop.evaluation import evaluate_arrays
 from deltaprop.history import History
 from deltaprop.network import Network

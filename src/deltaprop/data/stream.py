@@ -183,7 +183,7 @@ def fit_stream(net: Network, source: Any, *, loss: Any = "squared_error", optimi
     in :func:`deltaprop.fit`; each epoch's loss is evaluated step by step.
     """
     from deltaprop._validation import check_positive
-    from deltaprop.training import fit
+    from deltaprop.training.fit import fit
 
     for name, value in (("batch_size", batch_size), ("buffer_rows", buffer_rows),
                         ("chunk_rows", chunk_rows)):

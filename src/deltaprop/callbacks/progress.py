@@ -3,7 +3,7 @@
 On a terminal (the stream is a TTY) and with tqdm installed (the ``cli`` extra), a bar counts
 the epochs, with the batches of the current epoch, the loss, the validation metric and the
 time left; off a terminal (CI logs, pipes, files) the bar would print control characters, so
-one plain line per epoch is written instead (:class:`~deltaprop.callbacks.ProgressPrinter`).
+one plain line per epoch is written instead (:class:`~deltaprop.callbacks.progress.ProgressPrinter`).
 """
 
 from __future__ import annotations
@@ -11,11 +11,49 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from deltaprop.callbacks import Callback, ProgressPrinter
+from deltaprop._validation import check_positive
+from deltaprop.callbacks.base import Callback
+
+if TYPE_CHECKING:  # pragma: no cover
+    from deltaprop.training.fit.fit.loop import Trainer
 
 REFRESH_SECONDS = 0.1  # the bar is redrawn at most this often within an epoch
+
+
+class ProgressPrinter(Callback):
+    """One line per epoch (loss, validation loss and metric, learning rate, seconds).
+
+    What logs and ``verbose=True`` get; on a terminal the command line draws a bar instead
+    (:mod:`deltaprop.callbacks.progress`).
+    """
+
+    def __init__(self, stream: TextIO | None = None, every: int = 1) -> None:
+        self._stream = stream  # None: sys.stderr of the process that prints (workers too)
+        self.every = check_positive("every", every, integer=True)
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream or sys.stderr
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The standard streams are not sent to other processes (``n_jobs``): each prints to
+        its own stderr."""
+        state = dict(self.__dict__)
+        if state["_stream"] in (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__):
+            state["_stream"] = None
+        return state
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
+        if epoch % self.every and trainer.stop_reason is None:
+            return
+        parts = [f"epoch {epoch}", f"loss {logs['loss']:.5g}"]
+        if "val_loss" in logs:
+            parts.append(f"val_loss {logs['val_loss']:.5g}")
+            parts.append(f"val_{logs['metric_name']} {logs['val_metric']:.4f}")
+        parts += [f"lr {logs['lr']:.3g}", f"{logs['time']:.2f}s"]
+        print("  ".join(parts), file=self.stream, flush=True)
 
 
 def progress_callback(epochs: int, stream: TextIO | None = None) -> Callback:
