@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop.training import parallel
+from deltaprop.engine import reduction
 
 RUN = textwrap.dedent("""
     import numpy as np
@@ -114,9 +114,9 @@ def test_what_data_parallel_training_does_not_cover_is_named():
 
 def test_ranks_that_drift_apart_are_caught():
     net = dp.MLP([3, 4, 2])
-    parallel.check_identical(OneRankComm(), net, 1)
+    reduction.MpiReduction(OneRankComm()).check_identical(net, 1)
     with pytest.raises(RuntimeError, match="hold different parameters after epoch 3"):
-        parallel.check_identical(OneRankComm(gathered=["a", "b"]), net, 3)
+        reduction.MpiReduction(OneRankComm(gathered=["a", "b"])).check_identical(net, 3)
 
 
 def test_uneven_parts_weigh_by_their_share():
@@ -132,10 +132,10 @@ def test_uneven_parts_weigh_by_their_share():
         def Get_size(self):
             return 2
 
-    parts = [parallel.local_part(Rank(r), X, Y, slice(10, 15), None) for r in (0, 1)]
+    parts = [reduction.local_part(Rank(r), X, Y, slice(10, 15), None) for r in (0, 1)]
     assert [p[0].shape[0] for p in parts] == [2, 3] and [p[4] for p in parts] == [0.4, 0.6]
     assert parts[1][2] == slice(12, 15)
-    weighted = [parallel.local_part(Rank(r), X, Y, np.arange(5), np.array([1.0, 1, 2, 2, 4]))
+    weighted = [reduction.local_part(Rank(r), X, Y, np.arange(5), np.array([1.0, 1, 2, 2, 4]))
                 for r in (0, 1)]
     assert [p[4] for p in weighted] == [0.2, 0.8]
 

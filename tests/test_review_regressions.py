@@ -213,7 +213,7 @@ def test_saved_state_does_not_change_with_training(rng):
     ids=["full", "full-dropout", "minibatch", "minibatch-dropout", "batchnorm"],
 )
 def test_results_do_not_depend_on_the_shuffled_copy(rng, monkeypatch, options):
-    from deltaprop.training import loop as training
+    from deltaprop.data import arrays
 
     X, y = rng.standard_normal((40, 3)), rng.integers(0, 2, 40)
     options = dict(options)
@@ -225,7 +225,7 @@ def test_results_do_not_depend_on_the_shuffled_copy(rng, monkeypatch, options):
         return net.theta.copy()
 
     with_copy = train()
-    monkeypatch.setattr(training, "SHUFFLE_COPY_BYTES", 0)
+    monkeypatch.setattr(arrays, "SHUFFLE_COPY_BYTES", 0)
     np.testing.assert_array_equal(with_copy, train())
 
 
@@ -272,12 +272,12 @@ def test_a_warm_up_schedule_cannot_step_past_the_guard(rng):
 
 def test_batchnorm_gradients_are_guarded_too(rng):
     net = dp.MLP([3, 8, 1], batch_norm=True, seed=0)
-    assert len(net._other_grads()) == 2  # gamma and beta
-    assert not dp.MLP([3, 8, 1], seed=0)._other_grads()
+    assert len(net.layout.other_slices) == 2  # gamma and beta
+    assert not dp.MLP([3, 8, 1], seed=0).layout.other_slices
 
 
 def test_user_losses_are_evaluated_every_step(rng):
-    from deltaprop.history import EpochLoss
+    from deltaprop.engine.epoch_loss import EpochLoss
 
     assert EpochLoss(L1Loss(), 10, 1, np.float64).rows is None
     assert EpochLoss(dp.get_loss("mse"), 10, 1, np.float64).rows is not None

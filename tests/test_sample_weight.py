@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop.history import EpochLoss
+from deltaprop.engine.epoch_loss import EpochLoss
 from deltaprop.losses import Loss, get_loss
 
 LOSS_TARGETS = {

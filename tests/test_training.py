@@ -287,7 +287,7 @@ def test_an_overflow_restores_the_state_at_the_epochs_start(rng):
 def test_a_non_finite_loss_stops_at_its_step_where_losses_are_per_step():
     """Where the loss is evaluated at every step (large steps), a non-finite one is reported at
     that step, before the update; where it is deferred, at the end of the epoch."""
-    from deltaprop.history import EpochLoss
+    from deltaprop.engine.epoch_loss import EpochLoss
 
     Y = np.zeros((4, 1), np.float32)
     finite, huge = np.ones((2, 1), np.float32), np.full((2, 1), 1e30, np.float32)

@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+
+
+class Shaped(Protocol):
+    """What the data checks read of a network: its dtype and its widths."""
+
+    dtype: Any
+    n_inputs: int
+    n_outputs: int
+
+
+class TargetLoss(Protocol):
+    """What the data checks ask of a loss: its targets, and whether it takes sample weights."""
+
+    def prepare_targets(self, y: Any, n_outputs: int, dtype: Any) -> np.ndarray: ...
+
+    def check_sample_weights(self) -> None: ...
 
 
 def unknown_name_error(kind: str, name: Any, valid: Iterable[str]) -> ValueError:
@@ -136,3 +152,36 @@ def as_sample_weight(sample_weight: Any, n_rows: int, name: str = "sample_weight
     if not w.sum() > 0:
         raise ValueError(f"{name} is all zero: at least one sample needs a positive weight")
     return np.ascontiguousarray(w)
+
+
+def check_data(net: Shaped, loss: TargetLoss, X: Any, y: Any, sample_weight: Any = None, *,
+               what: str = "") -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The one check of data for a network: ``X``, the targets and the sample weights, converted.
+
+    Parameters
+    ----------
+    net : network
+        Gives the dtype, ``n_inputs`` and ``n_outputs``.
+    loss : Loss
+        Turns ``y`` into target rows (:meth:`~deltaprop.losses.Loss.prepare_targets`) and says
+        whether it takes sample weights.
+    X : array-like, shape (n_samples, n_inputs)
+    y : array-like
+        Targets as the loss takes them.
+    sample_weight : array-like of shape (n_samples,), optional
+    what : str
+        Prefix of the names in error messages (``"validation "``, ``"streamed "``).
+
+    Returns
+    -------
+    X : ndarray, shape (n_samples, n_inputs), of the network's dtype, finite
+    Y : ndarray, shape (n_samples, n_outputs), of the network's dtype
+    w : ndarray of float64, shape (n_samples,), or None
+    """
+    X = as_float_matrix(X, f"{what}X", net.dtype, net.n_inputs)
+    Y = loss.prepare_targets(y, net.n_outputs, net.dtype)
+    check_rows(X, Y)
+    w = as_sample_weight(sample_weight, X.shape[0], f"{what}sample_weight")
+    if w is not None:
+        loss.check_sample_weights()
+    return X, Y, w

@@ -1,19 +1,57 @@
-"""Scoring a network on data: loss and metric in evaluation mode."""
+"""Evaluation mode: the forward pass without training (chunked, for bounded memory), and the loss
+and metric of a network on data."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
-from deltaprop._validation import as_float_matrix, as_sample_weight, check_rows
+from deltaprop._validation import check_data
+from deltaprop.layers import Layer
 from deltaprop.losses import Loss
-from deltaprop.network import PREDICT_CHUNK, Network
 
 Array = np.ndarray
+PREDICT_CHUNK = 4096  # rows per forward in evaluation: bounds memory, keeps workspaces reused
 
 
-def evaluate(net: Network, X: Any, y: Any, *, loss: str | Loss | None = None,
+class Evaluated(Protocol):
+    """What evaluation reads of a network (a :class:`~deltaprop.network.Network`)."""
+
+    layers: list[Layer]
+    output_layer: Any
+    dtype: Any
+    n_inputs: int
+    n_outputs: int
+    loss: Loss | None
+
+    def check_loss(self, loss: str | Loss) -> Loss: ...
+
+    def using_loss(self, loss: Loss) -> Any: ...
+
+
+def forward(layers: Sequence[Layer], X: Array, *, training: bool) -> Array:
+    """a_L of ``X`` (n_samples, n_inputs) through ``layers``, each keeping its z and a; an
+    internal buffer of the last layer, overwritten by the next pass."""
+    a = X
+    for layer in layers:
+        a = layer.forward(a, training=training)
+    return a
+
+
+def outputs(net: Evaluated, X: Array, which: str) -> Array:
+    """The output layer's ``a`` or ``z`` for validated ``X``, in evaluation mode, chunk by chunk;
+    a new array of shape (n_samples, n_outputs)."""
+    out = np.empty((X.shape[0], net.n_outputs), dtype=net.dtype)
+    layers = net.layers
+    for start in range(0, X.shape[0], PREDICT_CHUNK):
+        forward(layers, X[start:start + PREDICT_CHUNK], training=False)
+        out[start:start + PREDICT_CHUNK] = getattr(net.output_layer, which)
+    return out
+
+
+def evaluate(net: Evaluated, X: Any, y: Any, *, loss: str | Loss | None = None,
              sample_weight: Any = None) -> tuple[float, float]:
     """Loss and metric of ``net`` on (X, y) in evaluation mode, without weight decay.
 
@@ -37,33 +75,28 @@ def evaluate(net: Network, X: Any, y: Any, *, loss: str | Loss | None = None,
         raise ValueError("the network has not been trained; give loss=")
     loss_object = net.check_loss(loss) if loss is not None else net.loss
     assert loss_object is not None
-    X = as_float_matrix(X, "X", net.dtype, net.n_inputs)
-    Y = loss_object.prepare_targets(y, net.n_outputs, net.dtype)
-    check_rows(X, Y)
-    w = as_sample_weight(sample_weight, X.shape[0])
-    if w is not None:
-        loss_object.check_sample_weights()
+    X, Y, w = check_data(net, loss_object, X, y, sample_weight)
     with net.using_loss(loss_object):
         return evaluate_arrays(net, loss_object, X, Y, w)
 
 
-def evaluate_arrays(net: Network, loss: Loss, X: Array, Y: Array,
+def evaluate_arrays(net: Evaluated, loss: Loss, X: Array, Y: Array,
                     w: Array | None = None) -> tuple[float, float]:
     """(loss, metric) over validated (X, Y) and optional weights ``w``, in evaluation mode;
     chunked forward."""
-    outputs = np.empty_like(Y)
+    predicted = np.empty_like(Y)
     total = 0.0
     out = net.output_layer
     for start in range(0, X.shape[0], PREDICT_CHUNK):
         stop = min(start + PREDICT_CHUNK, X.shape[0])
-        net._forward(X[start:stop], training=False)
+        forward(net.layers, X[start:stop], training=False)
         z, a = out.z, out.a
-        assert z is not None and a is not None
         if w is None:
             total += loss.value(z, a, Y[start:stop]) * (stop - start)
         else:
             total += float(np.dot(loss.sample_values(z, a, Y[start:stop]), w[start:stop]))
-        outputs[start:stop] = a
+        predicted[start:stop] = a
     if w is None:
-        return total / X.shape[0], loss.metric(outputs, Y)
-    return total / float(w.sum()), loss.metric(outputs, Y, w)
+        return total / X.shape[0], loss.metric(predicted, Y)
+    return total / float(w.sum()), loss.metric(predicted, Y, w)
+

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop._validation import as_float_matrix, as_sample_weight, check_positive, check_rows
+from deltaprop._validation import check_data, check_positive
+from deltaprop.engine.step import NumpyEngine
 from deltaprop.layers import Dropout
 from deltaprop.losses import Loss, row_scale
 from deltaprop.network import Network
@@ -124,36 +125,23 @@ def gradcheck(
     check = net.astype(np.float64)
     check.set_rng(np.random.default_rng(seed))
     tolerance = check_positive("tolerance", tolerance)
-    l2 = check_positive("l2", l2, allow_zero=True)
-    l1 = check_positive("l1", l1, allow_zero=True)
+    l2, l1 = check_positive("l2", l2, allow_zero=True), check_positive("l1", l1, allow_zero=True)
     directions = check_positive("directions", directions, integer=True, allow_zero=True)
-    if max_entries is not None:
-        max_entries = check_positive("max_entries", max_entries, integer=True)
+    max_entries = None if max_entries is None else check_positive("max_entries", max_entries, integer=True)
     loss_object = check.check_loss(loss)
-    X = as_float_matrix(X, "X", np.float64, check.n_inputs)
-    Y = loss_object.prepare_targets(Y, check.n_outputs, np.float64)
-    check_rows(X, Y)
-    w = as_sample_weight(sample_weight, X.shape[0])
-    if w is not None:
-        loss_object.check_sample_weights()
+    X, Y, w = check_data(check, loss_object, X, Y, sample_weight)
     scale = None if w is None else row_scale(w)
     check.use_loss(loss_object)
+    engine = NumpyEngine(check, loss_object, l2=l2, l1=l1)  # fit's backward pass, without updates
     dropouts = [layer for layer in check.layers if isinstance(layer, Dropout)]
     rng = np.random.default_rng(seed)
     report = GradcheckReport(tolerance=tolerance)
     with check.frozen_running_stats():
-        check._loss_and_gradient(X, Y, loss_object, l2, l1, scale)  # draws the dropout masks
+        engine.loss_and_gradient(X, Y, scale)  # draws the dropout masks
         for layer in dropouts:
             layer.freeze_mask = True
         analytic = check.grad.copy()
-
-        def loss_at(theta: np.ndarray) -> float:
-            saved = check.theta.copy()
-            check.theta[...] = theta
-            value = check._loss_and_gradient(X, Y, loss_object, l2, l1, scale)
-            check.theta[...] = saved
-            return value
-
+        loss_at = _loss_at(engine, check.theta, X, Y, scale)
         theta0 = check.theta.copy()
         noise = max(4 * np.finfo(np.float64).eps * max(abs(loss_at(theta0)), 1.0),
                     _jitter(loss_at, theta0, rng)) / eps
@@ -162,11 +150,7 @@ def gradcheck(
             entries = np.arange(part.start, part.stop)
             if max_entries is not None and entries.size > max_entries:
                 entries = rng.choice(entries, size=max_entries, replace=False)
-            numeric = np.empty(entries.size)
-            for k, j in enumerate(entries):
-                unit = np.zeros_like(theta0)
-                unit[j] = 1.0
-                numeric[k] = _slope(loss_at, theta0, unit, eps, stencil)
+            numeric = _entry_slopes(loss_at, theta0, entries, eps, stencil)
             report.errors[name] = float(relative_error(analytic[entries], numeric, floor).max(initial=0.0))
         for _ in range(directions):
             d = rng.standard_normal(theta0.size)
@@ -192,6 +176,31 @@ def _jitter(loss_at: Any, theta: np.ndarray, rng: np.random.Generator, tries: in
     ulps = np.spacing(np.abs(theta)) + np.finfo(np.float64).tiny
     return max(abs(loss_at(theta + rng.integers(-4, 5, theta.size) * ulps) - base)
                for _ in range(tries))
+
+
+def _loss_at(engine: NumpyEngine, theta: np.ndarray, X: np.ndarray, Y: np.ndarray,
+             scale: np.ndarray | None) -> Any:
+    """The loss as a function of the parameters (``theta`` is put back after each call)."""
+
+    def loss_at(point: np.ndarray) -> float:
+        saved = theta.copy()
+        theta[...] = point
+        value = engine.loss_and_gradient(X, Y, scale)
+        theta[...] = saved
+        return value
+
+    return loss_at
+
+
+def _entry_slopes(loss_at: Any, theta: np.ndarray, entries: np.ndarray, eps: float,
+                  stencil: Any) -> np.ndarray:
+    """The central-difference derivative of the loss along each of the unit vectors ``entries``."""
+    numeric = np.empty(entries.size)
+    for k, j in enumerate(entries):
+        unit = np.zeros_like(theta)
+        unit[j] = 1.0
+        numeric[k] = _slope(loss_at, theta, unit, eps, stencil)
+    return numeric
 
 
 def _slope(loss_at: Any, theta: np.ndarray, direction: np.ndarray, eps: float, stencil: Any) -> float:

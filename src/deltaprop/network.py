@@ -1,9 +1,12 @@
-"""The layer stack: forward pass, the delta recursion backward, and the flat parameter buffers.
+"""The network: a stack of layers over one flat parameter vector and one flat gradient vector.
 
-Data flow of one training step (each arrow has one owner)::
+Data flow of one training step (each arrow has one owner; :mod:`deltaprop.engine.step` runs it)::
 
     X --forward (layers)--> a_L --loss.value / loss.output_delta--> delta_L
       --backward (layers, last to first)--> dW_l, db_l in the flat ``grad`` --optimizer--> theta
+
+The network owns its layers, its parameters and its queries (``predict``, ``loss_and_gradients``);
+training is :func:`deltaprop.fit`, which ``Network.fit`` calls.
 """
 
 from __future__ import annotations
@@ -14,16 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop._validation import (
-    as_float_matrix,
-    as_sample_weight,
-    check_positive,
-    check_rows,
-    seed_sequence,
-)
+import deltaprop.training.fit as training
+from deltaprop._validation import as_float_matrix, check_data, check_positive, seed_sequence
+from deltaprop.engine.step import NumpyEngine
+from deltaprop.evaluation import forward, outputs
 from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Layer
 from deltaprop.layers.stack import check_stack
-from deltaprop.losses import Loss, add_weight_decay_gradient, get_loss, row_scale, weight_penalty
+from deltaprop.losses import Loss, get_loss, row_scale, weight_penalty
 from deltaprop.parameters import (
     ParameterList,
     bind_flat_buffers,
@@ -34,7 +34,6 @@ from deltaprop.parameters import (
 
 Array = np.ndarray
 _DTYPES = (np.float32, np.float64)
-PREDICT_CHUNK = 4096  # rows per forward in predict(): bounds memory, keeps workspaces reused
 
 
 class Network:
@@ -57,6 +56,9 @@ class Network:
     theta, grad : ndarray of shape (P,)
         Every parameter, and its gradient, in one flat vector; each layer's ``W``, ``b`` (and
         ``dW``, ``db``) are views into them.
+    layout : FlatLayout
+        Where each parameter lives in them (:class:`~deltaprop.parameters.FlatLayout`): slices by
+        dotted name (also ``parameter_slices``), the weights that decay, each dense layer's block.
     weights, biases : sequences of views
         ``W`` of shape (n_out, n_in) and ``b`` of shape (n_out,) for each dense layer; writable
         in place.
@@ -98,10 +100,8 @@ class Network:
 
     def _bind(self) -> None:
         """Hand each layer views into ``theta`` and ``grad``; record slices and the decay set."""
-        layout = bind_flat_buffers(self.layers, self.theta, self.grad)
-        self.parameter_slices = layout.slices
-        self._decayed = layout.decayed
-        self._layer_grad_slices = layout.dense_slices
+        self.layout = bind_flat_buffers(self.layers, self.theta, self.grad)
+        self.parameter_slices = self.layout.slices
 
     def initialize(self, rng: np.random.Generator | int | None = None) -> None:
         """Draw fresh initial parameters for every layer (biases 0, BatchNorm gamma 1, beta 0)."""
@@ -160,20 +160,7 @@ class Network:
         keep it; :meth:`predict` returns a fresh array).
         """
         X = as_float_matrix(X, "X", self.dtype, self.n_inputs)
-        return self._forward(X, training=training)
-
-    def _forward(self, X: Array, *, training: bool) -> Array:
-        a = X
-        for layer in self.layers:
-            a = layer.forward(a, training=training)
-        return a
-
-    def _backward(self, delta_L: Array) -> None:
-        """The delta recursion, last layer to first; fills ``grad``."""
-        n_layers = len(self.layers)
-        g = self.output_layer.backward_delta(delta_L, need_input_grad=n_layers > 1)
-        for i in range(n_layers - 2, -1, -1):  # g is always a layer's scratch buffer here
-            g = self.layers[i].backward(g, need_input_grad=i > 0, overwrite_g=True)  # type: ignore[arg-type]
+        return forward(self.layers, X, training=training)
 
     def check_loss(self, loss: str | Loss) -> Loss:
         """Return the loss object, or raise if it cannot go with a fixed output activation.
@@ -204,37 +191,9 @@ class Network:
             if self.output_layer.activation is not previous_activation:
                 self.output_layer.set_activation(previous_activation)
 
-    def _loss_and_gradient(self, X: Array, Y: Array, loss: Loss, l2: float, l1: float,
-                           scale: Array | None = None) -> float:
-        """Forward, loss, backward for one batch; gradients land in ``self.grad``."""
-        self._gradient(X, Y, loss, l2, l1, scale)
-        z, a = self.output_layer.z, self.output_layer.a
-        assert z is not None and a is not None
-        # backward leaves the output's z and a alone
-        value = loss.value(z, a, Y) if scale is None else loss.weighted_value(z, a, Y, scale)
-        return value + self.weight_penalty(l2, l1) if (l2 or l1) else value
-
-    def _gradient(self, X: Array, Y: Array, loss: Loss, l2: float, l1: float,
-                  scale: Array | None = None) -> None:
-        """Forward and backward for one batch, gradients into ``self.grad``: the hot path.
-
-        ``scale`` (shape (n_samples,), from :func:`~deltaprop.losses.row_scale`) weights the
-        samples: row i of delta_L is multiplied by it, which weights sample i's whole gradient.
-        """
-        self._forward(X, training=True)
-        out = self.output_layer
-        z, a = out.z, out.a
-        assert z is not None and a is not None
-        delta_L = loss.output_delta(z, a, Y, out.activation, out=out.delta_buffer())
-        if scale is not None:
-            delta_L *= scale[:, None]
-        self._backward(delta_L)
-        if l2 or l1:
-            add_weight_decay_gradient(self._decayed, l2, l1)
-
     def weight_penalty(self, l2: float, l1: float = 0.0) -> float:
         """lambda/2 sum ||W||^2 + l1 sum |W| over the dense weights (biases never decay)."""
-        return weight_penalty(self._decayed, l2, l1)
+        return weight_penalty(self.layout.decayed, l2, l1)
 
     def loss_and_gradients(
         self, X: Any, Y: Any, *, loss: str | Loss = "squared_error", l2: float = 0.0,
@@ -267,15 +226,10 @@ class Network:
         loss = self.check_loss(loss)
         l2 = check_positive("l2", l2, allow_zero=True)
         l1 = check_positive("l1", l1, allow_zero=True)
-        X = as_float_matrix(X, "X", self.dtype, self.n_inputs)
-        Y = loss.prepare_targets(Y, self.n_outputs, self.dtype)
-        check_rows(X, Y)
-        w = as_sample_weight(sample_weight, X.shape[0])
-        if w is not None:
-            loss.check_sample_weights()
+        X, Y, w = check_data(self, loss, X, Y, sample_weight)
         scale = None if w is None else row_scale(w, self.dtype)
         with self.using_loss(loss), self.frozen_running_stats():
-            value = self._loss_and_gradient(X, Y, loss, l2, l1, scale)
+            value = NumpyEngine(self, loss, l2=l2, l1=l1).loss_and_gradient(X, Y, scale)
         dWs = [layer.dW.copy() for layer in self.dense_layers]
         dbs = [layer.db.copy() for layer in self.dense_layers]
         return value, dWs, dbs
@@ -293,12 +247,6 @@ class Network:
         for layer, (mean, var) in zip(self.batchnorm_layers, stats):
             layer.running_mean[...] = mean  # type: ignore[index]
             layer.running_var[...] = var  # type: ignore[index]
-
-    def _other_grads(self) -> list[Array]:
-        """Gradient views of the parameters outside the dense layers (BatchNorm's)."""
-        covered = [(part.start, part.stop) for part in self._layer_grad_slices]
-        return [self.grad[part] for part in self.parameter_slices.values()
-                if not any(start <= part.start and part.stop <= stop for start, stop in covered)]
 
     @contextlib.contextmanager
     def frozen_running_stats(self) -> Iterator[None]:
@@ -318,21 +266,12 @@ class Network:
 
         Probabilities for cross-entropy (softmax) and binary cross-entropy (sigmoid).
         """
-        return self._evaluation_outputs(X, "a")
+        return outputs(self, as_float_matrix(X, "X", self.dtype, self.n_inputs), "a")
 
     def predict_logits(self, X: Any) -> Array:
         """The output layer's pre-activation z_L in evaluation mode, shape (n_samples, n_outputs):
         the logits of a softmax or sigmoid output, for stable log-probabilities."""
-        return self._evaluation_outputs(X, "z")
-
-    def _evaluation_outputs(self, X: Any, which: str) -> Array:
-        """The output layer's ``a`` or ``z`` in evaluation mode, chunk by chunk (bounded memory)."""
-        X = as_float_matrix(X, "X", self.dtype, self.n_inputs)
-        out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        for start in range(0, X.shape[0], PREDICT_CHUNK):
-            self._forward(X[start:start + PREDICT_CHUNK], training=False)
-            out[start:start + PREDICT_CHUNK] = getattr(self.output_layer, which)
-        return out
+        return outputs(self, as_float_matrix(X, "X", self.dtype, self.n_inputs), "z")
 
     def predict_classes(self, X: Any) -> Array:
         """Predicted classes.
@@ -352,9 +291,7 @@ class Network:
 
     def fit(self, X: Any, y: Any, **options: Any) -> Any:
         """Train by backpropagation; see :func:`deltaprop.training.fit.fit` for every option."""
-        from deltaprop.training.fit import fit
-
-        return fit(self, X, y, **options)
+        return training.fit(self, X, y, **options)
 
     # -- copies --------------------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:

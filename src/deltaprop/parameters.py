@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from deltaprop.layers import Dense, Layer
 
-if TYPE_CHECKING:  # pragma: no cover
-    from deltaprop.network import Network
-
 Array = np.ndarray
+
+
+class HasDenseLayers(Protocol):
+    """A network, as far as :class:`ParameterList` reads it."""
+
+    dense_layers: list[Dense]
 
 
 @dataclass
@@ -32,11 +35,15 @@ class FlatLayout:
         The parameters L2/L1 weight decay applies to (dense weights, never biases).
     dense_slices : list of slice
         Each dense layer's (W, b) block, for per-layer gradient norms.
+    other_slices : list of slice
+        Each parameter outside the dense layers (BatchNorm's gamma and beta), one by one: their
+        gradients count in the safety check of a step, not in the per-layer norms.
     """
 
     slices: dict[str, slice]
     decayed: list[tuple[Array, Array]]
     dense_slices: list[slice]
+    other_slices: list[slice]
 
 
 def flat_size(layers: Sequence[Layer]) -> int:
@@ -46,7 +53,7 @@ def flat_size(layers: Sequence[Layer]) -> int:
 
 def bind_flat_buffers(layers: Sequence[Layer], theta: Array, grad: Array) -> FlatLayout:
     """Give every layer views into ``theta`` and ``grad`` and return the layout."""
-    layout = FlatLayout({}, [], [])
+    layout = FlatLayout({}, [], [], [])
     offset = 0
     for i, layer in enumerate(layers):
         params, grads, start = {}, {}, offset
@@ -61,13 +68,16 @@ def bind_flat_buffers(layers: Sequence[Layer], theta: Array, grad: Array) -> Fla
         layer.bind(params, grads)
         if isinstance(layer, Dense):
             layout.dense_slices.append(slice(start, offset))
+        else:
+            layout.other_slices += [layout.slices[f"layers.{i}.{spec.name}"]
+                                    for spec in layer.parameter_specs()]
     return layout
 
 
 class ParameterList(Sequence):
     """The weights (or biases) of the dense layers as views; ``net.weights[i] = W`` copies in."""
 
-    def __init__(self, network: Network, name: str) -> None:
+    def __init__(self, network: HasDenseLayers, name: str) -> None:
         self._network, self._name = network, name
 
     def _views(self) -> list[Array]:
@@ -105,8 +115,8 @@ def layer_state(layer: Layer) -> tuple[type, dict[str, Any]]:
 
 def network_state(net: Any) -> dict[str, Any]:
     """A network's attributes for pickling: layers as :func:`layer_state`, without what
-    ``__setstate__`` rebuilds (the dense-layer list, the output layer, the decay set)."""
-    derived = ("dense_layers", "output_layer", "_decayed")
+    ``__setstate__`` rebuilds (the dense-layer list, the output layer, the layout's views)."""
+    derived = ("dense_layers", "output_layer", "layout")
     state = {k: v for k, v in net.__dict__.items() if k not in derived}
     state["layers"] = [layer_state(layer) for layer in net.layers]
     return state

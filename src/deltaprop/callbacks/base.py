@@ -6,10 +6,58 @@ Callbacks are typed on :class:`RunView`, a Protocol of the few things a callback
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:  # pragma: no cover
-    from deltaprop.training.fit.loop import Trainer
+from deltaprop.history import History
+from deltaprop.optim import Optimizer
+
+
+class RunView(Protocol):
+    """What a callback sees of the run that calls it (the loop's
+    :class:`~deltaprop.training.loop.Trainer` is one).
+
+    Attributes
+    ----------
+    net : Network
+        The network being trained.
+    optimizer : Optimizer
+        Its learning rate may be changed between steps.
+    history : History
+        The epochs recorded so far.
+    stop_reason : str or None
+        Set it to a string to end training after the current step or epoch.
+    has_validation : bool
+    run_index : int
+        The restart (0 for the first or only run).
+    in_worker : bool
+        True when the run was handed to another process (``n_jobs``).
+    epochs : int
+        The epochs the run may take.
+    epoch_complete : bool
+        Every minibatch of the epoch just ended ran (a checkpoint needs whole epochs).
+    batches_per_epoch : int
+        ``ceil(n_samples / batch_size)``.
+    callbacks : list
+        The run's callbacks, in the order they are called.
+    """
+
+    net: Any
+    optimizer: Optimizer
+    history: History
+    stop_reason: str | None
+    has_validation: bool
+    run_index: int
+    in_worker: bool
+    epochs: int
+    epoch_complete: bool
+    batches_per_epoch: int
+    callbacks: list[Any]
+
+    def snapshot(self) -> Any:
+        """A copy of the parameters and the BatchNorm running statistics."""
+
+    def restore(self, state: Any) -> None:
+        """Put back a :meth:`snapshot`."""
 
 
 class Callback:
@@ -20,16 +68,25 @@ class Callback:
     ``logs`` of ``on_epoch_end`` holds ``epoch``, ``loss``, ``lr``, ``grad_norms`` (per dense
     layer), ``grad_norm``, ``time``, ``metric_name`` and, with validation data, ``val_loss`` and
     ``val_metric``.
+
+    A callback with ``state_dict()`` and ``load_state_dict(state)`` keeps a state that
+    checkpoints save and resumed runs get back (:func:`keeps_state`).
     """
 
-    def on_train_begin(self, trainer: Trainer) -> None:
+    def on_train_begin(self, trainer: RunView) -> None:
         """Before the first epoch."""
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: RunView, epoch: int, logs: dict[str, Any]) -> None:
         """After each epoch (1-based) and its validation."""
 
-    def on_batch_end(self, trainer: Trainer, step: int) -> None:
+    def on_batch_end(self, trainer: RunView, step: int) -> None:
         """After each optimizer step (``step`` counts from 1 within the epoch)."""
 
-    def on_train_end(self, trainer: Trainer) -> None:
+    def on_train_end(self, trainer: RunView) -> None:
         """After the last epoch."""
+
+
+def keeps_state(callback: Any) -> bool:
+    """Whether ``callback`` has a state to checkpoint (``state_dict`` and ``load_state_dict``)."""
+    return (callable(getattr(callback, "state_dict", None))
+            and callable(getattr(callback, "load_state_dict", None)))

@@ -13,15 +13,13 @@ Restarts are not checkpointed (each run would need its own file).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Any
 
 import numpy as np
 
 from deltaprop._validation import check_positive
-from deltaprop.callbacks.base import Callback
-from deltaprop.callbacks.stopping import EarlyStopping
+from deltaprop.callbacks.base import Callback, RunView, keeps_state
 from deltaprop.files.container import save
 
 KIND = "deltaprop-checkpoint"
@@ -38,10 +36,10 @@ class Checkpoint(Callback):
         self.path = os.fspath(path)
         self.every = check_positive("checkpoint_every", every, integer=True)
         self.metadata = dict(metadata or {})
-        self.plan: dict[str, Any] = {}  # set by fit: options, data fingerprint, split rows
+        self.plan: dict[str, Any] = {}  # set by fit: FitOptions.to_dict(), data fingerprint, split rows
         self.last_state: Any = None
 
-    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: RunView, epoch: int, logs: dict[str, Any]) -> None:
         if trainer.in_worker or not trainer.epoch_complete:
             return  # an epoch cut short (Ctrl-C, a time limit) is not a state to resume from
         if epoch % self.every == 0:
@@ -49,7 +47,7 @@ class Checkpoint(Callback):
         if epoch == trainer.epochs or trainer.stop_reason is not None:
             self.last_state = trainer.net.snapshot()  # before early stopping restores its best
 
-    def on_train_end(self, trainer: Any) -> None:
+    def on_train_end(self, trainer: RunView) -> None:
         # Only a run that really ended is written as finished. After Ctrl-C, a time limit or
         # divergence the last whole epoch's checkpoint stands: resuming repeats what followed
         # it, as the uninterrupted run did (or, after divergence, with a smaller rate).
@@ -57,19 +55,19 @@ class Checkpoint(Callback):
             return
         self.write(trainer, trainer.history.n_epochs, finished=True, last_state=self.last_state)
 
-    def write(self, trainer: Any, epoch: int, *, finished: bool, last_state: Any = None) -> None:
+    def write(self, trainer: RunView, epoch: int, *, finished: bool, last_state: Any = None) -> None:
         """Save the network, the optimizer, the callbacks' states and the plan; with
         ``last_state`` (a finished run whose best epoch was restored) also the last epoch's
         parameters, from which ``resume(epochs=more)`` continues."""
         net, previous = trainer.net, trainer.net.history
-        states = [(type(c).__name__, c.state_dict()) for c in trainer.callbacks if _keeps_state(c)]
+        states = [(type(c).__name__, c.state_dict()) for c in trainer.callbacks if keeps_state(c)]
         arrays: dict[str, np.ndarray] = dict(self.plan.get("rows", {}))
         if last_state is not None:
             state_theta, stats = last_state
             arrays["last.theta"] = state_theta
             for i, (mean, var) in enumerate(stats):
                 arrays[f"last.stats.{i}.mean"], arrays[f"last.stats.{i}.var"] = mean, var
-        state = _lift_arrays({"optimizer": trainer.optimizer.state_dict(), "callbacks": states},
+        state = lift_arrays({"optimizer": trainer.optimizer.state_dict(), "callbacks": states},
                              arrays)
         run = {"epoch": epoch, "finished": finished, "stop_reason": trainer.stop_reason,
                "options": self.plan.get("options", {}), "optimizer": trainer.optimizer.to_config(),
@@ -83,67 +81,27 @@ class Checkpoint(Callback):
             net.history = previous
 
 
-def fit_options(loss: Any, epochs: int, batch_size: Any, sampling: str, shuffle: bool, l2: float,
-                l1: float, validation_fraction: float, early_stopping: Any, tol: Any,
-                time_limit: Any, checkpoint_every: int) -> dict[str, Any]:
-    """The options of a ``fit`` call as JSON, for resuming it (a user-defined loss as None;
-    NumPy numbers as Python ones)."""
-    from deltaprop.losses import LOSSES
-
-    if isinstance(early_stopping, EarlyStopping):
-        early_stopping = {"patience": early_stopping.patience, "min_delta": early_stopping.min_delta,
-                          "monitor": early_stopping.monitor, "restore_best": early_stopping.restore_best}
-    options = {"loss": loss.name if type(loss) in LOSSES.values() else None, "epochs": epochs,
-               "batch_size": batch_size, "sampling": sampling, "shuffle": shuffle, "l2": l2,
-               "l1": l1, "validation_fraction": validation_fraction,
-               "early_stopping": early_stopping, "tol": tol, "time_limit": time_limit,
-               "checkpoint_every": checkpoint_every}
-    return _lift_arrays(options, {})  # type: ignore[no-any-return]
-
-
-def early_stopping_from_option(option: Any) -> Any:
-    """The ``early_stopping`` argument back from :func:`fit_options`' JSON."""
-    return EarlyStopping(**option) if isinstance(option, dict) else option
-
-
-def fingerprint(*arrays: np.ndarray | None) -> str:
-    """A hash of the training data (values, shapes and dtypes)."""
-    digest = hashlib.blake2b(digest_size=16)
-    for array in arrays:
-        if array is None:
-            digest.update(b"none")
-            continue
-        digest.update(f"{array.shape}{array.dtype.str}".encode())
-        digest.update(np.ascontiguousarray(array).data)
-    return digest.hexdigest()
-
-
-def _keeps_state(callback: Any) -> bool:
-    return (not isinstance(callback, Checkpoint) and callable(getattr(callback, "state_dict", None))
-            and callable(getattr(callback, "load_state_dict", None)))
-
-
-def _lift_arrays(value: Any, arrays: dict[str, np.ndarray]) -> Any:
+def lift_arrays(value: Any, arrays: dict[str, np.ndarray]) -> Any:
     """``value`` with each ndarray moved into ``arrays`` and replaced by ``{"array": key}``."""
     if isinstance(value, np.ndarray):
         key = f"state.{len([k for k in arrays if k.startswith('state.')])}"
         arrays[key] = value
         return {"array": key}
     if isinstance(value, dict):
-        return {k: _lift_arrays(v, arrays) for k, v in value.items()}
+        return {k: lift_arrays(v, arrays) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_lift_arrays(v, arrays) for v in value]
+        return [lift_arrays(v, arrays) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     return value
 
 
-def _lower_arrays(value: Any, arrays: dict[str, np.ndarray]) -> Any:
-    """Undo :func:`_lift_arrays`."""
+def lower_arrays(value: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """Undo :func:`lift_arrays`."""
     if isinstance(value, dict):
         if set(value) == {"array"}:
             return arrays[value["array"]].copy()
-        return {k: _lower_arrays(v, arrays) for k, v in value.items()}
+        return {k: lower_arrays(v, arrays) for k, v in value.items()}
     if isinstance(value, list):
-        return [_lower_arrays(v, arrays) for v in value]
+        return [lower_arrays(v, arrays) for v in value]
     return value

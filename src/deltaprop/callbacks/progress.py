@@ -8,16 +8,12 @@ one plain line per epoch is written instead (:class:`~deltaprop.callbacks.progre
 
 from __future__ import annotations
 
-import math
 import sys
 import time
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from deltaprop._validation import check_positive
-from deltaprop.callbacks.base import Callback
-
-if TYPE_CHECKING:  # pragma: no cover
-    from deltaprop.training.fit.fit.loop import Trainer
+from deltaprop.callbacks.base import Callback, RunView
 
 REFRESH_SECONDS = 0.1  # the bar is redrawn at most this often within an epoch
 
@@ -45,7 +41,7 @@ class ProgressPrinter(Callback):
             state["_stream"] = None
         return state
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: RunView, epoch: int, logs: dict[str, Any]) -> None:
         if epoch % self.every and trainer.stop_reason is None:
             return
         parts = [f"epoch {epoch}", f"loss {logs['loss']:.5g}"]
@@ -81,12 +77,12 @@ class ProgressBar(Callback):
         terminal; the streams and the bar stay here."""
         return {"epochs": self.epochs, "_stream": None, "bar": None}
 
-    def on_train_begin(self, trainer: Any) -> None:
+    def on_train_begin(self, trainer: RunView) -> None:
         from tqdm import tqdm
 
         if self.bar is not None:  # a restart: one bar per run
             self.bar.close()
-        self.n_batches = math.ceil(trainer.X.shape[0] / trainer.batch_size)
+        self.n_batches = trainer.batches_per_epoch
         self.epoch, self.last_draw = 1, 0.0
         if trainer.in_worker:
             self.bar = _NoBar()
@@ -95,14 +91,14 @@ class ProgressBar(Callback):
         self.bar = tqdm(total=self.epochs, file=self._stream or sys.stderr, desc=f"{run}epochs", unit="epoch",
                         dynamic_ncols=True, leave=True)
 
-    def on_batch_end(self, trainer: Any, step: int) -> None:
+    def on_batch_end(self, trainer: RunView, step: int) -> None:
         now = time.monotonic()
         if now - self.last_draw >= REFRESH_SECONDS:  # a redraw costs far more than a step
             self.last_draw = now
             self.bar.set_description_str(f"epoch {self.epoch} batch {step}/{self.n_batches}",
                                          refresh=True)
 
-    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: RunView, epoch: int, logs: dict[str, Any]) -> None:
         self.epoch = epoch + 1
         postfix = {"loss": f"{logs['loss']:.4g}"}
         if "val_loss" in logs:
@@ -111,7 +107,7 @@ class ProgressBar(Callback):
         self.bar.set_postfix(postfix, refresh=False)
         self.bar.update(1)
 
-    def on_train_end(self, trainer: Any) -> None:
+    def on_train_end(self, trainer: RunView) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None

@@ -4,15 +4,12 @@ gradient norm, and a time budget."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from deltaprop._validation import check_positive
-from deltaprop.callbacks.base import Callback
-
-if TYPE_CHECKING:  # pragma: no cover
-    from deltaprop.training.fit.fit.loop import Trainer
+from deltaprop.callbacks.base import Callback, RunView
 
 
 class EarlyStopping(Callback):
@@ -39,7 +36,7 @@ class EarlyStopping(Callback):
             raise ValueError(f"monitor must be 'val_loss' or 'loss', got {monitor!r}")
         self.monitor, self.restore_best = monitor, restore_best
 
-    def on_train_begin(self, trainer: Trainer) -> None:
+    def on_train_begin(self, trainer: RunView) -> None:
         if self.monitor == "val_loss" and not trainer.has_validation:
             raise ValueError("early stopping on val_loss needs validation_data or validation_fraction")
         self.best = np.inf
@@ -47,7 +44,7 @@ class EarlyStopping(Callback):
         self.wait = 0
         self.best_state: Any = None
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: RunView, epoch: int, logs: dict[str, Any]) -> None:
         current = logs[self.monitor]
         if current < self.best - self.min_delta:
             self.best, self.best_epoch, self.wait = current, epoch, 0
@@ -72,7 +69,7 @@ class EarlyStopping(Callback):
         theta, stats = state["best_theta"], state["best_stats"]
         self.best_state = None if theta is None else (theta, [tuple(pair) for pair in stats])
 
-    def on_train_end(self, trainer: Trainer) -> None:
+    def on_train_end(self, trainer: RunView) -> None:
         trainer.history.best_epoch = self.best_epoch
         if self.restore_best and self.best_state is not None:
             trainer.restore(self.best_state)
@@ -87,7 +84,7 @@ class GradientTolerance(Callback):
     def __init__(self, tol: float) -> None:
         self.tol = check_positive("tol", tol)
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: RunView, epoch: int, logs: dict[str, Any]) -> None:
         if logs["grad_norm"] < self.tol:
             trainer.stop_reason = "converged"
 
@@ -107,11 +104,11 @@ class TimeLimit(Callback):
         self.deadline = time.perf_counter() + self.seconds
         self.wall_deadline = time.time() + self.seconds
 
-    def on_train_begin(self, trainer: Trainer) -> None:
+    def on_train_begin(self, trainer: RunView) -> None:
         if trainer.run_index == 0 and not trainer.in_worker:
             self.start()
 
-    def on_batch_end(self, trainer: Trainer, step: int) -> None:
+    def on_batch_end(self, trainer: RunView, step: int) -> None:
         if trainer.in_worker:  # perf_counter() is not comparable between processes
             assert self.wall_deadline is not None
             out_of_time = time.time() > self.wall_deadline

@@ -1,25 +1,63 @@
-"""Minibatches and splits: which rows each step sees."""
+"""Minibatches and splits: which rows each step sees.
+
+A data source (:mod:`deltaprop.data.arrays`, :mod:`deltaprop.data.stream`) cuts each epoch into
+:class:`Minibatches`, runs of minibatches over row-aligned arrays, which it hands to an engine
+(:mod:`deltaprop.engine.step`) whole: the engine gathers the rows and takes the steps.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
-from deltaprop._validation import (
-    as_float_matrix,
-    as_sample_weight,
-    check_fraction,
-    check_positive,
-    check_rows,
-)
-
-if TYPE_CHECKING:
-    from deltaprop.losses import Loss
-    from deltaprop.network import Network
+from deltaprop._validation import Shaped, TargetLoss, check_data, check_fraction, check_positive
 
 Array = np.ndarray
+Batch = tuple[Array, Array, Any, Any]  # X_batch, Y_batch, rows (a slice or indices), w_batch or None
+
+
+@dataclass
+class Minibatches:
+    """A run of minibatches over row-aligned arrays: what an engine trains on in one call.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n, n_inputs)
+    Y : ndarray, shape (n, n_outputs)
+    w : ndarray of shape (n,) or None
+        Sample weights.
+    rows : iterable of slice or ndarray of int
+        Each minibatch's rows of X, Y and w, in order: a slice (consecutive rows, taken as views)
+        or indices (gathered). It may be drawn lazily, while the steps run, where the draws must
+        follow those of the steps before (random sampling next to dropout, from one generator).
+    views : iterable of Batch, optional
+        The same minibatches as ready ``(X_batch, Y_batch, rows, w_batch)`` views, made once by
+        the source for slices it keeps across epochs (no slicing per step).
+    """
+
+    X: Array
+    Y: Array
+    w: Array | None
+    rows: Iterable[Any]
+    views: Iterable[Batch] | None = None
+
+
+class Epoch(NamedTuple):
+    """One epoch of a data source: the runs of minibatches, and the targets and sample weights
+    their rows index (what a deferred epoch loss reads back; None for streams)."""
+
+    Y: Array | None
+    w: Array | None
+    runs: Iterable[Minibatches]
+
+
+class Splittable(Shaped, Protocol):
+    """What a validation split reads of a network: its widths, dtype and random generator."""
+
+    rng: np.random.Generator
 
 
 def minibatch_indices(
@@ -73,7 +111,7 @@ def train_validation_split(
             tuple(None if a is None else a[val] for a in arrays))
 
 
-def split_validation(net: Network, loss: Loss, train: tuple[Array, Array, Array | None],
+def split_validation(net: Splittable, loss: TargetLoss, train: tuple[Array, Array, Array | None],
                      validation_data: Any, validation_fraction: float,
                      rows: dict[str, Array] | None = None) -> tuple[Any, Any, dict[str, Array]]:
     """The training triple (X, Y, w), the validation triple (or None; w may be None), and the
@@ -88,24 +126,31 @@ def split_validation(net: Network, loss: Loss, train: tuple[Array, Array, Array 
             if part[2] is not None and not part[2].sum() > 0:
                 raise ValueError(f"the {name} part of the split has sample weights summing to 0")
         return train_part, validation, rows
+    return train, check_validation_data(net, loss, validation_data), {}
+
+
+def check_validation_data(net: Shaped, loss: TargetLoss,
+                          validation_data: Any) -> tuple[Array, Array, Array | None] | None:
+    """``validation_data`` ((X_val, y_val) or (X_val, y_val, sample_weight_val), or None) checked
+    and converted as training data are."""
     if validation_data is None:
-        return train, None, {}
+        return None
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         raise ValueError("validation_data must be (X_val, y_val) or (X_val, y_val, sample_weight_val)")
     X_val, y_val, *w_val = validation_data
-    X_val = as_float_matrix(X_val, "validation X", net.dtype, net.n_inputs)
-    Y_val = loss.prepare_targets(y_val, net.n_outputs, net.dtype)
-    check_rows(X_val, Y_val)
-    w = as_sample_weight(w_val[0] if w_val else None, X_val.shape[0], "validation sample_weight")
-    if w is not None:
-        loss.check_sample_weights()
-    return train, (X_val, Y_val, w), {}
+    return check_data(net, loss, X_val, y_val, w_val[0] if w_val else None, what="validation ")
+
+
+def check_batch_size(batch_size: Any) -> int | str:
+    """Return ``batch_size`` if it is a positive integer or "full", else raise naming it."""
+    if isinstance(batch_size, str):
+        if batch_size != "full":
+            raise ValueError(f"batch_size must be a positive integer or 'full', got {batch_size!r}")
+        return batch_size
+    return check_positive("batch_size", batch_size, integer=True)  # type: ignore[no-any-return]
 
 
 def batch_rows(batch_size: int | str, n_samples: int) -> int:
     """Rows per minibatch: ``batch_size`` capped at ``n_samples``, or all of them for "full"."""
-    if isinstance(batch_size, str):
-        if batch_size != "full":
-            raise ValueError(f"batch_size must be a positive integer or 'full', got {batch_size!r}")
-        return n_samples
-    return min(check_positive("batch_size", batch_size, integer=True), n_samples)
+    checked = check_batch_size(batch_size)
+    return n_samples if checked == "full" else min(int(checked), n_samples)

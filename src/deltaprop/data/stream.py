@@ -10,6 +10,9 @@ the buffer and one chunk, whatever the size of the data.
 
     source = dp.stream.NpyShards.from_folder("data/")       # X_000.npy + y_000.npy, ...
     history = dp.stream.fit_stream(net, source, loss="cross_entropy", epochs=3, batch_size=256)
+
+:class:`StreamSource` is such a source as a data source of the training loop: each shuffle
+buffer becomes one run of minibatches for the engine (:mod:`deltaprop.engine.step`).
 """
 
 from __future__ import annotations
@@ -22,8 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from deltaprop._validation import TargetLoss, check_data, check_positive
+from deltaprop.data.arrays import Trained
+from deltaprop.data.batches import Epoch, Minibatches, check_validation_data
 from deltaprop.history import History
-from deltaprop.network import Network
+from deltaprop.training.fit import Fittable, train
+from deltaprop.training.options import FitOptions
 
 Array = np.ndarray
 
@@ -138,11 +145,13 @@ class ParquetShards:
                     yield X, y[:, 0] if y.shape[1] == 1 else y
 
 
-def shuffled_batches(source: Any, batch_size: int, buffer_rows: int, chunk_rows: int,
-                     rng: np.random.Generator, min_batch: int = 1) -> Iterator[tuple[Array, Array]]:
-    """Minibatches from ``source``: chunks fill a buffer of ``buffer_rows`` rows, whose rows
-    are shuffled and cut into full batches; the rows left over stay for the next buffer, so
-    only the epoch's last batch is smaller (and dropped if below ``min_batch``)."""
+def shuffled_buffers(source: Any, batch_size: int, buffer_rows: int, chunk_rows: int,
+                     rng: np.random.Generator,
+                     min_batch: int = 1) -> Iterator[tuple[Array, Array, list[Array]]]:
+    """Shuffle buffers from ``source``: chunks fill a buffer of ``buffer_rows`` rows, whose rows
+    are shuffled and cut into full batches; the rows left over stay for the next buffer, so only
+    the epoch's last batch is smaller (and dropped if below ``min_batch``). Yields each buffer's
+    (X, y) and its batches' rows; the next buffer is read (and shuffled) only once they are used."""
     pending_X: list[Array] = []
     pending_y: list[Array] = []
     held = 0
@@ -152,25 +161,84 @@ def shuffled_batches(source: Any, batch_size: int, buffer_rows: int, chunk_rows:
         held += X.shape[0]
         if held >= buffer_rows:
             X_all, y_all = np.concatenate(pending_X), np.concatenate(pending_y)
-            pending_X, pending_y = [], []
             order = rng.permutation(held)
             full = held - held % batch_size
-            for start in range(0, full, batch_size):
-                rows = order[start:start + batch_size]
-                yield X_all[rows], y_all[rows]
+            yield X_all, y_all, [order[start:start + batch_size] for start in range(0, full, batch_size)]
+            pending_X, pending_y = [], []
             if full < held:  # carried over: mixed into the next buffer
                 pending_X, pending_y = [X_all[order[full:]]], [y_all[order[full:]]]
             held -= full
     if held >= min_batch:
         X_all, y_all = np.concatenate(pending_X), np.concatenate(pending_y)
         order = rng.permutation(held)
-        for start in range(0, held, batch_size):
-            rows = order[start:start + batch_size]
-            if len(rows) >= min_batch:
-                yield X_all[rows], y_all[rows]
+        yield X_all, y_all, [order[start:start + batch_size] for start in range(0, held, batch_size)
+                             if held - start >= min_batch]
 
 
-def fit_stream(net: Network, source: Any, *, loss: Any = "squared_error", optimizer: Any = None,
+def shuffled_batches(source: Any, batch_size: int, buffer_rows: int, chunk_rows: int,
+                     rng: np.random.Generator, min_batch: int = 1) -> Iterator[tuple[Array, Array]]:
+    """The minibatches (X, y) of :func:`shuffled_buffers`, one by one."""
+    for X_all, y_all, batches in shuffled_buffers(source, batch_size, buffer_rows, chunk_rows, rng,
+                                                  min_batch):
+        for rows in batches:
+            yield X_all[rows], y_all[rows]
+
+
+class StreamSource:
+    """A source too large for memory as a data source of the training loop: each shuffle buffer
+    one run of minibatches, checked and converted as :func:`deltaprop.fit` checks arrays.
+
+    Parameters
+    ----------
+    source : NpyShards, ParquetShards or any object with ``chunks(chunk_rows, rng)``, ``n_rows``
+    net : Network
+    loss : Loss
+    batch_size, buffer_rows, chunk_rows : int
+        As for :func:`fit_stream`.
+    validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+
+    Attributes
+    ----------
+    X, Y : ndarray
+        A sample of the first rows, checked (the data's shape, for callbacks).
+    """
+
+    small_steps = False  # the epoch loss is evaluated at every step
+    w: Array | None = None  # no sample weights
+
+    def __init__(self, source: Any, net: Trained, loss: TargetLoss, *, batch_size: int,
+                 buffer_rows: int, chunk_rows: int, validation_data: Any = None) -> None:
+        for name, value in (("batch_size", batch_size), ("buffer_rows", buffer_rows),
+                            ("chunk_rows", chunk_rows)):
+            check_positive(name, value, integer=True)
+        self.source, self.net, self.loss = source, net, loss
+        self.batch_size, self.buffer_rows, self.chunk_rows = batch_size, buffer_rows, chunk_rows
+        self.min_batch = 2 if net.batchnorm_layers else 1
+        if batch_size < self.min_batch:
+            raise ValueError("batch normalization needs at least 2 samples per batch in training; "
+                             f"batch_size={batch_size} gives {batch_size}")
+        first_X, first_y = next(source.chunks(min(chunk_rows, 2), np.random.default_rng(0)))
+        self.X, self.Y, _ = check_data(net, loss, first_X, first_y, what="streamed ")
+        self.validation = check_validation_data(net, loss, validation_data)
+        self.batches_per_epoch = -(-int(source.n_rows) // batch_size)
+        self.max_rows = batch_size
+
+    def for_run(self) -> StreamSource:
+        """The source itself: it keeps nothing between epochs."""
+        return self
+
+    def epoch(self, rng: np.random.Generator) -> Epoch:
+        """This epoch's runs of minibatches, one per shuffle buffer, read as they are used."""
+        return Epoch(None, None, self._runs(rng))
+
+    def _runs(self, rng: np.random.Generator) -> Iterator[Minibatches]:
+        for X_all, y_all, batches in shuffled_buffers(self.source, self.batch_size, self.buffer_rows,
+                                                      self.chunk_rows, rng, self.min_batch):
+            X, Y, _ = check_data(self.net, self.loss, X_all, y_all, what="streamed ")
+            yield Minibatches(X, Y, None, batches)
+
+
+def fit_stream(net: Fittable, source: Any, *, loss: Any = "squared_error", optimizer: Any = None,
                epochs: int = 1, batch_size: int = 256, buffer_rows: int = 65536,
                chunk_rows: int = 8192, l2: float = 0.0, validation_data: Any = None,
                callbacks: Sequence[Any] = (), verbose: bool = False,
@@ -182,32 +250,9 @@ def fit_stream(net: Network, source: Any, *, loss: Any = "squared_error", optimi
     within the buffer and across shards and chunks, not over the whole data. Other options as
     in :func:`deltaprop.fit`; each epoch's loss is evaluated step by step.
     """
-    from deltaprop._validation import check_positive
-    from deltaprop.training.fit import fit
-
-    for name, value in (("batch_size", batch_size), ("buffer_rows", buffer_rows),
-                        ("chunk_rows", chunk_rows)):
-        check_positive(name, value, integer=True)
-    rng = net.rng
-    first_X, first_y = next(source.chunks(min(chunk_rows, 2), np.random.default_rng(0)))
-    stream = StreamBatches(source, batch_size, buffer_rows, chunk_rows, rng,
-                           2 if net.batchnorm_layers else 1)
-    return fit(net, first_X, first_y, loss=loss, optimizer=optimizer, epochs=epochs,
-               batch_size=batch_size, l2=l2, validation_data=validation_data, callbacks=callbacks,
-               verbose=verbose, threads=threads, _stream=stream)
-
-
-@dataclass
-class StreamBatches:
-    """What the trainer draws its minibatches from when the data are streamed."""
-
-    source: Any
-    batch_size: int
-    buffer_rows: int
-    chunk_rows: int
-    rng: np.random.Generator
-    min_batch: int = 1
-
-    def epoch(self) -> Iterator[tuple[Array, Array]]:
-        return shuffled_batches(self.source, self.batch_size, self.buffer_rows, self.chunk_rows,
-                                self.rng, self.min_batch)
+    options = FitOptions(loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
+                         l2=l2, verbose=verbose, threads=threads)
+    checked_loss = net.check_loss(options.loss)
+    data = StreamSource(source, net, checked_loss, batch_size=batch_size, buffer_rows=buffer_rows,
+                        chunk_rows=chunk_rows, validation_data=validation_data)
+    return train(net, checked_loss, data, options, callbacks=callbacks)

@@ -1,43 +1,48 @@
-"""fit(): check the options and the data once, then run the one training loop
-(:class:`~deltaprop.training.loop.Trainer`: minibatches -> forward -> loss -> backward -> optimizer
-step) with everything optional (validation, early stopping, convergence, time budget,
-progress, checkpoints) hooked in as callbacks, and restarts from several random
-initializations around it."""
+"""fit(): options -> data -> callbacks -> loop.
+
+:func:`fit` checks its options once (:class:`~deltaprop.training.options.FitOptions`), its data
+once (an :class:`~deltaprop.data.arrays.ArraySource`), and hands both to :func:`train`, the run
+that :func:`deltaprop.data.stream.fit_stream` (a stream as the data) and :func:`deltaprop.resume`
+(a checkpointed run as the state to continue) share: the optional parts of the run (validation,
+early stopping, convergence, time budget, progress, checkpoints) become callbacks, and the
+loop (:class:`~deltaprop.training.loop.Trainer`, its steps taken by :mod:`deltaprop.engine.step`)
+runs once, or from several random initializations (restarts), with its BLAS threads set.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
-import numpy as np
-
-from deltaprop._validation import (
-    as_float_matrix,
-    as_sample_weight,
-    check_positive,
-    check_rows,
-)
 from deltaprop.callbacks.base import Callback
-from deltaprop.callbacks.checkpoint import Checkpoint, early_stopping_from_option, fingerprint, fit_options
+from deltaprop.callbacks.checkpoint import Checkpoint
 from deltaprop.callbacks.progress import ProgressPrinter
 from deltaprop.callbacks.stopping import EarlyStopping, GradientTolerance, TimeLimit
-from deltaprop.data.batches import batch_rows, split_validation
+from deltaprop.data.arrays import ArraySource, Trained
+from deltaprop.engine.reduction import MpiReduction, Reduction
 from deltaprop.engine.threads import AdaptiveThreads, blas_threads_for
 from deltaprop.history import History
 from deltaprop.losses import Loss
-from deltaprop.network import Network
 from deltaprop.optim import Optimizer, get_optimizer
 from deltaprop.training import parallel
-from deltaprop.training.loop import TrainerFactory
-from deltaprop.training.restarts import check_n_jobs, effective_jobs, fit_restarts
+from deltaprop.training.loop import DataSource, RunState, TrainedNetwork, TrainerFactory
+from deltaprop.training.options import FitOptions
+from deltaprop.training.restarts import Restartable, effective_jobs, fit_restarts
 
-Array = np.ndarray
-_SAMPLINGS = ("epoch", "random")
+
+class Fittable(Trained, TrainedNetwork, Restartable, Protocol):
+    """What a run reads of a network (a :class:`~deltaprop.network.Network`)."""
+
+    history: Any
+
+    def check_loss(self, loss: str | Loss) -> Loss: ...
+
+    def use_loss(self, loss: Loss) -> None: ...
 
 
 def fit(
-    net: Network,
+    net: Fittable,
     X: Any,
     y: Any,
     *,
@@ -63,8 +68,6 @@ def fit(
     checkpoint: str | os.PathLike[str] | Checkpoint | None = None,
     checkpoint_every: int = 1,
     comm: Any = None,
-    _resume: Any = None,
-    _stream: Any = None,
 ) -> History:
     """Train ``net`` on (X, y) by minibatch gradient descent with backpropagated gradients.
 
@@ -148,98 +151,122 @@ def fit(
     History
         Also stored as ``net.history``.
     """
-    loss = net.check_loss(loss)
-    optimizer = get_optimizer(optimizer)
-    epochs = check_positive("epochs", epochs, integer=True)
-    restarts = check_positive("restarts", restarts, integer=True)
-    check_n_jobs(n_jobs)
-    if comm is not None:
-        parallel.check_comm(comm, net)
-        if restarts > 1:
-            raise ValueError("restarts with comm= are not supported: run them with n_jobs")
-        if comm.Get_rank() != 0:  # one rank prints and writes
-            verbose, checkpoint = False, None
-    if sampling not in _SAMPLINGS:
-        raise ValueError(f"sampling must be one of {_SAMPLINGS}, got {sampling!r}")
-    l2 = check_positive("l2", l2, allow_zero=True)
-    l1 = check_positive("l1", l1, allow_zero=True)
+    options = FitOptions(
+        loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size, sampling=sampling,
+        shuffle=shuffle, l2=l2, l1=l1, validation_fraction=validation_fraction,
+        early_stopping=early_stopping, tol=tol, time_limit=time_limit, restarts=restarts,
+        n_jobs=n_jobs, verbose=verbose, threads=threads, checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+    )
+    checked_loss = net.check_loss(options.loss)
+    data = ArraySource.from_data(
+        net, checked_loss, X, y, sample_weight, validation_data,
+        validation_fraction=options.validation_fraction, batch_size=options.batch_size,
+        sampling=options.sampling, shuffle=options.shuffle,
+        keep_fingerprint=options.checkpoint is not None,
+    )
+    return train(net, checked_loss, data, options, callbacks=callbacks, comm=comm)
 
-    X = as_float_matrix(X, "X", net.dtype, net.n_inputs)
-    Y = loss.prepare_targets(y, net.n_outputs, net.dtype)
-    check_rows(X, Y)
-    w = as_sample_weight(sample_weight, X.shape[0])
-    if w is not None:
-        loss.check_sample_weights()
-    validation_arrays = validation_data if isinstance(validation_data, (tuple, list)) else ()
-    data_print = (fingerprint(X, Y, w, *(np.asarray(a) for a in validation_arrays))
-                  if checkpoint is not None else None)
-    if _resume is not None and _resume.fingerprint != data_print:
-        raise ValueError("these data differ from the checkpointed run's (their fingerprints "
-                         "differ); resume with the same X, y and sample_weight")
-    (X, Y, w), validation, rows = split_validation(
-        net, loss, (X, Y, w), validation_data, validation_fraction,
-        rows=None if _resume is None else _resume.rows)
-    n_batch = batch_rows(batch_size, X.shape[0])
-    if n_batch < 2 and net.batchnorm_layers:
-        raise ValueError(
-            "batch normalization needs at least 2 samples per batch in training; "
-            f"batch_size={batch_size} with {X.shape[0]} samples gives {n_batch}"
-        )
+
+def train(net: Fittable, loss: Loss, data: DataSource, options: FitOptions, *,
+          callbacks: Sequence[Callback | Any] = (), comm: Any = None,
+          state: RunState | None = None) -> History:
+    """Run the training loop: ``options`` over ``data``, with ``callbacks``.
+
+    What :func:`fit` (arrays), :func:`~deltaprop.data.stream.fit_stream` (a stream) and
+    :func:`deltaprop.resume` (a saved run) do once their options and data are checked.
+
+    Parameters
+    ----------
+    net : Network
+        Trained in place; its loss becomes ``loss``.
+    loss : Loss
+        Checked against the network (``net.check_loss``).
+    data : ArraySource or StreamSource
+        The training data (and validation data), checked.
+    options : FitOptions
+    callbacks : sequence of Callback
+    comm : mpi4py communicator, optional
+        Data-parallel over its ranks (:class:`~deltaprop.engine.reduction.MpiReduction`).
+    state : RunState, optional
+        A checkpointed run to continue (its epochs done, history and callback states).
+
+    Returns
+    -------
+    History
+        Also stored as ``net.history``.
+    """
+    reduction = _reduction(net, options, comm)
+    if comm is not None and comm.Get_rank() != 0:  # one rank prints and writes
+        options = options.replace(verbose=False, checkpoint=None)
+    run_callbacks = _run_callbacks(options, data, callbacks)
+    net.use_loss(loss)  # only now, with everything validated, may the output activation change
+    make_trainer = TrainerFactory(loss, data, run_callbacks, options.epochs, options.l2, options.l1)
+    history = _runs(net, get_optimizer(options.optimizer), options, make_trainer, state, reduction)
+    net.history = history
+    return history
+
+
+def _reduction(net: Fittable, options: FitOptions, comm: Any) -> Reduction | None:
+    """How gradients are reduced: locally (None), or over the ranks of ``comm``."""
+    if comm is None:
+        return None
+    parallel.check_comm(comm, net)
+    if options.restarts > 1:
+        raise ValueError("restarts with comm= are not supported: run them with n_jobs")
+    return MpiReduction(comm)
+
+
+def _run_callbacks(options: FitOptions, data: DataSource,
+                   callbacks: Sequence[Callback | Any]) -> list[Any]:
+    """The user's callbacks, then those the options ask for (the checkpoint last: it sees the
+    others' states)."""
     if isinstance(callbacks, Callback) or not isinstance(callbacks, Sequence):
         raise TypeError(f"callbacks must be a list of callbacks, got {type(callbacks).__name__}")
     if any(isinstance(c, Checkpoint) for c in callbacks):
         raise ValueError("pass a Checkpoint as checkpoint=..., not among the callbacks (fit gives "
                          "it the plan it must write)")
-    net.use_loss(loss)  # only now, with everything validated, may the output activation change
-
     extra: list[Any] = list(callbacks)
-    early_stopping = early_stopping_from_option(early_stopping)
-    if early_stopping is not None:
-        stopper = early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(
-            patience=early_stopping, monitor="val_loss" if validation is not None else "loss"
-        )
-        extra.append(stopper)
-    if tol is not None:
-        extra.append(GradientTolerance(tol))
-    if time_limit is not None:
-        extra.append(TimeLimit(time_limit))
-    if verbose:
+    stopper = options.early_stopping
+    if stopper is not None:
+        extra.append(stopper if isinstance(stopper, EarlyStopping) else EarlyStopping(
+            patience=stopper, monitor="val_loss" if data.validation is not None else "loss"))
+    if options.tol is not None:
+        extra.append(GradientTolerance(options.tol))
+    if options.time_limit is not None:
+        extra.append(TimeLimit(options.time_limit))
+    if options.verbose:
         extra.append(ProgressPrinter())
-    if checkpoint is not None:
-        if restarts > 1:
-            raise ValueError("checkpoints do not cover restarts (each run would need its own "
-                             "file); use restarts=1 with checkpoint")
-        writer = checkpoint if isinstance(checkpoint, Checkpoint) else Checkpoint(
-            checkpoint, checkpoint_every)  # last of the callbacks: it sees the others' states
-        writer.plan = {"fingerprint": data_print, "rows": rows, "options": fit_options(
-            loss, epochs, batch_size, sampling, shuffle, l2, l1, validation_fraction,
-            early_stopping, tol, time_limit, writer.every)}
-        extra.append(writer)
+    if options.checkpoint is not None:
+        extra.append(_checkpoint(options.checkpoint, options, data))
+    return extra
 
-    if _stream is not None:  # deltaprop.data.stream.fit_stream: X, y are a sample of the stream
-        n_batch = _stream.batch_size
-        if checkpoint is not None or restarts > 1 or comm is not None or validation_fraction:
-            raise ValueError("streamed data take no checkpoint, restarts, comm or "
-                             "validation_fraction (give validation_data)")
-    make_trainer = TrainerFactory(
-        loss, X, Y, w, validation, extra,
-        dict(epochs=epochs, batch_size=n_batch, sampling=sampling, shuffle=shuffle, l2=l2, l1=l1,
-             stream=_stream),
-    )
-    if restarts > 1 and effective_jobs(n_jobs) > 1:  # joblib limits the workers' BLAS threads
-        history = fit_restarts(net, optimizer, make_trainer, restarts, (X, Y, w), validation,
-                               l2, l1, n_jobs)
-        net.history = history
-        return history
-    with blas_threads_for(net, n_batch, threads) as thread_policy:
+
+def _checkpoint(checkpoint: str | os.PathLike[str] | Checkpoint, options: FitOptions,
+                data: DataSource) -> Checkpoint:
+    """The checkpoint writer, with the plan it writes: the options, the data's fingerprint and
+    the rows of a validation split."""
+    writer = checkpoint if isinstance(checkpoint, Checkpoint) else Checkpoint(
+        checkpoint, options.checkpoint_every)
+    # (arrays only: a stream is not checkpointed)
+    writer.plan = {"fingerprint": getattr(data, "fingerprint", None),
+                   "rows": getattr(data, "rows", {}), "options": options.to_dict()}
+    return writer
+
+
+def _runs(net: Fittable, optimizer: Optimizer, options: FitOptions, make_trainer: TrainerFactory,
+          state: RunState | None, reduction: Reduction | None) -> History:
+    """One run, or the restarts (in other processes through joblib with ``n_jobs``), with the
+    BLAS threads of ``options.threads``."""
+    if options.restarts > 1 and effective_jobs(options.n_jobs) > 1:  # joblib limits the workers' BLAS
+        return fit_restarts(net, optimizer, make_trainer, options.restarts, options.n_jobs)
+    with blas_threads_for(net, make_trainer.source.batch_size, options.threads) as thread_policy:
         if isinstance(thread_policy, AdaptiveThreads):
-            extra.append(thread_policy)  # re-decides after every epoch
-        if restarts == 1:
-            history = make_trainer(0, net, optimizer, resume=_resume, comm=comm).run()
+            make_trainer.callbacks.append(thread_policy)  # re-decides after every epoch
+        if options.restarts == 1:
+            history = make_trainer(0, net, optimizer, state=state, reduction=reduction).run()
         else:
-            history = fit_restarts(net, optimizer, make_trainer, restarts, (X, Y, w), validation,
-                                   l2, l1, n_jobs=1)
+            history = fit_restarts(net, optimizer, make_trainer, options.restarts, n_jobs=1)
     if isinstance(thread_policy, AdaptiveThreads):
         history.blas_threads = list(thread_policy.history)
-    net.history = history
     return history

@@ -1,5 +1,11 @@
-"""The Trainer: one training run's epoch and minibatch loops, forward -> loss -> backward ->
-optimizer step, with the callbacks called around them (the loop :func:`deltaprop.fit` runs)."""
+"""The Trainer: one training run's epoch loop, with the callbacks called around it (the loop
+:func:`deltaprop.fit` runs).
+
+Each epoch the data source cuts the data into runs of minibatches and the engine
+(:mod:`deltaprop.engine.step`) takes their steps; the loop keeps what is per epoch: the
+optimizer's epoch, the epoch's start (restored when it diverges), the validation score, the
+history, the callbacks' epoch hooks, stopping.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +14,75 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
-from deltaprop.callbacks.base import Callback
-from deltaprop.data.batches import minibatch_indices
-from deltaprop.engine.threads import is_small_step
-from deltaprop.evaluation import evaluate_arrays
-from deltaprop.history import EpochLoss, History
-from deltaprop.losses import Loss, row_scale
-from deltaprop.network import Network
+from deltaprop.callbacks.base import Callback, keeps_state
+from deltaprop.data.batches import Epoch
+from deltaprop.engine.epoch_loss import EpochLoss
+from deltaprop.engine.reduction import LocalReduction, Reduction
+from deltaprop.engine.step import NumpyEngine, Trainable
+from deltaprop.history import History
+from deltaprop.losses import Loss
 from deltaprop.optim import Optimizer
-from deltaprop.training import parallel
 
 Array = np.ndarray
-SHUFFLE_COPY_BYTES = 32 * 2**20  # data up to this size is shuffled into a copy once per epoch
-MAX_CACHED_BATCHES = 4096  # minibatch views kept across epochs (about 400 bytes each)
-Batch = tuple[Array, Array, Any, Any]  # X_batch, Y_batch, rows (slice or indices), w_batch or None
+
+
+class DataSource(Protocol):
+    """What the loop asks of its data (:class:`~deltaprop.data.arrays.ArraySource`,
+    :class:`~deltaprop.data.stream.StreamSource`)."""
+
+    X: Array  # the training inputs (a sample of them for a stream)
+    Y: Array
+    w: Array | None
+    validation: tuple[Array, Array, Array | None] | None
+    batch_size: int
+    batches_per_epoch: int
+    max_rows: int  # the most rows one epoch can visit
+    small_steps: bool  # the epoch loss may be deferred to the epoch's end
+
+    def for_run(self) -> DataSource: ...
+
+    def epoch(self, rng: np.random.Generator) -> Epoch: ...
+
+
+class TrainedNetwork(Trainable, Protocol):
+    """What the loop reads of the network beyond the engine's needs."""
+
+    rng: np.random.Generator
+    n_outputs: int
+
+    @property
+    def batchnorm_layers(self) -> list[Any]: ...
+
+    def snapshot(self) -> Any: ...
+
+    def restore(self, state: Any) -> None: ...
+
+
+@dataclass
+class RunState:
+    """A run to continue (a checkpoint's): the epochs done, the history so far, and the states
+    of the callbacks that keep one, by class name."""
+
+    epoch: int
+    history: History
+    callback_states: list[Any] = field(default_factory=list)
+
+    def restore_callbacks(self, callbacks: Iterable[Any]) -> None:
+        """Give each state-keeping callback its saved state, in order; they must match."""
+        keeping = [c for c in callbacks if keeps_state(c)]
+        saved = [name for name, _ in self.callback_states]
+        if [type(c).__name__ for c in keeping] != saved:
+            raise ValueError(f"the checkpoint holds the states of the callbacks {saved}, but the "
+                             f"resumed run has {[type(c).__name__ for c in keeping]}; pass the "
+                             "same callbacks as the interrupted run")
+        for callback, (_, state) in zip(keeping, self.callback_states):
+            callback.load_state_dict(state)
 
 
 @dataclass
@@ -36,65 +91,63 @@ class TrainerFactory:
     can go to other processes)."""
 
     loss: Loss
-    X: Array
-    Y: Array
-    w: Array | None
-    validation: tuple[Array, Array, Array | None] | None
+    source: DataSource
     callbacks: list[Any]
-    options: dict[str, Any]
+    epochs: int
+    l2: float = 0.0
+    l1: float = 0.0
 
-    def __call__(self, run: int, net: Network, optimizer: Optimizer, resume: Any = None,
-                 comm: Any = None) -> Trainer:
-        return Trainer(net, self.loss, optimizer, self.X, self.Y, self.validation,
-                       callbacks=self.callbacks, run=run, sample_weight=self.w, resume=resume,
-                       comm=comm, **self.options)
+    def __call__(self, run: int, net: TrainedNetwork, optimizer: Optimizer,
+                 state: RunState | None = None, reduction: Reduction | None = None) -> Trainer:
+        return Trainer(net, self.loss, optimizer, self.source.for_run(), epochs=self.epochs,
+                       l2=self.l2, l1=self.l1, callbacks=self.callbacks, run=run, state=state,
+                       reduction=reduction)
 
 
 class Trainer:
-    """One training run: the epoch and minibatch loops over one network and optimizer.
+    """One training run: the epoch loop over one network, optimizer and data source.
 
-    Callbacks see the trainer: ``net``, ``optimizer``, ``history``, ``stop_reason`` (set it to
-    stop), ``has_validation``, ``run_index`` (the restart, 0 for the first or only run),
-    ``in_worker`` (True when the run was handed to another process by ``n_jobs``), and
-    :meth:`snapshot` / :meth:`restore` of the parameters.
+    Callbacks see the trainer (:class:`~deltaprop.callbacks.base.RunView`): ``net``,
+    ``optimizer``, ``history``, ``stop_reason`` (set it to stop), ``has_validation``,
+    ``run_index`` (the restart, 0 for the first or only run), ``in_worker`` (True when the run
+    was handed to another process by ``n_jobs``), ``epochs``, ``epoch_complete``,
+    ``batches_per_epoch``, ``callbacks``, and :meth:`snapshot` / :meth:`restore` of the
+    parameters; also the training data ``X``, ``Y``, ``w`` and ``validation``.
     """
 
-    def __init__(self, net: Network, loss: Loss, optimizer: Optimizer, X: Array, Y: Array,
-                 validation: tuple[Array, Array, Array | None] | None, *, epochs: int,
-                 batch_size: int, sampling: str, shuffle: bool, l2: float, l1: float,
-                 callbacks: Sequence[Any], run: int = 0, sample_weight: Array | None = None,
-                 resume: Any = None, comm: Any = None, stream: Any = None):
-        self.net, self.loss, self.optimizer = net, loss, optimizer
-        self.X, self.Y, self.w, self.validation = X, Y, sample_weight, validation
-        self.epochs, self.batch_size, self.sampling, self.shuffle = epochs, batch_size, sampling, shuffle
-        self.l2, self.l1 = l2, l1
+    def __init__(self, net: TrainedNetwork, loss: Loss, optimizer: Optimizer, source: DataSource, *,
+                 epochs: int, l2: float, l1: float, callbacks: Sequence[Any], run: int = 0,
+                 state: RunState | None = None, reduction: Reduction | None = None) -> None:
+        self.net, self.loss, self.optimizer, self.source = net, loss, optimizer, source
+        self.epochs, self.batch_size = epochs, source.batch_size
+        self.batches_per_epoch = source.batches_per_epoch
+        self.validation = source.validation
         self.callbacks = list(callbacks)
-        self.has_validation = validation is not None
-        self.run_index = run
-        self.in_worker = False
+        self.has_validation = source.validation is not None
+        self.run_index, self.in_worker, self.epoch_complete = run, False, False
         self.history = History(loss_name=loss.name, metric_name=loss.metric_name)
         self.first_epoch = 1
-        self.comm = comm  # MPI: each global minibatch split over the ranks (deltaprop.training.parallel)
-        self.stream = stream  # data larger than memory (deltaprop.data.stream): X is a sample then
-        self.rank = 0 if comm is None else comm.Get_rank()
-        self.resume = resume  # a checkpoint's ResumeState: epochs done, history, callback states
-        if resume is not None:
-            self.history, self.first_epoch = resume.history, resume.epoch + 1
+        self.state = state  # a checkpoint's run: epochs done, history, callback states
+        if state is not None:
+            self.history, self.first_epoch = state.history, state.epoch + 1
         self.stop_reason: str | None = None
-        self._batch_buffers: dict[int, tuple[Array, Array, Array | None]] = {}
-        self._min_batch = 2 if net.batchnorm_layers else 1
-        small_steps = is_small_step(net, batch_size) and stream is None  # NumPy's call overhead
-        # Small data in small steps is shuffled with one gather per epoch, after which every
-        # minibatch is a slice: two fewer calls per step, which matters when a step takes 20 us.
-        copy_once = (small_steps and shuffle and sampling == "epoch" and batch_size < X.shape[0]
-                     and X.nbytes + Y.nbytes <= SHUFFLE_COPY_BYTES)
-        self._shuffled = (np.empty_like(X), np.empty_like(Y),
-                          None if self.w is None else np.empty_like(self.w)) if copy_once else None
-        self._slices: list[Batch] | None = None
-        n_batches = -(-X.shape[0] // batch_size)
-        max_rows = n_batches * batch_size if sampling == "random" else X.shape[0]
+        self.reduction: Reduction = reduction or LocalReduction()
+        epoch_loss = EpochLoss(loss, source.max_rows, net.n_outputs, net.dtype, defer=source.small_steps)
+        self.engine = NumpyEngine(net, loss, optimizer, reduction=self.reduction, l2=l2, l1=l1,
+                                  epoch_loss=epoch_loss)
         self._epoch_start = np.empty_like(net.theta)
-        self._epoch_loss = EpochLoss(loss, max_rows, Y.shape[1], Y.dtype, defer=small_steps)
+
+    @property
+    def X(self) -> Array:
+        return self.source.X
+
+    @property
+    def Y(self) -> Array:
+        return self.source.Y
+
+    @property
+    def w(self) -> Array | None:
+        return self.source.w
 
     def snapshot(self) -> Any:
         """A copy of the parameters and the BatchNorm running statistics (for callbacks)."""
@@ -115,11 +168,11 @@ class Trainer:
         """Train for up to ``epochs`` epochs; return the History."""
         for hook in self._callbacks_with("on_train_begin"):
             hook(self)
-        if self.resume is not None:
-            self.resume.restore_callbacks(self.callbacks)
+        if self.state is not None:
+            self.state.restore_callbacks(self.callbacks)
         self.optimizer.start(self.epochs)
-        if self.comm is not None:
-            parallel.start_together(self.comm, self.net)
+        self.reduction.start(self.net)
+        self._after_step = self._callbacks_with("on_batch_end")
         # A resumed run's clock goes on from where the checkpoint's stopped.
         start = time.perf_counter() - (self.history.time[-1] if self.history.time else 0.0)
         with _stop_on_interrupt(self):
@@ -128,161 +181,49 @@ class Trainer:
                 logs = self._run_epoch(epoch)
                 logs["time"] = time.perf_counter() - start
                 self._record(epoch, logs)
-                if self.comm is not None:
-                    parallel.check_identical(self.comm, self.net, epoch)
+                self.reduction.check_identical(self.net, epoch)
                 if self.stop_reason == "diverged":
                     break  # no finite loss for the callbacks to judge; the reason must stand
                 for hook in self._callbacks_with("on_epoch_end"):
                     hook(self, epoch, logs)
-                if self.comm is not None:  # a stop wanted by one rank's callback (or Ctrl-C)
-                    self.stop_reason = parallel.agree_to_stop(self.comm, self.stop_reason)
+                # a stop wanted by one process's callback (or Ctrl-C) stops all of them
+                self.stop_reason = self.reduction.agree_to_stop(self.stop_reason)
                 if self.stop_reason is not None:
                     break
-        self.history.stop_reason = self.stop_reason or "epochs"
-        finite = [value for value in self.history.loss if math.isfinite(value)]
-        self.history.final_loss = finite[-1] if finite else None
-        diverged = self.stop_reason == "diverged"  # then the epoch's start was restored
-        self.history.kept_epoch = self.history.n_epochs - 1 if diverged else self.history.n_epochs
-        for hook in self._callbacks_with("on_train_end"):
-            hook(self)
-        self.history.stop_message = _stop_message(self)
+        self._finish()
         return self.history
 
     def _run_epoch(self, epoch: int) -> dict[str, Any]:
-        net, loss, optimizer = self.net, self.loss, self.optimizer
-        out, grad = net.output_layer, net.grad
-        layer_grads = [grad[part] for part in net._layer_grad_slices]  # views, made once
-        other_grads = net._other_grads()  # BatchNorm's gamma and beta: checked, not reported
-        squared_norms = [0.0] * len(layer_grads)  # Python floats: cheaper than tiny arrays here
-        step_norms = [0.0] * len(layer_grads)
-        penalty = self.l2 or self.l1
-        steps = 0
-        epoch_loss = self._epoch_loss
-        comm, share = self.comm, 1.0
-        Y, w, batches = self._epoch_batches()
-        epoch_loss.start(Y, w)
+        """One epoch: its runs of minibatches through the engine, then its logs."""
+        net, engine = self.net, self.engine
         np.copyto(self._epoch_start, net.theta)  # the last weights known to give a finite loss
-        stats_start = [(bn.running_mean.copy(), bn.running_var.copy())  # type: ignore[union-attr]
-                       for bn in net.batchnorm_layers]
-        dtype = net.dtype
-        on_batch_end = self._callbacks_with("on_batch_end")
-        diverged = False
+        stats_start = [(bn.running_mean.copy(), bn.running_var.copy()) for bn in net.batchnorm_layers]
+        Y, w, runs = self.source.epoch(net.rng)
+        engine.begin(Y, w)
         self.epoch_complete = False  # every batch ran (a checkpoint needs whole epochs)
-        # Divergence is detected below and reported as such, not as overflow warnings.
+        # Divergence is detected by the engine and reported as such, not as overflow warnings.
         with np.errstate(over="ignore", invalid="ignore"):
-            for X_batch, Y_batch, rows, w_batch in batches:
-                scale = None if w_batch is None else row_scale(w_batch, dtype)
-                if comm is None:
-                    net._gradient(X_batch, Y_batch, loss, self.l2, self.l1, scale)
-                else:  # this rank's part of the global minibatch; the sum over ranks
-                    X_batch, Y_batch, rows, w_batch, share = parallel.local_gradient(
-                        comm, net, loss, X_batch, Y_batch, rows, w_batch, self.l2, self.l1)
-                for i, g in enumerate(layer_grads):
-                    step_norms[i] = float(np.dot(g, g))
-                squared = sum(step_norms)
-                if other_grads:
-                    squared += sum(float(np.dot(g, g)) for g in other_grads)
-                norm = math.sqrt(squared)
-                # A non-finite gradient, or a step that would overflow the weights, is not
-                # taken; the epoch ends and its start is restored below.
-                if not optimizer.step_is_safe(norm):
-                    diverged = True
-                    break
-                decay = net.weight_penalty(self.l2, self.l1) if penalty else 0.0
-                finite = (epoch_loss.record(out.z, out.a, rows, Y_batch, decay, w_batch)
-                          if comm is None or share else True)
-                if not finite and comm is None:  # ranks decide together, at the epoch's end
-                    diverged = True  # a non-finite loss, seen at its step (when not deferred)
-                    break
-                for i, value in enumerate(step_norms):
-                    squared_norms[i] += value
-                optimizer.step(net.theta, grad)
-                steps += 1
-                for hook in on_batch_end:
-                    hook(self, steps)
-                if comm is not None:  # one rank's Ctrl-C or time limit stops them all
-                    self.stop_reason = parallel.agree_to_stop(comm, self.stop_reason)
-                if self.stop_reason is not None:
-                    break
-            else:
-                self.epoch_complete = True
-            mean_loss = (epoch_loss.mean() if comm is None
-                         else parallel.global_mean(comm, epoch_loss))
-        if diverged or not math.isfinite(mean_loss):
+            self.epoch_complete = all(engine.run(minibatches, self, self._after_step)
+                                      for minibatches in runs)
+            stats = engine.end()
+        if stats.diverged:
             # A non-finite gradient (that step was not taken) or a non-finite loss (an
             # overflowing square with finite gradients): the epoch's updates, and the
             # BatchNorm statistics of its forward passes, followed numbers that no longer meant
             # anything. Back to the epoch's start, the last state with a finite loss.
             net.restore((self._epoch_start, stats_start))
-            diverged = True
             self.stop_reason = "diverged"
-        steps = max(steps, 1)
         logs: dict[str, Any] = {
-            "epoch": epoch, "loss": math.nan if diverged else mean_loss,
-            "lr": optimizer.current_lr, "metric_name": loss.metric_name,
-            "grad_norms": np.sqrt(np.array(squared_norms) / steps) if not diverged else
-            np.full(len(squared_norms), math.nan),
-            "grad_norm": math.nan if diverged else math.sqrt(sum(squared_norms) / steps),
+            "epoch": epoch, "loss": stats.loss, "lr": self.optimizer.current_lr,
+            "metric_name": self.loss.metric_name, "grad_norms": stats.grad_norms,
+            "grad_norm": stats.grad_norm,
         }
         if self.validation is not None:
-            evaluate = evaluate_arrays if comm is None else parallel.evaluate_split(comm)
             logs["val_loss"], logs["val_metric"] = (
-                (math.nan, math.nan) if diverged else evaluate(net, loss, *self.validation)
+                (math.nan, math.nan) if stats.diverged
+                else self.reduction.evaluate(net, self.loss, *self.validation)
             )
         return logs
-
-    def _epoch_batches(self) -> tuple[Array, Array | None, Any]:
-        """The targets and sample weights in this epoch's order (what the rows index), and a
-        :data:`Batch` for each minibatch."""
-        if self.stream is not None:
-            return self.Y, None, self._streamed_batches()
-        n, rng = self.X.shape[0], self.net.rng
-        if self._shuffled is None:
-            indices = minibatch_indices(n, self.batch_size, rng, shuffle=self.shuffle,
-                                        sampling=self.sampling, min_batch=self._min_batch)
-            return self.Y, self.w, (self._gather(rows) for rows in indices)
-        X, Y, w = self._shuffled
-        order = rng.permutation(n)  # the same draw minibatch_indices would make
-        self.X.take(order, axis=0, out=X)
-        self.Y.take(order, axis=0, out=Y)
-        if w is not None:
-            self.w.take(order, out=w)  # type: ignore[union-attr]
-        in_order = minibatch_indices(n, self.batch_size, rng, shuffle=False, min_batch=self._min_batch)
-        if -(-n // self.batch_size) > MAX_CACHED_BATCHES:  # too many views to keep (memory)
-            return Y, w, ((X[rows], Y[rows], rows, None if w is None else w[rows]) for rows in in_order)
-        if self._slices is None:  # views of the shuffled copies: the same every epoch
-            self._slices = [(X[rows], Y[rows], rows, None if w is None else w[rows]) for rows in in_order]
-        return Y, w, self._slices
-
-    def _streamed_batches(self) -> Iterator[Batch]:
-        """Minibatches read from a stream, each checked and converted as fit checks arrays."""
-        from deltaprop._validation import as_float_matrix
-
-        net = self.net
-        for X_batch, y_batch in self.stream.epoch():
-            X_batch = as_float_matrix(X_batch, "streamed X", net.dtype, net.n_inputs)
-            Y_batch = self.loss.prepare_targets(y_batch, net.n_outputs, net.dtype)
-            if Y_batch.shape[0] != X_batch.shape[0]:
-                raise ValueError(f"a streamed chunk has {X_batch.shape[0]} rows of X but "
-                                 f"{Y_batch.shape[0]} of y")
-            yield X_batch, Y_batch, None, None
-
-    def _gather(self, rows: Array | slice) -> Batch:
-        """The minibatch's rows: views for a slice, a gather into reused buffers otherwise."""
-        w = self.w
-        if isinstance(rows, slice):
-            return self.X[rows], self.Y[rows], rows, None if w is None else w[rows]
-        n = rows.shape[0]
-        if n not in self._batch_buffers:
-            self._batch_buffers[n] = (np.empty((n, self.X.shape[1]), self.X.dtype),
-                                      np.empty((n, self.Y.shape[1]), self.Y.dtype),
-                                      None if w is None else np.empty(n, w.dtype))
-        X_batch, Y_batch, w_batch = self._batch_buffers[n]
-        self.X.take(rows, axis=0, out=X_batch)
-        self.Y.take(rows, axis=0, out=Y_batch)
-        if w is not None:
-            w.take(rows, out=w_batch)
-        return X_batch, Y_batch, rows, w_batch
 
     def _record(self, epoch: int, logs: dict[str, Any]) -> None:
         h = self.history
@@ -295,6 +236,17 @@ class Trainer:
         if "val_loss" in logs:
             h.val_loss.append(float(logs["val_loss"]))
             h.val_metric.append(float(logs["val_metric"]))
+
+    def _finish(self) -> None:
+        """The stop reason, the final loss and the epoch kept; the callbacks' last word."""
+        self.history.stop_reason = self.stop_reason or "epochs"
+        finite = [value for value in self.history.loss if math.isfinite(value)]
+        self.history.final_loss = finite[-1] if finite else None
+        diverged = self.stop_reason == "diverged"  # then the epoch's start was restored
+        self.history.kept_epoch = self.history.n_epochs - 1 if diverged else self.history.n_epochs
+        for hook in self._callbacks_with("on_train_end"):
+            hook(self)
+        self.history.stop_message = _stop_message(self)
 
 
 @contextlib.contextmanager

@@ -14,18 +14,34 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from deltaprop.callbacks.stopping import TimeLimit
 from deltaprop.evaluation import evaluate_arrays
 from deltaprop.history import History
-from deltaprop.network import Network
 from deltaprop.optim import Optimizer
 
 Array = np.ndarray
-Data = tuple[Array, Array, Array | None]  # X, Y, sample weights or None
+
+
+class Restartable(Protocol):
+    """What restarts read of a network (a :class:`~deltaprop.network.Network`)."""
+
+    loss: Any
+    rng: np.random.Generator
+    restart_seeds: np.random.SeedSequence
+
+    def initialize(self, rng: np.random.Generator) -> None: ...
+
+    def set_rng(self, rng: np.random.Generator) -> None: ...
+
+    def snapshot(self) -> Any: ...
+
+    def restore(self, state: Any) -> None: ...
+
+    def weight_penalty(self, l2: float, l1: float = 0.0) -> float: ...
 
 
 @dataclass
@@ -39,8 +55,7 @@ class RunResult:
     optimizer: Optimizer | None = None
 
 
-def fit_restarts(net: Network, optimizer: Optimizer, make_trainer: Any, restarts: int,
-                 train: Data, validation: Data | None, l2: float, l1: float,
+def fit_restarts(net: Restartable, optimizer: Optimizer, make_trainer: Any, restarts: int,
                  n_jobs: int | None = None) -> History:
     """Run ``restarts`` trainings from different initializations; keep the best parameters.
 
@@ -51,12 +66,12 @@ def fit_restarts(net: Network, optimizer: Optimizer, make_trainer: Any, restarts
         parameters, BatchNorm statistics and random generator.
     optimizer : Optimizer
         Every run starts from a reset copy; at the end it holds the best run's state.
-    make_trainer : callable (run, net, optimizer) -> Trainer
+    make_trainer : TrainerFactory
+        Makes each run's Trainer; its ``source`` holds the data (X, Y, w) and the validation
+        data. Runs are scored by the final validation loss if there is validation data, else by
+        the final training loss (with weight decay) over all training data in evaluation mode,
+        both weighted by ``w`` if given; a non-finite score counts as infinitely bad.
     restarts : int
-    train, validation : (X, Y, w)
-        Runs are scored by the final validation loss if there is validation data, else by the
-        final training loss (with weight decay) over all training data in evaluation mode, both
-        weighted by ``w`` if given; a non-finite score counts as infinitely bad.
     n_jobs : int or None
         Runs at once through joblib (None: joblib's active setting, 1 without one).
 
@@ -70,7 +85,7 @@ def fit_restarts(net: Network, optimizer: Optimizer, make_trainer: Any, restarts
     """
     assert net.loss is not None
     seeds: list[Any] = [None, *net.restart_seeds.spawn(restarts - 1)]
-    args = (make_trainer, train, validation, l2, l1)
+    args = (make_trainer,)
     jobs = effective_jobs(n_jobs)
     if jobs == 1:
         results = _serial_runs(net, optimizer, seeds, args)
@@ -92,9 +107,8 @@ def fit_restarts(net: Network, optimizer: Optimizer, make_trainer: Any, restarts
     return history
 
 
-def run_once(net: Network, optimizer: Optimizer, run: int, seed: np.random.SeedSequence | None,
-             make_trainer: Any, train: Data, validation: Data | None, l2: float, l1: float,
-             in_worker: bool = False) -> RunResult:
+def run_once(net: Restartable, optimizer: Optimizer, run: int, seed: np.random.SeedSequence | None,
+             make_trainer: Any, in_worker: bool = False) -> RunResult:
     """Train ``net`` once (re-initialized from ``seed`` unless None) with a reset copy of
     ``optimizer``; return the run's record, score and final state."""
     if in_worker:  # own copies, also where workers are threads sharing the arguments
@@ -110,8 +124,11 @@ def run_once(net: Network, optimizer: Optimizer, run: int, seed: np.random.SeedS
     trainer.in_worker = in_worker
     history = trainer.run()
     assert net.loss is not None
-    train_loss = evaluate_arrays(net, net.loss, *train)[0] + net.weight_penalty(l2, l1)
-    val_loss = evaluate_arrays(net, net.loss, *validation)[0] if validation is not None else None
+    data, validation = make_trainer.source, make_trainer.source.validation
+    train_loss = (evaluate_arrays(net, net.loss, data.X, data.Y, data.w)[0]  # type: ignore[arg-type]
+                  + net.weight_penalty(make_trainer.l2, make_trainer.l1))
+    val_loss = (evaluate_arrays(net, net.loss, *validation)[0]  # type: ignore[arg-type]
+                if validation is not None else None)
     record = {"run": run, "loss": train_loss, "val_loss": val_loss, "epochs": history.n_epochs,
               "stop_reason": history.stop_reason, "history": history}
     score = val_loss if val_loss is not None else train_loss
@@ -119,7 +136,7 @@ def run_once(net: Network, optimizer: Optimizer, run: int, seed: np.random.SeedS
                      copy.deepcopy(net.rng), run_optimizer)
 
 
-def _serial_runs(net: Network, optimizer: Optimizer, seeds: list[Any], args: tuple) -> list[RunResult]:
+def _serial_runs(net: Restartable, optimizer: Optimizer, seeds: list[Any], args: tuple) -> list[RunResult]:
     results: list[RunResult] = []
     best_score = math.inf
     for run, seed in enumerate(seeds):
@@ -136,7 +153,7 @@ def _serial_runs(net: Network, optimizer: Optimizer, seeds: list[Any], args: tup
     return results
 
 
-def _parallel_runs(net: Network, optimizer: Optimizer, seeds: list[Any], args: tuple,
+def _parallel_runs(net: Restartable, optimizer: Optimizer, seeds: list[Any], args: tuple,
                    jobs: int) -> list[RunResult]:
     import joblib
 

@@ -1,5 +1,12 @@
 """Resume: a checkpointed run (:mod:`deltaprop.callbacks.checkpoint`) continued to the same
-weights, bit for bit, as if it had never stopped."""
+weights, bit for bit, as if it had never stopped.
+
+A checkpoint holds the network, the run's options (:class:`~deltaprop.training.options.FitOptions`),
+the optimizer with its state, the state of the run (epochs done, history, callback states), the
+rows of its validation split and a fingerprint of its data. Resuming is the run of
+:func:`deltaprop.fit` again, given that state to continue (:func:`~deltaprop.training.fit.train`
+with ``state=``), on the same data.
+"""
 
 from __future__ import annotations
 
@@ -9,34 +16,45 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop.callbacks.checkpoint import KIND, Checkpoint, _keeps_state, _lower_arrays
+from deltaprop.callbacks.checkpoint import KIND, Checkpoint, lower_arrays
+from deltaprop.data.arrays import ArraySource
 from deltaprop.files.container import ModelFileError, load_archive
 from deltaprop.history import History
 from deltaprop.network import Network
 from deltaprop.optim import Optimizer, optimizer_from_config
+from deltaprop.training.fit import train
+from deltaprop.training.loop import RunState
+from deltaprop.training.options import FitOptions
 
 
 @dataclass
-class ResumeState:
-    """What a checkpoint hands back to ``fit``: the epochs done, the history so far, the rows
-    of the validation split, the data fingerprint and the callbacks' states."""
+class SavedRun:
+    """What a checkpoint holds beyond the network: the run's state, its options (JSON), its
+    optimizer (with its state), the rows of its validation split and its data's fingerprint."""
 
-    epoch: int
-    history: History
+    state: RunState
+    finished: bool
+    options: dict[str, Any]
+    optimizer: Optimizer
     rows: dict[str, np.ndarray]
     fingerprint: str | None
-    callback_states: list[Any]
 
-    def restore_callbacks(self, callbacks: list[Any]) -> None:
-        """Give each state-keeping callback its saved state, in order; they must match."""
-        keeping = [c for c in callbacks if _keeps_state(c)]
-        saved = [name for name, _ in self.callback_states]
-        if [type(c).__name__ for c in keeping] != saved:
-            raise ValueError(f"the checkpoint holds the states of the callbacks {saved}, but the "
-                             f"resumed run has {[type(c).__name__ for c in keeping]}; pass the "
-                             "same callbacks as the interrupted run")
-        for callback, (_, state) in zip(keeping, self.callback_states):
-            callback.load_state_dict(state)
+    @classmethod
+    def read(cls, net: Network, run: dict[str, Any], arrays: dict[str, np.ndarray],
+             optimizer: Optimizer | None) -> SavedRun:
+        """The saved run of a checkpoint's ``run`` section and arrays; ``optimizer``, if given,
+        gets the saved state but keeps its own learning rate."""
+        history = net.history if net.history is not None else History()
+        saved_state = lower_arrays(run["state"], arrays)
+        run_optimizer = optimizer or optimizer_from_config(run["optimizer"])
+        given_lr = run_optimizer.lr
+        run_optimizer.load_state_dict(saved_state["optimizer"])
+        if optimizer is not None:
+            run_optimizer.lr = given_lr  # the caller's rate wins (say, a smaller one after divergence)
+        rows: dict[str, np.ndarray] = {name: arrays[name] for name in ("train_rows", "validation_rows")
+                                       if name in arrays}
+        return cls(RunState(int(run["epoch"]), history, saved_state["callbacks"]), bool(run["finished"]),
+                   dict(run["options"]), run_optimizer, rows, run.get("fingerprint"))
 
 
 def resume(path: str | os.PathLike[str], X: Any, y: Any, *, sample_weight: Any = None,
@@ -69,50 +87,31 @@ def resume(path: str | os.PathLike[str], X: Any, y: Any, *, sample_weight: Any =
     """
     net, extra, arrays = load_archive(path)
     metadata = {k: v for k, v in extra.items() if k != KIND}
-    extra = read_run(path, extra)
     try:
-        return _resume(path, net, extra, arrays, metadata, X, y, sample_weight=sample_weight,
-                       validation_data=validation_data, loss=loss, optimizer=optimizer,
-                       callbacks=callbacks, epochs=epochs, verbose=verbose, threads=threads)
+        saved = SavedRun.read(net, read_run(path, extra), arrays, optimizer)
     except KeyError as error:
         raise ModelFileError(f"{path}: the checkpoint lacks {error}; it is damaged or was not "
                              "written by deltaprop") from None
-
-
-def _resume(path: Any, net: Network, extra: dict[str, Any], arrays: dict[str, np.ndarray],
-            metadata: dict[str, Any], X: Any, y: Any, *, sample_weight: Any, validation_data: Any,
-            loss: Any, optimizer: Optimizer | None, callbacks: Any, epochs: int | None,
-            verbose: bool, threads: Any) -> tuple[Network, History]:
-    from deltaprop.training.fit import fit
-
-    options = dict(extra["options"])
-    history = net.history if net.history is not None else History()
-    if epochs is not None:
-        options["epochs"] = epochs
-    if extra["finished"] and epochs is None:
-        return net, history  # the run had ended; nothing is left to do
+    if saved.finished and epochs is None:
+        return net, saved.state.history  # the run had ended; nothing is left to do
     if "last.theta" in arrays:  # continue from the last epoch, not the best one it kept
         stats = [(arrays[f"last.stats.{i}.mean"], arrays[f"last.stats.{i}.var"])
                  for i in range(len(net.batchnorm_layers))]
         net.restore((arrays["last.theta"], stats))
-    run_optimizer = optimizer or optimizer_from_config(extra["optimizer"])
-    state = _lower_arrays(extra["state"], arrays)
-    given_lr = run_optimizer.lr
-    run_optimizer.load_state_dict(state["optimizer"])
-    if optimizer is not None:
-        run_optimizer.lr = given_lr  # the caller's rate wins (say, a smaller one after divergence)
-    rows: dict[str, np.ndarray] = {name: arrays[name] for name in ("train_rows", "validation_rows")
-                                   if name in arrays}
-    resumed = ResumeState(int(extra["epoch"]), history, rows, extra.get("fingerprint"),
-                          state["callbacks"])
-    if options.pop("loss") is None and loss is None:
+    if saved.options.get("loss") is None and loss is None:
         raise ValueError(f"{path}: the run used a user-defined loss; pass it again as loss=")
-    saved_loss = loss or extra["options"]["loss"]
-    writer = Checkpoint(path, options.pop("checkpoint_every"), metadata)
-    history = fit(net, X, y, loss=saved_loss, optimizer=run_optimizer, sample_weight=sample_weight,
-                  validation_data=validation_data, callbacks=callbacks, verbose=verbose,
-                  threads=threads, checkpoint=writer, _resume=resumed, **options)
-    return net, history
+    writer = Checkpoint(path, saved.options.get("checkpoint_every", 1), metadata)
+    changes = {"epochs": epochs} if epochs is not None else {}
+    options = FitOptions.from_dict(
+        {**saved.options, **changes}, **({"loss": loss} if loss is not None else {}),
+        optimizer=saved.optimizer, checkpoint=writer, verbose=verbose, threads=threads)
+    checked_loss = net.check_loss(options.loss)
+    data = ArraySource.from_data(
+        net, checked_loss, X, y, sample_weight, validation_data,
+        validation_fraction=options.validation_fraction, batch_size=options.batch_size,
+        sampling=options.sampling, shuffle=options.shuffle, rows=saved.rows,
+        same_data_as=saved.fingerprint)
+    return net, train(net, checked_loss, data, options, callbacks=callbacks, state=saved.state)
 
 
 def read_run(path: Any, extra: dict[str, Any]) -> dict[str, Any]:

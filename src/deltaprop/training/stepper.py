@@ -1,8 +1,9 @@
 """BatchStepper: the training loop of :func:`deltaprop.fit` opened up, one minibatch per call.
 
-Each :meth:`BatchStepper.step` runs forward -> loss -> backward -> optimizer step on the next
-minibatch and returns what happened in it: the rows, the loss, the delta of every layer and the
-per-layer gradient norms. The minibatches are the ones ``fit`` would draw (the same shuffles from
+Each :meth:`BatchStepper.step` hands the next minibatch to the training step of ``fit``
+(:class:`~deltaprop.engine.step.NumpyEngine`: forward -> loss -> backward -> optimizer step) and
+returns what happened in it: the rows, the loss, the delta of every layer and the per-layer
+gradient norms. The minibatches are the ones ``fit`` would draw (the same shuffles from
 ``net.rng``), so ``k`` whole epochs of steps give exactly the weights of
 ``net.fit(X, y, epochs=k, ...)`` with the same options; this is what the playground runs and
 what its exported code replays.
@@ -10,15 +11,16 @@ what its exported code replays.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from deltaprop._validation import as_float_matrix, check_positive, check_rows
-from deltaprop.data.batches import batch_rows, minibatch_indices
+from deltaprop._validation import check_data, check_positive
+from deltaprop.data.batches import Minibatches, batch_rows, minibatch_indices
+from deltaprop.engine.epoch_loss import EpochLoss
+from deltaprop.engine.step import NumpyEngine
 from deltaprop.losses import Loss
 from deltaprop.network import Network
 from deltaprop.optim import Optimizer, get_optimizer
@@ -100,9 +102,7 @@ class BatchStepper:
         self.optimizer = get_optimizer(optimizer)
         self.l2 = check_positive("l2", l2, allow_zero=True)
         self.l1 = check_positive("l1", l1, allow_zero=True)
-        self.X = as_float_matrix(X, "X", net.dtype, net.n_inputs)
-        self.Y = loss.prepare_targets(y, net.n_outputs, net.dtype)
-        check_rows(self.X, self.Y)
+        self.X, self.Y, _ = check_data(net, loss, X, y)
         n = self.X.shape[0]
         self.batch_size = batch_rows(batch_size, n)
         self._min_batch = 2 if net.batchnorm_layers else 1
@@ -120,6 +120,9 @@ class BatchStepper:
         self.epoch = 0
         self._batches: Iterator[Array | slice] = iter(())
         self._in_epoch = self.batches_per_epoch  # as if an epoch had just ended
+        self.engine = NumpyEngine(net, loss, self.optimizer, l2=self.l2, l1=self.l1,
+                                  epoch_loss=EpochLoss(loss, self.batch_size, net.n_outputs,
+                                                       net.dtype, defer=False))
 
     def _next_rows(self) -> Array:
         """The next minibatch's rows; a new epoch's shuffle when the last one is used up."""
@@ -136,30 +139,24 @@ class BatchStepper:
 
     def step(self) -> StepResult:
         """Train on the next minibatch; return its rows, loss, deltas and gradient norms."""
-        net = self.net
+        net, engine = self.net, self.engine
         rows = self._next_rows()
-        X_batch, Y_batch = self.X[rows], self.Y[rows]
         statistics = [(bn.running_mean.copy(), bn.running_var.copy())  # type: ignore[union-attr]
                       for bn in net.batchnorm_layers]
+        engine.begin(self.Y, None)  # a one-step epoch: its loss is this step's
         # A diverging run shows up in the result (taken=False), not as overflow warnings.
         with np.errstate(over="ignore", invalid="ignore"):
-            loss = net._loss_and_gradient(X_batch, Y_batch, self.loss, self.l2, self.l1)
-            grad_norms = np.array([math.sqrt(float(np.dot(net.grad[part], net.grad[part])))
-                                   for part in net._layer_grad_slices])
-            other = sum(float(np.dot(g, g)) for g in net._other_grads())
-            norm = math.sqrt(float(np.dot(grad_norms, grad_norms)) + other)
-        deltas = [np.array(layer.delta, copy=True) for layer in net.dense_layers]
-        taken = self.optimizer.step_is_safe(norm) and math.isfinite(loss)
-        if taken:
-            self.optimizer.step(net.theta, net.grad)
-        else:  # the refused step's forward pass moved BatchNorm's statistics: put them back
+            taken = engine.run(Minibatches(self.X, self.Y, None, (rows,)))
+            loss = engine.epoch_loss.mean()
+        if not taken:  # the refused step's forward pass moved BatchNorm's statistics: put them back
             for bn, (mean, var) in zip(net.batchnorm_layers, statistics):
                 bn.running_mean[...] = mean  # type: ignore[index]
                 bn.running_var[...] = var  # type: ignore[index]
         self.steps += 1
         if self._in_epoch == self.batches_per_epoch:
             self.epoch += 1
-        return StepResult(rows, float(loss), deltas, grad_norms, taken)
+        deltas = [np.array(layer.delta, copy=True) for layer in net.dense_layers]
+        return StepResult(rows, float(loss), deltas, np.sqrt(np.array(engine.step_norms)), taken)
 
     @property
     def epochs_done(self) -> float:

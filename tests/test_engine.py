@@ -1,0 +1,143 @@
+"""The training step behind its boundary: a data source's runs of minibatches go to the engine
+whole, and the engine takes the steps of fit, bit for bit, however the runs are cut; per-step
+hooks see every step and can stop the run; a refused step is not taken; the gradient reduction
+is a strategy (one MPI rank reduces to the local step)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop.data.arrays import ArraySource
+from deltaprop.data.batches import Minibatches
+from deltaprop.engine.epoch_loss import EpochLoss
+from deltaprop.engine.reduction import MpiReduction
+from deltaprop.engine.step import NumpyEngine
+
+RNG = np.random.default_rng(0)
+X = RNG.standard_normal((45, 3))
+Y = RNG.integers(0, 2, 45)
+W = RNG.random(45) + 0.5
+
+
+def engine_for(net, optimizer, source, **options):
+    loss = net.check_loss("cross_entropy")
+    net.use_loss(loss)
+    epoch_loss = EpochLoss(loss, source.max_rows, net.n_outputs, net.dtype, defer=source.small_steps)
+    return NumpyEngine(net, loss, optimizer, epoch_loss=epoch_loss, **options)
+
+
+def source_for(net, **options):
+    return ArraySource.from_data(net, net.check_loss("cross_entropy"), X, Y, W, **options)
+
+
+@pytest.mark.parametrize("options", [
+    {"batch_size": 4},
+    {"batch_size": 4, "shuffle": False},
+    {"batch_size": 7, "sampling": "random"},
+    {"batch_size": "full"},
+], ids=["shuffled", "in-order", "random", "full"])
+@pytest.mark.parametrize("cut", [None, 2, 5], ids=["one-run", "runs-of-2", "runs-of-5"])
+def test_runs_of_minibatches_take_fits_steps_however_they_are_cut(options, cut):
+    # Dropout draws from the generator the shuffles come from: the rows of a shuffled epoch
+    # are drawn before its steps, those of random sampling step by step (so not with dropout).
+    dropout = 0.0 if options.get("sampling") == "random" else 0.1
+    fitted = dp.MLP([3, 5, 2], seed=1, dropout=dropout, dtype=np.float64)
+    stepped = fitted.copy()
+    fitted.fit(X, Y, loss="cross_entropy", optimizer=dp.SGD(0.1, momentum=0.9), epochs=3,
+               sample_weight=W, l2=1e-3, **options)
+    optimizer = dp.SGD(0.1, momentum=0.9)
+    source = source_for(stepped, **options).for_run()
+    engine = engine_for(stepped, optimizer, source, l2=1e-3)
+    optimizer.start(3)
+    losses = []
+    for epoch in range(3):
+        optimizer.set_epoch(epoch)
+        Y_epoch, w_epoch, runs = source.epoch(stepped.rng)
+        engine.begin(Y_epoch, w_epoch)
+        for run in runs:
+            rows = list(run.rows)
+            parts = [rows] if cut is None else [rows[i:i + cut] for i in range(0, len(rows), cut)]
+            for part in parts:  # what a compiled engine may do: one call per part
+                assert engine.run(Minibatches(run.X, run.Y, run.w, part))
+        losses.append(engine.end().loss)
+    np.testing.assert_array_equal(stepped.theta, fitted.theta)
+    np.testing.assert_allclose(losses, fitted.history.loss, rtol=1e-12)
+
+
+def test_hooks_see_every_step_and_a_stop_ends_the_run_after_that_step():
+    net = dp.MLP([3, 4, 2], seed=0)
+    optimizer = dp.SGD(0.1)
+    source = source_for(net, batch_size=5, shuffle=False).for_run()
+    engine = engine_for(net, optimizer, source)
+
+    class View:
+        stop_reason = None
+
+    seen = []
+
+    def hook(view, step):
+        seen.append((step, optimizer.t))
+        if step == 4:
+            view.stop_reason = "enough"
+
+    Y_epoch, w_epoch, runs = source.epoch(net.rng)
+    engine.begin(Y_epoch, w_epoch)
+    assert not engine.run(next(iter(runs)), View(), [hook])
+    assert seen == [(1, 1), (2, 2), (3, 3), (4, 4)]  # after each update, counted from 1
+    assert engine.tally.steps == 4 and not engine.tally.diverged
+
+
+def test_a_refused_step_is_not_taken_and_ends_the_run():
+    net = dp.MLP([3, 4, 2], seed=0)
+    optimizer = dp.SGD(1e35)  # the first step would overflow float32 weights
+    source = source_for(net, batch_size=5).for_run()
+    engine = engine_for(net, optimizer, source)
+    theta = net.theta.copy()
+    Y_epoch, w_epoch, runs = source.epoch(net.rng)
+    engine.begin(Y_epoch, w_epoch)
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert not engine.run(next(iter(runs)))
+    assert engine.tally.diverged and engine.tally.steps == 0 and optimizer.t == 0
+    np.testing.assert_array_equal(net.theta, theta)
+    assert engine.end().diverged
+
+
+def test_one_mpi_rank_reduces_to_the_local_step():
+    pytest.importorskip("mpi4py")
+
+    class OneRank:
+        def Get_rank(self):
+            return 0
+
+        def Get_size(self):
+            return 1
+
+        def Allreduce(self, *args, **kwargs):
+            pass
+
+    local = dp.MLP([3, 6, 2], seed=3, dtype=np.float64)
+    ranked = local.copy()
+    for net, reduction in ((local, None), (ranked, MpiReduction(OneRank()))):
+        optimizer = dp.Adam(0.01)
+        source = source_for(net, batch_size=6).for_run()
+        engine = engine_for(net, optimizer, source, reduction=reduction, l2=1e-2)
+        optimizer.start(1)
+        Y_epoch, w_epoch, runs = source.epoch(net.rng)
+        engine.begin(Y_epoch, w_epoch)
+        assert all(engine.run(run) for run in runs)
+    np.testing.assert_array_equal(ranked.theta, local.theta)
+
+
+def test_the_engines_backward_pass_is_loss_and_gradients():
+    net = dp.MLP([3, 5, 4, 2], activation="tanh", seed=2, dtype=np.float64, batch_norm=True)
+    value, dWs, dbs = net.loss_and_gradients(X, Y, loss="cross_entropy", l2=0.1, sample_weight=W)
+    loss = net.check_loss("cross_entropy")
+    with net.using_loss(loss), net.frozen_running_stats():
+        engine_value = NumpyEngine(net, loss, l2=0.1).loss_and_gradient(
+            X, loss.prepare_targets(Y, 2, np.float64), dp.losses.row_scale(W, np.float64))
+    assert engine_value == value
+    for layer, dW, db in zip(net.dense_layers, dWs, dbs):
+        np.testing.assert_array_equal(layer.dW, dW)
+        np.testing.assert_array_equal(layer.db, db)

@@ -1,0 +1,98 @@
+"""FitOptions: fit's data-independent options, checked once, written as JSON and read back; fit
+is those options, a data source and the one run (train)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop.data.arrays import ArraySource
+from deltaprop.training.fit import train
+from deltaprop.training.options import FitOptions
+
+
+def test_the_defaults_are_fits():
+    import inspect
+
+    defaults = {name: p.default for name, p in inspect.signature(dp.fit).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    options = FitOptions()
+    for name, value in FitOptions().to_dict().items():
+        assert defaults[name] == value, name
+    assert options.loss == "squared_error" and options.optimizer is None
+
+
+def test_options_round_trip_through_json():
+    options = FitOptions(loss="log_loss", optimizer=dp.SGD(0.1, momentum=0.9, schedule="cosine"),
+                         epochs=np.int64(7), batch_size="full", sampling="random", l2=np.float32(0.5),
+                         early_stopping=dp.EarlyStopping(patience=3, monitor="loss"), tol=1e-4,
+                         time_limit=60, n_jobs=-1, threads=2, checkpoint="run.ckpt",
+                         checkpoint_every=2)
+    written = json.loads(json.dumps(options.to_dict()))
+    assert written["loss"] == "cross_entropy" and written["epochs"] == 7 and written["l2"] == 0.5
+    assert written["optimizer"]["class"] == "SGD" and written["optimizer"]["schedule"]["name"] == "cosine"
+    assert written["early_stopping"] == {"patience": 3, "min_delta": 0.0, "monitor": "loss",
+                                         "restore_best": True}
+    read = FitOptions.from_dict(written)
+    assert read.to_dict() == written
+    assert isinstance(read.optimizer, dp.SGD) and read.optimizer.momentum == 0.9
+    assert isinstance(read.early_stopping, dp.EarlyStopping) and read.early_stopping.patience == 3
+
+
+def test_a_checkpoints_options_of_format_1_are_read():
+    written_by_0_1 = {"loss": "cross_entropy", "epochs": 9, "batch_size": 16, "sampling": "epoch",
+                      "shuffle": True, "l2": 0.001, "l1": 0.0, "validation_fraction": 0.25,
+                      "early_stopping": 3, "tol": None, "time_limit": None, "checkpoint_every": 1}
+    options = FitOptions.from_dict(written_by_0_1)
+    assert {k: options.to_dict()[k] for k in written_by_0_1} == written_by_0_1
+
+
+def test_what_a_file_cannot_hold_is_given_back_as_objects():
+    class Halved(dp.losses.SquaredError):
+        name = "halved"
+
+    written = FitOptions(loss=Halved()).to_dict()
+    assert written["loss"] is None
+    with pytest.raises(ValueError, match="give it as loss="):
+        FitOptions.from_dict(written)
+    loss = Halved()
+    assert FitOptions.from_dict(written, loss=loss).loss is loss
+    with pytest.raises(ValueError, match=r"unknown fit options \['epoch'\]"):
+        FitOptions.from_dict({"epoch": 3})
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"epochs": 0}, "epochs must be an integer > 0"),
+    ({"batch_size": "half"}, "batch_size must be a positive integer or 'full'"),
+    ({"sampling": "bootstrap"}, "sampling must be one of"),
+    ({"loss": "hinge"}, "unknown loss 'hinge'"),
+    ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'"),
+    ({"early_stopping": 0}, "patience must be an integer > 0"),
+    ({"threads": 0}, "threads must be an integer > 0"),
+    ({"n_jobs": 0}, "n_jobs must be None or a nonzero integer"),
+    ({"checkpoint_every": 0}, "checkpoint_every must be"),
+    ({"restarts": 2, "checkpoint": "c"}, "checkpoints do not cover restarts"),
+])
+def test_bad_options_are_named_when_made(options, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        FitOptions(**options)
+    with pytest.raises((ValueError, TypeError), match=message):
+        FitOptions().replace(**options)
+
+
+def test_fit_is_its_options_a_data_source_and_the_run():
+    rng = np.random.default_rng(0)
+    X, y, w = rng.standard_normal((50, 3)), rng.integers(0, 3, 50), rng.random(50) + 0.5
+    fitted = dp.MLP([3, 6, 3], seed=2, dropout=0.2)
+    trained = fitted.copy()
+    keywords = dict(loss="cross_entropy", optimizer=dp.Adam(0.01), epochs=4, batch_size=8,
+                    l2=1e-3, validation_fraction=0.2, early_stopping=2)
+    history = fitted.fit(X, y, sample_weight=w, **keywords)
+    options = FitOptions(**{**keywords, "optimizer": dp.Adam(0.01)})
+    loss = trained.check_loss(options.loss)
+    data = ArraySource.from_data(trained, loss, X, y, w, validation_fraction=0.2, batch_size=8)
+    assert train(trained, loss, data, options).loss == history.loss
+    np.testing.assert_array_equal(trained.theta, fitted.theta)
