@@ -36,7 +36,7 @@ def generate(folder: str) -> None:
 
 def train(folder: str, mode: str) -> None:
     import deltaprop as dp
-    from deltaprop.data.stream import NpyShards, fit_stream
+    from deltaprop.stream import NpyShards, fit_stream
 
     net = dp.MLP(LAYERS, seed=0)
     start = time.perf_counter()

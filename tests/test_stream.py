@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop.data.stream import NpyArray, NpyShards, ParquetShards, fit_stream, shuffled_batches
+from deltaprop.stream import NpyArray, NpyShards, ParquetShards, fit_stream, shuffled_batches
 
 
 @pytest.fixture

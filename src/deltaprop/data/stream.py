@@ -11,6 +11,7 @@ the buffer and one chunk, whatever the size of the data.
     source = dp.stream.NpyShards.from_folder("data/")       # X_000.npy + y_000.npy, ...
     history = dp.stream.fit_stream(net, source, loss="cross_entropy", epochs=3, batch_size=256)
 
+(``fit_stream`` is :func:`deltaprop.training.fit.fit_stream`; ``dp.stream`` gathers both.)
 :class:`StreamSource` is such a source as a data source of the training loop: each shuffle
 buffer becomes one run of minibatches for the engine (:mod:`deltaprop.engine.step`).
 """
@@ -28,9 +29,6 @@ import numpy as np
 from deltaprop._validation import TargetLoss, check_data, check_positive
 from deltaprop.data.arrays import Trained
 from deltaprop.data.batches import Epoch, Minibatches, check_validation_data
-from deltaprop.history import History
-from deltaprop.training.fit import Fittable, train
-from deltaprop.training.options import FitOptions
 
 Array = np.ndarray
 
@@ -236,23 +234,3 @@ class StreamSource:
                                                       self.chunk_rows, rng, self.min_batch):
             X, Y, _ = check_data(self.net, self.loss, X_all, y_all, what="streamed ")
             yield Minibatches(X, Y, None, batches)
-
-
-def fit_stream(net: Fittable, source: Any, *, loss: Any = "squared_error", optimizer: Any = None,
-               epochs: int = 1, batch_size: int = 256, buffer_rows: int = 65536,
-               chunk_rows: int = 8192, l2: float = 0.0, validation_data: Any = None,
-               callbacks: Sequence[Any] = (), verbose: bool = False,
-               threads: Any = "auto") -> History:
-    """Train ``net`` on a source too large for memory (:class:`NpyShards`, :class:`ParquetShards`
-    or any object with ``chunks(chunk_rows, rng)`` and ``n_rows``), by streamed minibatches.
-
-    Memory is the shuffle buffer (``buffer_rows`` rows) and one chunk; the shuffle mixes rows
-    within the buffer and across shards and chunks, not over the whole data. Other options as
-    in :func:`deltaprop.fit`; each epoch's loss is evaluated step by step.
-    """
-    options = FitOptions(loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
-                         l2=l2, verbose=verbose, threads=threads)
-    checked_loss = net.check_loss(options.loss)
-    data = StreamSource(source, net, checked_loss, batch_size=batch_size, buffer_rows=buffer_rows,
-                        chunk_rows=chunk_rows, validation_data=validation_data)
-    return train(net, checked_loss, data, options, callbacks=callbacks)

@@ -2,7 +2,7 @@
 
 :func:`fit` checks its options once (:class:`~deltaprop.training.options.FitOptions`), its data
 once (an :class:`~deltaprop.data.arrays.ArraySource`), and hands both to :func:`train`, the run
-that :func:`deltaprop.data.stream.fit_stream` (a stream as the data) and :func:`deltaprop.resume`
+that :func:`fit_stream` (a stream as the data) and :func:`deltaprop.resume`
 (a checkpointed run as the state to continue) share: the optional parts of the run (validation,
 early stopping, convergence, time budget, progress, checkpoints) become callbacks, and the
 loop (:class:`~deltaprop.training.loop.Trainer`, its steps taken by :mod:`deltaprop.engine.step`)
@@ -20,6 +20,7 @@ from deltaprop.callbacks.checkpoint import Checkpoint
 from deltaprop.callbacks.progress import ProgressPrinter
 from deltaprop.callbacks.stopping import EarlyStopping, GradientTolerance, TimeLimit
 from deltaprop.data.arrays import ArraySource, Trained
+from deltaprop.data.stream import StreamSource
 from deltaprop.engine.reduction import MpiReduction, Reduction
 from deltaprop.engine.threads import AdaptiveThreads, blas_threads_for
 from deltaprop.history import History
@@ -270,3 +271,23 @@ def _runs(net: Fittable, optimizer: Optimizer, options: FitOptions, make_trainer
     if isinstance(thread_policy, AdaptiveThreads):
         history.blas_threads = list(thread_policy.history)
     return history
+
+
+def fit_stream(net: Fittable, source: Any, *, loss: Any = "squared_error", optimizer: Any = None,
+               epochs: int = 1, batch_size: int = 256, buffer_rows: int = 65536,
+               chunk_rows: int = 8192, l2: float = 0.0, validation_data: Any = None,
+               callbacks: Sequence[Any] = (), verbose: bool = False,
+               threads: Any = "auto") -> History:
+    """Train ``net`` on a source too large for memory (:class:`~deltaprop.data.stream.NpyShards`, :class:`~deltaprop.data.stream.ParquetShards`
+    or any object with ``chunks(chunk_rows, rng)`` and ``n_rows``), by streamed minibatches.
+
+    Memory is the shuffle buffer (``buffer_rows`` rows) and one chunk; the shuffle mixes rows
+    within the buffer and across shards and chunks, not over the whole data. Other options as
+    in :func:`deltaprop.fit`; each epoch's loss is evaluated step by step.
+    """
+    options = FitOptions(loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
+                         l2=l2, verbose=verbose, threads=threads)
+    checked_loss = net.check_loss(options.loss)
+    data = StreamSource(source, net, checked_loss, batch_size=batch_size, buffer_rows=buffer_rows,
+                        chunk_rows=chunk_rows, validation_data=validation_data)
+    return train(net, checked_loss, data, options, callbacks=callbacks)
