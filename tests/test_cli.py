@@ -18,7 +18,7 @@ import pytest
 import deltaprop as dp
 from deltaprop.callbacks.progress import ProgressBar, progress_callback
 from deltaprop.cli import main
-from deltaprop.cli.model import TabularModel
+from deltaprop.data.tables import read_table
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SPECIES = np.array(["setosa", "versicolor", "virginica"])
@@ -84,7 +84,7 @@ def test_csv_round_trip_train_evaluate_predict_info(workdir, capsys):
     assert code == 0
     report = json.loads(out)
     assert report["task"] == "classify" and report["held_out"]["accuracy"] >= 0.9
-    model = TabularModel.load("iris.dp")
+    model = dp.load("iris.dp")
     assert model.classes.tolist() == SPECIES.tolist()
     assert model.feature_names[-2:] == ["site=north", "site=south"]
     code, out, _ = run("evaluate iris.dp --data iris.csv --one-hot --json", capsys)
@@ -126,7 +126,7 @@ def test_review_findings_stay_fixed(workdir, capsys):
                        capsys)
     assert code == 0
     # With restarts the held-out part is not shown to the runs (it would choose the winner).
-    history = TabularModel.load("r.dp").net.history
+    history = dp.load("r.dp").net.history
     assert history.val_loss == [] and all(r["val_loss"] is None for r in history.restarts)
     # Labels read as numbers at evaluation match the same labels read as text in training.
     (workdir / "mixed.csv").write_text("a,b,label\n" + "".join(
@@ -167,11 +167,11 @@ def test_exported_onnx_matches_the_model_with_its_scaling(workdir, capsys):
     assert run("train --data iris.csv --target species --one-hot --epochs 20 --out iris.dp --quiet",
                capsys)[0] == 0
     assert run("export iris.dp --onnx iris.onnx", capsys)[0] == 0
-    model = TabularModel.load("iris.dp")
-    X = dp.tables.read_table("new.csv").features(model.feature_names, model.categories)
+    model = dp.load("iris.dp")
+    X = read_table("new.csv").features(model.feature_names, model.categories)
     session = ort.InferenceSession("iris.onnx", providers=["CPUExecutionProvider"])
     (onnx_out,) = session.run(None, {session.get_inputs()[0].name: X.astype(np.float32)})
-    np.testing.assert_allclose(onnx_out, model.outputs(X), atol=1e-5)
+    np.testing.assert_allclose(onnx_out, model.predict_proba(read_table("new.csv")), atol=1e-5)
     props = session.get_modelmeta().custom_metadata_map  # what a user of the file needs to know
     assert json.loads(props["output_columns"]) == SPECIES.tolist()
     assert json.loads(props["feature_names"]) == model.feature_names and props["task"] == "classify"
@@ -194,14 +194,14 @@ def test_a_crashed_run_resumes_to_the_uninterrupted_weights(workdir, capsys, mon
         run(f"{options} --out cut.dp --checkpoint-every 3", capsys)
     monkeypatch.setattr(trainer.Trainer, "_run_epoch", run_epoch)
     assert not (workdir / "cut.dp").exists()
-    checkpoint = TabularModel.load("cut.dp.ckpt")  # a usable model too, as of epoch 6
+    checkpoint = dp.load("cut.dp.ckpt")  # a usable model too, as of epoch 6
     assert checkpoint.net.history.n_epochs == 6
     (workdir / "elsewhere").mkdir()
     monkeypatch.chdir(workdir / "elsewhere")  # paths in the checkpoint are absolute
     code, out, _ = run("resume ../cut.dp.ckpt --json", capsys)
     assert code == 0 and json.loads(out)["epochs"] == 10
     monkeypatch.chdir(workdir)
-    whole, resumed = TabularModel.load("whole.dp"), TabularModel.load("cut.dp")
+    whole, resumed = dp.load("whole.dp"), dp.load("cut.dp")
     np.testing.assert_array_equal(resumed.net.theta, whole.net.theta)
     assert resumed.net.history.loss == whole.net.history.loss
 
@@ -222,7 +222,7 @@ def test_ctrl_c_saves_the_weights_kept_and_exits_130(workdir, capsys, monkeypatc
     monkeypatch.setattr(trainer.Trainer, "_run_epoch", interrupted_in_epoch_3)
     code, out, _ = run("train --data moons --epochs 20 --quiet --out moons.dp", capsys)
     assert code == 130 and "interrupted (Ctrl-C) in epoch 3" in out and "model written" in out
-    assert TabularModel.load("moons.dp").net.history.stop_reason == "interrupted"
+    assert dp.load("moons.dp").net.history.stop_reason == "interrupted"
 
 
 def test_resume_refuses_a_finished_model(workdir, capsys):
@@ -335,3 +335,129 @@ def test_real_processes(launcher, tmp_path):
     failed = subprocess.run([*launcher, "evaluate", "nothing.dp", "--data", "xor"],
                             capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert failed.returncode == 2 and failed.stderr.count("\n") == 1
+
+
+# -- every file that holds a network ---------------------------------------------------------------
+def cli_csv(argv, capsys):
+    """(header, rows) of a command's CSV output."""
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    rows = list(csv.reader(io.StringIO(out)))
+    return rows[0], rows[1:]
+
+
+@pytest.fixture
+def every_kind(workdir, capsys):
+    """A file of every kind, and the data and target column to use it on: {name: (data, target)}."""
+    from sklearn.datasets import load_iris
+
+    from deltaprop.sklearn import MLPClassifier, MLPRegressor
+
+    X, codes = load_iris(return_X_y=True)
+    y = X @ [0.5, -1.0, 2.0, 0.3]
+    targets = {"label": codes.tolist(), "value": y.tolist(), "species": SPECIES[codes].tolist()}
+    for target, values in targets.items():
+        with open(f"{target}.csv", "w", encoding="utf-8") as stream:  # four numbers and a target
+            stream.write(f"a,b,c,d,{target}\n" + "".join(
+                f"{r[0]},{r[1]},{r[2]},{r[3]},{v!r}\n".replace("'", "") for r, v in zip(X, values)))
+    x = np.linspace(-3, 3, 60)
+    (workdir / "sine.csv").write_text("x,y\n" + "".join(f"{a!r},{np.sin(a)!r}\n" for a in x.tolist()))
+    classify = dp.MLP([4, 8, 3], seed=0)
+    classify.fit(X, codes, loss="cross_entropy", epochs=5, checkpoint="fit.ckpt")
+    dp.save(classify, "net_classify.dp")
+    regress = dp.MLP([4, 8, 1], seed=0)
+    regress.fit(X, y, epochs=5)
+    dp.save(regress, "net_regress.dp")
+    MLPClassifier((6,), max_iter=5, random_state=0).fit(X, SPECIES[codes]).save("estimator_classify.dp")
+    MLPClassifier((6,), max_iter=5, random_state=0).fit(X, codes == 1).save("estimator_binary.dp")
+    MLPRegressor((6,), max_iter=5, random_state=0).fit(X, y).save("estimator_regress.dp")
+    for argv in ("train --data iris.csv --target species --one-hot --epochs 5 --out cli_classify.dp",
+                 "train --data sine.csv --target y --hidden 16 --epochs 20 --out cli_regress.dp "
+                 "--checkpoint-every 10 --checkpoint cli.ckpt"):
+        assert run(f"{argv} --quiet", capsys)[0] == 0
+    return {"net_classify.dp": ("label.csv", "label"), "net_regress.dp": ("value.csv", "value"),
+            "fit.ckpt": ("label.csv", "label"), "estimator_classify.dp": ("species.csv", "species"),
+            "estimator_binary.dp": ("label.csv", "label"), "estimator_regress.dp": ("value.csv", "value"),
+            "cli_classify.dp": ("iris.csv", None), "cli_regress.dp": ("sine.csv", None),
+            "cli.ckpt": ("sine.csv", None)}
+
+
+def _python_predictions(path, data, target):
+    """What deltaprop.load(path) predicts on the data, as the command line's CSV columns."""
+    loaded = dp.load(path)
+    if isinstance(loaded, dp.Network):  # numbers as given; classes as output indices
+        X = read_table(data).features(["a", "b", "c", "d"])
+        if loaded.loss.is_classification:
+            return loaded.predict_classes(X).tolist(), loaded.predict(X)
+        return None, loaded.predict(X)
+    rows = read_table(data)
+    if not isinstance(loaded, dp.Model):  # an estimator takes X as scikit-learn does
+        rows = rows.features(["a", "b", "c", "d"])
+    if hasattr(loaded, "predict_proba"):
+        try:
+            return loaded.predict(rows).tolist(), loaded.predict_proba(rows)
+        except AttributeError:  # a model that regresses
+            pass
+    return None, np.asarray(loaded.predict(rows)).reshape(len(rows), -1)
+
+
+@pytest.mark.parametrize("name", ["net_classify.dp", "net_regress.dp", "fit.ckpt", "estimator_classify.dp",
+                                  "estimator_binary.dp", "estimator_regress.dp", "cli_classify.dp",
+                                  "cli_regress.dp", "cli.ckpt"])
+def test_python_and_the_command_line_predict_the_same_from_every_kind_of_file(every_kind, capsys, name):
+    data, target = every_kind[name]
+    header, rows = cli_csv(["predict", name, "--data", data] + (["--target", target] if target else []),
+                           capsys)
+    labels, values = _python_predictions(name, data, target)
+    if labels is None:  # values: the predictions themselves
+        assert not header[0].startswith("p(")
+        np.testing.assert_array_equal([[float(v) for v in row] for row in rows], values)
+    else:
+        assert header[0] == "prediction" and len(header) == 1 + values.shape[1]
+        assert [row[0] for row in rows] == [str(label) for label in labels]
+        np.testing.assert_array_equal([[float(v) for v in row[1:]] for row in rows], values)
+
+
+@pytest.mark.parametrize("name", ["net_classify.dp", "net_regress.dp", "fit.ckpt", "estimator_classify.dp",
+                                  "estimator_regress.dp", "cli_classify.dp", "cli.ckpt"])
+def test_every_command_that_reads_a_model_takes_every_kind_of_file(every_kind, capsys, name):
+    pytest.importorskip("onnx")
+    data, target = every_kind[name]
+    data_options = ["--data", data] + (["--target", target] if target else [])
+    code, out, err = run(["info", name, "--json"], capsys)
+    assert code == 0, err
+    kinds = {"net_classify.dp": "network", "net_regress.dp": "network", "fit.ckpt": "checkpoint",
+             "estimator_classify.dp": "estimator", "estimator_regress.dp": "estimator",
+             "cli_classify.dp": "model", "cli.ckpt": "checkpoint"}
+    assert json.loads(out)["kind"] == kinds[name]
+    assert run(["info", name], capsys)[1].startswith(f"{name}: a ")
+    pytest.importorskip("matplotlib")
+    for argv in (["evaluate", name, *data_options], ["export", name, "--onnx", "out.onnx"],
+                 ["gradcheck", name, *data_options], ["plot", name, "--out", "loss.png"]):
+        code, out, err = run(argv, capsys)
+        assert code == 0, f"{argv}: {err}"
+
+
+def test_a_sine_model_of_the_command_line_predicts_the_same_in_python(workdir, capsys):
+    # The issue: dp.load dropped the target scaling and gave -0.894 where the CLI gave 0.857.
+    assert run("train --data sine --epochs 30 --quiet --out sine.dp", capsys)[0] == 0
+    (workdir / "points.csv").write_text("x\n1.0\n-2.0\n")
+    _, rows = cli_csv("predict sine.dp --data points.csv", capsys)
+    model = dp.load("sine.dp")
+    np.testing.assert_array_equal(model.predict([[1.0], [-2.0]]), [float(row[0]) for row in rows])
+    iris = [[5.1, 3.5, 1.4, 0.2, "north"]]  # and the iris model of the issue, by its labels
+    assert run("train --data iris.csv --target species --one-hot --hidden 16 --lr 0.01 --epochs 100 "
+               "--out iris.dp --quiet", capsys)[0] == 0
+    (workdir / "one.csv").write_text(",".join(read_table("new.csv").names) + "\n5.1,3.5,1.4,0.2,north\n")
+    _, rows = cli_csv("predict iris.dp --data one.csv", capsys)
+    assert dp.load("iris.dp").predict(iris).tolist() == [rows[0][0]] == ["setosa"]
+
+
+def test_wrong_kinds_and_positional_data_are_named(every_kind, capsys):
+    for argv, message in [("resume net_classify.dp", "holds a network .*, not a checkpoint"),
+                          ("resume fit.ckpt", "written from Python; continue it with deltaprop.resume"),
+                          ("predict net_classify.dp --data label.csv",
+                           "5 columns .*, but the model takes 4 inputs by position; leave out target"),
+                          ("evaluate net_classify.dp --data label.csv", "name the target column")]:
+        code, _, err = run(argv, capsys)
+        assert code == 2 and re.search(message, err), err

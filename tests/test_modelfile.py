@@ -4,6 +4,7 @@ a deltaprop model (truncated, corrupted, foreign, newer, pickled) without execut
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import zipfile
@@ -218,3 +219,120 @@ def test_files_get_the_usual_permissions_and_keep_a_replaced_files(tmp_path, dat
 def test_a_missing_folder_is_named(tmp_path, data):
     with pytest.raises(FileNotFoundError, match="the folder .* does not exist"):
         dp.save(trained(data), tmp_path / "nowhere" / "model.dp")
+
+
+# -- the typed payload --------------------------------------------------------------------------
+def test_every_kind_round_trips_with_its_sections_and_arrays(tmp_path, data):
+    net = trained(data, batch_norm=True)
+    run_arrays = {"state.0": np.arange(3.0), "rows": np.arange(5)}
+    payloads = {
+        "network": {"metadata": {"note": "hello"}},
+        "model": {"preprocessing": {"task": "regress", "feature_names": None}, "summary": {"n": 1}},
+        "estimator": {"estimator": {"class": "MLPClassifier", "params": {}, "fitted": {}}},
+        "checkpoint": {"run": {"epoch": 3}, "metadata": {"train_options": {"epochs": 5}}},
+    }
+    for kind, sections in payloads.items():
+        path = tmp_path / f"{kind}.dp"
+        arrays = {f"run.{k}": v for k, v in run_arrays.items()} if kind == "checkpoint" else {}
+        modelfile.save_payload(path, net, kind, sections, arrays)
+        archive = modelfile.read_archive(path)
+        assert archive.kind == kind and archive.format_version == modelfile.FORMAT_VERSION
+        assert {k: v for k, v in archive.sections.items() if k != "network"} == sections
+        assert archive.sections["network"]["layers"] == [layer.to_config() for layer in net.layers]
+        np.testing.assert_array_equal(archive.arrays["theta"], net.theta)
+        if kind == "checkpoint":
+            assert archive.group("run").keys() == run_arrays.keys()
+            np.testing.assert_array_equal(archive.group("run")["rows"], run_arrays["rows"])
+        with zipfile.ZipFile(path) as raw:
+            assert json.loads(raw.read(modelfile.METADATA))["kind"] == kind
+
+
+@pytest.mark.parametrize("kind, sections, arrays, message", [
+    ("pickle", {}, {}, "kind must be one of network, model, estimator, checkpoint"),
+    ("model", {}, {}, r"missing: \['preprocessing'\]"),
+    ("network", {"extra": {}}, {}, r"unknown: \['extra'\]"),
+    ("network", {}, {"loose": np.zeros(2)}, "belongs to no section"),
+    ("network", {"metadata": {}}, {"metadata.names": np.array(["a"])}, "only numbers are stored"),
+    ("network", {"metadata": {"f": print}}, {}, "not JSON serializable"),
+])
+def test_a_bad_payload_is_refused_before_any_file_is_touched(tmp_path, data, kind, sections, arrays,
+                                                             message):
+    path = tmp_path / "model.dp"
+    path.write_bytes(b"the user's old model")
+    with pytest.raises((ValueError, TypeError), match=message):
+        modelfile.save_payload(path, trained(data), kind, sections, arrays)
+    assert path.read_bytes() == b"the user's old model" and os.listdir(tmp_path) == ["model.dp"]
+
+
+def test_what_a_file_claims_is_checked_before_it_is_read(tmp_path, data):
+    path = tmp_path / "model.dp"
+    dp.save(trained(data), path)
+    # An array header claiming 80 GB over a few bytes of data: refused, nothing allocated.
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (10**10,)})
+    _rewrite(path, lambda name, content: header.getvalue() + b"\0" * 8 if name == "theta.npy" else content)
+    with pytest.raises(dp.ModelFileError, match="corrupted .*theta.npy holds 8 bytes for an array"):
+        dp.load(path)
+    # Compressed members (a zip bomb would be one) are refused before anything is inflated.
+    dp.save(trained(data), path)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    with pytest.raises(dp.ModelFileError, match="compressed"):
+        dp.load(path)
+    # A member marked encrypted (one flipped bit does it) is named, not zipfile's RuntimeError.
+    dp.save(trained(data), path)
+    raw = bytearray(path.read_bytes())
+    entry = raw.index(b"PK\x01\x02")  # the central directory's entries, to metadata.json's
+    while raw[entry + 46:entry + 59] != b"metadata.json":
+        entry = raw.index(b"PK\x01\x02", entry + 4)
+    raw[entry + 8] |= 0x1  # its general purpose flags: bit 0, encrypted
+    path.write_bytes(bytes(raw))
+    with pytest.raises(dp.ModelFileError, match="metadata.json is encrypted"):
+        dp.load(path)
+
+
+def test_unknown_kinds_missing_sections_and_wrong_kinds_are_named(tmp_path, data):
+    path = tmp_path / "model.dp"
+    for change, message in [(lambda m: m.update(kind="tokenizer"), "kind 'tokenizer', which this deltaprop"),
+                            (lambda m: m.update(kind="model"), "lacks its preprocessing section"),
+                            (lambda m: m.update(kind="checkpoint"), "lacks its run section")]:
+        dp.save(trained(data), path)
+        _rewrite(path, lambda name, content, change=change: content if name != modelfile.METADATA
+                 else json.dumps({**json.loads(content), **_changed(json.loads(content), change)}).encode())
+        with pytest.raises(dp.ModelFileError, match=message):
+            dp.load(path)
+    dp.save(trained(data), path)
+    with pytest.raises(dp.ModelFileError, match=r"holds a network \(deltaprop.save\), not a checkpoint"):
+        modelfile.read_archive(path).expect(("checkpoint",), "a checkpoint")
+
+
+def _changed(metadata, change):
+    change(metadata)
+    return metadata
+
+
+def test_save_takes_networks_models_and_estimators_only(tmp_path):
+    with pytest.raises(TypeError, match="deltaprop.save writes a Network, a Model or"):
+        dp.save({"W": [1, 2]}, tmp_path / "dict.dp")
+
+
+def test_the_calls_of_format_1_write_and_read_typed_payloads(tmp_path, data):
+    # callbacks/checkpoint.py and training/resume.py still call save(net, extra=...) and
+    # load_archive until they switch to save_payload and read_archive.
+    net, path = trained(data), tmp_path / "old.dp"
+    modelfile.save(net, path, extra={"deltaprop-checkpoint": {"epoch": 2}, "note": 1},
+                   extra_arrays={"rows": np.arange(4)})
+    archive = modelfile.read_archive(path)
+    assert archive.kind == "checkpoint" and archive.sections["run"] == {"epoch": 2}
+    assert archive.metadata == {"note": 1} and archive.group("run").keys() == {"rows"}
+    loaded, extra, extra_arrays = modelfile.load_archive(path)
+    np.testing.assert_array_equal(loaded.theta, net.theta)
+    assert extra == {"note": 1, "deltaprop-checkpoint": {"epoch": 2}}
+    np.testing.assert_array_equal(extra_arrays["rows"], np.arange(4))
+    modelfile.save(net, path, extra={"playground": {"dataset": "xor"}})
+    assert modelfile.read_archive(path).kind == "network"
+    assert modelfile.load_archive(path)[1] == {"playground": {"dataset": "xor"}}

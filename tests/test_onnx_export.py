@@ -277,3 +277,28 @@ def test_missing_onnx_gives_install_hint(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setitem(sys.modules, "onnx", None)  # makes `import onnx` raise ImportError
     with pytest.raises(ImportError, match=r"pip install 'deltaprop\[onnx\]'"):
         export_onnx(dp.MLP([3, 2], seed=14), tmp_path / "net.onnx")
+
+
+def test_a_model_exports_with_its_preprocessing(rng: np.random.Generator, tmp_path: Path) -> None:
+    import json
+
+    from deltaprop.data.preprocessing import Preprocessing, Standardizer
+
+    X = rng.normal(loc=100.0, scale=5.0, size=(20, 3))
+    preprocessing = Preprocessing("regress", ["a", "b", "c"], features=Standardizer.fit(X),
+                                  target_names=["price"],
+                                  targets=Standardizer(np.array([1e4]), np.array([50.0])))
+    model = dp.Model(dp.MLP([3, 4, 1], dtype=np.float64, seed=0), preprocessing)
+    export_onnx(model, tmp_path / "model.onnx")
+    np.testing.assert_allclose(run_onnx(tmp_path / "model.onnx", X)[:, 0], model.predict(X), rtol=1e-12)
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    props = session.get_modelmeta().custom_metadata_map
+    assert json.loads(props["feature_names"]) == ["a", "b", "c"] and props["task"] == "regress"
+    assert json.loads(props["output_columns"]) == ["price"]
+    with pytest.raises(TypeError, match="carries its own standardization"):
+        export_onnx(model, tmp_path / "again.onnx", input_mean=np.zeros(3))
+    net = dp.MLP([3, 1], seed=0)
+    net.use_loss(dp.get_loss("binary_cross_entropy"))  # one sigmoid output: p(class 1)
+    export_onnx(dp.Model.from_network(net), tmp_path / "binary.onnx")
+    session = ort.InferenceSession(str(tmp_path / "binary.onnx"), providers=["CPUExecutionProvider"])
+    assert json.loads(session.get_modelmeta().custom_metadata_map["output_columns"]) == ["1"]

@@ -341,7 +341,7 @@ def test_safe_model_file_round_trip_of_a_classifier(tmp_path):
         loaded.predict(X.rename(columns=str.upper))
     with pytest.raises(dp.ModelFileError, match="not a MLPRegressor"):
         MLPRegressor.load(tmp_path / "clf.dp")
-    assert isinstance(dp.load(tmp_path / "clf.dp"), dp.MLP)  # the network alone
+    assert isinstance(dp.load(tmp_path / "clf.dp"), MLPClassifier)  # what was saved
     dp.save(dp.MLP([2, 2]), tmp_path / "net.dp")
     with pytest.raises(dp.ModelFileError, match="not a deltaprop.sklearn estimator"):
         MLPClassifier.load(tmp_path / "net.dp")
@@ -362,7 +362,7 @@ def test_safe_model_file_keeps_integer_keyed_class_weights_and_names_what_it_dro
     loaded = MLPClassifier.load(tmp_path / "clf.dp")
     assert loaded.class_weight == {0: 5.0, 1: 1.0, 2: 0.5} and loaded.callbacks is None
     with zipfile.ZipFile(tmp_path / "clf.dp") as archive:
-        assert json.loads(archive.read("metadata.json"))["extra"]["not_stored"] == ["callbacks"]
+        assert json.loads(archive.read("metadata.json"))["estimator"]["not_stored"] == ["callbacks"]
 
 
 def test_a_tampered_estimator_file_cannot_set_arbitrary_attributes(tmp_path, rng):
@@ -376,7 +376,7 @@ def test_a_tampered_estimator_file_cannot_set_arbitrary_attributes(tmp_path, rng
     with zipfile.ZipFile(tmp_path / "clf.dp") as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
     metadata = json.loads(members["metadata.json"])
-    metadata["extra"]["fitted"]["predict"] = "gotcha"
+    metadata["estimator"]["fitted"]["predict"] = "gotcha"
     members["metadata.json"] = json.dumps(metadata).encode()
     with zipfile.ZipFile(tmp_path / "clf.dp", "w") as archive:
         for name, content in members.items():

@@ -38,8 +38,8 @@ def test_a_grid_sweep_ranks_saves_and_resumes(tmp_path, capsys):
     assert report["trials"] == 4 and report["ran"] == 4
     logged = results(tmp_path / "out")
     assert len(logged) == 4 and report["best"]["validation"] == max(r["validation"] for r in logged)
-    best = dp.load(tmp_path / "out" / "best.dp")
-    assert best.n_parameters > 0
+    best = dp.load(tmp_path / "out" / "best.dp")  # a model: the network with its preprocessing
+    assert best.net.n_parameters > 0
     rows = (tmp_path / "out" / "results.csv").read_text().splitlines()
     assert rows[0].startswith("rank,activation,hidden,lr,validation") and len(rows) == 5
     # A second run with one more value runs only the new trials.
@@ -148,5 +148,5 @@ def test_restarts_and_a_sweep_on_a_real_dask_cluster_equal_serial(dask_cluster, 
                  "--scheduler", dask_cluster]) == 0
     capsys.readouterr()
     assert results(tmp_path / "dask") == results(tmp_path / "serial")
-    np.testing.assert_array_equal(dp.load(tmp_path / "dask" / "best.dp").theta,
-                                  dp.load(tmp_path / "serial" / "best.dp").theta)
+    np.testing.assert_array_equal(dp.load(tmp_path / "dask" / "best.dp").net.theta,
+                                  dp.load(tmp_path / "serial" / "best.dp").net.theta)

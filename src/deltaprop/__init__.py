@@ -5,7 +5,7 @@ initializers, losses, optimizers and schedules, training (fit, callbacks, Histor
 gradient checker, and the classic single-layer rules.
 """
 
-from deltaprop import plot  # modules: dp.datasets.load, dp.plot.loss, dp.stream
+from deltaprop import plot, stream  # modules: dp.datasets.load, dp.plot.loss, dp.stream
 from deltaprop._version import __version__
 from deltaprop.activations import ACTIVATIONS, Activation, get_activation
 from deltaprop.callbacks.base import Callback
@@ -13,9 +13,11 @@ from deltaprop.callbacks.checkpoint import Checkpoint
 from deltaprop.callbacks.progress import ProgressPrinter
 from deltaprop.callbacks.stopping import EarlyStopping, GradientTolerance, TimeLimit
 from deltaprop.classic import DeltaRule, Perceptron
-from deltaprop.data import datasets, stream
+from deltaprop.data import datasets
 from deltaprop.evaluation import evaluate
-from deltaprop.files.container import ModelFileError, load, save
+from deltaprop.files.container import ModelFileError
+from deltaprop.files.load import load, save
+from deltaprop.files.model import Model
 from deltaprop.files.onnx import export_onnx
 from deltaprop.gradcheck import GradcheckReport, gradcheck
 from deltaprop.history import History
@@ -37,7 +39,7 @@ __all__ = [
     "fit", "BatchStepper", "StepResult", "evaluate", "History", "Callback", "EarlyStopping",
     "GradientTolerance", "TimeLimit",
     "ProgressPrinter", "gradcheck", "GradcheckReport", "Perceptron", "DeltaRule",
-    "save", "load", "ModelFileError", "Checkpoint", "resume", "export_onnx", "plot", "datasets",
+    "save", "load", "ModelFileError", "Model", "Checkpoint", "resume", "export_onnx", "plot", "datasets",
     "stream",
     "__version__",
 ]

@@ -11,11 +11,24 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop.cli.data import labelled_data, training_data, unlabelled_features
-from deltaprop.cli.model import TabularModel
+import deltaprop as dp
+from deltaprop import plot as plots
+from deltaprop.cli.data import labelled_rows, model_rows, training_data
 from deltaprop.cli.report import emit, finite_json
 from deltaprop.cli.train import resume_model, train_model
+from deltaprop.data import datasets as embedded
+from deltaprop.files.container import KINDS, Archive, atomic_write, read_archive
+from deltaprop.files.load import as_model, load_from
+from deltaprop.files.model import Model
+from deltaprop.files.onnx import export_onnx
 from deltaprop.history import History
+
+
+def read_model(path: str) -> tuple[Model, Archive]:
+    """Any file that holds a network, as a model (a bare network takes its inputs by position
+    and says classes as output indices), and the file as read."""
+    archive = read_archive(path)
+    return as_model(load_from(archive)), archive
 
 
 def train(args: argparse.Namespace) -> int:
@@ -25,15 +38,13 @@ def train(args: argparse.Namespace) -> int:
 
 
 def resume(args: argparse.Namespace) -> int:
-    from deltaprop.files.container import load_with_extra
-    from deltaprop.training.resume import read_run
-
-    _, extra = load_with_extra(args.checkpoint)
-    read_run(args.checkpoint, extra)  # a checkpoint, not a finished model
-    if "args" not in extra:
+    archive = read_archive(args.checkpoint)
+    archive.expect(("checkpoint",), "a checkpoint of a training run",
+                   " (fit(..., checkpoint=...) and train --checkpoint-every write those)")
+    if not isinstance(archive.metadata.get("train_options"), dict):
         raise ValueError(f"{args.checkpoint}: a checkpoint written from Python; continue it with "
                          "deltaprop.resume(path, X, y)")
-    options = argparse.Namespace(**extra["args"])
+    options = argparse.Namespace(**archive.metadata["train_options"])
     options.out = args.out or options.out
     options.quiet, options.json, options.resume_epochs = args.quiet, args.json, args.resume_epochs
     data = training_data(options.data, options.target, task=options.task, one_hot=options.one_hot)
@@ -42,7 +53,7 @@ def resume(args: argparse.Namespace) -> int:
     return _conclude(options, model, report)
 
 
-def _conclude(args: argparse.Namespace, model: TabularModel, report: dict[str, Any]) -> int:
+def _conclude(args: argparse.Namespace, model: Model, report: dict[str, Any]) -> int:
     """Save what training left (not a diverged model), report, and choose the exit code."""
     reason = report["stop_reason"]
     if report.pop("silent", False):  # another MPI rank than 0: rank 0 reports and writes
@@ -76,57 +87,58 @@ def _train_text(report: dict[str, Any]) -> str:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    model = TabularModel.load(args.model)
-    X, y = labelled_data(args.data, args.target, model)
-    scores = model.score(X, y)
-    report = {"command": "evaluate", "model": args.model, "data": args.data, "n": len(X), **scores}
-    text = f"{args.data}: {len(X)} samples; " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
+    model, _ = read_model(args.model)
+    rows, y = labelled_rows(args.data, args.target, model)
+    scores = model.scores(rows, y)
+    report = {"command": "evaluate", "model": args.model, "data": args.data, "n": len(y), **scores}
+    text = f"{args.data}: {len(y)} samples; " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
     emit(args, report, text)
     return 0
 
 
 def predict(args: argparse.Namespace) -> int:
-    model = TabularModel.load(args.model)
-    X = unlabelled_features(args.data, model)
-    header, rows = _prediction_rows(model, X)
+    model, _ = read_model(args.model)
+    rows = model_rows(args.data, args.target, model)
+    header, predictions = _prediction_rows(model, rows)
     if args.out:
         with open(args.out, "w", newline="", encoding="utf-8") as stream:
-            _write_csv(stream, header, rows)
-        emit(args, {"command": "predict", "model": args.model, "n": len(X), "out": args.out},
-             f"{len(X)} predictions written to {args.out}")
+            _write_csv(stream, header, predictions)
+        emit(args, {"command": "predict", "model": args.model, "n": len(predictions), "out": args.out},
+             f"{len(predictions)} predictions written to {args.out}")
     elif args.json:
-        print(json.dumps([dict(zip(header, row)) for row in rows]))
+        print(json.dumps([dict(zip(header, row)) for row in predictions]))
     else:
-        _write_csv(sys.stdout, header, rows)
+        _write_csv(sys.stdout, header, predictions)
     return 0
 
 
-def _prediction_rows(model: TabularModel, X: np.ndarray) -> tuple[list[str], list[list[Any]]]:
-    """The CSV: the prediction, then (classify) each class's probability."""
-    out = model.outputs(X)
-    if model.task == "classify":
-        assert model.classes is not None
-        labels = model.classes[out.argmax(axis=1)]
-        header = ["prediction"] + [f"p({label})" for label in model.classes]
-        return header, [[label, *map(float, p)] for label, p in zip(labels.tolist(), out)]
-    return list(model.target_names), [list(map(float, row)) for row in out]
+def _prediction_rows(model: Model, rows: Any) -> tuple[list[str], list[list[Any]]]:
+    """The CSV: the prediction, then (classify) each class's probability; Model.predict's and
+    Model.predict_proba's values, so Python and the command line agree."""
+    if model.task == "regress":
+        return list(model.target_names), [list(map(float, row)) for row in model.outputs(rows)]
+    assert model.classes is not None
+    predicted = model.predict(rows)
+    if model.multilabel:  # one 0/1 column per label
+        return [f"prediction({c})" for c in model.classes.tolist()], predicted.tolist()
+    header = ["prediction"] + [f"p({label})" for label in model.classes.tolist()]
+    probabilities = model.predict_proba(rows)
+    return header, [[label, *map(float, p)] for label, p in zip(predicted.tolist(), probabilities)]
 
 
 def gradcheck(args: argparse.Namespace) -> int:
-    import deltaprop as dp
-
     rng = np.random.default_rng(args.seed)
     if args.rows < 1:
         raise ValueError(f"--rows must be at least 1, got {args.rows}")
     if args.model:
-        model = TabularModel.load(args.model)
+        model, _ = read_model(args.model)
         net, loss = model.net, model.net.loss or "squared_error"
         # The model's own data by default: random inputs would put ReLU units within the
         # difference step of their kink, where no finite difference is right.
         spec = args.data or model.summary.get("data")
-        if spec and (os.path.exists(spec) or spec in dp.datasets.names()):
-            rows = unlabelled_features(spec, model)
-            X = model.inputs(rows[rng.permutation(len(rows))[: args.rows]])
+        if spec and (os.path.exists(spec) or spec in embedded.names()):
+            inputs = model.network_inputs(model_rows(spec, args.target, model))
+            X = inputs[rng.permutation(len(inputs))[: args.rows]]
         else:
             X = rng.standard_normal((args.rows, net.n_inputs))
     else:
@@ -150,87 +162,103 @@ def _random_targets(net: Any, loss: Any, n: int, rng: np.random.Generator) -> np
 
 
 def plot(args: argparse.Namespace) -> int:
-    from deltaprop import plot as plots
-
     if args.source.endswith(".json"):
         history, model = _read_history(args.source), None
     else:
-        model = TabularModel.load(args.source)
+        model = read_model(args.source)[0]
         history = model.net.history
     if args.kind in ("loss", "gradnorm"):
         if history is None or not history.loss:
             raise ValueError(f"{args.source} holds no training history to plot")
         getattr(plots, args.kind)(history, path=args.out)
+    elif model is None:
+        raise ValueError(f"--kind {args.kind} needs a model file, not a history")
     else:
-        if model is None:
-            raise ValueError(f"--kind {args.kind} needs a model file, not a history")
-        wanted = ("classify", 2) if args.kind == "boundary" else ("regress", 1)
-        if (model.task, len(model.feature_names)) != wanted:
-            raise ValueError(f"--kind {args.kind} draws a {wanted[0]} model of {wanted[1]} "
-                             f"feature(s); {args.source} is a {model.task} model of "
-                             f"{len(model.feature_names)}")
-        spec = args.data or model.summary.get("data")
-        X, y = labelled_data(spec, args.target, model)
-        title = f"{model.summary.get('data', '')}"
-        if args.kind == "boundary":
-            plots.boundary(model.outputs, X, y, path=args.out, title=title, classes=model.classes,
-                           feature_names=model.feature_names)
-        else:
-            plots.fit1d(model.outputs, X, y, path=args.out, title=title,
-                        xlabel=model.feature_names[0], ylabel=model.target_names[0])
+        _plot_model(plots, model, args)
     emit(args, {"command": "plot", "kind": args.kind, "out": args.out},
          f"{args.kind} plot written to {args.out}")
     return 0
 
 
-def export(args: argparse.Namespace) -> int:
-    from deltaprop.files.onnx import export_onnx
+def _plot_model(plots: Any, model: Model, args: argparse.Namespace) -> None:
+    """The decision regions of a 2-feature classifier, or the fit of a 1-feature regressor."""
+    wanted = ("classify", 2) if args.kind == "boundary" else ("regress", 1)
+    width = model.net.n_inputs if model.columns is None else len(model.columns)
+    if (model.task, width, model.net.n_inputs) != (*wanted, wanted[1]):
+        raise ValueError(f"--kind {args.kind} draws a {wanted[0]} model of {wanted[1]} "
+                         f"feature(s); {args.source} is a {model.task} model of {width}")
+    spec = args.data or model.summary.get("data")
+    rows, y = labelled_rows(spec, args.target, model)
+    X = model.features(rows)
+    names = model.feature_names or [f"x{j}" for j in range(width)]
+    title = f"{model.summary.get('data', '')}"
+    if args.kind == "boundary":
+        plots.boundary(model.predict_proba, X, y, path=args.out, title=title,
+                       classes=model.classes, feature_names=names)
+    else:
+        plots.fit1d(model.predict, X, y, path=args.out, title=title, xlabel=names[0],
+                    ylabel=model.target_names[0])
 
-    model = TabularModel.load(args.model)
-    metadata = {"feature_names": json.dumps(model.feature_names),
-                "output_columns": json.dumps(model.target_names if model.classes is None
-                                             else [str(c) for c in model.classes]),
-                "task": model.task}
-    export_onnx(model.net, args.onnx, input_mean=model.x_mean, input_scale=model.x_scale,
-                output_mean=model.y_mean, output_scale=model.y_scale, metadata=metadata)
+
+def export(args: argparse.Namespace) -> int:
+    model, _ = read_model(args.model)
+    export_onnx(model, args.onnx)
     emit(args, {"command": "export", "model": args.model, "onnx": args.onnx},
          f"ONNX model written to {args.onnx}")
     return 0
 
 
 def info(args: argparse.Namespace) -> int:
-    model = TabularModel.load(args.model)
-    net = model.net
-    history = net.history
+    model, archive = read_model(args.model)
+    net, history = model.net, model.net.history
     report = {
         "command": "info", "model": args.model, "bytes": os.path.getsize(args.model),
-        "task": model.task, "layers": [repr(layer) for layer in net.layers],
-        "parameters": net.n_parameters, "dtype": net.dtype.name,
-        "loss": None if net.loss is None else net.loss.name, "features": model.feature_names,
-        "targets": model.target_names,
+        "kind": archive.kind, "format_version": archive.format_version, "task": model.task,
+        "layers": [repr(layer) for layer in net.layers], "parameters": net.n_parameters,
+        "dtype": net.dtype.name, "loss": None if net.loss is None else net.loss.name,
+        "features": model.feature_names, "targets": model.target_names,
         "classes": None if model.classes is None else model.classes.tolist(),
         "epochs": None if history is None else history.n_epochs,
         "final_loss": None if history is None else history.final_loss,
         "stop_reason": None if history is None else history.stop_reason, **model.summary,
     }
-    lines = [f"{args.model}: {model.task} model, {net.n_parameters} parameters ({net.dtype.name})",
-             *(f"  {line}" for line in report["layers"]),
-             f"features ({len(model.feature_names)}): {', '.join(model.feature_names[:8])}"
-             + (" ..." if len(model.feature_names) > 8 else "")]
-    if model.classes is not None:
-        lines.append(f"classes: {', '.join(map(str, model.classes.tolist()))}")
-    if history is not None:
-        lines.append(f"trained {history.n_epochs} epochs on {model.summary.get('data')}, "
-                     f"loss {report['loss']} {history.final_loss:.4g} ({history.stop_reason})")
-    if "held_out" in model.summary and model.summary["held_out"]:
-        lines.append("held-out: " + ", ".join(f"{k} {v:.4f}" for k, v in model.summary["held_out"].items()))
-    emit(args, report, "\n".join(lines))
+    emit(args, report, _info_text(args.model, archive, model, report))
     return 0
 
 
-def datasets(args: argparse.Namespace) -> int:
-    from deltaprop.data import datasets as embedded
+def _info_text(path: str, archive: Archive, model: Model, report: dict[str, Any]) -> str:
+    net, history, names = model.net, model.net.history, model.feature_names
+    lines = [f"{path}: {_kind_text(archive)}",
+             f"{model.task} model, {net.n_parameters} parameters ({net.dtype.name})",
+             *(f"  {line}" for line in report["layers"])]
+    if names is None:
+        lines.append(f"inputs: {net.n_inputs} numbers by position, used as given (no preprocessing)")
+    else:
+        lines.append(f"features ({len(names)}): {', '.join(names[:8])}" + (" ..." if len(names) > 8 else ""))
+    if model.classes is not None:
+        indices = " (output indices)" if archive.kind in ("network", "checkpoint") and names is None else ""
+        lines.append(f"classes: {', '.join(map(str, model.classes.tolist()))}{indices}")
+    if history is not None:
+        data = f" on {model.summary['data']}" if model.summary.get("data") else ""
+        lines.append(f"trained {history.n_epochs} epochs{data}, loss {report['loss']} "
+                     f"{history.final_loss:.4g} ({history.stop_reason})")
+    if model.summary.get("held_out"):
+        lines.append("held-out: " + ", ".join(f"{k} {v:.4f}" for k, v in model.summary["held_out"].items()))
+    return "\n".join(lines)
 
+
+def _kind_text(archive: Archive) -> str:
+    """What the file holds, in words."""
+    if archive.kind == "estimator":
+        return f"a scikit-learn estimator, {archive.sections['estimator'].get('class')} (its save)"
+    if archive.kind == "checkpoint":
+        run = archive.sections["run"]
+        state = "finished" if run.get("finished") else "to resume"
+        return f"a checkpoint of a training run after epoch {run.get('epoch')} ({state})"
+    return KINDS[archive.kind]
+
+
+def datasets(args: argparse.Namespace) -> int:
     rows = embedded.describe()
     report = {"command": "datasets", "datasets": [
         {"name": name, "task": task, "description": text} for name, task, text in rows]}
@@ -240,7 +268,7 @@ def datasets(args: argparse.Namespace) -> int:
 
 
 def playground(args: argparse.Namespace) -> int:
-    from deltaprop.playground import serve
+    from deltaprop.playground import serve  # the web server's modules: loaded for this command only
 
     def ready(server: Any) -> None:
         if server.loopback:
@@ -271,8 +299,6 @@ def _read_history(path: str) -> History:
 
 
 def _write_json(path: str, data: Any) -> None:
-    from deltaprop.files.container import atomic_write
-
     text = json.dumps(data, indent=1).encode("utf-8")
 
     def write(stream: Any) -> None:

@@ -1,5 +1,6 @@
 """Where the command line's data come from: a file (:mod:`deltaprop.data.tables`) or an embedded
-dataset by name (:mod:`deltaprop.data.datasets`), and whether the task is classification."""
+dataset by name (:mod:`deltaprop.data.datasets`), whether the task is classification, and the
+rows a model reads from them."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from deltaprop.cli.model import TabularModel, canonical_labels
 from deltaprop.data import datasets
+from deltaprop.data.preprocessing import canonical_labels
 from deltaprop.data.tables import Table, read_table
+from deltaprop.files.model import Model
 
 MAX_INTEGER_CLASSES = 20  # an integer target with at most this many values is read as labels
 
@@ -19,11 +21,14 @@ MAX_INTEGER_CLASSES = 20  # an integer target with at most this many values is r
 class TrainingData:
     """Features and targets for ``train``.
 
-    ``X`` (n, d) float64; ``y`` the targets as given (labels of any type for classification);
-    ``Y`` float64 (n, k) targets for regression; ``classes`` the sorted labels (classify).
+    ``rows`` the data as read (a :class:`Table`: what a model takes); ``X`` (n, d) float64 its
+    features, one-hot encoded; ``y`` the targets as given (labels of any type for
+    classification); ``Y`` float64 (n, k) targets for regression; ``classes`` the sorted labels
+    (classify).
     """
 
     name: str
+    rows: Table
     X: np.ndarray
     y: np.ndarray
     feature_names: list[str]
@@ -45,60 +50,81 @@ def training_data(spec: str, target: str | None, *, task: str | None, one_hot: b
             raise ValueError(f"--target is for data files; the embedded dataset {spec!r} has its "
                              f"target ({', '.join(source.target_names)})")
         X, y, features, targets = source.X, source.y, source.feature_names, source.target_names
-        task, categories = task or source.task, {}
+        task, categories, rows = task or source.task, {}, _dataset_table(source)
     else:
         if not target:
             raise ValueError(f"{spec}: name the target column with --target (columns: "
                              f"{', '.join(source.names)})")
         X, y_read, features, targets = source.split(_target_list(target), one_hot=one_hot)
         assert y_read is not None
-        y = y_read
+        y, rows = y_read, source
         categories = source.categories(exclude=targets) if one_hot else {}
         task = task or _infer_task(y)
-    y = canonical_labels(y) if task == "classify" else y
     if task == "classify":
-        if y.dtype.kind == "f":
-            raise ValueError(f"classification needs labels, but the target {targets[0]!r} holds "
-                             f"fractional numbers (e.g. {y.flat[0]:g}); use --task regress")
-        if y.ndim != 1:
-            raise ValueError("classification takes one target column; several targets mean "
-                             "--task regress")
-        classes = np.unique(y)
-        if len(classes) < 2:
-            raise ValueError(f"the target has one class only ({classes[0]}); a classifier "
-                             "needs at least two")
-        return TrainingData(spec, X, y, features, targets, task, classes, categories)
+        y = canonical_labels(y)
+        return TrainingData(spec, rows, X, y, features, targets, task, _classes(y, targets), categories)
     if np.asarray(y).dtype.kind in "OUS":
         raise ValueError("the target holds text (class labels); use --task classify")
-    return TrainingData(spec, X, y, features, targets, task, None, categories)
+    return TrainingData(spec, rows, X, y, features, targets, task, None, categories)
 
 
-def labelled_data(spec: str | None, target: str | None,
-                  model: TabularModel) -> tuple[np.ndarray, np.ndarray]:
-    """Features in the model's column order (one-hot as in training), and the targets (the
-    model's, or ``--target``)."""
+def _classes(y: np.ndarray, targets: list[str]) -> np.ndarray:
+    """The sorted labels of a classification target, checked."""
+    if y.dtype.kind == "f":
+        raise ValueError(f"classification needs labels, but the target {targets[0]!r} holds "
+                         f"fractional numbers (e.g. {y.flat[0]:g}); use --task regress")
+    if y.ndim != 1:
+        raise ValueError("classification takes one target column; several targets mean "
+                         "--task regress")
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise ValueError(f"the target has one class only ({classes[0]}); a classifier "
+                         "needs at least two")
+    return classes
+
+
+def model_rows(spec: str | None, target: str | None, model: Model) -> Table:
+    """The rows of ``spec`` for ``model``: matched by name to its columns, or, for a model
+    that takes its inputs by position, every column but the target(s) in order."""
+    if not spec:
+        raise ValueError("give the data with --data (a file or an embedded dataset name)")
+    source = _open(spec)
+    table = _dataset_table(source) if isinstance(source, datasets.Dataset) else source
+    if model.columns is not None:
+        missing = [name for name in model.columns if name not in table.columns]
+        if missing and isinstance(source, datasets.Dataset):
+            raise ValueError(f"the dataset {source.name!r} lacks the model's feature column(s) "
+                             f"{missing[:5]}; it has {source.feature_names[:8]}")
+        return table
+    left_out = set(_target_list(target) if target else [])
+    if isinstance(source, datasets.Dataset):
+        left_out = set(source.target_names)
+    inputs = [name for name in table.columns if name not in left_out]
+    if len(inputs) != model.net.n_inputs:
+        raise ValueError(f"{spec}: {len(inputs)} columns ({', '.join(inputs[:8])}), but the model takes "
+                         f"{model.net.n_inputs} inputs by position; leave out target columns with "
+                         "--target")
+    return Table({name: table.columns[name] for name in inputs}, table.source)
+
+
+def labelled_rows(spec: str | None, target: str | None, model: Model) -> tuple[Table, np.ndarray]:
+    """The rows of ``spec`` for ``model`` and their targets (``--target``, else the model's;
+    labels in canonical form for a classifier)."""
     if not spec:
         raise ValueError("give the data with --data (a file or an embedded dataset name)")
     source = _open(spec)
     if isinstance(source, datasets.Dataset):
-        return _dataset_features(source, model), (
-            canonical_labels(source.y) if model.task == "classify" else source.y)
+        y = source.y
     else:
-        names = _target_list(target) if target else model.target_names
+        names = _target_list(target) if target else model.preprocessing.target_names
+        if not names:
+            raise ValueError(f"{spec}: name the target column(s) with --target: the model takes its "
+                             f"{model.net.n_inputs} inputs by position and knows no target name "
+                             f"(columns: {', '.join(source.names)})")
         y = source.targets(names)
-        source_X = source.features(model.feature_names, model.categories or None)
-        return source_X, canonical_labels(y) if model.task == "classify" else y
-
-
-def unlabelled_features(spec: str | None, model: TabularModel) -> np.ndarray:
-    """Features in the model's column order, one-hot as in training (any target column is
-    ignored)."""
-    if not spec:
-        raise ValueError("give the data with --data (a file or an embedded dataset name)")
-    source = _open(spec)
-    if isinstance(source, datasets.Dataset):
-        return _dataset_features(source, model)
-    return source.features(model.feature_names, model.categories or None)
+        target = ",".join(names)
+    rows = model_rows(spec, target, model)
+    return rows, canonical_labels(y) if model.task == "classify" else y
 
 
 def _infer_task(y: np.ndarray) -> str:
@@ -123,11 +149,7 @@ def _target_list(target: str) -> list[str]:
     return [name.strip() for name in target.split(",") if name.strip()]
 
 
-def _dataset_features(source: datasets.Dataset, model: TabularModel) -> np.ndarray:
-    """The dataset's columns in the model's feature order, matched by name."""
-    missing = [name for name in model.feature_names if name not in source.feature_names]
-    if missing:
-        raise ValueError(f"the dataset {source.name!r} lacks the model's feature column(s) "
-                         f"{missing[:5]}; it has {source.feature_names[:8]}")
-    order = [source.feature_names.index(name) for name in model.feature_names]
-    return source.X[:, order]
+def _dataset_table(source: datasets.Dataset) -> Table:
+    """An embedded dataset's feature columns by name (models match them by name, not position)."""
+    return Table({name: source.X[:, j] for j, name in enumerate(source.feature_names)},
+                 f"the dataset {source.name!r}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import csv
 import itertools
 import json
 import os
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from deltaprop.cli.data import training_data
+from deltaprop.cli.parser import build_parser
 from deltaprop.cli.report import emit, finite_json
 from deltaprop.cli.train import train_model
 
@@ -139,8 +141,6 @@ def _run_all(base: argparse.Namespace, todo: list[dict[str, Any]],
 
 def _base_options(args: argparse.Namespace, spec: dict[str, Any]) -> argparse.Namespace:
     """``deltaprop train``'s defaults, the spec's settings and the command's data options."""
-    from deltaprop.cli import build_parser
-
     base = build_parser().parse_args(["train"])
     for name in ("data", "target", "task", "one_hot", "seed"):
         setattr(base, name, getattr(args, name))
@@ -181,8 +181,6 @@ def _score(result: dict[str, Any] | None) -> float:
 
 
 def _write_csv(path: str, ranked: list[dict[str, Any]]) -> None:
-    import csv
-
     names = sorted({name for result in ranked for name in result["options"]})
     with open(path, "w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream)

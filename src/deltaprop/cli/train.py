@@ -15,7 +15,8 @@ import deltaprop as dp
 from deltaprop.callbacks.checkpoint import Checkpoint
 from deltaprop.callbacks.progress import progress_callback
 from deltaprop.cli.data import TrainingData
-from deltaprop.cli.model import KIND, TabularModel
+from deltaprop.data.preprocessing import LabelEncoder, Preprocessing, Standardizer
+from deltaprop.files.model import Model
 from deltaprop.losses import one_hot
 from deltaprop.training import parallel
 
@@ -31,7 +32,7 @@ TRAIN_OPTIONS = ("data", "target", "task", "one_hot", "hidden", "activation", "l
 class Prepared:
     """A run ready to fit: the model around the network, the arrays, the rows, the options."""
 
-    model: TabularModel
+    model: Model
     X: np.ndarray
     Y: np.ndarray
     train: np.ndarray
@@ -47,16 +48,17 @@ def prepare(data: TrainingData, args: argparse.Namespace) -> Prepared:
     fraction = args.test_fraction if args.test_fraction is not None else (
         0.0 if len(data.X) < TINY else 0.25)
     train, test = _split(len(data.X), fraction, args.seed)
-    x_mean, x_scale = TabularModel.scaling(data.X[train])
     loss = args.loss or _DEFAULT_LOSS[data.task]
     _check_loss(loss, data.task)
     n_outputs = data.Y.shape[1] if data.classes is None else len(data.classes)
     net = dp.MLP([data.X.shape[1], *hidden, n_outputs], activation=args.activation,
                  init=args.init, seed=args.seed, batch_norm=args.batch_norm, dropout=args.dropout)
-    model = TabularModel(net, data.task, data.feature_names, data.target_names, x_mean, x_scale,
-                         data.classes, categories=data.categories, summary={"data": data.name})
-    Y = _targets(data, model, train, loss)
-    X = model.inputs(data.X)
+    preprocessing = Preprocessing(
+        data.task, data.feature_names, data.categories, Standardizer.fit(data.X[train]),
+        None if data.classes is None else LabelEncoder(data.classes), data.target_names)
+    model = Model(net, preprocessing, summary={"data": data.name})
+    Y = _targets(data, preprocessing, train, loss)
+    X = preprocessing.inputs(data.X)
     options: dict[str, Any] = {"loss": loss, "epochs": args.epochs, "l2": args.l2,
                                "batch_size": _batch_size(args.batch_size)}
     if args.val_fraction:
@@ -69,15 +71,18 @@ def prepare(data: TrainingData, args: argparse.Namespace) -> Prepared:
     return Prepared(model, X, Y, train, test, options)
 
 
-def train_model(data: TrainingData, args: argparse.Namespace) -> tuple[TabularModel, dict[str, Any]]:
+def train_model(data: TrainingData, args: argparse.Namespace) -> tuple[Model, dict[str, Any]]:
     """Train on ``data`` as the options say; return the model and the report of the run."""
     run = prepare(data, args)
     optimizer = (dp.Adam(lr=args.lr) if args.optimizer == "adam"
                  else dp.SGD(lr=args.lr, momentum=args.momentum, nesterov=False))
     checkpoint = None
     if args.checkpoint_every:
-        checkpoint = Checkpoint(checkpoint_path(args), args.checkpoint_every,
-                                {"kind": KIND, "cli": run.model._metadata(), "args": _options(args)})
+        # What makes the checkpoint a usable model too (deltaprop.load, the commands) and
+        # what deltaprop resume needs to rebuild the run.
+        checkpoint = Checkpoint(checkpoint_path(args), args.checkpoint_every, {
+            "preprocessing": run.model.preprocessing.to_config(), "summary": run.model.summary,
+            "train_options": _options(args)})
     comm = parallel.launched_comm()  # under mpiexec -n K: data-parallel over the K ranks
     if comm is not None and comm.Get_rank() != 0:
         args.quiet, args.out, args.history = True, None, None  # rank 0 prints and writes
@@ -92,7 +97,7 @@ def train_model(data: TrainingData, args: argparse.Namespace) -> tuple[TabularMo
 
 
 def resume_model(path: str, data: TrainingData,
-                 args: argparse.Namespace) -> tuple[TabularModel, dict[str, Any]]:
+                 args: argparse.Namespace) -> tuple[Model, dict[str, Any]]:
     """Continue the run checkpointed at ``path`` (whose options ``args`` are) to its end."""
     run = prepare(data, args)
     options = {k: v for k, v in run.fit_options.items() if k == "validation_data"}
@@ -104,10 +109,10 @@ def resume_model(path: str, data: TrainingData,
 
 
 def _finish(run: Prepared, data: TrainingData, args: argparse.Namespace,
-            seconds: float) -> tuple[TabularModel, dict[str, Any]]:
+            seconds: float) -> tuple[Model, dict[str, Any]]:
     model, history = run.model, run.model.net.history
     with np.errstate(all="ignore"):  # a diverged model is reported, not warned about
-        held_out = model.score(data.X[run.test], data.y[run.test]) if len(run.test) else None
+        held_out = model.scores(data.rows.take(run.test), data.y[run.test]) if len(run.test) else None
     model.summary.update({"held_out": held_out, "n_train": int(len(run.train)),
                           "n_test": int(len(run.test)), "seconds": round(seconds, 3)})
     report = {"command": "train", "data": data.name, "task": data.task,
@@ -176,14 +181,14 @@ def _check_loss(loss: str, task: str) -> None:
                          "squared_error or mse")
 
 
-def _targets(data: TrainingData, model: TabularModel, train: np.ndarray, loss: str) -> np.ndarray:
+def _targets(data: TrainingData, preprocessing: Preprocessing, train: np.ndarray, loss: str) -> np.ndarray:
     """Class indices (one-hot rows for losses other than cross-entropy), or regression targets
-    standardized with the training part's statistics (kept in the model)."""
-    if data.task == "classify":
-        codes = model.encode(data.y)
-        return codes if loss == "cross_entropy" else one_hot(codes, len(data.classes), np.float64)  # type: ignore[arg-type]
-    model.y_mean, model.y_scale = TabularModel.scaling(data.Y[train])
-    return (data.Y - model.y_mean) / model.y_scale
+    standardized with the training part's statistics (kept in the preprocessing)."""
+    if preprocessing.labels is not None:
+        codes = preprocessing.labels.encode(data.y)
+        return codes if loss == "cross_entropy" else one_hot(codes, len(preprocessing.labels), np.float64)
+    preprocessing.targets = Standardizer.fit(data.Y[train])
+    return preprocessing.targets.transform(data.Y)
 
 
 def _progress(args: argparse.Namespace) -> list[Any]:

@@ -54,6 +54,34 @@ def _read_text(path: Path) -> Columns:
     return {name: _column_from_cells(cells) for name, cells in zip(header, cells_by_column)}
 
 
+def column_from_values(values: Any, name: str, source: Any) -> Array:
+    """A column given in memory (a list, an array, a pandas Series), read by the rules of text
+    cells: numbers (and missing values) make a float64 column, any other text a str column.
+
+    Numeric arrays are taken as they are; text and object arrays cell by cell (NumPy turns rows
+    like ``[5.1, "north"]`` into text, so numbers given as text are read back as numbers).
+    """
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise DataFileError(f"{source}: column {name!r} has shape {array.shape}; give one value per row")
+    if array.dtype.kind in "biuf":
+        return np.ascontiguousarray(array, dtype=np.float64)
+    if array.dtype.kind not in "USO":
+        raise DataFileError(f"{source}: column {name!r} has dtype {array.dtype}; give numbers or text")
+    return _column_from_cells([_cell_text(cell) for cell in array.tolist()])
+
+
+def _cell_text(cell: Any) -> str:
+    """A value as the text a data file would hold (numbers exactly, missing as empty)."""
+    if cell is None or (isinstance(cell, float) and cell != cell):
+        return ""
+    if isinstance(cell, (bool, np.bool_)):
+        return str(int(cell))
+    if isinstance(cell, (float, np.floating)):
+        return repr(float(cell))
+    return str(cell).strip()
+
+
 def _column_from_cells(cells: Sequence[str]) -> Array:
     numbers = [parse_number(cell) for cell in cells]
     if any(number is None for number in numbers):

@@ -23,14 +23,16 @@ Examples
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from deltaprop.data.preprocessing import expanded_names, indicators, source_columns, text_categories
 from deltaprop.data.readers import MISSING_TOKENS as MISSING_TOKENS  # re-exported: part of this module's API
-from deltaprop.data.readers import READERS, DataFileError, parse_number
+from deltaprop.data.readers import READERS, DataFileError, column_from_values, parse_number
 
 Array = np.ndarray
 SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".txt", ".npy", ".npz", ".parquet")
@@ -63,6 +65,10 @@ class Table:
         """The column names, in file order."""
         return list(self.columns)
 
+    def take(self, rows: Any) -> Table:
+        """The table of the given rows (indices or a boolean mask), e.g. a held-out part."""
+        return Table({name: values[rows] for name, values in self.columns.items()}, self.source)
+
     def is_text(self, name: str) -> bool:
         """Whether column ``name`` holds text rather than numbers."""
         return self._column(name, "column").dtype.kind in "US"
@@ -73,9 +79,7 @@ class Table:
         These are the one-hot categories :meth:`split` uses: store them with the model and give
         them to :meth:`features` to encode new data the same way.
         """
-        skip = set(exclude)
-        return {name: sorted(set(values.tolist()) - {""}) for name, values in self.columns.items()
-                if name not in skip and values.dtype.kind in "US"}
+        return text_categories(self.columns, exclude)
 
     def split(self, target: str | Sequence[str] | None, *, one_hot: bool = False
               ) -> tuple[Array, Array | None, list[str], list[str]]:
@@ -111,8 +115,7 @@ class Table:
                 "should be numbers, or drop those columns"
             )
         categories = self.categories(exclude=targets)
-        feature_names = [expanded for name in features for expanded in
-                         ([f"{name}={v}" for v in categories[name]] if name in categories else [name])]
+        feature_names = expanded_names(features, categories)
         X = self.features(feature_names, categories)
         return X, self.targets(targets) if targets else None, feature_names, targets
 
@@ -134,9 +137,8 @@ class Table:
         X : ndarray of float64, shape (n_rows, len(feature_names))
         """
         categories = categories or {}
-        indicators = {f"{col}={v}": (col, v) for col, values in categories.items() for v in values}
-        sources = list(dict.fromkeys(indicators[n][0] if n in indicators else n for n in feature_names))
-        missing = [name for name in sources if name not in self.columns]
+        named = indicators(categories)
+        missing = [name for name in source_columns(feature_names, categories) if name not in self.columns]
         if missing:
             raise DataFileError(f"{self.source}: the feature column(s) {_quoted(missing, everything=True)} "
                                 "the model was trained on are missing; available columns: "
@@ -144,8 +146,8 @@ class Table:
         labels: dict[str, Array] = {}  # checked text of each one-hot column, on first use
         X = np.empty((self.n_rows, len(feature_names)), dtype=np.float64)
         for j, name in enumerate(feature_names):
-            if name in indicators:
-                col, value = indicators[name]
+            if name in named:
+                col, value = named[name]
                 if col not in labels:
                     labels[col] = self._category_labels(col, categories[col])
                 X[:, j] = labels[col] == value
@@ -269,3 +271,55 @@ def read_table(path: str | os.PathLike[str]) -> Table:
         raise DataFileError(f"{path}: no data ({table.n_rows} rows x {len(table.columns)} columns); it "
                             "needs at least one row and one column")
     return table
+
+
+def as_table(rows: Any, columns: Sequence[str] | None = None, source: str = "rows") -> Table:
+    """Data given in memory as a :class:`Table`: what :class:`deltaprop.Model` takes.
+
+    Parameters
+    ----------
+    rows : Table, mapping of columns, pandas DataFrame, or 2-D array-like
+        A Table is used as it is; a mapping (a dict of columns, a DataFrame) gives its columns
+        by name; a 2-D array-like (a list of rows, an ndarray) of shape (n_samples, n_columns)
+        gives them by position, named by ``columns``. Cells follow the rules of a text file's:
+        numbers, missing values (None, NaN, empty), and text.
+    columns : sequence of str, optional
+        The names of a 2-D array's columns in order (default ``x0, x1, ...``).
+    source : str
+        What the data are called in error messages.
+
+    Raises
+    ------
+    DataFileError
+        (a ValueError) naming the problem: 1-D rows, the wrong number of columns, columns of
+        different lengths, no rows.
+    """
+    if isinstance(rows, Table):
+        return rows
+    if isinstance(rows, Mapping) or (hasattr(rows, "columns") and hasattr(rows, "iloc")):
+        names = list(rows.keys() if isinstance(rows, Mapping) else rows.columns)
+        data = {str(name): column_from_values(rows[name], str(name), source) for name in names}
+        if len({len(column) for column in data.values()}) > 1:
+            lengths = {name: len(column) for name, column in data.items()}
+            raise DataFileError(f"{source}: the columns have different lengths ({lengths})")
+    else:
+        data = _positional_columns(rows, columns, source)
+    table = Table(data, source)
+    if not data or table.n_rows == 0:
+        raise DataFileError(f"{source}: no data ({table.n_rows} rows x {len(data)} columns)")
+    return table
+
+
+def _positional_columns(rows: Any, columns: Sequence[str] | None, source: str) -> dict[str, Array]:
+    try:
+        array = np.asarray(rows)
+    except ValueError:  # ragged lists
+        raise DataFileError(f"{source}: the rows have different lengths") from None
+    if array.ndim != 2:
+        raise DataFileError(f"{source}: give rows as a 2-D array (n_samples, n_columns), got shape "
+                            f"{array.shape}; for one sample, give a list of one row: [row]")
+    names = list(columns) if columns is not None else [f"x{j}" for j in range(array.shape[1])]
+    if array.shape[1] != len(names):
+        raise DataFileError(f"{source}: the rows have {array.shape[1]} columns, but the model takes "
+                            f"{len(names)}: {_quoted(names)}")
+    return {name: column_from_values(array[:, j], name, source) for j, name in enumerate(names)}

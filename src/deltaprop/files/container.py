@@ -1,18 +1,37 @@
-"""The safe model file: a trained network on disk without pickle.
+"""The model file: one container for everything deltaprop saves, with a typed payload.
 
-A model file is a zip archive of
+A model file is a zip archive of stored (uncompressed) members:
 
-- ``metadata.json``: format name and version, deltaprop version, the architecture (each
-  layer's type, widths and activation by name and parameters), dtype, loss, the random state,
-  the training history, and any ``extra`` JSON the caller adds (the estimators store their
-  parameters and fitted attributes there);
-- ``theta.npy``: every parameter in one flat vector (the network's ``theta``);
-- ``layers.<i>.running_mean.npy``, ``layers.<i>.running_var.npy``: BatchNorm statistics.
+- ``metadata.json``, the manifest: ``format`` ("deltaprop-model"), ``format_version``,
+  ``deltaprop_version``, ``kind`` (what the file holds), and the payload's JSON sections;
+- ``.npy`` arrays: the network's (``theta``, BatchNorm statistics ``layers.<i>.running_mean``
+  and ``layers.<i>.running_var``) and a section's own (``<section>.<name>``).
 
-Loading reads JSON and ``.npy`` arrays with ``allow_pickle=False``: nothing in the file is
-executed. Saving is atomic: the archive is written to a temporary file in the same folder,
-flushed to disk, then renamed over the destination, so a crash never leaves a half-written
-model where the previous one was. Round trips are bit-exact.
+Every kind holds a network; the kind says what else:
+
+==============  ===============================================  ====================================
+kind            sections besides ``network``                      written by
+==============  ===============================================  ====================================
+``network``     ``metadata`` (optional: the caller's JSON)        ``deltaprop.save``, the playground
+``model``       ``preprocessing``, ``summary``                    ``Model.save``, ``deltaprop train``
+``estimator``   ``estimator`` (class, parameters, fitted)         ``MLPClassifier.save``, ...
+``checkpoint``  ``run`` (arrays ``run.*``), ``metadata``          ``fit(checkpoint=...)``,
+                                                                  ``deltaprop train --checkpoint-every``
+==============  ===============================================  ====================================
+
+(A checkpoint of ``deltaprop train`` carries the model's ``preprocessing`` and ``summary`` in
+its metadata, next to ``train_options``.) Files of format 1 (deltaprop 0.1), which said what
+they held in an ``extra`` section, are read as the same payloads.
+
+Reading never executes anything and never allocates more than the file holds: JSON, and
+``.npy`` arrays of numbers read with ``allow_pickle=False``, each checked against its member's
+size before it is read; compressed members are refused. Writing is atomic: the archive goes to
+a temporary file in the same folder, flushed to disk, then renamed over the destination, so a
+crash never leaves a half-written file where the previous one was. Round trips are bit-exact.
+
+This module imports no network class (the checkpoint callback writes through it); turning an
+:class:`Archive` into objects is :mod:`deltaprop.files.networks`' and
+:mod:`deltaprop.files.load`'s job.
 """
 
 from __future__ import annotations
@@ -21,61 +40,105 @@ import io
 import json
 import os
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import IO, Any
 
 import numpy as np
 
 from deltaprop._version import __version__
-from deltaprop.activations import Activation, CustomActivation, get_activation
-from deltaprop.history import History
-from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Dropout, Layer
-from deltaprop.losses import LOSSES, get_loss
-from deltaprop.network import Network
+from deltaprop.files.codec import network_arrays, network_config
+from deltaprop.files.format1 import CHECKPOINT_KEY, from_extra
 
 FORMAT = "deltaprop-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 METADATA = "metadata.json"
+KINDS = {
+    "network": "a network (deltaprop.save)",
+    "model": "a model: a network with its preprocessing (deltaprop train, Model.save)",
+    "estimator": "a scikit-learn estimator (MLPClassifier.save or MLPRegressor.save)",
+    "checkpoint": "a checkpoint of a training run (fit(checkpoint=...) or deltaprop train "
+                  "--checkpoint-every)",
+}
+REQUIRED = {"network": ("network",), "model": ("network", "preprocessing"),
+            "estimator": ("network", "estimator"), "checkpoint": ("network", "run")}
+SECTIONS = ("network", "preprocessing", "summary", "estimator", "run", "metadata")
 
 
 class ModelFileError(ValueError):
-    """A file that is not a readable deltaprop model (truncated, corrupted, foreign, newer)."""
+    """A file that is not a readable deltaprop model (truncated, corrupted, foreign, newer), or
+    that holds another kind of payload than the one asked for."""
 
 
-def save(net: Network, path: str | os.PathLike[str], *, extra: dict[str, Any] | None = None,
-         extra_arrays: dict[str, np.ndarray] | None = None) -> None:
-    """Write ``net`` to ``path`` in the safe format, atomically.
+@dataclass
+class Archive:
+    """What a model file holds, read and checked.
+
+    Attributes
+    ----------
+    path : str
+    kind : {"network", "model", "estimator", "checkpoint"}
+    sections : dict of str to JSON
+        ``network`` and the kind's other sections (see the module docstring).
+    arrays : dict of str to ndarray
+        The network's arrays and the sections' (``<section>.<name>``).
+    format_version : int
+        The format the file was written in (1: deltaprop 0.1).
+    deltaprop_version : str or None
+        The deltaprop that wrote it.
+    """
+
+    path: str
+    kind: str
+    sections: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+    format_version: int = FORMAT_VERSION
+    deltaprop_version: str | None = None
+
+    def group(self, section: str) -> dict[str, np.ndarray]:
+        """The arrays of ``section``, by their names within it."""
+        prefix = f"{section}."
+        return {name[len(prefix):]: array for name, array in self.arrays.items()
+                if name.startswith(prefix)}
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The caller's JSON (the ``metadata`` section; empty without one)."""
+        metadata = self.sections.get("metadata") or {}
+        return metadata if isinstance(metadata, dict) else {}
+
+    def expect(self, kinds: Collection[str], wanted: str, hint: str = "") -> None:
+        """Raise a ModelFileError naming both kinds unless this file holds one of ``kinds``."""
+        if self.kind not in kinds:
+            raise ModelFileError(f"{self.path}: holds {KINDS[self.kind]}, not {wanted}{hint}")
+
+
+# -- writing ---------------------------------------------------------------------------------------
+def write_archive(path: str | os.PathLike[str], kind: str, sections: dict[str, Any],
+                  arrays: dict[str, np.ndarray]) -> None:
+    """Write a model file of ``kind`` atomically.
 
     Parameters
     ----------
-    net : Network
     path : str or path-like
         The file to write (conventionally ``*.dp``); an existing file is replaced only once the
         new one is complete on disk.
-    extra : dict, optional
-        JSON-serializable data stored with the model (read back by :func:`load_with_extra`).
-    extra_arrays : dict of str to ndarray, optional
-        Numeric arrays stored with the model (checkpoints keep the optimizer state here; read
-        back by :func:`load_archive`).
+    kind : {"network", "model", "estimator", "checkpoint"}
+    sections : dict of str to JSON-serializable
+        At least the kind's required sections (``network``, and ``preprocessing``,
+        ``estimator`` or ``run``).
+    arrays : dict of str to ndarray
+        Numeric arrays: the network's, and ``<section>.<name>`` for a section's own.
 
     Raises
     ------
     ValueError
-        If the network holds something the safe format cannot describe (a user-defined
-        activation given as Python functions); pickle such a network instead.
+        For an unknown kind or section, a missing section, or data JSON cannot hold, before
+        any file is touched.
     """
-    metadata = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "deltaprop_version": __version__,
-        "network": network_config(net), "extra": extra or {},
-    }
-    arrays = {"theta": net.theta}
-    arrays.update({f"extra.{name}": array for name, array in (extra_arrays or {}).items()})
-    for i, layer in enumerate(net.layers):
-        if isinstance(layer, BatchNorm):
-            assert layer.running_mean is not None and layer.running_var is not None
-            arrays[f"layers.{i}.running_mean"] = layer.running_mean
-            arrays[f"layers.{i}.running_var"] = layer.running_var
-    text = json.dumps(metadata, indent=1)  # fails here, before any file is touched
+    _check_payload(kind, sections, arrays)
+    text = json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION,
+                       "deltaprop_version": __version__, "kind": kind, **sections}, indent=1)
 
     def write(stream: IO[bytes]) -> None:
         with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_STORED) as archive:
@@ -88,236 +151,144 @@ def save(net: Network, path: str | os.PathLike[str], *, extra: dict[str, Any] | 
     atomic_write(path, write)
 
 
-def load(path: str | os.PathLike[str]) -> Network:
-    """Read a network written by :func:`save`; predictions equal the saved network's bit for bit.
+def save_payload(path: str | os.PathLike[str], net: Any, kind: str,
+                 sections: dict[str, Any] | None = None,
+                 arrays: dict[str, np.ndarray] | None = None) -> None:
+    """Write ``net`` (a Network) and the payload's other ``sections`` and ``arrays`` as a model
+    file of ``kind``, atomically (see :func:`write_archive`).
 
     Raises
     ------
+    ValueError
+        If the network holds something the format cannot describe (a user-defined activation):
+        pickle such a network instead.
+    """
+    write_archive(path, kind, {"network": network_config(net), **(sections or {})},
+                  {**network_arrays(net), **(arrays or {})})
+
+
+def _check_payload(kind: str, sections: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    unknown = sorted(set(sections) - set(SECTIONS))
+    missing = [name for name in REQUIRED[kind] if name not in sections]
+    if unknown or missing:
+        raise ValueError(f"a {kind} file has the sections {', '.join(REQUIRED[kind])} (and "
+                         f"optionally others of {', '.join(SECTIONS)}); unknown: {unknown}, "
+                         f"missing: {missing}")
+    for name, array in arrays.items():
+        owner = name.split(".", 1)[0]
+        if not (name == "theta" or owner in ("layers", *sections)):
+            raise ValueError(f"array {name!r} belongs to no section; name it <section>.<name>")
+        if np.asarray(array).dtype.kind not in "biuf":
+            raise ValueError(f"array {name!r} holds {np.asarray(array).dtype}; only numbers are stored")
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def read_archive(path: str | os.PathLike[str]) -> Archive:
+    """Read and check a model file of any kind and format.
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no file at ``path``.
     ModelFileError
         (a ValueError) naming the problem: not a model file, truncated or corrupted, written by
-        a newer deltaprop, or inconsistent contents.
+        a newer deltaprop, or a payload without its sections.
     """
-    return load_with_extra(path)[0]
-
-
-def load_with_extra(path: str | os.PathLike[str]) -> tuple[Network, dict[str, Any]]:
-    """Like :func:`load`, and also return the ``extra`` data saved with the model."""
-    net, extra, _ = load_archive(path)
-    return net, extra
-
-
-def load_archive(path: str | os.PathLike[str]) -> tuple[Network, dict[str, Any], dict[str, np.ndarray]]:
-    """The network, the ``extra`` data and the ``extra_arrays`` saved with it."""
-    metadata, arrays = _read(path)
-    net = network_from_config(metadata["network"], arrays, path)
-    extra_arrays = {name[len("extra."):]: array for name, array in arrays.items()
-                    if name.startswith("extra.")}
-    return net, metadata.get("extra", {}), extra_arrays
-
-
-# -- the architecture as JSON ------------------------------------------------------------------
-def network_config(net: Network) -> dict[str, Any]:
-    """The JSON description of ``net`` that :func:`network_from_config` rebuilds."""
-    return {
-        "class": type(net).__name__,
-        "layer_sizes": getattr(net, "layer_sizes", None),
-        "dtype": net.dtype.name,
-        "layers": [_layer_config(layer, i) for i, layer in enumerate(net.layers)],
-        "loss": None if net.loss is None else net.loss.name,
-        "seed": net.seed if isinstance(net.seed, int) else None,
-        "rng_state": net.rng.bit_generator.state,
-        "restart_seeds": _seed_sequence_config(net.restart_seeds),
-        "history": None if net.history is None else net.history.to_dict(),
-        "n_parameters": net.n_parameters,
-    }
-
-
-def network_from_config(config: dict[str, Any], arrays: dict[str, np.ndarray], path: Any = "") -> Network:
-    """Rebuild a network from :func:`network_config` and its arrays (``theta``, statistics)."""
-    try:
-        theta = arrays["theta"]
-        expected = _parameter_count(config["layers"])
-        if theta.ndim != 1 or theta.size != expected:  # before allocating anything
-            raise ModelFileError(f"{path}: theta has shape {theta.shape}, but the architecture "
-                                 f"has {expected} parameters")
-        layers = [_layer_from_config(layer) for layer in config["layers"]]
-        net = Network(layers, dtype=config["dtype"])
-        if theta.dtype != net.theta.dtype:
-            raise ModelFileError(f"{path}: theta is {theta.dtype}, the network {net.theta.dtype}")
-        net.theta[...] = theta
-        for i, layer in enumerate(net.layers):
-            if isinstance(layer, BatchNorm):
-                layer.running_mean = _statistic(arrays, f"layers.{i}.running_mean", layer, net, path)
-                layer.running_var = _statistic(arrays, f"layers.{i}.running_var", layer, net, path)
-        if config.get("class") == "MLP":
-            from deltaprop.mlp import MLP
-
-            net.__class__ = MLP  # same layers and state; MLP only adds layer_sizes
-            net.layer_sizes = [int(size) for size in config["layer_sizes"]]  # type: ignore[attr-defined]
-        if config.get("loss") in LOSSES:
-            net.use_loss(get_loss(config["loss"]))
-        seed = config.get("seed")
-        net.seed = seed if isinstance(seed, int) else None
-        net.set_rng(_generator(config["rng_state"]))
-        net.restart_seeds = _seed_sequence(config["restart_seeds"])
-        if config.get("history") is not None:
-            net.history = History.from_dict(config["history"])
-    except ModelFileError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
-        raise ModelFileError(f"{path}: the model file's contents are inconsistent ({error!r})") from None
-    return net
-
-
-_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
-
-
-def _generator(state: dict[str, Any]) -> np.random.Generator:
-    """The generator whose state the file holds; only NumPy's bit generators, by name."""
-    name = state["bit_generator"]
-    if name not in _BIT_GENERATORS:
-        raise ModelFileError(f"unknown random bit generator {name!r} in the model file")
-    bit_generator = getattr(np.random, name)()
-    bit_generator.state = state
-    return np.random.Generator(bit_generator)
-
-
-def _seed_sequence(config: dict[str, Any]) -> np.random.SeedSequence:
-    """The restart seeds, checked first: SeedSequence takes time quadratic in ``pool_size``, so
-    a file must not choose it (we always write NumPy's default, 4)."""
-    entropy, spawn_key = config["entropy"], config["spawn_key"]
-    children = config["n_children_spawned"]
-    words = entropy if isinstance(entropy, list) and len(entropy) <= 64 else [entropy]
-    plain = (all(isinstance(e, int) and 0 <= e < 2**256 for e in words) and config["pool_size"] == 4
-             and isinstance(spawn_key, list) and len(spawn_key) <= 64
-             and all(isinstance(k, int) and 0 <= k < 2**64 for k in spawn_key)
-             and isinstance(children, int) and 0 <= children < 2**63)
-    if not plain:
-        raise ModelFileError("the restart seeds in the model file are malformed")
-    return np.random.SeedSequence(entropy, spawn_key=spawn_key, pool_size=4,
-                                  n_children_spawned=children)
-
-
-def _parameter_count(layers: list[dict[str, Any]]) -> int:
-    """How many parameters the layer configs describe (W and b; BatchNorm's gamma and beta)."""
-    count = 0
-    for layer in layers:
-        if layer["type"] == "Dense":
-            count += int(layer["n_out"]) * (int(layer["n_in"]) + 1)
-        elif layer["type"] == "BatchNorm":
-            count += 2 * int(layer["n_features"])
-        elif layer["type"] not in ("Dropout", "Activation"):
-            raise ModelFileError(f"unknown layer type {layer['type']!r} in the model file")
-    return count
-
-
-def _statistic(arrays: dict[str, np.ndarray], name: str, layer: BatchNorm, net: Network,
-               path: Any) -> np.ndarray:
-    """A BatchNorm running statistic, checked against the layer's width and the dtype."""
-    array = arrays[name]
-    if array.shape != (layer.n_out,) or array.dtype != net.dtype:
-        raise ModelFileError(f"{path}: {name} has shape {array.shape} and dtype {array.dtype}, "
-                             f"expected ({layer.n_out},) {net.dtype}")
-    return array.copy()
-
-
-def _layer_config(layer: Layer, index: int) -> dict[str, Any]:
-    if isinstance(layer, Dense):
-        return {"type": "Dense", "n_in": layer.n_in, "n_out": layer.n_out,
-                "activation": _activation_config(layer.activation, index),
-                "activation_is_auto": layer.activation_is_auto,
-                "init": layer.init if isinstance(layer.init, str) else None}
-    if isinstance(layer, BatchNorm):
-        return {"type": "BatchNorm", "n_features": layer.n_out, "eps": layer.eps,
-                "momentum": layer.momentum}
-    if isinstance(layer, Dropout):
-        return {"type": "Dropout", "p": layer.p}
-    if isinstance(layer, ActivationLayer):
-        return {"type": "Activation", "n_features": layer.n_out,
-                "activation": _activation_config(layer.activation, index),
-                "activation_is_auto": layer.activation_is_auto}
-    raise ValueError(f"layers[{index}] is a {type(layer).__name__}, which the safe model format "
-                     "does not describe; pickle this network instead")
-
-
-def _activation_config(activation: Activation, index: int) -> dict[str, Any]:
-    if isinstance(activation, CustomActivation) or type(activation).__module__ != "deltaprop.activations":
-        raise ValueError(
-            f"layers[{index}] uses the user-defined activation {activation.name!r}; the safe model "
-            "format stores activations by name only (pickle this network instead)"
-        )
-    return activation.to_config()
-
-
-def _layer_from_config(config: dict[str, Any]) -> Layer:
-    kind = config["type"]
-    auto = config.get("activation_is_auto")
-    activation = None if auto or "activation" not in config else get_activation(config["activation"])
-    if kind == "Dense":
-        layer: Layer = Dense(config["n_in"], config["n_out"], activation, init=config.get("init"))
-    elif kind == "BatchNorm":
-        layer = BatchNorm(config["n_features"], eps=config["eps"], momentum=config["momentum"])
-    elif kind == "Dropout":
-        layer = Dropout(config["p"])
-    elif kind == "Activation":
-        layer = ActivationLayer(activation)
-    else:
-        raise ModelFileError(f"unknown layer type {kind!r} in the model file")
-    if auto and isinstance(layer, (Dense, ActivationLayer)):
-        layer.set_activation(get_activation(config["activation"]))  # still the loss's to choose
-    return layer
-
-
-def _seed_sequence_config(seeds: np.random.SeedSequence) -> dict[str, Any]:
-    return {"entropy": seeds.entropy, "spawn_key": list(seeds.spawn_key),
-            "pool_size": seeds.pool_size, "n_children_spawned": seeds.n_children_spawned}
-
-
-# -- the archive ---------------------------------------------------------------------------------
-def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The metadata and the arrays of a model file, or a ModelFileError naming the problem."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no model file at {os.fspath(path)!r}")
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, EOFError):
+    except (zipfile.BadZipFile, EOFError, OSError):
         raise ModelFileError(f"{path}: not a deltaprop model file, or a truncated one "
                              "(not a readable zip archive)") from None
     try:
         with archive:
-            names = archive.namelist()
-            if METADATA not in names:
+            _check_members(archive, path)
+            if METADATA not in archive.namelist():
                 raise ModelFileError(f"{path}: not a deltaprop model file (no {METADATA})")
-            metadata = json.loads(archive.read(METADATA).decode("utf-8"))
-            _check_format(metadata, path)
-            arrays = {}
-            for name in names:
-                if name.endswith(".npy"):
-                    with archive.open(name) as member:
-                        arrays[name[:-4]] = np.lib.format.read_array(
-                            io.BytesIO(member.read()), allow_pickle=False)
+            manifest = json.loads(archive.read(METADATA).decode("utf-8"))
+            _check_format(manifest, path)
+            arrays = {info.filename[:-4]: _read_array(archive, info, path)
+                      for info in archive.infolist() if info.filename.endswith(".npy")}
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, UnicodeDecodeError,
-            ValueError) as error:  # CRC mismatches, bad JSON, pickled (object) arrays
+            ValueError) as error:  # CRC mismatches, bad JSON, malformed array headers
         raise ModelFileError(f"{path}: the model file is corrupted ({error})") from None
-    return metadata, arrays
+    return _payload(manifest, arrays, os.fspath(path))
 
 
-def _check_format(metadata: Any, path: Any) -> None:
-    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+def _check_members(archive: zipfile.ZipFile, path: Any) -> None:
+    """Stored members whose sizes add up to at most the file's: nothing read later can claim
+    more memory than the file holds."""
+    infos = archive.infolist()
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+            how = "encrypted" if info.flag_bits & 0x1 else "compressed"
+            raise ModelFileError(f"{path}: not a model file written by deltaprop, or a corrupted one "
+                                 f"({info.filename} is {how}; deltaprop stores members as they are)")
+    claimed, size = sum(info.file_size for info in infos), os.path.getsize(path)
+    if claimed > size:
+        raise ModelFileError(f"{path}: the model file is corrupted or truncated (its members claim "
+                             f"{claimed} bytes in a file of {size})")
+
+
+def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Any) -> np.ndarray:
+    """A numeric array, its header checked against the member's size before it is used."""
+    data = archive.read(info)  # at most the file's size (_check_members), CRC checked
+    stream = io.BytesIO(data)
+    version = np.lib.format.read_magic(stream)
+    if version not in ((1, 0), (2, 0)):
+        raise ValueError(f"{info.filename} has .npy format {version}")
+    header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = header(stream)
+    if dtype.kind not in "biuf":  # object arrays would be pickles: never read
+        raise ValueError(f"{info.filename} holds {dtype} values, not numbers")
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(data) - stream.tell() != expected:
+        raise ValueError(f"{info.filename} holds {len(data) - stream.tell()} bytes for an array of "
+                         f"shape {shape} ({expected} bytes)")
+    return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+
+
+def _check_format(manifest: Any, path: Any) -> None:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not a deltaprop model file (format is not {FORMAT!r})")
-    version = metadata.get("format_version")
-    if not isinstance(version, int) or version < 1:
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ModelFileError(f"{path}: the model file has no valid format_version")
     if version > FORMAT_VERSION:
         raise ModelFileError(
-            f"{path}: written by a newer deltaprop ({metadata.get('deltaprop_version')}, model "
-            f"format {version}); this one ({__version__}) reads format {FORMAT_VERSION}: upgrade "
-            "deltaprop to load it"
+            f"{path}: written by a newer deltaprop ({manifest.get('deltaprop_version')}, model "
+            f"format {version}); this one ({__version__}) reads formats up to {FORMAT_VERSION}: "
+            "upgrade deltaprop to load it"
         )
 
 
+def _payload(manifest: dict[str, Any], arrays: dict[str, np.ndarray], path: str) -> Archive:
+    """The typed payload of a manifest of either format, its required sections checked."""
+    version = manifest["format_version"]
+    if version == 1:
+        if not isinstance(manifest.get("network"), dict) or not isinstance(manifest.get("extra", {}), dict):
+            raise ModelFileError(f"{path}: the model file's contents are inconsistent (no network)")
+        kind, sections, arrays = from_extra(manifest["network"], manifest.get("extra", {}), arrays)
+    else:
+        kind = str(manifest.get("kind"))
+        if kind not in KINDS:
+            raise ModelFileError(f"{path}: holds a payload of kind {manifest.get('kind')!r}, which "
+                                 f"this deltaprop ({__version__}) does not know (it reads "
+                                 f"{', '.join(KINDS)})")
+        sections = {name: manifest[name] for name in SECTIONS if name in manifest}
+    missing = [name for name in REQUIRED[kind] if not isinstance(sections.get(name), dict)]
+    if missing:
+        raise ModelFileError(f"{path}: the model file's contents are inconsistent (the {kind} "
+                             f"payload lacks its {', '.join(missing)} section)")
+    return Archive(path, kind, sections, arrays, version, manifest.get("deltaprop_version"))
+
+
+# -- writing files atomically ------------------------------------------------------------------
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> None:
     """Call ``write(stream)`` on a temporary file beside ``path`` (``.NAME.part``), sync it,
     rename it to ``path``.
@@ -369,3 +340,26 @@ def _sync_folder(folder: str) -> None:
         pass
     finally:
         os.close(descriptor)
+
+
+# -- the calls of format 1's writers, kept while callbacks/checkpoint.py and training/resume.py
+#    still make them; delete this block once they call save_payload and read_archive ------------
+def save(net: Any, path: str | os.PathLike[str], *, extra: dict[str, Any] | None = None,
+         extra_arrays: dict[str, np.ndarray] | None = None) -> None:
+    """Write ``net`` with format 1's ``extra`` conventions, as the typed payload they mean
+    (:func:`deltaprop.files.format1.from_extra`). New code calls :func:`save_payload`."""
+    kind, sections, arrays = from_extra(network_config(net), extra or {},
+                                        {f"extra.{name}": a for name, a in (extra_arrays or {}).items()})
+    write_archive(path, kind, sections, {**network_arrays(net), **arrays})
+
+
+def load_archive(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any], dict[str, np.ndarray]]:
+    """(network, format 1's ``extra``, ``extra_arrays``) of a network or checkpoint file. New
+    code calls :func:`read_archive` and :func:`deltaprop.files.networks.network_from_archive`."""
+    from deltaprop.files.networks import network_from_archive  # the transition's cycle: see above
+
+    archive = read_archive(path)
+    net = network_from_archive(archive)
+    if archive.kind == "checkpoint":
+        return net, {**archive.metadata, CHECKPOINT_KEY: archive.sections["run"]}, archive.group("run")
+    return net, archive.metadata, archive.group("metadata")

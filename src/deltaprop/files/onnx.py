@@ -23,6 +23,7 @@ float32 for z > 88; ``Sign`` gives 0 at 0 where ours gives +1).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from typing import IO, Any
@@ -32,6 +33,7 @@ import numpy as np
 from deltaprop._version import __version__
 from deltaprop.activations import ACTIVATIONS, Activation
 from deltaprop.files.container import atomic_write
+from deltaprop.files.model import Model
 from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Dropout, Layer
 from deltaprop.network import Network
 
@@ -42,7 +44,7 @@ _INSTALL_HINT = "ONNX export needs the onnx package: pip install 'deltaprop[onnx
 
 
 def export_onnx(
-    net: Network,
+    net: Network | Model,
     path: str | os.PathLike[str],
     *,
     input_mean: Any = None,
@@ -58,9 +60,13 @@ def export_onnx(
 
     Parameters
     ----------
-    net : Network
+    net : Network or Model
         A network of Dense, BatchNorm (exported in evaluation mode, with its running
         statistics), Dropout (dropped) and Activation layers, with deltaprop's own activations.
+        A :class:`~deltaprop.Model` brings its preprocessing: the graph takes the features
+        (one-hot indicators included, in ``feature_names`` order) unscaled and outputs class
+        probabilities or targets in their units; its feature names, output columns and task
+        go into the metadata. Give no standardization arguments with a Model.
     path : str or path-like
         Where to write the ``.onnx`` file; written atomically (an existing file there is left
         untouched when export fails).
@@ -95,6 +101,11 @@ def export_onnx(
         is written then.
     """
     onnx = _import_onnx()
+    if isinstance(net, Model):
+        if any(v is not None for v in (input_mean, input_scale, output_mean, output_scale)):
+            raise TypeError("a Model carries its own standardization; give input_mean, "
+                            "input_scale, output_mean and output_scale only with a Network")
+        net, input_mean, input_scale, output_mean, output_scale, metadata = _model_arguments(net, metadata)
     if not isinstance(net, Network):
         raise TypeError(f"export_onnx takes a deltaprop Network, got {type(net).__name__}")
     _check_opset(opset, onnx.defs.onnx_opset_version())
@@ -110,21 +121,10 @@ def export_onnx(
         raise ValueError(f"input_name ({input_name!r}) and output_name ({output_name!r}) must be "
                          "distinct non-empty names")
 
-    graph = _Graph(onnx, net.dtype, reserved=(input_name, output_name))
-    a = input_name
-    if mean is not None:
-        a = graph.op("Sub", [a, graph.const("input_mean", mean)])
-    if scale is not None:
-        a = graph.op("Div", [a, graph.const("input_scale", scale)])
-    for i, layer in enumerate(net.layers):
-        a = _LAYER_EXPORTERS[type(layer)](graph, a, layer, f"layers.{i}")
     out_scale, out_mean = (_scaling_vector(v, name, net.n_outputs, "output") for v, name in
                            ((output_scale, "output_scale"), (output_mean, "output_mean")))
-    if out_scale is not None:
-        a = graph.op("Mul", [a, graph.const("output_scale", out_scale)])
-    if out_mean is not None:
-        a = graph.op("Add", [a, graph.const("output_mean", out_mean)])
-    graph.output(a, output_name)
+    graph = _Graph(onnx, net.dtype, reserved=(input_name, output_name))
+    graph.output(_forward(graph, net, input_name, (mean, scale), (out_mean, out_scale)), output_name)
     model = graph.model(net, input_name, output_name, opset, standardized=(mean, scale))
     if metadata:
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
@@ -138,6 +138,38 @@ def export_onnx(
         stream.write(payload)
 
     atomic_write(path, write)
+
+
+def _forward(graph: _Graph, net: Network, a: str, inputs: tuple[Array | None, Array | None],
+             outputs: tuple[Array | None, Array | None]) -> str:
+    """The nodes from the input ``a`` to the output: standardization, each layer's evaluation
+    forward pass, the outputs back in the targets' units; the last node's name."""
+    (mean, scale), (out_mean, out_scale) = inputs, outputs
+    if mean is not None:
+        a = graph.op("Sub", [a, graph.const("input_mean", mean)])
+    if scale is not None:
+        a = graph.op("Div", [a, graph.const("input_scale", scale)])
+    for i, layer in enumerate(net.layers):
+        a = _LAYER_EXPORTERS[type(layer)](graph, a, layer, f"layers.{i}")
+    if out_scale is not None:
+        a = graph.op("Mul", [a, graph.const("output_scale", out_scale)])
+    if out_mean is not None:
+        a = graph.op("Add", [a, graph.const("output_mean", out_mean)])
+    return a
+
+
+def _model_arguments(model: Model, metadata: dict[str, str] | None) -> tuple[Any, ...]:
+    """(network, input mean and scale, output mean and scale, metadata) of a Model."""
+    features, targets = model.preprocessing.features, model.preprocessing.targets
+    if model.classes is None:
+        columns = model.target_names
+    else:  # one sigmoid output is p(the second class)
+        columns = [str(c) for c in (model.classes[1:] if model.net.n_outputs == 1 else model.classes)]
+    described = {"feature_names": json.dumps(model.feature_names), "output_columns": json.dumps(columns),
+                 "task": model.task}
+    return (model.net, None if features is None else features.mean,
+            None if features is None else features.scale, None if targets is None else targets.mean,
+            None if targets is None else targets.scale, {**described, **(metadata or {})})
 
 
 def _import_onnx() -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from deltaprop.activations import Activation, Identity, get_activation
-from deltaprop.layers.base import Array, Layer
+from deltaprop.layers.base import Array, Layer, activation_fields, activation_from_fields
 
 
 class ActivationLayer(Layer):
@@ -54,10 +54,16 @@ class ActivationLayer(Layer):
         return delta if need_input_grad else None
 
     def to_config(self) -> dict[str, Any]:
-        return {
-            "type": "Activation",
-            "activation": None if self.activation_is_auto else self.activation.to_config(),
-        }
+        return {"type": "Activation", "n_features": self.n_in,
+                **activation_fields(self.activation, self.activation_is_auto)}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> ActivationLayer:
+        activation, chosen_by_loss = activation_from_fields(config)
+        layer = cls(activation)
+        if chosen_by_loss is not None:
+            layer.set_activation(chosen_by_loss)  # still the loss's to change
+        return layer
 
     def __repr__(self) -> str:
         return f"Activation({self.activation.name!r})"

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from deltaprop.activations import ACTIVATIONS, Activation, get_activation
+
 Array = np.ndarray
 
 
@@ -89,7 +91,14 @@ class Layer:
         raise NotImplementedError
 
     def to_config(self) -> dict[str, Any]:
-        """The type and arguments that rebuild this layer (without its parameter values)."""
+        """The type and arguments that rebuild this layer (without its parameter values), as
+        JSON; :func:`deltaprop.layers.registry.layer_from_config` reads it back."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        """The layer :meth:`to_config` described (parameters not drawn: the network binds and
+        fills them)."""
         raise NotImplementedError
 
     # -- workspaces -------------------------------------------------------------------------
@@ -100,3 +109,36 @@ class Layer:
             buffer = np.empty(shape, dtype=dtype)
             self._workspace[key] = buffer
         return buffer
+
+
+# -- the activation inside a layer's config ----------------------------------------------------
+def activation_config(activation: Activation) -> dict[str, Any]:
+    """The activation by name and parameters (:meth:`Activation.to_config`).
+
+    Raises
+    ------
+    ValueError
+        For a user-defined activation: configs hold names, never code, so it cannot be stored.
+    """
+    if ACTIVATIONS.get(activation.name) is not type(activation):
+        raise ValueError(
+            f"the user-defined activation {activation.name!r} cannot be described by name; the safe "
+            "model format stores deltaprop's own activations only (pickle this network instead)"
+        )
+    return activation.to_config()
+
+
+def activation_fields(activation: Activation, is_auto: bool) -> dict[str, Any]:
+    """The config fields of a layer's activation. One left to the loss (``is_auto``) is stored
+    too: it is the one the loss chose, and it stays the loss's to change after loading."""
+    return {"activation": activation_config(activation), "activation_is_auto": is_auto}
+
+
+def activation_from_fields(config: dict[str, Any]) -> tuple[Activation | None, Activation | None]:
+    """(the activation to construct the layer with, or None when the loss chooses it; the
+    activation to set afterwards, or None), from :func:`activation_fields`' output."""
+    stored = config.get("activation")
+    activation = None if stored is None else get_activation(stored)
+    if config.get("activation_is_auto", stored is None):
+        return None, activation
+    return activation, None

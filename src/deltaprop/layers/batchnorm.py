@@ -139,5 +139,11 @@ class BatchNorm(Layer):
     def to_config(self) -> dict[str, Any]:
         return {"type": "BatchNorm", "n_features": self.n_in, "eps": self.eps, "momentum": self.momentum}
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> BatchNorm:
+        if config["n_features"] is None:  # its parameters' size must be known before loading them
+            raise ValueError("a BatchNorm config needs its width, n_features")
+        return cls(config["n_features"], eps=config["eps"], momentum=config["momentum"])
+
     def __repr__(self) -> str:
         return f"BatchNorm({self.n_in})"

@@ -9,7 +9,7 @@ import numpy as np
 from deltaprop.activations import Activation, Identity, get_activation
 from deltaprop.blas import matmul
 from deltaprop.initializers import get_initializer
-from deltaprop.layers.base import Array, Layer, ParameterSpec
+from deltaprop.layers.base import Array, Layer, ParameterSpec, activation_fields, activation_from_fields
 
 
 class Dense(Layer):
@@ -167,12 +167,19 @@ class Dense(Layer):
         return matmul(delta, self._hot_W, self._hot_g_in)
 
     def to_config(self) -> dict[str, Any]:
-        init = self.init if self.init is None or isinstance(self.init, str) else "custom"
-        return {
-            "type": "Dense", "n_in": self.n_in, "n_out": self.n_out,
-            "activation": None if self.activation_is_auto else self.activation.to_config(),
-            "init": init,
-        }
+        # A callable initializer is code: stored as None (the default), it only ever mattered
+        # for the initial draw, which the stored weights replace.
+        return {"type": "Dense", "n_in": self.n_in, "n_out": self.n_out,
+                **activation_fields(self.activation, self.activation_is_auto),
+                "init": self.init if isinstance(self.init, str) else None}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Dense:
+        activation, chosen_by_loss = activation_from_fields(config)
+        layer = cls(config["n_in"], config["n_out"], activation, init=config.get("init"))
+        if chosen_by_loss is not None:
+            layer.set_activation(chosen_by_loss)  # still the loss's to change
+        return layer
 
     def __repr__(self) -> str:
         return f"Dense({self.n_in}, {self.n_out}, activation={self.activation.name!r})"

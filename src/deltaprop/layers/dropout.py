@@ -58,5 +58,9 @@ class Dropout(Layer):
     def to_config(self) -> dict[str, Any]:
         return {"type": "Dropout", "p": self.p}
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Dropout:
+        return cls(config["p"])
+
     def __repr__(self) -> str:
         return f"Dropout(p={self.p})"

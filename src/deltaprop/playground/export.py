@@ -10,19 +10,20 @@ from __future__ import annotations
 import os
 import tempfile
 
-from deltaprop.files.container import save
+from deltaprop.files.container import save_payload
 from deltaprop.playground.config import Config
 from deltaprop.playground.session import Session, output_activation
 
 
 def model_bytes(session: Session) -> bytes:
-    """The session's network in deltaprop's model file format (``deltaprop.load`` reads it)."""
+    """The session's network in deltaprop's model file format: a file of kind ``network`` whose
+    metadata hold the playground's settings (``deltaprop.load`` gives the network)."""
     config = session.config
-    extra = {"playground": config.as_dict(), "steps": session.steps, "task": config.task,
-             "feature_names": list(session.feature_names)}
+    metadata = {"playground": config.as_dict(), "steps": session.steps, "task": config.task,
+                "feature_names": list(session.feature_names)}
     with tempfile.TemporaryDirectory(prefix="deltaprop-playground-") as folder:
         path = os.path.join(folder, "playground.dp")
-        save(session.net, path, extra=extra)
+        save_payload(path, session.net, "network", {"metadata": metadata})
         with open(path, "rb") as stream:
             return stream.read()
 

@@ -43,4 +43,7 @@ Not supported (the core lacks them): ``solver="lbfgs"``, ``loss="poisson"``, spa
 from deltaprop.sklearn.classifier import MLPClassifier
 from deltaprop.sklearn.regressor import MLPRegressor
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+# The estimators by class name: how deltaprop.load rebuilds the one an estimator file names.
+ESTIMATORS: dict[str, type] = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
+
+__all__ = ["MLPClassifier", "MLPRegressor", "ESTIMATORS"]

@@ -222,7 +222,7 @@ class BaseMLP(BaseEstimator):
     @classmethod
     def load(cls, path: Any) -> Any:
         """Read an estimator of this class written by :meth:`save`."""
-        return load_estimator(path, expected=cls)
+        return load_estimator(path, cls)
 
     def _outputs(self, X: Any) -> np.ndarray:
         """The network's outputs in X's float dtype (the network's may differ: ``dtype``)."""

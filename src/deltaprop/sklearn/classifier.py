@@ -13,6 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deltaprop.losses import BinaryCrossEntropy, CrossEntropy, Loss, SquaredError, one_hot
+from deltaprop.metrics import class_indices, log_sigmoid, log_softmax
 from deltaprop.sklearn._base import PARAMETERS_DOC, BaseMLP, partial_fit_available, shared_parameters
 
 
@@ -29,11 +30,6 @@ class _SquaredErrorOnClasses(SquaredError):
     def metric(self, a: np.ndarray, Y: np.ndarray, w: np.ndarray | None = None) -> float:
         scorer = CrossEntropy() if self.exclusive else BinaryCrossEntropy()
         return scorer.metric(a, Y, w)
-
-
-def _softplus(z: np.ndarray) -> np.ndarray:
-    """log(1 + exp(z)) without overflow."""
-    return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
 
 
 class MLPClassifier(ClassifierMixin, BaseMLP):
@@ -174,20 +170,19 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
         z = self.net_.predict_logits(X).astype(np.float64)
         if self.net_.output_layer.activation.name == "softmax":
-            z_max = z.max(axis=1, keepdims=True)
-            log_p = z - z_max - np.log(np.exp(z - z_max).sum(axis=1, keepdims=True))
+            log_p = log_softmax(z)
         elif len(self.classes_) == 2 and self._multilabel_dtype is None:
-            log_p = np.hstack([-_softplus(z), -_softplus(-z)])
+            log_p = np.hstack([log_sigmoid(-z), log_sigmoid(z)])
         else:
-            log_p = -_softplus(-z)
+            log_p = log_sigmoid(z)
         return log_p.astype(X.dtype, copy=False)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels, shape (n_samples,), or (n_samples, n_labels) for multilabel."""
         out = self._outputs(X)
+        codes = class_indices(out, self.net_.output_layer.activation.name)
         if self._multilabel_dtype is not None:
-            return (out > 0.5).astype(self._multilabel_dtype)
-        codes = (out[:, 0] > 0.5).astype(np.intp) if out.shape[1] == 1 else out.argmax(axis=1)
+            return codes.astype(self._multilabel_dtype)
         return self.classes_[codes]
 
     def __sklearn_tags__(self) -> Any:

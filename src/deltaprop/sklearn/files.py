@@ -1,5 +1,7 @@
-"""The estimators in the safe model file: the network as :mod:`deltaprop.files.container` writes it,
-plus the estimator's parameters and fitted attributes as JSON (no pickle anywhere).
+"""The estimators in the safe model file (:mod:`deltaprop.files.container`): a payload of kind
+``estimator``, the network plus the estimator's parameters and fitted attributes as JSON (no
+pickle anywhere). ``classes_`` is stored by the label codec of
+:mod:`deltaprop.data.preprocessing`, its dtype kept exactly.
 
 Not stored: ``callbacks`` and a callable ``init`` or ``random_state`` object (they are code
 or live objects; they load as None, and the metadata lists them under ``not_stored``), and the
@@ -15,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop.files.container import ModelFileError, load_with_extra, save
+from deltaprop.data.preprocessing import LabelEncoder
+from deltaprop.files.container import Archive, ModelFileError, read_archive, save_payload
+from deltaprop.files.networks import network_from_archive
 from deltaprop.mlp import MLP
 
 _FITTED = ("n_features_in_", "n_outputs_", "n_layers_", "out_activation_", "n_iter_", "t_",
@@ -24,7 +28,8 @@ _FITTED = ("n_features_in_", "n_outputs_", "n_layers_", "out_activation_", "n_it
 
 
 def save_estimator(estimator: Any, path: str | os.PathLike[str]) -> None:
-    """Write a fitted deltaprop.sklearn estimator to ``path`` (atomically)."""
+    """Write a fitted deltaprop.sklearn estimator to ``path`` (atomically): a model file of kind
+    ``estimator``, its section ``{"class", "params", "fitted", "not_stored"}``."""
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator)
@@ -32,58 +37,66 @@ def save_estimator(estimator: Any, path: str | os.PathLike[str]) -> None:
     if hasattr(estimator, "feature_names_in_"):
         fitted["feature_names_in_"] = [str(name) for name in estimator.feature_names_in_]
     if hasattr(estimator, "classes_"):
-        fitted["classes_"] = _labels_to_json(estimator.classes_)
+        fitted["classes_"] = LabelEncoder(estimator.classes_).to_config()
         dtype = estimator._multilabel_dtype
         fitted["_multilabel_dtype"] = None if dtype is None else np.dtype(dtype).str
     params = _params(estimator)
-    extra = {"estimator": type(estimator).__name__, "params": params, "fitted": fitted,
-             "not_stored": _not_stored(estimator, params)}
-    save(estimator.net_, path, extra=extra)
+    section = {"class": type(estimator).__name__, "params": params, "fitted": fitted,
+               "not_stored": _not_stored(estimator, params)}
+    save_payload(path, estimator.net_, "estimator", {"estimator": section})
 
 
-def load_estimator(path: str | os.PathLike[str], expected: type | None = None) -> Any:
-    """Read an estimator written by :func:`save_estimator`."""
-    from deltaprop.sklearn.classifier import MLPClassifier
-    from deltaprop.sklearn.regressor import MLPRegressor
+def load_estimator(path: str | os.PathLike[str], cls: type) -> Any:
+    """Read an estimator of class ``cls`` written by :func:`save_estimator`."""
+    return estimator_from_archive(read_archive(path), cls)
 
-    net, extra = load_with_extra(path)
-    name = extra.get("estimator")
-    cls = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}.get(name)  # type: ignore[arg-type]
-    if cls is None:
-        raise ModelFileError(f"{path}: holds a network, not a deltaprop.sklearn estimator; "
-                             "load it with deltaprop.load")
-    if expected is not None and cls is not expected:
-        raise ModelFileError(f"{path}: holds a {name}, not a {expected.__name__}")
+
+def estimator_from_archive(archive: Archive, cls: type) -> Any:
+    """The estimator of class ``cls`` that a read model file holds."""
+    archive.expect(("estimator",), "a deltaprop.sklearn estimator", "; load it with deltaprop.load")
+    section = archive.sections["estimator"]
+    if section.get("class") != cls.__name__:
+        raise ModelFileError(f"{archive.path}: holds a {section.get('class')}, not a {cls.__name__}")
     try:
-        params = dict(extra["params"])
-        if isinstance(params.get("class_weight"), dict) and "labels" in params["class_weight"]:
-            stored = params["class_weight"]
-            labels = _labels_from_json(stored["labels"]).tolist()
-            params["class_weight"] = dict(zip(labels, stored["weights"]))
-        if isinstance(params.get("hidden_layer_sizes"), list):
-            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
-        if params.get("dtype") is not None:
-            params["dtype"] = np.dtype(params["dtype"]).type  # np.float32, as it was given
-        estimator = cls(**params)
-        fitted = dict(extra["fitted"])
-        if "classes_" in fitted:
-            fitted["classes_"] = _labels_from_json(fitted["classes_"])
-            dtype = fitted.pop("_multilabel_dtype")
-            estimator._multilabel_dtype = None if dtype is None else np.dtype(dtype)
-        if "feature_names_in_" in fitted:
-            fitted["feature_names_in_"] = np.asarray(fitted["feature_names_in_"], dtype=object)
-        for key, value in fitted.items():
-            if key not in _FITTED + ("classes_", "feature_names_in_"):
-                raise ValueError(f"unknown fitted attribute {key!r}")
-            setattr(estimator, key, value)
+        estimator = cls(**_params_from_json(dict(section["params"])))
+        _set_fitted(estimator, dict(section["fitted"]))
     except (KeyError, TypeError, ValueError) as error:
-        raise ModelFileError(f"{path}: the estimator's metadata is inconsistent ({error!r})") from None
+        raise ModelFileError(f"{archive.path}: the estimator's metadata is inconsistent "
+                             f"({error!r})") from None
+    net = network_from_archive(archive)
     if not isinstance(net, MLP):
-        raise ModelFileError(f"{path}: the estimator's network is a {type(net).__name__}, not an MLP")
+        raise ModelFileError(f"{archive.path}: the estimator's network is a {type(net).__name__}, not an MLP")
     estimator.net_ = net
     estimator.history_ = net.history
     estimator._optimizer = None
     return estimator
+
+
+def _params_from_json(params: dict[str, Any]) -> dict[str, Any]:
+    """The constructor's parameters back from :func:`_params`."""
+    if isinstance(params.get("class_weight"), dict) and "labels" in params["class_weight"]:
+        stored = params["class_weight"]
+        labels = LabelEncoder.from_config(stored["labels"]).classes.tolist()
+        params["class_weight"] = dict(zip(labels, stored["weights"]))
+    if isinstance(params.get("hidden_layer_sizes"), list):
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    if params.get("dtype") is not None:
+        params["dtype"] = np.dtype(params["dtype"]).type  # np.float32, as it was given
+    return params
+
+
+def _set_fitted(estimator: Any, fitted: dict[str, Any]) -> None:
+    """Set the known fitted attributes, and only those (a file cannot set ``predict``)."""
+    if "classes_" in fitted:
+        fitted["classes_"] = LabelEncoder.from_config(fitted["classes_"]).classes
+        dtype = fitted.pop("_multilabel_dtype")
+        estimator._multilabel_dtype = None if dtype is None else np.dtype(dtype)
+    if "feature_names_in_" in fitted:
+        fitted["feature_names_in_"] = np.asarray(fitted["feature_names_in_"], dtype=object)
+    for key, value in fitted.items():
+        if key not in _FITTED + ("classes_", "feature_names_in_"):
+            raise ValueError(f"unknown fitted attribute {key!r}")
+        setattr(estimator, key, value)
 
 
 def _params(estimator: Any) -> dict[str, Any]:
@@ -94,8 +107,8 @@ def _params(estimator: Any) -> dict[str, Any]:
             value = np.dtype(value).name
         elif key == "hidden_layer_sizes":
             value = list(value) if hasattr(value, "__iter__") else value
-        elif key == "class_weight" and isinstance(value, dict):  # labels of any type as keys
-            value = {"labels": _labels_to_json(np.asarray(list(value))),
+        elif key == "class_weight" and isinstance(value, dict) and value:  # labels of any type as keys
+            value = {"labels": LabelEncoder(list(value)).to_config(),
                      "weights": [float(weight) for weight in value.values()]}
         params[key] = _plain(value) if _is_json(value) else None
     return params
@@ -128,15 +141,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value
-
-
-def _labels_to_json(classes: np.ndarray) -> dict[str, Any]:
-    values = classes.tolist()
-    if classes.dtype == object and not all(isinstance(v, (str, bool, int, float)) for v in values):
-        raise ValueError("classes_ holds labels that are not strings or numbers; the safe model "
-                         "format cannot store them (pickle the estimator instead)")
-    return {"dtype": classes.dtype.str if classes.dtype != object else "object", "values": values}
-
-
-def _labels_from_json(data: dict[str, Any]) -> np.ndarray:
-    return np.asarray(data["values"], dtype=np.dtype(data["dtype"]))

@@ -1,0 +1,137 @@
+"""The command line's arguments: every command, its options and their help.
+
+Only the grammar: which function runs a command is :mod:`deltaprop.cli`'s business, so any
+module (``sweep`` rebuilds ``train``'s defaults from here) can import this one.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+MODEL_HELP = ("a model file: from deltaprop train, deltaprop.save, an estimator's save, or a "
+              "checkpoint (files without preprocessing take the data's numbers as given)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog="deltaprop", description="Multilayer perceptrons trained by backpropagation.",
+        epilog="Data: a CSV, .npy, .npz or .parquet file, or an embedded dataset by name "
+               "(deltaprop datasets). Exit codes: 0 ok, 1 check failed, 2 bad usage or input.")
+    sub = parser.add_subparsers(dest="command", metavar="command")
+    _train_parser(sub)
+    _run_parsers(sub)
+    _model_parsers(sub)
+    _tool_parsers(sub)
+    return parser
+
+
+def _run_parsers(sub: argparse._SubParsersAction) -> None:
+    """The commands that train besides ``train``: ``sweep`` and ``resume``."""
+    sweep = sub.add_parser("sweep", help="grid or random search over training options")
+    sweep.add_argument("spec", help="a JSON spec (see deltaprop.cli.sweep)")
+    _data_options(sweep, required=False, default="digits")
+    sweep.add_argument("--task", choices=["classify", "regress"])
+    sweep.add_argument("--seed", type=int, default=0)
+    sweep.add_argument("--out-dir", default="sweep", help="results.jsonl, results.csv, best.dp")
+    sweep.add_argument("--n-jobs", type=int, help="trials at once in local processes")
+    sweep.add_argument("--scheduler", help="a Dask scheduler, tcp://HOST:PORT")
+    _output_options(sweep)
+    resume = sub.add_parser("resume", help="continue a run from its checkpoint")
+    resume.add_argument("checkpoint", help="written by train --checkpoint-every")
+    resume.add_argument("--epochs", dest="resume_epochs", type=int,
+                        help="a new total number of epochs (default: the run's)")
+    resume.add_argument("--out", help="model file to write (default: the run's --out)")
+    _output_options(resume)
+
+
+def _model_parsers(sub: argparse._SubParsersAction) -> None:
+    """The commands that read a model file (any kind that holds a network)."""
+    evaluate = sub.add_parser("evaluate", help="score a model on labelled data")
+    evaluate.add_argument("model", help=MODEL_HELP)
+    _data_options(evaluate, required=True)
+    _output_options(evaluate)
+    predict = sub.add_parser("predict", help="write a model's predictions as CSV")
+    predict.add_argument("model", help=MODEL_HELP)
+    _data_options(predict, required=True)
+    predict.add_argument("--out", help="CSV file to write (default: stdout)")
+    _output_options(predict)
+    check = sub.add_parser("gradcheck", help="backprop against central differences, in float64")
+    check.add_argument("model", nargs="?", help=MODEL_HELP + "; default: a small random network")
+    check.add_argument("--data", help="rows to check on (default: the model's data, else random)")
+    check.add_argument("--target", help="target column(s) of --data to leave out")
+    check.add_argument("--rows", type=int, default=8, help="samples in the checked batch")
+    check.add_argument("--seed", type=int, default=0)
+    _output_options(check)
+    plot = sub.add_parser("plot", help="loss curves, gradient norms, decision boundary, fit")
+    plot.add_argument("source", help="a model file, or a history JSON (train --history)")
+    plot.add_argument("--kind", choices=["loss", "gradnorm", "boundary", "fit"], default="loss")
+    plot.add_argument("--out", required=True, help="PNG file to write")
+    _data_options(plot, required=False)
+    _output_options(plot)
+    export = sub.add_parser("export", help="write a model as ONNX")
+    export.add_argument("model", help=MODEL_HELP)
+    export.add_argument("--onnx", required=True, help="ONNX file to write")
+    _output_options(export)
+    info = sub.add_parser("info", help="architecture, parameters and training summary")
+    info.add_argument("model", help=MODEL_HELP)
+    _output_options(info)
+
+
+def _tool_parsers(sub: argparse._SubParsersAction) -> None:
+    datasets = sub.add_parser("datasets", help="list the embedded datasets")
+    _output_options(datasets)
+    playground = sub.add_parser("playground", help="serve the playground page (train in a browser)")
+    playground.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    playground.add_argument("--host", default="127.0.0.1",
+                            help="address to listen on (default: this machine only)")
+    playground.add_argument("--verbose", action="store_true", help="log every request")
+
+
+def _train_parser(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser("train", help="train an MLP (no arguments: the digits demo)")
+    _data_options(train, required=False, default="digits")
+    train.add_argument("--task", choices=["classify", "regress"],
+                       help="default: classify for string or few integer labels, else regress")
+    train.add_argument("--hidden", default="128", help="hidden widths, e.g. 128,64 ('' for none)")
+    train.add_argument("--activation", default="relu")
+    train.add_argument("--loss", help="default: cross_entropy (classify), squared_error (regress)")
+    train.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    train.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    train.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--batch-size", default="32", help="a size, or 'full'")
+    train.add_argument("--l2", type=float, default=0.0, help="weight decay on W (not biases)")
+    train.add_argument("--batch-norm", action="store_true")
+    train.add_argument("--dropout", type=float, default=0.0)
+    train.add_argument("--init", help="initializer name (default by activation)")
+    train.add_argument("--restarts", type=int, default=1)
+    train.add_argument("--n-jobs", type=int, help="restarts at once (joblib)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--test-fraction", type=float,
+                       help="held out for the final score (default 0.25; none below 20 samples)")
+    train.add_argument("--val-fraction", type=float, default=0.0,
+                       help="validation split for the curves and --early-stopping")
+    train.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                       help="stop after PATIENCE epochs without a better validation loss")
+    train.add_argument("--out", help="model file to write (.dp)")
+    train.add_argument("--checkpoint-every", type=int, metavar="N",
+                       help="write a checkpoint every N epochs (atomically); deltaprop resume "
+                            "continues from it")
+    train.add_argument("--checkpoint", help="the checkpoint file (default: --out + '.ckpt')")
+    train.add_argument("--history", help="write the training history as JSON here")
+    _output_options(train)
+
+
+def _data_options(parser: argparse.ArgumentParser, *, required: bool, default: str | None = None) -> None:
+    parser.add_argument("--data", required=required, default=default,
+                        help="a data file or an embedded dataset name")
+    parser.add_argument("--target", help="target column(s), comma-separated (files only)")
+    parser.add_argument("--one-hot", action="store_true",
+                        help="train: one-hot encode string feature columns instead of refusing "
+                             "them (a trained model encodes its data as it was trained)")
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")

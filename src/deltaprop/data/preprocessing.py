@@ -1,0 +1,302 @@
+"""Preprocessing: what stands between the data as users have it and the network.
+
+One owner for each transformation, shared by the command line, the estimators, the model
+object (:class:`deltaprop.Model`) and the ONNX export:
+
+- :class:`Standardizer`: ``(X - mean) / scale`` of the features, and the inverse for
+  regression targets trained in standard units;
+- one-hot categories of text columns: ``"column=value"`` indicator features, one per value seen
+  in training, in sorted order (:func:`text_categories`, :func:`expanded_names`,
+  :func:`source_columns`);
+- :class:`LabelEncoder`: class labels of any type to output indices (classes in output order)
+  and back, with labels in one canonical form (:func:`canonical_labels`);
+- :class:`Preprocessing`: the whole of it for one model, serializable to JSON.
+
+NumPy only: no network, no files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Array = np.ndarray
+TASKS = ("classify", "regress")
+_LABEL_TYPES = (str, bool, int, float)
+
+
+def canonical_labels(y: Any) -> Array:
+    """Class labels in one form: text as str, whole numbers as int64 (2.0 and 2 are one class).
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+        str for text (and object arrays of text), int64 for floats that are all whole numbers,
+        ``y`` unchanged otherwise.
+    """
+    y = np.asarray(y)
+    if y.dtype.kind in "OUS":
+        return y.astype(str)
+    if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+        return y.astype(np.int64)
+    return y
+
+
+# -- standardization -----------------------------------------------------------------------------
+@dataclass
+class Standardizer:
+    """``(X - mean) / scale`` column by column, and its inverse.
+
+    Attributes
+    ----------
+    mean, scale : ndarray of float64, shape (n_columns,)
+        ``scale`` is the standard deviation, or 1 where a column is constant.
+    """
+
+    mean: Array
+    scale: Array
+
+    @classmethod
+    def fit(cls, X: Any) -> Standardizer:
+        """The mean and standard deviation of each column of ``X`` (n_samples, n_columns)."""
+        X = np.asarray(X, dtype=np.float64)
+        mean, std = X.mean(axis=0), X.std(axis=0)
+        return cls(mean, np.where(std > 0, std, 1.0))
+
+    def transform(self, X: Array) -> Array:
+        """Standardized ``X``, shape (n_samples, n_columns)."""
+        return (X - self.mean) / self.scale
+
+    def inverse_transform(self, Z: Array) -> Array:
+        """``Z`` in the original units, in float64 (a float32 network could not carry an
+        offset like 1.7e9 to the unit), shape (n_samples, n_columns)."""
+        return Z.astype(np.float64) * self.scale + self.mean
+
+    @property
+    def width(self) -> int:
+        return int(self.mean.shape[0])
+
+
+def _vector(values: Any, name: str) -> Array:
+    """A stored mean or scale: a finite float64 vector."""
+    vector = np.asarray(values, dtype=np.float64)
+    if vector.ndim != 1 or not np.isfinite(vector).all():
+        raise ValueError(f"{name} must be a list of finite numbers")
+    return vector
+
+
+# -- labels --------------------------------------------------------------------------------------
+class LabelEncoder:
+    """Class labels to output indices and back.
+
+    Parameters
+    ----------
+    classes : array-like of shape (n_classes,)
+        The labels in output order (sorted: codes are found by binary search), kept in their
+        own dtype (an estimator's ``classes_`` stays as scikit-learn made it).
+    """
+
+    def __init__(self, classes: Any) -> None:
+        self.classes = np.asarray(classes)
+        if self.classes.ndim != 1 or len(self.classes) == 0:
+            raise ValueError(f"classes must be a non-empty list of labels, got {classes!r}")
+
+    @classmethod
+    def fit(cls, y: Any) -> LabelEncoder:
+        """The sorted distinct labels of ``y`` (n_samples,), in canonical form."""
+        return cls(np.unique(canonical_labels(y)))
+
+    def encode(self, y: Any) -> Array:
+        """Output indices of the labels ``y``, shape (n_samples,); unknown labels are an error.
+
+        Labels are compared in canonical form: 2.0 read from a numeric column matches the
+        class "2" of a text column, and the class 2.
+        """
+        labels = canonical_labels(y)
+        if self.classes.dtype.kind in "US":
+            labels = labels.astype(str)
+        known = np.isin(labels, self.classes)
+        if not known.all():
+            unseen = sorted({str(v) for v in labels[~known]})[:5]
+            raise ValueError(f"labels {unseen} never appeared in training; the model knows "
+                             f"{[str(c) for c in self.classes]}")
+        return np.searchsorted(self.classes, labels)
+
+    def decode(self, codes: Any) -> Array:
+        """The labels of output indices ``codes``, shape of ``codes``."""
+        return self.classes[np.asarray(codes)]
+
+    def to_config(self) -> dict[str, Any]:
+        """The classes as JSON: ``{"dtype": ..., "values": [...]}`` (the dtype kept exactly)."""
+        values = self.classes.tolist()
+        if self.classes.dtype == object and not all(isinstance(v, _LABEL_TYPES) for v in values):
+            raise ValueError("the classes hold labels that are not strings or numbers; the safe "
+                             "model format cannot store them (pickle the model instead)")
+        return {"dtype": "object" if self.classes.dtype == object else self.classes.dtype.str,
+                "values": values}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> LabelEncoder:
+        """The encoder :meth:`to_config` described (also the first format's ``"str"`` dtype)."""
+        dtype = str if config["dtype"] == "str" else np.dtype(config["dtype"])
+        if np.dtype(dtype).hasobject and not all(isinstance(v, _LABEL_TYPES) for v in config["values"]):
+            raise ValueError("stored class labels must be strings or numbers")
+        return cls(np.asarray(config["values"], dtype=dtype))
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    def __repr__(self) -> str:
+        return f"LabelEncoder({self.classes.tolist()!r})"
+
+
+# -- one-hot categories --------------------------------------------------------------------------
+def text_categories(columns: Mapping[str, Array], exclude: Iterable[str] = ()) -> dict[str, list[str]]:
+    """The sorted distinct values (missing, ``""``, left out) of each text column not in
+    ``exclude``: the one-hot categories, to store with a model."""
+    skip = set(exclude)
+    return {name: sorted(set(values.tolist()) - {""}) for name, values in columns.items()
+            if name not in skip and values.dtype.kind in "US"}
+
+
+def indicator_name(column: str, value: str) -> str:
+    """The feature name of the indicator of ``value`` in text column ``column``."""
+    return f"{column}={value}"
+
+
+def expanded_names(columns: Iterable[str], categories: Mapping[str, Sequence[str]]) -> list[str]:
+    """Feature names with each text column replaced, in its place, by its indicators."""
+    return [name for column in columns for name in
+            ([indicator_name(column, v) for v in categories[column]] if column in categories
+             else [column])]
+
+
+def indicators(categories: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, str]]:
+    """Each indicator feature's (column, value)."""
+    return {indicator_name(column, value): (column, value)
+            for column, values in categories.items() for value in values}
+
+
+def source_columns(feature_names: Sequence[str], categories: Mapping[str, Sequence[str]]) -> list[str]:
+    """The input columns behind ``feature_names``, in order: each text column once, in the
+    place of its first indicator."""
+    named = indicators(categories)
+    return list(dict.fromkeys(named[n][0] if n in named else n for n in feature_names))
+
+
+# -- the whole -----------------------------------------------------------------------------------
+@dataclass
+class Preprocessing:
+    """What turns raw rows into network inputs, and network outputs into answers.
+
+    Attributes
+    ----------
+    task : {"classify", "regress"}
+    feature_names : list of str or None
+        The network's input columns in order, one-hot indicators as ``"column=value"``; None
+        for a model that takes its inputs by position (numbers as given).
+    categories : dict of str to list of str
+        The one-hot text columns and the values each had in training.
+    features : Standardizer or None
+        The features' standardization; None: the network takes them as they are.
+    labels : LabelEncoder or None
+        The classes in output order (``task == "classify"``).
+    target_names : list of str or None
+        Names of the regression targets (or of the class column).
+    targets : Standardizer or None
+        The regression targets' standardization: the network predicts standard units.
+    """
+
+    task: str = "regress"
+    feature_names: list[str] | None = None
+    categories: dict[str, list[str]] = field(default_factory=dict)
+    features: Standardizer | None = None
+    labels: LabelEncoder | None = None
+    target_names: list[str] | None = None
+    targets: Standardizer | None = None
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"task must be 'classify' or 'regress', got {self.task!r}")
+        if (self.labels is None) == (self.task == "classify"):
+            raise ValueError("a classify preprocessing needs its labels, a regress one has none")
+
+    @property
+    def columns(self) -> list[str] | None:
+        """The input columns the rows must have (text columns before one-hot), or None."""
+        if self.feature_names is None:
+            return None
+        return source_columns(self.feature_names, self.categories)
+
+    def inputs(self, X: Array) -> Array:
+        """Network inputs from the feature matrix ``X`` (n_samples, n_features)."""
+        if self.features is not None and (X.ndim != 2 or X.shape[1] != self.features.width):
+            raise ValueError(f"the data have {X.shape[-1]} feature columns but the model was "
+                             f"trained on {self.features.width}")
+        return X if self.features is None else self.features.transform(X)
+
+    def outputs(self, out: Array) -> Array:
+        """Network outputs (n_samples, n_outputs) in the targets' units (float64 when scaled)."""
+        return out if self.targets is None else self.targets.inverse_transform(out)
+
+    def check_fits(self, n_inputs: int, n_outputs: int) -> None:
+        """Raise a ValueError unless this preprocessing fits a network of these widths."""
+        widths = [("feature names", self.feature_names), ("feature scaling",
+                   None if self.features is None else self.features.mean),
+                  ("feature scaling", None if self.features is None else self.features.scale)]
+        for what, values in widths:
+            if values is not None and len(values) != n_inputs:
+                raise ValueError(f"the {what} ({len(values)}) does not fit the network's "
+                                 f"{n_inputs} inputs")
+        for vector in ([] if self.targets is None else [self.targets.mean, self.targets.scale]):
+            if vector.shape != (n_outputs,):
+                raise ValueError(f"the target scaling does not fit the network's {n_outputs} outputs")
+        if self.labels is not None and len(self.labels) not in (n_outputs, 2 if n_outputs == 1 else -1):
+            raise ValueError(f"{len(self.labels)} classes do not fit the network's {n_outputs} outputs")
+
+    def to_config(self) -> dict[str, Any]:
+        """JSON (means and scales as numbers: Python writes floats exactly)."""
+        x, y = self.features, self.targets
+        return {"task": self.task, "feature_names": self.feature_names,
+                "categories": self.categories, "target_names": self.target_names,
+                "x_mean": None if x is None else x.mean.tolist(),
+                "x_scale": None if x is None else x.scale.tolist(),
+                "classes": None if self.labels is None else self.labels.to_config(),
+                "y_mean": None if y is None else y.mean.tolist(),
+                "y_scale": None if y is None else y.scale.tolist()}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Preprocessing:
+        """The preprocessing :meth:`to_config` described; a ValueError or KeyError when the
+        config is inconsistent."""
+        names, targets = config["feature_names"], config.get("target_names")
+        categories = config.get("categories") or {}
+        if not (names is None or _strings(names)) or not (targets is None or _strings(targets)):
+            raise ValueError("feature and target names must be lists of strings")
+        if not (isinstance(categories, dict) and all(_strings(v) for v in categories.values())):
+            raise ValueError("categories must map column names to lists of strings")
+        return cls(config["task"], names, {str(k): list(v) for k, v in categories.items()},
+                   _standardizer(config, "x"),
+                   None if config.get("classes") is None else LabelEncoder.from_config(config["classes"]),
+                   targets, _standardizer(config, "y"))
+
+
+def _strings(values: Any) -> bool:
+    return isinstance(values, list) and all(isinstance(v, str) for v in values)
+
+
+def _standardizer(config: dict[str, Any], prefix: str) -> Standardizer | None:
+    mean, scale = config.get(f"{prefix}_mean"), config.get(f"{prefix}_scale")
+    if mean is None and scale is None:
+        return None
+    standardizer = Standardizer(_vector(mean, f"{prefix}_mean"), _vector(scale, f"{prefix}_scale"))
+    if standardizer.scale.shape != standardizer.mean.shape or not np.all(standardizer.scale != 0):
+        raise ValueError(f"{prefix}_scale must be as long as {prefix}_mean and hold no zeros")
+    return standardizer

@@ -1,0 +1,125 @@
+"""A network as JSON and arrays, and back as layers: the codec of the ``network`` section.
+
+Writing reads attributes only, so this module imports no network class (the checkpoint
+callback, which the training loop imports, writes through it; the network imports the loop).
+Rebuilding a :class:`~deltaprop.Network` from what is read here is
+:mod:`deltaprop.files.networks`' job.
+
+The ``network`` section of a model file::
+
+    {"class": "MLP" | "Network", "layer_sizes": [...] (MLP), "dtype": "float32",
+     "layers": [each layer's to_config()], "loss": name or null, "seed": int or null,
+     "rng_state": the training generator's state, "restart_seeds": {...},
+     "history": History.to_dict() or null, "n_parameters": P}
+
+and its arrays: ``theta`` (every parameter, shape (P,)) and each BatchNorm layer's
+``layers.<i>.running_mean`` and ``layers.<i>.running_var`` (shape (n_features,)).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from deltaprop.layers import BatchNorm, Layer, layer_from_config
+
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+_STATISTICS = ("running_mean", "running_var")
+
+
+def network_config(net: Any) -> dict[str, Any]:
+    """The JSON description of ``net`` (a Network), from its attributes.
+
+    Raises
+    ------
+    ValueError
+        If a layer cannot be described (a user-defined activation, an unregistered layer
+        type); the message names the layer.
+    """
+    layers = []
+    for i, layer in enumerate(net.layers):
+        try:
+            layers.append(layer.to_config())
+        except NotImplementedError:
+            raise ValueError(f"layers[{i}] is a {type(layer).__name__}, which has no config; give it "
+                             "to_config and from_config and register it with deltaprop.layers."
+                             "register_layer, or pickle this network instead") from None
+        except ValueError as error:
+            raise ValueError(f"layers[{i}]: {error}") from None
+    seed = net.seed if isinstance(net.seed, (int, np.integer)) else None
+    return {
+        "class": type(net).__name__, "layer_sizes": getattr(net, "layer_sizes", None),
+        "dtype": net.dtype.name, "layers": layers, "loss": None if net.loss is None else net.loss.name,
+        "seed": None if seed is None else int(seed), "rng_state": net.rng.bit_generator.state,
+        "restart_seeds": _seed_sequence_config(net.restart_seeds),
+        "history": None if net.history is None else net.history.to_dict(),
+        "n_parameters": net.n_parameters,
+    }
+
+
+def network_arrays(net: Any) -> dict[str, np.ndarray]:
+    """``theta`` and the BatchNorm running statistics of ``net``, by their names in the file."""
+    arrays = {"theta": net.theta}
+    for i, layer in enumerate(net.layers):
+        if isinstance(layer, BatchNorm):
+            arrays.update({f"layers.{i}.{name}": value for name, value in layer.state().items()})
+    return arrays
+
+
+def layers_from_config(configs: list[dict[str, Any]]) -> list[Layer]:
+    """The layers the configs describe, through the layer registry (no parameters drawn)."""
+    if not isinstance(configs, list) or not configs:
+        raise ValueError("the network has no layers")
+    return [layer_from_config(config) for config in configs]
+
+
+def parameter_count(layers: list[Layer]) -> int:
+    """How many parameters the layers hold: checked against ``theta`` before anything of that
+    size is allocated."""
+    return sum(int(np.prod(spec.shape)) for layer in layers for spec in layer.parameter_specs())
+
+
+def statistics(arrays: dict[str, np.ndarray], i: int, layer: BatchNorm,
+               dtype: np.dtype) -> dict[str, np.ndarray]:
+    """The running statistics of BatchNorm layer ``i``, checked against its width and dtype."""
+    found = {}
+    for name in _STATISTICS:
+        key = f"layers.{i}.{name}"
+        array = arrays[key]
+        if array.shape != (layer.n_out,) or array.dtype != dtype:
+            raise ValueError(f"{key} has shape {array.shape} and dtype {array.dtype}, expected "
+                             f"({layer.n_out},) {dtype}")
+        found[name] = array.copy()
+    return found
+
+
+def generator(state: dict[str, Any]) -> np.random.Generator:
+    """The generator whose state the file holds; only NumPy's bit generators, by name."""
+    name = state["bit_generator"]
+    if name not in _BIT_GENERATORS:
+        raise ValueError(f"unknown random bit generator {name!r} in the model file")
+    bit_generator = getattr(np.random, name)()
+    bit_generator.state = state
+    return np.random.Generator(bit_generator)
+
+
+def seed_sequence(config: dict[str, Any]) -> np.random.SeedSequence:
+    """The restart seeds, checked first: SeedSequence takes time quadratic in ``pool_size``, so
+    a file must not choose it (we always write NumPy's default, 4)."""
+    entropy, spawn_key = config["entropy"], config["spawn_key"]
+    children = config["n_children_spawned"]
+    words = entropy if isinstance(entropy, list) and len(entropy) <= 64 else [entropy]
+    plain = (all(isinstance(e, int) and 0 <= e < 2**256 for e in words) and config["pool_size"] == 4
+             and isinstance(spawn_key, list) and len(spawn_key) <= 64
+             and all(isinstance(k, int) and 0 <= k < 2**64 for k in spawn_key)
+             and isinstance(children, int) and 0 <= children < 2**63)
+    if not plain:
+        raise ValueError("the restart seeds in the model file are malformed")
+    return np.random.SeedSequence(entropy, spawn_key=spawn_key, pool_size=4,
+                                  n_children_spawned=children)
+
+
+def _seed_sequence_config(seeds: np.random.SeedSequence) -> dict[str, Any]:
+    return {"entropy": seeds.entropy, "spawn_key": list(seeds.spawn_key),
+            "pool_size": seeds.pool_size, "n_children_spawned": seeds.n_children_spawned}
