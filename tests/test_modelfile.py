@@ -318,21 +318,3 @@ def _changed(metadata, change):
 def test_save_takes_networks_models_and_estimators_only(tmp_path):
     with pytest.raises(TypeError, match="deltaprop.save writes a Network, a Model or"):
         dp.save({"W": [1, 2]}, tmp_path / "dict.dp")
-
-
-def test_the_calls_of_format_1_write_and_read_typed_payloads(tmp_path, data):
-    # callbacks/checkpoint.py and training/resume.py still call save(net, extra=...) and
-    # load_archive until they switch to save_payload and read_archive.
-    net, path = trained(data), tmp_path / "old.dp"
-    modelfile.save(net, path, extra={"deltaprop-checkpoint": {"epoch": 2}, "note": 1},
-                   extra_arrays={"rows": np.arange(4)})
-    archive = modelfile.read_archive(path)
-    assert archive.kind == "checkpoint" and archive.sections["run"] == {"epoch": 2}
-    assert archive.metadata == {"note": 1} and archive.group("run").keys() == {"rows"}
-    loaded, extra, extra_arrays = modelfile.load_archive(path)
-    np.testing.assert_array_equal(loaded.theta, net.theta)
-    assert extra == {"note": 1, "deltaprop-checkpoint": {"epoch": 2}}
-    np.testing.assert_array_equal(extra_arrays["rows"], np.arange(4))
-    modelfile.save(net, path, extra={"playground": {"dataset": "xor"}})
-    assert modelfile.read_archive(path).kind == "network"
-    assert modelfile.load_archive(path)[1] == {"playground": {"dataset": "xor"}}

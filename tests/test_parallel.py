@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
+from deltaprop.cli import main
 from deltaprop.engine import reduction
 
 RUN = textwrap.dedent("""
@@ -151,10 +152,8 @@ def test_the_command_line_under_mpiexec_trains_on_all_ranks_and_writes_once(tmp_
     assert done.returncode == 0, done.stderr
     reports = [line for line in done.stdout.splitlines() if line.startswith("{")]
     assert len(reports) == 1 and '"ranks": 2' in reports[0]  # rank 0 alone reports
-    from deltaprop.cli import main
-
     assert main([*command, "--quiet", "--out", str(tmp_path / "one.dp")]) == 0
-    np.testing.assert_allclose(dp.load(tmp_path / "two.dp").theta, dp.load(tmp_path / "one.dp").theta,
+    np.testing.assert_allclose(dp.load(tmp_path / "two.dp").net.theta, dp.load(tmp_path / "one.dp").net.theta,
                                rtol=1e-5, atol=1e-6)
 
 

@@ -27,8 +27,8 @@ import pytest
 
 import deltaprop as dp
 import deltaprop.playground
+from deltaprop.files.container import read_archive
 from deltaprop.playground import Session, parse_config, serve_in_thread
-from deltaprop.files.container import load_archive
 from deltaprop.playground.config import ConfigError
 from deltaprop.playground.export import model_bytes, python_code
 from deltaprop.playground.server import Sessions
@@ -294,7 +294,7 @@ def test_exported_model_file_loads_with_the_weights_and_settings(tmp_path):
     session.train(10, max_steps=20)
     path = tmp_path / "playground.dp"
     path.write_bytes(model_bytes(session))
-    net, extra, _ = load_archive(path)
+    net, extra = dp.load(path), read_archive(path).metadata
     np.testing.assert_array_equal(net.theta, session.net.theta)
     assert extra["playground"]["dataset"] == "circles" and extra["steps"] == 20
 

@@ -1,12 +1,13 @@
 """The Checkpoint callback: a run written to disk every few epochs, continued later to the same
 weights, bit for bit, as if it had never stopped.
 
-A checkpoint is a model file (:mod:`deltaprop.files.container`: JSON and ``.npy`` arrays, written
-atomically) that also holds what the rest of the run needs: the epochs done, the history so
-far, the optimizer (its settings, step count and moment/velocity arrays), the random generator
-(in the network), the state of callbacks that keep one (early stopping's best epoch and
-weights), the rows of a validation split, the options ``fit`` was called with, and a
-fingerprint of the training data, so a run is never resumed on other data by mistake.
+A checkpoint is a model file of kind ``checkpoint`` (:mod:`deltaprop.files.container`: JSON and
+``.npy`` arrays, written atomically): the network, and in its ``run`` section what the rest of
+the run needs: the epochs done, the history so far, the optimizer (its settings, step count
+and moment/velocity arrays), the random generator (in the network), the state of callbacks
+that keep one (early stopping's best epoch and weights), the rows of a validation split, the
+options ``fit`` was called with, and a fingerprint of the training data, so a run is never
+resumed on other data by mistake.
 
 Restarts are not checkpointed (each run would need its own file).
 """
@@ -20,9 +21,8 @@ import numpy as np
 
 from deltaprop._validation import check_positive
 from deltaprop.callbacks.base import Callback, RunView, keeps_state
-from deltaprop.files.container import save
+from deltaprop.files.container import save_payload
 
-KIND = "deltaprop-checkpoint"
 UNFINISHED = ("interrupted", "time_limit", "diverged")  # resume continues these runs
 
 
@@ -73,10 +73,11 @@ class Checkpoint(Callback):
                "options": self.plan.get("options", {}), "optimizer": trainer.optimizer.to_config(),
                "state": state, "fingerprint": self.plan.get("fingerprint"),
                "every": self.every}
-        extra = {**self.metadata, KIND: run}
+        sections = {"run": run, **({"metadata": self.metadata} if self.metadata else {})}
         net.history = trainer.history  # the run so far goes into the file
         try:
-            save(net, self.path, extra=extra, extra_arrays=arrays)
+            save_payload(self.path, net, "checkpoint", sections,
+                         {f"run.{name}": array for name, array in arrays.items()})
         finally:
             net.history = previous
 

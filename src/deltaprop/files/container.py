@@ -48,7 +48,7 @@ import numpy as np
 
 from deltaprop._version import __version__
 from deltaprop.files.codec import network_arrays, network_config
-from deltaprop.files.format1 import CHECKPOINT_KEY, from_extra
+from deltaprop.files.format1 import from_extra
 
 FORMAT = "deltaprop-model"
 FORMAT_VERSION = 2
@@ -340,26 +340,3 @@ def _sync_folder(folder: str) -> None:
         pass
     finally:
         os.close(descriptor)
-
-
-# -- the calls of format 1's writers, kept while callbacks/checkpoint.py and training/resume.py
-#    still make them; delete this block once they call save_payload and read_archive ------------
-def save(net: Any, path: str | os.PathLike[str], *, extra: dict[str, Any] | None = None,
-         extra_arrays: dict[str, np.ndarray] | None = None) -> None:
-    """Write ``net`` with format 1's ``extra`` conventions, as the typed payload they mean
-    (:func:`deltaprop.files.format1.from_extra`). New code calls :func:`save_payload`."""
-    kind, sections, arrays = from_extra(network_config(net), extra or {},
-                                        {f"extra.{name}": a for name, a in (extra_arrays or {}).items()})
-    write_archive(path, kind, sections, {**network_arrays(net), **arrays})
-
-
-def load_archive(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any], dict[str, np.ndarray]]:
-    """(network, format 1's ``extra``, ``extra_arrays``) of a network or checkpoint file. New
-    code calls :func:`read_archive` and :func:`deltaprop.files.networks.network_from_archive`."""
-    from deltaprop.files.networks import network_from_archive  # the transition's cycle: see above
-
-    archive = read_archive(path)
-    net = network_from_archive(archive)
-    if archive.kind == "checkpoint":
-        return net, {**archive.metadata, CHECKPOINT_KEY: archive.sections["run"]}, archive.group("run")
-    return net, archive.metadata, archive.group("metadata")

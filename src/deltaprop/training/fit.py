@@ -278,8 +278,9 @@ def fit_stream(net: Fittable, source: Any, *, loss: Any = "squared_error", optim
                chunk_rows: int = 8192, l2: float = 0.0, validation_data: Any = None,
                callbacks: Sequence[Any] = (), verbose: bool = False,
                threads: Any = "auto") -> History:
-    """Train ``net`` on a source too large for memory (:class:`~deltaprop.data.stream.NpyShards`, :class:`~deltaprop.data.stream.ParquetShards`
-    or any object with ``chunks(chunk_rows, rng)`` and ``n_rows``), by streamed minibatches.
+    """Train ``net`` on a source too large for memory (:class:`~deltaprop.data.stream.NpyShards`,
+    :class:`~deltaprop.data.stream.ParquetShards` or any object with ``chunks(chunk_rows, rng)``
+    and ``n_rows``), by streamed minibatches.
 
     Memory is the shuffle buffer (``buffer_rows`` rows) and one chunk; the shuffle mixes rows
     within the buffer and across shards and chunks, not over the whole data. Other options as

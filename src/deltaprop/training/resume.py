@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop.callbacks.checkpoint import KIND, Checkpoint, lower_arrays
+from deltaprop.callbacks.checkpoint import Checkpoint, lower_arrays
 from deltaprop.data.arrays import ArraySource
-from deltaprop.files.container import ModelFileError, load_archive
+from deltaprop.files.container import ModelFileError, read_archive
+from deltaprop.files.networks import network_from_archive
 from deltaprop.history import History
 from deltaprop.network import Network
 from deltaprop.optim import Optimizer, optimizer_from_config
@@ -85,10 +86,13 @@ def resume(path: str | os.PathLike[str], X: Any, y: Any, *, sample_weight: Any =
     verbose, threads
         As for :func:`deltaprop.fit`.
     """
-    net, extra, arrays = load_archive(path)
-    metadata = {k: v for k, v in extra.items() if k != KIND}
+    archive = read_archive(path)
+    archive.expect(("checkpoint",), "a checkpoint of a training run",
+                   " (fit(..., checkpoint=...) and train --checkpoint-every write those)")
+    net = network_from_archive(archive)
+    arrays, metadata = archive.group("run"), archive.metadata
     try:
-        saved = SavedRun.read(net, read_run(path, extra), arrays, optimizer)
+        saved = SavedRun.read(net, archive.sections["run"], arrays, optimizer)
     except KeyError as error:
         raise ModelFileError(f"{path}: the checkpoint lacks {error}; it is damaged or was not "
                              "written by deltaprop") from None
@@ -113,11 +117,3 @@ def resume(path: str | os.PathLike[str], X: Any, y: Any, *, sample_weight: Any =
         same_data_as=saved.fingerprint)
     return net, train(net, checked_loss, data, options, callbacks=callbacks, state=saved.state)
 
-
-def read_run(path: Any, extra: dict[str, Any]) -> dict[str, Any]:
-    """The checkpoint section of a model file's ``extra``, or a ModelFileError."""
-    run = extra.get(KIND)
-    if not isinstance(run, dict):
-        raise ModelFileError(f"{path}: a model file, not a checkpoint of a training run "
-                             "(fit(..., checkpoint=...) and train --checkpoint-every write those)")
-    return run
