@@ -27,6 +27,7 @@ import numpy as np
 
 from deltaprop._validation import unknown_name_error
 from deltaprop.activations import Activation, row_max
+from deltaprop.metrics import accuracy, r2
 
 Array = np.ndarray
 
@@ -118,13 +119,7 @@ class Loss:
         With sample weights ``w`` (shape (n_samples,)), the weighted versions (as scikit-learn's
         ``r2_score`` and ``accuracy_score`` with ``sample_weight``).
         """
-        weights = np.ones(Y.shape[0]) if w is None else w
-        mean = np.dot(weights, Y) / weights.sum()
-        residual = np.dot(weights, (Y - a) ** 2)
-        total = np.dot(weights, (Y - mean) ** 2)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r2 = np.where(total > 0, 1.0 - residual / np.where(total > 0, total, 1.0), 0.0)
-        return float(r2.mean())
+        return r2(Y, a, w)
 
     metric_name = "r2"
 
@@ -222,7 +217,7 @@ class CrossEntropy(Loss):
         return np.ascontiguousarray(Y, dtype=dtype)
 
     def metric(self, a: Array, Y: Array, w: Array | None = None) -> float:
-        return float(np.average(a.argmax(axis=1) == Y.argmax(axis=1), weights=w))
+        return accuracy(Y.argmax(axis=1), a.argmax(axis=1), w)
 
 
 class BinaryCrossEntropy(Loss):
@@ -260,7 +255,7 @@ class BinaryCrossEntropy(Loss):
     def metric(self, a: Array, Y: Array, w: Array | None = None) -> float:
         """The fraction of samples whose every output is right (subset accuracy for multi-label
         rows, as scikit-learn's ``accuracy_score``)."""
-        return float(np.average(((a > 0.5) == (Y > 0.5)).all(axis=1), weights=w))
+        return accuracy(Y > 0.5, a > 0.5, w)
 
 
 LOSSES: dict[str, type[Loss]] = {

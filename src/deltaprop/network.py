@@ -24,6 +24,7 @@ from deltaprop.evaluation import forward, outputs
 from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Layer
 from deltaprop.layers.stack import check_stack
 from deltaprop.losses import Loss, get_loss, row_scale, weight_penalty
+from deltaprop.metrics import class_indices
 from deltaprop.parameters import (
     ParameterList,
     bind_flat_buffers,
@@ -274,20 +275,14 @@ class Network:
         return outputs(self, as_float_matrix(X, "X", self.dtype, self.n_inputs), "z")
 
     def predict_classes(self, X: Any) -> Array:
-        """Predicted classes.
+        """Predicted classes, as :func:`deltaprop.metrics.class_indices` decides them.
 
         Softmax (and any other multi-output layer but sigmoid): the argmax, shape (n,).
         Sigmoid: each output thresholded at 0.5 (multi-label), shape (n,) for one output,
         (n, k) for k. One output of another activation: thresholded at 0 (sign, tanh,
         identity) or 0.5, shape (n,).
         """
-        outputs = self.predict(X)
-        activation = self.output_layer.activation.name
-        if activation == "sigmoid" or outputs.shape[1] == 1:
-            threshold = 0.5 if activation in ("sigmoid", "step", "softmax") else 0.0
-            labels = (outputs > threshold).astype(np.int64)
-            return labels[:, 0] if labels.shape[1] == 1 else labels
-        return outputs.argmax(axis=1)
+        return class_indices(self.predict(X), self.output_layer.activation.name)
 
     def fit(self, X: Any, y: Any, **options: Any) -> Any:
         """Train by backpropagation; see :func:`deltaprop.training.fit.fit` for every option."""
