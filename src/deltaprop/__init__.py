@@ -28,6 +28,7 @@ from deltaprop.mlp import MLP
 from deltaprop.network import Network
 from deltaprop.optim import SGD, Adam, Constant, Cosine, InverseScaling, Optimizer, Schedule, StepDecay
 from deltaprop.training.fit import fit
+from deltaprop.training.options import FitOptions
 from deltaprop.training.resume import resume
 from deltaprop.training.stepper import BatchStepper, StepResult
 
@@ -36,7 +37,7 @@ __all__ = [
     "Activation", "ACTIVATIONS", "get_activation", "INITIALIZERS",
     "Loss", "LOSSES", "get_loss", "one_hot",
     "Optimizer", "SGD", "Adam", "Schedule", "Constant", "InverseScaling", "StepDecay", "Cosine",
-    "fit", "BatchStepper", "StepResult", "evaluate", "History", "Callback", "EarlyStopping",
+    "fit", "FitOptions", "BatchStepper", "StepResult", "evaluate", "History", "Callback", "EarlyStopping",
     "GradientTolerance", "TimeLimit",
     "ProgressPrinter", "gradcheck", "GradcheckReport", "Perceptron", "DeltaRule",
     "save", "load", "ModelFileError", "Model", "Checkpoint", "resume", "export_onnx", "plot", "datasets",
