@@ -1,6 +1,7 @@
 """Checkpoints and resume: a run stopped anywhere (an exception, Ctrl-C, SIGKILL, also in the
 middle of writing its checkpoint) continues to the weights of the uninterrupted run, bit for
-bit; the checkpoint on disk is never corrupt."""
+bit; the checkpoint on disk is never corrupt, and the state it saves is a copy that later
+training leaves alone."""
 
 from __future__ import annotations
 
@@ -120,6 +121,20 @@ def test_what_cannot_be_checkpointed_is_named(tmp_path):
         dp.resume(tmp_path / "model.dp", X, Y)
     with pytest.raises(ValueError, match="checkpoint_every must be"):
         dp.MLP([5, 2]).fit(X, Y, loss="cross_entropy", checkpoint=tmp_path / "c", checkpoint_every=0)
+
+
+def test_saved_optimizer_and_batchnorm_states_are_copies_untouched_by_later_training(rng):
+    """What a checkpoint saves (the optimizer's state_dict, BatchNorm's running statistics) is
+    a copy: training on does not change a state taken earlier."""
+    X, y = rng.standard_normal((20, 3)), rng.standard_normal(20)
+    net = dp.MLP([3, 4, 1], batch_norm=True, seed=0)
+    optimizer = dp.Adam()
+    net.fit(X, y, optimizer=optimizer, epochs=1)
+    saved, stats = optimizer.state_dict(), net.layers[1].state()
+    m, mean = saved["m"].copy(), stats["running_mean"].copy()
+    net.fit(X, y, optimizer=optimizer, epochs=1)
+    np.testing.assert_array_equal(saved["m"], m)
+    np.testing.assert_array_equal(stats["running_mean"], mean)
 
 
 def test_ctrl_c_stops_after_the_batch_keeps_the_best_and_the_last_checkpoint(tmp_path):

@@ -262,6 +262,8 @@ def test_datasets_lists_every_embedded_dataset(capsys):
     ("train --data moons --momentum 0.9", "--momentum is for --optimizer sgd"),
     ("train --data moons --seed -1", "--seed must be >= 0"),
     ("train --data sine --loss cross_entropy", "--loss cross_entropy is for classification"),
+    ("train --data moons --loss hinge", "unknown loss 'hinge'"),  # FitOptions's own message
+    ("train --data moons --n-jobs 0", "n-jobs must not be 0"),
     ("gradcheck --rows 0", "--rows must be at least 1"),
     ("train --data moons --early-stopping 3", "--early-stopping needs --val-fraction"),
     ("train --data moons --target y", "--target is for data files"),
@@ -277,6 +279,25 @@ def test_bad_input_exits_2_with_one_line_naming_the_problem(workdir, capsys, arg
     code, out, err = run(argv, capsys)
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and re.search(message, err), err
+
+
+def test_the_command_line_trains_with_fit_options_made_once():
+    from deltaprop.cli.parser import build_parser
+    from deltaprop.cli.train import fit_options
+
+    args = build_parser().parse_args(shlex.split(
+        "train --data moons --optimizer sgd --lr 0.1 --momentum 0.9 --epochs 7 --batch-size full "
+        "--l2 0.01 --val-fraction 0.2 --early-stopping 3 --n-jobs 2 --checkpoint-every 2 --out m.dp"))
+    written = fit_options(args, "cross_entropy").to_dict()
+    assert written["optimizer"]["class"] == "SGD"
+    assert written["optimizer"]["params"] == {"lr": 0.1, "momentum": 0.9, "nesterov": False,
+                                              "clip_norm": None}
+    assert {name: written[name] for name in (
+        "loss", "epochs", "batch_size", "l2", "validation_fraction", "early_stopping", "restarts",
+        "n_jobs", "checkpoint", "checkpoint_every")} == {
+        "loss": "cross_entropy", "epochs": 7, "batch_size": "full", "l2": 0.01,
+        "validation_fraction": 0.2, "early_stopping": 3, "restarts": 1, "n_jobs": 2,
+        "checkpoint": "m.dp.ckpt", "checkpoint_every": 2}
 
 
 def test_bad_input_against_a_trained_model(workdir, capsys):

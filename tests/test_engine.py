@@ -1,7 +1,9 @@
 """The training step behind its boundary: a data source's runs of minibatches go to the engine
 whole, and the engine takes the steps of fit, bit for bit, however the runs are cut; per-step
-hooks see every step and can stop the run; a refused step is not taken; the gradient reduction
-is a strategy (one MPI rank reduces to the local step)."""
+hooks see every step and can stop the run; a refused step is not taken, and the check covers
+every gradient; the gradient reduction is a strategy (one MPI rank reduces to the local step);
+the results do not depend on whether the data source gathers rows from a shuffled copy; a user's
+loss is evaluated at every step."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
+from conftest import L1Loss
+from deltaprop.data import arrays
 from deltaprop.data.arrays import ArraySource
 from deltaprop.data.batches import Minibatches
 from deltaprop.engine.epoch_loss import EpochLoss
@@ -104,6 +108,14 @@ def test_a_refused_step_is_not_taken_and_ends_the_run():
     assert engine.end().diverged
 
 
+def test_the_step_check_covers_batchnorms_gamma_and_beta():
+    """A step is refused when any gradient is non-finite: the layout lists the parameters
+    outside the dense layers (BatchNorm's gamma and beta) so that the check sees them too."""
+    net = dp.MLP([3, 8, 1], batch_norm=True, seed=0)
+    assert len(net.layout.other_slices) == 2  # gamma and beta
+    assert not dp.MLP([3, 8, 1], seed=0).layout.other_slices
+
+
 def test_one_mpi_rank_reduces_to_the_local_step():
     pytest.importorskip("mpi4py")
 
@@ -141,3 +153,34 @@ def test_the_engines_backward_pass_is_loss_and_gradients():
     for layer, dW, db in zip(net.dense_layers, dWs, dbs):
         np.testing.assert_array_equal(layer.dW, dW)
         np.testing.assert_array_equal(layer.db, db)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"batch_size": "full"}, {"batch_size": "full", "dropout": 0.3}, {"batch_size": 8},
+     {"batch_size": 7, "dropout": 0.3}, {"batch_size": 9, "batch_norm": True}],
+    ids=["full", "full-dropout", "minibatch", "minibatch-dropout", "batchnorm"],
+)
+def test_results_do_not_depend_on_the_shuffled_copy(rng, monkeypatch, options):
+    """Data up to SHUFFLE_COPY_BYTES are shuffled into a copy once per epoch and the minibatches
+    sliced from it; with the copy switched off (rows gathered at each step) every batching,
+    dropout and BatchNorm option gives the same weights, bit for bit."""
+    X, y = rng.standard_normal((40, 3)), rng.integers(0, 2, 40)
+    options = dict(options)
+    mlp = {k: options.pop(k) for k in ("dropout", "batch_norm") if k in options}
+
+    def train():
+        net = dp.MLP([3, 6, 2], seed=3, **mlp)
+        net.fit(X, y, loss="cross_entropy", epochs=3, **options)
+        return net.theta.copy()
+
+    with_copy = train()
+    monkeypatch.setattr(arrays, "SHUFFLE_COPY_BYTES", 0)
+    np.testing.assert_array_equal(with_copy, train())
+
+
+def test_a_user_loss_is_evaluated_at_every_step(rng):
+    """The epoch's loss is deferred to one vectorized evaluation only for a loss known to be a
+    mean of per-sample terms (a built-in one), never for a user's."""
+    assert EpochLoss(L1Loss(), 10, 1, np.float64).rows is None
+    assert EpochLoss(dp.get_loss("mse"), 10, 1, np.float64).rows is not None

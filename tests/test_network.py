@@ -1,4 +1,5 @@
-"""The public contract of Network and MLP: shapes, views, z/a/delta, seeds, copies, errors."""
+"""The public contract of Network and MLP: shapes, views, z/a/delta, seeds, copies, errors, and
+(a property, Hypothesis) predictions that do not depend on the batch."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import pickle
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import deltaprop as dp
+from conftest import SEEDS, architectures, deterministic
 
 
 def test_weights_and_biases_have_the_notes_shapes_and_are_views():
@@ -28,6 +32,13 @@ def test_assigning_into_weights_changes_the_network(rng):
     np.testing.assert_allclose(net.predict(X), X @ W.T + [1.0, -1.0], rtol=1e-12)
     with pytest.raises(ValueError, match=r"shape \(2, 3\)"):
         net.weights[0] = np.zeros((3, 2))
+
+
+def test_weights_are_assigned_one_layer_at_a_time():
+    """A slice assignment would replace list entries, not copy into the network's views."""
+    net = dp.MLP([2, 2, 1], seed=0)
+    with pytest.raises(TypeError, match="one layer"):
+        net.weights[0:1] = [np.zeros((2, 2))]
 
 
 def test_forward_keeps_z_and_a_of_every_layer(rng):
@@ -126,6 +137,12 @@ def test_same_seed_gives_bit_identical_weights_after_training(rng):
 
     np.testing.assert_array_equal(train(7), train(7))
     assert not np.array_equal(train(7), train(8))
+
+
+def test_a_generator_seeds_a_network_reproducibly():
+    a = dp.MLP([3, 4, 1], seed=np.random.default_rng(5))
+    b = dp.MLP([3, 4, 1], seed=np.random.default_rng(5))
+    np.testing.assert_array_equal(a.theta, b.theta)
 
 
 def test_batchnorm_eval_output_does_not_depend_on_the_batch(rng):
@@ -253,6 +270,33 @@ def test_bad_construction_names_the_problem(make, message):
 
 
 @pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (lambda: dp.MLP([2, 1]).fit(np.ones((2, 2)) * 1j, np.ones(2)), TypeError, "must hold numbers"),
+        (lambda: dp.MLP([2, 1]).fit(np.ones((2, 2)), np.ones(2) * 1j), TypeError, "numeric"),
+        (lambda: dp.MLP([2, 1], seed=-1), TypeError, "seed must be"),
+        (lambda: dp.MLP([2, 1], seed="abc"), TypeError, "seed must be"),
+        (lambda: dp.Network(dp.Dense(2, 1)), TypeError, "list of layers"),
+    ],
+)
+def test_arguments_of_the_wrong_type_raise_a_type_error_that_names_them(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_a_layer_cannot_serve_two_networks():
+    """A layer holds its own parameters (views into one network's buffers): used twice in one
+    network, or again in a second network, it is refused."""
+    shared = dp.Dense(3, 3, "tanh")
+    with pytest.raises(ValueError, match="already belongs to a network"):
+        dp.Network([shared, shared, dp.Dense(3, 1)])
+    dense = dp.Dense(3, 1)
+    dp.Network([dense])
+    with pytest.raises(ValueError, match="already belongs to a network"):
+        dp.Network([dense])
+
+
+@pytest.mark.parametrize(
     "X, y, loss, message",
     [
         (np.ones(5), np.zeros(5), "squared_error", "must be 2-D"),
@@ -297,6 +341,16 @@ def test_predict_returns_a_fresh_array(rng):
     assert not np.shares_memory(first, net.layers[-1].z)
 
 
+def test_predict_classes_is_multilabel_for_sigmoid_outputs(rng):
+    """Each sigmoid output is thresholded at 0.5 on its own, not reduced to one argmax."""
+    net = dp.MLP([2, 2], dtype=np.float64, seed=0)
+    net.fit(np.zeros((2, 2)), [[1, 0], [0, 1]], loss="binary_cross_entropy", epochs=1)
+    net.weights[0][...] = np.eye(2)
+    net.biases[0][...] = 0.0
+    classes = net.predict_classes(np.array([[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]]))
+    np.testing.assert_array_equal(classes, [[1, 1], [0, 1], [1, 0], [0, 0]])
+
+
 def test_binary_cross_entropy_metric_is_subset_accuracy():
     """A multi-label row counts as right only if every label is (scikit-learn's accuracy_score)."""
     loss = dp.get_loss("binary_cross_entropy")
@@ -313,3 +367,48 @@ def test_predict_logits_are_the_output_pre_activations(rng):
     z = net.predict_logits(X)
     softmax = np.exp(z - z.max(axis=1, keepdims=True))
     np.testing.assert_allclose(softmax / softmax.sum(axis=1, keepdims=True), net.predict(X), rtol=1e-12)
+
+
+# -- a property: predictions independent of the batch --------------------------------------------
+# Evaluation mode is row-wise: each output row is a function of its input row only. In float64
+# the one thing the batch may change is the rounding of the matrix products (BLAS picks other
+# kernels, and other summation orders, for other numbers of rows): each product's row then
+# differs by a few units in the last place of its terms, ~1e-16 relative, and a few layers of
+# widths <= 6 amplify that by far less than 1e3. Any real dependence on the batch (batch
+# statistics, a dropout mask) changes outputs at the 1e-3 level or more.
+BATCH_RTOL = 1e-12
+
+
+def _assert_rows_equal(actual: np.ndarray, expected: np.ndarray) -> None:
+    scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
+    np.testing.assert_allclose(actual, expected, rtol=BATCH_RTOL, atol=BATCH_RTOL * scale)
+
+
+@deterministic(max_examples=60)
+@given(arch=architectures(), batch_norm=st.booleans(), dropout=st.sampled_from([0.0, 0.5]),
+       n_test=st.integers(1, 12), seed=SEEDS)
+def test_predictions_do_not_depend_on_the_batch(arch, batch_norm, dropout, n_test, seed):
+    """After a short fit (BatchNorm running statistics learned, dropout active in training),
+    predict and predict_logits of any row are the same whether the row is alone, in the whole
+    test batch, or in any random subset or permutation of it (float64, relative tolerance
+    1e-12: only the rounding of BLAS may differ), and predicting changes no state."""
+    rng = np.random.default_rng(seed)
+    net = arch.mlp(dtype=np.float64, seed=seed, batch_norm=batch_norm, dropout=dropout)
+    X_train = rng.standard_normal((12, arch.n_in))
+    net.fit(X_train, arch.targets(rng, 12), loss=arch.loss, epochs=3, batch_size=4,
+            optimizer=dp.SGD(lr=0.1))
+    state = net.snapshot()
+    X = rng.standard_normal((n_test, arch.n_in)) * rng.uniform(0.5, 3.0)
+    for predict in (net.predict, net.predict_logits):
+        whole = predict(X)
+        assert whole.shape == (n_test, arch.n_out)
+        for i in range(n_test):
+            _assert_rows_equal(predict(X[i:i + 1]), whole[i:i + 1])
+        for _ in range(3):
+            rows = rng.permutation(n_test)[:rng.integers(1, n_test + 1)]
+            _assert_rows_equal(predict(X[rows]), whole[rows])
+        assert predict(X).tobytes() == whole.tobytes()  # same batch: same bits
+    theta, stats = net.snapshot()
+    assert theta.tobytes() == state[0].tobytes()
+    assert all(a.tobytes() == b.tobytes() for pair, saved in zip(stats, state[1])
+               for a, b in zip(pair, saved))

@@ -1,4 +1,5 @@
-"""Optimizer update rules and schedules, recomputed inside the tests."""
+"""Optimizer update rules and schedules, recomputed inside the tests; and the optimizer's say in
+the divergence guard (step_is_safe): bounded steps pass, a schedule's next rate counts."""
 
 from __future__ import annotations
 
@@ -105,3 +106,29 @@ def test_optimizer_update_of_a_network_is_one_flat_step(rng):
     dp.SGD(lr=0.5).step(net.theta, net.grad)
     for W, W0, dW in zip(net.weights, before, dWs):
         np.testing.assert_allclose(W, W0 - 0.5 * dW, rtol=1e-12)
+
+
+def test_bounded_steps_are_not_mistaken_for_divergence(rng):
+    """Adam's step and a clipped SGD step are bounded whatever the gradient's size: huge but
+    finite gradients do not stop training."""
+    X = rng.standard_normal((32, 3)) * 1e17  # huge features: huge but finite gradients
+    y = rng.integers(0, 2, 32)
+    for optimizer in (dp.Adam(lr=1e-3), dp.SGD(lr=0.1, clip_norm=1.0)):
+        net = dp.MLP([3, 4, 2], dtype=np.float64, seed=0)
+        history = net.fit(X, y, loss="cross_entropy", optimizer=optimizer, epochs=2, batch_size=8)
+        assert history.stop_reason == "epochs", optimizer
+        assert np.isfinite(net.theta).all()
+
+
+def test_a_warm_up_schedule_cannot_step_past_the_guard(rng):
+    """The guard judges a step by the rate the schedule gives that step, not the last one."""
+
+    class WarmUp(dp.Schedule):
+        def __call__(self, lr0, step, epoch):
+            return lr0 * 10.0**step  # grows without bound
+
+    X, y = rng.standard_normal((32, 3)), rng.standard_normal(32)
+    net = dp.MLP([3, 8, 1], seed=0)
+    history = net.fit(X, y, optimizer=dp.SGD(lr=1.0, schedule=WarmUp()), epochs=50, batch_size=4)
+    assert history.stop_reason == "diverged"
+    assert np.isfinite(net.theta).all()

@@ -64,6 +64,12 @@ def test_what_a_file_cannot_hold_is_given_back_as_objects():
         FitOptions.from_dict({"epoch": 3})
 
 
+def test_a_whole_float_number_of_epochs_is_accepted():
+    """epochs=3.0 (as read from JSON or a config file) is 3 epochs."""
+    net = dp.MLP([2, 1], seed=0)
+    assert net.fit(np.ones((4, 2)), np.ones(4), epochs=3.0).n_epochs == 3
+
+
 @pytest.mark.parametrize(("options", "message"), [
     ({"epochs": 0}, "epochs must be an integer > 0"),
     ({"batch_size": "half"}, "batch_size must be a positive integer or 'full'"),
@@ -96,3 +102,27 @@ def test_fit_is_its_options_a_data_source_and_the_run():
     data = ArraySource.from_data(trained, loss, X, y, w, validation_fraction=0.2, batch_size=8)
     assert train(trained, loss, data, options).loss == history.loss
     np.testing.assert_array_equal(trained.theta, fitted.theta)
+
+
+def test_the_keywords_are_fits_and_make_the_same_options():
+    import inspect
+
+    options = FitOptions(loss="cross_entropy", optimizer=dp.SGD(0.1, momentum=0.5), epochs=3,
+                         batch_size=4, l2=1e-3, early_stopping=dp.EarlyStopping(patience=2),
+                         checkpoint="run.ckpt", checkpoint_every=2)
+    keywords = options.keywords()
+    assert set(keywords) <= set(inspect.signature(dp.fit).parameters)
+    assert keywords["optimizer"] is options.optimizer  # objects as given, not copies
+    assert keywords["early_stopping"] is options.early_stopping
+    assert FitOptions(**keywords) == options
+
+
+def test_fit_with_the_options_keywords_is_fit_with_the_same_keywords():
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((40, 3)), rng.integers(0, 2, 40)
+    keywords = dict(loss="binary_cross_entropy", epochs=3, batch_size=8, l2=1e-3, shuffle=False)
+    by_keywords, by_options = dp.MLP([3, 5, 1], seed=4), dp.MLP([3, 5, 1], seed=4)
+    history = dp.fit(by_keywords, X, y, optimizer=dp.Adam(0.01), **keywords)
+    options = FitOptions(optimizer=dp.Adam(0.01), **keywords)
+    assert dp.fit(by_options, X, y, **options.keywords()).loss == history.loss
+    np.testing.assert_array_equal(by_options.theta, by_keywords.theta)

@@ -32,7 +32,7 @@ from deltaprop.playground import Session, parse_config, serve_in_thread
 from deltaprop.playground.config import ConfigError
 from deltaprop.playground.export import model_bytes, python_code
 from deltaprop.playground.server import Sessions
-from deltaprop.playground.session import MAP_SIZE, OUTPUT_SIZE
+from deltaprop.playground.session import MAP_SIZE, OUTPUT_SIZE, fit_options
 
 
 def _decode(encoded, shape):
@@ -267,6 +267,19 @@ def test_exported_code_names_the_fit_call_for_whole_epochs_and_it_gives_the_same
     namespace: dict = {}
     exec(setup + fit_line, namespace)
     np.testing.assert_array_equal(namespace["net"].theta, session.net.theta)
+
+
+def test_the_session_trains_with_its_fit_options_and_the_export_writes_them():
+    session = _session(dataset="circles", loss="cross_entropy", optimizer="sgd", lr=0.3, batch=7,
+                       l2=0.01)
+    options = fit_options(session.config)
+    assert options.to_dict()["optimizer"]["params"]["lr"] == 0.3 and options.batch_size == 7
+    stepper = session.stepper
+    assert (type(stepper.optimizer), stepper.optimizer.lr) == (dp.SGD, 0.3)
+    assert (stepper.loss.name, stepper.batch_size, stepper.l2) == ("cross_entropy", 7, 0.01)
+    code = python_code(session)
+    assert ("loss='cross_entropy',\n" + " " * 26 + "optimizer=dp.SGD(lr=0.3),\n") in code
+    assert "batch_size=7,\n" in code and "l2=0.01)\n" in code
 
 
 def test_exported_code_of_a_diverged_run_says_so_and_names_no_fit_call():

@@ -1,15 +1,20 @@
 """Restarts run through joblib (n_jobs): the same result as serially, wherever joblib's active
-backend runs them, and the budget of a time limit shared by all runs."""
+backend runs them (also, as a property, for random architectures and options), and the budget
+of a time limit shared by all runs."""
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import deltaprop as dp
+from conftest import SEEDS, architectures, deterministic, trained_state
 
 joblib = pytest.importorskip("joblib")
 
@@ -128,3 +133,27 @@ def test_parallel_runs_share_one_deadline_set_when_they_are_handed_out(data):
                       n_jobs=2, callbacks=[limit])
     assert [r["run"] for r in history.restarts] == [0, 1]
     assert all(r["stop_reason"] == "time_limit" and r["epochs"] > 1 for r in history.restarts)
+
+
+# -- a property: parallel restarts equal serial ----------------------------------------------------
+@deterministic(max_examples=8)
+@given(arch=architectures(max_depth=2, max_width=5), batch_norm=st.booleans(),
+       dropout=st.sampled_from([0.0, 0.3]), dtype=st.sampled_from([np.float32, np.float64]),
+       optimizer=st.sampled_from(["sgd", "adam"]), seed=SEEDS)
+def test_threaded_restarts_equal_serial_for_any_architecture(arch, batch_norm, dropout, dtype,
+                                                             optimizer, seed):
+    """fit(restarts=3) with n_jobs=2 (joblib's threading backend) leaves bit for bit the
+    parameters, BatchNorm statistics, random generator state and every run's losses that
+    n_jobs=1 leaves."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((12, arch.n_in))
+    Y = arch.targets(rng, 12)
+    options = dict(loss=arch.loss, epochs=2, batch_size=4, optimizer=optimizer, restarts=3)
+    serial = arch.mlp(dtype=dtype, seed=seed, batch_norm=batch_norm, dropout=dropout)
+    parallel = copy.deepcopy(serial)
+    serial_history = serial.fit(X, Y, n_jobs=1, **options)
+    with joblib.parallel_config(backend="threading"):
+        parallel_history = parallel.fit(X, Y, n_jobs=2, **options)
+    assert len(serial_history.restarts) == 3
+    assert trained_state(parallel, parallel_history) == trained_state(serial, serial_history)
+    assert parallel.predict(X).tobytes() == serial.predict(X).tobytes()

@@ -501,6 +501,18 @@ def test_bad_parameters_are_rejected_with_the_value_named(rng):
         MLPClassifier().fit(X, np.zeros(10))
 
 
+def test_the_options_of_fit_are_refused_before_the_network_changes(rng):
+    X, y = rng.normal(size=(10, 2)), rng.integers(0, 2, 10)
+    with pytest.raises(ValueError, match="n_jobs must be None or a nonzero integer"):  # fit's message
+        MLPClassifier((3,), n_jobs=0).fit(X, y)
+    clf = MLPClassifier((3,), max_iter=2, random_state=0).fit(X, y)
+    net, coefs = clf.net_, clf.coefs_[0].copy()
+    with pytest.raises(ValueError, match="n_jobs must be"):
+        clf.set_params(n_jobs=0).fit(X, y)
+    assert clf.net_ is net
+    np.testing.assert_array_equal(clf.coefs_[0], coefs)
+
+
 # -- held-out scores side by side with scikit-learn ------------------------------------------------
 SEEDS = range(10)
 

@@ -1,4 +1,5 @@
-"""The training loop: batching modes, validation, callbacks, restarts, divergence, threads."""
+"""The training loop: batching modes, validation, callbacks, restarts, divergence, threads, and
+(a property, Hypothesis) training as a pure function of the seed, the data and the options."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import io
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import deltaprop as dp
+from conftest import SEEDS, architectures, deterministic, trained_state
 
 
 @pytest.fixture
@@ -64,6 +68,15 @@ def test_early_stopping_restores_the_best_weights(data):
     assert restored == pytest.approx(history.val_loss[best], rel=1e-5)
 
 
+def test_final_loss_is_that_of_the_restored_epoch(rng):
+    """After early stopping restores the best epoch, final_loss is that epoch's training loss."""
+    X, y = rng.standard_normal((60, 4)), rng.integers(0, 2, 60)
+    history = dp.MLP([4, 16, 2], seed=0).fit(X, y, loss="cross_entropy", optimizer=dp.Adam(lr=0.05),
+                                             epochs=200, validation_data=(X[:20], 1 - y[:20]),
+                                             early_stopping=3)
+    assert history.final_loss == history.loss[history.best_epoch - 1]
+
+
 def test_gradient_tolerance_stops_at_convergence(rng):
     X = rng.standard_normal((30, 2))
     y = X @ [1.0, -1.0] + 0.5
@@ -85,6 +98,44 @@ def test_divergence_is_caught_and_the_last_finite_weights_kept(rng):
     X, y = rng.standard_normal((40, 3)) * 100, rng.standard_normal(40) * 1e6
     net = dp.MLP([3, 32, 1], seed=0)
     history = net.fit(X, y, optimizer=dp.SGD(lr=10.0), epochs=50, batch_size=4)
+    assert history.stop_reason == "diverged"
+    assert np.isfinite(net.theta).all()
+
+
+@pytest.fixture
+def exploding(rng):
+    return rng.standard_normal((40, 3)) * 100, rng.standard_normal(40) * 1e6
+
+
+def test_divergence_with_early_stopping_and_a_tolerance_stops_as_diverged(exploding):
+    """Divergence wins over the other stopping rules, and the history stays aligned: the
+    diverged epoch's training and validation losses are both NaN."""
+    X, y = exploding
+    net = dp.MLP([3, 32, 1], seed=0)
+    history = net.fit(X, y, optimizer=dp.SGD(lr=10.0), epochs=50, batch_size=4,
+                      validation_data=(X[:5], y[:5]), early_stopping=3, tol=1e-3)
+    assert history.stop_reason == "diverged"
+    assert np.isfinite(net.theta).all()
+    assert np.isnan(history.loss[-1]) and np.isnan(history.val_loss[-1])
+    assert len(history.val_loss) == len(history.loss)
+
+
+def test_divergence_restores_batchnorm_statistics(exploding):
+    """The epoch's start is restored with BatchNorm's running statistics, so the kept network
+    still predicts finite values."""
+    X, y = exploding
+    net = dp.MLP([3, 32, 1], batch_norm=True, seed=0)
+    history = net.fit(X, y, optimizer=dp.SGD(lr=1e3), epochs=50, batch_size=8)
+    assert history.stop_reason == "diverged"
+    bn = net.layers[1]
+    assert np.isfinite(bn.running_var).all() and np.isfinite(bn.running_mean).all()
+    assert np.isfinite(net.predict(X)).all()
+
+
+def test_divergence_in_a_full_batch_step_keeps_finite_weights(rng):
+    X, y = rng.standard_normal((20, 3)), rng.standard_normal(20)
+    net = dp.MLP([3, 8, 1], seed=0)
+    history = net.fit(X, y, optimizer=dp.SGD(lr=3e38), epochs=5, batch_size="full")
     assert history.stop_reason == "diverged"
     assert np.isfinite(net.theta).all()
 
@@ -116,6 +167,38 @@ def test_first_restart_equals_a_plain_run(data):
     restarted = dp.MLP([4, 3, 2], seed=1)
     history = restarted.fit(*data, loss="cross_entropy", epochs=3, restarts=2)
     np.testing.assert_array_equal(history.restarts[0]["history"].loss, plain.history.loss)
+
+
+def test_restarts_never_keep_a_non_finite_run(rng):
+    X, y = rng.standard_normal((30, 3)), rng.integers(0, 2, 30)
+
+    class SpoilFirstRun(dp.Callback):
+        def on_train_end(self, trainer):
+            if trainer.run_index == 0:
+                trainer.net.theta[...] = np.nan
+
+    net = dp.MLP([3, 4, 2], seed=0)
+    history = net.fit(X, y, loss="cross_entropy", epochs=2, restarts=3, callbacks=[SpoilFirstRun()])
+    assert history.best_restart != 0
+    assert np.isfinite(net.theta).all()
+
+
+def test_repeated_restarts_explore_new_starting_points(rng):
+    """A second fit with restarts draws new starting points rather than replaying the first's."""
+    X, y = rng.standard_normal((30, 3)), rng.integers(0, 2, 30)
+    net = dp.MLP([3, 4, 2], seed=0)
+    first = net.fit(X, y, loss="cross_entropy", epochs=1, restarts=3)
+    second = net.fit(X, y, loss="cross_entropy", epochs=1, restarts=3)
+    assert first.restarts[1]["history"].loss[0] != second.restarts[1]["history"].loss[0]
+
+
+def test_a_time_limit_is_one_budget_for_all_restarts(rng):
+    """Not one budget per run: once the time is spent, the later runs are not started."""
+    X, y = rng.standard_normal((30, 3)), rng.integers(0, 2, 30)
+    history = dp.MLP([3, 4, 2], seed=0).fit(X, y, loss="cross_entropy", epochs=10**6, batch_size=1,
+                                            restarts=3, time_limit=0.2)
+    assert len(history.restarts) == 1
+    assert history.restarts[0]["stop_reason"] == "time_limit"
 
 
 def test_callbacks_see_every_epoch_and_can_stop(data):
@@ -180,6 +263,11 @@ def test_threads_policy(data):
 def test_bad_options_name_the_problem(data, options, message):
     with pytest.raises((ValueError, TypeError), match=message):
         dp.MLP([4, 8, 2], seed=0).fit(*data, loss="cross_entropy", **options)
+
+
+def test_callbacks_must_be_given_as_a_list():
+    with pytest.raises(TypeError, match="callbacks must be a list"):
+        dp.MLP([2, 1]).fit(np.ones((2, 2)), np.ones(2), callbacks=dp.TimeLimit(1))
 
 
 def test_batchnorm_with_batch_of_one_is_a_clear_error(data):
@@ -299,3 +387,31 @@ def test_a_non_finite_loss_stops_at_its_step_where_losses_are_per_step():
     deferred = EpochLoss(dp.get_loss("squared_error"), 4, 1, np.float32, defer=True)
     deferred.start(Y)
     assert deferred.record(huge, huge, slice(0, 2), Y[:2], 0.0) is True
+
+
+# -- a property: deterministic training -----------------------------------------------------------
+@deterministic(max_examples=60)
+@given(arch=architectures(max_depth=2), batch_norm=st.booleans(), dropout=st.sampled_from([0.0, 0.3]),
+       dtype=st.sampled_from([np.float32, np.float64]),
+       batch_size=st.sampled_from([1, 2, 3, 4, 10, "full"]), sampling=st.sampled_from(["epoch", "random"]),
+       shuffle=st.booleans(), optimizer=st.sampled_from(["sgd", "adam"]), l2=st.sampled_from([0.0, 0.01]),
+       weighted=st.booleans(), seed=SEEDS)
+def test_the_same_seed_data_and_options_train_bit_identically(arch, batch_norm, dropout, dtype,
+                                                               batch_size, sampling, shuffle,
+                                                               optimizer, l2, weighted, seed):
+    """Two networks built with the same seed and trained on the same data with the same options
+    (any batch size, sampling "epoch" or "random", shuffle or not, SGD or Adam, L2, sample
+    weights, BatchNorm, dropout, float32 or float64) end with bit-identical parameters,
+    BatchNorm statistics, random state and recorded losses."""
+    batch_norm = batch_norm and batch_size != 1  # BatchNorm trains on >= 2 rows
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((10, arch.n_in))
+    Y = arch.targets(rng, 10)
+    w = rng.uniform(0.0, 2.0, 10) if weighted else None
+    states = []
+    for _ in range(2):
+        net = arch.mlp(dtype=dtype, seed=seed, batch_norm=batch_norm, dropout=dropout)
+        history = net.fit(X, Y, loss=arch.loss, epochs=3, batch_size=batch_size, sampling=sampling,
+                          shuffle=shuffle, optimizer=optimizer, l2=l2, sample_weight=w)
+        states.append(trained_state(net, history))
+    assert states[0] == states[1]

@@ -19,6 +19,7 @@ from deltaprop.data.preprocessing import LabelEncoder, Preprocessing, Standardiz
 from deltaprop.files.model import Model
 from deltaprop.losses import one_hot
 from deltaprop.training import parallel
+from deltaprop.training.options import FitOptions
 
 _DEFAULT_LOSS = {"classify": "cross_entropy", "regress": "squared_error"}
 TINY = 20  # datasets smaller than this get no held-out part by default
@@ -30,26 +31,29 @@ TRAIN_OPTIONS = ("data", "target", "task", "one_hot", "hidden", "activation", "l
 
 @dataclass
 class Prepared:
-    """A run ready to fit: the model around the network, the arrays, the rows, the options."""
+    """A run ready to fit: the model around the network, the arrays, the rows, fit's options
+    and the held-out rows watched as validation data (if any)."""
 
     model: Model
     X: np.ndarray
     Y: np.ndarray
     train: np.ndarray
     test: np.ndarray
-    fit_options: dict[str, Any]
+    options: FitOptions
+    validation_data: tuple[np.ndarray, np.ndarray] | None
 
 
 def prepare(data: TrainingData, args: argparse.Namespace) -> Prepared:
     """Everything ``fit`` needs, derived from the data and the options alone (so that a resumed
     run rebuilds the very same arrays)."""
     check_options(args)
+    loss = args.loss or _DEFAULT_LOSS[data.task]
+    _check_loss(loss, data.task)
+    options = fit_options(args, loss)  # a bad value is refused here, before anything is built
     hidden = _hidden_sizes(args.hidden)
     fraction = args.test_fraction if args.test_fraction is not None else (
         0.0 if len(data.X) < TINY else 0.25)
     train, test = _split(len(data.X), fraction, args.seed)
-    loss = args.loss or _DEFAULT_LOSS[data.task]
-    _check_loss(loss, data.task)
     n_outputs = data.Y.shape[1] if data.classes is None else len(data.classes)
     net = dp.MLP([data.X.shape[1], *hidden, n_outputs], activation=args.activation,
                  init=args.init, seed=args.seed, batch_norm=args.batch_norm, dropout=args.dropout)
@@ -59,51 +63,61 @@ def prepare(data: TrainingData, args: argparse.Namespace) -> Prepared:
     model = Model(net, preprocessing, summary={"data": data.name})
     Y = _targets(data, preprocessing, train, loss)
     X = preprocessing.inputs(data.X)
-    options: dict[str, Any] = {"loss": loss, "epochs": args.epochs, "l2": args.l2,
-                               "batch_size": _batch_size(args.batch_size)}
-    if args.val_fraction:
-        options["validation_fraction"] = args.val_fraction
-        options["early_stopping"] = args.early_stopping
-    elif len(test) and args.restarts == 1:
+    watched = None
+    if not args.val_fraction and len(test) and args.restarts == 1:
         # Watched for the curves, never trained on and never used to choose (no early stopping
         # or restart selection on it: it stays an unbiased held-out score).
-        options["validation_data"] = (X[test], Y[test])
-    return Prepared(model, X, Y, train, test, options)
+        watched = (X[test], Y[test])
+    return Prepared(model, X, Y, train, test, options, watched)
+
+
+def fit_options(args: argparse.Namespace, loss: str) -> FitOptions:
+    """``fit``'s options from the command line's (checked by FitOptions, with fit's messages)."""
+    optimizer = (dp.Adam(lr=args.lr) if args.optimizer == "adam"
+                 else dp.SGD(lr=args.lr, momentum=args.momentum, nesterov=False))
+    checkpointed = args.checkpoint_every is not None
+    return FitOptions(
+        loss=loss, optimizer=optimizer, epochs=args.epochs, batch_size=_batch_size(args.batch_size),
+        l2=args.l2, validation_fraction=args.val_fraction, early_stopping=args.early_stopping,
+        restarts=args.restarts, n_jobs=args.n_jobs,
+        checkpoint=checkpoint_path(args) if checkpointed else None,
+        checkpoint_every=args.checkpoint_every if checkpointed else 1)
 
 
 def train_model(data: TrainingData, args: argparse.Namespace) -> tuple[Model, dict[str, Any]]:
     """Train on ``data`` as the options say; return the model and the report of the run."""
     run = prepare(data, args)
-    optimizer = (dp.Adam(lr=args.lr) if args.optimizer == "adam"
-                 else dp.SGD(lr=args.lr, momentum=args.momentum, nesterov=False))
-    checkpoint = None
-    if args.checkpoint_every:
-        # What makes the checkpoint a usable model too (deltaprop.load, the commands) and
-        # what deltaprop resume needs to rebuild the run.
-        checkpoint = Checkpoint(checkpoint_path(args), args.checkpoint_every, {
-            "preprocessing": run.model.preprocessing.to_config(), "summary": run.model.summary,
-            "train_options": _options(args)})
+    options = _with_checkpoint_metadata(run, args)
     comm = parallel.launched_comm()  # under mpiexec -n K: data-parallel over the K ranks
     if comm is not None and comm.Get_rank() != 0:
         args.quiet, args.out, args.history = True, None, None  # rank 0 prints and writes
     start = time.perf_counter()
-    run.model.net.fit(run.X[run.train], run.Y[run.train], optimizer=optimizer,
-                      restarts=args.restarts, n_jobs=args.n_jobs, callbacks=_progress(args),
-                      checkpoint=checkpoint, comm=comm, **run.fit_options)
+    run.model.net.fit(run.X[run.train], run.Y[run.train], validation_data=run.validation_data,
+                      callbacks=_progress(args), comm=comm, **options.keywords())
     model, report = _finish(run, data, args, time.perf_counter() - start)
     report["ranks"] = 1 if comm is None else comm.Get_size()
     report["silent"] = comm is not None and comm.Get_rank() != 0
     return model, report
 
 
+def _with_checkpoint_metadata(run: Prepared, args: argparse.Namespace) -> FitOptions:
+    """The options, their checkpoint (if any) storing what makes it a usable model too
+    (deltaprop.load, the commands) and what deltaprop resume needs to rebuild the run."""
+    if run.options.checkpoint is None:
+        return run.options
+    metadata = {"preprocessing": run.model.preprocessing.to_config(), "summary": run.model.summary,
+                "train_options": _options(args)}
+    return run.options.replace(checkpoint=Checkpoint(checkpoint_path(args),
+                                                     run.options.checkpoint_every, metadata))
+
+
 def resume_model(path: str, data: TrainingData,
                  args: argparse.Namespace) -> tuple[Model, dict[str, Any]]:
     """Continue the run checkpointed at ``path`` (whose options ``args`` are) to its end."""
     run = prepare(data, args)
-    options = {k: v for k, v in run.fit_options.items() if k == "validation_data"}
     start = time.perf_counter()
     net, _ = dp.resume(path, run.X[run.train], run.Y[run.train], callbacks=_progress(args),
-                       epochs=args.resume_epochs, **options)
+                       epochs=args.resume_epochs, validation_data=run.validation_data)
     run.model.net = net  # type: ignore[assignment]
     return _finish(run, data, args, time.perf_counter() - start)
 
@@ -117,7 +131,7 @@ def _finish(run: Prepared, data: TrainingData, args: argparse.Namespace,
                           "n_test": int(len(run.test)), "seconds": round(seconds, 3)})
     report = {"command": "train", "data": data.name, "task": data.task,
               "n_train": int(len(run.train)), "n_test": int(len(run.test)),
-              "parameters": model.net.n_parameters, "loss": run.fit_options["loss"],
+              "parameters": model.net.n_parameters, "loss": run.options.loss,
               "epochs": history.n_epochs, "seconds": seconds, "stop_reason": history.stop_reason,
               "stop_message": history.stop_message, "final_loss": history.final_loss,
               "metric": model.metric_name, "held_out": held_out}
@@ -134,7 +148,8 @@ def checkpoint_path(args: argparse.Namespace) -> str:
 
 
 def check_options(args: argparse.Namespace) -> None:
-    """Refuse bad option values with messages that name the flag."""
+    """Refuse bad option values with messages that name the flag (before :func:`fit_options`
+    builds fit's options, which refuse any other bad value with fit's own message)."""
     checks = [
         (args.epochs >= 1, f"--epochs must be at least 1, got {args.epochs}"),
         (args.lr > 0, f"--lr must be positive, got {args.lr}"),

@@ -102,10 +102,8 @@ def export_onnx(
     """
     onnx = _import_onnx()
     if isinstance(net, Model):
-        if any(v is not None for v in (input_mean, input_scale, output_mean, output_scale)):
-            raise TypeError("a Model carries its own standardization; give input_mean, "
-                            "input_scale, output_mean and output_scale only with a Network")
-        net, input_mean, input_scale, output_mean, output_scale, metadata = _model_arguments(net, metadata)
+        net, input_mean, input_scale, output_mean, output_scale, metadata = _model_arguments(
+            net, (input_mean, input_scale, output_mean, output_scale), metadata)
     if not isinstance(net, Network):
         raise TypeError(f"export_onnx takes a deltaprop Network, got {type(net).__name__}")
     _check_opset(opset, onnx.defs.onnx_opset_version())
@@ -114,23 +112,14 @@ def export_onnx(
     scale = _scaling_vector(input_scale, "input_scale", net.n_inputs, "input")
     if scale is not None and not np.all(scale != 0):
         raise ValueError("input_scale has zeros; standardization would divide by them")
-    if output_name is None:
-        probabilities = net.output_layer.activation.name in ("softmax", "sigmoid")
-        output_name = "probabilities" if probabilities else "outputs"
-    if not input_name or not output_name or input_name == output_name:
-        raise ValueError(f"input_name ({input_name!r}) and output_name ({output_name!r}) must be "
-                         "distinct non-empty names")
+    output_name = _output_name(net, input_name, output_name)
 
     out_scale, out_mean = (_scaling_vector(v, name, net.n_outputs, "output") for v, name in
                            ((output_scale, "output_scale"), (output_mean, "output_mean")))
     graph = _Graph(onnx, net.dtype, reserved=(input_name, output_name))
     graph.output(_forward(graph, net, input_name, (mean, scale), (out_mean, out_scale)), output_name)
     model = graph.model(net, input_name, output_name, opset, standardized=(mean, scale))
-    if metadata:
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
-            raise TypeError("metadata must map strings to strings")
-        props = {p.key: p.value for p in model.metadata_props} | metadata
-        onnx.helper.set_model_props(model, props)
+    _add_metadata(onnx, model, metadata)
     onnx.checker.check_model(model)
     payload = model.SerializeToString()
 
@@ -158,8 +147,35 @@ def _forward(graph: _Graph, net: Network, a: str, inputs: tuple[Array | None, Ar
     return a
 
 
-def _model_arguments(model: Model, metadata: dict[str, str] | None) -> tuple[Any, ...]:
-    """(network, input mean and scale, output mean and scale, metadata) of a Model."""
+def _output_name(net: Network, input_name: str, output_name: str | None) -> str:
+    """``output_name``, by default ``"probabilities"`` or ``"outputs"`` by the output layer's
+    activation; checked to be a name other than the input's."""
+    if output_name is None:
+        probabilities = net.output_layer.activation.name in ("softmax", "sigmoid")
+        output_name = "probabilities" if probabilities else "outputs"
+    if not input_name or not output_name or input_name == output_name:
+        raise ValueError(f"input_name ({input_name!r}) and output_name ({output_name!r}) must be "
+                         "distinct non-empty names")
+    return output_name
+
+
+def _add_metadata(onnx: Any, model: Any, metadata: dict[str, str] | None) -> None:
+    """Add ``metadata`` (strings to strings) to the model's ``metadata_props``."""
+    if not metadata:
+        return
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise TypeError("metadata must map strings to strings")
+    props = {p.key: p.value for p in model.metadata_props} | metadata
+    onnx.helper.set_model_props(model, props)
+
+
+def _model_arguments(model: Model, scaling: tuple[Any, ...],
+                     metadata: dict[str, str] | None) -> tuple[Any, ...]:
+    """(network, input mean and scale, output mean and scale, metadata) of a Model, which
+    refuses any other ``scaling`` (input mean and scale, output mean and scale)."""
+    if any(v is not None for v in scaling):
+        raise TypeError("a Model carries its own standardization; give input_mean, "
+                        "input_scale, output_mean and output_scale only with a Network")
     features, targets = model.preprocessing.features, model.preprocessing.targets
     if model.classes is None:
         columns = model.target_names

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import Any
 
 from deltaprop.files.container import save_payload
+from deltaprop.optim import Optimizer
 from deltaprop.playground.config import Config
-from deltaprop.playground.session import Session, output_activation
+from deltaprop.playground.session import Session, fit_options, output_activation, stepper_keywords
 
 
 def model_bytes(session: Session) -> bytes:
@@ -34,14 +36,16 @@ def python_code(session: Session) -> str:
     steps, per_epoch = session.steps, session.stepper.batches_per_epoch
     activation = output_activation(c)
     whole, rest = divmod(steps, per_epoch)
+    options = _keywords_code(stepper_keywords(fit_options(c)))
     if session.diverged:  # fit would restore the epoch's start; the stepper refused one step
         fit_note = ("# The run diverged: its last step was refused (result.taken is False) and "
                     "the weights\n# are those before it, as on the page.\n")
     elif steps and not rest:
         fit_note = (f"# The same run as one call, since {steps} steps are {whole} whole epochs:\n"
-                    f"#   net.fit(X_train, y_train, epochs={whole}, {_fit_options(c)})\n")
+                    f"#   net.fit(X_train, y_train, epochs={whole}, {', '.join(options)})\n")
     else:
         fit_note = ""
+    stepper_options = (",\n" + " " * len("stepper = dp.BatchStepper(")).join(options)
     return f'''"""Replays a deltaprop playground run: {steps} minibatches ({steps / per_epoch:.2f} epochs).
 
 Playground URL query: ?{c.query()}
@@ -60,8 +64,8 @@ X_test, y_test = data.X[test_rows], data.y[test_rows]
 
 net = dp.MLP({c.layer_sizes}, activation={c.activation!r}, output_activation={activation!r},
              batch_norm={c.bn}, seed={c.seed}, dtype=np.float64)
-stepper = dp.BatchStepper(net, X_train, y_train, loss={c.loss!r}, optimizer={_optimizer(c)},
-                          batch_size={c.batch}, l2={c.l2!r})
+stepper = dp.BatchStepper(net, X_train, y_train,
+                          {stepper_options})
 for _ in range({steps}):  # {whole} epochs of {per_epoch} minibatches and {rest} more
     result = stepper.step()
 {fit_note}
@@ -70,14 +74,20 @@ dp.save(net, "playground.dp")
 '''
 
 
-def _optimizer(c: Config) -> str:
-    """The optimizer as the session makes it (make_optimizer), written as code."""
-    return f"{'dp.SGD' if c.optimizer == 'sgd' else 'dp.Adam'}(lr={c.lr!r})"
+def _keywords_code(keywords: dict[str, Any]) -> list[str]:
+    """``name=value`` for each keyword, as Python code (an optimizer as its constructor call)."""
+    return [f"{name}={_optimizer_code(value) if isinstance(value, Optimizer) else repr(value)}"
+            for name, value in keywords.items()]
 
 
-def _fit_options(c: Config) -> str:
-    """fit's options for the same run."""
-    return f"loss={c.loss!r}, optimizer={_optimizer(c)}, batch_size={c.batch}, l2={c.l2!r}"
+def _optimizer_code(optimizer: Optimizer) -> str:
+    """``dp.Adam(lr=0.01)``: the class with its learning rate and any argument off its default."""
+    config = optimizer.to_config()
+    assert config["schedule"] == {"name": "constant"}, "the playground's optimizers have no schedule"
+    defaults = type(optimizer)(lr=optimizer.lr).to_config()["params"]  # the class's defaults
+    arguments = [f"{name}={value!r}" for name, value in config["params"].items()
+                 if name == "lr" or value != defaults[name]]
+    return f"dp.{config['class']}({', '.join(arguments)})"
 
 
 def _score_lines(c: Config) -> str:

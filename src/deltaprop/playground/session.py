@@ -1,8 +1,8 @@
 """One browser tab's run: the data, the network, the BatchStepper, and the state the page draws.
 
-Data flow: Config -> data (generated, split) -> MLP -> BatchStepper.step (forward, loss,
-backward, optimizer) -> :meth:`Session.state` (weights, neuron maps over the input plane,
-losses, gradient norms, and after a single step the deltas of every layer).
+Data flow: Config -> data (generated, split), MLP and fit's options -> BatchStepper.step
+(forward, loss, backward, optimizer) -> :meth:`Session.state` (weights, neuron maps over the
+input plane, losses, gradient norms, and after a single step the deltas of every layer).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from deltaprop.data import datasets
 from deltaprop.evaluation import evaluate
 from deltaprop.layers import Dense
 from deltaprop.mlp import MLP
-from deltaprop.optim import SGD, Adam, Optimizer
+from deltaprop.optim import SGD, Adam
 from deltaprop.playground.config import Config
+from deltaprop.training.options import FitOptions
 from deltaprop.training.stepper import BatchStepper, StepResult
 
 Array = np.ndarray
@@ -29,6 +30,7 @@ CURVE_POINTS = 200  # the fitted curve's points (regress)
 MAX_DELTA_ROWS = 32  # rows of each delta sent to the page
 MAX_HISTORY = 500  # history entries kept; beyond, every other one is dropped
 MAX_STEPS_PER_REQUEST = 20_000  # a bound on one request's work, whatever its time budget
+STEPPER_OPTIONS = ("loss", "optimizer", "batch_size", "l2")  # the fit options a run sets
 
 
 def split_rows(n_samples: int, n_test: int, seed: int) -> tuple[Array, Array]:
@@ -41,9 +43,20 @@ def split_rows(n_samples: int, n_test: int, seed: int) -> tuple[Array, Array]:
     return np.sort(order[n_test:]), np.sort(order[:n_test])
 
 
-def make_optimizer(config: Config) -> Optimizer:
-    """SGD (no momentum) or Adam with the configured learning rate and their defaults."""
-    return SGD(lr=config.lr) if config.optimizer == "sgd" else Adam(lr=config.lr)
+def fit_options(config: Config) -> FitOptions:
+    """The run's training options, as :func:`deltaprop.fit` takes them: the loss, SGD (no
+    momentum) or Adam with the configured learning rate and their other defaults, the batch
+    size and the weight decay. The session's stepper trains with them; the exported script
+    writes them as code (both through :func:`stepper_keywords`)."""
+    optimizer = SGD(lr=config.lr) if config.optimizer == "sgd" else Adam(lr=config.lr)
+    return FitOptions(loss=config.loss, optimizer=optimizer, batch_size=config.batch, l2=config.l2)
+
+
+def stepper_keywords(options: FitOptions) -> dict[str, Any]:
+    """The options a playground run sets, as keywords of :class:`~deltaprop.BatchStepper` (and
+    of ``fit``)."""
+    keywords = options.keywords()
+    return {name: keywords[name] for name in STEPPER_OPTIONS}
 
 
 def output_activation(config: Config) -> str | None:
@@ -75,9 +88,8 @@ class Session:
         self.net = MLP(config.layer_sizes, activation=config.activation,
                        output_activation=output_activation(config), batch_norm=config.bn,
                        seed=config.seed, dtype=np.float64)
-        self.stepper = BatchStepper(self.net, self.X_train, self.y_train, loss=config.loss,
-                                    optimizer=make_optimizer(config), batch_size=config.batch,
-                                    l2=config.l2)
+        self.stepper = BatchStepper(self.net, self.X_train, self.y_train,
+                                    **stepper_keywords(fit_options(config)))
         self.extent = _extent(data.X, data.y, config.task)
         self.diverged: str | None = None
         self.history: dict[str, list[Any]] = {"epoch": [], "train_loss": [], "test_loss": [],

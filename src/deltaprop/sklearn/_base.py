@@ -20,12 +20,15 @@ from deltaprop.mlp import MLP
 from deltaprop.optim import SGD, Adam, Optimizer
 from deltaprop.sklearn.files import load_estimator, save_estimator
 from deltaprop.sklearn.rules import NoImprovementRule, SampleInverseScaling
+from deltaprop.training.options import FitOptions
 
 _ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's name -> ours; the rest are shared
 
 
 class BaseMLP(BaseEstimator):
     """What the classifier and the regressor share: parameters, network, optimizer, training."""
+
+    _optimizer: Optimizer | None  # the last fit's: partial_fit continues it
 
     def __init__(
         self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *, solver: str = "adam",
@@ -140,34 +143,18 @@ class BaseMLP(BaseEstimator):
         X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32), reset=first)
         Y, loss, c = self._targets(y, first=first, classes=classes)
         w = self._sample_weight(sample_weight, y, X.shape[0], incremental=incremental)
+        n_train = self._n_train(X.shape[0])
+        kept = self._optimizer if incremental and not first else None  # partial_fit continues it
+        optimizer = kept if kept is not None else self._make_optimizer(n_train)
+        options = self._fit_options(n_train, loss, c, w, optimizer, first=first, incremental=incremental)
         if first:
-            dtype = X.dtype if self.dtype is None else self.dtype
-            self.net_ = MLP([X.shape[1], *hidden, self.n_outputs_],
-                            activation=_ACTIVATIONS.get(self.activation, self.activation),
-                            output_activation=self._output_activation(),
-                            init=self._init(), dtype=dtype, seed=self._seed(),
-                            batch_norm=self.batch_norm, dropout=self.dropout)
-            self.loss_curve_: list[float] = []
-            self.validation_loss_curve_: list[float] = []
-            self.t_ = 0
-            self._optimizer: Optimizer | None = None
-        validation = self.validation_fraction if self.early_stopping else 0.0
-        n_train = X.shape[0] - (int(round(validation * X.shape[0])) if validation else 0)
-        n_batch = min(200 if self.batch_size == "auto" else max(int(self.batch_size), 1), max(n_train, 1))
-        if not incremental or self._optimizer is None:
-            self._optimizer = self._make_optimizer(n_train)
-        if isinstance(self._optimizer.schedule, SampleInverseScaling):
-            self._optimizer.schedule.samples_before = self.t_
-            self._optimizer.schedule.n_samples = n_train
+            self._start(X, hidden)
+        self._optimizer = optimizer
+        if isinstance(optimizer.schedule, SampleInverseScaling):
+            optimizer.schedule.samples_before = self.t_
+            optimizer.schedule.n_samples = n_train
         callbacks = list(self.callbacks or ()) + ([] if incremental else [self._stopping()])
-        mean_weight = 1.0 if w is None else float(w.mean())  # scikit-learn divides by sum(w)
-        history = self.net_.fit(
-            X, Y, loss=loss, optimizer=self._optimizer, epochs=1 if incremental else self.max_iter,
-            batch_size=n_batch, shuffle=self.shuffle, l2=c * self.alpha / (n_batch * mean_weight),
-            sample_weight=w, validation_fraction=validation,
-            restarts=self.restarts if first and not incremental else 1, n_jobs=self.n_jobs,
-            callbacks=callbacks, verbose=bool(self.verbose),
-        )
+        history = self.net_.fit(X, Y, sample_weight=w, callbacks=callbacks, **options.keywords())
         self._record(history, n_train)
         if not incremental and history.stop_reason == "epochs":
             warnings.warn(
@@ -176,6 +163,39 @@ class BaseMLP(BaseEstimator):
                 "to train longer", ConvergenceWarning, stacklevel=3,
             )
         return self
+
+    def _n_train(self, n_samples: int) -> int:
+        """The rows trained on: all, or what the validation split of ``early_stopping`` leaves."""
+        if not self.early_stopping:
+            return n_samples
+        return n_samples - int(round(self.validation_fraction * n_samples))
+
+    def _fit_options(self, n_train: int, loss: str | Loss, c: int, w: np.ndarray | None,
+                     optimizer: Optimizer, *, first: bool, incremental: bool) -> FitOptions:
+        """The options of :func:`deltaprop.fit` for this call, from scikit-learn's parameters:
+        ``max_iter`` epochs (one for ``partial_fit``), ``batch_size="auto"`` as
+        min(200, n_train), l2 = c alpha / (n_batch mean(w)), restarts on a first ``fit`` only."""
+        n_batch = min(200 if self.batch_size == "auto" else max(int(self.batch_size), 1), max(n_train, 1))
+        mean_weight = 1.0 if w is None else float(w.mean())  # scikit-learn divides by sum(w)
+        return FitOptions(
+            loss=loss, optimizer=optimizer, epochs=1 if incremental else self.max_iter,
+            batch_size=n_batch, shuffle=self.shuffle, l2=c * self.alpha / (n_batch * mean_weight),
+            validation_fraction=self.validation_fraction if self.early_stopping else 0.0,
+            restarts=self.restarts if first and not incremental else 1, n_jobs=self.n_jobs,
+            verbose=bool(self.verbose),
+        )
+
+    def _start(self, X: np.ndarray, hidden: list[int]) -> None:
+        """A new network and empty curves: a first fit, or any without ``warm_start``."""
+        dtype = X.dtype if self.dtype is None else self.dtype
+        self.net_ = MLP([X.shape[1], *hidden, self.n_outputs_],
+                        activation=_ACTIVATIONS.get(self.activation, self.activation),
+                        output_activation=self._output_activation(),
+                        init=self._init(), dtype=dtype, seed=self._seed(),
+                        batch_norm=self.batch_norm, dropout=self.dropout)
+        self.loss_curve_: list[float] = []
+        self.validation_loss_curve_: list[float] = []
+        self.t_ = 0
 
     def _record(self, history: Any, n_train: int) -> None:
         self.history_ = history

@@ -95,20 +95,28 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         squared = self.loss == "squared_error"
         independent: str | Loss = _SquaredErrorOnClasses(False) if squared else "binary_cross_entropy"
         if self._multilabel_dtype is not None:
-            if y.ndim != 2 or y.shape[1] != len(self.classes_):
-                raise ValueError(f"y must be a multilabel indicator with {len(self.classes_)} columns")
-            return y.astype(np.float64), independent, 1
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D labels here, got shape {y.shape}")
-        unknown = np.setdiff1d(unique_labels(y), self.classes_)
-        if unknown.size:
-            raise ValueError(f"y has classes {unknown} not in classes_ {self.classes_}")
-        codes = np.searchsorted(self.classes_, y)
+            return self._indicator_targets(y), independent, 1
+        codes = self._class_codes(y)
         if len(self.classes_) == 2:
             return codes.astype(np.float64), independent, 1
         if squared:
             return one_hot(codes, len(self.classes_), np.float64), _SquaredErrorOnClasses(True), 1
         return codes, "cross_entropy", 1
+
+    def _indicator_targets(self, y: np.ndarray) -> np.ndarray:
+        """A multilabel y as float 0/1 targets, one column per label of ``classes_``."""
+        if y.ndim != 2 or y.shape[1] != len(self.classes_):
+            raise ValueError(f"y must be a multilabel indicator with {len(self.classes_)} columns")
+        return y.astype(np.float64)
+
+    def _class_codes(self, y: np.ndarray) -> np.ndarray:
+        """The index in ``classes_`` of each label of a 1-D y."""
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-D labels here, got shape {y.shape}")
+        unknown = np.setdiff1d(unique_labels(y), self.classes_)
+        if unknown.size:
+            raise ValueError(f"y has classes {unknown} not in classes_ {self.classes_}")
+        return np.searchsorted(self.classes_, y)
 
     def _output_activation(self) -> str | None:
         """Sigmoid units (one per label, or one for two classes) or softmax; set here for

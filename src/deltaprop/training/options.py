@@ -1,6 +1,7 @@
 """FitOptions: every option of a training run that does not depend on the data, validated once,
-and written as JSON and read back (what a checkpoint stores to resume the run; what the command
-line, the estimators and the playground's exported script build)."""
+and written as JSON and read back (what a checkpoint stores to resume the run). The command line,
+the estimators and the playground build one from their own settings, then train with
+``fit(net, X, y, **options.keywords())``."""
 
 from __future__ import annotations
 
@@ -40,6 +41,11 @@ class FitOptions:
     >>> options = FitOptions(loss="cross_entropy", epochs=5, batch_size="full")
     >>> FitOptions.from_dict(options.to_dict()).to_dict() == options.to_dict()
     True
+    >>> import deltaprop as dp
+    >>> net = dp.MLP([2, 3, 2], seed=0)
+    >>> history = dp.fit(net, [[0, 0], [1, 1]], [0, 1], **options.keywords())
+    >>> history.n_epochs
+    5
     """
 
     loss: str | Loss = "squared_error"
@@ -99,6 +105,11 @@ class FitOptions:
             checked["threads"] = check_positive("threads", self.threads, integer=True)
         return checked
 
+    def keywords(self) -> dict[str, Any]:
+        """The options as :func:`deltaprop.fit`'s keywords, objects as given (the optimizer
+        with its state): ``fit(net, X, y, **options.keywords())`` runs with these options."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
     def replace(self, **changes: Any) -> FitOptions:
         """A copy with ``changes`` (checked again)."""
         return dataclasses.replace(self, **changes)
@@ -107,7 +118,7 @@ class FitOptions:
         """The options as JSON: a built-in loss by its name (a user-defined one as None), an
         optimizer object by its config (:meth:`Optimizer.to_config`), early stopping by its
         settings, a checkpoint by its path."""
-        options = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        options = self.keywords()
         loss = get_loss(self.loss)
         options["loss"] = loss.name if type(loss) in LOSSES.values() else None
         if isinstance(self.optimizer, Optimizer):

@@ -1,16 +1,9 @@
-"""Property-based tests (Hypothesis): invariants that must hold for every architecture, loss and
-option combination, not just the hand-picked ones of the other test files.
+"""Property-based tests (Hypothesis) of model files: dp.load never runs code, never hangs, and
+fails only with ModelFileError (FileNotFoundError for a missing path); save -> load is bit-exact.
 
-Every test is deterministic (``derandomize=True``, no example database): the same examples run
-on every machine and every run. Each network's data come from a NumPy generator seeded by a
-drawn integer, so Hypothesis shrinks a failure to a small architecture and a seed.
-
-1. Backpropagation equals central differences (gradcheck, float64) for random architectures.
-2. Predictions in evaluation mode do not depend on the batch they are computed in.
-3. Restarts run in parallel give bit for bit the serial result.
-4. dp.load never runs code, never hangs, and fails only with ModelFileError (FileNotFoundError
-   for a missing path); save -> load is bit-exact.
-5. Training is a pure function of the seed, the data and the options.
+Every test is deterministic (``derandomize=True``, no example database; see conftest.py), for
+every architecture, loss and option combination the strategies draw, not just the hand-picked
+ones of the other test files.
 """
 
 from __future__ import annotations
@@ -24,235 +17,17 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, event, example, given, note, settings
+from hypothesis import example, given, note
 from hypothesis import strategies as st
 
 import deltaprop as dp
-from deltaprop.layers import ActivationLayer, Dense, Dropout
+from conftest import ACTIVATIONS, LOSS_NAMES, SEEDS, architectures, deterministic
 
-ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus"]
-# f (relu, leaky_relu) or f' (elu: f'' jumps) is not differentiable at z = 0.
-KINKED = {"relu", "leaky_relu", "elu"}
-LOSS_NAMES = ["squared_error", "mse", "cross_entropy", "binary_cross_entropy"]
-SEEDS = st.integers(0, 2**32 - 1)
-
-
-def deterministic(max_examples: int) -> Any:
-    return settings(max_examples=max_examples, derandomize=True, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.too_slow])
-
-
-@dataclass(frozen=True)
-class Arch:
-    """An MLP architecture and the loss it is trained with."""
-
-    n_in: int
-    hidden: tuple[int, ...]
-    n_out: int
-    activation: str
-    loss: str
-
-    @property
-    def sizes(self) -> list[int]:
-        return [self.n_in, *self.hidden, self.n_out]
-
-    def mlp(self, **options: Any) -> dp.MLP:
-        return dp.MLP(self.sizes, activation=self.activation, **options)
-
-    def targets(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """The loss's natural targets: reals, integer labels, or 0/1 per output."""
-        if self.loss == "cross_entropy":
-            return rng.integers(0, self.n_out, n)
-        if self.loss == "binary_cross_entropy":
-            return rng.integers(0, 2, (n, self.n_out)).astype(np.float64)
-        return rng.standard_normal((n, self.n_out))
-
-
-@st.composite
-def architectures(draw: Any, max_depth: int = 3, max_width: int = 6) -> Arch:
-    loss = draw(st.sampled_from(LOSS_NAMES))
-    return Arch(
-        n_in=draw(st.integers(1, max_width)),
-        hidden=tuple(draw(st.lists(st.integers(1, max_width), max_size=max_depth))),
-        n_out=draw(st.integers(2 if loss == "cross_entropy" else 1, 4)),
-        activation=draw(st.sampled_from(ACTIVATIONS)),
-        loss=loss,
-    )
-
-
-# -- 1. gradients ------------------------------------------------------------------------------
-def _kinks_crossed(net: dp.Network, X: np.ndarray, eps: float = 1e-4) -> bool:
-    """Whether a pre-activation of a kinked activation changes sign at some point of
-    gradcheck's stencil (theta +- eps, +- 2 eps along each parameter entry).
-
-    Reproduces gradcheck's setting (float64 copy, generator seeded 0, its dropout mask held
-    fixed, BatchNorm in training mode). If no sign changes, every loss gradcheck evaluated lies
-    on one smooth piece, and a failed check is a wrong gradient, not a kink.
-    """
-    check = net.astype(np.float64)
-    check.set_rng(np.random.default_rng(0))
-    kinked = [layer for layer in check.layers if isinstance(layer, (Dense, ActivationLayer))
-              and layer.activation.name in KINKED and layer is not check.output_layer]
-    if not kinked:
-        return False
-
-    def signs(theta: np.ndarray) -> list[np.ndarray]:
-        check.theta[...] = theta
-        check.forward(X, training=True)
-        return [np.asarray(layer.z) > 0 for layer in kinked]
-
-    theta0 = check.theta.copy()
-    with check.frozen_running_stats():
-        base = signs(theta0)  # draws the dropout masks, as gradcheck's first pass
-        for layer in check.layers:
-            if isinstance(layer, Dropout):
-                layer.freeze_mask = True
-        for j in range(theta0.size):
-            for k in (2.0, 1.0, -1.0, -2.0):
-                theta = theta0.copy()
-                theta[j] += k * eps
-                if any((a != b).any() for a, b in zip(signs(theta), base)):
-                    return True
-    return False
-
-
-@deterministic(max_examples=150)
-# Backprop agrees with a float64 PyTorch autograd replica to 1e-13 here, but gradcheck fails at
-# every eps and tolerance: the BatchNorm over 2 rows makes the rounding noise of the loss ~250
-# eps |L| instead of the 4 eps |L| that gradcheck's floor assumes, and layers.1.beta (in front
-# of the next BatchNorm: true gradient exactly 0) is compared against that noise.
-@example(arch=Arch(2, (1, 2), 1, "identity", "squared_error"), batch=2, batch_norm=True,
-         dropout=0.0, l2=0.0, weighted=False, seed=281)
-@given(arch=architectures(), batch=st.integers(1, 6), batch_norm=st.booleans(),
-       dropout=st.sampled_from([0.0, 0.3]), l2=st.sampled_from([0.0, 0.1]),
-       weighted=st.booleans(), seed=SEEDS)
-def test_backprop_equals_central_differences(arch, batch, batch_norm, dropout, l2, weighted, seed):
-    """For every architecture (0-3 hidden layers of widths 1-6, any differentiable hidden
-    activation, BatchNorm when the batch has >= 2 rows, dropout with gradcheck's fixed mask),
-    every loss with its natural targets, batch sizes 1-6, L2 0 or 0.1, with or without sample
-    weights (some 0): the backpropagated gradient of every parameter entry equals the
-    fourth-order central difference to a relative error below 1e-6 (gradcheck's default),
-    wherever no ReLU/leaky-ReLU/ELU pre-activation crosses 0 inside the stencil.
-
-    Where one does, the loss is not differentiable (or, for ELU, not twice differentiable) on
-    the stencil and the difference quotient is not the derivative: those examples are
-    rejected, and only those (checked exactly, by replaying the stencil's sign patterns).
-    """
-    rng = np.random.default_rng(seed)
-    net = arch.mlp(dtype=np.float64, seed=seed, batch_norm=batch_norm and batch >= 2,
-                   dropout=dropout)
-    for b in net.biases:  # off 0, so that every term of the gradient matters
-        b[...] = rng.uniform(-0.5, 0.5, b.shape)
-    for layer in net.batchnorm_layers:
-        layer.gamma[...] = rng.uniform(0.5, 1.5, layer.gamma.shape)
-        layer.beta[...] = rng.uniform(-0.5, 0.5, layer.beta.shape)
-    X = rng.standard_normal((batch, arch.n_in))
-    Y = arch.targets(rng, batch)
-    w = None
-    if weighted:
-        w = rng.uniform(0.0, 2.0, batch) * (rng.random(batch) > 0.3)
-        w[rng.integers(batch)] = rng.uniform(0.5, 2.0)  # all-zero weights are rejected
-    report = dp.gradcheck(net, X, Y, loss=arch.loss, l2=l2, sample_weight=w)
-    assert set(report.errors) == set(net.parameter_slices)
-    if not report.passed and _kinks_crossed(net, X):
-        event("rejected: a kink inside the stencil")
-        assume(False)
-    if not report.passed:
-        # A sharply curved loss (BatchNorm over 2-3 rows whose variance is near its eps) makes
-        # the O(h^4) truncation error of the difference exceed 1e-6 at h = 1e-4. Truncation
-        # shrinks 10^4-fold at h = 1e-5; a wrong gradient's discrepancy does not shrink at all.
-        event("retried with eps=1e-5")
-        retry = dp.gradcheck(net, X, Y, loss=arch.loss, l2=l2, sample_weight=w, eps=1e-5)
-        assert retry.passed, f"eps=1e-4: {report!r}\neps=1e-5: {retry!r}"
-
-
-# -- 2. predictions independent of the batch ------------------------------------------------------
-# Evaluation mode is row-wise: each output row is a function of its input row only. In float64
-# the one thing the batch may change is the rounding of the matrix products (BLAS picks other
-# kernels, and other summation orders, for other numbers of rows): each product's row then
-# differs by a few units in the last place of its terms, ~1e-16 relative, and a few layers of
-# widths <= 6 amplify that by far less than 1e3. Any real dependence on the batch (batch
-# statistics, a dropout mask) changes outputs at the 1e-3 level or more.
-RTOL = 1e-12
-
-
-def _assert_rows_equal(actual: np.ndarray, expected: np.ndarray) -> None:
-    scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
-    np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=RTOL * scale)
-
-
-@deterministic(max_examples=60)
-@given(arch=architectures(), batch_norm=st.booleans(), dropout=st.sampled_from([0.0, 0.5]),
-       n_test=st.integers(1, 12), seed=SEEDS)
-def test_predictions_do_not_depend_on_the_batch(arch, batch_norm, dropout, n_test, seed):
-    """After a short fit (BatchNorm running statistics learned, dropout active in training),
-    predict and predict_logits of any row are the same whether the row is alone, in the whole
-    test batch, or in any random subset or permutation of it (float64, relative tolerance
-    1e-12: only the rounding of BLAS may differ), and predicting changes no state."""
-    rng = np.random.default_rng(seed)
-    net = arch.mlp(dtype=np.float64, seed=seed, batch_norm=batch_norm, dropout=dropout)
-    X_train = rng.standard_normal((12, arch.n_in))
-    net.fit(X_train, arch.targets(rng, 12), loss=arch.loss, epochs=3, batch_size=4,
-            optimizer=dp.SGD(lr=0.1))
-    state = net.snapshot()
-    X = rng.standard_normal((n_test, arch.n_in)) * rng.uniform(0.5, 3.0)
-    for predict in (net.predict, net.predict_logits):
-        whole = predict(X)
-        assert whole.shape == (n_test, arch.n_out)
-        for i in range(n_test):
-            _assert_rows_equal(predict(X[i:i + 1]), whole[i:i + 1])
-        for _ in range(3):
-            rows = rng.permutation(n_test)[:rng.integers(1, n_test + 1)]
-            _assert_rows_equal(predict(X[rows]), whole[rows])
-        assert predict(X).tobytes() == whole.tobytes()  # same batch: same bits
-    theta, stats = net.snapshot()
-    assert theta.tobytes() == state[0].tobytes()
-    assert all(a.tobytes() == b.tobytes() for pair, saved in zip(stats, state[1])
-               for a, b in zip(pair, saved))
-
-
-# -- 3. parallel restarts ---------------------------------------------------------------------------
-def _trained_state(net: dp.Network, history: dp.History) -> tuple[Any, ...]:
-    theta, stats = net.snapshot()
-    return (
-        theta.tobytes(), [(m.tobytes(), v.tobytes()) for m, v in stats],
-        np.asarray(history.loss).tobytes(), history.best_restart,
-        [(r["run"], r["loss"], r["epochs"], np.asarray(r["history"].loss).tobytes())
-         for r in history.restarts],
-        json.dumps(net.rng.bit_generator.state, default=str),
-    )
-
-
-@deterministic(max_examples=8)
-@given(arch=architectures(max_depth=2, max_width=5), batch_norm=st.booleans(),
-       dropout=st.sampled_from([0.0, 0.3]), dtype=st.sampled_from([np.float32, np.float64]),
-       optimizer=st.sampled_from(["sgd", "adam"]), seed=SEEDS)
-def test_parallel_restarts_equal_serial(arch, batch_norm, dropout, dtype, optimizer, seed):
-    """fit(restarts=3) with n_jobs=2 (joblib's threading backend) leaves bit for bit the
-    parameters, BatchNorm statistics, random generator state and every run's losses that
-    n_jobs=1 leaves."""
-    joblib = pytest.importorskip("joblib")
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((12, arch.n_in))
-    Y = arch.targets(rng, 12)
-    options = dict(loss=arch.loss, epochs=2, batch_size=4, optimizer=optimizer, restarts=3)
-    serial = arch.mlp(dtype=dtype, seed=seed, batch_norm=batch_norm, dropout=dropout)
-    parallel = copy.deepcopy(serial)
-    serial_history = serial.fit(X, Y, n_jobs=1, **options)
-    with joblib.parallel_config(backend="threading"):
-        parallel_history = parallel.fit(X, Y, n_jobs=2, **options)
-    assert len(serial_history.restarts) == 3
-    assert _trained_state(parallel, parallel_history) == _trained_state(serial, serial_history)
-    assert parallel.predict(X).tobytes() == serial.predict(X).tobytes()
-
-
-# -- 4. loading ----------------------------------------------------------------------------------
 PROBE_ROWS = 5  # rows of the probe input the loader's predictions are compared on
 
 
@@ -593,31 +368,4 @@ def test_save_load_round_trip_is_bit_exact(arch, batch_norm, dropout, dtype, tra
     assert (loaded.history is None) == (net.history is None)
     if trained:
         assert np.asarray(loaded.history.loss).tobytes() == np.asarray(net.history.loss).tobytes()
-
-
-# -- 5. deterministic training ----------------------------------------------------------------------
-@deterministic(max_examples=60)
-@given(arch=architectures(max_depth=2), batch_norm=st.booleans(), dropout=st.sampled_from([0.0, 0.3]),
-       dtype=st.sampled_from([np.float32, np.float64]),
-       batch_size=st.sampled_from([1, 2, 3, 4, 10, "full"]), sampling=st.sampled_from(["epoch", "random"]),
-       shuffle=st.booleans(), optimizer=st.sampled_from(["sgd", "adam"]), l2=st.sampled_from([0.0, 0.01]),
-       weighted=st.booleans(), seed=SEEDS)
-def test_training_is_deterministic(arch, batch_norm, dropout, dtype, batch_size, sampling, shuffle,
-                                   optimizer, l2, weighted, seed):
-    """Two networks built with the same seed and trained on the same data with the same options
-    (any batch size, sampling "epoch" or "random", shuffle or not, SGD or Adam, L2, sample
-    weights, BatchNorm, dropout, float32 or float64) end with bit-identical parameters,
-    BatchNorm statistics, random state and recorded losses."""
-    batch_norm = batch_norm and batch_size != 1  # BatchNorm trains on >= 2 rows
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((10, arch.n_in))
-    Y = arch.targets(rng, 10)
-    w = rng.uniform(0.0, 2.0, 10) if weighted else None
-    states = []
-    for _ in range(2):
-        net = arch.mlp(dtype=dtype, seed=seed, batch_norm=batch_norm, dropout=dropout)
-        history = net.fit(X, Y, loss=arch.loss, epochs=3, batch_size=batch_size, sampling=sampling,
-                          shuffle=shuffle, optimizer=optimizer, l2=l2, sample_weight=w)
-        states.append(_trained_state(net, history))
-    assert states[0] == states[1]
 

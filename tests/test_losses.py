@@ -1,0 +1,19 @@
+"""Losses: a user's own loss (a subclass of dp.Loss with value and grad_a) is trained with its
+own gradient."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import deltaprop as dp
+from conftest import L1Loss
+
+
+def test_a_user_loss_is_trained_with_its_own_gradient(rng):
+    """On an identity output the built-in losses' delta is (a - y)/n; a user's loss must get the
+    delta from its own grad_a instead: gradcheck passes and fit lowers the loss."""
+    net = dp.MLP([3, 5, 1], activation="tanh", dtype=np.float64, seed=0)
+    X, y = rng.standard_normal((6, 3)), rng.standard_normal(6) + 3.0
+    assert dp.gradcheck(net, X, y, loss=L1Loss()).passed
+    history = net.fit(X, y, loss=L1Loss(), optimizer=dp.SGD(lr=0.05), epochs=30, batch_size="full")
+    assert history.loss[-1] < history.loss[0]
