@@ -13,10 +13,12 @@ import io
 import json
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -31,7 +33,7 @@ from deltaprop.files.container import read_archive
 from deltaprop.playground import Session, parse_config, serve_in_thread
 from deltaprop.playground.config import ConfigError
 from deltaprop.playground.export import model_bytes, python_code
-from deltaprop.playground.server import Sessions
+from deltaprop.playground.server import PlaygroundServer, Sessions
 from deltaprop.playground.session import MAP_SIZE, OUTPUT_SIZE, fit_options
 
 
@@ -351,7 +353,9 @@ def test_the_server_listens_on_this_machine_only_and_serves_the_page(server, tmp
     relative = os.path.relpath(secret, static)
     for path in (f"/static/{relative}", f"/static/{secret}", "/static/../config.py", "/static/x.py",
                  "/static/nothing.js", "/etc/passwd", "/static/.hidden.css",
-                 f"/static/{relative.replace('/', '%2f')}"):
+                 f"/static/{relative.replace('/', '%2f')}", "/static/%2e%2e/server.py",
+                 "/static/..%5cserver.py", "/static/app.js%00.css", "//etc/passwd",
+                 "/static//etc/passwd", "/static/index.html/", "/static/app.js/.", "/STATIC/app.js"):
         assert _request(server, path)[0] == 404, path
 
 
@@ -426,10 +430,28 @@ def test_reset_train_step_and_export_over_http(server):
     ("/api/train", {"session": "bad", "max_ms": "fast"}, None, 400, "max_ms must be"),
     ("/api/train", {"session": "bad", "max_steps": 0}, None, 400, "max_steps must be"),
     ("/api/nothing", {"session": "bad"}, None, 404, "no such API call"),
+    # wrong types and values anywhere in the body: a 400 naming the field
+    ("/api/reset", {"session": ["x"], "config": {}}, None, 400, "must name its session"),
+    ("/api/reset", {"session": "", "config": {}}, None, 400, "must name its session"),
+    ("/api/reset", {"session": "x" * 101, "config": {}}, None, 400, "must name its session"),
+    ("/api/reset", {"session": "bad", "config": None}, None, 400, "must be a JSON object, got NoneType"),
+    ("/api/reset", {"session": "bad", "config": [["lr", 1]]}, None, 400, "must be a JSON object"),
+    ("/api/reset", {"session": "bad", "config": {"layers": [[1]]}}, None, 400, "hidden layer 1 width"),
+    ("/api/reset", {"session": "bad", "config": {"bn": {}}}, None, 400, "bn must be 0 or 1"),
+    ("/api/reset", None, b'{"session": "bad", "config": {"lr": ' + b"[" * 900 + b"]" * 900 + b"}}",
+     400, "lr must be a number"),
+    ("/api/train", None, b'{"session": "bad", "max_ms": NaN}', 400, "max_ms must be"),
+    ("/api/train", None, b'{"session": "bad", "max_ms": Infinity}', 400, "max_ms must be"),
+    ("/api/train", {"session": "bad", "max_ms": True}, None, 400, "max_ms must be"),
+    ("/api/train", {"session": "bad", "max_steps": 1.5}, None, 400, "max_steps must be"),
+    ("/api/train", None, b'{"session": "bad", "max_steps": ' + b"9" * 4400 + b"}", 400, "not JSON"),
+    ("/api/step", None, b"null", 400, "the body must be a JSON object"),
+    ("/api/step", None, b'"text"', 400, "the body must be a JSON object"),
+    ("/api/step", None, b'{"session": "bad"', 400, "the body is not JSON"),
 ])
 def test_bad_requests_get_a_json_error_naming_the_problem(server, path, body, raw, status, words):
     got, answer = _post(server, path, body, raw)
-    assert got == status and words in answer["error"]
+    assert got == status and words in answer["error"], answer
     assert set(answer) == {"error", "field"}
 
 
@@ -547,6 +569,233 @@ def test_sessions_are_bounded_least_recently_used_first():
     sessions.get("a")
     with pytest.raises(Exception, match="unknown to the server"):
         sessions.get("b")
+
+
+# -- HTTP: hostile requests, slow clients, many at once --------------------------------------------
+
+_HOST = b"Host: 127.0.0.1\r\n"
+
+
+def _raw_post(headers=b"Content-Length: 18\r\n", body=b'{"session": "raw"}', target=b"/api/step"):
+    return b"POST " + target + b" HTTP/1.1\r\n" + _HOST + headers + b"\r\n" + body
+
+
+def _get(target, headers=b""):
+    return b"GET " + target + b" HTTP/1.1\r\n" + _HOST + headers + b"\r\n"
+
+
+def _exchange(server, data, method="GET"):
+    """Send ``data`` on a new connection; the answer's status, headers and body."""
+    with socket.create_connection(server.server.server_address[:2], timeout=30) as connection:
+        connection.sendall(data)
+        answer = http.client.HTTPResponse(connection, method=method)
+        answer.begin()  # skips a "100 Continue"
+        return answer.status, answer.headers, answer.read()
+
+
+_HOSTILE = [  # name, request, status, words of the error
+    # the body's length: never allocated or waited for beyond the limit, never ambiguous
+    ("length over the limit", _raw_post(b"Content-Length: 70000\r\n"), 413,
+     "Content-Length 70000 is over the 65536 bytes"),
+    ("length of 10**12", _raw_post(b"Content-Length: 1000000000000\r\n"), 413, "is over the 65536"),
+    ("length of 5000 digits", _raw_post(b"Content-Length: " + b"9" * 5000 + b"\r\n"), 413,
+     "is over the 65536 bytes"),
+    ("negative length", _raw_post(b"Content-Length: -5\r\n"), 400,
+     "Content-Length must be one whole number of bytes, got '-5'"),
+    ("length not a number", _raw_post(b"Content-Length: abc\r\n"), 400, "got 'abc'"),
+    ("length with an underscore", _raw_post(b"Content-Length: 1_8\r\n"), 400, "got '1_8'"),  # int(): 18
+    ("length with a sign", _raw_post(b"Content-Length: +18\r\n"), 400, "got '+18'"),
+    ("two lengths", _raw_post(b"Content-Length: 18\r\nContent-Length: 4\r\n"), 400, "got '18', '4'"),
+    ("length 0", _raw_post(b"Content-Length: 0\r\n", b""), 400, "its Content-Length is 0"),
+    ("no length", _raw_post(b""), 411, "needs a JSON body sent with a Content-Length"),
+    ("chunked body", _raw_post(b"Transfer-Encoding: chunked\r\n", b'12\r\n{"session": "raw"}\r\n0\r\n\r\n'),
+     411, "and no Transfer-Encoding"),
+    ("expect 100 with a long body", _raw_post(b"Expect: 100-continue\r\nContent-Length: 10000000\r\n", b""),
+     413, "is over the 65536 bytes"),
+    # the request line and headers: the standard library's refusals, as JSON
+    ("request line too long", _get(b"/" + b"a" * 70_000), 414, "longer than 65536 bytes"),
+    ("header line too long", _get(b"/", b"X: " + b"a" * 70_000 + b"\r\n"), 431, "Line too long"),
+    ("too many headers", _get(b"/", b"X: 1\r\n" * 101), 431, "Too many headers"),
+    ("bad version", b"GET / HTTP/x\r\n" + _HOST + b"\r\n", 400, "Bad request version"),
+    ("HTTP/0.9", b"GET /\r\n\r\n", 400, "must end in its HTTP version"),  # its answer: no status line
+    ("bytes, not a request", b"\x00\x01\x02 \xff\r\n\r\n", 400, "Bad HTTP/0.9 request type"),
+    ("four words", b"GET / HTTP/1.1 x\r\n" + _HOST + b"\r\n", 400, "Bad request version"),
+    ("HTTP/2", b"GET / HTTP/2.0\r\n" + _HOST + b"\r\n", 505, "Invalid HTTP version"),  # HTTP's answer
+    ("two Host headers", _get(b"/", b"Host: evil.example\r\n"), 400, "more than one Host header"),
+    # methods, targets, queries
+    ("PUT", _raw_post().replace(b"POST", b"PUT", 1), 405, "answers GET and POST, not PUT"),
+    ("DELETE", _raw_post().replace(b"POST", b"DELETE", 1), 405, "not DELETE"),
+    ("unknown method", b"FOO / HTTP/1.1\r\n" + _HOST + b"\r\n", 405, "not FOO"),
+    ("OPTIONS", b"OPTIONS * HTTP/1.1\r\n" + _HOST + b"\r\n", 405, "not OPTIONS"),
+    ("GET target not a URL", _get(b"http://[/"), 400, "is not a URL: Invalid IPv6 URL"),
+    ("POST target not a URL", _raw_post(target=b"http://[/api/step"), 400, "is not a URL"),
+    ("export without a session", _get(b"/api/export/model"), 400, "must name its session"),
+    ("export with a long session", _get(b"/api/export/code?session=" + b"x" * 101), 400,
+     "must name its session"),
+    ("export with undecodable query", _get(b"/api/export/code?session=%ff%fe"), 404, "unknown to the"),
+]
+
+
+@pytest.mark.parametrize(("data", "status", "words"), [case[1:] for case in _HOSTILE],
+                         ids=[case[0] for case in _HOSTILE])
+def test_hostile_requests_get_one_line_of_json_and_a_closed_connection(server, data, status, words):
+    """Every malformed request is refused by a 4xx (505 for HTTP/2: HTTP's own answer) with
+    {"error": one line naming the problem}; none is a 500, none waits for bytes never sent."""
+    got, headers, body = _exchange(server, data)
+    answer = json.loads(body)
+    assert got == status and words in answer["error"], answer
+    assert set(answer) == {"error", "field"} and "\n" not in answer["error"]
+    assert headers["Connection"] == "close" and headers["Content-Type"] == "application/json"
+    if status == 405:
+        assert headers["Allow"] == "GET, POST"
+
+
+def test_a_refused_expect_100_continue_is_answered_before_the_body_is_sent(server):
+    with socket.create_connection(server.server.server_address[:2], timeout=30) as connection:
+        connection.sendall(_raw_post(b"Expect: 100-continue\r\nContent-Length: 10000000\r\n", b""))
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413 ") and b"100 Continue" not in answer
+
+
+def test_head_is_refused_with_headers_only(server):
+    status, headers, body = _exchange(server, b"HEAD / HTTP/1.1\r\n" + _HOST + b"\r\n", "HEAD")
+    assert (status, body, headers["Allow"]) == (405, b"", "GET, POST")
+
+
+def test_a_get_with_a_body_is_answered_and_its_body_never_read_as_a_request(server):
+    _post(server, "/api/reset", {"session": "get-body", "config": {}})
+    hidden = b"GET /api/export/code?session=get-body HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with socket.create_connection(server.server.server_address[:2], timeout=30) as connection:
+        connection.sendall(b"GET /static/style.css HTTP/1.1\r\n" + _HOST + b"Content-Length: "
+                           + str(len(hidden)).encode() + b"\r\n\r\n" + hidden)
+        answer = b""
+        while chunk := connection.recv(65536):  # the server closes after its one answer
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.count(b"HTTP/1.1 ") == 1
+    assert b"Connection: close" in answer
+
+
+@pytest.mark.parametrize("seconds", [0, -1, float("inf"), float("nan"), True, "5", None])
+def test_time_limits_must_be_positive_numbers_of_seconds(seconds):
+    for name in ("request_timeout", "idle_timeout"):
+        with pytest.raises(ValueError, match=f"{name} must be a positive number of seconds"):
+            PlaygroundServer("127.0.0.1", 0, **{name: seconds})
+
+
+@pytest.fixture()
+def hasty_server():
+    """A server that gives a request 0.5 s to arrive and an idle connection 0.5 s."""
+    running = serve_in_thread(port=0, request_timeout=0.5, idle_timeout=0.5)
+    yield running
+    running.shutdown()
+
+
+def _read_to_end(connection):
+    answer = b""
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := connection.recv(65536):  # socket timeout: the server never closed it
+            answer += chunk
+    return answer
+
+
+def test_a_request_dripped_slower_than_its_deadline_gets_408_and_others_are_served(hasty_server):
+    """A byte every 50 ms: each read waits far less than the deadline, the request as a whole
+    longer. The server answers 408 and closes; a normal client is served meanwhile."""
+    request = _raw_post()
+    with socket.create_connection(hasty_server.server.server_address[:2], timeout=10) as slow:
+        for sent in range(len(request)):  # at most len(request) * 50 ms: bounded
+            slow.sendall(request[sent:sent + 1])
+            if sent == 2:
+                status, answer = _post(hasty_server, "/api/reset", {"session": "meanwhile",
+                                                                    "config": {}})
+                assert status == 200 and answer["state"]["steps"] == 0
+            if select.select([slow], [], [], 0.05)[0]:  # the server has answered
+                break
+        answer = _read_to_end(slow)
+    assert sent < len(request) - 1  # it did not wait for the whole request
+    assert answer.startswith(b"HTTP/1.1 408 ") and b"did not arrive within 0.5 s" in answer
+    assert b"Connection: close" in answer
+
+
+def test_a_body_shorter_than_its_content_length_gets_408_not_a_waiting_thread(hasty_server):
+    with socket.create_connection(hasty_server.server.server_address[:2], timeout=10) as connection:
+        connection.sendall(_raw_post(b"Content-Length: 100\r\n"))  # 18 of the 100 bytes
+        answer = _read_to_end(connection)
+    assert answer.startswith(b"HTTP/1.1 408 ") and answer.count(b"HTTP/1.1 ") == 1
+
+
+def test_a_body_cut_short_by_the_end_of_sending_is_refused(server):
+    with socket.create_connection(server.server.server_address[:2], timeout=30) as connection:
+        connection.sendall(_raw_post(b"Content-Length: 100\r\n"))
+        connection.shutdown(socket.SHUT_WR)  # no more is coming; the answer is awaited
+        answer = _read_to_end(connection)
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b"the body ended after 18 of the 100 bytes its Content-Length announced" in answer
+
+
+def test_idle_connections_are_closed(hasty_server):
+    """A connection that never sends, and a kept-alive one after its answer, are closed by the
+    server (the socket timeout of 10 s fails the test if not)."""
+    address = hasty_server.server.server_address[:2]
+    with socket.create_connection(address, timeout=10) as silent, \
+            socket.create_connection(address, timeout=10) as kept:
+        kept.sendall(b"GET /static/style.css HTTP/1.1\r\n" + _HOST + b"\r\n")
+        assert _read_to_end(silent) == b""
+        answer = _read_to_end(kept)
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.count(b"HTTP/1.1 ") == 1
+    assert b"Connection: close" not in answer  # it was kept alive, then closed when idle
+
+
+def _reset_on(connection, number):
+    """A moderately heavy request on a connected socket: a reset sending 1000 points and the
+    maps of 25 units. Its status and answer."""
+    connection.settimeout(30)
+    body = json.dumps({"session": f"burst-{number}", "config": {
+        "dataset": "spirals", "samples": 1000, "layers": "16,8", "seed": number}}).encode()
+    connection.sendall(b"POST /api/reset HTTP/1.1\r\n" + _HOST + b"Content-Length: "
+                       + str(len(body)).encode() + b"\r\n\r\n" + body)
+    answer = http.client.HTTPResponse(connection)
+    answer.begin()
+    return answer.status, json.loads(answer.read())
+
+
+def test_a_burst_of_connections_waits_in_the_backlog_and_each_gets_its_whole_answer():
+    """24 connections arrive while the server accepts none (as when it is busy): the kernel
+    completes every handshake (a listen backlog of 5 leaves all but 6 unanswered), and once
+    accepted each gets the whole answer to a real request."""
+    running = serve_in_thread(port=0)
+    accepting, accept = threading.Event(), running.server.get_request
+
+    def get_request():
+        accepting.wait(timeout=30)
+        return accept()
+
+    running.server.get_request = get_request
+    connections = [socket.socket() for _ in range(24)]
+    try:
+        for connection in connections:
+            connection.setblocking(False)
+            connection.connect_ex(running.server.server_address[:2])
+        pending = set(connections)
+        for _ in range(100):  # at most 2 s; on loopback a handshake takes microseconds
+            pending -= set(select.select([], list(pending), [], 0.02)[1])
+            if not pending:
+                break
+        assert not pending, f"{len(pending)} of 24 connections were not completed"
+        assert all(c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0 for c in connections)
+        accepting.set()
+        with concurrent.futures.ThreadPoolExecutor(24) as pool:
+            answers = list(pool.map(_reset_on, connections, range(24)))
+        assert [status for status, _ in answers] == [200] * 24
+        assert [answer["config"]["seed"] for _, answer in answers] == list(range(24))
+        assert all(len(answer["state"]["data"]["train"]["x"]) == 700 for _, answer in answers)
+    finally:
+        accepting.set()
+        for connection in connections:
+            connection.close()
+        running.shutdown()
 
 
 # -- the command --------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The playground's HTTP server: the standard library's threading server, a JSON API, the page.
+"""The playground's HTTP server: its JSON API and the page, on :mod:`.jsonhttp`'s server.
 
 Each browser tab is a session (an id the page draws), kept in a bounded registry; requests of
 one session are serialized by its lock, different sessions train at once in their own threads.
@@ -7,39 +7,33 @@ The protocol is written down in docs/playground-protocol.md.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
-import json
 import re
-import socket
-import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from deltaprop.playground.config import ConfigError, parse_config
 from deltaprop.playground.export import model_bytes, python_code
+from deltaprop.playground.jsonhttp import (
+    IDLE_TIMEOUT,
+    REQUEST_TIMEOUT,
+    JSONRequestHandler,
+    JSONServer,
+    RequestError,
+    shorten,
+)
 from deltaprop.playground.session import MAX_STEPS_PER_REQUEST, Session
 
 MAX_SESSIONS = 32  # tabs kept at once; the least recently used one goes first
-MAX_BODY_BYTES = 64 * 1024
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".css": "text/css; charset=utf-8"}
 _STATIC_NAME = re.compile(r"[A-Za-z0-9_-]+\.(html|js|css)")  # no folders, no dot files
-
-
-class RequestError(Exception):
-    """A request the server refuses: sent to the page as ``{"error": ..., "field": ...}``."""
-
-    def __init__(self, status: HTTPStatus, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.field = status, field
 
 
 @dataclass
@@ -78,37 +72,23 @@ class Sessions:
         return len(self._entries)
 
 
-class PlaygroundServer(ThreadingHTTPServer):
-    """The HTTP server with its sessions; :attr:`url` is the page's address."""
+class PlaygroundServer(JSONServer):
+    """The HTTP server with its sessions; :attr:`url` is the page's address.
 
-    daemon_threads = True
+    ``request_timeout`` bounds the time a request takes to arrive, from its first byte to the
+    end of its body (a slower one is answered 408 and its connection closed);
+    ``idle_timeout`` bounds the wait for the next request on a kept-alive connection, and
+    each write of an answer.
+    """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8000, *, verbose: bool = False) -> None:
-        super().__init__((host, port), PlaygroundHandler)
+    def __init__(self, host: str = "127.0.0.1", port: int = 8000, *, verbose: bool = False,
+                 request_timeout: float = REQUEST_TIMEOUT,
+                 idle_timeout: float = IDLE_TIMEOUT) -> None:
+        super().__init__((host, port), PlaygroundHandler, request_timeout=request_timeout,
+                         idle_timeout=idle_timeout)
         self.sessions = Sessions()
         self.verbose = verbose
         self.loopback = ipaddress.ip_address(str(self.server_address[0])).is_loopback
-        self._connections: set[socket.socket] = set()  # open keep-alive connections
-        self._connections_lock = threading.Lock()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that went away (closed tab, reload) is not an error worth a traceback."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-    def track(self, connection: socket.socket, is_open: bool) -> None:
-        """Note a handler's connection opening or closing (for :meth:`close_connections`)."""
-        with self._connections_lock:
-            (self._connections.add if is_open else self._connections.discard)(connection)
-
-    def close_connections(self) -> None:
-        """End every open connection: after :meth:`shutdown`, a kept-alive connection would
-        otherwise go on being served by its thread."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):  # already closed by its client
-                connection.shutdown(socket.SHUT_RDWR)
 
     @property
     def url(self) -> str:
@@ -116,33 +96,30 @@ class PlaygroundServer(ThreadingHTTPServer):
         return f"http://{host!s}:{port}/"
 
 
-class PlaygroundHandler(BaseHTTPRequestHandler):
+class PlaygroundHandler(JSONRequestHandler):
+    """The playground's API and page (docs/playground-protocol.md)."""
+
     server: PlaygroundServer
-    protocol_version = "HTTP/1.1"  # keep-alive: the page's request loop reuses its connection
-    timeout = 60  # seconds a connection may sit idle or half-sent before its thread lets go
-    # The headers and the body leave in two writes; with Nagle's algorithm the body would wait
-    # for the client's delayed ACK of the headers (40 ms a request on Linux).
-    disable_nagle_algorithm = True
 
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection, True)
+    def routes(self) -> dict[str, Callable[[], None]]:
+        return {"GET": self._route_get, "POST": self._route_post}
 
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.track(self.connection, False)
+    def check(self) -> None:
+        """On loopback, answer only requests addressed to loopback: a web page elsewhere whose
+        name is made to resolve to 127.0.0.1 (DNS rebinding) must not reach the sessions."""
+        if len(self.headers.get_all("Host") or []) > 1:  # which one would a proxy have read?
+            raise RequestError(HTTPStatus.BAD_REQUEST, "the request has more than one Host header")
+        if not self.server.loopback:
+            return
+        host = _host_name(self.headers.get("Host") or "")
+        if host != "localhost" and not _is_loopback(host):
+            shown = repr(host) if host else "a request without a Host header"
+            raise RequestError(HTTPStatus.FORBIDDEN, "this server answers requests addressed to "
+                               f"localhost or a loopback address only, not to {shown}")
 
     # -- routing -------------------------------------------------------------------------------
-    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
-        self._answer(self._route_get)
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._answer(self._route_post)
-
     def _route_get(self) -> None:
-        url = urlsplit(self.path)
+        url = self.target()
         query = {key: values[-1] for key, values in parse_qs(url.query).items()}
         if url.path == "/api/export/model":
             self._export_model(query)
@@ -155,45 +132,10 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
         routes: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "/api/reset": self._reset, "/api/train": self._train, "/api/step": self._step,
         }
-        path = urlsplit(self.path).path
+        path = self.target().path
         if path not in routes:
-            raise RequestError(HTTPStatus.NOT_FOUND, f"no such API call: POST {path}")
-        self._send_json(HTTPStatus.OK, routes[path](self._json_body()))
-
-    def _answer(self, respond: Callable[[], None]) -> None:
-        """Run ``respond``; a refused request or an unexpected failure becomes a JSON error.
-
-        After an error the connection is closed: a refused POST's body may be unread, and
-        must not be taken for the next request on the connection.
-        """
-        try:
-            try:
-                self._check_host()
-                respond()
-            except RequestError as error:
-                self.close_connection = True
-                self._send_json(error.status, {"error": str(error), "field": error.field})
-            except ConnectionError:
-                raise
-            except Exception as error:  # the page shows it; the server and other tabs go on
-                self.close_connection = True
-                self.log_error("%s failed: %r", self.path, error)
-                self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR,
-                                {"error": f"the server failed: {type(error).__name__}: {error}",
-                                 "field": None})
-        except ConnectionError:  # the tab closed or reloaded while its request ran: no one to tell
-            self.close_connection = True
-
-    def _check_host(self) -> None:
-        """On loopback, answer only requests addressed to loopback: a web page elsewhere whose
-        name is made to resolve to 127.0.0.1 (DNS rebinding) must not reach the sessions."""
-        if not self.server.loopback:
-            return
-        host = _host_name(self.headers.get("Host") or "")
-        if host != "localhost" and not _is_loopback(host):
-            shown = repr(host) if host else "a request without a Host header"
-            raise RequestError(HTTPStatus.FORBIDDEN, "this server answers requests addressed to "
-                               f"localhost or a loopback address only, not to {shown}")
+            raise RequestError(HTTPStatus.NOT_FOUND, f"no such API call: POST {shorten(path)}")
+        self.send_json(HTTPStatus.OK, routes[path](self.read_json()))
 
     # -- API -----------------------------------------------------------------------------------
     def _reset(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -228,59 +170,25 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
         entry = self.server.sessions.get(_session_id(query))
         with entry.lock:
             data = model_bytes(entry.session)
-        self._send(HTTPStatus.OK, data, "application/octet-stream", "playground.dp")
+        self.send_data(HTTPStatus.OK, data, "application/octet-stream", "playground.dp")
 
     def _export_code(self, query: dict[str, str]) -> None:
         entry = self.server.sessions.get(_session_id(query))
         with entry.lock:
             code = python_code(entry.session)
-        self._send(HTTPStatus.OK, code.encode(), "text/x-python; charset=utf-8", "playground_run.py")
+        self.send_data(HTTPStatus.OK, code.encode(), "text/x-python; charset=utf-8", "playground_run.py")
 
     # -- plumbing ------------------------------------------------------------------------------
     def _static(self, path: str) -> None:
         """The page and its files: plain names in the package's static folder, nothing else."""
         name = "index.html" if path in ("/", "/index.html") else path.removeprefix("/static/")
         if name == path or not _STATIC_NAME.fullmatch(name):
-            raise RequestError(HTTPStatus.NOT_FOUND, f"no such page: {path}")
+            raise RequestError(HTTPStatus.NOT_FOUND, f"no such page: {shorten(path)}")
         suffix = "." + name.rpartition(".")[2]
         resource = resources.files("deltaprop.playground").joinpath("static", name)
         if not resource.is_file():
-            raise RequestError(HTTPStatus.NOT_FOUND, f"no such page: {path}")
-        self._send(HTTPStatus.OK, resource.read_bytes(), STATIC_TYPES[suffix])
-
-    def _json_body(self) -> dict[str, Any]:
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            raise RequestError(HTTPStatus.BAD_REQUEST, "Content-Length is not a number") from None
-        if not 0 < length <= MAX_BODY_BYTES:
-            raise RequestError(HTTPStatus.BAD_REQUEST,
-                               f"the request needs a JSON body of at most {MAX_BODY_BYTES} bytes")
-        try:
-            body = json.loads(self.rfile.read(length))
-        except (ValueError, RecursionError) as error:  # not UTF-8, not JSON, too deep, too long
-            raise RequestError(HTTPStatus.BAD_REQUEST,
-                               f"the body is not JSON the server can read: {error}") from None
-        if not isinstance(body, dict):
-            raise RequestError(HTTPStatus.BAD_REQUEST, "the body must be a JSON object")
-        return body
-
-    def _send_json(self, status: HTTPStatus, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload, allow_nan=False, separators=(",", ":")).encode()
-        self._send(status, data, "application/json")
-
-    def _send(self, status: HTTPStatus, data: bytes, content_type: str,
-              attachment: str | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "no-store")
-        if self.close_connection:  # tell the client, so it does not send on a closing line
-            self.send_header("Connection", "close")
-        if attachment:
-            self.send_header("Content-Disposition", f'attachment; filename="{attachment}"')
-        self.end_headers()
-        self.wfile.write(data)
+            raise RequestError(HTTPStatus.NOT_FOUND, f"no such page: {shorten(path)}")
+        self.send_data(HTTPStatus.OK, resource.read_bytes(), STATIC_TYPES[suffix])
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
         if self.server.verbose:
@@ -360,9 +268,13 @@ class RunningServer:
         self.thread.join(timeout=5)
 
 
-def serve_in_thread(port: int = 0, host: str = "127.0.0.1") -> RunningServer:
-    """Start a playground server in a daemon thread and return it once it listens."""
-    server = PlaygroundServer(host, port)
+def serve_in_thread(port: int = 0, host: str = "127.0.0.1", *,
+                    request_timeout: float = REQUEST_TIMEOUT,
+                    idle_timeout: float = IDLE_TIMEOUT) -> RunningServer:
+    """Start a playground server in a daemon thread and return it once it listens (the time
+    limits as :class:`PlaygroundServer` takes them)."""
+    server = PlaygroundServer(host, port, request_timeout=request_timeout,
+                              idle_timeout=idle_timeout)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                               name="deltaprop-playground", daemon=True)
     thread.start()  # the socket listens from the constructor on: requests wait, none fail
