@@ -19,6 +19,8 @@ import pytest
 
 import deltaprop as dp
 from deltaprop.cli import main
+from deltaprop.data.preprocessing import LabelEncoder
+from deltaprop.stream import NpyArray, NpyShards, fit_stream
 
 sklearn_estimators = pytest.importorskip("deltaprop.sklearn")
 MLPClassifier, MLPRegressor = sklearn_estimators.MLPClassifier, sklearn_estimators.MLPRegressor
@@ -33,6 +35,56 @@ def with_value(array, index, value):
     changed = np.array(array, dtype=float)
     changed[index] = value
     return changed
+
+
+def sparse(kind, array):
+    import scipy.sparse
+
+    return getattr(scipy.sparse, kind)(array)
+
+
+def frame(**changed):
+    import pandas as pd
+
+    columns = {name: X[:, j] for j, name in enumerate("abc")}
+    return pd.DataFrame({**columns, **changed})
+
+
+def series(values):
+    import pandas as pd
+
+    return pd.Series(values)
+
+
+def categorical(values):
+    import pandas as pd
+
+    return pd.Categorical(values)
+
+
+def nullable(values, dtype):
+    import pandas as pd
+
+    return pd.array(values, dtype=dtype)
+
+
+def shard_pair(tmp_path, rows=10, keep_rows=None):
+    """A pair of .npy shards of ``rows`` rows, X cut to its first ``keep_rows`` rows."""
+    x_path, y_path = tmp_path / "X_0.npy", tmp_path / "y_0.npy"
+    np.save(x_path, np.ones((rows, 3)))
+    np.save(y_path, np.zeros(rows, dtype=np.int64))
+    if keep_rows is not None:
+        raw = x_path.read_bytes()
+        x_path.write_bytes(raw[: len(raw) - (rows - keep_rows) * 3 * 8 + 4])
+    return str(x_path), str(y_path)
+
+
+def npy_header_only(tmp_path, shape):
+    path = tmp_path / "header.npy"
+    with open(path, "wb") as stream:
+        np.lib.format.write_array_header_1_0(stream, {"descr": "<f8", "fortran_order": False, "shape": shape})
+        stream.write(bytes(48))
+    return str(path)
 
 
 def net():
@@ -122,6 +174,82 @@ API = [
     ("model from a future format", lambda t: dp.load(damaged(t, "future")), "newer deltaprop"),
     ("not a model file", lambda t: dp.load(damaged(t, "not a model")), "not a deltaprop model file"),
     ("a pickle given as a model", lambda t: dp.load(damaged(t, "pickle")), "not a deltaprop model file"),
+    # masked arrays: the mask would be ignored
+    ("masked X", lambda t: fit(X=np.ma.masked_array(X, mask=X > 1)), "X is a masked array with masked"),
+    ("masked y", lambda t: fit(y=np.ma.masked_array(Y_CLASS, mask=Y_CLASS == 2)),
+     "y is a masked array .* fill them"),
+    ("masked sample weights", lambda t: fit(sample_weight=np.ma.masked_array(np.ones(20), mask=Y_CLASS == 0)),
+     "sample_weight is a masked array"),
+    ("masked validation X", lambda t: fit(validation_data=(np.ma.masked_array(X, mask=X > 1), Y_CLASS)),
+     "validation X is a masked array"),
+    # sample weights: a number is that weight for every sample, checked as a vector is
+    ("sample weight 0", lambda t: fit(sample_weight=0), "sample_weight is all zero"),
+    ("all-zero sample weights", lambda t: fit(sample_weight=np.zeros(20)), "sample_weight is all zero"),
+    ("negative scalar sample weight", lambda t: fit(sample_weight=-1.0),
+     "sample_weight must be non-negative"),
+    ("NaN scalar sample weight", lambda t: fit(sample_weight=float("nan")), "sample_weight contains NaN"),
+    ("NaN in sample weights", lambda t: fit(sample_weight=with_value(np.ones(20), 4, np.nan)),
+     "sample_weight contains NaN"),
+    ("text sample weight", lambda t: fit(sample_weight="1"), "sample_weight must hold numbers"),
+    # values beyond the network's float32
+    ("targets beyond float32", lambda t: fit(y=np.full((20, 3), 1e39), loss="squared_error"),
+     r"y \(the targets\) holds 1e\+39, beyond the largest float32 \(3.403e\+38\)"),
+    ("one target beyond float32",
+     lambda t: fit(y=with_value(np.zeros((20, 3)), (7, 1), -4e38), loss="squared_error"),
+     r"holds 4e\+38, beyond the largest float32"),
+    ("X beyond float32", lambda t: fit(X=with_value(X, (2, 2), 1e39)),
+     r"X holds 1e\+39, beyond the largest float32"),
+    ("validation targets beyond float32", lambda t: fit(
+        y=np.zeros((20, 3)), loss="squared_error", validation_data=(X, np.full((20, 3), 1e40))),
+     "validation y .* beyond the largest float32"),
+    # scipy.sparse and pandas
+    ("sparse X", lambda t: fit(X=sparse("csr_matrix", X)), r"X is a scipy.sparse matrix; .* X.toarray\(\)"),
+    ("sparse X as csc_array", lambda t: fit(X=sparse("csc_array", X)), "X is a scipy.sparse matrix"),
+    ("sparse X at predict", lambda t: net().predict(sparse("coo_matrix", X)), "X is a scipy.sparse matrix"),
+    ("sparse validation X", lambda t: fit(validation_data=(sparse("csr_matrix", X), Y_CLASS)),
+     r"validation X is a scipy.sparse matrix; .* X.toarray\(\)"),
+    ("categorical column", lambda t: fit(X=frame(c=categorical(["u", "v"] * 10))),
+     "X column 'c' is categorical; one-hot encode it"),
+    ("<NA> in a nullable Int64 column", lambda t: fit(X=frame(b=nullable([1, None] * 10, "Int64"))),
+     "X column 'b' has 10 missing value"),
+    ("<NA> in a nullable boolean column", lambda t: fit(X=frame(a=nullable([True, None] * 10, "boolean"))),
+     "X column 'a' has 10 missing value"),
+    ("NaN in a float column", lambda t: fit(X=frame(a=with_value(X[:, 0], 3, np.nan))),
+     "X column 'a' has 1 missing value"),
+    ("text column", lambda t: fit(X=frame(c=["x"] * 20)),
+     "X column 'c' holds (object|str) values, not numbers"),
+    ("<NA> in a target Series", lambda t: fit(y=series(nullable([0, 1, None, 2] * 5, "Int64"))),
+     "y has 5 missing value"),
+    ("categorical target Series", lambda t: fit(y=series(categorical([0, 1] * 10))), "y is categorical"),
+    # class labels: numbers or text only
+    ("datetime labels", lambda t: LabelEncoder.fit(np.arange(3).astype("datetime64[D]")),
+     r"class labels of dtype datetime64\[D\] are not supported"),
+    ("timedelta labels", lambda t: LabelEncoder.fit(np.arange(3).astype("timedelta64[s]")),
+     "dtype timedelta64"),
+    ("complex labels", lambda t: LabelEncoder.fit(np.arange(3) + 1j), "dtype complex128"),
+    ("structured labels", lambda t: LabelEncoder.fit(np.zeros(3, dtype=[("a", "<i4")])), "not supported"),
+    ("object labels that are no text", lambda t: LabelEncoder.fit(np.array([None, {}, 1], dtype=object)),
+     "must be strings or numbers, not NoneType, dict"),
+    ("NaN labels", lambda t: LabelEncoder.fit([1.0, np.nan]), "class labels contain NaN"),
+    ("stored labels of a datetime dtype", lambda t: LabelEncoder.from_config(
+        {"dtype": "<M8[D]", "values": [0, 1]}), r"dtype '<M8\[D\]'; class labels are numbers"),
+    ("stored labels unsorted", lambda t: LabelEncoder.from_config({"dtype": "<U1", "values": ["b", "a"]}),
+     "sorted and distinct"),
+    ("stored labels of the wrong type", lambda t: LabelEncoder.from_config(
+        {"dtype": "<i8", "values": ["1", "2"]}), "must all be int"),
+    ("stored labels beyond their dtype", lambda t: LabelEncoder.from_config(
+        {"dtype": "|u1", "values": [1, 256]}), r"outside the range of \|u1"),
+    ("stored labels not a list", lambda t: LabelEncoder.from_config({"dtype": "<i8", "values": 5}),
+     "must be a list"),
+    # streamed shards
+    ("truncated .npy shard", lambda t: NpyShards([shard_pair(t, keep_rows=3)]),
+     r"truncated .npy file: its header declares 10 rows .* holds 3 whole rows"),
+    ("shard header claiming 10^12 rows", lambda t: NpyArray.open(npy_header_only(t, (10**12, 3))),
+     "declares 1000000000000 rows"),
+    ("shard with negative rows", lambda t: NpyArray.open(npy_header_only(t, (-1, 3))), "not a shape of rows"),
+    ("only empty shards",
+     lambda t: fit_stream(net(), NpyShards([shard_pair(t, rows=0)]), loss="cross_entropy"),
+     "the stream holds no rows"),
 ]
 
 ESTIMATORS = [
@@ -226,3 +354,20 @@ def test_command_line(case, argv, message, cli_files, capsys):
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert re.search(message, err), err
+
+
+def test_what_the_data_checks_refuse_only_when_it_would_be_misread():
+    """The checks above refuse masks, sparse matrices and pandas' gaps; the same containers
+    holding plain numbers train exactly as the arrays do."""
+    pd = pytest.importorskip("pandas")
+    plain = net().fit(X, Y_CLASS, loss="cross_entropy", epochs=2).loss
+    columns = {"a": X[:, 0], "b": pd.array(np.round(X[:, 1] * 0).astype(int), dtype="Int64"), "c": X[:, 2]}
+    frame = pd.DataFrame(columns)
+    nullable = net().fit(frame, pd.Series(Y_CLASS, dtype="Int64"), loss="cross_entropy", epochs=2).loss
+    rounded = net().fit(np.column_stack([X[:, 0], np.round(X[:, 1] * 0), X[:, 2]]), Y_CLASS,
+                        loss="cross_entropy", epochs=2).loss
+    assert nullable == rounded
+    unmasked = net().fit(np.ma.masked_array(X, mask=False), Y_CLASS, loss="cross_entropy", epochs=2).loss
+    assert unmasked == plain
+    weighted = net().fit(X, Y_CLASS, loss="cross_entropy", epochs=2, sample_weight=2.5).loss
+    assert weighted == pytest.approx(plain)

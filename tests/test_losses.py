@@ -3,10 +3,14 @@ own gradient."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pytest
 
 import deltaprop as dp
 from conftest import L1Loss
+from deltaprop.losses import one_hot
 
 
 def test_a_user_loss_is_trained_with_its_own_gradient(rng):
@@ -17,3 +21,11 @@ def test_a_user_loss_is_trained_with_its_own_gradient(rng):
     assert dp.gradcheck(net, X, y, loss=L1Loss()).passed
     history = net.fit(X, y, loss=L1Loss(), optimizer=dp.SGD(lr=0.05), epochs=30, batch_size="full")
     assert history.loss[-1] < history.loss[0]
+
+
+@pytest.mark.parametrize("labels, shown", [([0, 1, 2e19], "2e+19"), ([0, -1], "-1"),
+                                           ([0, 3], "3"), ([0.0, 2.0**63], "9.22337e+18")])
+def test_one_hot_names_a_label_outside_the_classes_as_it_was_given(labels, shown):
+    # A cast before the range check once showed 2e19 as -9223372036854775808.
+    with pytest.raises(ValueError, match=rf"label {re.escape(shown)} is outside 0\.\.2"):
+        one_hot(np.array(labels), 3)

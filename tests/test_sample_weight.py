@@ -221,6 +221,17 @@ def test_deferred_and_per_step_epoch_losses_agree(weights):
         (np.r_[np.ones(8), -1.0], "must be non-negative"),
         (np.zeros(9), "is all zero"),
         (np.array(["a"] * 9), "sample_weight must hold numbers"),
+        (0, "sample_weight is all zero"),  # a number is that weight for every sample
+        (0.0, "sample_weight is all zero"),
+        (-1.0, "sample_weight must be non-negative; found -1.0"),
+        (np.nan, "sample_weight contains NaN"),
+        (np.inf, "sample_weight contains NaN"),
+        ("2", "sample_weight must hold numbers"),
+        (True, r"sample_weight has shape \(\) but X has 9 samples"),  # a flag, not a weight
+        (np.full(9, 1e308), "sums to more than the largest float64"),
+        (np.array(["2020-01-01"] * 9, dtype="datetime64[D]"), "sample_weight must hold numbers"),
+        (np.ones(9) + 1j, "sample_weight must hold numbers"),
+        (np.ma.masked_array(np.ones(9), mask=np.eye(9)[0]), "sample_weight is a masked array"),
     ],
 )
 def test_bad_weights_name_the_problem(weights, message):
@@ -254,3 +265,21 @@ def test_a_split_leaving_no_weight_is_a_clear_error():
     w[0] = 1.0
     with pytest.raises(ValueError, match="sample weights summing to 0"):
         net.fit(X, y, sample_weight=w, validation_fraction=0.5)
+
+
+def test_a_number_is_that_weight_for_every_sample():
+    net, X, y, _ = problem("squared_error")
+    unweighted = net.loss_and_gradients(X, y)
+    weighted = net.loss_and_gradients(X, y, sample_weight=3)
+    assert weighted[0] == pytest.approx(unweighted[0], rel=1e-12)
+    masked = np.ma.masked_array(np.full(9, 2.0), mask=False)  # a mask hiding nothing is no mask
+    assert net.loss_and_gradients(X, y, sample_weight=masked)[0] == pytest.approx(unweighted[0], rel=1e-12)
+
+
+@pytest.mark.parametrize("weights", [np.full(9, 1e39), np.r_[1e39, np.ones(8)], np.full(9, 1e-300)])
+def test_weights_beyond_float32_train_a_float32_network(weights):
+    # weights enter as w / sum(w) in float64: their scale, even beyond float32, cannot overflow
+    net, X, y, _ = problem("squared_error")
+    net32 = dp.MLP([4, 5, 3], activation="tanh", dtype=np.float32, seed=0)
+    history = net32.fit(X, y, sample_weight=weights, epochs=3, batch_size=3)
+    assert np.isfinite(history.loss).all()

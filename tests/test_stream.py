@@ -85,3 +85,120 @@ def test_bad_shards_are_named(tmp_path):
         NpyShards.from_folder(str(tmp_path))
     with pytest.raises(ValueError, match="they must pair up"):
         NpyShards.from_folder(str(tmp_path / "nowhere"))
+
+
+# -- damaged shards: every read checked against the header -----------------------------------------
+def truncate(path, keep_bytes):
+    raw = path.read_bytes()
+    path.write_bytes(raw[:keep_bytes])
+
+
+def test_a_truncated_shard_is_an_error_naming_the_file_and_its_rows(tmp_path):
+    np.save(tmp_path / "X_0.npy", np.ones((10, 3)))
+    np.save(tmp_path / "y_0.npy", np.zeros(10))
+    header = NpyArray.open(str(tmp_path / "X_0.npy")).offset
+    truncate(tmp_path / "X_0.npy", header + 4 * 3 * 8 + 5)  # 4 whole rows and part of a fifth
+    with pytest.raises(ValueError, match=r"X_0.npy: truncated .npy file: its header declares 10 "
+                                         r"rows .* holds 4 whole rows"):
+        NpyArray.open(str(tmp_path / "X_0.npy"))
+    with pytest.raises(ValueError, match="X_0.npy: truncated"):
+        NpyShards.from_folder(str(tmp_path))
+
+
+def test_a_shard_truncated_while_streaming_is_caught_at_the_read(tmp_path):
+    np.save(tmp_path / "X_0.npy", np.arange(60.0).reshape(20, 3))
+    np.save(tmp_path / "y_0.npy", np.arange(20) % 2)
+    source = NpyShards.from_folder(str(tmp_path))  # whole when opened
+    X = source.shards[0][0]
+    np.testing.assert_array_equal(X.read(0, 2), [[0, 1, 2], [3, 4, 5]])
+    truncate(tmp_path / "X_0.npy", X.offset + 7 * X.row_bytes)
+    np.testing.assert_array_equal(X.read(5, 7)[:, 0], [15, 18])  # rows still there read as before
+    with pytest.raises(ValueError, match="declares 20 rows .* holds 7 whole rows"):
+        X.read(5, 8)
+    with pytest.raises(ValueError, match="X_0.npy: truncated"):
+        list(shuffled_batches(source, 4, 8, 4, np.random.default_rng(0)))
+
+
+def test_a_header_claiming_an_absurd_shape_allocates_nothing(tmp_path):
+    path = tmp_path / "huge.npy"
+    with open(path, "wb") as stream:  # a header claiming 10^12 rows, then 80 bytes of data
+        np.lib.format.write_array_header_1_0(
+            stream, {"descr": "<f8", "fortran_order": False, "shape": (10**12, 10)})
+        stream.write(np.zeros(10).tobytes())
+    with pytest.raises(ValueError, match=r"declares 1000000000000 rows .* holds 1 whole rows"):
+        NpyArray.open(str(path))
+
+
+@pytest.mark.parametrize("header, message", [
+    ({"descr": "<f8", "fortran_order": False, "shape": (-5, 2)}, "not a shape of rows"),
+    ({"descr": "<f8", "fortran_order": False, "shape": (10**15, 0)}, "not a shape of rows"),
+    ({"descr": "<f8", "fortran_order": False, "shape": (2, 2, 2)}, "1-D or 2-D"),
+    ({"descr": "<c16", "fortran_order": False, "shape": (2, 2)}, "numeric"),
+    ({"descr": "<U5", "fortran_order": False, "shape": (2,)}, "numeric"),
+    ({"descr": [("a", "<f8")], "fortran_order": False, "shape": (2,)}, "numeric"),
+    ({"descr": "<f8", "fortran_order": True, "shape": (2, 2)}, "Fortran order"),
+])
+def test_headers_that_cannot_be_streamed_are_named(tmp_path, header, message):
+    path = tmp_path / "bad.npy"
+    with open(path, "wb") as stream:
+        np.lib.format.write_array_header_1_0(stream, header)
+        stream.write(bytes(64))
+    with pytest.raises(ValueError, match=f"bad.npy: .*{message}"):
+        NpyArray.open(str(path))
+
+
+def test_files_that_are_not_npy_are_named(tmp_path):
+    (tmp_path / "text.npy").write_text("a,b\n1,2\n")
+    (tmp_path / "cut.npy").write_bytes(b"\x93NUMPY\x01\x00\x40\x00{'descr': '<f8',")
+    for name in ("text.npy", "cut.npy"):
+        with pytest.raises(ValueError, match=f"{name}: not a readable .npy file"):
+            NpyArray.open(str(tmp_path / name))
+
+
+def test_zero_row_shards_are_skipped_and_still_checked(tmp_path):
+    np.save(tmp_path / "X_0.npy", np.zeros((0, 2)))
+    np.save(tmp_path / "y_0.npy", np.zeros(0, dtype=np.int64))
+    np.save(tmp_path / "X_1.npy", np.ones((6, 2)))
+    np.save(tmp_path / "y_1.npy", np.arange(6) % 2)
+    source = NpyShards.from_folder(str(tmp_path))
+    assert source.n_rows == 6
+    assert sum(len(X) for X, _ in shuffled_batches(source, 4, 4, 2, np.random.default_rng(0))) == 6
+    history = fit_stream(dp.MLP([2, 3, 2], seed=0), source, loss="cross_entropy", epochs=2, batch_size=4)
+    assert history.n_epochs == 2
+    np.save(tmp_path / "X_1.npy", np.ones((0, 2)))
+    np.save(tmp_path / "y_1.npy", np.zeros(0))
+    with pytest.raises(ValueError, match="the stream holds no rows"):
+        fit_stream(dp.MLP([2, 3, 2], seed=0), NpyShards.from_folder(str(tmp_path)),
+                   loss="cross_entropy", epochs=1, batch_size=4)
+    np.save(tmp_path / "X_1.npy", np.ones((0, 3)))  # empty, but of the wrong width
+    with pytest.raises(ValueError, match="different widths"):
+        NpyShards.from_folder(str(tmp_path))
+
+
+def test_damaged_parquet_files_are_named(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    good = pa.table({"a": [1.0, 2.0, 3.0], "label": [0, 1, 0]})
+    pq.write_table(good, tmp_path / "good.parquet")
+    raw = (tmp_path / "good.parquet").read_bytes()
+    (tmp_path / "cut.parquet").write_bytes(raw[: len(raw) // 2])
+    pq.write_table(pa.table({"a": [1.0, None, 3.0], "label": [0, 1, 0]}), tmp_path / "null.parquet")
+    pq.write_table(pa.table({"a": ["x", "y", "z"], "label": [0, 1, 0]}), tmp_path / "text.parquet")
+    pq.write_table(pa.table({"b": [1.0, 2.0, 3.0], "label": [0, 1, 0]}), tmp_path / "other.parquet")
+    with pytest.raises(ValueError, match="cut.parquet: the Parquet file cannot be read"):
+        ParquetShards([str(tmp_path / "cut.parquet")], target="label")
+    with pytest.raises(ValueError, match="text.parquet: column 'a' holds string; .*one-hot"):
+        ParquetShards([str(tmp_path / "text.parquet")], target="label")
+    with pytest.raises(ValueError, match=r"other.parquet: columns \['b', 'label'\] differ"):
+        ParquetShards([str(tmp_path / "good.parquet"), str(tmp_path / "other.parquet")], target="label")
+    with pytest.raises(ValueError, match="non-empty list"):
+        ParquetShards([], target="label")
+    source = ParquetShards([str(tmp_path / "null.parquet")], target="label")
+    with pytest.raises(ValueError, match="null.parquet: column 'a' has 1 missing values"):
+        list(source.chunks(2, np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize("pairs", ["X_0.npy", [], ["X_0.npy", "y_0.npy"], [("X_0.npy",)]])
+def test_shard_lists_that_are_not_pairs_are_named(pairs):
+    with pytest.raises(ValueError, match=r"a list of \(X, y\) pairs of .npy files"):
+        NpyShards(pairs)

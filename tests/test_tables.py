@@ -333,3 +333,53 @@ def test_a_utf16_file_is_named_as_such(tmp_path):
     path.write_text("a,b\n1,2\n", encoding="utf-16")
     with pytest.raises(DataFileError, match="is UTF-16 text; re-save it as UTF-8.*iconv -f utf-16"):
         read_table(path)
+
+
+def test_a_truncated_or_overclaiming_npy_file_is_named_before_anything_is_allocated(tmp_path):
+    np.save(tmp_path / "cut.npy", np.ones((100, 3)))
+    raw = (tmp_path / "cut.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(raw[:300])
+    with pytest.raises(DataFileError, match=r"cut\.npy: truncated .npy file: its header declares shape "
+                                            r"\(100, 3\) \(2400 bytes\)"):
+        read_table(tmp_path / "cut.npy")
+    with open(tmp_path / "huge.npy", "wb") as stream:  # 10^12 rows declared: 24 TB if allocated
+        np.lib.format.write_array_header_1_0(
+            stream, {"descr": "<f8", "fortran_order": False, "shape": (10**12, 3)})
+        stream.write(bytes(48))
+    with pytest.raises(DataFileError, match=r"declares shape \(1000000000000, 3\)"):
+        read_table(tmp_path / "huge.npy")
+
+
+def test_masked_entries_and_pandas_na_are_missing_cells_in_memory_tables():
+    from deltaprop.data.tables import as_table
+
+    rows = np.ma.masked_array([[1.0, 2.0], [3.0, 4.0]], mask=[[0, 1], [0, 0]])
+    table = as_table(rows)  # the mask honoured: a masked cell is a missing one, not its data
+    np.testing.assert_array_equal(table.columns["x1"], [np.nan, 4.0])
+    text = as_table(np.ma.masked_array([["a", "b"], ["c", "d"]], mask=[[0, 1], [0, 0]]))
+    assert text.columns["x1"].tolist() == ["", "d"]
+    pd = pytest.importorskip("pandas")
+    frame = as_table(pd.DataFrame({"n": pd.array([1, None], dtype="Int64"), "b": [1.0, 2.0]}))
+    np.testing.assert_array_equal(frame.columns["n"], [1.0, np.nan])  # <NA> is missing, not text
+
+
+def test_a_sparse_matrix_given_as_rows_is_named():
+    sparse = pytest.importorskip("scipy.sparse")
+    from deltaprop.data.tables import as_table
+
+    with pytest.raises(DataFileError, match=r"scipy.sparse matrix; give a dense array \(call .toarray\(\)\)"):
+        as_table(sparse.csr_matrix(np.eye(2)))
+
+
+def test_an_npz_array_declaring_more_than_its_archive_holds_is_named(tmp_path):
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (10**12, 100)})
+    with zipfile.ZipFile(tmp_path / "bomb.npz", "w") as archive:
+        archive.writestr("X.npy", header.getvalue() + bytes(48))
+    with pytest.raises(DataFileError, match=r"bomb\.npz: array 'X.npy' is truncated: its header "
+                                            r"declares shape \(1000000000000, 100\)"):
+        read_table(tmp_path / "bomb.npz")

@@ -62,6 +62,52 @@ def seed_sequence(seed: Any) -> np.random.SeedSequence:
     raise TypeError(f"seed must be None, an int >= 0, a SeedSequence or a Generator; got {seed!r}")
 
 
+def plain_array(value: Any, name: str) -> np.ndarray:
+    """``value`` as a NumPy array, refusing what NumPy would misread: masked arrays with masked
+    entries (the mask would be ignored), scipy.sparse matrices (an object scalar), pandas data
+    with categorical columns or missing values (object arrays of ``<NA>``)."""
+    if isinstance(value, np.ma.MaskedArray):
+        if np.ma.is_masked(value):
+            raise ValueError(f"{name} is a masked array with masked entries, and deltaprop does not "
+                             "honour masks: fill them (.filled(value)) or drop those rows first")
+        value = np.ma.getdata(value)
+    module = type(value).__module__
+    if module.startswith("scipy.sparse"):
+        raise TypeError(f"{name} is a scipy.sparse matrix; deltaprop needs a dense array: pass "
+                        f"{name.split()[-1]}.toarray()")
+    if module.startswith("pandas") and hasattr(value, "to_numpy") and hasattr(value, "isna"):
+        return _pandas_array(value, name)
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as error:  # ragged nested lists
+        raise ValueError(f"{name} could not be read as a numeric array: {error}") from None
+
+
+def _pandas_array(data: Any, name: str) -> np.ndarray:
+    """A pandas DataFrame or Series as an array, each column checked and named: no categories,
+    no missing values, numbers in a DataFrame (nullable Int64 and boolean converted)."""
+    frame = hasattr(data, "columns")
+    columns = list(data.items()) if frame else [(None, data)]
+    for column, values in columns:
+        where = f"{name} column {column!r}" if frame else name
+        dtype = values.dtype
+        if getattr(dtype, "name", "") == "category":
+            raise TypeError(f"{where} is categorical; one-hot encode it (pandas.get_dummies) or "
+                            "turn it into numbers (.cat.codes) first")
+        missing = int(values.isna().sum())
+        if missing:
+            raise ValueError(f"{where} has {missing} missing value(s) (NaN, None or <NA>); fill "
+                             "them (.fillna) or drop those rows first")
+        if frame and getattr(dtype, "kind", "O") not in "biuf":
+            raise TypeError(f"{where} holds {dtype} values, not numbers; one-hot encode text "
+                            "(pandas.get_dummies) or convert the column to numbers first")
+    dtypes = [values.dtype for _, values in columns]
+    if dtypes and all(getattr(dtype, "kind", "O") in "biuf" for dtype in dtypes):  # nullable too
+        return np.asarray(data.to_numpy(dtype=np.result_type(
+            *(getattr(dtype, "numpy_dtype", dtype) for dtype in dtypes))))
+    return np.asarray(data.to_numpy())
+
+
 def as_float_matrix(X: Any, name: str, dtype: Any, n_features: int | None = None) -> np.ndarray:
     """Return ``X`` as a finite 2-D array of ``dtype``, or raise naming the shape or value problem.
 
@@ -74,10 +120,7 @@ def as_float_matrix(X: Any, name: str, dtype: Any, n_features: int | None = None
     n_features : int, optional
         The number of columns the network expects.
     """
-    try:
-        array = np.asarray(X)
-    except (ValueError, TypeError) as error:  # ragged nested lists
-        raise ValueError(f"{name} could not be read as a numeric array: {error}") from None
+    array = plain_array(X, name)
     if np.iscomplexobj(array) or array.dtype == object or not (
         np.issubdtype(array.dtype, np.number) or array.dtype == bool
     ):
@@ -91,10 +134,25 @@ def as_float_matrix(X: Any, name: str, dtype: Any, n_features: int | None = None
         raise ValueError(f"{name} has zero samples (shape {array.shape})")
     if n_features is not None and array.shape[1] != n_features:
         raise ValueError(f"{name} has {array.shape[1]} features but the network expects {n_features}")
-    array = np.ascontiguousarray(array, dtype=dtype)
-    if not all_finite(array):
-        raise ValueError(f"{name} contains NaN or infinity; remove or impute those values first")
-    return array
+    with np.errstate(over="ignore"):  # overflow is named below
+        converted = np.ascontiguousarray(array, dtype=dtype)
+    if not all_finite(converted):
+        raise not_finite_error(array, name, dtype)
+    return converted
+
+
+def not_finite_error(original: Any, name: str, dtype: Any) -> ValueError:
+    """The error for values that are not finite in ``dtype``: NaN or infinity given, or finite
+    values beyond the largest ``dtype`` (1e39 in float32), which the conversion made infinite."""
+    values = np.asarray(original, dtype=np.float64)
+    if not all_finite(values):
+        return ValueError(f"{name} contains NaN or infinity; remove or impute those values first")
+    biggest = float(np.abs(values).max())
+    return ValueError(
+        f"{name} holds {biggest:.4g}, beyond the largest {np.dtype(dtype).name} "
+        f"({float(np.finfo(dtype).max):.4g}): it overflows to infinity; rescale it (e.g. "
+        "standardize it) or use a float64 network"
+    )
 
 
 def all_finite(array: np.ndarray, chunk_rows: int = 4096) -> bool:
@@ -112,10 +170,11 @@ def all_finite(array: np.ndarray, chunk_rows: int = 4096) -> bool:
 
 def as_float_vector(y: Any, name: str, n_rows: int) -> np.ndarray:
     """Return 1-D finite float targets of length ``n_rows``, or raise naming the problem."""
+    given = plain_array(y, name)
     try:
-        array = np.asarray(y, dtype=np.float64)
+        array = np.asarray(given, dtype=np.float64)
     except (ValueError, TypeError):
-        raise TypeError(f"{name} must hold numbers, got {np.asarray(y).dtype} values") from None
+        raise TypeError(f"{name} must hold numbers, got {given.dtype} values") from None
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim != 1 or array.shape[0] != n_rows:
@@ -135,23 +194,38 @@ def as_sample_weight(sample_weight: Any, n_rows: int, name: str = "sample_weight
     """Return per-sample weights as a float64 vector of length ``n_rows`` (None stays None).
 
     Weights must be finite and non-negative with a positive sum; a weight of 0 removes the
-    sample from the loss, an integer weight k counts it k times.
+    sample from the loss, an integer weight k counts it k times. A single number is that
+    weight for every sample (as in scikit-learn), checked as the vector is.
     """
     if sample_weight is None:
         return None
+    given = plain_array(sample_weight, name)
     try:
-        w = np.asarray(sample_weight, dtype=np.float64)
+        if given.dtype.kind not in "biufO":  # text, dates, complex: not weights
+            raise TypeError
+        w = np.asarray(given, dtype=np.float64)
     except (ValueError, TypeError):
-        raise TypeError(f"{name} must hold numbers, got {np.asarray(sample_weight).dtype} values") from None
+        raise TypeError(f"{name} must hold numbers, got {given.dtype} values") from None
+    if w.ndim == 0 and given.dtype != bool:  # a flag is not a weight: its shape is named
+        w = np.full(n_rows, float(w))
     if w.ndim != 1 or w.shape[0] != n_rows:
         raise ValueError(f"{name} has shape {w.shape} but X has {n_rows} samples; give shape ({n_rows},)")
+    check_weight_values(w, name)
+    return np.ascontiguousarray(w)
+
+
+def check_weight_values(w: np.ndarray, name: str = "sample_weight") -> None:
+    """Raise unless the weights ``w`` are finite, non-negative, with a positive finite sum."""
     if not np.isfinite(w).all():
         raise ValueError(f"{name} contains NaN or infinity")
     if (w < 0).any():
         raise ValueError(f"{name} must be non-negative; found {w.min()}")
-    if not w.sum() > 0:
+    with np.errstate(over="ignore"):  # named below
+        total = w.sum()
+    if not total > 0:
         raise ValueError(f"{name} is all zero: at least one sample needs a positive weight")
-    return np.ascontiguousarray(w)
+    if not np.isfinite(total):
+        raise ValueError(f"{name} sums to more than the largest float64; scale the weights down")
 
 
 def check_data(net: Shaped, loss: TargetLoss, X: Any, y: Any, sample_weight: Any = None, *,
@@ -179,7 +253,11 @@ def check_data(net: Shaped, loss: TargetLoss, X: Any, y: Any, sample_weight: Any
     w : ndarray of float64, shape (n_samples,), or None
     """
     X = as_float_matrix(X, f"{what}X", net.dtype, net.n_inputs)
-    Y = loss.prepare_targets(y, net.n_outputs, net.dtype)
+    y = plain_array(y, f"{what}y")
+    with np.errstate(over="ignore"):  # overflow is named below
+        Y = loss.prepare_targets(y, net.n_outputs, net.dtype)
+    if not all_finite(Y):  # finite y (the loss checked) made infinite by the network's dtype
+        raise not_finite_error(y, f"{what}y (the targets)", net.dtype)
     check_rows(X, Y)
     w = as_sample_weight(sample_weight, X.shape[0], f"{what}sample_weight")
     if w is not None:

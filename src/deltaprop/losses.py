@@ -318,12 +318,14 @@ def one_hot(labels: Any, n_classes: int, dtype: Any = np.float32) -> Array:
         raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
     if labels.size and (not np.all(np.mod(labels, 1) == 0)):
         raise ValueError("class labels must be whole numbers 0..k-1")
-    as_int = labels.astype(np.int64)
-    if as_int.size and (as_int.min() < 0 or as_int.max() >= n_classes):
-        bad = as_int[(as_int < 0) | (as_int >= n_classes)][0]
+    # The range is checked on the labels as given: a cast first would wrap 2e19 to -2**63.
+    outside = (labels < 0) | (labels >= n_classes)
+    if np.any(outside):
+        bad = labels[outside][0]
         raise ValueError(
-            f"label {bad} is outside 0..{n_classes - 1} for a network with {n_classes} outputs"
+            f"label {bad:g} is outside 0..{n_classes - 1} for a network with {n_classes} outputs"
         )
+    as_int = labels.astype(np.int64)
     Y = np.zeros((labels.shape[0], n_classes), dtype=dtype)
     Y[np.arange(labels.shape[0]), as_int] = 1.0
     return Y

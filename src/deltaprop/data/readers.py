@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import os
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -61,7 +64,7 @@ def column_from_values(values: Any, name: str, source: Any) -> Array:
     Numeric arrays are taken as they are; text and object arrays cell by cell (NumPy turns rows
     like ``[5.1, "north"]`` into text, so numbers given as text are read back as numbers).
     """
-    array = np.asarray(values)
+    array = unmasked(values)
     if array.ndim != 1:
         raise DataFileError(f"{source}: column {name!r} has shape {array.shape}; give one value per row")
     if array.dtype.kind in "biuf":
@@ -71,9 +74,21 @@ def column_from_values(values: Any, name: str, source: Any) -> Array:
     return _column_from_cells([_cell_text(cell) for cell in array.tolist()])
 
 
+def unmasked(values: Any) -> Array:
+    """``values`` as an array with masked entries (numpy.ma) missing, as in a text file: NaN
+    among numbers, None among other cells; pandas' ``<NA>`` becomes None cell by cell."""
+    if not np.ma.is_masked(values):
+        return np.asarray(values)
+    if values.dtype.kind in "biuf":
+        return np.ma.filled(values.astype(np.float64), np.nan)
+    cells = np.array(np.ma.getdata(values), dtype=object)
+    cells[np.ma.getmaskarray(values)] = None
+    return cells
+
+
 def _cell_text(cell: Any) -> str:
     """A value as the text a data file would hold (numbers exactly, missing as empty)."""
-    if cell is None or (isinstance(cell, float) and cell != cell):
+    if cell is None or (isinstance(cell, float) and cell != cell) or type(cell).__name__ == "NAType":
         return ""
     if isinstance(cell, (bool, np.bool_)):
         return str(int(cell))
@@ -151,6 +166,7 @@ def _check_names(names: list[str], path: Path) -> None:
 
 
 def _np_load(path: Path, archive: bool) -> Any:
+    (_check_npz_sizes if archive else _check_npy_size)(path)
     try:
         loaded = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
@@ -160,6 +176,50 @@ def _np_load(path: Path, archive: bool) -> Any:
         raise DataFileError(f"{path} holds {'one array' if archive else 'an archive'}; rename it to "
                             f"{'.npy' if archive else '.npz'}")
     return loaded
+
+
+def _check_npy_size(path: Path) -> None:
+    """Raise if the header of the ``.npy`` file ``path`` declares more data than the file holds
+    (NumPy would allocate what it declares first: 10^12 rows cost 8 TB); other problems of the
+    header are left to ``np.load`` to name."""
+    with open(path, "rb") as stream:
+        declared = _declared_npy(stream)
+        data_bytes = os.fstat(stream.fileno()).st_size - stream.tell()
+    if declared is not None and declared[1] > data_bytes:
+        raise DataFileError(f"{path}: truncated .npy file: its header declares shape {declared[0]} "
+                            f"({declared[1]} bytes) but the file holds {data_bytes} bytes of data")
+
+
+def _check_npz_sizes(path: Path) -> None:
+    """:func:`_check_npy_size` for each array of the ``.npz`` archive ``path``, against the
+    size its zip entry gives."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                with archive.open(info) as member:
+                    declared = _declared_npy(member)
+                    header_bytes = member.tell()
+                if declared is not None and declared[1] > info.file_size - header_bytes:
+                    raise DataFileError(
+                        f"{path}: array {info.filename!r} is truncated: its header declares shape "
+                        f"{declared[0]} ({declared[1]} bytes) but the archive holds "
+                        f"{info.file_size - header_bytes} bytes of it")
+    except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError):
+        return  # np.load names what is wrong with the archive
+
+
+def _declared_npy(stream: Any) -> tuple[tuple[int, ...], int] | None:
+    """(shape, bytes of data) the ``.npy`` header at the start of ``stream`` declares, read up
+    to the data; None when it is no plain header (np.load names that)."""
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0,
+               (3, 0): np.lib.format.read_array_header_2_0}
+    try:
+        shape, _, dtype = readers[np.lib.format.read_magic(stream)](stream)
+    except (ValueError, SyntaxError, RecursionError, MemoryError, KeyError, EOFError):
+        return None
+    if dtype.hasobject or any(n < 0 for n in shape):
+        return None
+    return tuple(shape), math.prod(shape) * dtype.itemsize
 
 
 def _read_npy(path: Path) -> Columns:

@@ -19,6 +19,7 @@ buffer becomes one run of minibatches for the engine (:mod:`deltaprop.engine.ste
 from __future__ import annotations
 
 import glob
+import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -35,7 +36,12 @@ Array = np.ndarray
 
 @dataclass
 class NpyArray:
-    """A 2-D (or 1-D) ``.npy`` file read by row ranges without mapping it into memory."""
+    """A 2-D (or 1-D) ``.npy`` file read by row ranges without mapping it into memory.
+
+    The header's shape is checked against the file's size when it is opened, and every read
+    against the bytes it got: a truncated file is an error naming it and its rows, never rows
+    of uninitialized memory.
+    """
 
     path: str
     shape: tuple[int, ...]
@@ -44,39 +50,84 @@ class NpyArray:
 
     @classmethod
     def open(cls, path: str) -> NpyArray:
-        readers = {(1, 0): np.lib.format.read_array_header_1_0,
-                   (2, 0): np.lib.format.read_array_header_2_0}
+        """The array of the ``.npy`` file ``path``, its header read and checked (no data read)."""
         with open(path, "rb") as stream:
-            version = np.lib.format.read_magic(stream)
-            if version not in readers:
-                raise ValueError(f"{path}: .npy format version {version} is not streamed")
-            shape, fortran, dtype = readers[version](stream)
-            offset = stream.tell()
-        if fortran or dtype.hasobject or len(shape) not in (1, 2):
-            raise ValueError(f"{path}: stream from C-ordered numeric 1-D or 2-D .npy files only")
-        return cls(path, tuple(shape), dtype, offset)
+            shape, dtype, offset = _read_header(path, stream)
+            size = os.fstat(stream.fileno()).st_size
+        array = cls(path, shape, dtype, offset)
+        array._check_size(size - offset)
+        return array
 
     @property
     def rows(self) -> int:
         return self.shape[0]
 
+    @property
+    def row_bytes(self) -> int:
+        """Bytes per row (one value for a 1-D file)."""
+        return math.prod(self.shape[1:]) * self.dtype.itemsize
+
     def read(self, start: int, stop: int) -> Array:
         """Rows start..stop-1, read from the file into a new array."""
-        width = int(np.prod(self.shape[1:], dtype=np.int64))
+        if not 0 <= start <= stop <= self.rows:
+            raise ValueError(f"{self.path}: rows {start}..{stop} lie outside its {self.rows} rows")
         out = np.empty((stop - start, *self.shape[1:]), dtype=self.dtype)
+        buffer = memoryview(out).cast("B")  # type: ignore[arg-type]
         with open(self.path, "rb") as stream:
-            stream.seek(self.offset + start * width * self.dtype.itemsize)
-            stream.readinto(memoryview(out).cast("B"))  # type: ignore[arg-type]
+            stream.seek(self.offset + start * self.row_bytes)
+            got = 0
+            while got < len(buffer):  # a short read is the end of the file, or a slow device
+                count = stream.readinto(buffer[got:])
+                if not count:
+                    break
+                got += count
+            if got < len(buffer):  # truncated since it was opened
+                self._check_size(os.fstat(stream.fileno()).st_size - self.offset)
+                raise ValueError(f"{self.path}: rows {start}..{stop - 1} could not be read: the "
+                                 "file was truncated while streaming")
         return out
+
+    def _check_size(self, data_bytes: int) -> None:
+        """Raise unless ``data_bytes`` bytes of data hold every row the header declares."""
+        if data_bytes < self.rows * self.row_bytes:
+            held = data_bytes // self.row_bytes if self.row_bytes else 0
+            raise ValueError(
+                f"{self.path}: truncated .npy file: its header declares {self.rows} rows "
+                f"(shape {self.shape}) but the file holds {held} whole rows "
+                f"({data_bytes} bytes of data); write the file again"
+            )
+
+
+def _read_header(path: str, stream: Any) -> tuple[tuple[int, ...], np.dtype[Any], int]:
+    """(shape, dtype, data offset) of a ``.npy`` file open at its start, checked for streaming:
+    C order, numbers, 1-D or 2-D, a shape of whole sizes (nothing allocated yet)."""
+    readers = {(1, 0): np.lib.format.read_array_header_1_0,
+               (2, 0): np.lib.format.read_array_header_2_0}
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version not in readers:
+            raise ValueError(f".npy format version {version} is not streamed")
+        shape, fortran, dtype = readers[version](stream)
+    except (ValueError, SyntaxError, RecursionError, MemoryError) as error:
+        raise ValueError(f"{path}: not a readable .npy file: {error}") from None
+    if fortran or dtype.kind not in "biuf" or len(shape) not in (1, 2):
+        raise ValueError(f"{path}: stream from C-ordered numeric 1-D or 2-D .npy files only; "
+                         f"this one holds {dtype} of shape {shape}"
+                         + (" in Fortran order" if fortran else ""))
+    if any(n < 0 for n in shape) or (len(shape) == 2 and shape[1] == 0 and shape[0] > 0):
+        raise ValueError(f"{path}: the header's shape {shape} is not a shape of rows to stream")
+    return tuple(shape), dtype, stream.tell()
 
 
 class NpyShards:
     """Row-aligned ``.npy`` pairs (X, y): one pair for a single big file, or many shards."""
 
     def __init__(self, pairs: Sequence[tuple[str, str]]) -> None:
-        if not pairs:
-            raise ValueError("a stream needs at least one (X, y) pair of .npy files")
-        self.shards = [(NpyArray.open(x), NpyArray.open(y)) for x, y in pairs]
+        if isinstance(pairs, (str, os.PathLike)) or not pairs or not all(
+                isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in pairs):
+            raise ValueError("a stream needs a list of (X, y) pairs of .npy files, e.g. "
+                             "[('X_0.npy', 'y_0.npy')]; for a folder use NpyShards.from_folder")
+        self.shards = [(NpyArray.open(os.fspath(x)), NpyArray.open(os.fspath(y))) for x, y in pairs]
         for X, y in self.shards:
             if X.rows != y.rows:
                 raise ValueError(f"{X.path} has {X.rows} rows but {y.path} has {y.rows}")
@@ -111,20 +162,31 @@ class NpyShards:
 
 
 class ParquetShards:
-    """Parquet files; the target column(s) named, every other column a feature (needs pyarrow)."""
+    """Parquet files; the target column(s) named, every other column a feature (needs pyarrow).
+
+    Every file must have the same numeric columns; a missing value, a row group shorter than
+    its file's footer declares, or a file that cannot be read is an error naming the file.
+    """
 
     def __init__(self, paths: Sequence[str], target: str | Sequence[str]) -> None:
         try:
             import pyarrow.parquet as pq
         except ImportError:
             raise ImportError("streaming Parquet needs pyarrow: pip install 'deltaprop[parquet]'") from None
-        self.files = [pq.ParquetFile(path) for path in paths]
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [os.fspath(paths)]
+        if not paths:
+            raise ValueError("a Parquet stream needs a non-empty list of file paths")
+        self.paths = [os.fspath(path) for path in paths]
+        self.files = [_parquet_read(path, pq.ParquetFile, path) for path in self.paths]
         self.target = [target] if isinstance(target, str) else list(target)
         names = self.files[0].schema_arrow.names
         missing = [t for t in self.target if t not in names]
         if missing:
             raise ValueError(f"{paths[0]}: no target column {missing}; columns: {names}")
         self.features = [name for name in names if name not in self.target]
+        for path, parquet in zip(self.paths, self.files):
+            _check_parquet_schema(path, parquet.schema_arrow, names)
 
     @property
     def n_rows(self) -> int:
@@ -134,13 +196,51 @@ class ParquetShards:
         """Chunks of up to ``chunk_rows`` rows: files in a random order, row groups in a random
         order, each read ``chunk_rows`` rows at a time."""
         for i in rng.permutation(len(self.files)):
-            parquet = self.files[i]
+            path, parquet = self.paths[i], self.files[i]
             for group in rng.permutation(parquet.num_row_groups):
-                for batch in parquet.iter_batches(batch_size=max(chunk_rows, 1),
-                                                  row_groups=[int(group)]):
-                    X = np.column_stack([batch.column(n).to_numpy() for n in self.features])
-                    y = np.column_stack([batch.column(n).to_numpy() for n in self.target])
+                declared, read = parquet.metadata.row_group(int(group)).num_rows, 0
+                batches = _parquet_read(path, parquet.iter_batches, batch_size=max(chunk_rows, 1),
+                                        row_groups=[int(group)])
+                while (batch := _parquet_read(path, next, batches, None)) is not None:
+                    read += batch.num_rows
+                    X = np.column_stack([_column(path, batch, n) for n in self.features])
+                    y = np.column_stack([_column(path, batch, n) for n in self.target])
                     yield X, y[:, 0] if y.shape[1] == 1 else y
+                if read != declared:
+                    raise ValueError(f"{path}: row group {group} declares {declared} rows but "
+                                     f"{read} were read; the file is damaged")
+
+
+def _parquet_read(path: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+    """``call(*args, **kwargs)``, with Arrow's and the system's read errors naming the file."""
+    import pyarrow as pa
+
+    try:
+        return call(*args, **kwargs)
+    except (OSError, pa.ArrowException) as error:
+        raise ValueError(f"{path}: the Parquet file cannot be read: {error}") from None
+
+
+def _check_parquet_schema(path: str, schema: Any, names: list[str]) -> None:
+    """Raise unless a file has the columns ``names`` in order, each of numbers or booleans."""
+    import pyarrow as pa
+
+    if schema.names != names:
+        raise ValueError(f"{path}: columns {schema.names} differ from the first file's {names}")
+    for field in schema:
+        if not (pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
+                or pa.types.is_boolean(field.type)):
+            raise ValueError(f"{path}: column {field.name!r} holds {field.type}; streams take "
+                             "numeric columns only (one-hot encode text and categories first)")
+
+
+def _column(path: str, batch: Any, name: str) -> Array:
+    """Column ``name`` of a record batch as an array; missing values are an error naming it."""
+    column = batch.column(name)
+    if column.null_count:
+        raise ValueError(f"{path}: column {name!r} has {column.null_count} missing values in a "
+                         "chunk; fill or drop them before streaming")
+    return column.to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
 
 
 def shuffled_buffers(source: Any, batch_size: int, buffer_rows: int, chunk_rows: int,
@@ -215,8 +315,10 @@ class StreamSource:
         if batch_size < self.min_batch:
             raise ValueError("batch normalization needs at least 2 samples per batch in training; "
                              f"batch_size={batch_size} gives {batch_size}")
-        first_X, first_y = next(source.chunks(min(chunk_rows, 2), np.random.default_rng(0)))
-        self.X, self.Y, _ = check_data(net, loss, first_X, first_y, what="streamed ")
+        first = next(source.chunks(min(chunk_rows, 2), np.random.default_rng(0)), None)
+        if first is None or not source.n_rows:
+            raise ValueError("the stream holds no rows: every shard is empty")
+        self.X, self.Y, _ = check_data(net, loss, *first, what="streamed ")
         self.validation = check_validation_data(net, loss, validation_data)
         self.batches_per_epoch = -(-int(source.n_rows) // batch_size)
         self.max_rows = batch_size

@@ -32,7 +32,7 @@ import numpy as np
 
 from deltaprop.data.preprocessing import expanded_names, indicators, source_columns, text_categories
 from deltaprop.data.readers import MISSING_TOKENS as MISSING_TOKENS  # re-exported: part of this module's API
-from deltaprop.data.readers import READERS, DataFileError, column_from_values, parse_number
+from deltaprop.data.readers import READERS, DataFileError, column_from_values, parse_number, unmasked
 
 Array = np.ndarray
 SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".txt", ".npy", ".npz", ".parquet")
@@ -311,8 +311,10 @@ def as_table(rows: Any, columns: Sequence[str] | None = None, source: str = "row
 
 
 def _positional_columns(rows: Any, columns: Sequence[str] | None, source: str) -> dict[str, Array]:
+    if type(rows).__module__.startswith("scipy.sparse"):
+        raise DataFileError(f"{source}: a scipy.sparse matrix; give a dense array (call .toarray())")
     try:
-        array = np.asarray(rows)
+        array = unmasked(rows)
     except ValueError:  # ragged lists
         raise DataFileError(f"{source}: the rows have different lengths") from None
     if array.ndim != 2:
