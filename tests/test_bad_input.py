@@ -250,6 +250,19 @@ API = [
     ("only empty shards",
      lambda t: fit_stream(net(), NpyShards([shard_pair(t, rows=0)]), loss="cross_entropy"),
      "the stream holds no rows"),
+    # options, callbacks and output locations (junk taken as meaning something)
+    ("None among the callbacks", lambda t: fit(callbacks=[None]), r"callbacks\[0\] is None"),
+    ("a string as the callbacks", lambda t: fit(callbacks="on_epoch_end"),
+     "callbacks must be a list of callbacks"),
+    ("shuffle='no'", lambda t: fit(shuffle="no"), "shuffle must be True or False, got 'no'"),
+    ("verbose='yes'", lambda t: fit(verbose="yes"), "verbose must be True or False"),
+    ("a bool layer width", lambda t: dp.MLP([3, True, 2]), r"layer_sizes\[1\] must be an integer > 0, got True"),
+    ("a float layer width", lambda t: dp.MLP([3, 4.0, 2]), r"layer_sizes\[1\] must be an integer > 0, got 4.0"),
+    ("batch_norm='no'", lambda t: dp.MLP([3, 4, 2], batch_norm="no"), "batch_norm must be True or False"),
+    ("NaN l2", lambda t: fit(l2=np.nan), "l2 must be a number >= 0, got nan"),
+    ("checkpoint in a missing folder", lambda t: fit(checkpoint=t / "missing" / "run.ckpt"),
+     "the folder .*missing does not exist"),
+    ("checkpoint onto a folder", lambda t: fit(checkpoint=t), "must name a file, not a folder"),
 ]
 
 ESTIMATORS = [
@@ -279,6 +292,36 @@ ESTIMATORS = [
     ("sample_weight of the wrong length",
      lambda t: MLPClassifier(max_iter=2).fit(X, Y_CLASS, sample_weight=np.ones(3)),
      r"sample_weight has shape \(3,\) but X has 20 samples"),
+    # options, callbacks and parameters (junk taken as meaning something)
+    ("a string among the callbacks", lambda t: MLPClassifier(max_iter=2, callbacks=["print"]).fit(X, Y_CLASS),
+     r"callbacks\[0\] is 'print' \(str\), not a callback"),
+    ("shuffle='no'", lambda t: MLPClassifier(max_iter=2, shuffle="no").fit(X, Y_CLASS),
+     "shuffle must be True or False, got 'no'"),
+    ("early_stopping=1", lambda t: MLPRegressor(max_iter=2, early_stopping=1).fit(X, Y_REG),
+     "early_stopping must be True or False, got 1"),
+    ("a bool hidden width", lambda t: MLPClassifier((4, True), max_iter=2).fit(X, Y_CLASS),
+     r"hidden_layer_sizes\[1\] must be an integer > 0, got True"),
+    ("a float hidden width", lambda t: MLPClassifier((4.0,), max_iter=2).fit(X, Y_CLASS),
+     r"hidden_layer_sizes\[0\] must be an integer > 0, got 4.0"),
+    ("NaN power_t", lambda t: MLPClassifier(solver="sgd", learning_rate="invscaling", power_t=np.nan,
+                                            max_iter=2).fit(X, Y_CLASS), "power_t must be a number >= 0"),
+    ("a float max_iter", lambda t: MLPClassifier(max_iter=2.0).fit(X, Y_CLASS),
+     "max_iter must be an integer > 0, got 2.0"),
+    ("early stopping with no validation", lambda t: MLPClassifier(
+        max_iter=2, early_stopping=True, validation_fraction=0.0).fit(X, Y_CLASS),
+     "validation_fraction must be > 0 with early_stopping=True"),
+    ("NaN class weight", lambda t: MLPClassifier(max_iter=2, class_weight={0: np.nan}).fit(X, Y_CLASS),
+     r"class_weight\[0\] must be a number >= 0, got nan"),
+    ("class weight of no class", lambda t: MLPClassifier(max_iter=2, class_weight={7: 2.0}).fit(X, Y_CLASS),
+     r"class_weight names \[7\], not classes of y"),
+    ("zero sample weight", lambda t: MLPRegressor(max_iter=2).fit(X, Y_REG, sample_weight=0),
+     "sample_weight is all zero"),
+    ("negative scalar sample weight", lambda t: MLPClassifier(max_iter=2).fit(X, Y_CLASS, sample_weight=-1),
+     "sample_weight must be non-negative"),
+    ("NaN scalar sample weight", lambda t: MLPClassifier(max_iter=2).fit(X, Y_CLASS, sample_weight=np.nan),
+     "sample_weight contains NaN or infinity"),
+    ("negative random_state", lambda t: MLPClassifier(max_iter=2, random_state=-1).fit(X, Y_CLASS),
+     r"random_state must be None, an int in \[0, 2\*\*32 - 1\]"),
 ]
 
 CLI = [

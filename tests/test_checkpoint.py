@@ -207,7 +207,7 @@ def test_sigkill_at_random_moments_never_corrupts_and_resumes_exactly(tmp_path):
     pauses = np.random.default_rng(11).uniform(0.0, 0.3, size=2)
     schedule = ["slow", pauses[0], "slow", pauses[1], None]  # None: run to the end
     epochs_seen = []
-    for kill in schedule:
+    for killed, kill in enumerate(schedule, start=1):
         child = subprocess.Popen([sys.executable, str(script), str(path),
                                   "slow" if kill == "slow" else "fast"],
                                  stdout=subprocess.PIPE, text=True)
@@ -222,7 +222,9 @@ def test_sigkill_at_random_moments_never_corrupts_and_resumes_exactly(tmp_path):
             child.kill()
         out, _ = child.communicate(timeout=300)
         assert ("DONE" in out) == (kill is None)
-        assert len([n for n in os.listdir(tmp_path) if n.endswith(".part")]) <= 1  # one per target
+        # each writer has its own temporary file (racing writers never share one); a killed
+        # writer cannot remove its own, so at most one per kill is left
+        assert len([n for n in os.listdir(tmp_path) if n.endswith(".part")]) <= killed
         if path.exists():
             epochs_seen.append(dp.load(path).history.n_epochs)  # never corrupt
     assert len(epochs_seen) == 4 and epochs_seen[-1] == EPOCHS  # no file before the first kill
@@ -330,3 +332,78 @@ def test_the_message_names_the_weights_really_kept():
     assert f"the weights of epoch {kept_best.best_epoch} (the best) were kept" in kept_best.stop_message
     assert kept_last.kept_epoch == kept_last.n_epochs
     assert "the last weights were kept" in kept_last.stop_message
+
+
+def _unwritable(tmp_path):
+    """A folder where no file can be created, even by root (a file stands in its path)."""
+    (tmp_path / "notes.txt").write_text("mine")
+    return tmp_path / "notes.txt" / "run.ckpt"
+
+
+@pytest.mark.parametrize("where, error, message", [
+    (lambda t: t / "missing" / "run.ckpt", ValueError, "the folder .*missing does not exist; create it"),
+    (lambda t: _unwritable(t), ValueError, "notes.txt is a file, not a folder"),
+    (lambda t: t, ValueError, "must name a file, not a folder"),
+    (lambda t: "", ValueError, "'' must name a file, not a folder"),
+    (lambda t: str(t) + os.sep, ValueError, "must name a file, not a folder"),
+    (lambda t: 3, TypeError, "checkpoint must be a file path"),
+    (lambda t: t / "run\0.ckpt", ValueError, "holds a NUL character"),
+    (lambda t: t / ("r" * 250 + ".ckpt"), ValueError, "cannot write in the folder .*too long"),
+])
+def test_a_checkpoint_that_cannot_be_written_is_refused_before_the_first_epoch(where, error, message,
+                                                                              tmp_path):
+    """Not after the first epoch has already changed the weights: the network is left as it
+    was (its output activation too), and nothing is written."""
+    net = dp.MLP([5, 8, 2], seed=1)
+    before, output = net.theta.copy(), net.output_layer.activation
+    with pytest.raises(error, match=message):
+        net.fit(X, Y, loss="cross_entropy", epochs=2, checkpoint=where(tmp_path))
+    np.testing.assert_array_equal(net.theta, before)
+    assert net.output_layer.activation is output and net.history is None
+    assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["notes.txt"])
+
+
+def test_a_folder_that_refuses_files_is_found_before_training(tmp_path, monkeypatch):
+    """Where the folder exists but a file cannot be created there (read-only file system,
+    permissions), a Checkpoint made earlier, and resume, refuse before any step."""
+    import tempfile
+
+    path = tmp_path / "run.ckpt"
+    writer = dp.Checkpoint(path)
+    with pytest.raises(RuntimeError):
+        dp.MLP([5, 8, 2], seed=1).fit(X, Y, loss="cross_entropy", epochs=3, checkpoint=path,
+                                      callbacks=[CrashAt(2)])
+    saved = path.read_bytes()
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
+    net = dp.MLP([5, 8, 2], seed=1)
+    before = net.theta.copy()
+    with pytest.raises(ValueError, match="cannot write in the folder .*Permission denied"):
+        net.fit(X, Y, loss="cross_entropy", epochs=2, checkpoint=writer)
+    np.testing.assert_array_equal(net.theta, before)
+    with pytest.raises(ValueError, match="cannot write in the folder"):
+        dp.resume(path, X, Y)
+    assert path.read_bytes() == saved
+
+
+def test_bad_arguments_of_resume_and_checkpoint_are_named(tmp_path):
+    path = tmp_path / "run.ckpt"
+    dp.MLP([5, 8, 2], seed=1).fit(X, Y, loss="cross_entropy", epochs=3, checkpoint=path)
+    saved = path.read_bytes()
+    with pytest.raises(TypeError, match="optimizer must be an Optimizer object .* got 'sgd'"):
+        dp.resume(path, X, Y, optimizer="sgd", epochs=4)
+    with pytest.raises(ValueError, match="epochs=2 is fewer than the 3 the checkpointed run has done"):
+        dp.resume(path, X, Y, epochs=2)
+    with pytest.raises(TypeError, match="epochs must be an integer > 0, got True"):
+        dp.resume(path, X, Y, epochs=True)
+    with pytest.raises(TypeError, match=r"callbacks\[0\] is None"):
+        dp.resume(path, X, Y, epochs=4, callbacks=[None])
+    assert path.read_bytes() == saved
+    # metadata the file cannot hold is refused when the Checkpoint is made, not at its first write
+    with pytest.raises(TypeError, match="metadata must be a dict"):
+        dp.Checkpoint(tmp_path / "other.ckpt", metadata=[("run", 1)])
+    with pytest.raises(TypeError, match="metadata must hold only what JSON can"):
+        dp.Checkpoint(tmp_path / "other.ckpt", metadata={"when": object()})

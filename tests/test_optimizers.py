@@ -132,3 +132,9 @@ def test_a_warm_up_schedule_cannot_step_past_the_guard(rng):
     history = net.fit(X, y, optimizer=dp.SGD(lr=1.0, schedule=WarmUp()), epochs=50, batch_size=4)
     assert history.stop_reason == "diverged"
     assert np.isfinite(net.theta).all()
+
+
+@pytest.mark.parametrize("nesterov", ["no", 1, None, "False"])
+def test_nesterov_is_true_or_false_not_anything_truthy(nesterov):
+    with pytest.raises(TypeError, match="nesterov must be True or False"):
+        dp.SGD(lr=0.1, momentum=0.9, nesterov=nesterov)

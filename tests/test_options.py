@@ -4,6 +4,7 @@ is those options, a data source and the one run (train)."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -81,6 +82,24 @@ def test_a_whole_float_number_of_epochs_is_accepted():
     ({"n_jobs": 0}, "n_jobs must be None or a nonzero integer"),
     ({"checkpoint_every": 0}, "checkpoint_every must be"),
     ({"restarts": 2, "checkpoint": "c"}, "checkpoints do not cover restarts"),
+    ({"sampling": np.array(["epoch", "random"])}, "sampling must be one of"),
+    ({"sampling": None}, "sampling must be one of"),
+    ({"checkpoint": 3}, "checkpoint must be a file path or a Checkpoint, got 3"),
+    ({"l2": float("nan")}, "l2 must be a number >= 0, got nan"),
+    ({"l1": float("inf")}, "l1 must be a number >= 0, got inf"),
+    ({"l2": True}, "l2 must be a number >= 0, got True"),
+    ({"tol": float("nan")}, "tol must be a number > 0"),
+    ({"tol": 0}, "tol must be a number > 0"),
+    ({"time_limit": -1.0}, "time_limit must be a number > 0"),
+    ({"validation_fraction": 1.0}, r"validation_fraction must lie in \[0, 1\)"),
+    ({"validation_fraction": float("nan")}, "validation_fraction must be"),
+    ({"epochs": True}, "epochs must be an integer > 0, got True"),
+    ({"epochs": 2.5}, "epochs must be an integer > 0"),
+    ({"batch_size": True}, "batch_size must be an integer > 0, got True"),
+    ({"restarts": True}, "restarts must be an integer > 0, got True"),
+    ({"early_stopping": True}, "patience must be an integer > 0, got True"),
+    ({"threads": "many"}, "threads must be an integer > 0"),
+    ({"checkpoint_every": 1.5}, "checkpoint_every must be"),
 ])
 def test_bad_options_are_named_when_made(options, message):
     with pytest.raises((ValueError, TypeError), match=message):
@@ -126,3 +145,31 @@ def test_fit_with_the_options_keywords_is_fit_with_the_same_keywords():
     options = FitOptions(optimizer=dp.Adam(0.01), **keywords)
     assert dp.fit(by_options, X, y, **options.keywords()).loss == history.loss
     np.testing.assert_array_equal(by_options.theta, by_keywords.theta)
+
+
+@pytest.mark.parametrize("flag", ["shuffle", "verbose"])
+@pytest.mark.parametrize("junk", ["no", "False", None, 0, 1, 1.0, [True]])
+def test_flags_are_true_or_false_not_anything_truthy(flag, junk):
+    """``shuffle="no"`` is refused, not taken as True (as scikit-learn's parameter validation
+    refuses it); by fit too, before the network changes."""
+    message = re.escape(f"{flag} must be True or False, got {junk!r}")
+    with pytest.raises(TypeError, match=message):
+        FitOptions(**{flag: junk})
+    net = dp.MLP([2, 3, 1], seed=0)
+    before = net.theta.copy()
+    with pytest.raises(TypeError, match=message):
+        net.fit(np.ones((4, 2)), np.ones(4), epochs=2, **{flag: junk})
+    np.testing.assert_array_equal(net.theta, before)
+
+
+def test_numpy_bools_are_flags_and_are_kept_as_python_bools():
+    options = FitOptions(shuffle=np.bool_(False), verbose=np.bool_(False))
+    assert options.shuffle is False and options.verbose is False
+    assert json.loads(json.dumps(options.to_dict()))["shuffle"] is False
+
+
+def test_an_integer_beyond_int64_is_a_count_not_a_numpy_error():
+    # np.isfinite refuses Python ints beyond int64 ("ufunc 'isfinite' not supported").
+    assert dp.FitOptions(epochs=10**30).epochs == 10**30
+    with pytest.raises(ValueError, match="l2 must be a number >= 0"):
+        dp.FitOptions(l2=-10**30)

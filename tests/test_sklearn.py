@@ -5,6 +5,7 @@ scikit-learn's MLPClassifier / MLPRegressor."""
 from __future__ import annotations
 
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -567,3 +568,157 @@ def test_held_out_score_is_at_least_scikit_learns(loader, kind, hidden):
           f"{scores['deltaprop'].mean():.4f}, paired difference {difference.mean():+.4f} "
           f"(standard error {standard_error:.4f})")
     assert difference.mean() >= -2 * standard_error
+
+
+# -- parameters checked as scikit-learn's parameter validation checks them ------------------------
+@pytest.mark.parametrize("flag", ["shuffle", "warm_start", "nesterovs_momentum", "early_stopping",
+                                  "batch_norm"])
+@pytest.mark.parametrize("junk", ["no", "False", None, 0, 1, 1.0, [True]])
+def test_flags_must_be_true_or_false(flag, junk, rng):
+    """As in scikit-learn, a flag is a bool (NumPy's too): "no" is not taken as True, nor 0 as
+    False. Refused before the network is made or changed."""
+    X, y = rng.normal(size=(12, 2)), np.arange(12) % 2
+    clf = MLPClassifier((3,), solver="sgd", max_iter=2, random_state=0).fit(X, y)
+    net, coefs = clf.net_, clf.coefs_[0].copy()
+    with pytest.raises(TypeError, match=re.escape(f"{flag} must be True or False, got {junk!r}")):
+        clf.set_params(**{flag: junk}).fit(X, y)
+    assert clf.net_ is net
+    np.testing.assert_array_equal(clf.coefs_[0], coefs)
+    with pytest.raises(TypeError, match=flag):
+        MLPRegressor((3,), **{flag: junk}).fit(X, y.astype(float))
+
+
+def test_numpy_bools_and_verbose_levels_are_accepted(rng):
+    X, y = rng.normal(size=(12, 2)), np.arange(12) % 2
+    MLPClassifier((3,), max_iter=2, shuffle=np.bool_(False), early_stopping=np.bool_(False)).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPClassifier((3,), max_iter=1, verbose=0).fit(X, y)  # scikit-learn: a bool or an int >= 0
+    for junk in ("yes", -1, 0.5):
+        with pytest.raises(TypeError, match="verbose must be True, False or an integer >= 0"):
+            MLPClassifier((3,), verbose=junk).fit(X, y)
+
+
+@pytest.mark.parametrize("sizes, error, match", [
+    ((4, True), TypeError, r"hidden_layer_sizes\[1\] must be an integer > 0, got True"),
+    ((4.0,), TypeError, r"hidden_layer_sizes\[0\] must be an integer > 0, got 4.0"),
+    ((np.float64(3),), TypeError, r"hidden_layer_sizes\[0\]"),
+    (True, TypeError, "hidden_layer_sizes must be a list of ints"),
+    ("44", TypeError, "hidden_layer_sizes must be a list of ints"),
+    (None, TypeError, "hidden_layer_sizes must be a list of ints"),
+    ((4, -1), ValueError, r"hidden_layer_sizes\[1\] must be an integer > 0"),
+])
+def test_hidden_widths_are_integers_only(sizes, error, match, rng):
+    """A bool is not a width of 1 and 4.0 not one of 4 (scikit-learn takes only integers)."""
+    X, y = rng.normal(size=(12, 2)), np.arange(12) % 2
+    with pytest.raises(error, match=match):
+        MLPClassifier(sizes, max_iter=2).fit(X, y)
+    for good in (3, np.int64(3), [3, np.int32(2)], ()):
+        assert MLPRegressor(good, max_iter=200, tol=0.5).fit(X, y.astype(float)).n_layers_ >= 2
+
+
+@pytest.mark.parametrize("params, error, match", [
+    ({"power_t": float("nan")}, ValueError, "power_t must be a number >= 0, got nan"),
+    ({"power_t": -0.5}, ValueError, "power_t must be a number >= 0"),
+    ({"power_t": "half"}, TypeError, "power_t must be a number"),
+    ({"max_iter": 2.0}, TypeError, "max_iter must be an integer > 0, got 2.0"),
+    ({"max_iter": True}, TypeError, "max_iter must be an integer > 0, got True"),
+    ({"n_iter_no_change": 2.5}, TypeError, "n_iter_no_change must be an integer"),
+    ({"batch_size": 8.0}, TypeError, "batch_size must be an integer > 0, got 8.0"),
+    ({"batch_size": True}, TypeError, "batch_size must be an integer > 0, got True"),
+    ({"restarts": 1.0}, TypeError, "restarts must be an integer"),
+    ({"validation_fraction": 2.0}, ValueError, r"validation_fraction must lie in \[0, 1\)"),
+    ({"validation_fraction": float("nan")}, ValueError, "validation_fraction must be"),
+    ({"early_stopping": True, "validation_fraction": 0.0}, ValueError,
+     "validation_fraction must be > 0 with early_stopping=True"),
+    ({"alpha": float("inf")}, ValueError, "alpha must be a number >= 0"),
+    ({"tol": -1e-3}, ValueError, "tol must be a number >= 0"),
+    ({"momentum": float("nan")}, ValueError, "momentum must be"),
+    ({"momentum": 1.5}, ValueError, r"momentum must lie in \[0, 1\]"),
+    ({"beta_1": 1.0}, ValueError, r"beta_1 must lie in \[0, 1\)"),
+    ({"beta_2": True}, TypeError, "beta_2 must be a number"),
+    ({"epsilon": 0.0}, ValueError, "epsilon must be a number > 0"),
+    ({"learning_rate_init": float("inf")}, ValueError, "learning_rate_init must be a number > 0"),
+    ({"random_state": -1}, ValueError, r"random_state must be None, an int in \[0, 2\*\*32 - 1\]"),
+    ({"random_state": "seed"}, ValueError, "random_state must be"),
+    ({"random_state": True}, ValueError, "random_state must be"),
+    ({"solver": ["adam"]}, ValueError, "solver must be 'sgd' or 'adam'"),
+    ({"loss": None}, ValueError, "loss must be 'log_loss' or 'squared_error'"),
+    ({"multilabel": "no"}, ValueError, "multilabel must be 'auto' or True"),
+])
+def test_numeric_and_named_parameters_follow_scikit_learns_constraints(params, error, match, rng):
+    """Each parameter in scikit-learn's range, checked whatever the other parameters (power_t
+    without invscaling, validation_fraction without early stopping), finite, named."""
+    X, y = rng.normal(size=(12, 2)), np.arange(12) % 2
+    with pytest.raises(error, match=match):
+        MLPClassifier((3,), **{"max_iter": 2, **params}).fit(X, y)
+
+
+@pytest.mark.parametrize("class_weight, error, match", [
+    ({0: float("nan")}, ValueError, r"class_weight\[0\] must be a number >= 0, got nan"),
+    ({0: -1.0}, ValueError, r"class_weight\[0\] must be a number >= 0"),
+    ({1: float("inf")}, ValueError, r"class_weight\[1\] must be"),
+    ({0: "heavy"}, TypeError, r"class_weight\[0\] must be a number"),
+    ({7: 2.0}, ValueError, r"class_weight names \[7\], not classes of y \(classes_: \[0, 1, 2\]\)"),
+    ("balance", ValueError, "class_weight must be a dict .*'balanced' or None"),
+    ([1.0, 2.0, 3.0], ValueError, "class_weight must be a dict"),
+    ({0: 0, 1: 0, 2: 0}, ValueError, "the weights class_weight gives the samples is all zero"),
+])
+def test_class_weight_is_checked_and_named(class_weight, error, match, rng):
+    """Not reported as the l2 a NaN weight would make of alpha, nor as a ZeroDivisionError."""
+    X, y = rng.normal(size=(12, 2)), np.arange(12) % 3
+    with pytest.raises(error, match=match):
+        MLPClassifier((3,), max_iter=2, class_weight=class_weight).fit(X, y)
+
+
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("weight, error, match", [
+    (0, ValueError, "sample_weight is all zero"),
+    (0.0, ValueError, "sample_weight is all zero"),
+    (-1, ValueError, "sample_weight must be non-negative"),
+    (float("nan"), ValueError, "sample_weight contains NaN or infinity"),
+    (float("inf"), ValueError, "sample_weight contains NaN or infinity"),
+    (np.zeros(12), ValueError, "sample_weight is all zero"),
+])
+def test_a_sample_weight_is_checked_before_alpha_is_scaled_by_it(cls, weight, error, match, rng):
+    """A scalar weight is that weight for every sample, checked as an array of them is."""
+    X, y = rng.normal(size=(12, 2)), np.arange(12) % 2
+    with pytest.raises(error, match=match):
+        cls((3,), max_iter=2).fit(X, y, sample_weight=weight)
+    assert cls((3,), max_iter=2, tol=1.0).fit(X, y, sample_weight=2.5).n_iter_ >= 1
+
+
+@pytest.mark.parametrize("callbacks, match", [
+    (["print"], r"callbacks\[0\] is 'print' \(str\), not a callback"),
+    ([None], r"callbacks\[0\] is None"),
+    ("on_epoch_end", "callbacks must be a list of callbacks"),
+])
+def test_callbacks_of_an_estimator_are_callbacks(callbacks, match, rng):
+    X, y = rng.normal(size=(12, 2)), np.arange(12) % 2
+    clf = MLPClassifier((3,), max_iter=2, callbacks=callbacks)
+    with pytest.raises(TypeError, match=match):
+        clf.fit(X, y)
+    assert not hasattr(clf, "net_")
+
+
+@pytest.mark.parametrize("make", [lambda: MLPClassifier(max_iter=2), lambda: MLPRegressor(max_iter=2)])
+def test_masked_entries_are_refused_not_read_through_the_mask(make):
+    rng = np.random.default_rng(0)
+    X = np.ma.masked_array(rng.standard_normal((20, 3)), mask=False)
+    y = np.arange(20) % 2
+    make().fit(X, y)  # a mask that hides nothing is plain data
+    X[0, 0] = np.ma.masked
+    with pytest.raises(ValueError, match="masked array with masked entries"):
+        make().fit(X, y)
+    fitted = make().fit(X.data, y)
+    with pytest.raises(ValueError, match="masked array with masked entries"):
+        fitted.predict(X)
+
+
+@pytest.mark.parametrize("labels", [np.arange(20).astype("datetime64[D]"),
+                                    np.arange(20).astype("timedelta64[s]"),
+                                    np.arange(20) + 1j, np.array([object()] * 20, dtype=object)])
+def test_labels_that_are_neither_numbers_nor_text_are_refused_at_fit(labels):
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    with pytest.raises(ValueError, match="labels|Complex data not supported"):  # scikit-learn's own
+        MLPClassifier(max_iter=2).fit(X, labels)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -29,6 +30,29 @@ def unknown_name_error(kind: str, name: Any, valid: Iterable[str]) -> ValueError
     return ValueError(f"unknown {kind} {name!r}; valid names are: {', '.join(sorted(valid))}")
 
 
+def check_flag(name: str, value: Any) -> bool:
+    """Return ``value`` as a bool if it is one (Python's or NumPy's), else raise naming it.
+
+    As scikit-learn's parameter validation does: ``"no"``, ``0``, ``None`` are not taken as
+    True or False, where ``bool(value)`` would give ``"no"`` the meaning True.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
+def check_count(name: str, value: Any) -> int:
+    """Return ``value`` as a Python int if it is an integer >= 1, else raise naming it.
+
+    Only integers count, as in scikit-learn: not ``True`` (a bool), not ``4.0`` (a float).
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer > 0, got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{name} must be an integer > 0, got {value!r}")
+    return int(value)
+
+
 def check_positive(name: str, value: Any, *, integer: bool = False, allow_zero: bool = False) -> Any:
     """Return ``value`` if it is a finite positive number (an int when ``integer``), else raise."""
     kind = "an integer" if integer else "a number"
@@ -37,7 +61,9 @@ def check_positive(name: str, value: Any, *, integer: bool = False, allow_zero: 
         raise TypeError(f"{name} must be {kind} {bound}, got {value!r} ({type(value).__name__})")
     if integer and not float(value).is_integer():
         raise TypeError(f"{name} must be {kind} {bound}, got {value!r}")
-    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+    # Python ints of any size are finite; np.isfinite would refuse one beyond int64.
+    finite = isinstance(value, (int, np.integer)) or bool(np.isfinite(value))
+    if not finite or value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{name} must be {kind} {bound}, got {value!r}")
     return int(value) if integer else float(value)
 

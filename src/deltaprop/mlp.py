@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop._validation import check_fraction, check_positive
+from deltaprop._validation import check_count, check_flag, check_fraction
 from deltaprop.activations import Activation, get_activation
 from deltaprop.initializers import default_initializer_name
 from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Dropout, Layer
@@ -55,7 +55,8 @@ class MLP(Network):
         batch_norm: bool = False,
         dropout: float = 0.0,
     ) -> None:
-        sizes = _check_sizes(layer_sizes)
+        sizes = check_layer_sizes(layer_sizes)
+        batch_norm = check_flag("batch_norm", batch_norm)
         dropout = check_fraction("dropout", dropout)
         hidden_activation = get_activation(activation)
         hidden_init = init if init is not None else default_initializer_name(hidden_activation.name)
@@ -73,13 +74,20 @@ class MLP(Network):
         super().__init__(layers, dtype=dtype, seed=seed)
 
 
-def _check_sizes(layer_sizes: Any) -> list[int]:
+def check_layer_sizes(layer_sizes: Any, name: str = "layer_sizes", minimum: int = 2) -> list[int]:
+    """Return the widths as Python ints, or raise naming the first that is not an integer > 0.
+
+    Only integers are widths, as in scikit-learn: ``True`` is not a width of 1, nor ``4.0``
+    one of 4. ``minimum`` is the number of widths needed (an input and an output size).
+    """
+    if isinstance(layer_sizes, (str, bytes)):
+        raise TypeError(f"{name} must be a list of ints like [64, 128, 10], got {layer_sizes!r}")
     try:
         sizes = list(layer_sizes)
     except TypeError:
         raise TypeError(
-            f"layer_sizes must be a list of ints like [64, 128, 10], got {layer_sizes!r}"
+            f"{name} must be a list of ints like [64, 128, 10], got {layer_sizes!r}"
         ) from None
-    if len(sizes) < 2:
-        raise ValueError(f"layer_sizes needs at least an input and an output size, got {sizes}")
-    return [check_positive(f"layer_sizes[{i}]", size, integer=True) for i, size in enumerate(sizes)]
+    if len(sizes) < minimum:
+        raise ValueError(f"{name} needs at least an input and an output size, got {sizes}")
+    return [check_count(f"{name}[{i}]", size) for i, size in enumerate(sizes)]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 import deltaprop.training.fit as training
-from deltaprop._validation import as_float_matrix, check_data, check_positive, seed_sequence
+from deltaprop._validation import as_float_matrix, check_data, check_flag, check_positive, seed_sequence
 from deltaprop.engine.step import NumpyEngine
 from deltaprop.evaluation import forward, outputs
 from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Layer
@@ -161,7 +161,7 @@ class Network:
         keep it; :meth:`predict` returns a fresh array).
         """
         X = as_float_matrix(X, "X", self.dtype, self.n_inputs)
-        return forward(self.layers, X, training=training)
+        return forward(self.layers, X, training=check_flag("training", training))
 
     def check_loss(self, loss: str | Loss) -> Loss:
         """Return the loss object, or raise if it cannot go with a fixed output activation.

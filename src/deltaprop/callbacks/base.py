@@ -6,6 +6,7 @@ Callbacks are typed on :class:`RunView`, a Protocol of the few things a callback
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from deltaprop.history import History
@@ -84,6 +85,28 @@ class Callback:
 
     def on_train_end(self, trainer: RunView) -> None:
         """After the last epoch."""
+
+
+HOOKS = ("on_train_begin", "on_epoch_end", "on_batch_end", "on_train_end")
+
+
+def check_callbacks(callbacks: Any, name: str = "callbacks") -> list[Any]:
+    """Return ``callbacks`` as a list, or raise naming the first item that is not a callback.
+
+    A callback is a :class:`Callback` or any object with at least one of its hooks
+    (:data:`HOOKS`), each callable: None, a string, a number or a class is refused rather than
+    silently never called.
+    """
+    if isinstance(callbacks, (Callback, str, bytes)) or not isinstance(callbacks, Sequence):
+        raise TypeError(f"{name} must be a list of callbacks, got {callbacks!r} "
+                        f"({type(callbacks).__name__})")
+    for i, callback in enumerate(callbacks):
+        hooks = [getattr(callback, hook) for hook in HOOKS if hasattr(callback, hook)]
+        if isinstance(callback, type) or not hooks or not all(callable(h) for h in hooks):
+            raise TypeError(
+                f"{name}[{i}] is {callback!r} ({type(callback).__name__}), not a callback: give a "
+                f"Callback, or an object with callable {', '.join(HOOKS[:-1])} or {HOOKS[-1]}")
+    return list(callbacks)
 
 
 def keeps_state(callback: Any) -> bool:

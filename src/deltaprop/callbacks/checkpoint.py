@@ -14,7 +14,9 @@ Restarts are not checkpointed (each run would need its own file).
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from typing import Any
 
 import numpy as np
@@ -29,13 +31,16 @@ UNFINISHED = ("interrupted", "time_limit", "diverged")  # resume continues these
 class Checkpoint(Callback):
     """Write the run to ``path`` every ``every`` epochs and when it ends (atomically: a crash
     while writing leaves the previous checkpoint whole). ``fit(checkpoint=path)`` adds one;
-    pass a Checkpoint instead to store ``metadata`` (JSON) of the caller's in the file too."""
+    pass a Checkpoint instead to store ``metadata`` (JSON) of the caller's in the file too.
+
+    ``path`` and ``metadata`` are checked when it is made (:func:`check_output_path`), and the
+    path again by ``fit`` before the first step, so a run is never refused after it began."""
 
     def __init__(self, path: str | os.PathLike[str], every: int = 1,
                  metadata: dict[str, Any] | None = None) -> None:
-        self.path = os.fspath(path)
+        self.path = check_output_path(path, "checkpoint")
         self.every = check_positive("checkpoint_every", every, integer=True)
-        self.metadata = dict(metadata or {})
+        self.metadata = _check_metadata(metadata)
         self.plan: dict[str, Any] = {}  # set by fit: FitOptions.to_dict(), data fingerprint, split rows
         self.last_state: Any = None
 
@@ -80,6 +85,51 @@ class Checkpoint(Callback):
                          {f"run.{name}": array for name, array in arrays.items()})
         finally:
             net.history = previous
+
+
+def check_output_path(path: Any, name: str) -> str:
+    """Return ``path`` as a string if a file can be written there, else raise naming it.
+
+    Checked before training, so that a run is never refused after its first epoch has already
+    changed the weights: a path (not a folder) in an existing folder where a file of that name
+    can be created (tried with a temporary file named after it, which also answers for
+    read-only file systems, access lists, root and names too long).
+    """
+    text = os.fspath(path) if isinstance(path, os.PathLike) else path
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be a file path, got {path!r} ({type(path).__name__})")
+    path = text
+    if "\0" in path:
+        raise ValueError(f"{name} {path!r} holds a NUL character, which no file name can")
+    if not path or path.endswith((os.sep, "/")) or os.path.isdir(path):
+        raise ValueError(f"{name} {path!r} must name a file, not a folder")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        problem = "is a file, not a folder" if os.path.exists(folder) else "does not exist"
+        raise ValueError(f"{name} {path}: the folder {folder} {problem}; create it first")
+    try:  # a name longer than the file's own (a file is written beside it, then renamed)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{os.path.basename(path)}.",
+                                         suffix=".part"):
+            pass
+    except OSError as error:
+        raise ValueError(f"{name} {path}: cannot write in the folder {folder} "
+                         f"({error.strerror or error})") from None
+    return path
+
+
+def _check_metadata(metadata: Any) -> dict[str, Any]:
+    """A copy of ``metadata`` if it is a dict the file's JSON can hold, checked now rather than
+    at the first write (after an epoch has changed the weights)."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"metadata must hold only what JSON can (dicts, lists, strings, numbers, "
+                        f"True, False, None): {error}") from None
+    return dict(metadata)
 
 
 def lift_arrays(value: Any, arrays: dict[str, np.ndarray]) -> Any:

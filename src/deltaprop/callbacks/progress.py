@@ -26,7 +26,7 @@ class ProgressPrinter(Callback):
     """
 
     def __init__(self, stream: TextIO | None = None, every: int = 1) -> None:
-        self._stream = stream  # None: sys.stderr of the process that prints (workers too)
+        self._stream = _check_stream(stream)  # None: sys.stderr of the process that prints (workers too)
         self.every = check_positive("every", every, integer=True)
 
     @property
@@ -69,7 +69,8 @@ class ProgressBar(Callback):
     and within an epoch the batches done, refreshed every ``REFRESH_SECONDS``."""
 
     def __init__(self, epochs: int, stream: TextIO | None = None) -> None:
-        self.epochs, self._stream = epochs, stream
+        self.epochs = check_positive("epochs", epochs, integer=True)
+        self._stream = _check_stream(stream)
         self.bar: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -118,6 +119,14 @@ class _NoBar:
 
     def __getattr__(self, name: str) -> Any:
         return lambda *args, **kwargs: None
+
+
+def _check_stream(stream: Any) -> TextIO | None:
+    """``stream`` if it can be written to (or None, for sys.stderr), checked before the run
+    rather than at its first epoch's end."""
+    if stream is not None and not callable(getattr(stream, "write", None)):
+        raise TypeError(f"stream must be a text stream (with write) or None, got {stream!r}")
+    return stream
 
 
 def _is_terminal(stream: TextIO) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop._validation import check_positive
+from deltaprop._validation import check_flag, check_positive
 from deltaprop.callbacks.base import Callback, RunView
 
 
@@ -32,9 +32,9 @@ class EarlyStopping(Callback):
                  restore_best: bool = True) -> None:
         self.patience = check_positive("patience", patience, integer=True)
         self.min_delta = check_positive("min_delta", min_delta, allow_zero=True)
-        if monitor not in ("val_loss", "loss"):
+        if not isinstance(monitor, str) or monitor not in ("val_loss", "loss"):
             raise ValueError(f"monitor must be 'val_loss' or 'loss', got {monitor!r}")
-        self.monitor, self.restore_best = monitor, restore_best
+        self.monitor, self.restore_best = monitor, check_flag("restore_best", restore_best)
 
     def on_train_begin(self, trainer: RunView) -> None:
         if self.monitor == "val_loss" and not trainer.has_validation:

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from deltaprop._validation import check_fraction
+from deltaprop._validation import check_flag, check_fraction
 from deltaprop.optim.base import Array, Optimizer
 from deltaprop.optim.schedules import Schedule
 
@@ -49,9 +49,9 @@ class SGD(Optimizer):
     ) -> None:
         super().__init__(lr, schedule, clip_norm)
         self.momentum = check_fraction("momentum", momentum)
-        if nesterov and self.momentum == 0:
+        self.nesterov = check_flag("nesterov", nesterov)
+        if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
-        self.nesterov = bool(nesterov)
         self.velocity: Array | None = None
 
     state_arrays = ("velocity",)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import warnings
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -13,16 +16,39 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from deltaprop._validation import as_sample_weight, check_fraction, check_positive
-from deltaprop.callbacks.base import Callback
+from deltaprop._validation import (
+    as_sample_weight,
+    check_count,
+    check_flag,
+    check_fraction,
+    check_positive,
+    plain_array,
+)
+from deltaprop.callbacks.base import Callback, check_callbacks
 from deltaprop.losses import Loss
-from deltaprop.mlp import MLP
+from deltaprop.mlp import MLP, check_layer_sizes
 from deltaprop.optim import SGD, Adam, Optimizer
 from deltaprop.sklearn.files import load_estimator, save_estimator
 from deltaprop.sklearn.rules import NoImprovementRule, SampleInverseScaling
 from deltaprop.training.options import FitOptions
 
 _ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's name -> ours; the rest are shared
+
+# scikit-learn's parameter constraints (MLPClassifier._parameter_constraints), checked with
+# deltaprop's messages; numbers must also be finite here.
+_FLAGS = ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping", "batch_norm")
+_COUNTS = ("max_iter", "n_iter_no_change", "restarts")  # Interval(Integral, 1, None)
+_NUMBERS: dict[str, Callable[[str, Any], Any]] = {
+    "learning_rate_init": check_positive,  # Interval(Real, 0, None, closed="neither")
+    "epsilon": check_positive,
+    "alpha": partial(check_positive, allow_zero=True),  # Interval(Real, 0, None, closed="left")
+    "tol": partial(check_positive, allow_zero=True),
+    "power_t": partial(check_positive, allow_zero=True),
+    "momentum": partial(check_fraction, high_inclusive=True),  # Interval(Real, 0, 1, "both")
+    "beta_1": check_fraction,  # Interval(Real, 0, 1, closed="left")
+    "beta_2": check_fraction,
+    "validation_fraction": check_fraction,
+}
 
 
 class BaseMLP(BaseEstimator):
@@ -60,11 +86,9 @@ class BaseMLP(BaseEstimator):
 
     def _sample_weight(self, sample_weight: Any, y: Any, n_samples: int, *,
                        incremental: bool) -> np.ndarray | None:
-        """The weights the core gets: ``sample_weight`` (a number means that weight for all)."""
-        if sample_weight is None:
-            return None
-        if isinstance(sample_weight, numbers.Number):
-            return np.full(n_samples, sample_weight, dtype=np.float64)
+        """The weights the core gets: ``sample_weight`` (a number means that weight for all),
+        checked here, before alpha is scaled by their mean: 0, negative or NaN weights are
+        named as such, not as the l2 they would make."""
         return as_sample_weight(sample_weight, n_samples)
 
     # -- fitted attributes in scikit-learn's layout ----------------------------------------------
@@ -80,38 +104,52 @@ class BaseMLP(BaseEstimator):
 
     # -- training --------------------------------------------------------------------------------
     def _check_params(self) -> list[int]:
-        if self.solver not in ("sgd", "adam"):
+        """Check every parameter against scikit-learn's constraints (its
+        ``_parameter_constraints``), with deltaprop's messages; return the hidden widths."""
+        self._check_choices()
+        for name in _FLAGS:
+            check_flag(name, getattr(self, name))
+        _check_verbose(self.verbose)
+        for name in _COUNTS:
+            check_count(name, getattr(self, name))
+        if isinstance(self.batch_size, str) and self.batch_size != "auto":
+            raise ValueError(f"batch_size must be 'auto' or an integer > 0, got {self.batch_size!r}")
+        if not isinstance(self.batch_size, str):
+            check_count("batch_size", self.batch_size)
+        for name, check in _NUMBERS.items():
+            check(name, getattr(self, name))
+        if self.early_stopping and self.validation_fraction == 0:
+            raise ValueError("validation_fraction must be > 0 with early_stopping=True (it is the "
+                             "share of the data held out to decide when to stop)")
+        if self.callbacks is not None:
+            check_callbacks(self.callbacks)
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, (bool, np.bool_)):
+            sizes = [sizes]  # one hidden layer, as scikit-learn allows
+        return check_layer_sizes(sizes, "hidden_layer_sizes", minimum=0)
+
+    def _check_choices(self) -> None:
+        """The parameters that name one of a few choices."""
+        if not isinstance(self.solver, str) or self.solver not in ("sgd", "adam"):
             raise ValueError(f"solver must be 'sgd' or 'adam' (no 'lbfgs' here), got {self.solver!r}")
-        if self.learning_rate not in ("constant", "invscaling", "adaptive"):
+        if not isinstance(self.learning_rate, str) or self.learning_rate not in (
+                "constant", "invscaling", "adaptive"):
             raise ValueError("learning_rate must be 'constant', 'invscaling' or 'adaptive', "
                              f"got {self.learning_rate!r}")
-        if not (self.batch_size == "auto" or (isinstance(self.batch_size, (int, np.integer))
-                                              and not isinstance(self.batch_size, bool)
-                                              and self.batch_size >= 1)):
-            raise ValueError(f"batch_size must be 'auto' or a positive int, got {self.batch_size!r}")
-        # scikit-learn's names in the messages (the core would name its own: epochs, lr, ...)
-        check_positive("max_iter", self.max_iter, integer=True)
-        check_positive("learning_rate_init", self.learning_rate_init)
-        check_positive("alpha", self.alpha, allow_zero=True)
-        check_positive("tol", self.tol, allow_zero=True)
-        check_positive("n_iter_no_change", self.n_iter_no_change, integer=True)
-        check_positive("restarts", self.restarts, integer=True)
-        check_fraction("momentum", self.momentum, high_inclusive=True)
-        check_fraction("beta_1", self.beta_1)
-        check_fraction("beta_2", self.beta_2)
-        check_positive("epsilon", self.epsilon)
-        if self.early_stopping:
-            check_fraction("validation_fraction", self.validation_fraction)
-        sizes = self.hidden_layer_sizes
-        sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
-        if any(not isinstance(s, (int, np.integer)) or s <= 0 for s in sizes):
-            raise ValueError(f"hidden_layer_sizes must be positive ints, got {self.hidden_layer_sizes!r}")
-        return [int(s) for s in sizes]
 
     def _seed(self) -> Any:
-        if self.random_state is None or isinstance(self.random_state, (int, np.integer)):
+        """The network's seed: ``random_state`` as scikit-learn's ``check_random_state`` takes
+        it (None, an int in [0, 2**32 - 1] or a RandomState), refused with its name otherwise."""
+        generator = None
+        if not isinstance(self.random_state, (bool, np.bool_)):  # True is not a seed of 1
+            with contextlib.suppress(ValueError):
+                generator = check_random_state(self.random_state)
+        if generator is None:
+            raise ValueError("random_state must be None, an int in [0, 2**32 - 1] or a "
+                             f"numpy RandomState, got {self.random_state!r}")
+        if self.random_state is None or isinstance(self.random_state, numbers.Integral):
             return self.random_state
-        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        return int(generator.randint(np.iinfo(np.int32).max))
 
     def _make_optimizer(self, n_train: int) -> Optimizer:
         if self.solver == "adam":
@@ -140,7 +178,8 @@ class BaseMLP(BaseEstimator):
              sample_weight: Any = None) -> Any:
         hidden = self._check_params()
         first = not hasattr(self, "net_") or not (incremental or self.warm_start)
-        X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32), reset=first)
+        X, y = validate_data(self, unmasked(X), y, multi_output=True, dtype=(np.float64, np.float32),
+                             reset=first)
         Y, loss, c = self._targets(y, first=first, classes=classes)
         w = self._sample_weight(sample_weight, y, X.shape[0], incremental=incremental)
         n_train = self._n_train(X.shape[0])
@@ -247,13 +286,23 @@ class BaseMLP(BaseEstimator):
     def _outputs(self, X: Any) -> np.ndarray:
         """The network's outputs in X's float dtype (the network's may differ: ``dtype``)."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        X = validate_data(self, unmasked(X), dtype=(np.float64, np.float32), reset=False)
         return self.net_.predict(X).astype(X.dtype, copy=False)
+
+
+def _check_verbose(verbose: Any) -> None:
+    """scikit-learn's "verbose" constraint: a bool, or an int >= 0."""
+    if isinstance(verbose, (bool, np.bool_)):
+        return
+    if not isinstance(verbose, numbers.Integral) or verbose < 0:
+        raise TypeError(f"verbose must be True, False or an integer >= 0, got {verbose!r} "
+                        f"({type(verbose).__name__})")
 
 
 def partial_fit_available(estimator: BaseMLP) -> bool:
     """``partial_fit`` exists unless ``early_stopping`` (one epoch has no validation split)."""
-    if estimator.early_stopping:
+    if isinstance(estimator.early_stopping, (bool, np.bool_)) and estimator.early_stopping:
+        # (any other value is refused by fit's parameter check, not taken as True here)
         raise AttributeError("partial_fit is not available with early_stopping=True")
     return True
 
@@ -317,3 +366,9 @@ PARAMETERS_DOC = """
         the validation loss per epoch and ``validation_scores_`` the validation accuracy or R^2
         (with ``early_stopping`` only; for multilabel y the subset accuracy, as scikit-learn).
 """
+
+
+def unmasked(X: Any) -> Any:
+    """``X``, unless it is a masked array with masked entries: scikit-learn's checks would read
+    the values under the mask (pandas and sparse data get scikit-learn's own messages)."""
+    return plain_array(X, "X") if isinstance(X, np.ma.MaskedArray) else X

@@ -12,9 +12,17 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from deltaprop._validation import as_sample_weight, check_positive
+from deltaprop.data.preprocessing import label_array
 from deltaprop.losses import BinaryCrossEntropy, CrossEntropy, Loss, SquaredError, one_hot
 from deltaprop.metrics import class_indices, log_sigmoid, log_softmax
-from deltaprop.sklearn._base import PARAMETERS_DOC, BaseMLP, partial_fit_available, shared_parameters
+from deltaprop.sklearn._base import (
+    PARAMETERS_DOC,
+    BaseMLP,
+    partial_fit_available,
+    shared_parameters,
+    unmasked,
+)
 
 
 class _SquaredErrorOnClasses(SquaredError):
@@ -67,31 +75,63 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         super().__init__(**shared_parameters(locals()))
         self.class_weight, self.multilabel, self.loss = class_weight, multilabel, loss
 
+    def _check_params(self) -> list[int]:
+        """The shared parameters, then the classifier's own: ``loss``, ``multilabel`` and the
+        weights of ``class_weight`` (its labels are checked against ``classes_`` once known)."""
+        hidden = super()._check_params()
+        if not isinstance(self.loss, str) or self.loss not in ("log_loss", "squared_error"):
+            raise ValueError(f"loss must be 'log_loss' or 'squared_error', got {self.loss!r}")
+        if not (isinstance(self.multilabel, str) and self.multilabel == "auto") and not (
+                isinstance(self.multilabel, (bool, np.bool_)) and self.multilabel):
+            raise ValueError(f"multilabel must be 'auto' or True, got {self.multilabel!r}")
+        weights = self.class_weight
+        if isinstance(weights, dict):
+            for label, weight in weights.items():
+                check_positive(f"class_weight[{label!r}]", weight, allow_zero=True)
+        elif weights is not None and not (isinstance(weights, str) and weights == "balanced"):
+            raise ValueError(f"class_weight must be a dict {{label: weight}}, 'balanced' or None, "
+                             f"got {weights!r}")
+        return hidden
+
     def _sample_weight(self, sample_weight: Any, y: Any, n_samples: int, *,
                        incremental: bool) -> np.ndarray | None:
         """``sample_weight`` times the weight of each sample's class (``class_weight``)."""
         w = super()._sample_weight(sample_weight, y, n_samples, incremental=incremental)
         if self.class_weight is None:
             return w
-        if incremental and self.class_weight == "balanced":
-            raise ValueError(
-                "class_weight='balanced' needs the class counts of all the data, which "
-                "partial_fit never sees; give a dict, e.g. from sklearn.utils.class_weight."
-                "compute_class_weight('balanced', classes=classes, y=y_all)"
-            )
-        by_class = compute_sample_weight(self.class_weight, y)
-        return by_class if w is None else w * by_class
+        by_class = self._class_weights(y, incremental=incremental)
+        if w is None:
+            return as_sample_weight(by_class, n_samples, "the weights class_weight gives the samples")
+        return as_sample_weight(w * by_class, n_samples, "sample_weight times class_weight")
+
+    def _class_weights(self, y: Any, *, incremental: bool) -> np.ndarray:
+        """The weight of each sample's class, from ``class_weight`` (checked by
+        :meth:`_check_params`) naming labels of ``classes_``, or "balanced" (not in
+        ``partial_fit``)."""
+        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
+            if incremental:
+                raise ValueError(
+                    "class_weight='balanced' needs the class counts of all the data, which "
+                    "partial_fit never sees; give a dict, e.g. from sklearn.utils.class_weight."
+                    "compute_class_weight('balanced', classes=classes, y=y_all)"
+                )
+            return compute_sample_weight("balanced", y)
+        if self._multilabel_dtype is None:
+            classes = set(self.classes_.tolist())
+            unknown = [label for label in self.class_weight if label not in classes]
+            if unknown:
+                raise ValueError(f"class_weight names {unknown}, not classes of y "
+                                 f"(classes_: {self.classes_.tolist()})")
+        return compute_sample_weight(self.class_weight, y)
 
     def _targets(self, y: Any, *, first: bool,
                  classes: Any = None) -> tuple[np.ndarray, str | Loss, int]:
-        y = np.asarray(y)
+        y = label_array(y)  # numbers or text: never dates or other objects
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         if first:
             self._set_classes(y, classes)
-        if self.loss not in ("log_loss", "squared_error"):
-            raise ValueError(f"loss must be 'log_loss' or 'squared_error', got {self.loss!r}")
         squared = self.loss == "squared_error"
         independent: str | Loss = _SquaredErrorOnClasses(False) if squared else "binary_cross_entropy"
         if self._multilabel_dtype is not None:
@@ -129,8 +169,6 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def _set_classes(self, y: np.ndarray, classes: Any) -> None:
         self._multilabel_dtype = None
         if type_of_target(y).startswith("multilabel"):
-            if self.multilabel not in ("auto", True):
-                raise ValueError(f"multilabel must be 'auto' or True, got {self.multilabel!r}")
             if self.multilabel == "auto" and y.shape[0] and (y.sum(axis=1) == 1).all():
                 raise ValueError(
                     "y is one-hot (every row has exactly one 1): pass the labels, e.g. "
@@ -175,7 +213,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         -softplus(-z) and -softplus(z) for sigmoid units), so finite where a probability
         rounds to 0."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        X = validate_data(self, unmasked(X), dtype=(np.float64, np.float32), reset=False)
         z = self.net_.predict_logits(X).astype(np.float64)
         if self.net_.output_layer.activation.name == "softmax":
             log_p = log_softmax(z)

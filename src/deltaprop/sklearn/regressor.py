@@ -33,7 +33,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     def _targets(self, y: Any, *, first: bool,
                  classes: Any = None) -> tuple[np.ndarray, str | Loss, int]:
-        if self.loss not in ("squared_error", "mse"):
+        if not isinstance(self.loss, str) or self.loss not in ("squared_error", "mse"):
             raise ValueError(f"loss must be 'squared_error' or 'mse', got {self.loss!r}")
         y = np.asarray(y, dtype=np.float64)
         if y.ndim == 2 and y.shape[1] == 1:

@@ -15,8 +15,8 @@ import os
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from deltaprop.callbacks.base import Callback
-from deltaprop.callbacks.checkpoint import Checkpoint
+from deltaprop.callbacks.base import Callback, check_callbacks
+from deltaprop.callbacks.checkpoint import Checkpoint, check_output_path
 from deltaprop.callbacks.progress import ProgressPrinter
 from deltaprop.callbacks.stopping import EarlyStopping, GradientTolerance, TimeLimit
 from deltaprop.data.arrays import ArraySource, Trained
@@ -124,8 +124,11 @@ def fit(
         None follows joblib's active configuration (1 without one), -1 uses every core. The
         result is the same as serially. Callbacks then run in the workers, on copies.
     callbacks : sequence of Callback
+        Callbacks, or objects with some of their hooks; anything else (None, a string) is
+        refused, named by its index.
     verbose : bool
-        Print one line per epoch to stderr.
+        Print one line per epoch to stderr. This and ``shuffle`` are True or False (NumPy's
+        bools too), never any truthy value.
     threads : "auto", int or None
         BLAS threads during training. ``"auto"``: one thread for small networks (where threads
         only add synchronization cost); for large ones every core, dropping to one while other
@@ -134,7 +137,8 @@ def fit(
         extra).
 
     checkpoint : str, path-like or Checkpoint, optional
-        Write the run there every ``checkpoint_every`` epochs and at its end, atomically:
+        Checked before the first step (a file name in an existing folder where a file can be
+        written). Write the run there every ``checkpoint_every`` epochs and at its end, atomically:
         weights, optimizer state, random state, epoch, history and callback states.
         :func:`deltaprop.resume` continues it to the same final weights, bit for bit. Not with
         ``restarts``.
@@ -222,12 +226,10 @@ def _run_callbacks(options: FitOptions, data: DataSource,
                    callbacks: Sequence[Callback | Any]) -> list[Any]:
     """The user's callbacks, then those the options ask for (the checkpoint last: it sees the
     others' states)."""
-    if isinstance(callbacks, Callback) or not isinstance(callbacks, Sequence):
-        raise TypeError(f"callbacks must be a list of callbacks, got {type(callbacks).__name__}")
-    if any(isinstance(c, Checkpoint) for c in callbacks):
+    extra: list[Any] = check_callbacks(callbacks)
+    if any(isinstance(c, Checkpoint) for c in extra):
         raise ValueError("pass a Checkpoint as checkpoint=..., not among the callbacks (fit gives "
                          "it the plan it must write)")
-    extra: list[Any] = list(callbacks)
     stopper = options.early_stopping
     if stopper is not None:
         extra.append(stopper if isinstance(stopper, EarlyStopping) else EarlyStopping(
@@ -247,8 +249,11 @@ def _checkpoint(checkpoint: str | os.PathLike[str] | Checkpoint, options: FitOpt
                 data: DataSource) -> Checkpoint:
     """The checkpoint writer, with the plan it writes: the options, the data's fingerprint and
     the rows of a validation split."""
-    writer = checkpoint if isinstance(checkpoint, Checkpoint) else Checkpoint(
-        checkpoint, options.checkpoint_every)
+    if isinstance(checkpoint, Checkpoint):
+        check_output_path(checkpoint.path, "checkpoint")  # still writable, before any step
+        writer = checkpoint
+    else:
+        writer = Checkpoint(checkpoint, options.checkpoint_every)
     # (arrays only: a stream is not checkpointed)
     writer.plan = {"fingerprint": getattr(data, "fingerprint", None),
                    "rows": getattr(data, "rows", {}), "options": options.to_dict()}

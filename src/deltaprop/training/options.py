@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from deltaprop._validation import check_fraction, check_positive
+from deltaprop._validation import check_flag, check_fraction, check_positive
 from deltaprop.callbacks.checkpoint import Checkpoint
 from deltaprop.callbacks.stopping import EarlyStopping
 from deltaprop.data.batches import check_batch_size
@@ -70,17 +70,17 @@ class FitOptions:
     def __post_init__(self) -> None:
         get_loss(self.loss)  # an unknown name is refused now; the object is the run's
         get_optimizer(self.optimizer)
-        if self.sampling not in SAMPLINGS:
+        if not isinstance(self.sampling, str) or self.sampling not in SAMPLINGS:
             raise ValueError(f"sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
         checked = {
             "epochs": check_positive("epochs", self.epochs, integer=True),
             "batch_size": check_batch_size(self.batch_size),
-            "shuffle": bool(self.shuffle),
+            "shuffle": check_flag("shuffle", self.shuffle),
             "l2": check_positive("l2", self.l2, allow_zero=True),
             "l1": check_positive("l1", self.l1, allow_zero=True),
             "validation_fraction": check_fraction("validation_fraction", self.validation_fraction),
             "restarts": check_positive("restarts", self.restarts, integer=True),
-            "verbose": bool(self.verbose),
+            "verbose": check_flag("verbose", self.verbose),
             "checkpoint_every": check_positive("checkpoint_every", self.checkpoint_every, integer=True),
             **self._checked_optional(),
         }
@@ -98,6 +98,10 @@ class FitOptions:
         for name in ("tol", "time_limit"):
             if getattr(self, name) is not None:
                 checked[name] = check_positive(name, getattr(self, name))
+        if self.checkpoint is not None and not isinstance(self.checkpoint, (str, os.PathLike, Checkpoint)):
+            # (whether a file can be written there is asked by the Checkpoint fit makes, before
+            # any step: the folder may only be made after these options)
+            raise TypeError(f"checkpoint must be a file path or a Checkpoint, got {self.checkpoint!r}")
         check_n_jobs(self.n_jobs)
         if self.n_jobs is not None:
             checked["n_jobs"] = int(self.n_jobs)

@@ -86,6 +86,9 @@ def resume(path: str | os.PathLike[str], X: Any, y: Any, *, sample_weight: Any =
     verbose, threads
         As for :func:`deltaprop.fit`.
     """
+    if optimizer is not None and not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be an Optimizer object (the checkpoint's state is loaded "
+                        f"into it), got {optimizer!r}; leave it out to use the checkpoint's own")
     archive = read_archive(path)
     archive.expect(("checkpoint",), "a checkpoint of a training run",
                    " (fit(..., checkpoint=...) and train --checkpoint-every write those)")
@@ -109,6 +112,9 @@ def resume(path: str | os.PathLike[str], X: Any, y: Any, *, sample_weight: Any =
     options = FitOptions.from_dict(
         {**saved.options, **changes}, **({"loss": loss} if loss is not None else {}),
         optimizer=saved.optimizer, checkpoint=writer, verbose=verbose, threads=threads)
+    if options.epochs < saved.state.epoch:
+        raise ValueError(f"epochs={epochs!r} is fewer than the {saved.state.epoch} the checkpointed "
+                         "run has done; give a larger total, or None to finish the run")
     checked_loss = net.check_loss(options.loss)
     data = ArraySource.from_data(
         net, checked_loss, X, y, sample_weight, validation_data,
