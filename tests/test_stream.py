@@ -202,3 +202,9 @@ def test_damaged_parquet_files_are_named(tmp_path):
 def test_shard_lists_that_are_not_pairs_are_named(pairs):
     with pytest.raises(ValueError, match=r"a list of \(X, y\) pairs of .npy files"):
         NpyShards(pairs)
+
+
+@pytest.mark.parametrize("source", [None, "shards/", [("X_0.npy", "y_0.npy")], np.zeros((3, 2))])
+def test_a_source_that_is_not_a_stream_is_named(source):
+    with pytest.raises(TypeError, match="the source must be NpyShards or ParquetShards"):
+        fit_stream(dp.MLP([2, 3, 1], seed=0), source)

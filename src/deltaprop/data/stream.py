@@ -309,6 +309,9 @@ class StreamSource:
         for name, value in (("batch_size", batch_size), ("buffer_rows", buffer_rows),
                             ("chunk_rows", chunk_rows)):
             check_positive(name, value, integer=True)
+        if not (callable(getattr(source, "chunks", None)) and hasattr(source, "n_rows")):
+            raise TypeError(f"the source must be NpyShards or ParquetShards (or anything with "
+                            f"chunks() and n_rows), got {type(source).__name__}")
         self.source, self.net, self.loss = source, net, loss
         self.batch_size, self.buffer_rows, self.chunk_rows = batch_size, buffer_rows, chunk_rows
         self.min_batch = 2 if net.batchnorm_layers else 1
