@@ -21,6 +21,7 @@ Cross-entropy values come from the logits through log-sum-exp and softplus, neve
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -127,7 +128,35 @@ class Loss:
         return f"{type(self).__name__}()"
 
 
-class SquaredError(Loss):
+class _Squared(Loss):
+    """A loss of squared errors: targets so large that their squares overflow the network's
+    dtype are named here, where the loss is defined, not reported later as divergence."""
+
+    def prepare_targets(self, y: Any, n_outputs: int, dtype: Any) -> Array:
+        Y = super().prepare_targets(y, n_outputs, dtype)
+        check_squares_fit(Y)
+        return Y
+
+
+def check_squares_fit(Y: Array) -> None:
+    """Raise if the sum of the squares of ``Y`` overflows its dtype (the loss at a = 0 would).
+
+    The bound ``sqrt(max / Y.size)`` keeps the whole sum finite; float32 data of a million
+    rows may hold targets up to 1.8e16, far beyond any sensible scale.
+    """
+    if Y.size == 0 or Y.dtype.kind != "f":
+        return
+    with np.errstate(invalid="ignore"):
+        biggest = float(np.max(np.abs(Y)))
+    limit = math.sqrt(float(np.finfo(Y.dtype).max) / Y.size)
+    if math.isfinite(biggest) and biggest > limit:
+        raise ValueError(
+            f"the targets hold {biggest:.4g}: squared over {Y.shape[0]} rows they overflow "
+            f"{Y.dtype.name} (largest {float(np.finfo(Y.dtype).max):.4g}); rescale y (e.g. "
+            "standardize it) or use a float64 network")
+
+
+class SquaredError(_Squared):
     """The notes' loss: 1/n sum_i 1/2 ||a_i - y_i||^2; dLoss/da = (a - y) / n."""
 
     name = "squared_error"
@@ -147,7 +176,7 @@ class SquaredError(Loss):
         return 0.5 * np.einsum("ij,ij->i", diff, diff)
 
 
-class MSE(Loss):
+class MSE(_Squared):
     """Mean squared error over samples and outputs: 1/(n k) sum (a - y)^2 (PyTorch's MSELoss)."""
 
     name = "mse"
