@@ -369,3 +369,33 @@ def test_save_load_round_trip_is_bit_exact(arch, batch_norm, dropout, dtype, tra
     if trained:
         assert np.asarray(loaded.history.loss).tobytes() == np.asarray(net.history.loss).tobytes()
 
+
+
+def _structure(value: Any, level: int = 1) -> tuple[int, int, int]:
+    """(depth, containers, commas) of a JSON value, from the value itself."""
+    if not isinstance(value, (list, dict)):
+        return 0, 0, 0
+    items = value.values() if isinstance(value, dict) else value
+    children = [_structure(child, level + 1) for child in items]
+    return (max([level, *(c[0] for c in children)]), 1 + sum(c[1] for c in children),
+            max(len(value) - 1, 0) + sum(c[2] for c in children))
+
+
+TRICKY_TEXT = st.text(st.sampled_from('[]{}",\\:ab \u00e9\u2603\n'), max_size=10)
+TRICKY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | TRICKY_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TRICKY_TEXT, inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@deterministic(max_examples=300)
+@given(value=TRICKY_JSON, indent=st.sampled_from([None, 1]), ascii=st.booleans())
+def test_the_manifest_scan_counts_what_the_parser_builds(value, indent, ascii):
+    """The scan that bounds a manifest before it is parsed finds the depth, the lists and
+    objects, and the commas that parsing would build, whatever brackets, quotes, commas and
+    backslashes the strings hold, and however the JSON is laid out."""
+    from deltaprop.files.container import json_structure
+
+    text = json.dumps(value, indent=indent, ensure_ascii=ascii).encode("utf-8")
+    assert json_structure(text) == _structure(value)

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import pickle
+import tracemalloc
 import zipfile
 
 import numpy as np
@@ -247,6 +248,13 @@ def test_every_kind_round_trips_with_its_sections_and_arrays(tmp_path, data):
             assert json.loads(raw.read(modelfile.METADATA))["kind"] == kind
 
 
+def _nested(levels):
+    value = []
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
 @pytest.mark.parametrize("kind, sections, arrays, message", [
     ("pickle", {}, {}, "kind must be one of network, model, estimator, checkpoint"),
     ("model", {}, {}, r"missing: \['preprocessing'\]"),
@@ -254,6 +262,9 @@ def test_every_kind_round_trips_with_its_sections_and_arrays(tmp_path, data):
     ("network", {}, {"loose": np.zeros(2)}, "belongs to no section"),
     ("network", {"metadata": {}}, {"metadata.names": np.array(["a"])}, "only numbers are stored"),
     ("network", {"metadata": {"f": print}}, {}, "not JSON serializable"),
+    ("network", {"metadata": {"deep": _nested(70)}}, {}, "nested 73 levels deep; at most 64"),
+    ("network", {"metadata": {"deep": _nested(5000)}}, {}, "nested deeper than 64 levels"),
+    ("network", {"metadata": {"rows": [0] * 2**20}}, {}, "holds 10486.. values; at most 1048576 .* arrays"),
 ])
 def test_a_bad_payload_is_refused_before_any_file_is_touched(tmp_path, data, kind, sections, arrays,
                                                              message):
@@ -318,3 +329,328 @@ def _changed(metadata, change):
 def test_save_takes_networks_models_and_estimators_only(tmp_path):
     with pytest.raises(TypeError, match="deltaprop.save writes a Network, a Model or"):
         dp.save({"W": [1, 2]}, tmp_path / "dict.dp")
+
+
+# -- hostile files: every malformed file is a ModelFileError naming the problem ------------------
+def _network_file(tmp_path):
+    X, y = np.random.default_rng(0).standard_normal((40, 4)), np.arange(40) % 3
+    net = dp.MLP([4, 6, 5, 3], seed=1, batch_norm=True)
+    net.fit(X, y, loss="cross_entropy", epochs=3, threads=None)
+    dp.save(net, tmp_path / "network.dp")
+    return tmp_path / "network.dp"
+
+
+def _model_file(tmp_path):
+    from deltaprop.data.preprocessing import LabelEncoder, Preprocessing
+
+    net = dp.load(_network_file(tmp_path))
+    labels = LabelEncoder(np.array(["cat", "cow", "dog"]))
+    dp.Model(net, Preprocessing("classify", labels=labels)).save(tmp_path / "model.dp")
+    return tmp_path / "model.dp"
+
+
+def _estimator_file(tmp_path):
+    from deltaprop.sklearn import MLPClassifier
+
+    X, y = np.random.default_rng(0).standard_normal((30, 4)), np.array(["no", "yes"] * 15)
+    estimator = MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit(X, y)
+    estimator.save(tmp_path / "estimator.dp")
+    return tmp_path / "estimator.dp"
+
+
+BASES = {"network": _network_file, "model": _model_file, "estimator": _estimator_file}
+
+
+def _members(path):
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _zip(members, compression=zipfile.ZIP_STORED):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def _meta(change):
+    """A tampering that edits the manifest with ``change(manifest)``."""
+    def tamper(members):
+        manifest = json.loads(members[modelfile.METADATA])
+        change(manifest)
+        return {**members, modelfile.METADATA: json.dumps(manifest).encode()}
+    return tamper
+
+
+def _member(name, content):
+    return lambda members: {**members, name: content}
+
+
+def _npy_header(shape, descr="<f4", version=(1, 0)):
+    buffer = io.BytesIO()
+    write = getattr(np.lib.format, f"write_array_header_{version[0]}_{version[1]}")
+    write(buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def _raw_npy(header_text):
+    """A .npy whose header is ``header_text`` as it is (numpy's writer would refuse some)."""
+    header = header_text.encode("latin1")
+    header += b" " * (-(len(header) + 11) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header
+
+
+def _duplicated(members):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive, pytest.warns(UserWarning, match="Duplicate name"):
+        for name, content in [*members.items(), ("theta.npy", members["theta.npy"])]:
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def _flagged_encrypted(members):
+    raw = bytearray(_zip(members))
+    entry = raw.index(b"PK\x01\x02")
+    raw[entry + 8] |= 0x1
+    return bytes(raw)
+
+
+def _claims_more(members):
+    """theta's entry in the central directory claims 1 GB, uncompressed and stored."""
+    raw = bytearray(_zip(members))
+    entry = raw.index(b"PK\x01\x02")
+    while raw[entry + 46:entry + 55] != b"theta.npy":
+        entry = raw.index(b"PK\x01\x02", entry + 4)
+    raw[entry + 20:entry + 28] = (10**9).to_bytes(4, "little") * 2
+    return bytes(raw)
+
+
+def _raw_meta(raw):
+    """A tampering that adds ``raw`` (JSON text, as it is) to the manifest as its summary."""
+    def tamper(members):
+        text = members[modelfile.METADATA].rstrip()
+        return {**members, modelfile.METADATA: text[:-1] + b', "summary": ' + raw + b"}"}
+    return tamper
+
+
+def _deep(levels):
+    return json.loads("[" * levels + "]" * levels)
+
+
+def _fitted(**changes):
+    return _meta(lambda m: m["estimator"]["fitted"].update(changes))
+
+
+def _fitted_without(*names):
+    return _meta(lambda m: [m["estimator"]["fitted"].pop(name) for name in names])
+
+
+def _net(change):
+    """A tampering that edits the network section with ``change(network)``."""
+    return _meta(lambda m: change(m["network"]))
+
+
+def _history(**changes):
+    return _net(lambda n: n["history"].update(changes))
+
+
+def _format1(**extra):
+    return _meta(lambda m: m.update(format_version=1, extra=extra.get("extra", extra)))
+
+
+def _classes(**changes):
+    return _meta(lambda m: m["preprocessing"]["classes"].update(changes))
+
+
+def _params(**changes):
+    return _meta(lambda m: m["estimator"]["params"].update(changes))
+
+
+def _layers(m, count):
+    m["network"]["layers"][1:1] = [{"type": "Dropout", "p": 0.0}] * count
+    m["network"]["class"] = "Network"
+
+
+def _theta(content):
+    return _member("theta.npy", content)
+
+
+def _edit_theta(change):
+    return lambda m: {**m, "theta.npy": change(m["theta.npy"])}
+
+
+NPY_NEGATIVE = _raw_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (-4,), }")
+HOSTILE = [  # (base file, tampering, what the error must say)
+    # the container
+    ("network", lambda m: _zip(m, zipfile.ZIP_DEFLATED), "metadata.json is compressed"),
+    ("network", _flagged_encrypted, "is encrypted"),
+    ("network", _duplicated, "members named twice: theta.npy"),
+    ("network", _claims_more, "claims 1000000000 bytes|claim .* bytes in a file of"),
+    ("network", lambda m: {"other.txt": b"x"}, "no metadata.json"),
+    ("network", _member("metadata.json", b"\xff\xfe{"), "corrupted"),
+    ("network", _member("metadata.json", b"{'format': 1}"), "corrupted"),
+    ("network", _member("metadata.json", b"[1, 2]"), "not a deltaprop model file"),
+    ("network", _meta(lambda m: m.update(summary=_deep(65))), "nested 66 levels deep; at most 64"),
+    ("network", _raw_meta(b"[" * 100_000 + b"]" * 100_000), "nested 100001 levels deep"),
+    ("network", _meta(lambda m: m.update(junk=[[]] * 2**17)), "holds 1311.. lists and objects; at most"),
+    ("network", _meta(lambda m: m.update(junk=[0] * 2**20)), "holds 1048... values; at most 1048576"),
+    ("network", _raw_meta(b"9" * 5000), "corrupted .*5000 digits"),
+    ("network", _meta(lambda m: m.update(network=[1])), "network section is list"),
+    ("network", _meta(lambda m: m.update(metadata="note")), "metadata section is str"),
+    # arrays
+    ("network", _theta(_npy_header((10**12,)) + bytes(64)), "holds 64 bytes for an array of shape"),
+    ("network", _theta(_npy_header((2**32, 2**32))), "holds 0 bytes for an array of shape"),
+    ("network", _theta(NPY_NEGATIVE), "corrupted"),
+    ("network", _theta(_npy_header((3,), "<U268435455") + bytes(64)), "not numbers"),
+    ("network", _theta(_npy_header((1,), [("a", "<f8")]) + bytes(8)), "not numbers"),
+    ("network", _theta(_npy_header((1,), "|O")), "not numbers"),
+    ("network", _theta(b"\x93NUMPY\x03\x00" + bytes(60)), "format \\(3, 0\\)"),
+    ("network", _theta(_raw_npy("{" + " " * 20_000 + "}")), "corrupted"),
+    ("network", _theta(_npy_header((2, 2))[:-1]), "corrupted"),
+    ("network", _edit_theta(lambda theta: theta[:-4]), "holds .* bytes for an array"),
+    ("network", _edit_theta(lambda theta: theta.replace(b"<f4", b"<f8")), "bytes for an array"),
+    ("network", _theta(_npy_header((2, 65), "<f4", (2, 0)) + bytes(520)), "theta has shape \\(2, 65\\)"),
+    # the network section
+    ("network", _meta(lambda m: _layers(m, 10_001)), "has 10008 layers; deltaprop reads at most 10000"),
+    ("network", _net(lambda n: n["layers"][0].pop("n_out")), "layers\\[0\\] lacks the field 'n_out'"),
+    ("network", _net(lambda n: n["layers"].__setitem__(1, "BatchNorm")), "layers\\[1\\]: a layer config is"),
+    ("network", _net(lambda n: n["layers"][0].update(type=["Dense"])), "unknown layer type \\['Dense'\\]"),
+    ("network", _net(lambda n: n.update(dtype="float16")), "dtype is 'float16', not float32"),
+    ("network", _net(lambda n: n.update(dtype=["float32"])), "dtype is \\['float32'\\]"),
+    ("network", _net(lambda n: n.update(layer_sizes=[4, 6, 5, 9])), "layer_sizes \\[4, 6, 5, 9\\] are not"),
+    ("network", _net(lambda n: n.update(layer_sizes=None)), "layer_sizes None"),
+    ("network", _net(lambda n: n["rng_state"].pop("state")), "rng_state\\) is malformed: it lacks 'state'"),
+    ("network", _net(lambda n: n.update(rng_state=[1, 2])), "unknown random bit generator None"),
+    ("network", _net(lambda n: n["rng_state"].update(state={"state": "x"})), "rng_state\\) is malformed"),
+    ("network", _net(lambda n: n["rng_state"].update(bit_generator=["PCG64"])), "generator \\['PCG64'\\]"),
+    ("network", _net(lambda n: n["restart_seeds"].pop("entropy")), "restart_seeds needs entropy"),
+    ("network", _net(lambda n: n.update(loss=["cross_entropy"])), "loss is list, not a name"),
+    ("network", _net(lambda n: n.pop("restart_seeds")), "lack 'restart_seeds'"),
+    # the history
+    ("network", _net(lambda n: n.update(history=[1])), "a history is a JSON object, got list"),
+    ("network", _history(loss="123"), "history.loss must be a list"),
+    ("network", _history(epoch=[1, 2, True]), "history.epoch must be a list of integers"),
+    ("network", _history(lr=[0.1, 0.1]), "history.lr has 2 values for 3 epochs"),
+    ("network", _history(grad_norms=[[1.0], 5, [1.0]]), "history.grad_norms must be a list"),
+    ("network", _history(stop_reason=7), "history.stop_reason must be text"),
+    ("network", _history(restarts=[1]), "history.restarts must be a list of JSON objects"),
+    # format 1
+    ("network", _format1(extra=[1]), "extra section is list"),
+    ("network", _format1(estimator=[1]), "extra\\['estimator'\\] is list"),
+    ("network", _format1(kind="deltaprop-cli-model", cli="x"), "extra\\['cli'\\] is str"),
+    ("network", _format1(**{"deltaprop-checkpoint": 3}), "extra\\['deltaprop-checkpoint'\\] is int"),
+    # a model's preprocessing
+    ("model", _meta(lambda m: m.update(summary=[["a", 1]])), "summary section is list"),
+    ("model", _meta(lambda m: m["preprocessing"].pop("task")), "preprocessing is inconsistent \\(it lacks"),
+    ("model", _classes(values="cat"), "preprocessing is inconsistent"),
+    ("model", _classes(values=["dog", "cat", "cow"]), "preprocessing is inconsistent .*sorted"),
+    ("model", _classes(dtype="datetime64[s]"), "preprocessing is inconsistent"),
+    # an estimator's fitted attributes and parameters
+    ("estimator", _fitted(n_features_in_="4"), "n_features_in_ must be a count, got '4'"),
+    ("estimator", _fitted(n_features_in_=9), "n_features_in_ is 9, but the network has 4"),
+    ("estimator", _fitted(n_layers_=True), "n_layers_ must be a count"),
+    ("estimator", _fitted(loss_curve_="low"), "loss_curve_ must be a list of numbers"),
+    ("estimator", _fitted(out_activation_=["logistic"]), "out_activation_ must be a name"),
+    ("estimator", _fitted(feature_names_in_=["a", "b"]), "feature_names_in_ must be 4 names"),
+    ("estimator", _fitted(classes_={"dtype": "<U1", "values": ["a", "b", "c"]}), "3 classes for a network"),
+    ("estimator", _fitted(classes_={"dtype": "<U3", "values": [1, 2]}), "inconsistent"),
+    ("estimator", _fitted(_multilabel_dtype="<U268435455"), "multilabel dtype is <U268435455, not a"),
+    ("estimator", _fitted(predict="print"), "unknown fitted attribute 'predict'"),
+    ("estimator", _fitted_without("classes_", "_multilabel_dtype"), "a classifier without its classes_"),
+    ("estimator", _meta(lambda m: m["estimator"].update(params=[1])), "its params are list, not a JSON"),
+    ("estimator", _params(dtype="complex128"), "dtype is 'complex128'"),
+    ("estimator", _params(bogus=1), "unexpected keyword argument 'bogus'"),
+    ("estimator", _meta(lambda m: m["estimator"].update({"class": [1]})), "estimator of class \\[1\\]"),
+]
+
+
+@pytest.mark.parametrize("base, tamper, message", HOSTILE,
+                         ids=[f"{i}-{case[2][:30]}" for i, case in enumerate(HOSTILE)])
+def test_every_malformed_file_is_a_model_file_error_naming_the_problem(tmp_path, base, tamper, message):
+    pytest.importorskip("sklearn") if base == "estimator" else None
+    tampered = tamper(_members(BASES[base](tmp_path)))
+    path = tmp_path / "hostile.dp"
+    path.write_bytes(tampered if isinstance(tampered, bytes) else _zip(tampered))
+    with pytest.raises(dp.ModelFileError, match=message) as caught:
+        dp.load(path)
+    assert str(caught.value).startswith(str(path)), "the message names the file"
+
+
+def test_members_are_counted_before_the_zip_directory_is_read(tmp_path, monkeypatch):
+    path = _network_file(tmp_path)
+    members = _members(path)  # metadata, theta, two BatchNorm statistics each for two layers
+    monkeypatch.setattr(modelfile, "MAX_MEMBERS", len(members))
+    dp.load(path)
+    path.write_bytes(_zip({**members, "extra.npy": members["theta.npy"]}))
+    with pytest.raises(dp.ModelFileError, match=f"{len(members) + 1} members; deltaprop writes at most"):
+        dp.load(path)
+
+
+def test_brackets_and_escapes_inside_strings_are_not_nesting(tmp_path, monkeypatch):
+    path = _network_file(tmp_path)
+    note = '[[[[ \\" {{{{ \\\\' * 100  # 800 brackets, escaped quotes and backslashes, in a string
+    _rewrite(path, lambda name, content: content if name != modelfile.METADATA else json.dumps(
+        {**json.loads(content), "metadata": {"note": note, "deep": _deep(60)}}).encode())
+    assert modelfile.read_archive(path).metadata["note"] == note
+    assert dp.load(path).predict(np.zeros((1, 4))).shape == (1, 3)
+    monkeypatch.setattr(modelfile, "MAX_JSON_DEPTH", 2)
+    for text, depth in [(b'{"a": "]]]]"}', 1), (b'["\\\\", [[]]]', 3), (b'["\\"[", [{"[": 1}]]', 3),
+                        (b'[[' + b'"' * (2**21 + 1) + b'[]]]"]]', 2)]:  # quotes across the scan's pieces
+        assert modelfile.json_problem(text) == ("" if depth <= 2 else f"is nested {depth} levels deep; "
+                                                "at most 2 are allowed")
+
+
+# -- allocation bombs: refused before the memory they claim is taken ------------------------------
+def _deflated_bomb(members):
+    """A 32 MiB array deflated to some 32 kB."""
+    return _zip({**members, "theta.npy": _npy_header((2**23,)) + bytes(2**25)}, zipfile.ZIP_DEFLATED)
+
+
+BOMBS = {
+    "a deflated 32 MiB member": _deflated_bomb,
+    "metadata.json padded past 16 MiB": _member(modelfile.METADATA, b"{" + b" " * 2**24 + b"}"),
+    "an array header claiming 10^12 values": _member("theta.npy", _npy_header((10**12,)) + bytes(64)),
+    "300,000 layers": lambda m: _meta(lambda manifest: _layers(manifest, 300_000))(m),
+    "20,000 layers": lambda m: _meta(lambda manifest: _layers(manifest, 20_000))(m),
+    "nesting 100,000 deep": _raw_meta(b"[" * 100_000 + b"]" * 100_000),
+    "a million numbers": _raw_meta(b"[" + b"0.5," * 2**20 + b"0]"),
+}
+# Refused before reading (0), while scanning the manifest's text (4 times it), or once parsed,
+# as the layers are counted (12 times the text).
+PEAKS = {"300,000 layers": 4, "20,000 layers": 12, "nesting 100,000 deep": 4, "a million numbers": 4}
+
+
+@pytest.mark.parametrize("bomb", BOMBS)
+def test_allocation_bombs_are_refused_within_a_small_multiple_of_the_file(tmp_path, bomb):
+    tampered = BOMBS[bomb](_members(_network_file(tmp_path)))
+    path = tmp_path / "bomb.dp"
+    path.write_bytes(tampered if isinstance(tampered, bytes) else _zip(tampered))
+    tracemalloc.start()
+    try:
+        try:
+            dp.load(path)
+        except dp.ModelFileError:
+            pass
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < PEAKS.get(bomb, 0) * path.stat().st_size + 4 * 2**20  # + the scan's pieces
+
+
+def test_a_real_model_loads_within_a_small_multiple_of_its_size(tmp_path):
+    """Reading holds each array once (not the member's bytes and then a copy); loading adds the
+    network's parameters and gradients, and the initial draw the stored weights replace."""
+    net = dp.MLP([300, 1200, 300], seed=0)  # 720,000 parameters, 2.9 MB of float32
+    dp.save(net, tmp_path / "model.dp")
+    peaks = []
+    for read in (modelfile.read_archive, dp.load):
+        tracemalloc.start()
+        try:
+            loaded = read(tmp_path / "model.dp")
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    np.testing.assert_array_equal(loaded.theta, net.theta)
+    assert peaks[0] < 1.1 * net.theta.nbytes + 2**19  # was 2.2 times theta
+    assert peaks[1] < 4.2 * net.theta.nbytes + 2**19

@@ -98,17 +98,76 @@ class History:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> History:
-        """The History that :meth:`to_dict` described (restarts keep their summaries only)."""
+        """The History that :meth:`to_dict` described (restarts keep their summaries only).
+
+        Raises
+        ------
+        ValueError
+            Naming the field, when ``data`` is not such a description: a field of the wrong
+            type, a per-epoch list whose length is not the number of epochs.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"a history is a JSON object, got {type(data).__name__}")
         known = {name for name in cls.__dataclass_fields__}
         history = cls(**{k: v for k, v in data.items() if k in known and k != "grad_norms"})
-        for name in ("loss", "val_loss", "val_metric", "lr", "grad_norm", "time"):  # or raise
-            setattr(history, name, [math.nan if v is None else float(v) for v in getattr(history, name)])
-        history.epoch = [int(v) for v in history.epoch]
-        history.grad_norms = [np.array([math.nan if v is None else v for v in g], dtype=float)
-                              for g in data.get("grad_norms", [])]
+        for name in _TEXT:
+            _check(name, getattr(history, name), str, "text")
+        for name in _OPTIONAL_INTS:
+            _check(name, getattr(history, name), (int, type(None)), "an integer or null")
+        _check("final_loss", history.final_loss, (int, float, type(None)), "a number or null")
+        history.epoch = _integers("epoch", history.epoch)
+        history.blas_threads = _integers("blas_threads", history.blas_threads)
+        for name in _PER_EPOCH:
+            setattr(history, name, _numbers(name, getattr(history, name)))
+        history.grad_norms = [np.array(_numbers("grad_norms", g), dtype=float)
+                              for g in _list("grad_norms", data.get("grad_norms", []))]
+        if not all(isinstance(r, dict) for r in _list("restarts", history.restarts)):
+            raise ValueError("history.restarts must be a list of JSON objects")
+        _check_lengths(history)
         return history
 
     def __repr__(self) -> str:
         last = f", loss={self.loss[-1]:.4g}" if self.loss else ""
         val = f", val_loss={self.val_loss[-1]:.4g}" if self.val_loss else ""
         return f"History(epochs={self.n_epochs}{last}{val}, stop_reason={self.stop_reason!r})"
+
+
+_TEXT = ("loss_name", "metric_name", "stop_reason", "stop_message")
+_OPTIONAL_INTS = ("best_epoch", "best_restart", "kept_epoch")
+_PER_EPOCH = ("loss", "val_loss", "val_metric", "lr", "grad_norm", "time")
+
+
+def _check(name: str, value: Any, types: Any, what: str) -> None:
+    if not isinstance(value, types) or isinstance(value, bool):
+        raise ValueError(f"history.{name} must be {what}, got {value!r:.60}")
+
+
+def _list(name: str, value: Any) -> list[Any]:
+    _check(name, value, list, "a list")
+    return value
+
+
+def _integers(name: str, values: Any) -> list[int]:
+    for value in _list(name, values):
+        _check(name, value, int, "a list of integers")
+    return [int(v) for v in values]
+
+
+def _numbers(name: str, values: Any) -> list[float]:
+    """Floats, with the nulls JSON wrote for NaN as NaN."""
+    for value in _list(name, values):
+        if value is not None:
+            _check(name, value, (int, float), "a list of numbers")
+    return [math.nan if v is None else float(v) for v in values]
+
+
+def _check_lengths(history: History) -> None:
+    """One value per epoch in each per-epoch list (validation values: for the epochs that had
+    validation data, so at most one per epoch)."""
+    n = history.n_epochs
+    for name in ("loss", "lr", "grad_norm", "time", "grad_norms"):
+        if len(getattr(history, name)) not in (0, n):
+            raise ValueError(f"history.{name} has {len(getattr(history, name))} values for {n} epochs")
+    for name in ("val_loss", "val_metric"):
+        if len(getattr(history, name)) > n:
+            raise ValueError(f"history.{name} has {len(getattr(history, name))} values for {n} epochs")

@@ -24,6 +24,10 @@ import numpy as np
 
 from deltaprop.layers import BatchNorm, Layer, layer_from_config
 
+# Each layer costs about 1.5 kB of Python objects however small its config (~20 bytes): a
+# file's claim of 300,000 layers would build 450 MiB of them. Deep plain networks in deltaprop's
+# lessons have tens of layers; 10,000 (some 15 MiB) leaves room for any experiment.
+MAX_LAYERS = 10_000
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 _STATISTICS = ("running_mean", "running_var")
 
@@ -68,10 +72,27 @@ def network_arrays(net: Any) -> dict[str, np.ndarray]:
 
 
 def layers_from_config(configs: list[dict[str, Any]]) -> list[Layer]:
-    """The layers the configs describe, through the layer registry (no parameters drawn)."""
+    """The layers the configs describe, through the layer registry (no parameters drawn).
+
+    Raises
+    ------
+    ValueError
+        For no layers, more than ``MAX_LAYERS``, or a config that does not make its layer
+        (naming the layer and the problem).
+    """
     if not isinstance(configs, list) or not configs:
         raise ValueError("the network has no layers")
-    return [layer_from_config(config) for config in configs]
+    if len(configs) > MAX_LAYERS:
+        raise ValueError(f"the network has {len(configs)} layers; deltaprop reads at most {MAX_LAYERS}")
+    layers = []
+    for i, config in enumerate(configs):
+        try:
+            layers.append(layer_from_config(config))
+        except KeyError as error:
+            raise ValueError(f"layers[{i}] lacks the field {error}") from None
+        except (TypeError, ValueError, OverflowError) as error:
+            raise ValueError(f"layers[{i}]: {error}") from None
+    return layers
 
 
 def parameter_count(layers: list[Layer]) -> int:
@@ -95,18 +116,34 @@ def statistics(arrays: dict[str, np.ndarray], i: int, layer: BatchNorm,
 
 
 def generator(state: dict[str, Any]) -> np.random.Generator:
-    """The generator whose state the file holds; only NumPy's bit generators, by name."""
-    name = state["bit_generator"]
-    if name not in _BIT_GENERATORS:
-        raise ValueError(f"unknown random bit generator {name!r} in the model file")
+    """The generator whose state the file holds; only NumPy's bit generators, by name.
+
+    Raises
+    ------
+    ValueError
+        Naming the problem: not a state, an unknown bit generator, or a state that generator
+        does not take.
+    """
+    name = state.get("bit_generator") if isinstance(state, dict) else None
+    if not isinstance(name, str) or name not in _BIT_GENERATORS:
+        raise ValueError(f"unknown random bit generator {name!r} in the model file (rng_state "
+                         f"must be the state of one of {', '.join(_BIT_GENERATORS)})")
     bit_generator = getattr(np.random, name)()
-    bit_generator.state = state
+    try:
+        bit_generator.state = state
+    except (KeyError, TypeError, ValueError, OverflowError, IndexError) as error:
+        problem = f"it lacks {error}" if isinstance(error, KeyError) else str(error)
+        raise ValueError(f"the random generator state (rng_state) is malformed: {problem}") from None
     return np.random.Generator(bit_generator)
 
 
 def seed_sequence(config: dict[str, Any]) -> np.random.SeedSequence:
     """The restart seeds, checked first: SeedSequence takes time quadratic in ``pool_size``, so
     a file must not choose it (we always write NumPy's default, 4)."""
+    if not (isinstance(config, dict) and {"entropy", "spawn_key", "pool_size",
+                                          "n_children_spawned"} <= config.keys()):
+        raise ValueError("the restart seeds in the model file are malformed (restart_seeds needs "
+                         "entropy, spawn_key, pool_size and n_children_spawned)")
     entropy, spawn_key = config["entropy"], config["spawn_key"]
     children = config["n_children_spawned"]
     words = entropy if isinstance(entropy, list) and len(entropy) <= 64 else [entropy]

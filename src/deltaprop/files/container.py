@@ -23,11 +23,15 @@ kind            sections besides ``network``                      written by
 its metadata, next to ``train_options``.) Files of format 1 (deltaprop 0.1), which said what
 they held in an ``extra`` section, are read as the same payloads.
 
-Reading never executes anything and never allocates more than the file holds: JSON, and
-``.npy`` arrays of numbers read with ``allow_pickle=False``, each checked against its member's
-size before it is read; compressed members are refused. Writing is atomic: the archive goes to
-a temporary file in the same folder, flushed to disk, then renamed over the destination, so a
-crash never leaves a half-written file where the previous one was. Round trips are bit-exact.
+Reading never executes anything, and allocates only a small multiple of what the file holds:
+JSON of bounded size, number of values and containers, and nesting (see ``MAX_*``), and
+``.npy`` arrays of numbers (never pickles), each header checked against its member's size
+before the array is read, once, into its own memory; compressed, encrypted and duplicated
+members are refused. Writing is atomic: the archive goes to
+a temporary file of its own in the same folder (``.NAME.<random>.part``), flushed to disk, then
+renamed over the destination, so a crash never leaves a half-written file where the previous
+one was, and writers racing to one path never mix their files (the last complete one wins).
+Round trips are bit-exact.
 
 This module imports no network class (the checkpoint callback writes through it); turning an
 :class:`Archive` into objects is :mod:`deltaprop.files.networks`' and
@@ -36,9 +40,12 @@ This module imports no network class (the checkpoint callback writes through it)
 
 from __future__ import annotations
 
-import io
+import contextlib
 import json
+import math
 import os
+import struct
+import tempfile
 import zipfile
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -47,8 +54,8 @@ from typing import IO, Any
 import numpy as np
 
 from deltaprop._version import __version__
-from deltaprop.files.codec import network_arrays, network_config
-from deltaprop.files.format1 import from_extra
+from deltaprop.files.codec import MAX_LAYERS, network_arrays, network_config
+from deltaprop.files.format1 import from_manifest
 
 FORMAT = "deltaprop-model"
 FORMAT_VERSION = 2
@@ -137,16 +144,16 @@ def write_archive(path: str | os.PathLike[str], kind: str, sections: dict[str, A
         any file is touched.
     """
     _check_payload(kind, sections, arrays)
-    text = json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION,
-                       "deltaprop_version": __version__, "kind": kind, **sections}, indent=1)
+    text = _manifest_text({"format": FORMAT, "format_version": FORMAT_VERSION,
+                           "deltaprop_version": __version__, "kind": kind, **sections})
 
     def write(stream: IO[bytes]) -> None:
         with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_STORED) as archive:
             archive.writestr(METADATA, text)
-            for name, array in arrays.items():
-                buffer = io.BytesIO()
-                np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
-                archive.writestr(f"{name}.npy", buffer.getvalue())
+            for name, array in arrays.items():  # streamed: no copy of the array in memory
+                array = np.ascontiguousarray(array)
+                with archive.open(f"{name}.npy", "w", force_zip64=array.nbytes > 2**30) as member:
+                    np.lib.format.write_array(member, array, allow_pickle=False)
 
     atomic_write(path, write)
 
@@ -167,6 +174,21 @@ def save_payload(path: str | os.PathLike[str], net: Any, kind: str,
                   {**network_arrays(net), **(arrays or {})})
 
 
+def _manifest_text(manifest: dict[str, Any]) -> bytes:
+    """The manifest as JSON, within the bounds the reader checks: a file is never written that
+    deltaprop would refuse to read."""
+    try:
+        text = json.dumps(manifest, indent=1).encode("utf-8")
+    except RecursionError:  # Python's own limit, far deeper than the reader's
+        raise ValueError(f"the model file's {METADATA} is nested deeper than {MAX_JSON_DEPTH} "
+                         "levels") from None
+    problem = json_problem(text) if len(text) <= MAX_METADATA_BYTES else (
+        f"takes {len(text)} bytes; at most {MAX_METADATA_BYTES // 2**20} MiB are read back")
+    if problem:
+        raise ValueError(f"the model file's {METADATA} {problem}: store large data as arrays")
+    return text
+
+
 def _check_payload(kind: str, sections: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -185,8 +207,31 @@ def _check_payload(kind: str, sections: dict[str, Any], arrays: dict[str, np.nda
 
 
 # -- reading ---------------------------------------------------------------------------------------
+# What a file may claim, checked before anything of that size is read. The manifest holds the
+# network's description and the run's history (about 250 bytes and a dozen values an epoch):
+# 16 MiB and a million values hold some 60,000 epochs. Parsed, JSON takes up to ~25 times its
+# text (an empty dict costs 64 bytes for its 3), so the number of values and of containers is
+# bounded as well as the size: parsing the largest manifest accepted costs at most ~80 MiB,
+# whatever it holds. The nesting is bounded so that no parser (ours or the caller's) recurses deeply.
+MAX_METADATA_BYTES = 16 * 2**20
+MAX_JSON_VALUES = 2**20  # values in lists and objects (their commas, counted outside strings)
+MAX_JSON_CONTAINERS = 2**17  # lists and objects: one per layer, one per epoch (its gradient norms)
+MAX_JSON_DEPTH = 64  # deltaprop itself writes 6 levels; the caller's metadata is checked on writing
+MAX_MEMBERS = 2 * MAX_LAYERS + 1_000  # two statistics per BatchNorm layer, theta, a run's arrays
+_CHUNK = 2**18  # arrays are read, and JSON scanned, in pieces of this size
+_NESTING = np.zeros(256, np.int8)
+_NESTING[list(b"[{")] = 1
+_NESTING[list(b"]}")] = -1
+
+
 def read_archive(path: str | os.PathLike[str]) -> Archive:
     """Read and check a model file of any kind and format.
+
+    Every claim the file makes is checked before memory is spent on it: the number of members,
+    each member's size against the file's, the manifest's size, nesting and number of
+    values and containers (see ``MAX_METADATA_BYTES``, ``MAX_JSON_*``), and
+    each array's header (numbers only, its shape and dtype against its member's size). Each
+    array is then read once, into memory of exactly its size.
 
     Raises
     ------
@@ -194,63 +239,163 @@ def read_archive(path: str | os.PathLike[str]) -> Archive:
         When there is no file at ``path``.
     ModelFileError
         (a ValueError) naming the problem: not a model file, truncated or corrupted, written by
-        a newer deltaprop, or a payload without its sections.
+        a newer deltaprop, too large a claim, or a payload without its sections.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no model file at {os.fspath(path)!r}")
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, EOFError, OSError):
-        raise ModelFileError(f"{path}: not a deltaprop model file, or a truncated one "
-                             "(not a readable zip archive)") from None
-    try:
-        with archive:
-            _check_members(archive, path)
-            if METADATA not in archive.namelist():
-                raise ModelFileError(f"{path}: not a deltaprop model file (no {METADATA})")
-            manifest = json.loads(archive.read(METADATA).decode("utf-8"))
-            _check_format(manifest, path)
-            arrays = {info.filename[:-4]: _read_array(archive, info, path)
-                      for info in archive.infolist() if info.filename.endswith(".npy")}
-    except ModelFileError:
-        raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, UnicodeDecodeError,
-            ValueError) as error:  # CRC mismatches, bad JSON, malformed array headers
-        raise ModelFileError(f"{path}: the model file is corrupted ({error})") from None
+    try:  # one open file: a writer replacing ``path`` meanwhile does not change what is read
+        stream = open(path, "rb")  # noqa: SIM115 (closed below, on every path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no model file at {os.fspath(path)!r}") from None
+    with stream:
+        try:
+            manifest, arrays = _read(stream, path)
+        except ModelFileError:
+            raise
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, UnicodeDecodeError,
+                ValueError, NotImplementedError, RuntimeError) as error:  # CRC mismatches, bad JSON
+            raise ModelFileError(f"{path}: the model file is corrupted ({error})") from None
     return _payload(manifest, arrays, os.fspath(path))
 
 
-def _check_members(archive: zipfile.ZipFile, path: Any) -> None:
-    """Stored members whose sizes add up to at most the file's: nothing read later can claim
-    more memory than the file holds."""
+def _read(stream: IO[bytes], path: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The manifest, checked, then the arrays."""
+    size = os.fstat(stream.fileno()).st_size
+    _check_directory(stream, size, path)
+    try:
+        archive = zipfile.ZipFile(stream)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError):
+        raise ModelFileError(f"{path}: not a deltaprop model file, or a truncated one "
+                             "(not a readable zip archive)") from None
+    with archive:
+        infos = _check_members(archive, size, path)
+        if METADATA not in infos:
+            raise ModelFileError(f"{path}: not a deltaprop model file (no {METADATA})")
+        manifest = _read_json(archive, infos[METADATA], path)
+        _check_format(manifest, path)
+        arrays = {name[:-4]: _read_array(archive, info, path)
+                  for name, info in infos.items() if name.endswith(".npy")}
+    return manifest, arrays
+
+
+def _check_directory(stream: IO[bytes], size: int, path: Any) -> None:
+    """At most MAX_MEMBERS members, counted from the end record before zipfile reads the
+    directory (it builds an object of ~500 bytes for each member's ~60)."""
+    tail = min(size, 22 + 65535)  # the end record, after which only its comment may come
+    stream.seek(size - tail)
+    data = stream.read(tail)
+    at = len(data) - 22 if data[-22:-18] == b"PK\x05\x06" else data.rfind(b"PK\x05\x06")
+    if 0 <= at <= len(data) - 22:
+        count = struct.unpack("<H", data[at + 10:at + 12])[0]  # total entries (0xFFFF: zip64)
+        if count > MAX_MEMBERS:
+            raise ModelFileError(f"{path}: not a model file written by deltaprop ({count} members; "
+                                 f"deltaprop writes at most {MAX_MEMBERS})")
+    stream.seek(0)
+
+
+def _check_members(archive: zipfile.ZipFile, size: int, path: Any) -> dict[str, zipfile.ZipInfo]:
+    """Stored members, each named once, whose sizes add up to at most the file's: nothing read
+    later can claim more memory than the file holds."""
     infos = archive.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise ModelFileError(f"{path}: not a model file written by deltaprop ({len(infos)} members)")
     for info in infos:
         if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
             how = "encrypted" if info.flag_bits & 0x1 else "compressed"
             raise ModelFileError(f"{path}: not a model file written by deltaprop, or a corrupted one "
                                  f"({info.filename} is {how}; deltaprop stores members as they are)")
-    claimed, size = sum(info.file_size for info in infos), os.path.getsize(path)
+        if info.compress_size != info.file_size:
+            raise ModelFileError(f"{path}: the model file is corrupted ({info.filename} claims "
+                                 f"{info.file_size} bytes in {info.compress_size})")
+    named = {info.filename: info for info in infos}
+    claimed = sum(info.file_size for info in infos)
+    if len(named) < len(infos):
+        twice = sorted({i.filename for i in infos if named[i.filename] is not i})
+        raise ModelFileError(f"{path}: not a model file written by deltaprop (members named twice: "
+                             f"{', '.join(twice)})")
     if claimed > size:
         raise ModelFileError(f"{path}: the model file is corrupted or truncated (its members claim "
                              f"{claimed} bytes in a file of {size})")
+    return named
+
+
+def _read_json(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Any) -> Any:
+    """The manifest, its size, nesting and containers checked before it is parsed."""
+    if info.file_size > MAX_METADATA_BYTES:
+        raise ModelFileError(f"{path}: {info.filename} claims {info.file_size} bytes; deltaprop "
+                             f"writes and reads at most {MAX_METADATA_BYTES // 2**20} MiB of it")
+    text = archive.read(info)
+    problem = json_problem(text)
+    if problem:
+        raise ModelFileError(f"{path}: not a model file written by deltaprop ({info.filename} "
+                             f"{problem})")
+    return json.loads(text.decode("utf-8"))
+
+
+def json_problem(text: bytes) -> str:
+    """Why the JSON ``text`` holds too many values or containers or is nested too deeply (""
+    when it does not), found without parsing it (see :func:`json_structure`)."""
+    depth, containers, commas = json_structure(text)
+    for count, limit, what in ((commas, MAX_JSON_VALUES, "values"),
+                               (containers, MAX_JSON_CONTAINERS, "lists and objects")):
+        if count > limit:
+            return f"holds {count} {what}; at most {limit} are allowed"
+    if depth > MAX_JSON_DEPTH:
+        return f"is nested {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed"
+    return ""
+
+
+def json_structure(text: bytes) -> tuple[int, int, int]:
+    """(deepest nesting, number of lists and objects, number of commas) of the JSON ``text``:
+    its brackets and commas outside strings, counted a piece at a time (memory of a few times
+    ``_CHUNK``, whatever the text), without parsing it."""
+    # Escaped backslashes, then escaped quotes, out of the way: the quotes left delimit strings.
+    codes = np.frombuffer(text.replace(b"\\\\", b"").replace(b'\\"', b""), np.uint8)
+    depth = deepest = containers = commas = quotes = 0
+    for start in range(0, codes.size, _CHUNK):
+        piece = codes[start:start + _CHUNK]
+        quote = piece == ord('"')
+        outside = (np.cumsum(quote, dtype=np.int32) + quotes) % 2 == 0
+        steps = np.where(outside, _NESTING[piece], 0)
+        levels = depth + np.cumsum(steps, dtype=np.int32)
+        deepest, depth = max(deepest, int(levels.max())), int(levels[-1])
+        containers += int(np.count_nonzero(steps == 1))
+        commas += int(np.count_nonzero(outside & (piece == ord(","))))
+        quotes += int(np.count_nonzero(quote))
+    return deepest, containers, commas
 
 
 def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Any) -> np.ndarray:
-    """A numeric array, its header checked against the member's size before it is used."""
-    data = archive.read(info)  # at most the file's size (_check_members), CRC checked
-    stream = io.BytesIO(data)
-    version = np.lib.format.read_magic(stream)
-    if version not in ((1, 0), (2, 0)):
-        raise ValueError(f"{info.filename} has .npy format {version}")
-    header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    shape, _, dtype = header(stream)
-    if dtype.kind not in "biuf":  # object arrays would be pickles: never read
-        raise ValueError(f"{info.filename} holds {dtype} values, not numbers")
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(data) - stream.tell() != expected:
-        raise ValueError(f"{info.filename} holds {len(data) - stream.tell()} bytes for an array of "
-                         f"shape {shape} ({expected} bytes)")
-    return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+    """A numeric array, its header checked against the member's size before memory of that
+    size is taken, then read into that memory piece by piece (one copy, CRC checked)."""
+    with archive.open(info) as stream:
+        version = np.lib.format.read_magic(stream)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"{info.filename} has .npy format {version}")
+        header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                  else np.lib.format.read_array_header_2_0)
+        shape, fortran_order, dtype = header(stream)  # numpy bounds the header's own size
+        if dtype.kind not in "biuf":  # object arrays would be pickles: never read
+            raise ValueError(f"{info.filename} holds {dtype} values, not numbers")
+        count, held = math.prod(shape), info.file_size - stream.tell()
+        if min(shape, default=0) < 0 or count * dtype.itemsize != held:
+            raise ValueError(f"{info.filename} holds {held} bytes for an array of shape {shape} "
+                             f"({count * dtype.itemsize} bytes)")
+        array = np.empty(count, dtype)
+        _read_into(stream, array.view(np.uint8), info.filename)
+    return array.reshape(shape, order="F" if fortran_order else "C")
+
+
+def _read_into(stream: IO[bytes], out: np.ndarray, name: str) -> None:
+    position = 0
+    while position < out.size:
+        piece = stream.read(min(_CHUNK, out.size - position))
+        if not piece:
+            raise ValueError(f"{name} ends before its array does")
+        out[position:position + len(piece)] = np.frombuffer(piece, np.uint8)
+        position += len(piece)
+    if stream.read(1):
+        raise ValueError(f"{name} holds more than its array")
 
 
 def _check_format(manifest: Any, path: Any) -> None:
@@ -271,9 +416,10 @@ def _payload(manifest: dict[str, Any], arrays: dict[str, np.ndarray], path: str)
     """The typed payload of a manifest of either format, its required sections checked."""
     version = manifest["format_version"]
     if version == 1:
-        if not isinstance(manifest.get("network"), dict) or not isinstance(manifest.get("extra", {}), dict):
-            raise ModelFileError(f"{path}: the model file's contents are inconsistent (no network)")
-        kind, sections, arrays = from_extra(manifest["network"], manifest.get("extra", {}), arrays)
+        try:
+            kind, sections, arrays = from_manifest(manifest, arrays)
+        except ValueError as error:
+            raise ModelFileError(f"{path}: the model file's contents are inconsistent ({error})") from None
     else:
         kind = str(manifest.get("kind"))
         if kind not in KINDS:
@@ -281,41 +427,69 @@ def _payload(manifest: dict[str, Any], arrays: dict[str, np.ndarray], path: str)
                                  f"this deltaprop ({__version__}) does not know (it reads "
                                  f"{', '.join(KINDS)})")
         sections = {name: manifest[name] for name in SECTIONS if name in manifest}
-    missing = [name for name in REQUIRED[kind] if not isinstance(sections.get(name), dict)]
+    missing = [name for name in REQUIRED[kind] if name not in sections]
     if missing:
         raise ModelFileError(f"{path}: the model file's contents are inconsistent (the {kind} "
                              f"payload lacks its {', '.join(missing)} section)")
+    for name, section in sections.items():
+        if not isinstance(section, dict):
+            raise ModelFileError(f"{path}: the model file's contents are inconsistent (its {name} "
+                                 f"section is {type(section).__name__}, not a JSON object)")
     return Archive(path, kind, sections, arrays, version, manifest.get("deltaprop_version"))
 
 
 # -- writing files atomically ------------------------------------------------------------------
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> None:
-    """Call ``write(stream)`` on a temporary file beside ``path`` (``.NAME.part``), sync it,
-    rename it to ``path``.
+    """Call ``write(stream)`` on a temporary file of its own beside ``path``
+    (``.NAME.<random>.part``), sync it to disk, rename it to ``path``.
 
-    Readers see the old file or the complete new one, never a partial one; on an error the
-    temporary file is removed and ``path`` is untouched.
+    Readers see the old file or the complete new one, never a partial one. Each call writes its
+    own temporary file, so writers racing to one ``path`` never write into each other's: the
+    last complete write wins. On any error (an exception of ``write``, a full disk, a file-size
+    limit, Ctrl-C) the temporary file is removed and ``path`` is untouched; only a process
+    killed outright (SIGKILL, a power cut) leaves its ``.part`` behind, which is safe to delete
+    once no write is running. A new file gets the mode the umask gives; a replaced file keeps
+    its own.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the folder of ``path`` does not exist, before anything is written.
+    OSError
+        When writing fails: the same errno (and class: PermissionError for EACCES, ...), and
+        ``strerror`` (the message, without ``[Errno n]``) naming the path and the reason, as in
+        ``cannot write model.dp: No space left on device``.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot write {path}: the folder {folder} does not exist")
-    # One temporary name per target: a write killed half-way leaves a file that the next
-    # write to the same target replaces, not a new one each time.
-    temporary = os.path.join(folder, f".{os.path.basename(path)}.part")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _file_mode(path))
+    mode = _file_mode(path)
     try:
-        os.chmod(temporary, _file_mode(path))  # also when a killed write left it behind
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.",
+                                                 suffix=".part", dir=folder)
+    except OSError as error:
+        raise _write_error(path, error) from error
+    try:
         with os.fdopen(descriptor, "wb") as stream:
+            os.fchmod(descriptor, mode)  # not mkstemp's private 0600
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
+    except BaseException as error:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+        if isinstance(error, OSError):
+            raise _write_error(path, error) from error
         raise
     _sync_folder(folder)
+
+
+def _write_error(path: str, error: OSError) -> OSError:
+    """``error`` as an OSError of the same errno whose message says which file and why."""
+    message = f"cannot write {path}: {error.strerror or error}"
+    return OSError(message) if error.errno is None else OSError(error.errno, message)
 
 
 def _file_mode(path: str) -> int:

@@ -17,6 +17,32 @@ import numpy as np
 CHECKPOINT_KEY, CLI_MODEL = "deltaprop-checkpoint", "deltaprop-cli-model"
 
 
+def from_manifest(manifest: dict[str, Any], arrays: dict[str, np.ndarray]
+                  ) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
+    """(kind, sections, arrays) of a format-1 file's manifest and arrays.
+
+    Raises
+    ------
+    ValueError
+        When the manifest has no ``network`` object, or an ``extra`` that is not one, or whose
+        fields are of the wrong type.
+    """
+    network = _object("network", manifest.get("network"))
+    extra = _object("extra", manifest.get("extra", {}))
+    for key in ("cli", CHECKPOINT_KEY):
+        if key in extra and not isinstance(extra[key], dict):
+            raise ValueError(f"extra[{key!r}] is {type(extra[key]).__name__}, not a JSON object")
+    if "estimator" in extra and not isinstance(extra["estimator"], str):
+        raise ValueError(f"extra['estimator'] is {type(extra['estimator']).__name__}, not a class name")
+    return from_extra(network, extra, arrays)
+
+
+def _object(name: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"its {name} section is {type(value).__name__}, not a JSON object")
+    return value
+
+
 def from_extra(network: dict[str, Any], extra: dict[str, Any],
                arrays: dict[str, np.ndarray]) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
     """(kind, sections, arrays) of a format-1 file's ``network``, ``extra`` and arrays."""

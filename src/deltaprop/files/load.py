@@ -98,7 +98,7 @@ def _estimator(archive: Archive) -> Any:
         raise ImportError(f"{archive.path} holds a scikit-learn estimator; reading it needs "
                           f"scikit-learn: pip install 'deltaprop[sklearn]' ({error})") from None
     name = archive.sections["estimator"].get("class")
-    if name not in ESTIMATORS:
+    if not isinstance(name, str) or name not in ESTIMATORS:
         raise ModelFileError(f"{archive.path}: holds an estimator of class {name!r}, which this "
                              f"deltaprop does not have ({', '.join(ESTIMATORS)})")
     return estimator_from_archive(archive, ESTIMATORS[name])

@@ -204,8 +204,14 @@ class Model:
         net = network_from_archive(archive)
         try:
             preprocessing = Preprocessing.from_config(section["preprocessing"])
-            return cls(net, preprocessing, section.get("summary") or {})
-        except (KeyError, TypeError, ValueError) as error:
+            summary = section.get("summary") or {}
+            if not isinstance(summary, dict):
+                raise ValueError(f"its summary is {type(summary).__name__}, not a JSON object")
+            return cls(net, preprocessing, summary)
+        except KeyError as error:
+            raise ModelFileError(f"{archive.path}: the model's preprocessing is inconsistent (it "
+                                 f"lacks {error})") from None
+        except (TypeError, ValueError, AttributeError) as error:  # LabelEncoder's label checks too
             raise ModelFileError(f"{archive.path}: the model's preprocessing is inconsistent "
                                  f"({error})") from None
 

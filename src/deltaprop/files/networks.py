@@ -36,9 +36,12 @@ def network_from_archive(archive: Archive) -> Network:
         return _network(archive.sections["network"], archive.arrays, archive.path)
     except ModelFileError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, AssertionError) as error:
+    except KeyError as error:
+        raise ModelFileError(f"{archive.path}: the model file's contents are inconsistent (the "
+                             f"network section or its arrays lack {error})") from None
+    except (TypeError, ValueError, AttributeError, OverflowError, AssertionError) as error:
         raise ModelFileError(f"{archive.path}: the model file's contents are inconsistent "
-                             f"({error!r})") from None
+                             f"({error})") from None
 
 
 def read_network(path: str | os.PathLike[str]) -> Network:
@@ -55,6 +58,8 @@ def _network(config: dict[str, Any], arrays: dict[str, np.ndarray], path: str) -
     if theta.ndim != 1 or theta.size != expected:  # before anything of that size is allocated
         raise ModelFileError(f"{path}: theta has shape {theta.shape}, but the architecture has "
                              f"{expected} parameters")
+    if config["dtype"] not in ("float32", "float64"):
+        raise ModelFileError(f"{path}: the network's dtype is {config['dtype']!r}, not float32 or float64")
     cls = NETWORK_CLASSES.get(str(config.get("class")), Network)  # a user's subclass loads as a Network
     net = cls.__new__(cls)
     Network.__init__(net, layers, dtype=config["dtype"])
@@ -69,16 +74,28 @@ def _network(config: dict[str, Any], arrays: dict[str, np.ndarray], path: str) -
                 raise ModelFileError(f"{path}: {error}") from None
             layer.running_mean, layer.running_var = found["running_mean"], found["running_var"]
     if isinstance(net, MLP):
-        net.layer_sizes = [int(size) for size in config["layer_sizes"]]
+        net.layer_sizes = _layer_sizes(net, config["layer_sizes"], path)
     _restore_training_state(net, config)
     return net
+
+
+def _layer_sizes(net: Network, stored: Any, path: str) -> list[int]:
+    """An MLP's widths, as its Dense layers have them."""
+    widths = [net.dense_layers[0].n_in] + [layer.n_out for layer in net.dense_layers]
+    if stored != widths:
+        raise ModelFileError(f"{path}: the MLP's layer_sizes {stored!r} are not its layers' "
+                             f"widths {widths}")
+    return widths
 
 
 def _restore_training_state(net: Network, config: dict[str, Any]) -> None:
     """The loss, seed, random generator, restart seeds and history: what training continues
     from, so that it continues exactly as the saved network would have."""
-    if config.get("loss") in LOSSES:
-        net.use_loss(get_loss(config["loss"]))
+    loss = config.get("loss")
+    if not (loss is None or isinstance(loss, str)):
+        raise ValueError(f"the network's loss is {type(loss).__name__}, not a name")
+    if loss in LOSSES:  # another name: a user-defined loss, which the file cannot hold
+        net.use_loss(get_loss(loss))
     seed = config.get("seed")
     net.seed = seed if isinstance(seed, int) else None
     net.set_rng(generator(config["rng_state"]))

@@ -43,6 +43,6 @@ def layer_from_config(config: dict[str, Any]) -> Layer:
     if not isinstance(config, dict):
         raise TypeError(f"a layer config is a dict, got {type(config).__name__}")
     name = config.get("type")
-    if name not in LAYER_TYPES:
+    if not isinstance(name, str) or name not in LAYER_TYPES:
         raise ValueError(f"unknown layer type {name!r} (known: {', '.join(LAYER_TYPES)})")
     return LAYER_TYPES[name].from_config(config)

@@ -27,6 +27,31 @@ _FITTED = ("n_features_in_", "n_outputs_", "n_layers_", "out_activation_", "n_it
            "validation_scores_", "best_validation_score_")
 
 
+def _anything(value: Any) -> bool:
+    return True
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _number(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _numbers(value: Any) -> bool:
+    return value is None or (isinstance(value, list) and all(v is not None and _number(v) for v in value))
+
+
+_FITTED_TYPES = {
+    **{name: (_count, "a count") for name in ("n_features_in_", "n_outputs_", "n_layers_", "n_iter_", "t_")},
+    **{name: (_number, "a number") for name in ("loss_", "best_loss_", "best_validation_score_")},
+    **{name: (_numbers, "a list of numbers") for name in ("loss_curve_", "validation_loss_curve_",
+                                                          "validation_scores_")},
+    "out_activation_": (lambda value: isinstance(value, str), "a name"),
+}
+
+
 def save_estimator(estimator: Any, path: str | os.PathLike[str]) -> None:
     """Write a fitted deltaprop.sklearn estimator to ``path`` (atomically): a model file of kind
     ``estimator``, its section ``{"class", "params", "fitted", "not_stored"}``."""
@@ -57,15 +82,25 @@ def estimator_from_archive(archive: Archive, cls: type) -> Any:
     section = archive.sections["estimator"]
     if section.get("class") != cls.__name__:
         raise ModelFileError(f"{archive.path}: holds a {section.get('class')}, not a {cls.__name__}")
-    try:
-        estimator = cls(**_params_from_json(dict(section["params"])))
-        _set_fitted(estimator, dict(section["fitted"]))
-    except (KeyError, TypeError, ValueError) as error:
-        raise ModelFileError(f"{archive.path}: the estimator's metadata is inconsistent "
-                             f"({error!r})") from None
     net = network_from_archive(archive)
     if not isinstance(net, MLP):
         raise ModelFileError(f"{archive.path}: the estimator's network is a {type(net).__name__}, not an MLP")
+    try:
+        for name in ("params", "fitted"):
+            if not isinstance(section.get(name), dict):
+                raise ValueError(f"its {name} are {type(section.get(name)).__name__}, not a JSON object")
+        estimator = cls(**_params_from_json(dict(section["params"])))
+        _set_fitted(estimator, _checked_fitted(dict(section["fitted"]), net))
+        if hasattr(estimator, "classes_"):
+            _check_classes(estimator, net)
+        elif cls.__name__ == "MLPClassifier":
+            raise ValueError("a classifier without its classes_")
+    except KeyError as error:
+        raise ModelFileError(f"{archive.path}: the estimator's metadata is inconsistent (it lacks "
+                             f"{error})") from None
+    except (TypeError, ValueError) as error:
+        raise ModelFileError(f"{archive.path}: the estimator's metadata is inconsistent "
+                             f"({error})") from None
     estimator.net_ = net
     estimator.history_ = net.history
     estimator._optimizer = None
@@ -81,8 +116,39 @@ def _params_from_json(params: dict[str, Any]) -> dict[str, Any]:
     if isinstance(params.get("hidden_layer_sizes"), list):
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
     if params.get("dtype") is not None:
+        if params["dtype"] not in ("float32", "float64"):
+            raise ValueError(f"the parameter dtype is {params['dtype']!r}, not float32 or float64")
         params["dtype"] = np.dtype(params["dtype"]).type  # np.float32, as it was given
     return params
+
+
+def _checked_fitted(fitted: dict[str, Any], net: MLP) -> dict[str, Any]:
+    """The fitted attributes, each of its type, and those the network fixes equal to it."""
+    for name, value in fitted.items():
+        check, what = _FITTED_TYPES.get(name, (_anything, ""))
+        if not check(value):
+            raise ValueError(f"{name} must be {what}, got {value!r:.60}")
+    fixed = {"n_features_in_": net.n_inputs, "n_outputs_": net.n_outputs,
+             "n_layers_": len(net.dense_layers) + 1}
+    for name, value in fixed.items():
+        if name in fitted and fitted[name] != value:
+            raise ValueError(f"{name} is {fitted[name]}, but the network has {value}")
+    names = fitted.get("feature_names_in_")
+    if names is not None and not (isinstance(names, list) and len(names) == net.n_inputs
+                                  and all(isinstance(name, str) for name in names)):
+        raise ValueError(f"feature_names_in_ must be {net.n_inputs} names, one per input")
+    return fitted
+
+
+def _check_classes(estimator: Any, net: MLP) -> None:
+    """As many classes as the network has outputs for (two classes: one sigmoid output)."""
+    n = len(estimator.classes_)
+    multilabel = estimator._multilabel_dtype is not None
+    if multilabel and estimator._multilabel_dtype.kind not in "biuf":
+        raise ValueError(f"the multilabel dtype is {estimator._multilabel_dtype}, not a number type")
+    outputs = n if multilabel or n > 2 else 1
+    if (n < 2 and not multilabel) or outputs != net.n_outputs:
+        raise ValueError(f"{n} classes for a network of {net.n_outputs} outputs")
 
 
 def _set_fitted(estimator: Any, fitted: dict[str, Any]) -> None:
@@ -90,7 +156,7 @@ def _set_fitted(estimator: Any, fitted: dict[str, Any]) -> None:
     if "classes_" in fitted:
         fitted["classes_"] = LabelEncoder.from_config(fitted["classes_"]).classes
         dtype = fitted.pop("_multilabel_dtype")
-        estimator._multilabel_dtype = None if dtype is None else np.dtype(dtype)
+        estimator._multilabel_dtype = None if dtype is None else np.dtype(str(dtype))
     if "feature_names_in_" in fitted:
         fitted["feature_names_in_"] = np.asarray(fitted["feature_names_in_"], dtype=object)
     for key, value in fitted.items():
