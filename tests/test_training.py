@@ -357,14 +357,16 @@ def test_adaptive_threads_never_exceed_the_users_limit(monkeypatch):
 
 
 def test_an_overflow_restores_the_state_at_the_epochs_start(rng):
-    """float32 squared error of targets near 1e19 overflows: the epoch's updates and its
-    BatchNorm statistics are undone, and the message advises a smaller rate."""
+    """A learning rate of 1e30 throws the float32 weights so far that the squared error
+    overflows within the first epoch: the epoch's updates and its BatchNorm statistics are
+    undone, and the message advises a smaller rate. (Targets whose squares overflow on their
+    own are refused before training: test_losses.)"""
     X = rng.standard_normal((32, 3))
-    y = np.full(32, 3e19)
+    y = np.full(32, 3.0)
     net = dp.MLP([3, 4, 1], seed=0, batch_norm=True)
     start = net.copy()
     with np.errstate(over="raise"):  # no overflow warning escapes (warnings are errors here)
-        history = net.fit(X, y, optimizer=dp.SGD(1e-30), epochs=3, batch_size=8)
+        history = net.fit(X, y, optimizer=dp.SGD(1e30), epochs=3, batch_size=8)
     assert history.stop_reason == "diverged" and history.n_epochs == 1
     np.testing.assert_array_equal(net.theta, start.theta)
     np.testing.assert_array_equal(net.batchnorm_layers[0].running_mean,
