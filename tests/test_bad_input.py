@@ -9,6 +9,7 @@ so the table cannot silently shrink."""
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import re
 import shlex
@@ -20,6 +21,7 @@ import pytest
 import deltaprop as dp
 from deltaprop.cli import main
 from deltaprop.data.preprocessing import LabelEncoder
+from deltaprop.files.container import read_archive, write_archive
 from deltaprop.stream import NpyArray, NpyShards, fit_stream
 
 sklearn_estimators = pytest.importorskip("deltaprop.sklearn")
@@ -256,8 +258,10 @@ API = [
      "callbacks must be a list of callbacks"),
     ("shuffle='no'", lambda t: fit(shuffle="no"), "shuffle must be True or False, got 'no'"),
     ("verbose='yes'", lambda t: fit(verbose="yes"), "verbose must be True or False"),
-    ("a bool layer width", lambda t: dp.MLP([3, True, 2]), r"layer_sizes\[1\] must be an integer > 0, got True"),
-    ("a float layer width", lambda t: dp.MLP([3, 4.0, 2]), r"layer_sizes\[1\] must be an integer > 0, got 4.0"),
+    ("a bool layer width", lambda t: dp.MLP([3, True, 2]),
+     r"layer_sizes\[1\] must be an integer > 0, got True"),
+    ("a float layer width", lambda t: dp.MLP([3, 4.0, 2]),
+     r"layer_sizes\[1\] must be an integer > 0, got 4.0"),
     ("batch_norm='no'", lambda t: dp.MLP([3, 4, 2], batch_norm="no"), "batch_norm must be True or False"),
     ("NaN l2", lambda t: fit(l2=np.nan), "l2 must be a number >= 0, got nan"),
     ("checkpoint in a missing folder", lambda t: fit(checkpoint=t / "missing" / "run.ckpt"),
@@ -340,6 +344,49 @@ CLI = [
     ("wrong features at predict", "predict model.dp --data narrow.csv", r"'b'"),
     ("an unseen label at evaluate", "evaluate model.dp --data unseen.csv", "never appeared in training"),
     ("no such file", "evaluate model.dp --data nowhere.csv", "neither a file nor an embedded dataset"),
+    # outputs never overwrite inputs or each other (compared as files, not as spellings)
+    ("--out onto the data", "train --data data.csv --target y --out ./data.csv",
+     "--out ./data.csv is the same file as the input --data data.csv"),
+    ("--history onto a hard link of the data", "train --data data.csv --target y --history hard.csv",
+     "--history hard.csv is the same file as the input --data"),
+    ("--checkpoint onto a symbolic link of the data",
+     "train --data data.csv --target y --checkpoint-every 1 --checkpoint sym.csv",
+     "--checkpoint sym.csv is the same file as the input --data"),
+    ("--history equal to --out", "train --data data.csv --target y --out m.dp --history sub/../m.dp",
+     "--history sub/../m.dp and --out m.dp are the same file"),
+    ("predict --out onto the model", "predict model.dp --data data.csv --out model.dp",
+     "--out model.dp is the same file as the input model"),
+    ("predict --out onto the data", "predict model.dp --data data.csv --out sub/../data.csv",
+     "is the same file as the input --data"),
+    ("export --onnx onto the model", "export model.dp --onnx ./model.dp",
+     "--onnx ./model.dp is the same file as the input model"),
+    ("plot --out onto the model", "plot model.dp --out model.dp", "is the same file as the input source"),
+    ("an output that is a device", "predict model.dp --data data.csv --out /dev/null",
+     "is not a regular file"),
+    ("an output that is a folder", "predict model.dp --data data.csv --out sub", "--out sub is a folder"),
+    # sweep
+    ("a sweep spec of the wrong kind", "sweep badkind.json --data data.csv --target y",
+     "params.lr must be a number, got 'fast'"),
+    ("a grid too large to run", "sweep biggrid.json --data data.csv --target y",
+     "the grid holds 1,000,000 combinations"),
+    ("--out-dir naming a file", "sweep spec.json --data data.csv --target y --out-dir data.csv",
+     "--out-dir data.csv is a file, not a folder"),
+    # command-line tracebacks
+    ("deeply nested history JSON", "plot deep.json --out p.png", "nests more than 64 levels deep"),
+    ("deeply nested sweep spec", "sweep deep.json --data data.csv --target y",
+     "nests more than 64 levels deep"),
+    ("--hidden too large for memory", "train --data data.csv --target y --hidden 1000000000000",
+     r"would need [\d.]+ [TP]iB; this machine has"),
+    ("gradcheck --rows too large for memory", "gradcheck --rows 1000000000000",
+     "would need 524 TiB; this machine has"),
+    ("a checkpoint with incomplete stored options", "resume partial.ckpt",
+     "stored train options lack hidden, lr"),
+    ("an unknown option", "train --hiden 16",
+     r"^deltaprop train: error: unrecognized arguments: --hiden 16 \(try: deltaprop train --help\)$"),
+    ("a bad option value", "train --epochs ten",
+     r"argument --epochs: invalid int value: 'ten' \(try: deltaprop train --help\)$"),
+    ("a missing argument", "predict model.dp",
+     r"required: --data \(try: deltaprop predict --help\)$"),
 ]
 
 
@@ -376,6 +423,20 @@ def cli_files(tmp_path, monkeypatch):
     (tmp_path / "unseen.csv").write_text("a,b,y\n1,2,7\n")
     assert main(["train", "--data", "data.csv", "--target", "y", "--epochs", "2", "--quiet",
                  "--out", "model.dp"]) == 0
+    os.link(tmp_path / "data.csv", tmp_path / "hard.csv")
+    os.symlink("data.csv", tmp_path / "sym.csv")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / "spec.json").write_text(json.dumps({"params": {"lr": [0.01]}, "epochs": 2}))
+    (tmp_path / "badkind.json").write_text(json.dumps({"params": {"lr": ["fast"]}}))
+    (tmp_path / "biggrid.json").write_text(json.dumps({"params": {
+        name: list(range(1, 11)) for name in ("lr", "l2", "dropout", "momentum", "hidden", "batch_size")}}))
+    assert main(["train", "--data", "data.csv", "--target", "y", "--epochs", "1", "--quiet", "--hidden",
+                 "4", "--checkpoint-every", "1", "--checkpoint", "partial.ckpt"]) == 0
+    archive = read_archive(tmp_path / "partial.ckpt")
+    for name in ("hidden", "lr"):  # a checkpoint whose stored arguments are incomplete
+        del archive.sections["metadata"]["train_options"][name]
+    write_archive(tmp_path / "partial.ckpt", archive.kind, archive.sections, archive.arrays)
     raw = (tmp_path / "model.dp").read_bytes()
     (tmp_path / "truncated.dp").write_bytes(raw[: len(raw) // 2])
     with zipfile.ZipFile(tmp_path / "model.dp") as archive:

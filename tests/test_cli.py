@@ -17,7 +17,7 @@ import pytest
 
 import deltaprop as dp
 from deltaprop.callbacks.progress import ProgressBar, progress_callback
-from deltaprop.cli import main
+from deltaprop.cli import budget, main
 from deltaprop.data.tables import read_table
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -308,7 +308,9 @@ def test_bad_input_against_a_trained_model(workdir, capsys):
     (workdir / "unknown.csv").write_text((workdir / "iris.csv").read_text().replace("setosa", "rosa"))
     for argv, message in [("predict iris.dp --data renamed.csv", "sepal length"),
                           ("evaluate iris.dp --data unknown.csv", "never appeared in training"),
-                          ("evaluate iris.dp --data moons", "lacks the model.s feature column")]:
+                          ("evaluate iris.dp --data moons", "lacks the model.s feature column"),
+                          ("gradcheck iris.dp --data nowhere.csv",  # not random rows instead
+                           "neither a file nor an embedded dataset")]:
         code, _, err = run(argv, capsys)
         assert code == 2 and re.search(message, err), err
     (workdir / "broken.dp").write_bytes((workdir / "iris.dp").read_bytes()[:100])
@@ -316,10 +318,30 @@ def test_bad_input_against_a_trained_model(workdir, capsys):
     assert code == 2 and "truncated" in err
 
 
-def test_bad_usage_is_argparses_exit_2(capsys):
-    with pytest.raises(SystemExit) as stop:
-        main(["train", "--task", "cluster"])
-    assert stop.value.code == 2 and "invalid choice" in capsys.readouterr().err
+@pytest.mark.parametrize("argv, message", [
+    ("train --task cluster", r"^deltaprop train: error: argument --task: invalid choice: 'cluster'.*"
+                             r" \(try: deltaprop train --help\)$"),
+    ("train --hiden 16", r"^deltaprop train: error: unrecognized arguments: --hiden 16 "
+                         r"\(try: deltaprop train --help\)$"),
+    ("train --epochs ten", r"argument --epochs: invalid int value: 'ten' \(try: deltaprop train"),
+    ("train --epochs", r"argument --epochs: expected one argument \(try: deltaprop train"),
+    ("evaluate", r"^deltaprop evaluate: error: the following arguments are required: model, --data"),
+    ("predict m.dp --data x.csv --out", r"argument --out: expected one argument"),
+    ("gradcheck --rows 1e3", r"argument --rows: invalid int value: '1e3'"),
+    ("teach", r"^deltaprop: error: argument command: invalid choice: 'teach'.*\(try: deltaprop --help\)$"),
+    ("--verbose", r"^deltaprop: error: unrecognized arguments: --verbose \(try: deltaprop --help\)$"),
+    ("plot h.json --kind pie --out p.png", r"argument --kind: invalid choice: 'pie'"),
+])
+def test_bad_usage_is_one_line_with_the_way_to_the_help_and_exit_2(capsys, argv, message):
+    code, out, err = run(argv, capsys)  # main returns argparse's exit code: no SystemExit
+    assert code == 2 and out == "", err
+    assert len(err.strip().splitlines()) == 1 and re.search(message, err.strip()), err
+    assert "usage:" not in err
+
+
+def test_help_still_prints_the_usage_and_exits_0(capsys):
+    code, out, _ = run("train --help", capsys)
+    assert code == 0 and out.startswith("usage: deltaprop train") and "--hidden" in out
 
 
 def test_quiet_prints_no_progress(capsys):
@@ -482,3 +504,109 @@ def test_wrong_kinds_and_positional_data_are_named(every_kind, capsys):
                           ("evaluate net_classify.dp --data label.csv", "name the target column")]:
         code, _, err = run(argv, capsys)
         assert code == 2 and re.search(message, err), err
+
+
+# -- hostile input that used to end in a traceback: exit 2 and one line naming the problem ----
+def one_line_error(code, err, message):
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert re.search(message, err), err
+
+
+@pytest.mark.parametrize("content, message", [
+    ("[" * 100_000 + "]" * 100_000, "nests more than 64 levels deep"),  # the decoder's own limit
+    ('{"loss": ' + "[" * 100 + "]" * 100 + "}", "nests more than 64 levels deep"),  # below it
+    ('{"loss": ["x"]}', "is not a training history written by train --history .*'x'"),
+    ('{"epoch": [1e400], "loss": [1]}', "is not a training history .*inf"),
+    ("[1, 2]", "is not a training history"),
+    ('{"loss": 5}', "is not a training history"),
+    ('{"loss": [1, 2], "epoch": [1, 2], "grad_norms": [5]}', "is not a training history"),
+    ("{", "is not a training history .*Expecting property name"),
+])
+def test_a_hostile_history_file_is_named_in_one_line(tmp_path, monkeypatch, capsys, content, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "history.json").write_text(content)
+    one_line_error(*run("plot history.json --out p.png", capsys)[::2], message)
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_json_files_are_read_up_to_a_bound_named_in_the_message(tmp_path, monkeypatch, capsys):
+    from deltaprop.cli import commands
+
+    monkeypatch.chdir(tmp_path)
+    history = {"epoch": list(range(1, 201)), "loss": [1.0] * 200}
+    (tmp_path / "history.json").write_text(json.dumps(history))
+    assert run("plot history.json --out p.png", capsys)[0] == 0
+    monkeypatch.setattr(commands, "MAX_HISTORY_BYTES", 1000)
+    one_line_error(*run("plot history.json --out p.png", capsys)[::2],
+                   r"history.json is too large to be a training history .* reads at most 1000 bytes")
+
+
+@pytest.mark.parametrize("argv, message", [
+    # digits: 64 features, 10 classes, 1348 training rows (all of them at once in evaluation)
+    ("train --data digits --hidden 100000000",
+     r"--hidden 100000000 \(7,500,000,010 parameters, 1348 rows at once\) would need 2.13 TiB; "
+     r"this machine has 24 GiB"),
+    ("train --data moons --hidden 8,4000000000", r"would need 9.69 TiB; this machine has 24 GiB"),
+    ("train --data moons --hidden 1" + "0" * 40, r"would need about 10\^\d+ bytes"),
+    ("train --data moons --hidden 20000,20000 --restarts 4 --n-jobs 4",  # fits once, not 4 times
+     r"would need 36.1 GiB; this machine has 24 GiB"),
+    ("gradcheck --rows 1000000000000",
+     r"gradcheck --rows 1000000000000 \(a batch of 1,000,000,000,000 rows, float64\) would need "
+     r"524 TiB; this machine has 24 GiB"),
+])
+def test_a_network_too_large_for_the_machine_is_refused_with_the_figure(monkeypatch, capsys, argv,
+                                                                         message):
+    monkeypatch.setattr(budget, "physical_memory", lambda: 24 * 2**30)
+    if argv.startswith("train"):  # refused before the network is built
+        monkeypatch.setattr(dp, "MLP", lambda *a, **k: pytest.fail("the network was built"))
+    one_line_error(*run(argv, capsys)[::2], message)
+
+
+def test_the_memory_estimate_is_the_documented_formula():
+    # [3, 5, 2]: (3 + 1) * 5 + (5 + 1) * 2 = 32 parameters; 10 units; 7 rows; float32
+    assert budget.parameter_count([3, 5, 2]) == 32
+    assert budget.network_bytes([3, 5, 2], 7, 4) == 4 * (
+        budget.PARAMETER_COPIES * 32 + budget.UNIT_COPIES * 7 * 10)
+    assert [budget.format_bytes(n) for n in (512, 1536, 24 * 2**30, 1288490188800, 10**40)] == [
+        "512 bytes", "1.5 KiB", "24 GiB", "1.17 TiB", "about 10^40 bytes"]
+    memory = budget.physical_memory()
+    assert memory is None or memory > 2**20
+
+
+def rewrite_checkpoint(path, change):
+    from deltaprop.files.container import read_archive, write_archive
+
+    archive = read_archive(path)
+    change(archive.sections["metadata"])
+    write_archive(path, archive.kind, archive.sections, archive.arrays)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: [m["train_options"].pop(name) for name in ("hidden", "lr")],
+     "stored train options lack hidden, lr; deltaprop resume cannot rebuild the run"),
+    (lambda m: m["train_options"].clear(), "lack data, target, task"),
+    (lambda m: m["train_options"].update(epochs="ten"), r"wrong kind \(epochs='ten'\)"),
+    (lambda m: m["train_options"].update(epochs=True, lr=None), r"wrong kind \(lr=None, epochs=True\)"),
+    (lambda m: m["train_options"].update(optimizer="rmsprop"), r"wrong kind \(optimizer='rmsprop'\)"),
+    (lambda m: m.update(train_options=["data"]), "a checkpoint written from Python"),
+])
+def test_resume_names_what_a_checkpoints_stored_options_lack(tmp_path, monkeypatch, capsys, change,
+                                                             message):
+    monkeypatch.chdir(tmp_path)
+    assert run("train --data xor --hidden 4 --epochs 2 --checkpoint-every 1 --checkpoint run.ckpt "
+               "--quiet", capsys)[0] == 0
+    rewrite_checkpoint("run.ckpt", change)
+    one_line_error(*run("resume run.ckpt --epochs 4", capsys)[::2], f"run.ckpt: .*{message}")
+
+
+def test_more_hidden_layers_than_a_model_file_holds_are_refused(capsys):
+    one_line_error(*run("train --data xor --hidden " + "1," * 1001, capsys)[::2],
+                   "--hidden gives 1,001 hidden layers; at most 1,000")
+
+
+@pytest.mark.parametrize("argv", ["info nowhere.dp", "predict nowhere.dp --data xor"])
+def test_an_os_error_is_its_file_and_its_reason_on_one_line(tmp_path, monkeypatch, capsys, argv):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(argv, capsys)
+    assert code == 2 and "Errno" not in err and "nowhere.dp" in err, err

@@ -4,7 +4,10 @@ and a sweep on a real Dask cluster (a `dask scheduler` and a `dask worker` start
 
 from __future__ import annotations
 
+import importlib
+import itertools
 import json
+import re
 import subprocess
 import sys
 import time
@@ -15,7 +18,9 @@ import pytest
 
 import deltaprop as dp
 from deltaprop.cli import main
-from deltaprop.cli.sweep import read_spec, trials
+from deltaprop.cli.sweep import combination, distinct_indices, read_spec, trials
+
+sweep = importlib.import_module("deltaprop.cli.sweep")  # the module (deltaprop.cli.sweep is the command)
 
 SPEC = {"search": "grid", "params": {"hidden": ["8", "16"], "activation": ["relu", "tanh"],
                                      "lr": [0.01]}, "epochs": 15}
@@ -81,10 +86,102 @@ def test_a_failing_trial_is_logged_and_the_best_model_survives_a_rerun(tmp_path,
     ({"params": {"colour": ["red"]}}, "cannot search \\['colour'\\]"),
     ({"params": {"lr": 0.1}}, "must be a non-empty list"),
     ({"search": "bayes", "params": {"lr": [0.1]}}, "search must be 'grid' or 'random'"),
+    ({"params": {"lr": ["fast"]}}, "params.lr must be a number, got 'fast'"),
+    ({"params": {"lr": [True]}}, "params.lr must be a number, got True"),
+    ({"params": {"hidden": [[16, 8]]}}, "params.hidden must be text, got \\[16, 8\\]"),
+    ({"params": {"optimizer": ["rmsprop"]}}, "params.optimizer must be one of \\('adam', 'sgd'\\)"),
+    ({"params": {"lr": [0.1]}, "epochs": "ten"}, "epochs must be a whole number, got 'ten'"),
+    ({"params": {"lr": [0.1]}, "early_stopping": 2.5}, "early_stopping must be a whole number or null"),
+    ({"search": "random", "trials": 0, "params": {"lr": [0.1]}}, "trials must be a whole number from 1"),
+    ({"search": "random", "trials": 1e300, "params": {"lr": [0.1]}}, "trials must be a whole number"),
+    ({"params": {name: list(range(1, 11)) for name in ("lr", "l2", "dropout", "momentum", "batch_size",
+                                                        "hidden")}},
+     "the grid holds 1,000,000 combinations, more than a sweep runs \\(100,000\\); \"search\": \"random\""),
+    ({"params": {"lr": json.loads("[" * 70 + "0.1" + "]" * 70)}},
+     "is not a JSON sweep spec: its JSON nests more than 64 levels deep"),
 ])
 def test_bad_specs_are_named(spec, message, tmp_path, capsys):
-    assert main(["sweep", write_spec(tmp_path, spec), "--data", "moons"]) == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert main(["sweep", write_spec(tmp_path, spec), "--data", "moons", "--out-dir",
+                 str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and re.search(message, err), err
+    assert not (tmp_path / "out").exists()  # refused before any work
+
+
+def test_a_spec_nested_past_the_decoders_limit_is_named(tmp_path, capsys):
+    (tmp_path / "spec.json").write_text('{"params": {"lr": ' + "[" * 100_000 + "]" * 100_000 + "}}")
+    assert main(["sweep", str(tmp_path / "spec.json"), "--data", "moons"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "nests more than 64 levels deep" in err, err
+
+
+def test_when_every_trial_fails_the_sweep_exits_1_showing_each_reason(tmp_path, capsys):
+    out = tmp_path / "out"
+    failing = {"params": {"hidden": ["8,x", "0", "8," + "9" * 300 + ",y"]}, "epochs": 2}
+    assert main(["sweep", write_spec(tmp_path, failing), "--data", "moons", "--out-dir", str(out)]) == 1
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "3 trials (0 from an earlier run), 3 failed, best first:"
+    assert "  1. failed: --hidden takes widths like 128,64; got '8,x'  hidden=8,x" in table
+    assert "  2. failed: --hidden widths must be positive; got '0'  hidden=0" in table
+    long = next(line for line in table if "999" in line)  # one line, its reason cut short
+    assert "failed: --hidden takes widths" in long and "...  hidden=8,999" in long
+    assert len(long.split("...  ")[0]) <= len("  3. failed: ") + sweep.REASON_WIDTH
+    assert table[-1] == "no trial succeeded: no best model was written"
+    assert "validation nan" not in "\n".join(table) and not (out / "best.dp").exists()
+    assert main(["sweep", write_spec(tmp_path, failing), "--data", "moons", "--out-dir", str(out),
+                 "--json"]) == 1  # the logged failures, again
+    report = json.loads(capsys.readouterr().out)
+    assert (report["succeeded"], report["failed"], report["best"]) == (0, 3, None)
+
+
+def test_random_search_draws_from_a_huge_grid_without_building_it(tmp_path):
+    # 11 options of 100 values: 10^22 combinations, past 64 bits (4e10 ran out of memory once)
+    params = {name: [f"{i}" for i in range(1, 101)] for name in ("hidden", "batch_size")}
+    params.update({name: [i / 1000 for i in range(100)] for name in
+                   ("lr", "l2", "dropout", "momentum")})
+    params.update({name: [f"{name}{i}" for i in range(100)] for name in
+                   ("activation", "init", "loss", "optimizer")})
+    params.pop("optimizer")
+    params["batch_norm"] = [True, False] * 50
+    spec = read_spec(write_spec(tmp_path, {"search": "random", "trials": 50, "params": params}))
+    drawn = trials(spec, 0)
+    assert drawn == trials(spec, 0) and len({json.dumps(t, sort_keys=True) for t in drawn}) == 50
+    assert all(set(t) == set(params) and all(t[n] in params[n] for n in t) for t in drawn)
+    assert len({t["lr"] for t in drawn}) > 30  # every option varies, the first as the last
+
+
+def test_a_grid_index_decodes_in_mixed_radix_to_the_products_combination():
+    names, values = ["a", "b", "c"], [[1, 2], ["x", "y", "z"], [True, False, None, 0.5]]
+    grid = [dict(zip(names, combo)) for combo in itertools.product(*values)]
+    assert [combination(names, values, i) for i in range(len(grid))] == grid
+    rng = np.random.default_rng(0)
+    assert sorted(distinct_indices(24, 24, rng)) == list(range(24))  # all: a permutation
+    assert len(set(distinct_indices(24, 5, rng))) == 5
+    huge = distinct_indices(10**30, 2000, np.random.default_rng(1))  # past 64 bits
+    assert len(set(huge)) == 2000 and all(0 <= i < 10**30 for i in huge)
+    assert sum(i < 10**30 // 2 for i in huge) in range(900, 1101)  # both halves, evenly
+    assert sum(i % 2 for i in huge) in range(900, 1101)  # and the low digits too
+
+
+def test_damaged_lines_of_the_log_are_skipped_and_their_trials_run_again(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    spec = write_spec(tmp_path, {"params": {"lr": [0.05]}, "epochs": 2})
+    assert main(["sweep", spec, "--data", "moons", "--out-dir", str(out)]) == 0
+    capsys.readouterr()
+    good = (out / "results.jsonl").read_text()
+    monkeypatch.setattr(sweep, "MAX_LOG_LINE", 5000)
+    settings = json.loads(good)["settings"]
+    for bad in ["[1]", '{"options": 5}', "[" * 100_000, json.dumps(
+            {"options": {"lr": 0.05}, "validation": "high", "settings": settings}),
+            json.dumps({"options": {"lr": 0.05}, "validation": 0.9, "held_out": [1],
+                        "settings": settings}),
+            json.dumps({"options": {"lr": 0.05}, "validation": 10**400, "settings": settings}),
+            json.dumps({"options": {"lr": 0.05}, "validation": 0.9, "pad": "x" * 6000,
+                        "settings": settings})]:
+        (out / "results.jsonl").write_text(bad + "\n")
+        (out / "best.dp").unlink(missing_ok=True)
+        assert main(["sweep", spec, "--data", "moons", "--out-dir", str(out), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["ran"] == 1, bad[:40]
 
 
 @pytest.fixture

@@ -5,10 +5,13 @@ Commands: ``train`` (no arguments: scikit-learn's digits, the held-out accuracy 
 ``info``, ``datasets``, ``sweep``, ``playground`` (a local web page that trains in the browser).
 Results go to stdout (``--json``: one JSON object); progress and errors go to stderr.
 
-Exit codes: 0 success; 1 a check failed (``gradcheck``) or training diverged (no model is
-written then); 2 bad usage or bad input (the one-line message on stderr names the problem);
-130 interrupted (Ctrl-C during training stops after the current batch and saves the weights
-kept; a second Ctrl-C stops at once).
+Exit codes: 0 success; 1 a check failed (``gradcheck``), training diverged (no model is
+written then) or no trial of a ``sweep`` succeeded; 2 bad usage or bad input, including an
+output that is the same file as an input or as another output (refused before any work, see
+:mod:`deltaprop.cli.paths`), a network too large for the machine (:mod:`deltaprop.cli.budget`)
+and a write cut short (the old file is kept): one line on stderr names the problem, never a
+traceback; 130 interrupted (Ctrl-C during training stops after the current batch and saves
+the weights kept; a second Ctrl-C stops at once).
 """
 
 from __future__ import annotations
@@ -33,7 +36,10 @@ HANDLERS = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help (0), or argparse's one-line error (2): a return too
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
     if args.command is None:  # plain `deltaprop`: the main job
         args = parser.parse_args(["train"])
     try:
@@ -44,7 +50,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # stdout closed early (`deltaprop predict ... | head`): not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (Python flushes it at exit)
         return EXIT_OK
-    except (ValueError, TypeError, FileNotFoundError, IsADirectoryError, PermissionError,
-            ImportError) as error:
-        print(f"deltaprop {args.command}: error: {error}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, ImportError, MemoryError, RecursionError) as error:
+        print(f"deltaprop {args.command}: error: {describe(error)}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def describe(error: BaseException) -> str:
+    """The one line that says what went wrong: the message (an OSError as its file and its
+    reason, without errno), on one line whatever the message held."""
+    if isinstance(error, MemoryError):
+        text = f"out of memory{': ' + str(error) if str(error) else ''}"
+    elif isinstance(error, RecursionError):
+        text = f"the input nests too deeply ({error})"
+    elif isinstance(error, OSError) and error.strerror and error.filename is not None:
+        text = f"{error.filename}: {error.strerror}"
+    elif isinstance(error, OSError) and error.strerror:
+        text = error.strerror
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(text.split())

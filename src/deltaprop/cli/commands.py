@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
 import sys
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 import deltaprop as dp
 from deltaprop import plot as plots
+from deltaprop.cli.budget import check_fits, network_bytes
 from deltaprop.cli.data import labelled_rows, model_rows, training_data
+from deltaprop.cli.jsonfile import MIB, read_json
+from deltaprop.cli.paths import check_outputs, writing
 from deltaprop.cli.report import emit, finite_json
-from deltaprop.cli.train import resume_model, train_model
+from deltaprop.cli.train import output_files, resume_model, stored_options, train_model
 from deltaprop.data import datasets as embedded
 from deltaprop.files.container import KINDS, Archive, atomic_write, read_archive
 from deltaprop.files.load import as_model, load_from
 from deltaprop.files.model import Model
 from deltaprop.files.onnx import export_onnx
 from deltaprop.history import History
+
+MAX_HISTORY_BYTES = 256 * MIB  # a million epochs of a deep network's history fit in this
 
 
 def read_model(path: str) -> tuple[Model, Archive]:
@@ -32,6 +38,7 @@ def read_model(path: str) -> tuple[Model, Archive]:
 
 
 def train(args: argparse.Namespace) -> int:
+    check_outputs({"--data": args.data}, output_files(args))
     data = training_data(args.data, args.target, task=args.task, one_hot=args.one_hot)
     model, report = train_model(data, args)
     return _conclude(args, model, report)
@@ -41,11 +48,13 @@ def resume(args: argparse.Namespace) -> int:
     archive = read_archive(args.checkpoint)
     archive.expect(("checkpoint",), "a checkpoint of a training run",
                    " (fit(..., checkpoint=...) and train --checkpoint-every write those)")
-    if not isinstance(archive.metadata.get("train_options"), dict):
-        raise ValueError(f"{args.checkpoint}: a checkpoint written from Python; continue it with "
-                         "deltaprop.resume(path, X, y)")
-    options = argparse.Namespace(**archive.metadata["train_options"])
+    options = stored_options(archive.metadata, args.checkpoint)
     options.out = args.out or options.out
+    # The checkpoint is read, and written again as the run goes on (dp.resume's business):
+    # an input here, which no other output may be.
+    check_outputs({"checkpoint": args.checkpoint, "the run's --data": options.data},
+                  {"--out" if args.out else "the run's --out": options.out,
+                   "the run's --history": options.history})
     options.quiet, options.json, options.resume_epochs = args.quiet, args.json, args.resume_epochs
     data = training_data(options.data, options.target, task=options.task, one_hot=options.one_hot)
     model, report = resume_model(args.checkpoint, data, options)
@@ -59,7 +68,8 @@ def _conclude(args: argparse.Namespace, model: Model, report: dict[str, Any]) ->
     if report.pop("silent", False):  # another MPI rank than 0: rank 0 reports and writes
         return {"diverged": 1, "interrupted": 130}.get(reason, 0)
     if args.out and reason != "diverged":
-        model.save(args.out)
+        with writing(args.out):
+            model.save(args.out)
         report["model"] = args.out
     if args.history:
         _write_json(args.history, finite_json(model.net.history.to_dict()))
@@ -97,12 +107,12 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def predict(args: argparse.Namespace) -> int:
+    check_outputs({"model": args.model, "--data": args.data}, {"--out": args.out})
     model, _ = read_model(args.model)
     rows = model_rows(args.data, args.target, model)
     header, predictions = _prediction_rows(model, rows)
     if args.out:
-        with open(args.out, "w", newline="", encoding="utf-8") as stream:
-            _write_csv(stream, header, predictions)
+        _write_predictions(args.out, header, predictions)
         emit(args, {"command": "predict", "model": args.model, "n": len(predictions), "out": args.out},
              f"{len(predictions)} predictions written to {args.out}")
     elif args.json:
@@ -130,26 +140,40 @@ def gradcheck(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     if args.rows < 1:
         raise ValueError(f"--rows must be at least 1, got {args.rows}")
-    if args.model:
-        model, _ = read_model(args.model)
-        net, loss = model.net, model.net.loss or "squared_error"
-        # The model's own data by default: random inputs would put ReLU units within the
-        # difference step of their kink, where no finite difference is right.
-        spec = args.data or model.summary.get("data")
-        if spec and (os.path.exists(spec) or spec in embedded.names()):
-            inputs = model.network_inputs(model_rows(spec, args.target, model))
-            X = inputs[rng.permutation(len(inputs))[: args.rows]]
-        else:
-            X = rng.standard_normal((args.rows, net.n_inputs))
-    else:
-        net = dp.MLP([4, 6, 5, 3], activation="tanh", dtype=np.float64, seed=args.seed)
-        loss, X = "cross_entropy", rng.standard_normal((args.rows, 4))
+    net, loss, X = _gradcheck_batch(args, rng)
     targets = _random_targets(net, loss, len(X), rng)
     report = dp.gradcheck(net, X, targets, loss=loss, directions=4, seed=args.seed)
     result = {"command": "gradcheck", "passed": report.passed, "max_error": report.max_error,
               "tolerance": report.tolerance, "errors": report.errors}
     emit(args, result, repr(report))
     return 0 if report.passed else 1
+
+
+def _gradcheck_batch(args: argparse.Namespace, rng: np.random.Generator) -> tuple[Any, Any, np.ndarray]:
+    """The network, its loss and the rows to check on, their memory estimated first."""
+    if not args.model:
+        small = dp.MLP([4, 6, 5, 3], activation="tanh", dtype=np.float64, seed=args.seed)
+        _check_gradcheck_memory(small, args.rows)
+        return small, "cross_entropy", rng.standard_normal((args.rows, 4))
+    model, _ = read_model(args.model)
+    net, loss = model.net, model.net.loss or "squared_error"
+    # The model's own data by default: random inputs would put ReLU units within the
+    # difference step of their kink, where no finite difference is right.
+    spec = args.data or model.summary.get("data")
+    if args.data or (isinstance(spec, str) and (os.path.exists(spec) or spec in embedded.names())):
+        inputs = model.network_inputs(model_rows(spec, args.target, model))
+        chosen = rng.permutation(len(inputs))[: args.rows]
+        _check_gradcheck_memory(net, len(chosen))
+        return net, loss, inputs[chosen]
+    _check_gradcheck_memory(net, args.rows)
+    return net, loss, rng.standard_normal((args.rows, net.n_inputs))
+
+
+def _check_gradcheck_memory(net: Any, rows: int) -> None:
+    """The check runs every row at once, in float64 (see cli.budget)."""
+    sizes = [net.n_inputs, *(layer.n_out for layer in net.dense_layers)]
+    check_fits(network_bytes(sizes, rows, np.dtype(np.float64).itemsize),
+               f"gradcheck --rows {rows} (a batch of {rows:,} rows, float64)")
 
 
 def _random_targets(net: Any, loss: Any, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -162,6 +186,7 @@ def _random_targets(net: Any, loss: Any, n: int, rng: np.random.Generator) -> np
 
 
 def plot(args: argparse.Namespace) -> int:
+    check_outputs({"source": args.source, "--data": args.data}, {"--out": args.out})
     if args.source.endswith(".json"):
         history, model = _read_history(args.source), None
     else:
@@ -170,17 +195,21 @@ def plot(args: argparse.Namespace) -> int:
     if args.kind in ("loss", "gradnorm"):
         if history is None or not history.loss:
             raise ValueError(f"{args.source} holds no training history to plot")
-        getattr(plots, args.kind)(history, path=args.out)
+        figure = getattr(plots, args.kind)(history)
     elif model is None:
         raise ValueError(f"--kind {args.kind} needs a model file, not a history")
     else:
-        _plot_model(plots, model, args)
+        figure = _plot_model(plots, model, args)
+    # Saved atomically (a full disk leaves the old picture), in the format the name says.
+    extension = os.path.splitext(args.out)[1].lstrip(".").lower() or None
+    with writing(args.out):
+        atomic_write(args.out, lambda stream: figure.savefig(stream, format=extension, dpi=figure.dpi))
     emit(args, {"command": "plot", "kind": args.kind, "out": args.out},
          f"{args.kind} plot written to {args.out}")
     return 0
 
 
-def _plot_model(plots: Any, model: Model, args: argparse.Namespace) -> None:
+def _plot_model(plots: Any, model: Model, args: argparse.Namespace) -> Any:
     """The decision regions of a 2-feature classifier, or the fit of a 1-feature regressor."""
     wanted = ("classify", 2) if args.kind == "boundary" else ("regress", 1)
     width = model.net.n_inputs if model.columns is None else len(model.columns)
@@ -188,21 +217,24 @@ def _plot_model(plots: Any, model: Model, args: argparse.Namespace) -> None:
         raise ValueError(f"--kind {args.kind} draws a {wanted[0]} model of {wanted[1]} "
                          f"feature(s); {args.source} is a {model.task} model of {width}")
     spec = args.data or model.summary.get("data")
+    if not args.data:  # the model's own data, read too: never drawn over
+        check_outputs({"the model's data": spec}, {"--out": args.out})
     rows, y = labelled_rows(spec, args.target, model)
     X = model.features(rows)
     names = model.feature_names or [f"x{j}" for j in range(width)]
     title = f"{model.summary.get('data', '')}"
     if args.kind == "boundary":
-        plots.boundary(model.predict_proba, X, y, path=args.out, title=title,
-                       classes=model.classes, feature_names=names)
-    else:
-        plots.fit1d(model.predict, X, y, path=args.out, title=title, xlabel=names[0],
-                    ylabel=model.target_names[0])
+        return plots.boundary(model.predict_proba, X, y, title=title, classes=model.classes,
+                              feature_names=names)
+    return plots.fit1d(model.predict, X, y, title=title, xlabel=names[0],
+                       ylabel=model.target_names[0])
 
 
 def export(args: argparse.Namespace) -> int:
+    check_outputs({"model": args.model}, {"--onnx": args.onnx})
     model, _ = read_model(args.model)
-    export_onnx(model, args.onnx)
+    with writing(args.onnx):
+        export_onnx(model, args.onnx)
     emit(args, {"command": "export", "model": args.model, "onnx": args.onnx},
          f"ONNX model written to {args.onnx}")
     return 0
@@ -291,11 +323,12 @@ def playground(args: argparse.Namespace) -> int:
 
 
 def _read_history(path: str) -> History:
+    what = "a training history written by train --history"
+    data = read_json(path, what, max_bytes=MAX_HISTORY_BYTES)
     try:
-        with open(path, encoding="utf-8") as stream:
-            return History.from_dict(json.load(stream))
-    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, AttributeError) as error:
-        raise ValueError(f"{path} is not a training history written by train --history ({error})") from None
+        return History.from_dict(data)
+    except (TypeError, ValueError, AttributeError, OverflowError) as error:
+        raise ValueError(f"{path} is not {what} ({error})") from None
 
 
 def _write_json(path: str, data: Any) -> None:
@@ -304,10 +337,24 @@ def _write_json(path: str, data: Any) -> None:
     def write(stream: Any) -> None:
         stream.write(text)
 
-    atomic_write(path, write)
+    with writing(path):
+        atomic_write(path, write)
 
 
 def _write_csv(stream: Any, header: list[str], rows: list[list[Any]]) -> None:
     writer = csv.writer(stream)
     writer.writerow(header)
     writer.writerows(rows)
+
+
+def _write_predictions(path: str, header: list[str], rows: list[list[Any]]) -> None:
+    """The CSV written atomically: a full disk or a file-size limit leaves the old file."""
+
+    def write(stream: IO[bytes]) -> None:
+        text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+        _write_csv(text, header, rows)
+        text.flush()
+        text.detach()  # the stream stays atomic_write's to sync and close
+
+    with writing(path):
+        atomic_write(path, write)

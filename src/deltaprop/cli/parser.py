@@ -7,18 +7,41 @@ module (``sweep`` rebuilds ``train``'s defaults from here) can import this one.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
 
 MODEL_HELP = ("a model file: from deltaprop train, deltaprop.save, an estimator's save, or a "
               "checkpoint (files without preprocessing take the data's numbers as given)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, its errors told in one line with the way to the help (argparse's own
+    way is the whole usage, a dozen lines that bury the one that matters)."""
+
+    commands: Mapping[str, argparse.ArgumentParser]
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (try: {self.prog} --help)\n")
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: Any = None) -> argparse.Namespace:
+        """Parse; an unknown option is reported by its command's parser, which names the
+        command (argparse has the top-level parser report it)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(self, "commands", {}).get(getattr(parsed, "command", None), self)
+            command.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+
+def build_parser() -> Parser:
     """The argument parser of every command."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="deltaprop", description="Multilayer perceptrons trained by backpropagation.",
         epilog="Data: a CSV, .npy, .npz or .parquet file, or an embedded dataset by name "
                "(deltaprop datasets). Exit codes: 0 ok, 1 check failed, 2 bad usage or input.")
-    sub = parser.add_subparsers(dest="command", metavar="command")
+    sub = parser.add_subparsers(dest="command", metavar="command")  # of the same class
+    parser.commands = sub.choices
     _train_parser(sub)
     _run_parsers(sub)
     _model_parsers(sub)

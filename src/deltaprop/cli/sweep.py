@@ -13,7 +13,12 @@ A spec is a JSON file::
 Each trial is ``deltaprop train`` with those options and the command's data options; trials
 are ranked by the validation split's score (never the held-out part, whose score is reported
 beside it). ``--out-dir`` receives ``results.jsonl`` (a line per finished trial, written as
-it finishes: a second run skips those), ``results.csv`` and ``best.dp``.
+it finishes: a second run skips those), ``results.csv`` and ``best.dp``. A failed trial is
+shown with its reason; the exit code is 1 when no trial succeeded.
+
+A grid runs at most ``MAX_TRIALS`` combinations. A random search draws ``trials`` distinct
+indices into the grid and decodes each (:func:`combination`), so a grid of 10^10 or 10^100
+combinations costs no more than the trials drawn from it.
 """
 
 from __future__ import annotations
@@ -21,31 +26,38 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import io
 import itertools
 import json
+import math
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 from deltaprop.cli.data import training_data
+from deltaprop.cli.jsonfile import MIB, parse_json, read_json
 from deltaprop.cli.parser import build_parser
+from deltaprop.cli.paths import check_out_dir, check_outputs, writing
 from deltaprop.cli.report import emit, finite_json
-from deltaprop.cli.train import train_model
+from deltaprop.cli.train import CHOICES, TRAIN_OPTIONS, is_kind, kind_words, train_model
+from deltaprop.files.container import atomic_write
 
 SEARCHED = ("hidden", "activation", "lr", "l2", "batch_size", "batch_norm", "dropout",
             "optimizer", "momentum", "init", "loss")
 SETTINGS = ("epochs", "val_fraction", "early_stopping", "seed", "test_fraction")
+AS_TEXT = ("hidden", "batch_size")  # options given as text, a number taken as its text too
+MAX_TRIALS = 100_000  # a sweep runs at most this many trials (each one a training run)
+MAX_SPEC_BYTES = 16 * MIB
+SHOWN = 20  # trials the table shows, of the best and of the failed ones
+REASON_WIDTH = 100
+MAX_LOG_LINE = MIB  # a results.jsonl line longer than this is damaged, and skipped
 
 
 def read_spec(path: str) -> dict[str, Any]:
-    """The spec, checked: a search kind, lists of values for known options."""
-    try:
-        with open(path, encoding="utf-8") as stream:
-            spec = json.load(stream)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not a JSON sweep spec ({error})") from None
+    """The spec, checked: a search kind, lists of values of the right kinds for known options."""
+    spec = read_json(path, "a JSON sweep spec", max_bytes=MAX_SPEC_BYTES)
     if not isinstance(spec, dict) or not isinstance(spec.get("params"), dict) or not spec["params"]:
         raise ValueError(f"{path}: a sweep spec needs \"params\": {{option: [values, ...]}}")
     unknown = sorted(set(spec["params"]) - set(SEARCHED))
@@ -56,30 +68,87 @@ def read_spec(path: str) -> dict[str, Any]:
             raise ValueError(f"{path}: params.{name} must be a non-empty list of values")
     if spec.get("search", "grid") not in ("grid", "random"):
         raise ValueError(f"{path}: search must be 'grid' or 'random', got {spec.get('search')!r}")
+    _check_kinds(path, spec)
     return spec
 
 
+def _check_kinds(path: str, spec: dict[str, Any]) -> None:
+    """Each value of the kind its option takes (a bad one refused now, not as a failed trial)."""
+    checked = [(f"params.{name}", value, name) for name, values in spec["params"].items()
+               for value in values]
+    checked += [(name, spec[name], name) for name in SETTINGS if name in spec]
+    for where, value, name in checked:
+        kind = "whole" if name in AS_TEXT and is_kind(value, "whole") else TRAIN_OPTIONS[name]
+        if not is_kind(value, kind):
+            raise ValueError(f"{path}: {where} must be {kind_words(kind)}, got {repr(value)[:40]}")
+        if value not in CHOICES.get(name, (value,)):
+            raise ValueError(f"{path}: {where} must be one of {CHOICES[name]}, got {value!r}")
+    count = spec.get("trials", 10)
+    if not is_kind(count, "whole") or not 1 <= count <= MAX_TRIALS:
+        raise ValueError(f"{path}: trials must be a whole number from 1 to {MAX_TRIALS:,}, "
+                         f"got {repr(count)[:40]}")
+
+
 def trials(spec: dict[str, Any], seed: int) -> list[dict[str, Any]]:
-    """The option sets to try: every combination (grid), or ``trials`` drawn at random."""
+    """The option sets to try: every combination (grid), or ``trials`` distinct ones drawn at
+    random, decoded from their indices into the grid without building the grid."""
     names = sorted(spec["params"])
-    grid = [dict(zip(names, values)) for values in itertools.product(*(spec["params"][n] for n in names))]
+    values = [spec["params"][name] for name in names]
+    size = math.prod(len(options) for options in values)
     if spec.get("search", "grid") == "grid":
-        return grid
-    count = min(int(spec.get("trials", 10)), len(grid))  # distinct combinations
+        if size > MAX_TRIALS:
+            raise ValueError(f"the grid holds {size:,} combinations, more than a sweep runs "
+                             f"({MAX_TRIALS:,}); \"search\": \"random\" with \"trials\": N "
+                             "draws N of them")
+        return [dict(zip(names, chosen)) for chosen in itertools.product(*values)]
     rng = np.random.default_rng(seed)
-    return [grid[i] for i in rng.choice(len(grid), size=count, replace=False)]
+    indices = distinct_indices(size, min(spec.get("trials", 10), size), rng)
+    return [combination(names, values, index) for index in indices]
+
+
+def combination(names: list[str], values: list[list[Any]], index: int) -> dict[str, Any]:
+    """Combination ``index`` of the grid (in itertools.product's order: the last option varies
+    fastest), decoded as a mixed-radix number whose digits pick each option's value."""
+    chosen: dict[str, Any] = {}
+    for name, options in zip(reversed(names), reversed(values)):
+        index, digit = divmod(index, len(options))
+        chosen[name] = options[digit]
+    return {name: chosen[name] for name in names}
+
+
+def distinct_indices(size: int, count: int, rng: np.random.Generator) -> list[int]:
+    """``count`` distinct integers drawn uniformly from ``range(size)``, ``size`` any Python
+    integer; memory in ``count``, never in ``size``."""
+    if 2 * count >= size:  # most of a small grid (size <= 2 MAX_TRIALS): a permutation
+        return [int(i) for i in rng.permutation(size)[:count]]
+    drawn: dict[int, None] = {}  # a set that keeps the order of the draws
+    while len(drawn) < count:  # each draw is new with probability > 1/2
+        drawn.setdefault(_below(size, rng), None)
+    return list(drawn)
+
+
+def _below(size: int, rng: np.random.Generator) -> int:
+    """A uniform integer in ``[0, size)``, past 64 bits too (random bits, the ones outside
+    the range drawn again: fewer than two draws on average)."""
+    if size <= 2**63:
+        return int(rng.integers(size))
+    bits = size.bit_length()
+    while True:
+        value = int.from_bytes(rng.bytes((bits + 7) // 8), "little") >> (-bits % 8)
+        if value < size:
+            return value
 
 
 def run_trial(base: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
     """Train one option set (in whichever process joblib sends it to); its result."""
     args = copy.copy(base)
     for name, value in options.items():
-        setattr(args, name, str(value) if name in ("hidden", "batch_size") else value)
+        setattr(args, name, str(value) if name in AS_TEXT else value)
     args.quiet, args.out, args.history, args.checkpoint_every = True, None, None, None
     try:
         data = training_data(args.data, args.target, task=args.task, one_hot=args.one_hot)
         model, report = train_model(data, args)
-    except (ValueError, TypeError, ArithmeticError) as error:  # a bad combination: logged
+    except (ValueError, TypeError, ArithmeticError, MemoryError) as error:  # a bad combination: logged
         return {"options": options, "validation": None, "held_out": None, "epochs": 0,
                 "stop_reason": "error", "error": str(error), "model": None}
     history = model.net.history
@@ -91,11 +160,15 @@ def run_trial(base: argparse.Namespace, options: dict[str, Any]) -> dict[str, An
 def sweep(args: argparse.Namespace) -> int:
     spec = read_spec(args.spec)
     base = _base_options(args, spec)
+    candidates = trials(spec, base.seed)
+    check_out_dir(args.out_dir)
     os.makedirs(args.out_dir, exist_ok=True)
     log, best_path = os.path.join(args.out_dir, "results.jsonl"), os.path.join(args.out_dir, "best.dp")
+    table = os.path.join(args.out_dir, "results.csv")
+    check_outputs({"spec": args.spec, "--data": args.data},  # the log is read on purpose
+                  {"results.jsonl": log, "results.csv": table, "best.dp": best_path})
     settings = {name: getattr(base, name) for name in ("data", "target", "task", "one_hot", *SETTINGS)}
     done = _finished(log, settings)
-    candidates = trials(spec, base.seed)
     todo = [t for t in candidates if _key(t) not in done]
     results = [done[_key(t)] for t in candidates if _key(t) in done]
     best = max(results, key=_score, default=None)
@@ -111,15 +184,17 @@ def sweep(args: argparse.Namespace) -> int:
         results.append(result)
         if model is not None and _score(result) > _score(best):
             best = result
-            model.save(best_path)  # as soon as it is the best: a crash later keeps it
+            with writing(best_path):
+                model.save(best_path)  # as soon as it is the best: a crash later keeps it
     ranked = sorted(results, key=_score, reverse=True)
-    _write_csv(os.path.join(args.out_dir, "results.csv"), ranked)
-    failed = [r for r in ranked if r.get("error")]
+    _write_csv(table, ranked)
+    succeeded = sum(_score(r) > -np.inf for r in ranked)
     report = {"command": "sweep", "trials": len(ranked), "ran": len(todo),
-              "skipped": len(ranked) - len(todo), "failed": len(failed),
-              "best": ranked[0] if ranked else None, "out_dir": args.out_dir}
+              "skipped": len(ranked) - len(todo), "failed": len(ranked) - succeeded,
+              "succeeded": succeeded, "best": ranked[0] if succeeded else None,
+              "out_dir": args.out_dir}
     emit(args, report, _table(ranked, report["skipped"]))
-    return 0
+    return 0 if succeeded else 1  # every trial failed: the sweep did not do its job
 
 
 def _run_all(base: argparse.Namespace, todo: list[dict[str, Any]],
@@ -155,19 +230,38 @@ def _base_options(args: argparse.Namespace, spec: dict[str, Any]) -> argparse.Na
 
 
 def _finished(log: str, settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Trials already in the log with the same data and settings, by their options (a torn
-    last line is ignored)."""
+    """Trials already in the log with the same data and settings, by their options (a torn,
+    damaged or overlong line is skipped: that trial runs again)."""
     done: dict[str, dict[str, Any]] = {}
-    if os.path.exists(log):
-        with open(log, encoding="utf-8") as stream:
-            for line in stream:
-                try:
-                    result = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if result.pop("settings", None) == finite_json(settings):
-                    done[_key(result["options"])] = result
+    if not os.path.exists(log):
+        return done
+    with open(log, "rb") as stream:
+        while line := stream.readline(MAX_LOG_LINE + 1):
+            if len(line) > MAX_LOG_LINE:  # skip the rest of it, a piece at a time
+                while line and not line.endswith(b"\n"):
+                    line = stream.readline(MAX_LOG_LINE + 1)
+                continue
+            result = _logged(line)
+            if result is not None and result.pop("settings", None) == finite_json(settings):
+                done[_key(result["options"])] = result
     return done
+
+
+def _logged(line: bytes) -> dict[str, Any] | None:
+    """One line of the log as a result, or None when it is not one."""
+    try:
+        result = parse_json(line, "results.jsonl", "a result")
+    except ValueError:
+        return None
+    if not (isinstance(result, dict) and isinstance(result.get("options"), dict)
+            and is_kind(result.get("validation"), "number?")
+            and isinstance(result.get("held_out") or {}, dict)):
+        return None
+    try:  # a number past floating point's range is no score either
+        result["validation"] = None if result.get("validation") is None else float(result["validation"])
+    except OverflowError:
+        return None
+    return result
 
 
 def _key(options: dict[str, Any]) -> str:
@@ -181,22 +275,51 @@ def _score(result: dict[str, Any] | None) -> float:
 
 
 def _write_csv(path: str, ranked: list[dict[str, Any]]) -> None:
+    """Every result, best first, written atomically."""
     names = sorted({name for result in ranked for name in result["options"]})
-    with open(path, "w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["rank", *names, "validation", "held_out_metric", "held_out", "epochs",
-                         "stop_reason", "error"])
-        for rank, result in enumerate(ranked, 1):
-            metric, value = next(iter((result.get("held_out") or {None: None}).items()))
-            writer.writerow([rank, *(result["options"].get(n) for n in names), result["validation"],
-                             metric, value, result["epochs"], result["stop_reason"],
-                             result.get("error", "")])
+    stream = io.StringIO(newline="")
+    writer = csv.writer(stream)
+    writer.writerow(["rank", *names, "validation", "held_out_metric", "held_out", "epochs",
+                     "stop_reason", "error"])
+    for rank, result in enumerate(ranked, 1):
+        metric, value = next(iter((result.get("held_out") or {None: None}).items()))
+        writer.writerow([rank, *(result["options"].get(n) for n in names), result["validation"],
+                         metric, value, result.get("epochs"), result.get("stop_reason"),
+                         result.get("error", "")])
+    text = stream.getvalue().encode("utf-8")
+
+    def write(out: IO[bytes]) -> None:
+        out.write(text)
+
+    with writing(path):
+        atomic_write(path, write)
 
 
 def _table(ranked: list[dict[str, Any]], skipped: int) -> str:
-    lines = [f"{len(ranked)} trials ({skipped} from an earlier run), best first:"]
-    for rank, result in enumerate(ranked[:20], 1):
-        options = ", ".join(f"{k}={v}" for k, v in sorted(result["options"].items()))
-        val = "nan" if result["validation"] is None else f"{result['validation']:.4f}"
-        lines.append(f"{rank:>3}. validation {val}  {options}")
+    """The best trials, then every failed one with its reason (on one short line)."""
+    succeeded = [r for r in ranked if _score(r) > -np.inf]
+    failed = [r for r in ranked if _score(r) == -np.inf]
+    lines = [f"{len(ranked)} trials ({skipped} from an earlier run), {len(failed)} failed, "
+             "best first:"]
+    for rank, result in enumerate(succeeded[:SHOWN], 1):
+        lines.append(f"{rank:>3}. validation {result['validation']:.4f}  {_options_text(result)}")
+    if len(succeeded) > SHOWN:
+        lines.append(f"     ... {len(succeeded) - SHOWN} more in results.csv")
+    for rank, result in enumerate(failed[:SHOWN], len(succeeded) + 1):
+        lines.append(f"{rank:>3}. failed: {_reason(result)}  {_options_text(result)}")
+    if len(failed) > SHOWN:
+        lines.append(f"     ... {len(failed) - SHOWN} more failed; results.csv has every reason")
+    if not succeeded:
+        lines.append("no trial succeeded: no best model was written")
     return "\n".join(lines)
+
+
+def _options_text(result: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(result["options"].items()))
+
+
+def _reason(result: dict[str, Any]) -> str:
+    """Why a trial has no score, on one line of at most REASON_WIDTH characters."""
+    reason = result.get("error") or f"validation nan ({result.get('stop_reason')})"
+    reason = " ".join(str(reason).split())
+    return reason if len(reason) <= REASON_WIDTH else reason[: REASON_WIDTH - 3] + "..."

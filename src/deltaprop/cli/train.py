@@ -14,19 +14,31 @@ import numpy as np
 import deltaprop as dp
 from deltaprop.callbacks.checkpoint import Checkpoint
 from deltaprop.callbacks.progress import progress_callback
+from deltaprop.cli.budget import check_fits, network_bytes, parameter_count
 from deltaprop.cli.data import TrainingData
 from deltaprop.data.preprocessing import LabelEncoder, Preprocessing, Standardizer
+from deltaprop.evaluation import PREDICT_CHUNK
 from deltaprop.files.model import Model
 from deltaprop.losses import one_hot
 from deltaprop.training import parallel
 from deltaprop.training.options import FitOptions
 
 _DEFAULT_LOSS = {"classify": "cross_entropy", "regress": "squared_error"}
+MLP_ITEMSIZE = np.dtype(np.float32).itemsize  # dp.MLP's default dtype, the one train uses
+MAX_HIDDEN_LAYERS = 1_000
 TINY = 20  # datasets smaller than this get no held-out part by default
-TRAIN_OPTIONS = ("data", "target", "task", "one_hot", "hidden", "activation", "loss", "optimizer",
-                 "lr", "momentum", "epochs", "batch_size", "l2", "batch_norm", "dropout", "init",
-                 "restarts", "n_jobs", "seed", "test_fraction", "val_fraction", "early_stopping",
-                 "out", "checkpoint_every", "checkpoint", "history")
+# The options a checkpoint stores for deltaprop resume, each with its kind (text, whole,
+# number, flag; "?": may be null), checked when a checkpoint is resumed.
+TRAIN_OPTIONS = {
+    "data": "text", "target": "text?", "task": "text?", "one_hot": "flag", "hidden": "text",
+    "activation": "text", "loss": "text?", "optimizer": "text", "lr": "number",
+    "momentum": "number", "epochs": "whole", "batch_size": "text", "l2": "number",
+    "batch_norm": "flag", "dropout": "number", "init": "text?", "restarts": "whole",
+    "n_jobs": "whole?", "seed": "whole", "test_fraction": "number?", "val_fraction": "number",
+    "early_stopping": "whole?", "out": "text?", "checkpoint_every": "whole?",
+    "checkpoint": "text?", "history": "text?"}
+KINDS = {"text": (str,), "whole": (int,), "number": (int, float), "flag": (bool,)}
+CHOICES = {"task": (None, "classify", "regress"), "optimizer": ("adam", "sgd")}
 
 
 @dataclass
@@ -50,12 +62,13 @@ def prepare(data: TrainingData, args: argparse.Namespace) -> Prepared:
     loss = args.loss or _DEFAULT_LOSS[data.task]
     _check_loss(loss, data.task)
     options = fit_options(args, loss)  # a bad value is refused here, before anything is built
-    hidden = _hidden_sizes(args.hidden)
     fraction = args.test_fraction if args.test_fraction is not None else (
         0.0 if len(data.X) < TINY else 0.25)
     train, test = _split(len(data.X), fraction, args.seed)
     n_outputs = data.Y.shape[1] if data.classes is None else len(data.classes)
-    net = dp.MLP([data.X.shape[1], *hidden, n_outputs], activation=args.activation,
+    sizes = [data.X.shape[1], *_hidden_sizes(args.hidden), n_outputs]
+    _check_memory(sizes, len(train), options, args)
+    net = dp.MLP(sizes, activation=args.activation,
                  init=args.init, seed=args.seed, batch_norm=args.batch_norm, dropout=args.dropout)
     preprocessing = Preprocessing(
         data.task, data.feature_names, data.categories, Standardizer.fit(data.X[train]),
@@ -147,6 +160,12 @@ def checkpoint_path(args: argparse.Namespace) -> str:
     return f"{args.out}.ckpt"
 
 
+def output_files(args: argparse.Namespace) -> dict[str, str | None]:
+    """The files a run writes, by option (the checkpoint's default name included)."""
+    checkpoint = checkpoint_path(args) if args.checkpoint_every is not None else args.checkpoint
+    return {"--out": args.out, "--history": args.history, "--checkpoint": checkpoint}
+
+
 def check_options(args: argparse.Namespace) -> None:
     """Refuse bad option values with messages that name the flag (before :func:`fit_options`
     builds fit's options, which refuse any other bad value with fit's own message)."""
@@ -175,19 +194,19 @@ def check_options(args: argparse.Namespace) -> None:
     for ok, message in checks:
         if not ok:
             raise ValueError(message)
-    for flag in ("out", "history", "checkpoint"):
-        _check_writable(getattr(args, flag, None), f"--{flag}")
 
 
-def _check_writable(path: str | None, flag: str) -> None:
-    """Fail before training, not after it, when an output file cannot be written."""
-    if not path:
-        return
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ValueError(f"{flag} {path}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise ValueError(f"{flag} {path}: the folder {folder} is not writable")
+def _check_memory(sizes: list[int], n_train: int, options: FitOptions,
+                  args: argparse.Namespace) -> None:
+    """Refuse a network too large for this machine before building it (see cli.budget):
+    the rows in flight are a batch or an evaluation chunk, for each restart run at once."""
+    batch = n_train if options.batch_size == "full" else min(int(options.batch_size), n_train)
+    rows = max(batch, min(n_train, PREDICT_CHUNK))
+    at_once = 1 if not args.n_jobs else min(args.restarts, args.n_jobs if args.n_jobs > 0
+                                             else os.cpu_count() or 1)
+    needed = at_once * network_bytes(sizes, rows, MLP_ITEMSIZE)
+    check_fits(needed, f"--hidden {args.hidden} ({parameter_count(sizes):,} parameters, "
+                       f"{rows} rows at once)")
 
 
 def _check_loss(loss: str, task: str) -> None:
@@ -222,6 +241,42 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def stored_options(metadata: dict[str, Any], path: str) -> argparse.Namespace:
+    """The train options a checkpoint stored (what :func:`_options` wrote), checked: a
+    checkpoint missing some, or holding a value of the wrong kind, is named, not resumed."""
+    stored = metadata.get("train_options")
+    if not isinstance(stored, dict):
+        raise ValueError(f"{path}: a checkpoint written from Python; continue it with "
+                         "deltaprop.resume(path, X, y)")
+    missing = [name for name in TRAIN_OPTIONS if name not in stored]
+    if missing:
+        raise ValueError(f"{path}: the checkpoint's stored train options lack {', '.join(missing)}; "
+                         "deltaprop resume cannot rebuild the run (deltaprop.resume can, from Python)")
+    wrong = [name for name, kind in TRAIN_OPTIONS.items() if not is_kind(stored[name], kind)]
+    wrong += [name for name, allowed in CHOICES.items() if stored[name] not in allowed]
+    if wrong:
+        values = ", ".join(f"{name}={repr(stored[name])[:40]}" for name in wrong[:5])
+        raise ValueError(f"{path}: the checkpoint's stored train options hold values of the wrong "
+                         f"kind ({values})")
+    return argparse.Namespace(**{name: stored[name] for name in TRAIN_OPTIONS})
+
+
+def is_kind(value: Any, kind: str) -> bool:
+    """Whether ``value`` (read from JSON) is of ``kind``, a kind of :data:`TRAIN_OPTIONS`."""
+    if value is None:
+        return kind.endswith("?")
+    if isinstance(value, bool) and kind.rstrip("?") != "flag":  # JSON true is not a number
+        return False
+    return isinstance(value, KINDS[kind.rstrip("?")])
+
+
+def kind_words(kind: str) -> str:
+    """A kind of :data:`TRAIN_OPTIONS` in words, for messages."""
+    words = {"text": "text", "whole": "a whole number", "number": "a number",
+             "flag": "true or false"}[kind.rstrip("?")]
+    return f"{words} or null" if kind.endswith("?") else words
+
+
 def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Random training and held-out rows; ``fraction`` of them held out."""
     order = np.random.default_rng(seed).permutation(n)
@@ -238,6 +293,9 @@ def _hidden_sizes(text: str) -> list[int]:
         raise ValueError(f"--hidden takes widths like 128,64; got {text!r}") from None
     if any(size <= 0 for size in sizes):
         raise ValueError(f"--hidden widths must be positive; got {text!r}")
+    if len(sizes) > MAX_HIDDEN_LAYERS:  # each a few Python objects the memory estimate omits
+        raise ValueError(f"--hidden gives {len(sizes):,} hidden layers; at most "
+                         f"{MAX_HIDDEN_LAYERS:,}")
     return sizes
 
 

@@ -1,0 +1,99 @@
+"""Where a command writes: never onto a file it reads, never twice to one file, never into a
+folder that is missing.
+
+Every command that writes a file hands its inputs and its outputs to :func:`check_outputs`
+before any work. Files are compared as the file system sees them, not as they are spelled:
+``data.csv``, ``./data.csv``, ``sub/../data.csv``, a symbolic link to it and a hard link to it
+are one file. Overwriting an unrelated existing file stays allowed (that is what ``--out`` is
+for).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from typing import TypeAlias
+
+Key: TypeAlias = "tuple[str, str] | tuple[str, int, int]"
+
+
+def file_key(path: str) -> Key:
+    """What identifies the file ``path`` names: its device and inode when it exists (so every
+    spelling, symbolic link and hard link of it agree), else its resolved absolute path."""
+    real = os.path.realpath(path)
+    try:
+        status = os.stat(real)
+    except OSError:  # not there yet: two outputs are one file when they resolve alike
+        return ("path", os.path.normcase(real))
+    return ("file", status.st_dev, status.st_ino)
+
+
+def check_outputs(inputs: Mapping[str, str | None], outputs: Mapping[str, str | None]) -> None:
+    """Refuse (ValueError) an output that is the same file as an input or as another output,
+    names an existing folder or anything else than a regular file, or lies in a folder that
+    is missing or not writable.
+
+    ``inputs`` and ``outputs`` map a label (the option, e.g. ``--data``) to a path; ``None``
+    or an empty path is no file. Inputs that name no file (an embedded dataset's name) are
+    skipped.
+    """
+    seen: dict[Key, tuple[str, str, str]] = {}
+    for label, path in inputs.items():
+        if isinstance(path, str) and path and os.path.exists(path):
+            seen.setdefault(file_key(path), ("input", label, path))
+    for label, path in outputs.items():
+        if not path:
+            continue
+        _check_location(label, path)
+        key = file_key(path)
+        if key in seen:
+            role, other, other_path = seen[key]
+            raise ValueError(_clash(label, path, role, other, other_path))
+        seen[key] = ("output", label, path)
+
+
+def _clash(label: str, path: str, role: str, other: str, other_path: str) -> str:
+    if role == "input":
+        return (f"{label} {path} is the same file as the input {other} {other_path}; an output "
+                "never overwrites an input: choose another file")
+    return (f"{label} {path} and {other} {other_path} are the same file; give each output a "
+            "file of its own")
+
+
+def _check_location(label: str, path: str) -> None:
+    """Fail before any work, not after it, when ``path`` cannot be written."""
+    if os.path.isdir(path):
+        raise ValueError(f"{label} {path} is a folder; name a file to write")
+    if os.path.exists(path) and not os.path.isfile(path):
+        # Written by renaming a new file over it: a device or a pipe would be replaced, not
+        # written to (/dev/full, a FIFO).
+        raise ValueError(f"{label} {path} is not a regular file (a device, a pipe or a socket); "
+                         "name a file to write")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"{label} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"{label} {path}: the folder {folder} is not writable")
+
+
+def check_out_dir(path: str) -> None:
+    """An output folder (made if missing) must not be an existing file, nor lie below one."""
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        what = "is a file" if probe == os.path.abspath(path) else f"lies in {probe}, which is a file"
+        raise ValueError(f"--out-dir {path} {what}, not a folder; name a folder for the results")
+
+
+@contextlib.contextmanager
+def writing(path: str) -> Iterator[None]:
+    """Name ``path`` in an OSError raised while writing it that names no file (a write into a
+    temporary file, cut short by a full disk or a file-size limit), for the one-line message."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is None and error.strerror:
+            error.filename = path
+        raise
