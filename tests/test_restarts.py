@@ -157,3 +157,32 @@ def test_threaded_restarts_equal_serial_for_any_architecture(arch, batch_norm, d
     assert len(serial_history.restarts) == 3
     assert trained_state(parallel, parallel_history) == trained_state(serial, serial_history)
     assert parallel.predict(X).tobytes() == serial.predict(X).tobytes()
+
+
+
+def test_restart_seeds_are_made_one_run_at_a_time_and_the_root_moves_past_all_of_them():
+    """A hundred million restarts under a time limit allocate no seed list up front; the seeds
+    are the children spawn() would give, and the next call starts after all of them."""
+    import tracemalloc
+
+    from deltaprop.training.restarts import _restart_seeds
+
+    net = dp.MLP([3, 4, 1], seed=0)
+    twin = copy.deepcopy(net.restart_seeds)
+    seeds = list(_restart_seeds(net, 4))
+    assert seeds[0] is None
+    for lazy, spawned in zip(seeds[1:], twin.spawn(3)):
+        assert lazy.spawn_key == spawned.spawn_key
+        np.testing.assert_array_equal(lazy.generate_state(4), spawned.generate_state(4))
+    assert net.restart_seeds.n_children_spawned == twin.n_children_spawned == 3
+    assert next(_restart_seeds(net, 2)) is None and net.restart_seeds.n_children_spawned == 4
+
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    tracemalloc.start()
+    try:
+        history = net.fit(X, X[:, 0], epochs=1, restarts=10**8, time_limit=0.3)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert 1 < len(history.restarts) < 10**8 and peak < 64 * 2**20
+    assert net.restart_seeds.n_children_spawned == 4 + 10**8 - 1

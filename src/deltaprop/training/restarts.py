@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import math
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -84,7 +85,7 @@ def fit_restarts(net: Restartable, optimizer: Optimizer, make_trainer: Any, rest
     epoch (they started too late) are dropped.
     """
     assert net.loss is not None
-    seeds: list[Any] = [None, *net.restart_seeds.spawn(restarts - 1)]
+    seeds = _restart_seeds(net, restarts)
     args = (make_trainer,)
     jobs = effective_jobs(n_jobs)
     if jobs == 1:
@@ -105,6 +106,20 @@ def fit_restarts(net: Restartable, optimizer: Optimizer, make_trainer: Any, rest
         history.stop_message = (f"interrupted (Ctrl-C) in run {runs[-1]['run']}; the best of the "
                                 f"{len(runs)} runs so far (run {best}) was kept")
     return history
+
+
+def _restart_seeds(net: Restartable, restarts: int) -> Iterator[np.random.SeedSequence | None]:
+    """None (run 0 keeps the network's own start), then the seeds of runs 1, 2, ...: the
+    children ``net.restart_seeds.spawn(restarts - 1)`` would give, made one at a time so that
+    a huge ``restarts`` allocates nothing up front; the root is advanced past all of them at
+    once, so the next call explores new starting points whether or not every run ran."""
+    root = net.restart_seeds
+    first, last = root.n_children_spawned, root.n_children_spawned + restarts - 1
+    net.restart_seeds = np.random.SeedSequence(root.entropy, spawn_key=root.spawn_key,
+                                               pool_size=root.pool_size, n_children_spawned=last)
+    yield None
+    for i in range(first, last):
+        yield np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, i), pool_size=root.pool_size)
 
 
 def run_once(net: Restartable, optimizer: Optimizer, run: int, seed: np.random.SeedSequence | None,
@@ -136,7 +151,8 @@ def run_once(net: Restartable, optimizer: Optimizer, run: int, seed: np.random.S
                      copy.deepcopy(net.rng), run_optimizer)
 
 
-def _serial_runs(net: Restartable, optimizer: Optimizer, seeds: list[Any], args: tuple) -> list[RunResult]:
+def _serial_runs(net: Restartable, optimizer: Optimizer, seeds: Iterable[Any],
+                 args: tuple) -> list[RunResult]:
     results: list[RunResult] = []
     best_score = math.inf
     for run, seed in enumerate(seeds):
@@ -153,7 +169,7 @@ def _serial_runs(net: Restartable, optimizer: Optimizer, seeds: list[Any], args:
     return results
 
 
-def _parallel_runs(net: Restartable, optimizer: Optimizer, seeds: list[Any], args: tuple,
+def _parallel_runs(net: Restartable, optimizer: Optimizer, seeds: Iterable[Any], args: tuple,
                    jobs: int) -> list[RunResult]:
     import joblib
 
