@@ -610,3 +610,15 @@ def test_an_os_error_is_its_file_and_its_reason_on_one_line(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     code, _, err = run(argv, capsys)
     assert code == 2 and "Errno" not in err and "nowhere.dp" in err, err
+
+
+def test_whole_labels_beyond_int64_are_classes_and_a_fraction_is_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    Path("big.csv").write_text("a,y\n1,0\n2,2e19\n3,0\n4,2e19\n")
+    Path("frac.csv").write_text("a,y\n1,0\n2,1\n3,0.5\n4,1\n")
+    assert main(shlex.split("train --data big.csv --target y --task classify --epochs 1 --quiet "
+                            "--out big.dp")) == 0
+    assert dp.load("big.dp").classes.tolist() == [0.0, 2e19]
+    capsys.readouterr()
+    assert main(shlex.split("train --data frac.csv --target y --task classify --quiet")) == 2
+    assert "holds fractional numbers (e.g. 0.5)" in capsys.readouterr().err

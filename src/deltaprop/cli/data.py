@@ -70,9 +70,12 @@ def training_data(spec: str, target: str | None, *, task: str | None, one_hot: b
 
 def _classes(y: np.ndarray, targets: list[str]) -> np.ndarray:
     """The sorted labels of a classification target, checked."""
-    if y.dtype.kind == "f":
+    # canonical_labels keeps whole numbers beyond int64 (2e19) as floats: only a fraction is
+    # not a label.
+    fractional = y[y != np.round(y)] if y.dtype.kind == "f" else y[:0]
+    if fractional.size:
         raise ValueError(f"classification needs labels, but the target {targets[0]!r} holds "
-                         f"fractional numbers (e.g. {y.flat[0]:g}); use --task regress")
+                         f"fractional numbers (e.g. {fractional.flat[0]:g}); use --task regress")
     if y.ndim != 1:
         raise ValueError("classification takes one target column; several targets mean "
                          "--task regress")
