@@ -1,4 +1,4 @@
-"""Atomic writes (:func:`deltaprop.files.container.atomic_write`): each writer has a temporary file
+"""Atomic writes (:func:`deltaprop.files.atomic.atomic_write`): each writer has a temporary file
 of its own, so writers racing to one path never mix their files and a reader always sees a
 whole file; a writer that fails (an exception, Ctrl-C, a full disk, a file-size limit) leaves
 the old file byte for byte and no debris, and says which file it could not write and why."""
@@ -9,13 +9,14 @@ import errno
 import multiprocessing
 import os
 import resource
+import stat
 
 import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop.files import container
-from deltaprop.files.container import atomic_write
+from deltaprop.files import atomic
+from deltaprop.files.atomic import atomic_write, check_writable
 
 N_WRITERS, ROUNDS, WIDTH = 2, 10, 400  # each file ~640 kB: a write takes a moment
 pytestmark = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
@@ -89,7 +90,7 @@ def test_a_full_disk_names_the_file_and_the_reason_and_keeps_the_old_file(tmp_pa
     def full(descriptor):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(container.os, "fsync", full)
+    monkeypatch.setattr(atomic.os, "fsync", full)
     with pytest.raises(OSError) as caught:
         dp.save(_network(2.0), path)
     assert caught.value.errno == errno.ENOSPC
@@ -137,3 +138,14 @@ def test_each_write_has_its_own_temporary_file(tmp_path):
         atomic_write(tmp_path / "model.dp", write)
     assert len(set(seen)) == 2 and all(name.startswith(".model.dp.") for name in seen)
     assert (tmp_path / "model.dp").read_bytes() == b"new" and os.listdir(tmp_path) == ["model.dp"]
+
+
+def test_a_device_or_a_pipe_is_never_replaced_by_a_save(tmp_path):
+    """A rename over a FIFO (or, for root, over /dev/null) would replace it with a model file."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(ValueError, match="not a regular file"):
+        dp.save(_network(1.0), pipe)
+    with pytest.raises(ValueError, match="--out .*pipe is not a regular file"):
+        check_writable(pipe, "--out")
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode) and os.listdir(tmp_path) == ["pipe"]

@@ -343,9 +343,10 @@ def _unwritable(tmp_path):
 @pytest.mark.parametrize("where, error, message", [
     (lambda t: t / "missing" / "run.ckpt", ValueError, "the folder .*missing does not exist; create it"),
     (lambda t: _unwritable(t), ValueError, "notes.txt is a file, not a folder"),
-    (lambda t: t, ValueError, "must name a file, not a folder"),
-    (lambda t: "", ValueError, "'' must name a file, not a folder"),
-    (lambda t: str(t) + os.sep, ValueError, "must name a file, not a folder"),
+    (lambda t: t, ValueError, "is a folder; name a file to write, not a folder"),
+    (lambda t: "", ValueError, "checkpoint is empty; name a file to write"),
+    (lambda t: str(t) + os.sep, ValueError, "is a folder; name a file to write"),
+    (lambda t: "/dev/null", ValueError, "/dev/null is not a regular file"),
     (lambda t: 3, TypeError, "checkpoint must be a file path"),
     (lambda t: t / "run\0.ckpt", ValueError, "holds a NUL character"),
     (lambda t: t / ("r" * 250 + ".ckpt"), ValueError, "cannot write in the folder .*too long"),

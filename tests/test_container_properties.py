@@ -395,7 +395,7 @@ def test_the_manifest_scan_counts_what_the_parser_builds(value, indent, ascii):
     """The scan that bounds a manifest before it is parsed finds the depth, the lists and
     objects, and the commas that parsing would build, whatever brackets, quotes, commas and
     backslashes the strings hold, and however the JSON is laid out."""
-    from deltaprop.files.container import json_structure
+    from deltaprop.files.jsonbounds import json_structure
 
     text = json.dumps(value, indent=indent, ensure_ascii=ascii).encode("utf-8")
     assert json_structure(text) == _structure(value)

@@ -607,22 +607,31 @@ def test_two_tabs_train_at_once_without_interfering(new_context, server):
 
 
 def test_a_hidden_tab_rests_and_goes_on_when_shown_again(context, server):
-    """The play loop waits for animation frames, which a hidden tab does not get: a tab left
-    behind another does not train unseen (nor take the other's CPU), and resumes in front."""
+    """The play loop waits for animation frames, which a tab behind another gets rarely if at
+    all: it does not go on training unseen at its pace in front (nor take the other's CPU), and
+    resumes in front. (Headless Chromium keeps calling a tab behind "visible" and still gives
+    it a frame now and then, so the test compares paces rather than asking for none.)"""
     first = context.new_page()
     open_page(first, server, XOR_QUERY)
     first.click("#play")
     first.wait_for_function("Number(document.querySelector('#steps').textContent) >= 20")
-    second = context.new_page()  # a new tab in front of the first (headless Chromium keeps
-    second.goto(server.url)      # calling it "visible", but gives it no animation frames)
+    in_front = _steps_during(first, 1500)
+    second = context.new_page()  # a new tab in front of the first
+    second.goto(server.url)
     second.bring_to_front()
-    first.wait_for_timeout(300)  # the request that was out when it went behind comes back
+    first.wait_for_timeout(500)  # the request that was out when it went behind comes back
+    behind = _steps_during(first, 1500)
+    assert behind * 4 <= in_front and first.text_content("#play") == "Pause"
     resting = steps(first)
-    first.wait_for_timeout(700)
-    assert steps(first) == resting and first.text_content("#play") == "Pause"
     first.bring_to_front()
-    first.wait_for_function(f"Number(document.querySelector('#steps').textContent) > {resting}",
+    first.wait_for_function(f"Number(document.querySelector('#steps').textContent) > {resting + 50}",
                             polling=50)
+
+
+def _steps_during(page, ms):
+    start = steps(page)
+    page.wait_for_timeout(ms)
+    return steps(page) - start
 
 
 def test_sine_regression_draws_the_fitted_curve(page, server, shots):

@@ -130,7 +130,7 @@ def test_a_header_claiming_an_absurd_shape_allocates_nothing(tmp_path):
 
 
 @pytest.mark.parametrize("header, message", [
-    ({"descr": "<f8", "fortran_order": False, "shape": (-5, 2)}, "not a shape of rows"),
+    ({"descr": "<f8", "fortran_order": False, "shape": (-5, 2)}, "has a negative size"),
     ({"descr": "<f8", "fortran_order": False, "shape": (10**15, 0)}, "not a shape of rows"),
     ({"descr": "<f8", "fortran_order": False, "shape": (2, 2, 2)}, "1-D or 2-D"),
     ({"descr": "<c16", "fortran_order": False, "shape": (2, 2)}, "numeric"),

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Any
 
 import numpy as np
 
 from deltaprop._validation import check_positive
 from deltaprop.callbacks.base import Callback, RunView, keeps_state
+from deltaprop.files.atomic import check_writable
 from deltaprop.files.container import save_payload
 
 UNFINISHED = ("interrupted", "time_limit", "diverged")  # resume continues these runs
@@ -33,12 +33,13 @@ class Checkpoint(Callback):
     while writing leaves the previous checkpoint whole). ``fit(checkpoint=path)`` adds one;
     pass a Checkpoint instead to store ``metadata`` (JSON) of the caller's in the file too.
 
-    ``path`` and ``metadata`` are checked when it is made (:func:`check_output_path`), and the
-    path again by ``fit`` before the first step, so a run is never refused after it began."""
+    ``path`` and ``metadata`` are checked when it is made
+    (:func:`~deltaprop.files.atomic.check_writable`), and the path again by ``fit`` before the
+    first step, so a run is never refused after it began."""
 
     def __init__(self, path: str | os.PathLike[str], every: int = 1,
                  metadata: dict[str, Any] | None = None) -> None:
-        self.path = check_output_path(path, "checkpoint")
+        self.path = check_writable(path, "checkpoint")
         self.every = check_positive("checkpoint_every", every, integer=True)
         self.metadata = _check_metadata(metadata)
         self.plan: dict[str, Any] = {}  # set by fit: FitOptions.to_dict(), data fingerprint, split rows
@@ -85,36 +86,6 @@ class Checkpoint(Callback):
                          {f"run.{name}": array for name, array in arrays.items()})
         finally:
             net.history = previous
-
-
-def check_output_path(path: Any, name: str) -> str:
-    """Return ``path`` as a string if a file can be written there, else raise naming it.
-
-    Checked before training, so that a run is never refused after its first epoch has already
-    changed the weights: a path (not a folder) in an existing folder where a file of that name
-    can be created (tried with a temporary file named after it, which also answers for
-    read-only file systems, access lists, root and names too long).
-    """
-    text = os.fspath(path) if isinstance(path, os.PathLike) else path
-    if not isinstance(text, str):
-        raise TypeError(f"{name} must be a file path, got {path!r} ({type(path).__name__})")
-    path = text
-    if "\0" in path:
-        raise ValueError(f"{name} {path!r} holds a NUL character, which no file name can")
-    if not path or path.endswith((os.sep, "/")) or os.path.isdir(path):
-        raise ValueError(f"{name} {path!r} must name a file, not a folder")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        problem = "is a file, not a folder" if os.path.exists(folder) else "does not exist"
-        raise ValueError(f"{name} {path}: the folder {folder} {problem}; create it first")
-    try:  # a name longer than the file's own (a file is written beside it, then renamed)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{os.path.basename(path)}.",
-                                         suffix=".part"):
-            pass
-    except OSError as error:
-        raise ValueError(f"{name} {path}: cannot write in the folder {folder} "
-                         f"({error.strerror or error})") from None
-    return path
 
 
 def _check_metadata(metadata: Any) -> dict[str, Any]:

@@ -21,7 +21,8 @@ from deltaprop.cli.paths import check_outputs, writing
 from deltaprop.cli.report import emit, finite_json
 from deltaprop.cli.train import output_files, resume_model, stored_options, train_model
 from deltaprop.data import datasets as embedded
-from deltaprop.files.container import KINDS, Archive, atomic_write, read_archive
+from deltaprop.files.atomic import atomic_write
+from deltaprop.files.container import KINDS, Archive, read_archive
 from deltaprop.files.load import as_model, load_from
 from deltaprop.files.model import Model
 from deltaprop.files.onnx import export_onnx

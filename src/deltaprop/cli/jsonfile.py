@@ -9,9 +9,9 @@ import os
 from typing import Any
 
 from deltaprop.cli.budget import format_bytes
+from deltaprop.files.jsonbounds import MAX_DEPTH, json_problem
 
 MIB = 2**20
-MAX_DEPTH = 64  # histories, specs and log lines nest 6 levels at most
 
 
 def read_json(path: str, what: str, *, max_bytes: int) -> Any:
@@ -28,30 +28,12 @@ def read_json(path: str, what: str, *, max_bytes: int) -> Any:
 
 def parse_json(raw: str | bytes, where: str, what: str) -> Any:
     """``raw`` decoded as JSON, refused (ValueError naming ``where``) when it is not JSON or
-    nests deeper than ``MAX_DEPTH``."""
+    nests deeper than ``MAX_DEPTH`` (scanned before it is parsed: no RecursionError)."""
+    text = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    problem = json_problem(text, max_depth=MAX_DEPTH)
+    if problem:
+        raise ValueError(f"{where} is not {what}: its JSON {problem}")
     try:
-        value = json.loads(raw)
-    except RecursionError:  # the decoder's own limit, far below the file's depth
-        raise ValueError(_too_deep(where, what)) from None
+        return json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{where} is not {what} ({error})") from None
-    if depth(value) > MAX_DEPTH:
-        raise ValueError(_too_deep(where, what))
-    return value
-
-
-def _too_deep(where: str, what: str) -> str:
-    return f"{where} is not {what}: its JSON nests more than {MAX_DEPTH} levels deep"
-
-
-def depth(value: Any) -> int:
-    """How deeply lists and objects nest in ``value`` (0 for a number or a string); counted
-    without recursion, and only until it passes ``MAX_DEPTH``."""
-    deepest, stack = 0, [(value, 1)]
-    while stack and deepest <= MAX_DEPTH:
-        item, level = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is not None:
-            deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in children)
-    return deepest

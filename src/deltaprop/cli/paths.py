@@ -15,6 +15,8 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import TypeAlias
 
+from deltaprop.files.atomic import check_writable
+
 Key: TypeAlias = "tuple[str, str] | tuple[str, int, int]"
 
 
@@ -45,7 +47,7 @@ def check_outputs(inputs: Mapping[str, str | None], outputs: Mapping[str, str | 
     for label, path in outputs.items():
         if not path:
             continue
-        _check_location(label, path)
+        check_writable(path, label)  # before any work, not after it
         key = file_key(path)
         if key in seen:
             role, other, other_path = seen[key]
@@ -59,22 +61,6 @@ def _clash(label: str, path: str, role: str, other: str, other_path: str) -> str
                 "never overwrites an input: choose another file")
     return (f"{label} {path} and {other} {other_path} are the same file; give each output a "
             "file of its own")
-
-
-def _check_location(label: str, path: str) -> None:
-    """Fail before any work, not after it, when ``path`` cannot be written."""
-    if os.path.isdir(path):
-        raise ValueError(f"{label} {path} is a folder; name a file to write")
-    if os.path.exists(path) and not os.path.isfile(path):
-        # Written by renaming a new file over it: a device or a pipe would be replaced, not
-        # written to (/dev/full, a FIFO).
-        raise ValueError(f"{label} {path} is not a regular file (a device, a pipe or a socket); "
-                         "name a file to write")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ValueError(f"{label} {path}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise ValueError(f"{label} {path}: the folder {folder} is not writable")
 
 
 def check_out_dir(path: str) -> None:

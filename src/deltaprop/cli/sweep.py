@@ -42,7 +42,7 @@ from deltaprop.cli.parser import build_parser
 from deltaprop.cli.paths import check_out_dir, check_outputs, writing
 from deltaprop.cli.report import emit, finite_json
 from deltaprop.cli.train import CHOICES, TRAIN_OPTIONS, is_kind, kind_words, train_model
-from deltaprop.files.container import atomic_write
+from deltaprop.files.atomic import atomic_write
 
 SEARCHED = ("hidden", "activation", "lr", "l2", "batch_size", "batch_norm", "dropout",
             "optimizer", "momentum", "init", "loss")

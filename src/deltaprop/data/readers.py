@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import os
 import zipfile
 from collections.abc import Callable, Sequence
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from deltaprop.data.npy import read_npy_header
 
 Array = np.ndarray
 Columns = dict[str, Array]  # name -> values of shape (n_rows,), in file order
@@ -211,15 +212,11 @@ def _check_npz_sizes(path: Path) -> None:
 def _declared_npy(stream: Any) -> tuple[tuple[int, ...], int] | None:
     """(shape, bytes of data) the ``.npy`` header at the start of ``stream`` declares, read up
     to the data; None when it is no plain header (np.load names that)."""
-    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0,
-               (3, 0): np.lib.format.read_array_header_2_0}
     try:
-        shape, _, dtype = readers[np.lib.format.read_magic(stream)](stream)
-    except (ValueError, SyntaxError, RecursionError, MemoryError, KeyError, EOFError):
+        header = read_npy_header(stream, "", kinds=None)
+    except ValueError:
         return None
-    if dtype.hasobject or any(n < 0 for n in shape):
-        return None
-    return tuple(shape), math.prod(shape) * dtype.itemsize
+    return None if header.dtype.hasobject else (header.shape, header.nbytes)
 
 
 def _read_npy(path: Path) -> Columns:

@@ -30,6 +30,7 @@ import numpy as np
 from deltaprop._validation import TargetLoss, check_data, check_positive
 from deltaprop.data.arrays import Trained
 from deltaprop.data.batches import Epoch, Minibatches, check_validation_data
+from deltaprop.data.npy import NUMBERS, read_npy_header
 
 Array = np.ndarray
 
@@ -101,22 +102,15 @@ class NpyArray:
 def _read_header(path: str, stream: Any) -> tuple[tuple[int, ...], np.dtype[Any], int]:
     """(shape, dtype, data offset) of a ``.npy`` file open at its start, checked for streaming:
     C order, numbers, 1-D or 2-D, a shape of whole sizes (nothing allocated yet)."""
-    readers = {(1, 0): np.lib.format.read_array_header_1_0,
-               (2, 0): np.lib.format.read_array_header_2_0}
-    try:
-        version = np.lib.format.read_magic(stream)
-        if version not in readers:
-            raise ValueError(f".npy format version {version} is not streamed")
-        shape, fortran, dtype = readers[version](stream)
-    except (ValueError, SyntaxError, RecursionError, MemoryError) as error:
-        raise ValueError(f"{path}: not a readable .npy file: {error}") from None
-    if fortran or dtype.kind not in "biuf" or len(shape) not in (1, 2):
+    header = read_npy_header(stream, path, kinds=None)  # numbers are checked below, with the rest
+    shape, fortran, dtype = header.shape, header.fortran_order, header.dtype
+    if fortran or dtype.kind not in NUMBERS or len(shape) not in (1, 2):
         raise ValueError(f"{path}: stream from C-ordered numeric 1-D or 2-D .npy files only; "
                          f"this one holds {dtype} of shape {shape}"
                          + (" in Fortran order" if fortran else ""))
-    if any(n < 0 for n in shape) or (len(shape) == 2 and shape[1] == 0 and shape[0] > 0):
+    if len(shape) == 2 and shape[1] == 0 and shape[0] > 0:
         raise ValueError(f"{path}: the header's shape {shape} is not a shape of rows to stream")
-    return tuple(shape), dtype, stream.tell()
+    return shape, dtype, header.offset
 
 
 class NpyShards:

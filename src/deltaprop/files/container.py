@@ -27,11 +27,9 @@ Reading never executes anything, and allocates only a small multiple of what the
 JSON of bounded size, number of values and containers, and nesting (see ``MAX_*``), and
 ``.npy`` arrays of numbers (never pickles), each header checked against its member's size
 before the array is read, once, into its own memory; compressed, encrypted and duplicated
-members are refused. Writing is atomic: the archive goes to
-a temporary file of its own in the same folder (``.NAME.<random>.part``), flushed to disk, then
-renamed over the destination, so a crash never leaves a half-written file where the previous
-one was, and writers racing to one path never mix their files (the last complete one wins).
-Round trips are bit-exact.
+members are refused. Writing is atomic (:func:`deltaprop.files.atomic.atomic_write`): a crash
+never leaves a half-written file where the previous one was, and writers racing to one path
+never mix their files (the last complete one wins). Round trips are bit-exact.
 
 This module imports no network class (the checkpoint callback writes through it); turning an
 :class:`Archive` into objects is :mod:`deltaprop.files.networks`' and
@@ -40,22 +38,23 @@ This module imports no network class (the checkpoint callback writes through it)
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import struct
-import tempfile
 import zipfile
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import IO, Any
 
 import numpy as np
 
 from deltaprop._version import __version__
+from deltaprop.data.npy import read_npy_header
+from deltaprop.files.atomic import atomic_write
 from deltaprop.files.codec import MAX_LAYERS, network_arrays, network_config
 from deltaprop.files.format1 import from_manifest
+from deltaprop.files.jsonbounds import json_problem
 
 FORMAT = "deltaprop-model"
 FORMAT_VERSION = 2
@@ -182,7 +181,7 @@ def _manifest_text(manifest: dict[str, Any]) -> bytes:
     except RecursionError:  # Python's own limit, far deeper than the reader's
         raise ValueError(f"the model file's {METADATA} is nested deeper than {MAX_JSON_DEPTH} "
                          "levels") from None
-    problem = json_problem(text) if len(text) <= MAX_METADATA_BYTES else (
+    problem = _manifest_problem(text) if len(text) <= MAX_METADATA_BYTES else (
         f"takes {len(text)} bytes; at most {MAX_METADATA_BYTES // 2**20} MiB are read back")
     if problem:
         raise ValueError(f"the model file's {METADATA} {problem}: store large data as arrays")
@@ -218,10 +217,7 @@ MAX_JSON_VALUES = 2**20  # values in lists and objects (their commas, counted ou
 MAX_JSON_CONTAINERS = 2**17  # lists and objects: one per layer, one per epoch (its gradient norms)
 MAX_JSON_DEPTH = 64  # deltaprop itself writes 6 levels; the caller's metadata is checked on writing
 MAX_MEMBERS = 2 * MAX_LAYERS + 1_000  # two statistics per BatchNorm layer, theta, a run's arrays
-_CHUNK = 2**18  # arrays are read, and JSON scanned, in pieces of this size
-_NESTING = np.zeros(256, np.int8)
-_NESTING[list(b"[{")] = 1
-_NESTING[list(b"]}")] = -1
+_CHUNK = 2**18  # arrays are read in pieces of this size
 
 
 def read_archive(path: str | os.PathLike[str]) -> Archive:
@@ -325,65 +321,30 @@ def _read_json(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Any) -> An
         raise ModelFileError(f"{path}: {info.filename} claims {info.file_size} bytes; deltaprop "
                              f"writes and reads at most {MAX_METADATA_BYTES // 2**20} MiB of it")
     text = archive.read(info)
-    problem = json_problem(text)
+    problem = _manifest_problem(text)
     if problem:
         raise ModelFileError(f"{path}: not a model file written by deltaprop ({info.filename} "
                              f"{problem})")
     return json.loads(text.decode("utf-8"))
 
 
-def json_problem(text: bytes) -> str:
-    """Why the JSON ``text`` holds too many values or containers or is nested too deeply (""
-    when it does not), found without parsing it (see :func:`json_structure`)."""
-    depth, containers, commas = json_structure(text)
-    for count, limit, what in ((commas, MAX_JSON_VALUES, "values"),
-                               (containers, MAX_JSON_CONTAINERS, "lists and objects")):
-        if count > limit:
-            return f"holds {count} {what}; at most {limit} are allowed"
-    if depth > MAX_JSON_DEPTH:
-        return f"is nested {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed"
-    return ""
-
-
-def json_structure(text: bytes) -> tuple[int, int, int]:
-    """(deepest nesting, number of lists and objects, number of commas) of the JSON ``text``:
-    its brackets and commas outside strings, counted a piece at a time (memory of a few times
-    ``_CHUNK``, whatever the text), without parsing it."""
-    # Escaped backslashes, then escaped quotes, out of the way: the quotes left delimit strings.
-    codes = np.frombuffer(text.replace(b"\\\\", b"").replace(b'\\"', b""), np.uint8)
-    depth = deepest = containers = commas = quotes = 0
-    for start in range(0, codes.size, _CHUNK):
-        piece = codes[start:start + _CHUNK]
-        quote = piece == ord('"')
-        outside = (np.cumsum(quote, dtype=np.int32) + quotes) % 2 == 0
-        steps = np.where(outside, _NESTING[piece], 0)
-        levels = depth + np.cumsum(steps, dtype=np.int32)
-        deepest, depth = max(deepest, int(levels.max())), int(levels[-1])
-        containers += int(np.count_nonzero(steps == 1))
-        commas += int(np.count_nonzero(outside & (piece == ord(","))))
-        quotes += int(np.count_nonzero(quote))
-    return deepest, containers, commas
+def _manifest_problem(text: bytes) -> str:
+    return json_problem(text, max_depth=MAX_JSON_DEPTH, max_values=MAX_JSON_VALUES,
+                        max_containers=MAX_JSON_CONTAINERS)
 
 
 def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Any) -> np.ndarray:
     """A numeric array, its header checked against the member's size before memory of that
     size is taken, then read into that memory piece by piece (one copy, CRC checked)."""
     with archive.open(info) as stream:
-        version = np.lib.format.read_magic(stream)
-        if version not in ((1, 0), (2, 0)):
-            raise ValueError(f"{info.filename} has .npy format {version}")
-        header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                  else np.lib.format.read_array_header_2_0)
-        shape, fortran_order, dtype = header(stream)  # numpy bounds the header's own size
-        if dtype.kind not in "biuf":  # object arrays would be pickles: never read
-            raise ValueError(f"{info.filename} holds {dtype} values, not numbers")
-        count, held = math.prod(shape), info.file_size - stream.tell()
-        if min(shape, default=0) < 0 or count * dtype.itemsize != held:
-            raise ValueError(f"{info.filename} holds {held} bytes for an array of shape {shape} "
-                             f"({count * dtype.itemsize} bytes)")
-        array = np.empty(count, dtype)
+        header = read_npy_header(stream, info.filename)  # numbers only: never a pickle
+        held = info.file_size - header.offset
+        if header.nbytes != held:
+            raise ValueError(f"{info.filename} holds {held} bytes for an array of shape "
+                             f"{header.shape} ({header.nbytes} bytes)")
+        array = np.empty(math.prod(header.shape), header.dtype)
         _read_into(stream, array.view(np.uint8), info.filename)
-    return array.reshape(shape, order="F" if fortran_order else "C")
+    return array.reshape(header.shape, order="F" if header.fortran_order else "C")
 
 
 def _read_into(stream: IO[bytes], out: np.ndarray, name: str) -> None:
@@ -436,81 +397,3 @@ def _payload(manifest: dict[str, Any], arrays: dict[str, np.ndarray], path: str)
             raise ModelFileError(f"{path}: the model file's contents are inconsistent (its {name} "
                                  f"section is {type(section).__name__}, not a JSON object)")
     return Archive(path, kind, sections, arrays, version, manifest.get("deltaprop_version"))
-
-
-# -- writing files atomically ------------------------------------------------------------------
-def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> None:
-    """Call ``write(stream)`` on a temporary file of its own beside ``path``
-    (``.NAME.<random>.part``), sync it to disk, rename it to ``path``.
-
-    Readers see the old file or the complete new one, never a partial one. Each call writes its
-    own temporary file, so writers racing to one ``path`` never write into each other's: the
-    last complete write wins. On any error (an exception of ``write``, a full disk, a file-size
-    limit, Ctrl-C) the temporary file is removed and ``path`` is untouched; only a process
-    killed outright (SIGKILL, a power cut) leaves its ``.part`` behind, which is safe to delete
-    once no write is running. A new file gets the mode the umask gives; a replaced file keeps
-    its own.
-
-    Raises
-    ------
-    FileNotFoundError
-        When the folder of ``path`` does not exist, before anything is written.
-    OSError
-        When writing fails: the same errno (and class: PermissionError for EACCES, ...), and
-        ``strerror`` (the message, without ``[Errno n]``) naming the path and the reason, as in
-        ``cannot write model.dp: No space left on device``.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"cannot write {path}: the folder {folder} does not exist")
-    mode = _file_mode(path)
-    try:
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.",
-                                                 suffix=".part", dir=folder)
-    except OSError as error:
-        raise _write_error(path, error) from error
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            os.fchmod(descriptor, mode)  # not mkstemp's private 0600
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException as error:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        if isinstance(error, OSError):
-            raise _write_error(path, error) from error
-        raise
-    _sync_folder(folder)
-
-
-def _write_error(path: str, error: OSError) -> OSError:
-    """``error`` as an OSError of the same errno whose message says which file and why."""
-    message = f"cannot write {path}: {error.strerror or error}"
-    return OSError(message) if error.errno is None else OSError(error.errno, message)
-
-
-def _file_mode(path: str) -> int:
-    """The mode a new file gets from the umask, or the replaced file's own."""
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except OSError:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _sync_folder(folder: str) -> None:
-    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)

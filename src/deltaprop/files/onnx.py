@@ -32,7 +32,7 @@ import numpy as np
 
 from deltaprop._version import __version__
 from deltaprop.activations import ACTIVATIONS, Activation
-from deltaprop.files.container import atomic_write
+from deltaprop.files.atomic import atomic_write
 from deltaprop.files.model import Model
 from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Dropout, Layer
 from deltaprop.network import Network

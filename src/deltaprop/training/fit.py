@@ -16,13 +16,14 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from deltaprop.callbacks.base import Callback, check_callbacks
-from deltaprop.callbacks.checkpoint import Checkpoint, check_output_path
+from deltaprop.callbacks.checkpoint import Checkpoint
 from deltaprop.callbacks.progress import ProgressPrinter
 from deltaprop.callbacks.stopping import EarlyStopping, GradientTolerance, TimeLimit
 from deltaprop.data.arrays import ArraySource, Trained
 from deltaprop.data.stream import StreamSource
 from deltaprop.engine.reduction import MpiReduction, Reduction
 from deltaprop.engine.threads import AdaptiveThreads, blas_threads_for
+from deltaprop.files.atomic import check_writable
 from deltaprop.history import History
 from deltaprop.losses import Loss
 from deltaprop.optim import Optimizer, get_optimizer
@@ -250,7 +251,7 @@ def _checkpoint(checkpoint: str | os.PathLike[str] | Checkpoint, options: FitOpt
     """The checkpoint writer, with the plan it writes: the options, the data's fingerprint and
     the rows of a validation split."""
     if isinstance(checkpoint, Checkpoint):
-        check_output_path(checkpoint.path, "checkpoint")  # still writable, before any step
+        check_writable(checkpoint.path, "checkpoint")  # still writable, before any step
         writer = checkpoint
     else:
         writer = Checkpoint(checkpoint, options.checkpoint_every)
