@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -601,8 +602,9 @@ def test_resume_names_what_a_checkpoints_stored_options_lack(tmp_path, monkeypat
 
 
 def test_more_hidden_layers_than_a_model_file_holds_are_refused(capsys):
-    one_line_error(*run("train --data xor --hidden " + "1," * 1001, capsys)[::2],
-                   "--hidden gives 1,001 hidden layers; at most 1,000")
+    # 2,499 hidden layers with BatchNorm and dropout are 9,998 layers: as many as a file holds.
+    one_line_error(*run("train --data xor --hidden " + "1," * 2500, capsys)[::2],
+                   "--hidden gives 2,500 hidden layers; at most 2,499")
 
 
 @pytest.mark.parametrize("argv", ["info nowhere.dp", "predict nowhere.dp --data xor"])
@@ -622,3 +624,12 @@ def test_whole_labels_beyond_int64_are_classes_and_a_fraction_is_named(tmp_path,
     capsys.readouterr()
     assert main(shlex.split("train --data frac.csv --target y --task classify --quiet")) == 2
     assert "holds fractional numbers (e.g. 0.5)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", ["plot pipe.json --out p.png", "sweep pipe.json --data xor",
+                                  "train --data pipe.csv --epochs 1"])
+def test_a_pipe_given_as_an_input_is_refused_not_read_forever(tmp_path, monkeypatch, capsys, argv):
+    monkeypatch.chdir(tmp_path)
+    os.mkfifo("pipe.json")
+    os.mkfifo("pipe.csv")
+    one_line_error(*run(argv, capsys)[::2], r"pipe\.(json|csv) is not a regular file")

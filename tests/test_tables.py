@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 
@@ -88,8 +89,11 @@ def test_non_utf8_file_names_the_byte_offset_line_and_fix(tmp_path):
 def test_missing_file_directory_and_unknown_extension(tmp_path):
     with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "nope.csv"))):
         read_table(tmp_path / "nope.csv")
-    with pytest.raises(FileNotFoundError, match="is a directory"):
+    with pytest.raises(DataFileError, match="is a folder; give a data file"):
         read_table(tmp_path)
+    os.mkfifo(tmp_path / "pipe.csv")  # would block a read forever
+    with pytest.raises(DataFileError, match=r"pipe\.csv is not a regular file \(a pipe"):
+        read_table(tmp_path / "pipe.csv")
     with pytest.raises(DataFileError, match=r"unknown extension '\.xlsx'; supported are \.csv, \.tsv"):
         read_table(write(tmp_path, "a\n1\n", "data.xlsx"))
 

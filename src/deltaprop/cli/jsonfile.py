@@ -17,6 +17,9 @@ MIB = 2**20
 def read_json(path: str, what: str, *, max_bytes: int) -> Any:
     """The JSON value in ``path`` (described as ``what`` in errors), refused (ValueError)
     above ``max_bytes`` or ``MAX_DEPTH`` levels of nesting."""
+    if os.path.exists(path) and not os.path.isfile(path):  # a pipe would block the read
+        raise ValueError(f"{path} is not a regular file (a folder, a pipe or a device); "
+                         f"give {what} as a file")
     size = os.path.getsize(path)
     with open(path, "rb") as stream:
         raw = stream.read(max_bytes + 1)  # not more, whatever the size said (a pipe, a device)

@@ -18,6 +18,7 @@ from deltaprop.cli.budget import check_fits, network_bytes, parameter_count
 from deltaprop.cli.data import TrainingData
 from deltaprop.data.preprocessing import LabelEncoder, Preprocessing, Standardizer
 from deltaprop.evaluation import PREDICT_CHUNK
+from deltaprop.files.codec import MAX_LAYERS
 from deltaprop.files.model import Model
 from deltaprop.losses import one_hot
 from deltaprop.training import parallel
@@ -25,7 +26,9 @@ from deltaprop.training.options import FitOptions
 
 _DEFAULT_LOSS = {"classify": "cross_entropy", "regress": "squared_error"}
 MLP_ITEMSIZE = np.dtype(np.float32).itemsize  # dp.MLP's default dtype, the one train uses
-MAX_HIDDEN_LAYERS = 1_000
+# Each hidden layer is up to four layers (dense, BatchNorm, activation, dropout): as many as a
+# model file holds.
+MAX_HIDDEN_LAYERS = (MAX_LAYERS - 2) // 4
 TINY = 20  # datasets smaller than this get no held-out part by default
 # The options a checkpoint stores for deltaprop resume, each with its kind (text, whole,
 # number, flag; "?": may be null), checked when a checkpoint is resumed.

@@ -260,8 +260,11 @@ def read_table(path: str | os.PathLike[str]) -> Table:
         For ``.parquet`` without pyarrow.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():  # a pipe would block the read; a device never ends
+        what = "a folder" if path.is_dir() else "not a regular file (a pipe, a device or a socket)"
+        raise DataFileError(f"{path} is {what}; give a data file")
     if not path.is_file():
-        raise FileNotFoundError(f"data file not found: {path}" + (" is a directory" if path.is_dir() else ""))
+        raise FileNotFoundError(f"data file not found: {path}")
     suffix = path.suffix.lower()
     if suffix not in READERS:
         raise DataFileError(f"{path}: unknown extension {suffix or '(none)'!r}; supported are "
