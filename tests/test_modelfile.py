@@ -654,3 +654,16 @@ def test_a_real_model_loads_within_a_small_multiple_of_its_size(tmp_path):
     np.testing.assert_array_equal(loaded.theta, net.theta)
     assert peaks[0] < 1.1 * net.theta.nbytes + 2**19  # was 2.2 times theta
     assert peaks[1] < 4.2 * net.theta.nbytes + 2**19
+
+
+@pytest.mark.parametrize("path", [3, None, 3.5, ["net.dp"]])
+def test_a_path_that_is_not_a_path_is_named_and_no_descriptor_is_touched(path):
+    with pytest.raises(TypeError, match="a model file's path must be a str or path-like"):
+        dp.load(path)
+
+
+def test_a_folder_or_a_pipe_is_not_a_model_file(tmp_path):
+    os.mkfifo(tmp_path / "pipe.dp")  # a read would block forever
+    for path in (tmp_path, tmp_path / "pipe.dp"):
+        with pytest.raises(dp.ModelFileError, match="is not a model file: it is a folder, a pipe"):
+            dp.load(path)

@@ -231,12 +231,21 @@ def read_archive(path: str | os.PathLike[str]) -> Archive:
 
     Raises
     ------
+    TypeError
+        When ``path`` is not a str or path-like (an int would be read as a file descriptor).
     FileNotFoundError
         When there is no file at ``path``.
     ModelFileError
-        (a ValueError) naming the problem: not a model file, truncated or corrupted, written by
-        a newer deltaprop, too large a claim, or a payload without its sections.
+        (a ValueError) naming the problem: a folder, a pipe or a device, not a model file,
+        truncated or corrupted, written by a newer deltaprop, too large a claim, or a payload
+        without its sections.
     """
+    if not isinstance(path, (str, os.PathLike)):  # an int would be taken as a file descriptor
+        raise TypeError(f"a model file's path must be a str or path-like, got {path!r} "
+                        f"({type(path).__name__})")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise ModelFileError(f"{os.fspath(path)} is not a model file: it is a folder, a pipe or a "
+                             "device, not a regular file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no model file at {os.fspath(path)!r}")
     try:  # one open file: a writer replacing ``path`` meanwhile does not change what is read
