@@ -408,3 +408,31 @@ def test_bad_arguments_of_resume_and_checkpoint_are_named(tmp_path):
         dp.Checkpoint(tmp_path / "other.ckpt", metadata=[("run", 1)])
     with pytest.raises(TypeError, match="metadata must hold only what JSON can"):
         dp.Checkpoint(tmp_path / "other.ckpt", metadata={"when": object()})
+
+
+@pytest.mark.parametrize("victim", ["data.csv", "model.dp", "notes.ckpt"])
+def test_a_checkpoint_never_replaces_a_file_that_is_not_a_checkpoint(tmp_path, victim):
+    """fit(checkpoint=path) replaces the previous checkpoint of a run, never a data file or a
+    model of the user's: both are refused, byte for byte untouched, before the first step."""
+    X, y = np.random.default_rng(0).standard_normal((20, 3)), np.arange(20) % 2
+    net = dp.MLP([3, 4, 2], seed=0)
+    path = tmp_path / victim
+    if victim == "model.dp":
+        dp.save(net, path)
+    else:
+        path.write_text("a,b,y\n1,2,0\n")
+    before, start = path.read_bytes(), net.theta.copy()
+    with pytest.raises(ValueError, match=r"checkpoint .*: there is (a model file holding a network .*|a "
+                                         r"file that is not a checkpoint), which a checkpoint would"):
+        net.fit(X, y, loss="cross_entropy", epochs=2, checkpoint=path)
+    assert path.read_bytes() == before
+    np.testing.assert_array_equal(net.theta, start)
+    # A checkpoint is replaced by the next one: that is what it is for.
+    ckpt = tmp_path / "run.ckpt"
+    net.fit(X, y, loss="cross_entropy", epochs=1, checkpoint=ckpt)
+    net.fit(X, y, loss="cross_entropy", epochs=1, checkpoint=ckpt)
+
+
+def test_checkpoint_every_without_a_checkpoint_is_refused():
+    with pytest.raises(ValueError, match="checkpoint_every=5 needs a checkpoint path"):
+        dp.FitOptions(checkpoint_every=5)

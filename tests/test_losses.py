@@ -41,3 +41,9 @@ def test_targets_whose_squares_overflow_the_dtype_are_named_not_called_divergenc
         X, np.full(20, 1e20), loss=loss, epochs=1).stop_reason == "epochs"
     assert dp.MLP([3, 4, 1], dtype=np.float32, seed=0).fit(
         X, np.full(20, 1e17), loss=loss, epochs=1).stop_reason == "epochs"
+
+
+def test_the_advice_for_overflowing_squares_fits_the_network():
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    with pytest.raises(ValueError, match=r"hold 1e\+300: .*overflow float64 .*standardize it\)$"):
+        dp.MLP([3, 4, 1], dtype=np.float64, seed=0).fit(X, np.full(20, 1e300), epochs=1)

@@ -174,10 +174,11 @@ def not_finite_error(original: Any, name: str, dtype: Any) -> ValueError:
     if not all_finite(values):
         return ValueError(f"{name} contains NaN or infinity; remove or impute those values first")
     biggest = float(np.abs(values).max())
+    wider = " or use a float64 network" if np.dtype(dtype) != np.float64 else ""
     return ValueError(
         f"{name} holds {biggest:.4g}, beyond the largest {np.dtype(dtype).name} "
         f"({float(np.finfo(dtype).max):.4g}): it overflows to infinity; rescale it (e.g. "
-        "standardize it) or use a float64 network"
+        f"standardize it){wider}"
     )
 
 

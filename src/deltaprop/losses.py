@@ -150,10 +150,11 @@ def check_squares_fit(Y: Array) -> None:
         biggest = float(np.max(np.abs(Y)))
     limit = math.sqrt(float(np.finfo(Y.dtype).max) / Y.size)
     if math.isfinite(biggest) and biggest > limit:
+        wider = " or use a float64 network" if Y.dtype != np.float64 else ""
         raise ValueError(
             f"the targets hold {biggest:.4g}: squared over {Y.shape[0]} rows they overflow "
             f"{Y.dtype.name} (largest {float(np.finfo(Y.dtype).max):.4g}); rescale y (e.g. "
-            "standardize it) or use a float64 network")
+            f"standardize it){wider}")
 
 
 class SquaredError(_Squared):

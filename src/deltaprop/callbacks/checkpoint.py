@@ -23,7 +23,7 @@ import numpy as np
 from deltaprop._validation import check_positive
 from deltaprop.callbacks.base import Callback, RunView, keeps_state
 from deltaprop.files.atomic import check_writable
-from deltaprop.files.container import save_payload
+from deltaprop.files.container import KINDS, ModelFileError, read_archive, save_payload
 
 UNFINISHED = ("interrupted", "time_limit", "diverged")  # resume continues these runs
 
@@ -39,7 +39,7 @@ class Checkpoint(Callback):
 
     def __init__(self, path: str | os.PathLike[str], every: int = 1,
                  metadata: dict[str, Any] | None = None) -> None:
-        self.path = check_writable(path, "checkpoint")
+        self.path = _check_replaceable(check_writable(path, "checkpoint"))
         self.every = check_positive("checkpoint_every", every, integer=True)
         self.metadata = _check_metadata(metadata)
         self.plan: dict[str, Any] = {}  # set by fit: FitOptions.to_dict(), data fingerprint, split rows
@@ -86,6 +86,22 @@ class Checkpoint(Callback):
                          {f"run.{name}": array for name, array in arrays.items()})
         finally:
             net.history = previous
+
+
+def _check_replaceable(path: str) -> str:
+    """``path``, unless a file is there that is not a checkpoint: a checkpoint replaces the
+    previous checkpoint of a run, never a model, a data file or anything else of the user's."""
+    if not os.path.exists(path):
+        return path
+    try:
+        kind = read_archive(path).kind
+    except (ModelFileError, OSError):
+        kind = None
+    if kind != "checkpoint":
+        what = f"a model file holding {KINDS[kind]}" if kind else "a file that is not a checkpoint"
+        raise ValueError(f"checkpoint {path}: there is {what}, which a checkpoint would replace; "
+                         "choose another path, or move that file first")
+    return path
 
 
 def _check_metadata(metadata: Any) -> dict[str, Any]:

@@ -86,6 +86,9 @@ class FitOptions:
         }
         for name, value in checked.items():  # Python numbers: JSON-ready
             object.__setattr__(self, name, value)
+        if self.checkpoint is None and self.checkpoint_every != 1:
+            raise ValueError(f"checkpoint_every={self.checkpoint_every} needs a checkpoint path "
+                             "(checkpoint=...) to write to")
         if self.checkpoint is not None and self.restarts > 1:
             raise ValueError("checkpoints do not cover restarts (each run would need its own "
                              "file); use restarts=1 with checkpoint")
