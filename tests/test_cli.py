@@ -265,7 +265,12 @@ def test_datasets_lists_every_embedded_dataset(capsys):
     ("train --data sine --loss cross_entropy", "--loss cross_entropy is for classification"),
     ("train --data moons --loss hinge", "unknown loss 'hinge'"),  # FitOptions's own message
     ("train --data moons --n-jobs 0", "n-jobs must not be 0"),
+    ("train --data moons --hidden 4,,4", "--hidden '4,,4': hidden layer 2 has no width"),
+    ("train --data moons --hidden 4,", "--hidden '4,': hidden layer 2 has no width"),
+    ("train --data moons --hidden ,4", "--hidden ',4': hidden layer 1 has no width"),
+    ("train --data moons --init foo", "--init: unknown init 'foo'"),
     ("gradcheck --rows 0", "--rows must be at least 1"),
+    ("gradcheck --seed -1", "--seed must be >= 0, got -1"),
     ("train --data moons --early-stopping 3", "--early-stopping needs --val-fraction"),
     ("train --data moons --target y", "--target is for data files"),
     ("train --data sine --task classify", "holds fractional numbers"),
@@ -280,6 +285,58 @@ def test_bad_input_exits_2_with_one_line_naming_the_problem(workdir, capsys, arg
     code, out, err = run(argv, capsys)
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and re.search(message, err), err
+
+
+# Every loss name (aliases and case too) against every task: trained with the outputs the
+# loss needs, or refused in one line naming the loss and what to use.
+_LOSS_NAMES = ("squared_error", "sse", "mse", "cross_entropy", "log_loss",
+               "categorical_cross_entropy", "binary_cross_entropy", "bce", "BCE", "Log_Loss")
+_CLASSIFYING = {"cross_entropy", "log_loss", "categorical_cross_entropy", "binary_cross_entropy",
+                "bce", "BCE", "Log_Loss"}
+_BINARY = {"binary_cross_entropy", "bce", "BCE"}
+
+
+def _loss_task_outcome(loss, data, task):
+    """(outputs of the trained network, or None) and the message expected otherwise."""
+    if task == "regress" and loss in _CLASSIFYING:
+        return None, f"--loss {loss} is for classification; for --task regress use squared_error"
+    n_classes = {"moons": 2, "iris": 3}[data] if task == "classify" else 0
+    if loss in _BINARY and n_classes != 2:
+        return None, (f"--loss {loss} takes two classes \\(on one sigmoid output\\); the target "
+                      f"has {n_classes}: use cross_entropy")
+    return (1 if loss in _BINARY else n_classes or 1), None
+
+
+@pytest.mark.parametrize("loss", _LOSS_NAMES)
+@pytest.mark.parametrize(("data", "task"), [("moons", "classify"), ("iris", "classify"),
+                                            ("moons", "regress")])
+def test_every_loss_trains_every_task_or_is_refused_naming_it(loss, data, task, tmp_path, capsys):
+    outputs, message = _loss_task_outcome(loss, data, task)
+    code, _, err = run(["train", "--data", data, "--task", task, "--loss", loss, "--epochs", "1",
+                        "--hidden", "3", "--quiet", "--out", str(tmp_path / "m.dp")], capsys)
+    if message is not None:
+        assert code == 2 and len(err.strip().splitlines()) == 1 and re.search(message, err), err
+        return
+    assert code == 0, err
+    model = dp.load(tmp_path / "m.dp")
+    assert model.net.n_outputs == outputs
+    X, y = dp.datasets.load(data).X, dp.datasets.load(data).y
+    if task == "classify":
+        assert set(model.predict(X)) <= set(y)
+    if loss in _CLASSIFYING and task == "classify":  # one sigmoid output gives both columns
+        probabilities = model.predict_proba(X)
+        assert probabilities.shape[1] == {"moons": 2, "iris": 3}[data]
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_binary_cross_entropy_learns_two_classes_on_one_output(tmp_path, capsys):
+    code, out, err = run(["train", "--data", "moons", "--loss", "bce", "--epochs", "40", "--lr",
+                          "0.01", "--quiet", "--json", "--out", str(tmp_path / "m.dp")], capsys)
+    report = json.loads(out)
+    assert code == 0 and report["loss"] == "binary_cross_entropy" and report["held_out"]["accuracy"] > 0.8
+    model = dp.load(tmp_path / "m.dp")
+    assert model.net.output_layer.activation.name == "sigmoid"
+    assert set(model.predict(dp.datasets.load("moons").X)) <= set(dp.datasets.load("moons").y)
 
 
 def test_the_command_line_trains_with_fit_options_made_once():
@@ -603,7 +660,7 @@ def test_resume_names_what_a_checkpoints_stored_options_lack(tmp_path, monkeypat
 
 def test_more_hidden_layers_than_a_model_file_holds_are_refused(capsys):
     # 2,499 hidden layers with BatchNorm and dropout are 9,998 layers: as many as a file holds.
-    one_line_error(*run("train --data xor --hidden " + "1," * 2500, capsys)[::2],
+    one_line_error(*run("train --data xor --hidden " + "1," * 2499 + "1", capsys)[::2],
                    "--hidden gives 2,500 hidden layers; at most 2,499")
 
 

@@ -141,6 +141,28 @@ def test_gradcheck_rejects_a_wrong_output_delta(monkeypatch):
     assert not dp.gradcheck(net, X, Y, loss="cross_entropy").passed  # the missing 1/n is caught
 
 
+@pytest.mark.parametrize(("seed", "error"), [(-1, ValueError), (1.5, TypeError), ("0", TypeError),
+                                             (True, TypeError), (None, TypeError)])
+def test_gradcheck_names_a_bad_seed(seed, error):
+    net = dp.MLP([2, 3, 2], dtype=np.float64, seed=0)
+    with pytest.raises(error, match=f"seed must be an integer >= 0, got {seed!r}"):
+        dp.gradcheck(net, np.zeros((2, 2)), np.array([0, 1]), loss="cross_entropy", seed=seed)
+
+
+def test_gradcheck_takes_a_network_and_says_what_to_pass_for_a_model(tmp_path):
+    net = dp.MLP([2, 3, 2], dtype=np.float64, seed=0)
+    X, y = np.random.default_rng(0).standard_normal((4, 2)), np.array([0, 1, 0, 1])
+    dp.save(dp.Model.from_network(net), tmp_path / "m.dp")
+    model = dp.load(tmp_path / "m.dp")  # a Model: a network with its preprocessing
+    with pytest.raises(TypeError, match=r"got a Model .* pass model\.net, with X the network's "
+                                        r"inputs \(model\.network_inputs\(rows\)\)"):
+        dp.gradcheck(model, X, y, loss="cross_entropy")
+    assert dp.gradcheck(model.net, model.network_inputs(X), y, loss="cross_entropy").passed
+    for junk in ("net.dp", None, 3):
+        with pytest.raises(TypeError, match=f"gradcheck checks a Network, got {junk!r}"):
+            dp.gradcheck(junk, X, y)
+
+
 def test_gradcheck_refuses_a_negative_l2():
     with pytest.raises(ValueError, match="l2"):
         dp.gradcheck(dp.MLP([2, 1]), np.ones((2, 2)), np.ones(2), l2=-1)

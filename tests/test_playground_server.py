@@ -33,7 +33,7 @@ from deltaprop.files.container import read_archive
 from deltaprop.playground import Session, parse_config, serve_in_thread
 from deltaprop.playground.config import ConfigError
 from deltaprop.playground.export import model_bytes, python_code
-from deltaprop.playground.server import PlaygroundServer, Sessions
+from deltaprop.playground.server import BODY_KEYS, PlaygroundServer, Sessions
 from deltaprop.playground.session import MAP_SIZE, OUTPUT_SIZE, fit_options
 
 
@@ -448,11 +448,27 @@ def test_reset_train_step_and_export_over_http(server):
     ("/api/step", None, b"null", 400, "the body must be a JSON object"),
     ("/api/step", None, b'"text"', 400, "the body must be a JSON object"),
     ("/api/step", None, b'{"session": "bad"', 400, "the body is not JSON"),
+    # a key the call does not read (a typo, say) is refused by every call, before the session
+    ("/api/reset", {"session": "bad", "config": {}, "x": 1}, None, 400, "takes no 'x'"),
+    ("/api/train", {"session": "never-reset", "x": 1}, None, 400, "takes no 'x'"),
+    ("/api/train", {"session": "bad", "max_step": 5}, None, 400, "takes no 'max_step'"),
+    ("/api/step", {"session": "never-reset", "x": 1}, None, 400, "takes no 'x'"),
 ])
 def test_bad_requests_get_a_json_error_naming_the_problem(server, path, body, raw, status, words):
     got, answer = _post(server, path, body, raw)
     assert got == status and words in answer["error"], answer
     assert set(answer) == {"error", "field"}
+
+
+@pytest.mark.parametrize("path", sorted(BODY_KEYS))
+def test_every_call_refuses_a_key_it_does_not_read_naming_it(server, path):
+    if path.startswith("/api/export/"):
+        got, _, data = _request(server, path + "?session=never-reset&sesion=x")
+        answer = json.loads(data)
+    else:
+        got, answer = _post(server, path, {"session": "never-reset", "colour": "red"})
+    assert got == 400 and answer["field"] in ("colour", "sesion"), answer
+    assert "takes no" in answer["error"] and "its keys: session" in answer["error"]
 
 
 def test_a_refused_post_closes_its_connection_so_its_body_is_never_a_request(server):

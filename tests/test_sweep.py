@@ -66,24 +66,50 @@ def test_random_search_draws_distinct_combinations_reproducibly(tmp_path):
 
 def test_a_failing_trial_is_logged_and_the_best_model_survives_a_rerun(tmp_path, capsys):
     out = tmp_path / "out"
-    failing = {"params": {"lr": [0.05, -1.0]}, "epochs": 5}
+    # momentum 0.5 is a good value (with sgd), adam too (with 0); together a failed trial, logged
+    failing = {"params": {"optimizer": ["adam", "sgd"], "momentum": [0, 0.5]}, "epochs": 5}
     assert main(["sweep", write_spec(tmp_path, failing), "--data", "moons", "--out-dir", str(out),
                  "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["failed"] == 1 and report["best"]["options"] == {"lr": 0.05}
-    assert any("--lr must be positive" in r.get("error", "") for r in results(out))
+    assert report["failed"] == 1 and report["best"]["options"] != {"momentum": 0.5, "optimizer": "adam"}
+    assert any("--momentum is for --optimizer sgd" in r.get("error", "") for r in results(out))
     (out / "best.dp").unlink()  # lost (say a crash before it was written): a rerun restores it
     assert main(["sweep", write_spec(tmp_path, failing), "--data", "moons", "--out-dir", str(out)]) == 0
-    assert (out / "best.dp").exists() and len(results(out)) == 2
+    assert (out / "best.dp").exists() and len(results(out)) == 4
     # Other settings (here the data) are other trials, not the logged ones.
     assert main(["sweep", write_spec(tmp_path, failing), "--data", "circles", "--out-dir", str(out),
                  "--json"]) == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["ran"] == 2
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["ran"] == 4
 
 
 @pytest.mark.parametrize("spec, message", [
     ({"params": {}}, "needs \"params\""),
-    ({"params": {"colour": ["red"]}}, "cannot search \\['colour'\\]"),
+    ({"params": {"colour": ["red"]}}, "cannot search 'colour'; known: hidden, activation"),
+    ({"params": {"hiden": ["4"]}}, "cannot search 'hiden' \\(did you mean 'hidden'\\?\\)"),
+    # an unknown key at the top (a typo) is refused, not ignored, with the closest known one
+    ({"params": {"lr": [0.1]}, "epoch": 500}, "no key 'epoch' \\(did you mean 'epochs'\\?\\)"),
+    ({"params": {"lr": [0.1]}, "colour": 1}, "no key 'colour'; known: search, trials, params"),
+    # every setting and every value by train's own rule for it, named as the spec names it
+    ({"params": {"hidden": ["4"]}, "epochs": 0}, "spec.json: epochs must be at least 1, got 0$"),
+    ({"params": {"hidden": ["4"]}, "val_fraction": 1.5}, "val_fraction must lie in \\[0, 1\\), got 1.5"),
+    ({"params": {"hidden": ["4"]}, "val_fraction": -0.1}, "val_fraction must lie in \\[0, 1\\)"),
+    ({"params": {"hidden": ["4"]}, "test_fraction": 1}, "test_fraction must lie in \\[0, 1\\), got 1"),
+    ({"params": {"hidden": ["4"]}, "seed": -3}, "seed must be >= 0, got -3"),
+    ({"params": {"hidden": ["4"]}, "early_stopping": 0}, "early_stopping must be at least 1 epoch"),
+    ({"params": {"lr": [0.05, -1.0]}}, "params.lr must be positive, got -1.0"),
+    ({"params": {"l2": [0, -1]}}, "params.l2 must be >= 0, got -1"),
+    ({"params": {"dropout": [0, 1]}}, "params.dropout must lie in \\[0, 1\\), got 1"),
+    ({"params": {"momentum": [1.5]}}, "params.momentum must lie in \\[0, 1\\), got 1.5"),
+    ({"params": {"hidden": ["8", "8,x"]}}, "params.hidden takes widths like 128,64; got '8,x'"),
+    ({"params": {"hidden": [4, 0]}}, "params.hidden widths must be positive; got '0'"),
+    ({"params": {"hidden": ["4,,4"]}}, "params.hidden '4,,4': hidden layer 2 has no width"),
+    ({"params": {"batch_size": ["full", "0"]}}, "params.batch_size takes a positive integer or 'full'"),
+    ({"params": {"activation": ["relux"]}}, "params.activation: unknown activation 'relux'"),
+    ({"params": {"init": ["he", "foo"]}}, "params.init: unknown init 'foo'"),
+    ({"params": {"loss": ["mse", "hinge"]}}, "params.loss: unknown loss 'hinge'"),
+    # a value that goes with no trial holding it (momentum where every trial uses adam)
+    ({"params": {"momentum": [0, 0.9]}}, "params.momentum 0.9: --momentum is for --optimizer sgd "
+                                          "\\(in every trial that holds it\\)"),
     ({"params": {"lr": 0.1}}, "must be a non-empty list"),
     ({"search": "bayes", "params": {"lr": [0.1]}}, "search must be 'grid' or 'random'"),
     ({"params": {"lr": ["fast"]}}, "params.lr must be a number, got 'fast'"),
@@ -94,8 +120,8 @@ def test_a_failing_trial_is_logged_and_the_best_model_survives_a_rerun(tmp_path,
     ({"params": {"lr": [0.1]}, "early_stopping": 2.5}, "early_stopping must be a whole number or null"),
     ({"search": "random", "trials": 0, "params": {"lr": [0.1]}}, "trials must be a whole number from 1"),
     ({"search": "random", "trials": 1e300, "params": {"lr": [0.1]}}, "trials must be a whole number"),
-    ({"params": {name: list(range(1, 11)) for name in ("lr", "l2", "dropout", "momentum", "batch_size",
-                                                        "hidden")}},
+    ({"params": {**{name: list(range(1, 11)) for name in ("lr", "l2", "batch_size", "hidden")},
+                 **{name: [i / 10 for i in range(10)] for name in ("dropout", "momentum")}}},
      "the grid holds 1,000,000 combinations, more than a sweep runs \\(100,000\\); \"search\": \"random\""),
     ({"params": {"lr": json.loads("[" * 70 + "0.1" + "]" * 70)}},
      "is not a JSON sweep spec: its JSON is nested 72 levels deep; at most 64 are allowed"),
@@ -103,9 +129,25 @@ def test_a_failing_trial_is_logged_and_the_best_model_survives_a_rerun(tmp_path,
 def test_bad_specs_are_named(spec, message, tmp_path, capsys):
     assert main(["sweep", write_spec(tmp_path, spec), "--data", "moons", "--out-dir",
                  str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert len(err.strip().splitlines()) == 1 and re.search(message, err), err
-    assert not (tmp_path / "out").exists()  # refused before any work
+    assert captured.out == "" and not (tmp_path / "out").exists()  # refused before any work
+
+
+@pytest.mark.parametrize("spec, data, message", [
+    ({"params": {"loss": ["cross_entropy", "bce"]}}, "iris",
+     "params.loss 'bce': --loss bce takes two classes \\(on one sigmoid output\\); the target has 3"),
+    ({"params": {"loss": ["squared_error", "cross_entropy"]}, "epochs": 1}, "sine",
+     "params.loss 'cross_entropy': --loss cross_entropy is for classification"),
+    ({"params": {"lr": [0.1]}}, "no-such-data", "'no-such-data' is neither a file nor"),
+])
+def test_losses_are_checked_against_the_data_before_any_trial(spec, data, message, tmp_path, capsys):
+    assert main(["sweep", write_spec(tmp_path, spec), "--data", data, "--out-dir",
+                 str(tmp_path / "out")]) == 2
+    captured = capsys.readouterr()
+    assert len(captured.err.strip().splitlines()) == 1 and re.search(message, captured.err), captured.err
+    assert captured.out == "" and not (tmp_path / "out").exists()
 
 
 def test_a_spec_nested_past_the_decoders_limit_is_named(tmp_path, capsys):
@@ -117,14 +159,17 @@ def test_a_spec_nested_past_the_decoders_limit_is_named(tmp_path, capsys):
 
 def test_when_every_trial_fails_the_sweep_exits_1_showing_each_reason(tmp_path, capsys):
     out = tmp_path / "out"
-    failing = {"params": {"hidden": ["8,x", "0", "8," + "9" * 300 + ",y"]}, "epochs": 2}
+    # Good values by the options' rules, each a network too large for the machine (its
+    # rows' count known only as the trial runs): failed trials, each with its reason.
+    failing = {"params": {"hidden": ["100000000", "8,4000000000", "8," + "9" * 300 + ",7"]},
+               "epochs": 2}
     assert main(["sweep", write_spec(tmp_path, failing), "--data", "moons", "--out-dir", str(out)]) == 1
     table = capsys.readouterr().out.splitlines()
     assert table[0] == "3 trials (0 from an earlier run), 3 failed, best first:"
-    assert "  1. failed: --hidden takes widths like 128,64; got '8,x'  hidden=8,x" in table
-    assert "  2. failed: --hidden widths must be positive; got '0'  hidden=0" in table
+    assert any(line.startswith("  1. failed: --hidden 100000000 (500,000,002 parameters")
+               for line in table), table
     long = next(line for line in table if "999" in line)  # one line, its reason cut short
-    assert "failed: --hidden takes widths" in long and "...  hidden=8,999" in long
+    assert "failed: --hidden 8,999" in long and "...  hidden=8,999" in long
     assert len(long.split("...  ")[0]) <= len("  3. failed: ") + sweep.REASON_WIDTH
     assert table[-1] == "no trial succeeded: no best model was written"
     assert "validation nan" not in "\n".join(table) and not (out / "best.dp").exists()
@@ -143,7 +188,7 @@ def test_random_search_draws_from_a_huge_grid_without_building_it(tmp_path):
                    ("activation", "init", "loss", "optimizer")})
     params.pop("optimizer")
     params["batch_norm"] = [True, False] * 50
-    spec = read_spec(write_spec(tmp_path, {"search": "random", "trials": 50, "params": params}))
+    spec = {"search": "random", "trials": 50, "params": params}  # the draws, not the values
     drawn = trials(spec, 0)
     assert drawn == trials(spec, 0) and len({json.dumps(t, sort_keys=True) for t in drawn}) == 50
     assert all(set(t) == set(params) and all(t[n] in params[n] for n in t) for t in drawn)

@@ -89,7 +89,8 @@ def gradcheck(
     Parameters
     ----------
     net : Network
-        Checked on a float64 copy; the network itself is not changed.
+        Checked on a float64 copy; the network itself is not changed. (For a :class:`Model`,
+        pass ``model.net`` with ``X = model.network_inputs(rows)``.)
     X, Y : array-like
         One batch and its targets.
     loss, l2, l1
@@ -104,7 +105,7 @@ def gradcheck(
         Check at most this many entries of each parameter, chosen at random (all by default).
     directions : int
         Also run this many random-direction checks.
-    seed : int
+    seed : int >= 0
         For the entry sample, the directions and any dropout mask.
     sample_weight : array-like of shape (n_samples,), optional
         As for :meth:`Network.loss_and_gradients`.
@@ -118,6 +119,8 @@ def gradcheck(
     Training mode is used (BatchNorm with batch statistics). Dropout masks are drawn once and
     held fixed, so the loss is a deterministic function of the parameters.
     """
+    _check_network(net)
+    seed = check_positive("seed", seed, integer=True, allow_zero=True)
     eps = check_positive("eps", eps)
     if order not in _STENCILS:
         raise ValueError(f"order must be 2 or 4, got {order!r}")
@@ -158,6 +161,19 @@ def gradcheck(
             numeric_slope = _slope(loss_at, theta0, d, eps, stencil)
             report.direction_errors.append(float(relative_error(np.dot(analytic, d), numeric_slope, floor)))
     return report
+
+
+def _check_network(net: Any) -> None:
+    """Refuse what is not a Network, saying what to pass (a Model's rows and labels are not
+    the network's inputs and targets: the check runs on what backpropagation sees)."""
+    if isinstance(net, Network):
+        return
+    if isinstance(getattr(net, "net", None), Network) and hasattr(net, "network_inputs"):
+        raise TypeError(f"gradcheck checks a Network, got a {type(net).__name__} (a network "
+                        "with its preprocessing); pass model.net, with X the network's inputs "
+                        "(model.network_inputs(rows)) and Y its targets (class indices for "
+                        "cross_entropy, standardized values for a regression)")
+    raise TypeError(f"gradcheck checks a Network, got {repr(net)[:40]} ({type(net).__name__})")
 
 
 # Central-difference stencils: (offsets in units of h, weights); the slope is sum(w L) / h.

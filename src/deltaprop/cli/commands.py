@@ -19,7 +19,7 @@ from deltaprop.cli.data import labelled_rows, model_rows, training_data
 from deltaprop.cli.jsonfile import MIB, read_json
 from deltaprop.cli.paths import check_outputs, writing
 from deltaprop.cli.report import emit, finite_json
-from deltaprop.cli.train import output_files, resume_model, stored_options, train_model
+from deltaprop.cli.train import check_option, output_files, resume_model, stored_options, train_model
 from deltaprop.data import datasets as embedded
 from deltaprop.files.atomic import atomic_write
 from deltaprop.files.container import KINDS, Archive, read_archive
@@ -138,6 +138,7 @@ def _prediction_rows(model: Model, rows: Any) -> tuple[list[str], list[list[Any]
 
 
 def gradcheck(args: argparse.Namespace) -> int:
+    check_option("seed", args.seed)
     rng = np.random.default_rng(args.seed)
     if args.rows < 1:
         raise ValueError(f"--rows must be at least 1, got {args.rows}")

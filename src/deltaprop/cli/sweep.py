@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import difflib
 import io
 import itertools
 import json
@@ -41,12 +42,23 @@ from deltaprop.cli.jsonfile import MIB, parse_json, read_json
 from deltaprop.cli.parser import build_parser
 from deltaprop.cli.paths import check_out_dir, check_outputs, writing
 from deltaprop.cli.report import emit, finite_json
-from deltaprop.cli.train import CHOICES, TRAIN_OPTIONS, is_kind, kind_words, train_model
+from deltaprop.cli.train import (
+    CHOICES,
+    TRAIN_OPTIONS,
+    check_combination,
+    check_option,
+    check_options,
+    is_kind,
+    kind_words,
+    task_loss,
+    train_model,
+)
 from deltaprop.files.atomic import atomic_write
 
 SEARCHED = ("hidden", "activation", "lr", "l2", "batch_size", "batch_norm", "dropout",
             "optimizer", "momentum", "init", "loss")
 SETTINGS = ("epochs", "val_fraction", "early_stopping", "seed", "test_fraction")
+TOP_LEVEL = ("search", "trials", "params", *SETTINGS)  # every key a spec may hold
 AS_TEXT = ("hidden", "batch_size")  # options given as text, a number taken as its text too
 MAX_TRIALS = 100_000  # a sweep runs at most this many trials (each one a training run)
 MAX_SPEC_BYTES = 16 * MIB
@@ -60,16 +72,49 @@ def read_spec(path: str) -> dict[str, Any]:
     spec = read_json(path, "a JSON sweep spec", max_bytes=MAX_SPEC_BYTES)
     if not isinstance(spec, dict) or not isinstance(spec.get("params"), dict) or not spec["params"]:
         raise ValueError(f"{path}: a sweep spec needs \"params\": {{option: [values, ...]}}")
-    unknown = sorted(set(spec["params"]) - set(SEARCHED))
-    if unknown:
-        raise ValueError(f"{path}: cannot search {unknown}; searchable: {', '.join(SEARCHED)}")
+    _check_names(path, "a sweep spec has no key", spec, TOP_LEVEL)
+    _check_names(path, "cannot search", spec["params"], SEARCHED)
     for name, values in spec["params"].items():
         if not isinstance(values, list) or not values:
             raise ValueError(f"{path}: params.{name} must be a non-empty list of values")
     if spec.get("search", "grid") not in ("grid", "random"):
         raise ValueError(f"{path}: search must be 'grid' or 'random', got {spec.get('search')!r}")
     _check_kinds(path, spec)
+    _grid_size(spec)  # the shape of the search first, then its values
+    _check_values(path, spec)
     return spec
+
+
+def _check_names(path: str, refusal: str, given: dict[str, Any], known: tuple[str, ...]) -> None:
+    """Refuse a key outside ``known`` (a typo would otherwise be ignored), naming the closest."""
+    for name in sorted(given):
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"{path}: {refusal} {repr(name)[:40]}{hint}; known: {', '.join(known)}")
+
+
+def _check_values(path: str, spec: dict[str, Any]) -> None:
+    """Each setting and each distinct value of each option by ``deltaprop train``'s own rules
+    for it (:func:`check_option`), so that a bad one is refused now, never run as a trial."""
+    checked = [(name, spec[name], name) for name in SETTINGS if name in spec]
+    checked += [(name, _as_option(name, value), f"params.{name}")
+                for name, values in spec["params"].items() for value in _distinct(values)]
+    for name, value, where in checked:
+        try:
+            check_option(name, value, where)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+
+
+def _distinct(values: list[Any]) -> list[Any]:
+    """The values once each (JSON values: told apart by their JSON text)."""
+    return list({json.dumps(value, sort_keys=True): value for value in values}.values())
+
+
+def _as_option(name: str, value: Any) -> Any:
+    """A spec's value as train's option takes it (widths and batch sizes as text)."""
+    return str(value) if name in AS_TEXT else value
 
 
 def _check_kinds(path: str, spec: dict[str, Any]) -> None:
@@ -94,16 +139,22 @@ def trials(spec: dict[str, Any], seed: int) -> list[dict[str, Any]]:
     random, decoded from their indices into the grid without building the grid."""
     names = sorted(spec["params"])
     values = [spec["params"][name] for name in names]
-    size = math.prod(len(options) for options in values)
+    size = _grid_size(spec)
     if spec.get("search", "grid") == "grid":
-        if size > MAX_TRIALS:
-            raise ValueError(f"the grid holds {size:,} combinations, more than a sweep runs "
-                             f"({MAX_TRIALS:,}); \"search\": \"random\" with \"trials\": N "
-                             "draws N of them")
         return [dict(zip(names, chosen)) for chosen in itertools.product(*values)]
     rng = np.random.default_rng(seed)
     indices = distinct_indices(size, min(spec.get("trials", 10), size), rng)
     return [combination(names, values, index) for index in indices]
+
+
+def _grid_size(spec: dict[str, Any]) -> int:
+    """The combinations of the grid; a grid search over more than a sweep runs is refused."""
+    size = math.prod(len(options) for options in spec["params"].values())
+    if spec.get("search", "grid") == "grid" and size > MAX_TRIALS:
+        raise ValueError(f"the grid holds {size:,} combinations, more than a sweep runs "
+                         f"({MAX_TRIALS:,}); \"search\": \"random\" with \"trials\": N "
+                         "draws N of them")
+    return size
 
 
 def combination(names: list[str], values: list[list[Any]], index: int) -> dict[str, Any]:
@@ -141,9 +192,7 @@ def _below(size: int, rng: np.random.Generator) -> int:
 
 def run_trial(base: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
     """Train one option set (in whichever process joblib sends it to); its result."""
-    args = copy.copy(base)
-    for name, value in options.items():
-        setattr(args, name, str(value) if name in AS_TEXT else value)
+    args = _trial_args(base, options)
     args.quiet, args.out, args.history, args.checkpoint_every = True, None, None, None
     try:
         data = training_data(args.data, args.target, task=args.task, one_hot=args.one_hot)
@@ -157,10 +206,41 @@ def run_trial(base: argparse.Namespace, options: dict[str, Any]) -> dict[str, An
             "epochs": report["epochs"], "stop_reason": report["stop_reason"], "model": model}
 
 
+def _trial_args(base: argparse.Namespace, options: dict[str, Any]) -> argparse.Namespace:
+    args = copy.copy(base)
+    for name, value in options.items():
+        setattr(args, name, _as_option(name, value))
+    return args
+
+
+def _check_combinations(path: str, base: argparse.Namespace,
+                        candidates: list[dict[str, Any]]) -> None:
+    """A value that goes with none of the trials holding it (momentum where every trial uses
+    adam) is a bad value, refused now; a combination refused where the value works in other
+    trials (adam with momentum in a grid over both optimizers) is a failed trial, logged."""
+    works: set[tuple[str, str]] = set()
+    refused: dict[tuple[str, str], str] = {}
+    for options in candidates:
+        held = [(name, json.dumps(value, sort_keys=True)) for name, value in options.items()]
+        try:
+            check_combination(_trial_args(base, options))
+        except ValueError as error:
+            for item in held:
+                refused.setdefault(item, str(error))
+        else:
+            works.update(held)
+    for (name, value), message in refused.items():
+        if (name, value) not in works:
+            raise ValueError(f"{path}: params.{name} {value[:40]}: {message} (in every trial "
+                             "that holds it)")
+
+
 def sweep(args: argparse.Namespace) -> int:
     spec = read_spec(args.spec)
     base = _base_options(args, spec)
     candidates = trials(spec, base.seed)
+    _check_combinations(args.spec, base, candidates)
+    _check_losses(args.spec, spec, base)
     check_out_dir(args.out_dir)
     os.makedirs(args.out_dir, exist_ok=True)
     log, best_path = os.path.join(args.out_dir, "results.jsonl"), os.path.join(args.out_dir, "best.dp")
@@ -226,7 +306,18 @@ def _base_options(args: argparse.Namespace, spec: dict[str, Any]) -> argparse.Na
             setattr(base, name, spec[name])
     if not base.val_fraction:
         raise ValueError("a sweep ranks trials by a validation split: val_fraction must be > 0")
+    check_options(base)  # the rules between settings (each value was checked by read_spec)
     return base
+
+
+def _check_losses(path: str, spec: dict[str, Any], base: argparse.Namespace) -> None:
+    """Every loss searched (or the default) against the data's task and classes, read once."""
+    data = training_data(base.data, base.target, task=base.task, one_hot=base.one_hot)
+    for loss in _distinct(spec["params"].get("loss", [base.loss])):
+        try:
+            task_loss(loss, data)
+        except ValueError as error:
+            raise ValueError(f"{path}: params.loss {loss!r}: {error}") from None
 
 
 def _finished(log: str, settings: dict[str, Any]) -> dict[str, dict[str, Any]]:

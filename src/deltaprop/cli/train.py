@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 import deltaprop as dp
+from deltaprop.activations import get_activation
 from deltaprop.callbacks.checkpoint import Checkpoint
 from deltaprop.callbacks.progress import progress_callback
 from deltaprop.cli.budget import check_fits, network_bytes, parameter_count
@@ -20,11 +22,13 @@ from deltaprop.data.preprocessing import LabelEncoder, Preprocessing, Standardiz
 from deltaprop.evaluation import PREDICT_CHUNK
 from deltaprop.files.codec import MAX_LAYERS
 from deltaprop.files.model import Model
-from deltaprop.losses import one_hot
+from deltaprop.initializers import get_initializer
+from deltaprop.losses import get_loss, one_hot
 from deltaprop.training import parallel
 from deltaprop.training.options import FitOptions
 
 _DEFAULT_LOSS = {"classify": "cross_entropy", "regress": "squared_error"}
+_CLASSIFYING = ("cross_entropy", "binary_cross_entropy")  # losses' canonical names
 MLP_ITEMSIZE = np.dtype(np.float32).itemsize  # dp.MLP's default dtype, the one train uses
 # Each hidden layer is up to four layers (dense, BatchNorm, activation, dropout): as many as a
 # model file holds.
@@ -62,14 +66,12 @@ def prepare(data: TrainingData, args: argparse.Namespace) -> Prepared:
     """Everything ``fit`` needs, derived from the data and the options alone (so that a resumed
     run rebuilds the very same arrays)."""
     check_options(args)
-    loss = args.loss or _DEFAULT_LOSS[data.task]
-    _check_loss(loss, data.task)
+    loss = task_loss(args.loss, data)
     options = fit_options(args, loss)  # a bad value is refused here, before anything is built
     fraction = args.test_fraction if args.test_fraction is not None else (
         0.0 if len(data.X) < TINY else 0.25)
     train, test = _split(len(data.X), fraction, args.seed)
-    n_outputs = data.Y.shape[1] if data.classes is None else len(data.classes)
-    sizes = [data.X.shape[1], *_hidden_sizes(args.hidden), n_outputs]
+    sizes = [data.X.shape[1], *_hidden_sizes(args.hidden), _n_outputs(data, loss)]
     _check_memory(sizes, len(train), options, args)
     net = dp.MLP(sizes, activation=args.activation,
                  init=args.init, seed=args.seed, batch_norm=args.batch_norm, dropout=args.dropout)
@@ -169,28 +171,61 @@ def output_files(args: argparse.Namespace) -> dict[str, str | None]:
     return {"--out": args.out, "--history": args.history, "--checkpoint": checkpoint}
 
 
+# Each option's own rule, whatever the other options are: a test of its value and what the
+# value must be. The one place these rules live: train's flags and every value of a sweep spec
+# (cli.sweep) are checked by them. A null value (an option left out) passes.
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "epochs": (lambda v: v >= 1, "must be at least 1"),
+    "lr": (lambda v: v > 0, "must be positive"),
+    "momentum": (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
+    "l2": (lambda v: v >= 0, "must be >= 0"),
+    "dropout": (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
+    "restarts": (lambda v: v >= 1, "must be at least 1"),
+    "n_jobs": (lambda v: v != 0, "must not be 0 (-1: every core)"),
+    "seed": (lambda v: v >= 0, "must be >= 0"),
+    "test_fraction": (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
+    "val_fraction": (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
+    "early_stopping": (lambda v: v >= 1, "must be at least 1 epoch"),
+    "checkpoint_every": (lambda v: v >= 1, "must be at least 1 epoch"),
+}
+
+
+def check_option(name: str, value: Any, flag: str | None = None) -> None:
+    """Refuse a bad value of one option, the message naming it as ``flag`` (default: the
+    command line's ``--name``): its rule, its parse (widths, batch size), its name lookup
+    (activation, initializer, loss)."""
+    flag = flag or "--" + name.replace("_", "-")
+    if value is None:
+        return
+    test, must = RULES.get(name, (lambda v: True, ""))
+    if not test(value):
+        raise ValueError(f"{flag} {must}, got {value}")
+    parse = _PARSERS.get(name)
+    if parse is None:
+        return
+    try:
+        parse(value)
+    except (ValueError, TypeError) as error:  # its message, naming the option as asked
+        message, default = str(error), "--" + name.replace("_", "-")
+        raise ValueError(flag + message[len(default):] if message.startswith(default)
+                         else f"{flag}: {message}") from None
+
+
 def check_options(args: argparse.Namespace) -> None:
     """Refuse bad option values with messages that name the flag (before :func:`fit_options`
-    builds fit's options, which refuse any other bad value with fit's own message)."""
+    builds fit's options, which refuse any other bad value with fit's own message): each
+    option by its own rule, then the rules between options."""
+    for name in (*RULES, *_PARSERS):
+        check_option(name, getattr(args, name))
+    check_combination(args)
+
+
+def check_combination(args: argparse.Namespace) -> None:
+    """Refuse options that do not go together (each one fine on its own)."""
     checks = [
-        (args.epochs >= 1, f"--epochs must be at least 1, got {args.epochs}"),
-        (args.lr > 0, f"--lr must be positive, got {args.lr}"),
-        (0 <= args.momentum < 1, f"--momentum must lie in [0, 1), got {args.momentum}"),
         (args.optimizer == "sgd" or args.momentum == 0, "--momentum is for --optimizer sgd"),
-        (args.l2 >= 0, f"--l2 must be >= 0, got {args.l2}"),
-        (0 <= args.dropout < 1, f"--dropout must lie in [0, 1), got {args.dropout}"),
-        (args.restarts >= 1, f"--restarts must be at least 1, got {args.restarts}"),
-        (args.n_jobs is None or args.n_jobs != 0, "--n-jobs must not be 0 (-1: every core)"),
-        (args.seed >= 0, f"--seed must be >= 0, got {args.seed}"),
-        (args.test_fraction is None or 0 <= args.test_fraction < 1,
-         f"--test-fraction must lie in [0, 1), got {args.test_fraction}"),
-        (0 <= args.val_fraction < 1, f"--val-fraction must lie in [0, 1), got {args.val_fraction}"),
         (args.early_stopping is None or args.val_fraction > 0,
          "--early-stopping needs --val-fraction (a validation split to watch)"),
-        (args.early_stopping is None or args.early_stopping >= 1,
-         f"--early-stopping must be at least 1 epoch, got {args.early_stopping}"),
-        (args.checkpoint_every is None or args.checkpoint_every >= 1,
-         f"--checkpoint-every must be at least 1 epoch, got {args.checkpoint_every}"),
         (args.checkpoint_every is None or args.restarts == 1,
          "--checkpoint-every does not cover --restarts (each run would need its own file)"),
     ]
@@ -212,10 +247,26 @@ def _check_memory(sizes: list[int], n_train: int, options: FitOptions,
                        f"{rows} rows at once)")
 
 
-def _check_loss(loss: str, task: str) -> None:
-    if task == "regress" and loss in ("cross_entropy", "binary_cross_entropy", "log_loss", "bce"):
-        raise ValueError(f"--loss {loss} is for classification; for --task regress use "
+def task_loss(name: str | None, data: TrainingData) -> str:
+    """The loss's canonical name (``--loss``, else the task's default), checked against the
+    task: cross-entropies classify; binary cross-entropy takes two classes, on one output."""
+    loss = get_loss(name).name if name else _DEFAULT_LOSS[data.task]
+    if data.task == "regress" and loss in _CLASSIFYING:
+        raise ValueError(f"--loss {name} is for classification; for --task regress use "
                          "squared_error or mse")
+    n_classes = 0 if data.classes is None else len(data.classes)
+    if loss == "binary_cross_entropy" and n_classes != 2:
+        raise ValueError(f"--loss {name} takes two classes (on one sigmoid output); the target "
+                         f"has {n_classes}: use cross_entropy")
+    return loss
+
+
+def _n_outputs(data: TrainingData, loss: str) -> int:
+    """Outputs of the network: a column per target or class; one sigmoid for two classes under
+    binary cross-entropy (as the estimators do)."""
+    if data.classes is None:
+        return int(data.Y.shape[1])
+    return 1 if loss == "binary_cross_entropy" else len(data.classes)
 
 
 def _targets(data: TrainingData, preprocessing: Preprocessing, train: np.ndarray, loss: str) -> np.ndarray:
@@ -223,6 +274,8 @@ def _targets(data: TrainingData, preprocessing: Preprocessing, train: np.ndarray
     standardized with the training part's statistics (kept in the preprocessing)."""
     if preprocessing.labels is not None:
         codes = preprocessing.labels.encode(data.y)
+        if loss == "binary_cross_entropy":  # two classes, one output: the second class's 0/1
+            return codes.astype(np.float64).reshape(-1, 1)
         return codes if loss == "cross_entropy" else one_hot(codes, len(preprocessing.labels), np.float64)
     preprocessing.targets = Standardizer.fit(data.Y[train])
     return preprocessing.targets.transform(data.Y)
@@ -290,15 +343,21 @@ def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _hidden_sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(part) for part in text.replace(" ", "").split(",") if part]
-    except ValueError:
-        raise ValueError(f"--hidden takes widths like 128,64; got {text!r}") from None
+    """Widths from "128,64"; "" (or spaces) is no hidden layer, and an empty entry ("4,,4",
+    "4,") is refused rather than dropped."""
+    parts = text.replace(" ", "").split(",") if text.strip() else []
+    if len(parts) > MAX_HIDDEN_LAYERS:  # each a few Python objects the memory estimate omits
+        raise ValueError(f"--hidden gives {len(parts):,} hidden layers; at most "
+                         f"{MAX_HIDDEN_LAYERS:,}")
+    for number, part in enumerate(parts, start=1):
+        if not part:
+            raise ValueError(f"--hidden {text!r}: hidden layer {number} has no width (an empty "
+                             "entry between commas)")
+        if not (part.isascii() and part.lstrip("+-").isdigit()):
+            raise ValueError(f"--hidden takes widths like 128,64; got {text!r}")
+    sizes = [int(part) for part in parts]
     if any(size <= 0 for size in sizes):
         raise ValueError(f"--hidden widths must be positive; got {text!r}")
-    if len(sizes) > MAX_HIDDEN_LAYERS:  # each a few Python objects the memory estimate omits
-        raise ValueError(f"--hidden gives {len(sizes):,} hidden layers; at most "
-                         f"{MAX_HIDDEN_LAYERS:,}")
     return sizes
 
 
@@ -312,3 +371,14 @@ def _batch_size(text: str) -> int | str:
     if size < 1:
         raise ValueError(f"--batch-size takes a positive integer or 'full'; got {text!r}")
     return size
+
+
+def _name_of(lookup: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A name lookup that takes only names (a sweep spec's value is text by then)."""
+    return lambda name: lookup(name) if isinstance(name, str) else None
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "hidden": _hidden_sizes, "batch_size": _batch_size,
+    "activation": _name_of(get_activation), "init": _name_of(get_initializer),
+    "loss": _name_of(get_loss)}

@@ -33,6 +33,10 @@ from deltaprop.playground.session import MAX_STEPS_PER_REQUEST, Session
 MAX_SESSIONS = 32  # tabs kept at once; the least recently used one goes first
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".css": "text/css; charset=utf-8"}
+# The keys each call reads (of its JSON body; of its query for the exports): any other is refused.
+BODY_KEYS = {"/api/reset": ("session", "config"), "/api/train": ("session", "max_ms", "max_steps"),
+             "/api/step": ("session",), "/api/export/model": ("session",),
+             "/api/export/code": ("session",)}
 _STATIC_NAME = re.compile(r"[A-Za-z0-9_-]+\.(html|js|css)")  # no folders, no dot files
 
 
@@ -121,6 +125,8 @@ class PlaygroundHandler(JSONRequestHandler):
     def _route_get(self) -> None:
         url = self.target()
         query = {key: values[-1] for key, values in parse_qs(url.query).items()}
+        if url.path in BODY_KEYS:
+            _check_keys(query, BODY_KEYS[url.path], f"GET {url.path}")
         if url.path == "/api/export/model":
             self._export_model(query)
         elif url.path == "/api/export/code":
@@ -135,7 +141,9 @@ class PlaygroundHandler(JSONRequestHandler):
         path = self.target().path
         if path not in routes:
             raise RequestError(HTTPStatus.NOT_FOUND, f"no such API call: POST {shorten(path)}")
-        self.send_json(HTTPStatus.OK, routes[path](self.read_json()))
+        body = self.read_json()
+        _check_keys(body, BODY_KEYS[path], f"POST {path}")
+        self.send_json(HTTPStatus.OK, routes[path](body))
 
     # -- API -----------------------------------------------------------------------------------
     def _reset(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -218,6 +226,14 @@ def _bounded_number(body: dict[str, Any], key: str, default: float, low: float, 
         raise RequestError(HTTPStatus.BAD_REQUEST,
                            f"{key} must be {what} from {low:g} to {high:g}, got {value!r}", key)
     return value
+
+
+def _check_keys(body: dict[str, Any], known: tuple[str, ...], call: str) -> None:
+    """Refuse a key the call does not read: a misspelt one would otherwise be ignored."""
+    unknown = sorted(set(body) - set(known))
+    if unknown:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"{call} takes no {shorten(unknown[0])!r}; "
+                           f"its keys: {', '.join(known)}", unknown[0])
 
 
 def _session_id(values: dict[str, Any]) -> str:
