@@ -220,10 +220,11 @@ MEMBER_NAMES = st.sampled_from(["metadata.json", "theta.npy", "layers.1.running_
 
 
 def test_missing_path_raises_file_not_found(tmp_path, loader):
-    """A path with no file (or a folder) is FileNotFoundError, before anything is read."""
-    for path in (tmp_path / "missing.dp", tmp_path):
-        result = loader.load(str(path))
-        assert result.get("not_found"), result
+    """A path with no file is FileNotFoundError, and a folder a ModelFileError naming it,
+    before anything is read."""
+    assert loader.load(str(tmp_path / "missing.dp")).get("not_found")
+    result = loader.load(str(tmp_path))
+    assert result.get("model_file_error") and "is not a model file: it is a folder" in result["message"]
 
 
 @deterministic(max_examples=200)

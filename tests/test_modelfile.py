@@ -258,8 +258,10 @@ def _nested(levels):
 
 @pytest.mark.parametrize("kind, sections, arrays, message", [
     ("pickle", {}, {}, "kind must be one of network, model, estimator, checkpoint"),
-    ("model", {}, {}, r"missing: \['preprocessing'\]"),
-    ("network", {"extra": {}}, {}, r"unknown: \['extra'\]"),
+    ("model", {}, {}, "the model payload lacks its preprocessing section"),
+    ("network", {"extra": {}}, {}, "a network payload has the sections network, metadata, not 'extra'"),
+    ("network", {"preprocessing": {}}, {}, "has the sections network, metadata, not 'preprocessing'"),
+    ("estimator", {"estimator": {}, "metadata": {}}, {}, "not 'metadata'"),
     ("network", {}, {"loose": np.zeros(2)}, "belongs to no section"),
     ("network", {"metadata": {}}, {"metadata.names": np.array(["a"])}, "only numbers are stored"),
     ("network", {"metadata": {"f": print}}, {}, "not JSON serializable"),
@@ -359,7 +361,24 @@ def _estimator_file(tmp_path):
     return tmp_path / "estimator.dp"
 
 
-BASES = {"network": _network_file, "model": _model_file, "estimator": _estimator_file}
+def _regression_file(tmp_path):
+    """A regression model of two targets on the columns a, b and the text column color."""
+    from deltaprop.data.preprocessing import Preprocessing, Standardizer
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((30, 4)), rng.standard_normal((30, 2))
+    net = dp.MLP([4, 5, 2], seed=1)
+    net.fit(X, Y, loss="mse", epochs=2, threads=None)
+    scaling = Standardizer(np.zeros(2), np.ones(2))
+    preprocessing = Preprocessing("regress", ["a", "color=blue", "color=red", "b"],
+                                  {"color": ["blue", "red"]}, target_names=["y0", "y1"],
+                                  targets=scaling)
+    dp.Model(net, preprocessing).save(tmp_path / "regression.dp")
+    return tmp_path / "regression.dp"
+
+
+BASES = {"network": _network_file, "model": _model_file, "estimator": _estimator_file,
+         "regression": _regression_file}
 
 
 def _members(path):
@@ -481,6 +500,27 @@ def _edit_theta(change):
     return lambda m: {**m, "theta.npy": change(m["theta.npy"])}
 
 
+def _values(name, change):
+    """A tampering that edits the values of the array ``name`` (a prefix of the member's name:
+    the first match) with ``change(array)``, keeping its shape and dtype."""
+    def tamper(members):
+        member = next(m for m in members if m.startswith(name))
+        array = np.load(io.BytesIO(members[member]))
+        change(array)
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        return {**members, member: buffer.getvalue()}
+    return tamper
+
+
+def _preprocessing(**changes):
+    return _meta(lambda m: m["preprocessing"].update(changes))
+
+
+def _set(array, value):
+    array[...] = value
+
+
 NPY_NEGATIVE = _raw_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (-4,), }")
 HOSTILE = [  # (base file, tampering, what the error must say)
     # the container
@@ -528,8 +568,39 @@ HOSTILE = [  # (base file, tampering, what the error must say)
     ("network", _net(lambda n: n["restart_seeds"].pop("entropy")), "restart_seeds needs entropy"),
     ("network", _net(lambda n: n.update(loss=["cross_entropy"])), "loss is list, not a name"),
     ("network", _net(lambda n: n.pop("restart_seeds")), "lack 'restart_seeds'"),
+    ("network", _net(lambda n: n.update(loss="nope")), "loss 'nope' is none of deltaprop's"),
+    ("network", _net(lambda n: n.update(seed="7")), "seed is '7', not a non-negative integer"),
+    ("network", _net(lambda n: n.update(seed=True)), "seed is True, not a non-negative integer"),
+    ("network", _net(lambda n: n.update(seed=-3)), "seed is -3, not a non-negative integer"),
+    ("network", _net(lambda n: n.update(n_parameters=999)), "n_parameters is 999, but theta holds"),
+    ("network", _net(lambda n: n.update(n_parameters=True)), "n_parameters is True"),
+    ("network", _net(lambda n: n["layers"][0].update(activation_is_auto="no")),
+     "layers\\[0\\]: activation_is_auto must be true or false, got 'no'"),
+    ("network", _net(lambda n: n["layers"][0].update(n_out=True)), "n_out must be a whole number"),
+    ("network", _net(lambda n: n["restart_seeds"].update(n_children_spawned=10**12)),
+     "n_children_spawned is 1000000000000; .* at most 2147483648"),
+    ("network", _net(lambda n: n["restart_seeds"].update(n_children_spawned=-1)), "n_children_spawned is -1"),
+    ("network", _net(lambda n: n["restart_seeds"].update(n_children_spawned=1e12)),
+     "restart seeds .* malformed"),
+    # the network's values: a network predicting NaN is no model
+    ("network", _values("theta", lambda a: _set(a, np.nan)), "theta holds 105 NaN or infinite values"),
+    ("network", _values("theta", lambda a: _set(a[3:4], np.inf)), "theta holds 1 NaN or infinite value$"),
+    ("network", _values("layers.1.running_mean", lambda a: _set(a[:1], np.nan)), "running_mean holds 1 NaN"),
+    ("network", _values("layers.1.running_var", lambda a: _set(a[:1], -1.0)), "running_var holds negative"),
+    ("network", _values("layers.1.running_var", lambda a: _set(a, np.inf)), "running_var holds 6 NaN"),
+    # sections a kind does not have
+    ("network", _meta(lambda m: m.update(preprocessing={"task": "regress"})),
+     "a network payload has the sections network, metadata, not 'preprocessing'"),
+    ("network", _meta(lambda m: m.update(estimator={}, run={})), "not 'estimator', 'run'"),
+    ("model", _meta(lambda m: m.update(metadata={})), "a model payload has the sections .* not 'metadata'"),
+    ("estimator", _meta(lambda m: m.update(summary={})), "an? estimator payload .* not 'summary'"),
+    ("model", _meta(lambda m: m.pop("preprocessing")), "the model payload lacks its preprocessing section"),
+    ("network", _meta(lambda m: m.update(kind="checkpoint", metadata={})), "lacks its run section"),
     # the history
     ("network", _net(lambda n: n.update(history=[1])), "a history is a JSON object, got list"),
+    ("network", _history(grad_norms=[[1.0, 2.0], [1.0], [1.0, 2.0]]), "grad_norms must hold as many norms"),
+    ("network", _history(epoch=[1, 1, 2]), "history.epoch must count the epochs from 1 up"),
+    ("network", _history(epoch=[0, 1, 2]), "history.epoch must count the epochs from 1 up"),
     ("network", _history(loss="123"), "history.loss must be a list"),
     ("network", _history(epoch=[1, 2, True]), "history.epoch must be a list of integers"),
     ("network", _history(lr=[0.1, 0.1]), "history.lr has 2 values for 3 epochs"),
@@ -547,6 +618,23 @@ HOSTILE = [  # (base file, tampering, what the error must say)
     ("model", _classes(values="cat"), "preprocessing is inconsistent"),
     ("model", _classes(values=["dog", "cat", "cow"]), "preprocessing is inconsistent .*sorted"),
     ("model", _classes(dtype="datetime64[s]"), "preprocessing is inconsistent"),
+    ("model", _preprocessing(target_names=["kind", "colour"]), "target names \\(2\\) do not fit .* 3 out"),
+    ("model", _classes(values=["cat", "dog"]), "2 classes do not fit the network's 3 outputs"),
+    ("model", _preprocessing(task="regress", classes=None), "task is regress, but .* cross_entropy"),
+    ("model", _preprocessing(categories={"color": ["red"]}), "need the feature names"),
+    ("regression", _preprocessing(target_names=["y0", "y1", "y2"]), "target names \\(3\\) do not fit .* 2"),
+    ("regression", _preprocessing(target_names=["y0"]), "target names \\(1\\) do not fit"),
+    ("regression", _preprocessing(feature_names=["a", "a", "color=red", "b"]), "names \\['a'\\] appear more"),
+    ("regression", _preprocessing(feature_names=["a", "color=blue", "color=red"]),
+     "feature names \\(3\\) does not fit the network's 4 inputs"),
+    ("regression", _meta(lambda m: m["preprocessing"]["categories"].update(size=["M", "S"])),
+     "name the column 'size', whose indicators"),
+    ("regression", _meta(lambda m: m["preprocessing"]["categories"].update(a=["x"])), "'a' is a numeric"),
+    ("regression", _meta(lambda m: m["preprocessing"].update(categories={"color": ["red", "blue"]})),
+     "categories of 'color' must be sorted and distinct"),
+    ("regression", _meta(lambda m: m["preprocessing"].update(categories={"color": ["blue", "blue"]})),
+     "categories of 'color' must be sorted and distinct"),
+    ("regression", _net(lambda n: n.update(loss="cross_entropy")), "needs a softmax output|inconsistent"),
     # an estimator's fitted attributes and parameters
     ("estimator", _fitted(n_features_in_="4"), "n_features_in_ must be a count, got '4'"),
     ("estimator", _fitted(n_features_in_=9), "n_features_in_ is 9, but the network has 4"),

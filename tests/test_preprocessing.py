@@ -198,9 +198,31 @@ def test_preprocessing_config_round_trips_exactly_through_json():
     ({"x_mean": [1.0, "a"]}, "could not convert|finite numbers"),
     ({"x_mean": [1.0, float("nan")]}, "finite numbers"),
     ({"categories": {"site": "north"}}, "lists of strings"),
+    ({"feature_names": ["a", "a"]}, "feature names \\['a'\\] appear more than once"),
+    ({"categories": {"site": ["n"]}}, "column 'site', whose indicators"),
+    ({"categories": {"a": ["n"]}}, "'a' is a numeric feature"),
+    ({"feature_names": ["site=s", "site=n"], "categories": {"site": ["s", "n"]}}, "sorted and distinct"),
+    ({"feature_names": ["site=n", "b"], "categories": {"site": ["n", "n"]}}, "sorted and distinct"),
+    ({"feature_names": None, "x_mean": None, "x_scale": None, "categories": {"site": ["n"]}},
+     "need the feature names"),
 ])
 def test_inconsistent_configs_are_named(change, message):
     config = {"task": "regress", "feature_names": ["a", "b"], "x_mean": [0.0, 1.0],
               "x_scale": [1.0, 2.0], **change}
     with pytest.raises(ValueError, match=message):
         Preprocessing.from_config(config)
+
+
+@pytest.mark.parametrize("task, target_names, fits", [
+    ("regress", ["y0", "y1"], True), ("regress", ["y"], False), ("regress", ["y0", "y1", "y2"], False),
+    ("classify", ["species"], True), ("classify", ["a", "b", "c"], True), ("classify", ["a", "b"], False),
+])
+def test_target_names_fit_the_outputs(task, target_names, fits):
+    """A name per regression output; the class column's name (or a name per label)."""
+    labels = LabelEncoder(["x", "y", "z"]) if task == "classify" else None
+    preprocessing = Preprocessing(task, labels=labels, target_names=target_names)
+    if fits:
+        preprocessing.check_fits(4, 2 if task == "regress" else 3)
+    else:
+        with pytest.raises(ValueError, match=f"target names \\({len(target_names)}\\) do not fit"):
+            preprocessing.check_fits(4, 2 if task == "regress" else 3)

@@ -165,6 +165,12 @@ def _check_lengths(history: History) -> None:
     """One value per epoch in each per-epoch list (validation values: for the epochs that had
     validation data, so at most one per epoch)."""
     n = history.n_epochs
+    if any(b <= a for a, b in zip(history.epoch, history.epoch[1:])) or min(history.epoch, default=1) < 1:
+        raise ValueError("history.epoch must count the epochs from 1 up")
+    widths = {len(g) for g in history.grad_norms}
+    if len(widths) > 1:  # one norm per dense layer, the same layers every epoch
+        raise ValueError(f"history.grad_norms must hold as many norms each epoch, got "
+                         f"{sorted(widths)[:5]}")
     for name in ("loss", "lr", "grad_norm", "time", "grad_norms"):
         if len(getattr(history, name)) not in (0, n):
             raise ValueError(f"history.{name} has {len(getattr(history, name))} values for {n} epochs")

@@ -18,6 +18,7 @@ NumPy only: no network, no files.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -324,6 +325,7 @@ class Preprocessing:
             raise ValueError(f"task must be 'classify' or 'regress', got {self.task!r}")
         if (self.labels is None) == (self.task == "classify"):
             raise ValueError("a classify preprocessing needs its labels, a regress one has none")
+        _check_names(self.feature_names, self.categories)
 
     @property
     def columns(self) -> list[str] | None:
@@ -357,6 +359,12 @@ class Preprocessing:
                 raise ValueError(f"the target scaling does not fit the network's {n_outputs} outputs")
         if self.labels is not None and len(self.labels) not in (n_outputs, 2 if n_outputs == 1 else -1):
             raise ValueError(f"{len(self.labels)} classes do not fit the network's {n_outputs} outputs")
+        # regression: a name per output; classification: the class column's (a name per label
+        # for multi-label outputs)
+        counts = (n_outputs,) if self.task == "regress" else (1, n_outputs)
+        if self.target_names is not None and len(self.target_names) not in counts:
+            raise ValueError(f"the target names ({len(self.target_names)}) do not fit the network's "
+                             f"{n_outputs} outputs ({self.task})")
 
     def to_config(self) -> dict[str, Any]:
         """JSON (means and scales as numbers: Python writes floats exactly)."""
@@ -383,6 +391,25 @@ class Preprocessing:
                    _standardizer(config, "x"),
                    None if config.get("classes") is None else LabelEncoder.from_config(config["classes"]),
                    targets, _standardizer(config, "y"))
+
+
+def _check_names(feature_names: list[str] | None, categories: Mapping[str, Sequence[str]]) -> None:
+    """Feature names each once; each one-hot column a text column of the features, its values
+    sorted and distinct (as :func:`text_categories` makes them), indicators in their place."""
+    if feature_names is not None and len(set(feature_names)) < len(feature_names):
+        twice = sorted(name for name, count in Counter(feature_names).items() if count > 1)
+        raise ValueError(f"the feature names {twice[:5]} appear more than once")
+    if categories and feature_names is None:
+        raise ValueError("one-hot categories need the feature names their indicators are among")
+    for column, values in categories.items():
+        if any(b <= a for a, b in zip(values, values[1:])):
+            raise ValueError(f"the categories of {column!r} must be sorted and distinct")
+        assert feature_names is not None
+        if column in feature_names:
+            raise ValueError(f"{column!r} is a numeric feature, not a one-hot text column")
+        if not set(expanded_names([column], categories)) <= set(feature_names):
+            raise ValueError(f"the categories name the column {column!r}, whose indicators "
+                             f"({column}=...) are not among the feature names")
 
 
 def _strings(values: Any) -> bool:

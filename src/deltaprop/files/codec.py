@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from deltaprop.layers import BatchNorm, Layer, layer_from_config
+from deltaprop.losses import LOSSES
 
 # Each layer costs about 1.5 kB of Python objects however small its config (~20 bytes): a
 # file's claim of 300,000 layers would build 450 MiB of them. Deep plain networks in deltaprop's
@@ -30,6 +31,11 @@ from deltaprop.layers import BatchNorm, Layer, layer_from_config
 MAX_LAYERS = 10_000
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 _STATISTICS = ("running_mean", "running_var")
+# NumPy counts a SeedSequence's children in a uint32 (2**32 is an OverflowError, and spawning
+# past 2**32 - 1 never returns); half of that leaves room for the restarts still to come.
+MAX_CHILDREN_SPAWNED = 2**31
+_FLAGS = ("activation_is_auto",)  # layer config fields that are True or False
+_COUNTS = ("n_in", "n_out", "n_features")  # layer config fields that are widths
 
 
 def network_config(net: Any) -> dict[str, Any]:
@@ -54,7 +60,7 @@ def network_config(net: Any) -> dict[str, Any]:
     seed = net.seed if isinstance(net.seed, (int, np.integer)) else None
     return {
         "class": type(net).__name__, "layer_sizes": getattr(net, "layer_sizes", None),
-        "dtype": net.dtype.name, "layers": layers, "loss": None if net.loss is None else net.loss.name,
+        "dtype": net.dtype.name, "layers": layers, "loss": _loss_name(net.loss),
         "seed": None if seed is None else int(seed), "rng_state": net.rng.bit_generator.state,
         "restart_seeds": _seed_sequence_config(net.restart_seeds),
         "history": None if net.history is None else net.history.to_dict(),
@@ -62,13 +68,44 @@ def network_config(net: Any) -> dict[str, Any]:
     }
 
 
+def _loss_name(loss: Any) -> str | None:
+    """The loss by its registered name; None for none, and for a user-defined loss (the file
+    cannot hold its code: it is given again to continue training)."""
+    name = getattr(loss, "name", None)
+    return name if isinstance(name, str) and type(loss) is LOSSES.get(name) else None
+
+
 def network_arrays(net: Any) -> dict[str, np.ndarray]:
-    """``theta`` and the BatchNorm running statistics of ``net``, by their names in the file."""
+    """``theta`` and the BatchNorm running statistics of ``net``, by their names in the file.
+
+    Raises
+    ------
+    ValueError
+        When one holds NaN or infinity (or a running variance is negative): deltaprop refuses
+        to read such a file, so it never writes one.
+    """
     arrays = {"theta": net.theta}
     for i, layer in enumerate(net.layers):
         if isinstance(layer, BatchNorm):
             arrays.update({f"layers.{i}.{name}": value for name, value in layer.state().items()})
+    for name, array in arrays.items():
+        problem = value_problem(name, array)
+        if problem:
+            raise ValueError(f"the network's {problem}; a model file holds finite weights only "
+                             "(after a divergence, train again with a smaller learning rate)")
     return arrays
+
+
+def value_problem(name: str, array: np.ndarray) -> str:
+    """What is wrong with the values of the network array ``name`` (theta or a BatchNorm
+    statistic), or "": NaN or infinity predicts NaN, and a negative running variance takes
+    the square root of a negative number."""
+    if not np.isfinite(array).all():
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        return f"{name} holds {bad} NaN or infinite value{'s' if bad > 1 else ''}"
+    if name.endswith("running_var") and (array < 0).any():
+        return f"{name} holds negative variances"
+    return ""
 
 
 def layers_from_config(configs: list[dict[str, Any]]) -> list[Layer]:
@@ -87,12 +124,26 @@ def layers_from_config(configs: list[dict[str, Any]]) -> list[Layer]:
     layers = []
     for i, config in enumerate(configs):
         try:
+            _check_fields(config)
             layers.append(layer_from_config(config))
         except KeyError as error:
             raise ValueError(f"layers[{i}] lacks the field {error}") from None
         except (TypeError, ValueError, OverflowError) as error:
             raise ValueError(f"layers[{i}]: {error}") from None
     return layers
+
+
+def _check_fields(config: Any) -> None:
+    """Flags that are True or False, widths that are not (Python's True is the int 1: a width
+    of True would make a layer of one unit)."""
+    if not isinstance(config, dict):
+        return  # the registry names it
+    for name in _FLAGS:
+        if name in config and not isinstance(config[name], bool):
+            raise ValueError(f"{name} must be true or false, got {config[name]!r:.40}")
+    for name in _COUNTS:
+        if isinstance(config.get(name), bool):
+            raise ValueError(f"{name} must be a whole number, got {config[name]!r}")
 
 
 def parameter_count(layers: list[Layer]) -> int:
@@ -111,6 +162,9 @@ def statistics(arrays: dict[str, np.ndarray], i: int, layer: BatchNorm,
         if array.shape != (layer.n_out,) or array.dtype != dtype:
             raise ValueError(f"{key} has shape {array.shape} and dtype {array.dtype}, expected "
                              f"({layer.n_out},) {dtype}")
+        problem = value_problem(key, array)
+        if problem:
+            raise ValueError(problem)
         found[name] = array.copy()
     return found
 
@@ -150,9 +204,13 @@ def seed_sequence(config: dict[str, Any]) -> np.random.SeedSequence:
     plain = (all(isinstance(e, int) and 0 <= e < 2**256 for e in words) and config["pool_size"] == 4
              and isinstance(spawn_key, list) and len(spawn_key) <= 64
              and all(isinstance(k, int) and 0 <= k < 2**64 for k in spawn_key)
-             and isinstance(children, int) and 0 <= children < 2**63)
+             and isinstance(children, int) and not isinstance(children, bool))
     if not plain:
         raise ValueError("the restart seeds in the model file are malformed")
+    if not 0 <= children <= MAX_CHILDREN_SPAWNED:
+        raise ValueError(f"restart_seeds.n_children_spawned is {children}; it counts the restarts "
+                         f"run, from 0 to at most {MAX_CHILDREN_SPAWNED} (NumPy's SeedSequence "
+                         "holds it in 32 bits)")
     return np.random.SeedSequence(entropy, spawn_key=spawn_key, pool_size=4,
                                   n_children_spawned=children)
 

@@ -68,6 +68,8 @@ KINDS = {
 }
 REQUIRED = {"network": ("network",), "model": ("network", "preprocessing"),
             "estimator": ("network", "estimator"), "checkpoint": ("network", "run")}
+OPTIONAL = {"network": ("metadata",), "model": ("summary",), "estimator": (),
+            "checkpoint": ("metadata",)}  # what else each kind may hold; nothing more
 SECTIONS = ("network", "preprocessing", "summary", "estimator", "run", "metadata")
 
 
@@ -191,18 +193,30 @@ def _manifest_text(manifest: dict[str, Any]) -> bytes:
 def _check_payload(kind: str, sections: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    unknown = sorted(set(sections) - set(SECTIONS))
-    missing = [name for name in REQUIRED[kind] if name not in sections]
-    if unknown or missing:
-        raise ValueError(f"a {kind} file has the sections {', '.join(REQUIRED[kind])} (and "
-                         f"optionally others of {', '.join(SECTIONS)}); unknown: {unknown}, "
-                         f"missing: {missing}")
+    problem = section_problem(kind, list(sections))
+    if problem:
+        raise ValueError(problem)
     for name, array in arrays.items():
         owner = name.split(".", 1)[0]
         if not (name == "theta" or owner in ("layers", *sections)):
             raise ValueError(f"array {name!r} belongs to no section; name it <section>.<name>")
         if np.asarray(array).dtype.kind not in "biuf":
             raise ValueError(f"array {name!r} holds {np.asarray(array).dtype}; only numbers are stored")
+
+
+def section_problem(kind: str, names: Collection[str]) -> str:
+    """What is wrong with a payload of ``kind`` holding the sections ``names``, or "": each
+    kind has its required sections and may have its optional ones (``REQUIRED``,
+    ``OPTIONAL``), nothing else (a network with a preprocessing would drop it unread)."""
+    allowed = (*REQUIRED[kind], *OPTIONAL[kind])
+    missing = [name for name in REQUIRED[kind] if name not in names]
+    if missing:
+        return f"the {kind} payload lacks its {', '.join(missing)} section"
+    foreign = [name for name in names if name not in allowed]
+    if foreign:
+        return (f"a {kind} payload has the sections {', '.join(allowed)}, not "
+                f"{', '.join(map(repr, foreign))}")
+    return ""
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -397,10 +411,9 @@ def _payload(manifest: dict[str, Any], arrays: dict[str, np.ndarray], path: str)
                                  f"this deltaprop ({__version__}) does not know (it reads "
                                  f"{', '.join(KINDS)})")
         sections = {name: manifest[name] for name in SECTIONS if name in manifest}
-    missing = [name for name in REQUIRED[kind] if name not in sections]
-    if missing:
-        raise ModelFileError(f"{path}: the model file's contents are inconsistent (the {kind} "
-                             f"payload lacks its {', '.join(missing)} section)")
+    problem = section_problem(kind, list(sections))
+    if problem:
+        raise ModelFileError(f"{path}: the model file's contents are inconsistent ({problem})")
     for name, section in sections.items():
         if not isinstance(section, dict):
             raise ModelFileError(f"{path}: the model file's contents are inconsistent (its {name} "

@@ -207,6 +207,7 @@ class Model:
             summary = section.get("summary") or {}
             if not isinstance(summary, dict):
                 raise ValueError(f"its summary is {type(summary).__name__}, not a JSON object")
+            _check_task(net, preprocessing.task)
             return cls(net, preprocessing, summary)
         except KeyError as error:
             raise ModelFileError(f"{archive.path}: the model's preprocessing is inconsistent (it "
@@ -252,6 +253,20 @@ class Model:
         scaled = "standardized" if self.preprocessing.features is not None else "as given"
         return (f"Model({what}; {inputs}, {scaled}; {type(net).__name__} of "
                 f"{len(net.layers)} layers, {net.n_parameters} parameters)")
+
+
+def _check_task(net: Network, task: str) -> None:
+    """The task goes with the network: a regression is not trained with a classification loss,
+    and one output classifies two classes only as a sigmoid (its logit gives both
+    probabilities)."""
+    loss = net.loss
+    if task == "regress" and loss is not None and loss.is_classification:
+        raise ValueError(f"the task is regress, but the network was trained with {loss.name}, a "
+                         "classification loss")
+    activation = net.output_layer.activation.name
+    if task == "classify" and net.n_outputs == 1 and activation != "sigmoid":
+        raise ValueError(f"the task is classify on one output, which must be a sigmoid (its "
+                         f"probability), not {activation}")
 
 
 def _is_array(rows: Any) -> bool:

@@ -13,7 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop.files.codec import generator, layers_from_config, parameter_count, seed_sequence, statistics
+from deltaprop.files.codec import (
+    generator,
+    layers_from_config,
+    parameter_count,
+    seed_sequence,
+    statistics,
+    value_problem,
+)
 from deltaprop.files.container import Archive, ModelFileError, read_archive
 from deltaprop.history import History
 from deltaprop.layers import BatchNorm
@@ -54,10 +61,7 @@ def _network(config: dict[str, Any], arrays: dict[str, np.ndarray], path: str) -
         layers = layers_from_config(config["layers"])
     except (KeyError, TypeError, ValueError) as error:
         raise ModelFileError(f"{path}: the network's layers cannot be rebuilt: {error}") from None
-    theta, expected = arrays["theta"], parameter_count(layers)
-    if theta.ndim != 1 or theta.size != expected:  # before anything of that size is allocated
-        raise ModelFileError(f"{path}: theta has shape {theta.shape}, but the architecture has "
-                             f"{expected} parameters")
+    theta = _theta(config, arrays["theta"], parameter_count(layers), path)
     if config["dtype"] not in ("float32", "float64"):
         raise ModelFileError(f"{path}: the network's dtype is {config['dtype']!r}, not float32 or float64")
     cls = NETWORK_CLASSES.get(str(config.get("class")), Network)  # a user's subclass loads as a Network
@@ -79,6 +83,23 @@ def _network(config: dict[str, Any], arrays: dict[str, np.ndarray], path: str) -
     return net
 
 
+def _theta(config: dict[str, Any], theta: np.ndarray, expected: int, path: str) -> np.ndarray:
+    """``theta``, checked: as many parameters as the layers have (before anything of that
+    size is allocated) and the file says, every one finite (a network predicting NaN is no
+    model)."""
+    if theta.ndim != 1 or theta.size != expected:
+        raise ModelFileError(f"{path}: theta has shape {theta.shape}, but the architecture has "
+                             f"{expected} parameters")
+    stated = config.get("n_parameters", expected)
+    if stated != expected or isinstance(stated, bool):
+        raise ModelFileError(f"{path}: n_parameters is {stated!r:.40}, but theta holds the "
+                             f"architecture's {expected}")
+    problem = value_problem("theta", theta)
+    if problem:
+        raise ModelFileError(f"{path}: {problem}")
+    return theta
+
+
 def _layer_sizes(net: Network, stored: Any, path: str) -> list[int]:
     """An MLP's widths, as its Dense layers have them."""
     widths = [net.dense_layers[0].n_in] + [layer.n_out for layer in net.dense_layers]
@@ -94,10 +115,15 @@ def _restore_training_state(net: Network, config: dict[str, Any]) -> None:
     loss = config.get("loss")
     if not (loss is None or isinstance(loss, str)):
         raise ValueError(f"the network's loss is {type(loss).__name__}, not a name")
-    if loss in LOSSES:  # another name: a user-defined loss, which the file cannot hold
+    if loss is not None and loss not in LOSSES:  # a user-defined loss is written as null
+        raise ValueError(f"the network's loss {loss!r:.40} is none of deltaprop's "
+                         f"({', '.join(LOSSES)}) and not null")
+    if loss is not None:
         net.use_loss(get_loss(loss))
     seed = config.get("seed")
-    net.seed = seed if isinstance(seed, int) else None
+    if not (seed is None or (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0)):
+        raise ValueError(f"the network's seed is {seed!r:.40}, not a non-negative integer or null")
+    net.seed = seed
     net.set_rng(generator(config["rng_state"]))
     net.restart_seeds = seed_sequence(config["restart_seeds"])
     if config.get("history") is not None:

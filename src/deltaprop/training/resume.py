@@ -46,7 +46,12 @@ class SavedRun:
         """The saved run of a checkpoint's ``run`` section and arrays; ``optimizer``, if given,
         gets the saved state but keeps its own learning rate."""
         history = net.history if net.history is not None else History()
+        _check_run(run, history)
         saved_state = lower_arrays(run["state"], arrays)
+        if not isinstance(saved_state, dict):
+            raise ValueError(f"run.state is {type(saved_state).__name__}, not a JSON object")
+        _check_optimizer_state(saved_state["optimizer"], net)
+        _check_callback_states(saved_state["callbacks"])
         run_optimizer = optimizer or optimizer_from_config(run["optimizer"])
         given_lr = run_optimizer.lr
         run_optimizer.load_state_dict(saved_state["optimizer"])
@@ -54,8 +59,75 @@ class SavedRun:
             run_optimizer.lr = given_lr  # the caller's rate wins (say, a smaller one after divergence)
         rows: dict[str, np.ndarray] = {name: arrays[name] for name in ("train_rows", "validation_rows")
                                        if name in arrays}
+        for name, indices in rows.items():
+            if indices.ndim != 1 or indices.dtype.kind not in "iu" or (indices < 0).any():
+                raise ValueError(f"run.{name} must be row numbers (non-negative integers), got "
+                                 f"{indices.dtype} of shape {indices.shape}")
         return cls(RunState(int(run["epoch"]), history, saved_state["callbacks"]), bool(run["finished"]),
                    dict(run["options"]), run_optimizer, rows, run.get("fingerprint"))
+
+
+def _count(name: str, value: Any, most: int | None = None) -> int:
+    """A counter from the file: a non-negative int (not a bool), at most ``most``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r:.40}")
+    if most is not None and value > most:
+        raise ValueError(f"{name} is {value}, but the run's history has {most} epochs")
+    return value
+
+
+def _check_run(run: dict[str, Any], history: History) -> None:
+    """The run section's fields, each of its type: the epochs done are those of the history."""
+    _count("run.epoch", run["epoch"], history.n_epochs)
+    kinds = {"finished": (bool,), "options": (dict,), "optimizer": (dict,),
+             "stop_reason": (str, type(None)), "fingerprint": (str, type(None))}
+    for name, types in kinds.items():
+        value = run[name] if name in ("finished", "options", "optimizer") else run.get(name)
+        if not isinstance(value, types):
+            raise ValueError(f"run.{name} is {value!r:.40}, not "
+                             f"{' or '.join('null' if t is type(None) else t.__name__ for t in types)}")
+
+
+def _check_optimizer_state(state: Any, net: Network) -> None:
+    """Step and epoch counters, a positive learning rate, and state arrays (moments,
+    velocity) that are None or finite vectors of theta's shape and dtype."""
+    if not isinstance(state, dict):
+        raise ValueError(f"the optimizer state is {type(state).__name__}, not a JSON object")
+    _count("the optimizer's step count t", state["t"])
+    _count("the optimizer's epoch", state["epoch"])
+    lr = state["lr"]
+    if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and 0 < lr < float("inf")):
+        raise ValueError(f"the optimizer's lr is {lr!r:.40}, not a positive number")
+    for name, value in state.items():
+        if name in ("t", "epoch", "lr") or value is None:
+            continue
+        if not (isinstance(value, np.ndarray) and value.shape == net.theta.shape
+                and value.dtype == net.theta.dtype and np.isfinite(value).all()):
+            raise ValueError(f"the optimizer's {name} must be finite values of theta's shape "
+                             f"{net.theta.shape} and dtype {net.theta.dtype}")
+
+
+def _check_callback_states(states: Any) -> None:
+    """[[class name, state], ...]: the states of the callbacks that keep one."""
+    if not (isinstance(states, list) and all(
+            isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+            for entry in states)):
+        raise ValueError("run.state.callbacks must be a list of [callback class, state] pairs")
+
+
+def _check_last(arrays: dict[str, np.ndarray], net: Network) -> None:
+    """The last epoch's parameters of a finished run, as the network's own."""
+    names = ["last.theta"] + [f"last.stats.{i}.{s}" for i in range(len(net.batchnorm_layers))
+                              for s in ("mean", "var")]
+    likes = [net.theta] + [getattr(layer, f"running_{s}") for layer in net.batchnorm_layers
+                           for s in ("mean", "var")]
+    for name, like in zip(names, likes):
+        array = arrays[name]
+        if array.shape != like.shape or array.dtype != like.dtype or not np.isfinite(array).all():
+            raise ValueError(f"run.{name} must be finite values of shape {like.shape} and dtype "
+                             f"{like.dtype}")
+        if name.endswith(".var") and (array < 0).any():
+            raise ValueError(f"run.{name} holds negative variances")
 
 
 def resume(path: str | os.PathLike[str], X: Any, y: Any, *, sample_weight: Any = None,
@@ -96,9 +168,13 @@ def resume(path: str | os.PathLike[str], X: Any, y: Any, *, sample_weight: Any =
     arrays, metadata = archive.group("run"), archive.metadata
     try:
         saved = SavedRun.read(net, archive.sections["run"], arrays, optimizer)
+        if "last.theta" in arrays:
+            _check_last(arrays, net)
     except KeyError as error:
         raise ModelFileError(f"{path}: the checkpoint lacks {error}; it is damaged or was not "
                              "written by deltaprop") from None
+    except (TypeError, ValueError) as error:
+        raise ModelFileError(f"{path}: the checkpoint's run is inconsistent ({error})") from None
     if saved.finished and epochs is None:
         return net, saved.state.history  # the run had ended; nothing is left to do
     if "last.theta" in arrays:  # continue from the last epoch, not the best one it kept
