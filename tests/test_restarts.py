@@ -186,3 +186,12 @@ def test_restart_seeds_are_made_one_run_at_a_time_and_the_root_moves_past_all_of
         tracemalloc.stop()
     assert 1 < len(history.restarts) < 10**8 and peak < 64 * 2**20
     assert net.restart_seeds.n_children_spawned == 4 + 10**8 - 1
+
+
+def test_more_restarts_than_seeds_a_network_can_spawn_are_refused_before_any_run():
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    net = dp.MLP([3, 4, 1], seed=0)
+    start = net.theta.copy()
+    with pytest.raises(ValueError, match=r"restarts=10000000000 would take this network's restart seeds"):
+        net.fit(X, X[:, 0], epochs=1, restarts=10**10)
+    np.testing.assert_array_equal(net.theta, start)

@@ -21,6 +21,7 @@ import numpy as np
 
 from deltaprop.callbacks.stopping import TimeLimit
 from deltaprop.evaluation import evaluate_arrays
+from deltaprop.files.codec import MAX_CHILDREN_SPAWNED
 from deltaprop.history import History
 from deltaprop.optim import Optimizer
 
@@ -115,6 +116,9 @@ def _restart_seeds(net: Restartable, restarts: int) -> Iterator[np.random.SeedSe
     once, so the next call explores new starting points whether or not every run ran."""
     root = net.restart_seeds
     first, last = root.n_children_spawned, root.n_children_spawned + restarts - 1
+    if last > MAX_CHILDREN_SPAWNED:  # NumPy counts a seed's children in 32 bits
+        raise ValueError(f"restarts={restarts} would take this network's restart seeds past "
+                         f"{MAX_CHILDREN_SPAWNED:,} ({first:,} used so far); ask for fewer")
     net.restart_seeds = np.random.SeedSequence(root.entropy, spawn_key=root.spawn_key,
                                                pool_size=root.pool_size, n_children_spawned=last)
     yield None
