@@ -4,6 +4,9 @@ training from the stream."""
 
 from __future__ import annotations
 
+import os
+import struct
+
 import numpy as np
 import pytest
 
@@ -83,7 +86,7 @@ def test_bad_shards_are_named(tmp_path):
     np.save(tmp_path / "y_0.npy", np.zeros(4))
     with pytest.raises(ValueError, match="has 5 rows but .* has 4"):
         NpyShards.from_folder(str(tmp_path))
-    with pytest.raises(ValueError, match="they must pair up"):
+    with pytest.raises(ValueError, match="no X shards match 'X_\\*.npy'; X and y shards must pair up"):
         NpyShards.from_folder(str(tmp_path / "nowhere"))
 
 
@@ -208,3 +211,85 @@ def test_shard_lists_that_are_not_pairs_are_named(pairs):
 def test_a_source_that_is_not_a_stream_is_named(source):
     with pytest.raises(TypeError, match="the source must be NpyShards or ParquetShards"):
         fit_stream(dp.MLP([2, 3, 1], seed=0), source)
+
+
+# -- shards that do not belong together ------------------------------------------------------------
+def test_shards_pair_by_what_the_wildcards_match_not_by_position(tmp_path):
+    for i in (0, 1):
+        np.save(tmp_path / f"X_{i}.npy", np.full((4, 2), float(i)))
+    for i in (0, 2):
+        np.save(tmp_path / f"y_{i}.npy", np.full(4, i))
+    with pytest.raises(ValueError, match=r"shards that do not pair up: X X_1\.npy without a y; "
+                                         r"y y_2\.npy without an X"):
+        NpyShards.from_folder(str(tmp_path))
+    (tmp_path / "y_2.npy").unlink()
+    for i in (1, 10):  # by position, sorted names would pair X_1 with y_10
+        np.save(tmp_path / f"X_{i}.npy", np.full((4, 2), float(i)))
+        np.save(tmp_path / f"y_{i}.npy", np.full(4, i))
+    source = NpyShards.from_folder(str(tmp_path))
+    assert [(os.path.basename(X.path), os.path.basename(y.path)) for X, y in source.shards] == [
+        ("X_0.npy", "y_0.npy"), ("X_1.npy", "y_1.npy"), ("X_10.npy", "y_10.npy")]
+    for X, y in source.chunks(3, np.random.default_rng(0)):
+        np.testing.assert_array_equal(X[:, 0], y)  # every row with its own label
+    with pytest.raises(ValueError, match=r"no X shards match 'Z_\*\.npy'"):
+        NpyShards.from_folder(str(tmp_path), x_pattern="Z_*.npy")
+
+
+@pytest.mark.parametrize("second_y, shown", [(np.zeros((4, 1)), r"\(4, 1\)"),
+                                             (np.zeros((4, 2)), r"\(4, 2\)")])
+def test_y_files_of_different_shapes_are_named_when_opened(tmp_path, second_y, shown):
+    """Their chunks are concatenated into one buffer: NumPy's error there names no file."""
+    for i in (0, 1):
+        np.save(tmp_path / f"X_{i}.npy", np.ones((4, 2)))
+    np.save(tmp_path / "y_0.npy", np.zeros(4))
+    np.save(tmp_path / "y_1.npy", second_y)
+    with pytest.raises(ValueError, match=rf"the shards' y files have different widths: .*y_0\.npy has shape "
+                                         rf"\(4,\), .*y_1\.npy {shown}"):
+        NpyShards.from_folder(str(tmp_path))
+
+
+def _npy_with_header(path, text, data, version=1):
+    body = text.encode()
+    body += b" " * (-((10 if version == 1 else 12) + len(body) + 1) % 64) + b"\n"
+    size = struct.pack("<H" if version == 1 else "<I", len(body))
+    path.write_bytes(b"\x93NUMPY" + bytes([version, 0]) + size + body + data)
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_a_shard_with_a_malformed_header_is_named(tmp_path, version):
+    np.save(tmp_path / "y_0.npy", np.zeros(10))
+    _npy_with_header(tmp_path / "X_0.npy", "{'descr': '<f8', 'fortran_order': False, 'shape': (10, 3 }",
+                     bytes(240), version)
+    with pytest.raises(ValueError, match=r"X_0\.npy: not a readable \.npy file \(malformed header: Token"):
+        NpyShards.from_folder(str(tmp_path))
+
+
+@pytest.mark.parametrize("descr, extra", [("<f4", b""), ("<f8", b"\0" * 8)])
+def test_data_longer_than_its_header_declares_is_named_not_streamed(tmp_path, descr, extra):
+    """A header saying float32 over float64 data streams other numbers: training 'diverges'."""
+    data = np.arange(30, dtype="<f8").tobytes() + extra
+    header = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': (10, 3), }}"
+    _npy_with_header(tmp_path / "X_0.npy", header, data)
+    np.save(tmp_path / "y_0.npy", np.zeros(10))
+    with pytest.raises(ValueError, match=rf"X_0\.npy: its header declares shape \(10, 3\) of .* but the file "
+                                         rf"holds {len(data)} bytes of data: the header does not describe"):
+        NpyShards.from_folder(str(tmp_path))
+
+
+def test_parquet_columns_and_targets_named_twice_are_named(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    column = pa.array([1.0, 2.0, 3.0])
+    for name, names in (("a", ["a", "a", "y"]), ("y", ["a", "y", "y"])):
+        pq.write_table(pa.Table.from_arrays([column] * 3, names=names), tmp_path / f"{name}.parquet")
+    pq.write_table(pa.table({"a": column, "y": column}), tmp_path / "ok.parquet")
+    for name, twice in (("a", "a"), ("y", "y")):
+        with pytest.raises(ValueError, match=rf"{name}\.parquet: the column name '{twice}' appears more"):
+            ParquetShards([str(tmp_path / f"{name}.parquet")], target="y")
+    with pytest.raises(ValueError, match=r"target names the column 'y' more than once: \['y', 'y'\]"):
+        ParquetShards([str(tmp_path / "ok.parquet")], ["y", "y"])
+    for target in (5, None, [], ["y", 3]):
+        with pytest.raises(ValueError, match="target must name a column or a non-empty list"):
+            ParquetShards([str(tmp_path / "ok.parquet")], target)
+    with pytest.raises(ValueError, match="every column is a target"):
+        ParquetShards([str(tmp_path / "ok.parquet")], ["a", "y"])

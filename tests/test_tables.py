@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import struct
 import sys
+import zipfile
 
 import numpy as np
 import pytest
 
+from deltaprop.data.readers import check_column_names
 from deltaprop.data.tables import DataFileError, Table, read_table
 
 
@@ -289,7 +293,7 @@ def test_object_arrays_and_swapped_extensions_are_refused(tmp_path):
     with pytest.raises(DataFileError, match=r"holds an archive; rename it to \.npz"):
         read_table(tmp_path / "archive.npy")
     (tmp_path / "garbage.npy").write_bytes(b"not numpy at all")
-    with pytest.raises(DataFileError, match=r"garbage\.npy is not a plain NumPy file"):
+    with pytest.raises(DataFileError, match=r"garbage\.npy: not a readable \.npy file \(.*magic string"):
         read_table(tmp_path / "garbage.npy")
 
 
@@ -376,14 +380,110 @@ def test_a_sparse_matrix_given_as_rows_is_named():
 
 
 def test_an_npz_array_declaring_more_than_its_archive_holds_is_named(tmp_path):
-    import io
-    import zipfile
-
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(
         header, {"descr": "<f8", "fortran_order": False, "shape": (10**12, 100)})
     with zipfile.ZipFile(tmp_path / "bomb.npz", "w") as archive:
         archive.writestr("X.npy", header.getvalue() + bytes(48))
-    with pytest.raises(DataFileError, match=r"bomb\.npz: array 'X.npy' is truncated: its header "
+    with pytest.raises(DataFileError, match=r"bomb\.npz: array 'X.npy': truncated .npy file: its header "
                                             r"declares shape \(1000000000000, 100\)"):
         read_table(tmp_path / "bomb.npz")
+
+
+def raw_npy(text, data=b"", version=1):
+    """A ``.npy`` file whose header is ``text`` as written (NumPy's padding, no parsing)."""
+    body = text.encode()
+    body += b" " * (-((10 if version == 1 else 12) + len(body) + 1) % 64) + b"\n"
+    size = struct.pack("<H" if version == 1 else "<I", len(body))
+    return b"\x93NUMPY" + bytes([version, 0]) + size + body + data
+
+
+def npz_of(path, members):
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return path
+
+
+DATA = np.arange(30, dtype="<f8").tobytes()  # what a (10, 3) float64 header promises
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("text, problem", [
+    ("{'descr': '<f8', 'fortran_order': False, 'shape': (10, 3 }", r"malformed header: TokenError"),
+    ("{'descr': '<f8', 'fortran_order': False, 'shape': (10, 3), [1]: 2}", r"malformed header: TypeError"),
+    ("{'descr': '<f8', 'fortran_order': False, 'shape': (-1, 3), }",
+     r"the header's shape \(-1, 3\) has a negative size"),
+])
+def test_a_malformed_npy_header_is_named_in_a_data_file_and_an_npz_member(tmp_path, version, text, problem):
+    (tmp_path / "X.npy").write_bytes(raw_npy(text, DATA, version))
+    with pytest.raises(DataFileError, match=rf"X\.npy: .*{problem}.*; save numeric or text arrays"):
+        read_table(tmp_path / "X.npy")
+    npz_of(tmp_path / "d.npz", {"X.npy": raw_npy(text, DATA, version)})
+    with pytest.raises(DataFileError, match=rf"d\.npz: array 'X\.npy': .*{problem}"):
+        read_table(tmp_path / "d.npz")
+
+
+@pytest.mark.parametrize("descr, extra", [("<f4", b""), ("<f8", b"\0")])
+def test_data_a_header_does_not_describe_is_named_not_read_as_garbage(tmp_path, descr, extra):
+    """A header saying float32 over float64 data would read as other numbers, silently."""
+    text = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': (10, 3), }}"
+    (tmp_path / "X.npy").write_bytes(raw_npy(text, DATA + extra))
+    with pytest.raises(DataFileError, match=rf"X\.npy: its header declares shape \(10, 3\) of .* but the "
+                                            rf"file holds {len(DATA + extra)} bytes of data: the header "
+                                            "does not describe the data"):
+        read_table(tmp_path / "X.npy")
+    npz_of(tmp_path / "d.npz", {"X.npy": raw_npy(text, DATA + extra)})
+    with pytest.raises(DataFileError, match=r"d\.npz: array 'X\.npy': its header declares .* archive holds"):
+        read_table(tmp_path / "d.npz")
+
+
+def _flip(raw, offset):
+    raw = bytearray(raw)
+    raw[offset] ^= 0xFF
+    return bytes(raw)
+
+
+def _set_method(raw, method, field):
+    """A zip archive with its one member's 16-bit header ``field`` (6: flags, 8: compression)
+    set to ``method``, in the local and the central header alike."""
+    raw = bytearray(raw)
+    central = raw.index(b"PK\x01\x02")
+    raw[field:field + 2] = raw[central + field + 2:central + field + 4] = struct.pack("<H", method)
+    return bytes(raw)
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (lambda raw: _flip(raw, 200), r"BadZipFile: Bad CRC-32"),
+    (lambda raw: _set_method(raw, 99, 8), r"NotImplementedError: That compression method"),
+    (lambda raw: _set_method(raw, 1, 6), r"RuntimeError: .*encrypted"),
+    (lambda raw: raw[:300], r"BadZipFile: File is not a zip file"),
+])
+def test_a_damaged_npz_archive_is_named(tmp_path, damage, problem):
+    stored = io.BytesIO()
+    np.savez(stored, X=np.ones((50, 3)))
+    (tmp_path / "d.npz").write_bytes(damage(stored.getvalue()))
+    with pytest.raises(DataFileError, match=rf"d\.npz .*{problem}"):
+        read_table(tmp_path / "d.npz")
+
+
+def test_a_damaged_deflate_stream_is_named(tmp_path):
+    stored = io.BytesIO()
+    np.savez_compressed(stored, X=np.ones((50, 3)))
+    raw = bytearray(stored.getvalue())
+    start = raw.index(b"X.npy") + len(b"X.npy") + 20  # into the compressed data
+    raw[start:start + 4] = b"\xff\xff\xff\xff"
+    (tmp_path / "d.npz").write_bytes(bytes(raw))
+    with pytest.raises(DataFileError, match=r"d\.npz is not a readable \.npz archive \(error: Error -3"):
+        read_table(tmp_path / "d.npz")
+
+
+def test_column_names_are_checked_in_one_pass_however_wide_the_header(tmp_path):
+    """200,000 columns took minutes with a search of the columns before each (no time is
+    asserted: a quadratic check would run past the suite's timeout)."""
+    names = [f"c{j}" for j in range(200_000)]
+    check_column_names(names, "wide.csv")
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join([*names[:-1], "c0"]) + "\n" + ",".join(["1"] * len(names)) + "\n")
+    with pytest.raises(DataFileError, match=r"column name 'c0' appears twice \(columns 1 and 200000\)"):
+        read_table(path)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,7 +53,7 @@ def _read_text(path: Path) -> Columns:
         example = delimiter.join(f"x{j}" for j in range(len(header)))
         raise DataFileError(f"{path}: the first line holds only numbers, so there is no header row; add a "
                             f"first line naming the columns, e.g. {example}")
-    _check_names(header, path)
+    check_column_names(header, path)
     if not rows:
         raise DataFileError(f"{path} has a header row but no data rows; add rows of values below it")
     cells_by_column = zip(*rows)
@@ -155,22 +157,32 @@ def _records(reader: Any, path: Path) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _check_names(names: list[str], path: Path) -> None:
+def check_column_names(names: list[str], path: Path | str) -> None:
+    """Raise unless every column of the file ``path`` has a name of its own (naming the columns)."""
+    first: dict[str, int] = {}  # name -> its first column: one pass, however wide the header
     for j, name in enumerate(names):
         if not name:
             raise DataFileError(f"{path}: column {j + 1} has no name in the header; name every column "
                                 "(or remove a trailing delimiter)")
-        if name in names[:j]:
-            first = names.index(name) + 1
-            raise DataFileError(f"{path}: column name {name!r} appears twice (columns {first} and {j + 1}); "
-                                "give each column a unique name")
+        if name in first:
+            raise DataFileError(f"{path}: column name {name!r} appears twice (columns {first[name] + 1} and "
+                                f"{j + 1}); give each column a unique name")
+        first[name] = j
+
+
+# What np.load (and reading an archive's member) can raise on a damaged file besides ValueError
+# (which covers UnicodeError): a damaged or exotic zip archive, deflate errors, a short read.
+_LOAD_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+                RuntimeError)
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # what np.load takes for an archive
 
 
 def _np_load(path: Path, archive: bool) -> Any:
-    (_check_npz_sizes if archive else _check_npy_size)(path)
+    with open(path, "rb") as stream:  # np.load goes by the content too, whatever the suffix
+        (_check_npz_sizes if stream.read(4) in _ZIP_MAGIC else _check_npy_size)(path)
     try:
         loaded = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
+    except _LOAD_ERRORS as error:
         raise DataFileError(f"{path} is not a plain NumPy file ({error}); save numeric or text arrays with "
                             "np.save or np.savez (no object arrays: loading them could run code)") from None
     if isinstance(loaded, np.ndarray) == archive:  # .npy and .npz swapped
@@ -180,43 +192,57 @@ def _np_load(path: Path, archive: bool) -> Any:
 
 
 def _check_npy_size(path: Path) -> None:
-    """Raise if the header of the ``.npy`` file ``path`` declares more data than the file holds
-    (NumPy would allocate what it declares first: 10^12 rows cost 8 TB); other problems of the
-    header are left to ``np.load`` to name."""
+    """Raise unless the header of the ``.npy`` file ``path`` is one NumPy reads and declares
+    exactly the data the file holds: more would be allocated before reading (10^12 rows cost
+    8 TB), less means a header that does not describe the data (a wrong dtype or shape)."""
     with open(path, "rb") as stream:
-        declared = _declared_npy(stream)
+        declared = _declared_npy(stream, path)
         data_bytes = os.fstat(stream.fileno()).st_size - stream.tell()
-    if declared is not None and declared[1] > data_bytes:
-        raise DataFileError(f"{path}: truncated .npy file: its header declares shape {declared[0]} "
-                            f"({declared[1]} bytes) but the file holds {data_bytes} bytes of data")
+    if declared is not None:
+        _check_data_bytes(declared, data_bytes, str(path), "the file")
 
 
 def _check_npz_sizes(path: Path) -> None:
-    """:func:`_check_npy_size` for each array of the ``.npz`` archive ``path``, against the
-    size its zip entry gives."""
+    """:func:`_check_npy_size` for each array of the zip archive ``path``, against the size its
+    zip entry gives; a damaged archive is named here (np.load would leave its file open)."""
     try:
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
                 with archive.open(info) as member:
-                    declared = _declared_npy(member)
-                    header_bytes = member.tell()
-                if declared is not None and declared[1] > info.file_size - header_bytes:
-                    raise DataFileError(
-                        f"{path}: array {info.filename!r} is truncated: its header declares shape "
-                        f"{declared[0]} ({declared[1]} bytes) but the archive holds "
-                        f"{info.file_size - header_bytes} bytes of it")
-    except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError):
-        return  # np.load names what is wrong with the archive
+                    declared = _declared_npy(member, path, info.filename)
+                    held = info.file_size - member.tell()
+                if declared is not None:
+                    _check_data_bytes(declared, held, f"{path}: array {info.filename!r}", "the archive")
+    except DataFileError:
+        raise
+    except _LOAD_ERRORS as error:
+        raise DataFileError(f"{path} is not a readable .npz archive ({type(error).__name__}: {error}); "
+                            "save the arrays again with np.savez") from None
 
 
-def _declared_npy(stream: Any) -> tuple[tuple[int, ...], int] | None:
-    """(shape, bytes of data) the ``.npy`` header at the start of ``stream`` declares, read up
-    to the data; None when it is no plain header (np.load names that)."""
+def _declared_npy(stream: Any, path: Path, member: str | None = None) -> tuple[tuple[int, ...], Any] | None:
+    """(shape, dtype) the ``.npy`` header at the start of ``stream`` declares, read up to the
+    data; None for object arrays (np.load names them). A header NumPy cannot parse is an error
+    naming the file (and the archive's member)."""
     try:
-        header = read_npy_header(stream, "", kinds=None)
-    except ValueError:
-        return None
-    return None if header.dtype.hasobject else (header.shape, header.nbytes)
+        name = str(path) if member is None else f"{path}: array {member!r}"
+        header = read_npy_header(stream, name, kinds=None)
+    except ValueError as error:
+        raise DataFileError(f"{error}; save numeric or text arrays with np.save or np.savez") from None
+    return None if header.dtype.hasobject else (header.shape, header.dtype)
+
+
+def _check_data_bytes(declared: tuple[tuple[int, ...], Any], held: int, where: str, holder: str) -> None:
+    """Raise unless ``held`` bytes are exactly the data of the declared (shape, dtype)."""
+    shape, dtype = declared
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > held:
+        raise DataFileError(f"{where}: truncated .npy file: its header declares shape {shape} "
+                            f"({nbytes} bytes) but {holder} holds {held} bytes of data")
+    if nbytes < held:
+        raise DataFileError(f"{where}: its header declares shape {shape} of {dtype} ({nbytes} bytes) but "
+                            f"{holder} holds {held} bytes of data: the header does not describe the data "
+                            "(a wrong dtype or shape?); save the array again with np.save")
 
 
 def _read_npy(path: Path) -> Columns:
@@ -235,7 +261,7 @@ def _read_npz(path: Path) -> Columns:
                                 "np.savez(path, X=X, y=y)")
         try:
             X, y = archive["X"], archive["y"] if "y" in archive.files else None
-        except ValueError as error:  # an object array inside the archive
+        except _LOAD_ERRORS as error:  # an object array inside the archive, a damaged member
             raise DataFileError(f"{path}: {error}; save numeric or text arrays") from None
     if X.ndim != 2:
         raise DataFileError(f"{path}: array 'X' has shape {X.shape}; it must be 2-D (n_samples, n_features)")
@@ -271,7 +297,7 @@ def _read_parquet(path: Path) -> Columns:
     except (pa.ArrowException, OSError) as error:
         raise DataFileError(f"{path} could not be read as Parquet: {error}") from None
     names = [str(name) for name in arrow_table.column_names]
-    _check_names(names, path)
+    check_column_names(names, path)
     columns = zip(names, arrow_table.columns)
     return {name: _arrow_column(column, name, path) for name, column in columns}
 

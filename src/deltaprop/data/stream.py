@@ -21,6 +21,8 @@ from __future__ import annotations
 import glob
 import math
 import os
+import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -90,7 +92,12 @@ class NpyArray:
 
     def _check_size(self, data_bytes: int) -> None:
         """Raise unless ``data_bytes`` bytes of data hold every row the header declares."""
-        if data_bytes < self.rows * self.row_bytes:
+        declared = self.rows * self.row_bytes
+        if data_bytes > declared:  # e.g. a header saying <f4 over <f8 data: garbage if streamed
+            raise ValueError(f"{self.path}: its header declares shape {self.shape} of {self.dtype} "
+                             f"({declared} bytes) but the file holds {data_bytes} bytes of data: the header "
+                             "does not describe the data (a wrong dtype or shape?); save it again")
+        if data_bytes < declared:
             held = data_bytes // self.row_bytes if self.row_bytes else 0
             raise ValueError(
                 f"{self.path}: truncated .npy file: its header declares {self.rows} rows "
@@ -125,20 +132,26 @@ class NpyShards:
         for X, y in self.shards:
             if X.rows != y.rows:
                 raise ValueError(f"{X.path} has {X.rows} rows but {y.path} has {y.rows}")
-        if any(len(X.shape) != 2 for X, _ in self.shards):
-            raise ValueError("the X files must be 2-D (n_samples, n_features)")
-        widths = {X.shape[1:] for X, _ in self.shards}
-        if len(widths) != 1:
-            raise ValueError(f"the shards' X files have different widths: {sorted(widths)}")
+            if len(X.shape) != 2:
+                raise ValueError(f"{X.path} has shape {X.shape}; the X files must be 2-D "
+                                 "(n_samples, n_features)")
+        _check_same_width([X for X, _ in self.shards], "X")
+        _check_same_width([y for _, y in self.shards], "y")  # chunks of all shards are concatenated
 
     @classmethod
     def from_folder(cls, folder: str, x_pattern: str = "X_*.npy", y_pattern: str = "y_*.npy") -> NpyShards:
-        """The shards ``X_*.npy`` and ``y_*.npy`` of ``folder``, paired in sorted order."""
-        xs = sorted(glob.glob(os.path.join(folder, x_pattern)))
-        ys = sorted(glob.glob(os.path.join(folder, y_pattern)))
-        if len(xs) != len(ys) or not xs:
-            raise ValueError(f"{folder}: {len(xs)} X shards and {len(ys)} y shards; they must pair up")
-        return cls(list(zip(xs, ys)))
+        """The shards ``X_*.npy`` and ``y_*.npy`` of ``folder``, each X paired with the y whose
+        wildcards match the same text (``X_007.npy`` with ``y_007.npy``), in sorted order; an X
+        without its y or a y without its X is a ValueError naming them (pairing by position
+        would train on another shard's labels)."""
+        xs, ys = _shards_by_key(folder, x_pattern), _shards_by_key(folder, y_pattern)
+        if not xs:
+            raise ValueError(f"{folder}: no X shards match {x_pattern!r}; X and y shards must pair up")
+        unpaired = _unpaired(xs, ys, "X", "a y") + _unpaired(ys, xs, "y", "an X")
+        if unpaired:
+            raise ValueError(f"{folder}: shards that do not pair up: {'; '.join(unpaired)} (X and y pair "
+                             f"by the text the wildcards of {x_pattern!r} and {y_pattern!r} match)")
+        return cls([(xs[key], ys[key]) for key in sorted(xs)])
 
     @property
     def n_rows(self) -> int:
@@ -153,6 +166,40 @@ class NpyShards:
             for start in rng.permutation(starts):
                 stop = min(int(start) + chunk_rows, X.rows)
                 yield X.read(int(start), stop), y.read(int(start), stop)
+
+
+def _check_same_width(parts: list[NpyArray], what: str) -> None:
+    """Raise unless the files ``parts`` have one shape per row (naming two that differ)."""
+    for part in parts[1:]:
+        if part.shape[1:] != parts[0].shape[1:]:
+            raise ValueError(f"the shards' {what} files have different widths: {parts[0].path} has shape "
+                             f"{parts[0].shape}, {part.path} {part.shape}; give them all the same shape")
+
+
+def _shards_by_key(folder: str, pattern: str) -> dict[tuple[str, ...], str]:
+    """The files of ``folder`` matching the glob ``pattern``, keyed by what its wildcards match."""
+    regex = re.compile("".join(_wildcard_regex(part) for part in re.split(r"(\*|\?|\[[^]]*\])", pattern)))
+    paths = {}
+    for path in glob.glob(os.path.join(glob.escape(folder), pattern)):
+        match = regex.fullmatch(os.path.relpath(path, folder))
+        if match:  # glob and the regex differ only on corner cases (odd brackets)
+            paths[match.groups()] = path
+    return paths
+
+
+def _wildcard_regex(part: str) -> str:
+    """A piece of a glob pattern as a regex splitting a path glob matched: each wildcard
+    captures what it matched (a bracket one character), anything else is literal."""
+    if part == "*":
+        return "(.*)"
+    return "(.)" if part == "?" or (len(part) > 2 and part[0] + part[-1] == "[]") else re.escape(part)
+
+
+def _unpaired(paths: dict[Any, str], others: dict[Any, str], what: str, partner: str) -> list[str]:
+    """'X X_1.npy, X_4.npy without a y': the files of ``paths`` whose key ``others`` lacks."""
+    alone = [os.path.basename(paths[key]) for key in sorted(paths.keys() - others.keys())]
+    more = f" and {len(alone) - 5} more" if len(alone) > 5 else ""
+    return [f"{what} {', '.join(alone[:5])}{more} without {partner}"] if alone else []
 
 
 class ParquetShards:
@@ -172,15 +219,18 @@ class ParquetShards:
         if not paths:
             raise ValueError("a Parquet stream needs a non-empty list of file paths")
         self.paths = [os.fspath(path) for path in paths]
+        self.target = _target_names(target)
         self.files = [_parquet_read(path, pq.ParquetFile, path) for path in self.paths]
-        self.target = [target] if isinstance(target, str) else list(target)
         names = self.files[0].schema_arrow.names
-        missing = [t for t in self.target if t not in names]
-        if missing:
-            raise ValueError(f"{paths[0]}: no target column {missing}; columns: {names}")
-        self.features = [name for name in names if name not in self.target]
         for path, parquet in zip(self.paths, self.files):
             _check_parquet_schema(path, parquet.schema_arrow, names)
+        missing = [t for t in self.target if t not in names]
+        if missing:
+            raise ValueError(f"{self.paths[0]}: no target column {missing}; columns: {names}")
+        self.features = [name for name in names if name not in self.target]
+        if not self.features:
+            raise ValueError(f"{self.paths[0]}: every column is a target {self.target}; a stream needs "
+                             "at least one feature column")
 
     @property
     def n_rows(self) -> int:
@@ -215,10 +265,30 @@ def _parquet_read(path: str, call: Any, *args: Any, **kwargs: Any) -> Any:
         raise ValueError(f"{path}: the Parquet file cannot be read: {error}") from None
 
 
+def _target_names(target: Any) -> list[str]:
+    """The target column(s) as a list of distinct names (a column named twice would be a
+    target twice, or a feature and a target)."""
+    try:
+        names = [target] if isinstance(target, str) else list(target)
+    except TypeError:
+        names = []
+    if not names or not all(isinstance(name, str) for name in names):
+        raise ValueError(f"target must name a column or a non-empty list of columns, got {target!r}")
+    twice = [name for name, count in Counter(names).items() if count > 1]
+    if twice:
+        raise ValueError(f"target names the column {twice[0]!r} more than once: {names}")
+    return [str(name) for name in names]
+
+
 def _check_parquet_schema(path: str, schema: Any, names: list[str]) -> None:
-    """Raise unless a file has the columns ``names`` in order, each of numbers or booleans."""
+    """Raise unless a file has the columns ``names`` in order, each named once and of numbers
+    or booleans."""
     import pyarrow as pa
 
+    twice = [name for name, count in Counter(schema.names).items() if count > 1]
+    if twice:  # Arrow would find two columns for one name
+        raise ValueError(f"{path}: the column name {twice[0]!r} appears more than once; give each column "
+                         "a unique name")
     if schema.names != names:
         raise ValueError(f"{path}: columns {schema.names} differ from the first file's {names}")
     for field in schema:
