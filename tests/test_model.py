@@ -161,3 +161,25 @@ def test_the_preprocessing_must_fit_the_network():
         dp.Model("net", Preprocessing())
     with pytest.raises(DataFileError, match="no data"):
         dp.Model.from_network(net).predict(np.zeros((0, 3)))
+
+
+def test_a_classifier_without_probabilities_says_so_instead_of_printing_scores(tmp_path, monkeypatch, capsys):
+    """squared_error on identity outputs gives scores (negative ones too), not probabilities:
+    predict_proba refuses, the scores leave out the log loss, predict prints no p(...) columns."""
+    from deltaprop.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", "iris", "--loss", "squared_error", "--epochs", "3", "--quiet",
+                 "--out", "sq.dp"]) == 0
+    model = dp.load("sq.dp")
+    rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
+    assert not model.has_probabilities and model.predict(rows).shape == (2,)
+    with pytest.raises(AttributeError, match="outputs are not probabilities .*identity.*squared_error"):
+        model.predict_proba(rows)
+    assert set(model.scores(rows, ["setosa", "virginica"])) == {"accuracy"}
+    capsys.readouterr()
+    assert main(["predict", "sq.dp", "--data", "iris"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "prediction" and lines[1] in ("setosa", "versicolor", "virginica")
+    assert main(["train", "--data", "iris", "--epochs", "1", "--quiet", "--out", "ce.dp"]) == 0
+    assert dp.load("ce.dp").has_probabilities

@@ -124,14 +124,16 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def _prediction_rows(model: Model, rows: Any) -> tuple[list[str], list[list[Any]]]:
-    """The CSV: the prediction, then (classify) each class's probability; Model.predict's and
-    Model.predict_proba's values, so Python and the command line agree."""
+    """The CSV: the prediction, then (classify, with probabilities) each class's probability;
+    Model.predict's and Model.predict_proba's values, so Python and the command line agree."""
     if model.task == "regress":
         return list(model.target_names), [list(map(float, row)) for row in model.outputs(rows)]
     assert model.classes is not None
     predicted = model.predict(rows)
     if model.multilabel:  # one 0/1 column per label
         return [f"prediction({c})" for c in model.classes.tolist()], predicted.tolist()
+    if not model.has_probabilities:  # scores, not probabilities: no p(...) columns
+        return ["prediction"], [[label] for label in predicted.tolist()]
     header = ["prediction"] + [f"p({label})" for label in model.classes.tolist()]
     probabilities = model.predict_proba(rows)
     return header, [[label, *map(float, p)] for label, p in zip(predicted.tolist(), probabilities)]
@@ -226,7 +228,8 @@ def _plot_model(plots: Any, model: Model, args: argparse.Namespace) -> Any:
     names = model.feature_names or [f"x{j}" for j in range(width)]
     title = f"{model.summary.get('data', '')}"
     if args.kind == "boundary":
-        return plots.boundary(model.predict_proba, X, y, title=title, classes=model.classes,
+        shading = model.predict_proba if model.has_probabilities else model.outputs
+        return plots.boundary(shading, X, y, title=title, classes=model.classes,
                               feature_names=names)
     return plots.fit1d(model.predict, X, y, title=title, xlabel=names[0],
                        ylabel=model.target_names[0])

@@ -112,6 +112,13 @@ class Model:
         return (self.task == "classify" and self.net.n_outputs > 1
                 and self.net.output_layer.activation.name == "sigmoid")
 
+    @property
+    def has_probabilities(self) -> bool:
+        """Whether the outputs are class probabilities (a softmax or sigmoid output layer): a
+        classifier trained with squared_error on identity outputs has scores, not probabilities."""
+        return (self.task == "classify"
+                and self.net.output_layer.activation.name in ("softmax", "sigmoid"))
+
     # -- predictions -------------------------------------------------------------------------------
     def features(self, rows: Any) -> Array:
         """The feature matrix of ``rows`` before standardization, shape (n_samples, n_inputs)."""
@@ -154,6 +161,12 @@ class Model:
         """
         if self.task != "classify":
             raise AttributeError("predict_proba is for classifiers; this model regresses")
+        if not self.has_probabilities:
+            raise AttributeError(
+                f"this classifier's outputs are not probabilities (its output layer is "
+                f"{self.net.output_layer.activation.name}, trained with "
+                f"{getattr(self.net.loss, 'name', 'its loss')}): use predict, or train with "
+                "cross_entropy for probabilities")
         X = self.network_inputs(rows)
         return self._probabilities(X, None if self.net.n_outputs == 1 else self.net.predict(X))
 
@@ -165,8 +178,9 @@ class Model:
         return outputs
 
     def scores(self, rows: Any, y: Any) -> dict[str, float]:
-        """Accuracy and log loss (classify; multi-label: subset accuracy) or R^2 and mean
-        squared error (regress) on ``rows`` and their targets ``y``.
+        """Accuracy and log loss (classify; multi-label: subset accuracy; no log loss without
+        :attr:`has_probabilities`) or R^2 and mean squared error (regress) on ``rows`` and their
+        targets ``y``.
 
         Labels are compared in canonical form (2.0 matches the class 2 and the class "2"); a
         label never seen in training is a ValueError naming it.
@@ -182,6 +196,8 @@ class Model:
         X = self.network_inputs(rows)
         out = self.net.predict(X)
         predicted = class_indices(out, self.net.output_layer.activation.name)
+        if not self.has_probabilities:  # scores, not probabilities: no log loss of them
+            return {"accuracy": accuracy(codes, predicted)}
         return {"accuracy": accuracy(codes, predicted),
                 "log_loss": log_loss(self._probabilities(X, out), codes)}
 
