@@ -20,7 +20,7 @@ import pytest
 
 import deltaprop as dp
 from deltaprop.cli import main
-from deltaprop.data.preprocessing import LabelEncoder
+from deltaprop.data.labels import LabelEncoder
 from deltaprop.files.container import read_archive, write_archive
 from deltaprop.stream import NpyArray, NpyShards, fit_stream
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop.data.preprocessing import LabelEncoder, Preprocessing, Standardizer
+from deltaprop.data.labels import LabelEncoder
+from deltaprop.data.preprocessing import Preprocessing, Standardizer
 from deltaprop.data.tables import DataFileError, Table
 
 SPECIES = np.array(["setosa", "versicolor", "virginica"])

@@ -344,7 +344,8 @@ def _network_file(tmp_path):
 
 
 def _model_file(tmp_path):
-    from deltaprop.data.preprocessing import LabelEncoder, Preprocessing
+    from deltaprop.data.labels import LabelEncoder
+    from deltaprop.data.preprocessing import Preprocessing
 
     net = dp.load(_network_file(tmp_path))
     labels = LabelEncoder(np.array(["cat", "cow", "dog"]))

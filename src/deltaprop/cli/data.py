@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from deltaprop.data import datasets
-from deltaprop.data.preprocessing import canonical_labels
+from deltaprop.data.labels import canonical_labels
 from deltaprop.data.tables import Table, read_table
 from deltaprop.files.model import Model
 

@@ -18,7 +18,8 @@ from deltaprop.callbacks.checkpoint import Checkpoint
 from deltaprop.callbacks.progress import progress_callback
 from deltaprop.cli.budget import check_fits, network_bytes, parameter_count
 from deltaprop.cli.data import TrainingData
-from deltaprop.data.preprocessing import LabelEncoder, Preprocessing, Standardizer
+from deltaprop.data.labels import LabelEncoder
+from deltaprop.data.preprocessing import Preprocessing, Standardizer
 from deltaprop.evaluation import PREDICT_CHUNK
 from deltaprop.files.codec import MAX_LAYERS
 from deltaprop.files.model import Model

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop.data.preprocessing import LabelEncoder, Preprocessing
+from deltaprop.data.labels import LabelEncoder
+from deltaprop.data.preprocessing import Preprocessing
 from deltaprop.data.tables import as_table
 from deltaprop.files.container import Archive, ModelFileError, save_payload
 from deltaprop.files.networks import network_from_archive

@@ -13,7 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deltaprop._validation import as_sample_weight, check_positive
-from deltaprop.data.preprocessing import label_array
+from deltaprop.data.labels import label_array
 from deltaprop.losses import BinaryCrossEntropy, CrossEntropy, Loss, SquaredError, one_hot
 from deltaprop.metrics import class_indices, log_sigmoid, log_softmax
 from deltaprop.sklearn._base import (

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop.data.preprocessing import LabelEncoder
+from deltaprop.data.labels import LabelEncoder
 from deltaprop.files.container import Archive, ModelFileError, read_archive, save_payload
 from deltaprop.files.networks import network_from_archive
 from deltaprop.mlp import MLP

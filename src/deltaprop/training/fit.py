@@ -285,7 +285,7 @@ def fit_stream(net: Fittable, source: Any, *, loss: Any = "squared_error", optim
                callbacks: Sequence[Any] = (), verbose: bool = False,
                threads: Any = "auto") -> History:
     """Train ``net`` on a source too large for memory (:class:`~deltaprop.data.stream.NpyShards`,
-    :class:`~deltaprop.data.stream.ParquetShards` or any object with ``chunks(chunk_rows, rng)``
+    :class:`~deltaprop.data.parquet.ParquetShards` or any object with ``chunks(chunk_rows, rng)``
     and ``n_rows``), by streamed minibatches.
 
     Memory is the shuffle buffer (``buffer_rows`` rows) and one chunk; the shuffle mixes rows
