@@ -59,3 +59,27 @@ def test_scores_equal_scikit_learns():
 
 def test_subset_accuracy_counts_a_row_only_when_every_label_is_right():
     assert accuracy([[1, 0], [1, 1]], [[1, 0], [1, 0]]) == 0.5
+
+
+@pytest.mark.parametrize("metric", [accuracy, r2, mse])
+@pytest.mark.parametrize("y_true, y_pred", [
+    ([1.0], [1.0, 0.0, 1.0]),               # one target against three predictions
+    (1.0, [1.0, 0.0]),                      # a single value
+    ([[1.0, 2.0]] * 3, [1.0, 0.0, 1.0]),    # two targets against one output
+    ([1.0, 0.0], [[1.0, 0.0]] * 2),         # one target against two outputs
+])
+def test_scores_never_broadcast_targets_against_predictions(metric, y_true, y_pred):
+    with pytest.raises(ValueError, match=r"y has shape .* but the predictions have shape"):
+        metric(y_true, y_pred)
+
+
+def test_a_column_of_targets_pairs_with_a_vector_of_predictions():
+    y, p = np.array([[1.0], [0.0], [1.0]]), np.array([1.0, 1.0, 1.0])
+    assert accuracy(y, p) == accuracy(y[:, 0], p) == pytest.approx(2 / 3)
+    assert r2(y, p) == r2(y[:, 0], p) and mse(p, y) == mse(p, y[:, 0])
+
+
+@pytest.mark.parametrize("metric", [r2, mse])
+def test_nan_targets_are_named_not_scored(metric):
+    with pytest.raises(ValueError, match="y holds NaN or infinity"):
+        metric([1.0, np.nan, 2.0], [1.0, 1.0, 1.0])

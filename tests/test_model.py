@@ -184,3 +184,47 @@ def test_a_classifier_without_probabilities_says_so_instead_of_printing_scores(t
     assert lines[0] == "prediction" and lines[1] in ("setosa", "versicolor", "virginica")
     assert main(["train", "--data", "iris", "--epochs", "1", "--quiet", "--out", "ce.dp"]) == 0
     assert dp.load("ce.dp").has_probabilities
+
+
+def test_scores_name_targets_that_do_not_fit_the_rows(tmp_path, monkeypatch):
+    """A single label, a few labels for many rows, or a NaN target is a ValueError naming it,
+    not a broadcast score; a column of labels counts as labels."""
+    from deltaprop.cli import main
+    from deltaprop.data import datasets
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", "iris", "--epochs", "3", "--quiet", "--out", "iris.dp"]) == 0
+    model, iris = dp.load("iris.dp"), datasets.load("iris")
+    X, labels = iris.X[:10], np.asarray(iris.y[:10])
+    assert model.score(X, labels[:, None]) == model.score(X, labels)
+    for y in (["setosa"], "setosa", labels[:3]):
+        with pytest.raises(ValueError, match="y has shape .* but the predictions have shape"):
+            model.score(X, y)
+    assert main(["train", "--data", "sine", "--epochs", "3", "--quiet", "--out", "sine.dp"]) == 0
+    sine, data = dp.load("sine.dp"), datasets.load("sine")
+    y = np.asarray(data.y[:10], dtype=float)
+    y[3] = np.nan
+    with pytest.raises(ValueError, match="y holds NaN or infinity"):
+        sine.score(data.X[:10], y)
+    with pytest.raises(ValueError, match="y has shape"):
+        sine.score(data.X[:10], np.column_stack([y, y]))
+
+
+@pytest.mark.parametrize("summary, message", [
+    ({"held_out": [1, 2]}, r"summary's held_out is \[1, 2\], not an object of scores"),
+    ({"held_out": {"accuracy": "x"}}, "summary's held_out .* not an object of scores"),
+    ({"data": 3}, "summary's data is 3, not text"),
+    ({"n_train": -1}, "summary's n_train is -1, not a count"),
+    ({"seconds": "fast"}, "summary's seconds is 'fast', not a number"),
+])
+def test_a_tampered_summary_is_a_model_file_error_naming_the_field(tmp_path, summary, message):
+    """``info`` prints the summary: a tampered one is refused when the file is read."""
+    from deltaprop.files.container import read_archive, write_archive
+
+    path = tmp_path / "m.dp"
+    dp.Model(dp.MLP([2, 3, 1], seed=0), Preprocessing(task="regress"), summary={"data": "d"}).save(path)
+    archive = read_archive(path)
+    archive.sections["summary"] = summary
+    write_archive(path, archive.kind, archive.sections, archive.arrays)
+    with pytest.raises(dp.ModelFileError, match=message):
+        dp.load(path)

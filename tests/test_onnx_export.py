@@ -302,3 +302,11 @@ def test_a_model_exports_with_its_preprocessing(rng: np.random.Generator, tmp_pa
     export_onnx(dp.Model.from_network(net), tmp_path / "binary.onnx")
     session = ort.InferenceSession(str(tmp_path / "binary.onnx"), providers=["CPUExecutionProvider"])
     assert json.loads(session.get_modelmeta().custom_metadata_map["output_columns"]) == ["1"]
+
+
+def test_weights_that_are_not_finite_are_never_exported(tmp_path):
+    net = dp.MLP([3, 4, 2], seed=0)
+    net.theta[0] = np.nan
+    with pytest.raises(ValueError, match="theta holds 1 NaN or infinite value"):
+        dp.export_onnx(net, tmp_path / "nan.onnx")
+    assert not (tmp_path / "nan.onnx").exists()

@@ -58,8 +58,11 @@ def test_preprocessing_config_round_trips_exactly_through_json():
     ({"task": "cluster"}, "task must be"),
     ({"classes": None, "task": "classify"}, "needs its labels"),
     ({"feature_names": [1, 2]}, "lists of strings"),
-    ({"x_scale": [1.0, 0.0]}, "no zeros"),
-    ({"x_mean": [1.0, "a"]}, "could not convert|finite numbers"),
+    ({"x_scale": [1.0, 0.0]}, "hold positive numbers only"),
+    ({"x_scale": [1.0, -2.0]}, "hold positive numbers only"),  # would flip a feature's sign
+    ({"x_scale": ["0.9", "0.5"]}, "x_scale must be a list of finite numbers"),
+    ({"x_scale": [True, 1.0]}, "x_scale must be a list of finite numbers"),
+    ({"x_mean": [1.0, "a"]}, "finite numbers"),
     ({"x_mean": [1.0, float("nan")]}, "finite numbers"),
     ({"categories": {"site": "north"}}, "lists of strings"),
     ({"feature_names": ["a", "a"]}, "feature names \\['a'\\] appear more than once"),

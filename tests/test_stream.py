@@ -293,3 +293,11 @@ def test_parquet_columns_and_targets_named_twice_are_named(tmp_path):
             ParquetShards([str(tmp_path / "ok.parquet")], target)
     with pytest.raises(ValueError, match="every column is a target"):
         ParquetShards([str(tmp_path / "ok.parquet")], ["a", "y"])
+
+
+def test_a_stream_of_one_row_is_refused_for_batch_normalization(tmp_path):
+    np.save(tmp_path / "X_000.npy", np.ones((1, 3), np.float32))
+    np.save(tmp_path / "y_000.npy", np.zeros(1, np.int64))
+    net = dp.Network([dp.Dense(3, 4), dp.BatchNorm(4), dp.Dense(4, 2)], seed=0)
+    with pytest.raises(ValueError, match="batch normalization needs at least 2 samples .* holds 1 row"):
+        fit_stream(net, NpyShards.from_folder(str(tmp_path)), loss="cross_entropy", batch_size=4)

@@ -78,7 +78,8 @@ def accuracy(y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
         accuracy, as scikit-learn's ``accuracy_score``).
     sample_weight : array-like of shape (n_samples,), optional
     """
-    right = np.asarray(y_true) == np.asarray(y_pred)
+    truth, predicted = aligned(y_true, y_pred)
+    right = truth == predicted
     if right.ndim == 2:
         right = right.all(axis=1)
     return float(np.average(right, weights=sample_weight))
@@ -110,7 +111,7 @@ def r2(y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
     sample_weight : array-like of shape (n_samples,), optional
         Weighted sums, as ``r2_score`` with ``sample_weight``.
     """
-    Y, P = _columns(y_true), _columns(y_pred)
+    Y, P = _columns(y_true, y_pred)
     weights = np.ones(Y.shape[0]) if sample_weight is None else np.asarray(sample_weight, float)
     mean = np.dot(weights, Y) / weights.sum()
     residual = np.dot(weights, (Y - P) ** 2)
@@ -122,10 +123,30 @@ def r2(y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
 
 def mse(y_true: Any, y_pred: Any) -> float:
     """Mean squared error over every sample and output."""
-    return float(((_columns(y_true) - _columns(y_pred)) ** 2).mean())
+    Y, P = _columns(y_true, y_pred)
+    return float(((Y - P) ** 2).mean())
 
 
-def _columns(values: Any) -> Array:
-    """Targets as float64 columns, shape (n_samples, n_outputs)."""
-    array = np.asarray(values, dtype=np.float64)
-    return array.reshape(len(array), -1)
+def aligned(y_true: Any, y_pred: Any) -> tuple[Array, Array]:
+    """``y_true`` and ``y_pred`` as arrays of one shape, or a ValueError naming both shapes:
+    a column of shape (n, 1) pairs with a vector (n,), nothing else is broadcast (a single
+    label against n predictions would otherwise score as if it were repeated)."""
+    truth, predicted = np.asarray(y_true), np.asarray(y_pred)
+    if truth.ndim == 2 and truth.shape[1] == 1 and predicted.ndim == 1:
+        truth = truth[:, 0]
+    elif predicted.ndim == 2 and predicted.shape[1] == 1 and truth.ndim == 1:
+        predicted = predicted[:, 0]
+    if truth.shape != predicted.shape or truth.ndim == 0:
+        raise ValueError(f"y has shape {truth.shape} but the predictions have shape "
+                         f"{predicted.shape}: give one target (row) per sample")
+    return truth, predicted
+
+
+def _columns(y_true: Any, y_pred: Any) -> tuple[Array, Array]:
+    """Targets and predictions as float64 columns of one shape (n_samples, n_outputs); NaN or
+    infinite targets are a ValueError (they would make every score NaN, or a silent 0)."""
+    truth, predicted = aligned(y_true, y_pred)
+    Y = np.asarray(truth, dtype=np.float64).reshape(len(truth), -1)
+    if not np.isfinite(Y).all():
+        raise ValueError("y holds NaN or infinity; drop those rows to score the others")
+    return Y, np.asarray(predicted, dtype=np.float64).reshape(len(predicted), -1)

@@ -65,14 +65,17 @@ class Standardizer:
 
 
 def _vector(values: Any, name: str) -> Array:
-    """A stored mean or scale: a finite float64 vector."""
+    """A stored mean or scale: a list of finite numbers (JSON's, not text) as float64."""
+    if not isinstance(values, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise ValueError(f"{name} must be a list of finite numbers")
     vector = np.asarray(values, dtype=np.float64)
-    if vector.ndim != 1 or not np.isfinite(vector).all():
+    if not np.isfinite(vector).all():
         raise ValueError(f"{name} must be a list of finite numbers")
     return vector
 
 
-# -- labels --------------------------------------------------------------------------------------
+# -- one-hot categories ----------------------------------------------------------------------
 def text_categories(columns: Mapping[str, Array], exclude: Iterable[str] = ()) -> dict[str, list[str]]:
     """The sorted distinct values (missing, ``""``, left out) of each text column not in
     ``exclude``: the one-hot categories, to store with a model."""
@@ -238,6 +241,7 @@ def _standardizer(config: dict[str, Any], prefix: str) -> Standardizer | None:
     if mean is None and scale is None:
         return None
     standardizer = Standardizer(_vector(mean, f"{prefix}_mean"), _vector(scale, f"{prefix}_scale"))
-    if standardizer.scale.shape != standardizer.mean.shape or not np.all(standardizer.scale != 0):
-        raise ValueError(f"{prefix}_scale must be as long as {prefix}_mean and hold no zeros")
+    if standardizer.scale.shape != standardizer.mean.shape or not np.all(standardizer.scale > 0):
+        raise ValueError(f"{prefix}_scale must be as long as {prefix}_mean and hold positive "
+                         "numbers only (standard deviations, or 1 for a constant column)")
     return standardizer

@@ -279,6 +279,9 @@ class StreamSource:
         first = next(source.chunks(min(chunk_rows, 2), np.random.default_rng(0)), None)
         if first is None or not source.n_rows:
             raise ValueError("the stream holds no rows: every shard is empty")
+        if source.n_rows < self.min_batch:  # no batch at all: an epoch of no steps
+            raise ValueError("batch normalization needs at least 2 samples per batch in training; "
+                             f"the stream holds {source.n_rows} row")
         self.X, self.Y, _ = check_data(net, loss, *first, what="streamed ")
         self.validation = check_validation_data(net, loss, validation_data)
         self.batches_per_epoch = -(-int(source.n_rows) // batch_size)

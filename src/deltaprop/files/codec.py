@@ -88,12 +88,19 @@ def network_arrays(net: Any) -> dict[str, np.ndarray]:
     for i, layer in enumerate(net.layers):
         if isinstance(layer, BatchNorm):
             arrays.update({f"layers.{i}.{name}": value for name, value in layer.state().items()})
+    check_values(arrays)
+    return arrays
+
+
+def check_values(arrays: dict[str, np.ndarray]) -> None:
+    """Raise a ValueError naming the first of a network's ``arrays`` (``theta``, BatchNorm
+    statistics) that holds NaN or infinity or negative variances: what neither a model file
+    nor an export holds."""
     for name, array in arrays.items():
         problem = value_problem(name, array)
         if problem:
             raise ValueError(f"the network's {problem}; a model file holds finite weights only "
                              "(after a divergence, train again with a smaller learning rate)")
-    return arrays
 
 
 def value_problem(name: str, array: np.ndarray) -> str:

@@ -221,9 +221,7 @@ class Model:
         net = network_from_archive(archive)
         try:
             preprocessing = Preprocessing.from_config(section["preprocessing"])
-            summary = section.get("summary") or {}
-            if not isinstance(summary, dict):
-                raise ValueError(f"its summary is {type(summary).__name__}, not a JSON object")
+            summary = check_summary(section.get("summary") or {})
             _check_task(net, preprocessing.task)
             return cls(net, preprocessing, summary)
         except KeyError as error:
@@ -270,6 +268,39 @@ class Model:
         scaled = "standardized" if self.preprocessing.features is not None else "as given"
         return (f"Model({what}; {inputs}, {scaled}; {type(net).__name__} of "
                 f"{len(net.layers)} layers, {net.n_parameters} parameters)")
+
+
+_SUMMARY_TYPES = {"data": "text", "held_out": "scores", "n_train": "count", "n_test": "count",
+                  "seconds": "number"}
+
+
+def check_summary(summary: Any) -> dict[str, Any]:
+    """``summary`` if it is what ``deltaprop train`` writes (see ``_SUMMARY_TYPES``: the data's
+    name, held-out scores by metric name, counts of rows, seconds), else a ValueError naming
+    the field: ``info`` prints it, so a tampered one must not reach the printing."""
+    if not isinstance(summary, dict):
+        raise ValueError(f"its summary is {type(summary).__name__}, not a JSON object")
+    for name, kind in _SUMMARY_TYPES.items():
+        value = summary.get(name)
+        if value is not None and not _is_kind(value, kind):
+            raise ValueError(f"its summary's {name} is {value!r}, not {_KIND_WORDS[kind]}")
+    return summary
+
+
+_KIND_WORDS = {"text": "text", "count": "a count of rows", "number": "a number",
+               "scores": "an object of scores by metric name"}
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if kind == "text":
+        return isinstance(value, str)
+    if kind == "count":
+        return number(value) and float(value).is_integer() and value >= 0
+    if kind == "number":
+        return number(value)
+    return isinstance(value, dict) and all(isinstance(k, str) and number(v) for k, v in value.items())
 
 
 def _check_task(net: Network, task: str) -> None:

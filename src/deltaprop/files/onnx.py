@@ -33,6 +33,7 @@ import numpy as np
 from deltaprop._version import __version__
 from deltaprop.activations import ACTIVATIONS, Activation
 from deltaprop.files.atomic import atomic_write
+from deltaprop.files.codec import network_arrays
 from deltaprop.files.model import Model
 from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Dropout, Layer
 from deltaprop.network import Network
@@ -97,8 +98,8 @@ def export_onnx(
         does not hold numbers.
     ValueError
         For a layer type or activation the export does not know (user-defined activations
-        cannot be translated), a bad standardization array, or an unsupported opset. Nothing
-        is written then.
+        cannot be translated), weights or statistics holding NaN or infinity, a bad
+        standardization array, or an unsupported opset. Nothing is written then.
     """
     onnx = _import_onnx()
     if isinstance(net, Model):
@@ -106,6 +107,7 @@ def export_onnx(
             net, (input_mean, input_scale, output_mean, output_scale), metadata)
     if not isinstance(net, Network):
         raise TypeError(f"export_onnx takes a deltaprop Network, got {type(net).__name__}")
+    network_arrays(net)  # finite weights and statistics, or a ValueError naming them
     _check_opset(opset, onnx.defs.onnx_opset_version())
     _check_translatable(net.layers)
     mean = _scaling_vector(input_mean, "input_mean", net.n_inputs, "input")
