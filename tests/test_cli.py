@@ -588,6 +588,37 @@ def test_a_hostile_history_file_is_named_in_one_line(tmp_path, monkeypatch, caps
     assert not (tmp_path / "p.png").exists()
 
 
+def _history(**fields):
+    return json.dumps({"epoch": [1, 2, 3], "loss": [1.0, 0.5, 0.2], "grad_norms": [[0.1, 0.2]] * 3,
+                       **fields})
+
+
+@pytest.mark.parametrize("kind", ["loss", "gradnorm"])
+@pytest.mark.parametrize("content, message", [
+    (_history(epoch=[10**400, 10**400 + 1, 10**400 + 2]), r"epochs from 1 up \(1, 2, 3, ...\)"),
+    (_history(epoch=[1, 2, 4]), "entry 3 is 4"),
+    (_history(best_epoch=10**400), "best_epoch is 1000"),
+    (_history(grad_norms=[[0.1, -0.2]] * 3), "layer 2 of epoch 1 has the norm -0.2"),
+    (_history(loss=[None] * 3, grad_norms=[[None, None]] * 3), "nothing to draw"),
+    (_history(loss=[1e308, -1e308, 1e308], grad_norms=[[1e308, 5e-324]] * 3), "nothing to draw"),
+])
+def test_a_history_plot_cannot_draw_is_named_in_one_line(tmp_path, monkeypatch, capsys, kind,
+                                                          content, message):
+    """Each class of history the plots cannot draw (epochs not 1, 2, 3, ..., an epoch it does
+    not hold, a negative norm, nothing drawable): exit 2 and one line, whichever plot."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "history.json").write_text(content)
+    one_line_error(*run(f"plot history.json --kind {kind} --out p.png", capsys)[::2], message)
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_a_history_of_many_layers_plots_without_a_word_on_stderr(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "history.json").write_text(_history(grad_norms=[[0.5] * 1000] * 3))
+    code, _, err = run("plot history.json --kind gradnorm --out p.png", capsys)
+    assert (code, err) == (0, "") and (tmp_path / "p.png").stat().st_size > 0
+
+
 def test_json_files_are_read_up_to_a_bound_named_in_the_message(tmp_path, monkeypatch, capsys):
     from deltaprop.cli import commands
 

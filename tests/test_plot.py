@@ -300,3 +300,74 @@ def test_missing_matplotlib_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match=r"deltaprop\[plot\]"):
         plot.loss(history_with(loss=[1.0]))
+
+
+# -- what a history must be to be drawn ----------------------------------------------------------
+def history_dict(**fields):
+    n = len(fields.get("loss", [1.0, 0.5, 0.2]))
+    return {"loss_name": "mse", "epoch": list(range(1, n + 1)), "loss": [1.0, 0.5, 0.2][:n],
+            "grad_norms": [[0.1, 0.2]] * n, **fields}
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"epoch": [10**400 + i for i in range(3)]}, r"epochs from 1 up \(1, 2, 3, ...\); entry 1 is 1000"),
+    ({"epoch": [1, 3, 4]}, "entry 2 is 3"),
+    ({"epoch": [2, 3, 4]}, "entry 1 is 2"),
+    ({"best_epoch": 10**400}, "best_epoch is 1000.*, not an epoch of the 3 recorded"),
+    ({"kept_epoch": -1}, "kept_epoch is -1"),
+    ({"best_restart": 0}, "best_restart is 0, not one of the 0 restarts"),
+    ({"grad_norms": [[0.1, 0.2], [0.1, -0.2], [0.1, 0.2]]}, "layer 2 of epoch 2 has the norm -0.2; a norm"),
+    ({"grad_norm": [1.0, 1.0, float("-inf")]}, "grad_norm of epoch 3 is -inf"),
+])
+def test_a_history_is_what_fit_could_have_recorded(fields, message):
+    """Epochs 1, 2, 3, ...; the epochs and restart it names among those; norms >= 0: refused
+    otherwise, by from_dict and by the plots (a History built by hand)."""
+    with pytest.raises(ValueError, match=message):
+        dp.History.from_dict(history_dict(**fields))
+    built = dp.History(**{**history_dict(**fields), "grad_norms": [
+        np.array(g, dtype=float) for g in history_dict(**fields)["grad_norms"]]})
+    for draw in (plot.loss, plot.gradnorm):
+        with pytest.raises(ValueError, match=message):
+            draw(built)
+
+
+def test_a_diverged_epochs_nan_norms_are_kept_as_gaps():
+    history = dp.History.from_dict(history_dict(grad_norms=[[0.1, 0.2], [0.3, 0.4], [None, None]]))
+    assert np.isnan(history.grad_norm_matrix()[-1]).all()
+    assert len(plot.gradnorm(history).axes[0].get_lines()) == 2
+
+
+@pytest.mark.parametrize("loss, val_loss, message", [
+    ([None, None, None], [], "no loss can be drawn"),
+    ([float("nan")] * 3, [float("inf")] * 3, "no loss can be drawn"),
+    ([1e300, -1e300, 1e308], [], r"beyond 1e\+100"),
+    ([5e-324, 1e-200, 1e-150], [], "or not positive on the log axis"),
+])
+def test_a_loss_with_nothing_drawable_is_refused(loss, val_loss, message):
+    with pytest.raises(ValueError, match=message):
+        plot.loss(dp.History.from_dict(history_dict(loss=loss, val_loss=val_loss)))
+
+
+def test_values_past_what_matplotlib_can_scale_are_gaps_without_warnings(tmp_path):
+    """Warnings are errors here: none from numpy or matplotlib overflowing an axis."""
+    history = dp.History.from_dict(history_dict(
+        loss=[1e308, 1.0, 0.5, 5e-324], val_metric=[1e308, -1e308, 0.5, 0.7],
+        grad_norms=[[1e308, 5e-324], [1.0, 2.0], [0.5, 1.0], [0.1, 0.2]]))
+    for log_scale, gaps in ((False, [True, False, False, False]), ("auto", [True, False, False, True])):
+        fig = plot.loss(history, path=tmp_path / "loss.png", log_scale=log_scale)
+        assert fig.axes[0].get_yscale() == ("linear" if log_scale is False else "log")
+        np.testing.assert_array_equal(np.isnan(fig.axes[0].get_lines()[0].get_ydata()), gaps)
+    plot.gradnorm(history, path=tmp_path / "gradnorm.png")
+
+
+def test_gradnorm_of_many_layers_names_them_by_a_colour_scale(tmp_path):
+    """A legend of 1000 entries would crowd the axes off the figure (a warning, an error here)."""
+    n_layers = 1000
+    history = history_with(loss=[1.0, 0.5], grad_norms=[np.linspace(0.1, 1, n_layers)] * 2)
+    fig = plot.gradnorm(history, path=tmp_path / "gradnorm.png")
+    ax, bar = fig.axes
+    assert len(ax.get_lines()) == n_layers and not fig.legends
+    assert bar.get_ylabel() == f"layer (1: input side, {n_layers}: output)"
+    assert_png(tmp_path / "gradnorm.png")
+    few = plot.gradnorm(history_with(loss=[1.0, 0.5], grad_norms=[np.ones(plot.history.LEGEND_LAYERS)] * 2))
+    assert len(few.axes) == 1 and len(few.legends) == 1

@@ -292,3 +292,66 @@ def test_restarts_and_a_sweep_on_a_real_dask_cluster_equal_serial(dask_cluster, 
     assert results(tmp_path / "dask") == results(tmp_path / "serial")
     np.testing.assert_array_equal(dp.load(tmp_path / "dask" / "best.dp").net.theta,
                                   dp.load(tmp_path / "serial" / "best.dp").net.theta)
+
+
+def labelled_csv(path, names=("setosa", "virginica"), n=40):
+    """Two well separated classes named ``names``, in a CSV file."""
+    rng = np.random.default_rng(0)
+    rows = ["a,b,species"] + [f"{x:.3f},{y:.3f},{names[i % 2]}" for i, (x, y) in
+                              enumerate(rng.standard_normal((n, 2)) + 3 * (np.arange(n) % 2)[:, None])]
+    path.write_text("\n".join(rows) + "\n")
+    return str(path)
+
+
+def best_classes(out):
+    return [str(c) for c in dp.load(out / "best.dp").classes]
+
+
+def test_results_are_keyed_by_the_datas_content_not_its_file_name(tmp_path, capsys):
+    """A result logged for other data (the same file, changed) is set aside and its trial run
+    again, and best.dp follows the data; the same data under another name reuse the results;
+    back to the first data, best.dp (which held the second's model) is trained again."""
+    out, spec = tmp_path / "out", write_spec(tmp_path, {"params": {"hidden": ["4", "8"]}, "epochs": 3})
+    data = labelled_csv(tmp_path / "e.csv")
+
+    def run_sweep(path):
+        assert main(["sweep", spec, "--data", path, "--target", "species", "--one-hot",
+                     "--out-dir", str(out), "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    assert run_sweep(data)["ran"] == 2 and best_classes(out) == ["setosa", "virginica"]
+    labelled_csv(tmp_path / "e.csv", names=("versicolor", "virginica"))  # the same name, new data
+    report = run_sweep(data)
+    assert (report["ran"], report["skipped"], report["set_aside"]) == (2, 0, 2)
+    assert best_classes(out) == ["versicolor", "virginica"]
+    assert json.loads((out / "best.json").read_text())["options"] == report["best"]["options"]
+    assert main(["sweep", spec, "--data", data, "--target", "species", "--one-hot",
+                 "--out-dir", str(out)]) == 0
+    assert "(2 from an earlier run)," in capsys.readouterr().out  # nothing set aside: all reused
+    moved = tmp_path / "moved.csv"
+    moved.write_bytes((tmp_path / "e.csv").read_bytes())
+    assert run_sweep(str(moved))["ran"] == 0  # the same content: the same trials
+    labelled_csv(tmp_path / "e.csv")  # the first data again: their results hold, best.dp not
+    report = run_sweep(data)
+    assert (report["ran"], report["skipped"], report["set_aside"]) == (1, 1, 0)  # the best again
+    assert best_classes(out) == ["setosa", "virginica"]
+    assert run_sweep(data)["ran"] == 0  # and now best.dp holds it
+
+
+def test_a_trial_that_read_data_changed_during_the_sweep_fails_and_is_not_logged(
+        tmp_path, capsys, monkeypatch):
+    out, spec = tmp_path / "out", write_spec(tmp_path, {"params": {"hidden": ["4", "8"]}, "epochs": 3})
+    data = labelled_csv(tmp_path / "e.csv")
+    first_trial = sweep.run_trial
+
+    def then_change_the_data(base, options):
+        result = first_trial(base, options)
+        labelled_csv(tmp_path / "e.csv", names=("versicolor", "virginica"))
+        return result
+
+    monkeypatch.setattr(sweep, "run_trial", then_change_the_data)
+    assert main(["sweep", spec, "--data", data, "--target", "species", "--one-hot",
+                 "--out-dir", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "1 failed" in table and "the data changed while the sweep ran" in table
+    assert len(results(out)) == 1 and best_classes(out) == ["setosa", "virginica"]

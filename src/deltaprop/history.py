@@ -123,8 +123,23 @@ class History:
                               for g in _list("grad_norms", data.get("grad_norms", []))]
         if not all(isinstance(r, dict) for r in _list("restarts", history.restarts)):
             raise ValueError("history.restarts must be a list of JSON objects")
-        _check_lengths(history)
+        history.check()
         return history
+
+    def check(self) -> None:
+        """Refuse a record ``fit`` could not have made.
+
+        Raises
+        ------
+        ValueError
+            Unless the epochs count 1, 2, 3, ... (resumed runs too), each per-epoch list holds
+            one value per epoch (the validation lists at most one), each epoch holds one
+            gradient norm per dense layer, no norm is negative, and the best and kept epochs
+            and the best restart are among those recorded.
+        """
+        _check_lengths(self)
+        _check_norms(self)
+        _check_indices(self)
 
     def __repr__(self) -> str:
         last = f", loss={self.loss[-1]:.4g}" if self.loss else ""
@@ -161,12 +176,47 @@ def _numbers(name: str, values: Any) -> list[float]:
     return [math.nan if v is None else float(v) for v in values]
 
 
+def _short(value: Any, width: int = 20) -> str:
+    text = str(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _check_norms(history: History) -> None:
+    """Norms are >= 0. NaN (JSON's null) is what fit records for an epoch that diverged: no
+    norm rather than a wrong one, so it stays (a gap in the plot)."""
+    for epoch, norms in enumerate(history.grad_norms, 1):
+        bad = np.flatnonzero(np.asarray(norms, dtype=float) < 0)
+        if bad.size:
+            raise ValueError(f"history.grad_norms: layer {bad[0] + 1} of epoch {epoch} has the "
+                             f"norm {norms[bad[0]]}; a norm is a number >= 0")
+    bad = np.flatnonzero(np.asarray(history.grad_norm, dtype=float) < 0)
+    if bad.size:
+        raise ValueError(f"history.grad_norm of epoch {bad[0] + 1} is {history.grad_norm[bad[0]]}; "
+                         "a norm is a number >= 0")
+
+
+def _check_indices(history: History) -> None:
+    """The epochs and the restart named are ones the history holds (epoch 0: the initial
+    weights, kept when the first epoch diverged)."""
+    for name in ("best_epoch", "kept_epoch"):
+        value = getattr(history, name)
+        if value is not None and not 0 <= value <= history.n_epochs:
+            raise ValueError(f"history.{name} is {_short(value)}, not an epoch of the "
+                             f"{history.n_epochs} recorded (or 0)")
+    best = history.best_restart
+    if best is not None and not 0 <= best < len(history.restarts):
+        raise ValueError(f"history.best_restart is {_short(best)}, not one of the "
+                         f"{len(history.restarts)} restarts recorded")
+
+
 def _check_lengths(history: History) -> None:
     """One value per epoch in each per-epoch list (validation values: for the epochs that had
     validation data, so at most one per epoch)."""
     n = history.n_epochs
-    if any(b <= a for a, b in zip(history.epoch, history.epoch[1:])) or min(history.epoch, default=1) < 1:
-        raise ValueError("history.epoch must count the epochs from 1 up")
+    if history.epoch != list(range(1, n + 1)):  # what fit records, resumed runs included
+        wrong = next(i for i, e in enumerate(history.epoch, 1) if e != i)
+        raise ValueError(f"history.epoch must count the epochs from 1 up (1, 2, 3, ...); "
+                         f"entry {wrong} is {_short(history.epoch[wrong - 1])}")
     widths = {len(g) for g in history.grad_norms}
     if len(widths) > 1:  # one norm per dense layer, the same layers every epoch
         raise ValueError(f"history.grad_norms must hold as many norms each epoch, got "

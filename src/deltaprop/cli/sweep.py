@@ -13,8 +13,11 @@ A spec is a JSON file::
 Each trial is ``deltaprop train`` with those options and the command's data options; trials
 are ranked by the validation split's score (never the held-out part, whose score is reported
 beside it). ``--out-dir`` receives ``results.jsonl`` (a line per finished trial, written as
-it finishes: a second run skips those), ``results.csv`` and ``best.dp``. A failed trial is
-shown with its reason; the exit code is 1 when no trial succeeded.
+it finishes: a second run skips those), ``results.csv``, ``best.dp`` and ``best.json`` (the
+trial best.dp holds). A trial is its options on the data's content (its fingerprint, not its
+file name) with the command's and the spec's settings: a result logged for other data is set
+aside and its trial run again. A failed trial is shown with its reason; the exit code is 1
+when no trial succeeded.
 
 A grid runs at most ``MAX_TRIALS`` combinations. A random search draws ``trials`` distinct
 indices into the grid and decodes each (:func:`combination`), so a grid of 10^10 or 10^100
@@ -33,11 +36,12 @@ import json
 import math
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 import numpy as np
 
-from deltaprop.cli.data import training_data
+from deltaprop.cli.data import TrainingData, training_data
 from deltaprop.cli.jsonfile import MIB, parse_json, read_json
 from deltaprop.cli.parser import build_parser
 from deltaprop.cli.paths import check_out_dir, check_outputs, writing
@@ -53,6 +57,7 @@ from deltaprop.cli.train import (
     task_loss,
     train_model,
 )
+from deltaprop.data.arrays import fingerprint
 from deltaprop.files.atomic import atomic_write
 
 SEARCHED = ("hidden", "activation", "lr", "l2", "batch_size", "batch_norm", "dropout",
@@ -65,6 +70,7 @@ MAX_SPEC_BYTES = 16 * MIB
 SHOWN = 20  # trials the table shows, of the best and of the failed ones
 REASON_WIDTH = 100
 MAX_LOG_LINE = MIB  # a results.jsonl line longer than this is damaged, and skipped
+OUTPUTS = ("results.jsonl", "results.csv", "best.dp", "best.json")  # in --out-dir
 
 
 def read_spec(path: str) -> dict[str, Any]:
@@ -194,16 +200,32 @@ def run_trial(base: argparse.Namespace, options: dict[str, Any]) -> dict[str, An
     """Train one option set (in whichever process joblib sends it to); its result."""
     args = _trial_args(base, options)
     args.quiet, args.out, args.history, args.checkpoint_every = True, None, None, None
+    data_print = None
     try:
         data = training_data(args.data, args.target, task=args.task, one_hot=args.one_hot)
+        data_print = data_fingerprint(data)
         model, report = train_model(data, args)
     except (ValueError, TypeError, ArithmeticError, MemoryError) as error:  # a bad combination: logged
-        return {"options": options, "validation": None, "held_out": None, "epochs": 0,
-                "stop_reason": "error", "error": str(error), "model": None}
+        return _failed(options, str(error), data_print)
     history = model.net.history
     val = history.val_metric[-1] if history.val_metric else None
     return {"options": options, "validation": val, "held_out": report["held_out"],
-            "epochs": report["epochs"], "stop_reason": report["stop_reason"], "model": model}
+            "epochs": report["epochs"], "stop_reason": report["stop_reason"], "model": model,
+            "data": data_print}
+
+
+def _failed(options: dict[str, Any], reason: str, data_print: str | None) -> dict[str, Any]:
+    return {"options": options, "validation": None, "held_out": None, "epochs": 0,
+            "stop_reason": "error", "error": reason, "model": None, "data": data_print}
+
+
+def data_fingerprint(data: TrainingData) -> str:
+    """The data as read (features, targets and their names), hashed by the fingerprint a
+    checkpoint keeps of its data: a sweep's results hold for these data only."""
+    y = np.asarray(data.y)
+    return fingerprint(data.X, y.astype(str) if y.dtype == object else y,
+                       np.asarray(data.feature_names, dtype=str),
+                       np.asarray(data.target_names, dtype=str))
 
 
 def _trial_args(base: argparse.Namespace, options: dict[str, Any]) -> argparse.Namespace:
@@ -240,41 +262,59 @@ def sweep(args: argparse.Namespace) -> int:
     base = _base_options(args, spec)
     candidates = trials(spec, base.seed)
     _check_combinations(args.spec, base, candidates)
-    _check_losses(args.spec, spec, base)
+    data = training_data(base.data, base.target, task=base.task, one_hot=base.one_hot)
+    _check_losses(args.spec, spec, data)
     check_out_dir(args.out_dir)
     os.makedirs(args.out_dir, exist_ok=True)
-    log, best_path = os.path.join(args.out_dir, "results.jsonl"), os.path.join(args.out_dir, "best.dp")
-    table = os.path.join(args.out_dir, "results.csv")
+    log_path, table, best_path, held_path = (os.path.join(args.out_dir, name) for name in OUTPUTS)
     check_outputs({"spec": args.spec, "--data": args.data},  # the log is read on purpose
-                  {"results.jsonl": log, "results.csv": table, "best.dp": best_path})
-    settings = {name: getattr(base, name) for name in ("data", "target", "task", "one_hot", *SETTINGS)}
-    done = _finished(log, settings)
-    todo = [t for t in candidates if _key(t) not in done]
-    results = [done[_key(t)] for t in candidates if _key(t) in done]
+                  dict(zip(OUTPUTS, (log_path, table, best_path, held_path))))
+    # a trial is its options on these data (by content, not by file name) with these settings
+    settings = {"data": data_fingerprint(data),
+                **{name: getattr(base, name) for name in ("target", "task", "one_hot", *SETTINGS)}}
+    log = ResultsLog.read(log_path, settings)
+    held = _held(held_path) if os.path.exists(best_path) else None
+    todo = [t for t in candidates if _key(t) not in log.done]
+    results = [log.done[_key(t)] for t in candidates if _key(t) in log.done]
+    set_aside = sum(_key(t) in log.other_data for t in todo)
     best = max(results, key=_score, default=None)
-    if best is not None and not os.path.exists(best_path) and _score(best) > -np.inf:
-        todo.insert(0, best["options"])  # the best so far ran before best.dp was written
+    if best is not None and _score(best) > -np.inf and held != log.trial(best):
+        todo.insert(0, best["options"])  # best.dp is missing, or holds another trial (or data)
         results.remove(best)
         best = max(results, key=_score, default=None)
     for result in _run_all(base, todo, args):
-        model = result.pop("model")
-        if _key(result["options"]) not in done:
-            with open(log, "a", encoding="utf-8") as stream:  # one line per finished trial
-                stream.write(json.dumps(finite_json({**result, "settings": settings})) + "\n")
+        result, model = _arrived(result, log)
         results.append(result)
         if model is not None and _score(result) > _score(best):
             best = result
-            with writing(best_path):
-                model.save(best_path)  # as soon as it is the best: a crash later keeps it
+            _save_best(best_path, held_path, model, log.trial(result))
     ranked = sorted(results, key=_score, reverse=True)
     _write_csv(table, ranked)
     succeeded = sum(_score(r) > -np.inf for r in ranked)
+    for path in (best_path, held_path) if not succeeded else ():
+        if os.path.exists(path):  # another sweep's best (other data or settings), not one of these
+            os.remove(path)
     report = {"command": "sweep", "trials": len(ranked), "ran": len(todo),
-              "skipped": len(ranked) - len(todo), "failed": len(ranked) - succeeded,
-              "succeeded": succeeded, "best": ranked[0] if succeeded else None,
-              "out_dir": args.out_dir}
-    emit(args, report, _table(ranked, report["skipped"]))
+              "skipped": len(ranked) - len(todo), "set_aside": set_aside,
+              "failed": len(ranked) - succeeded, "succeeded": succeeded,
+              "best": ranked[0] if succeeded else None, "out_dir": args.out_dir}
+    emit(args, report, _table(ranked, report))
     return 0 if succeeded else 1  # every trial failed: the sweep did not do its job
+
+
+def _arrived(result: dict[str, Any], log: ResultsLog) -> tuple[dict[str, Any], Any]:
+    """A finished trial's result and model, logged when it trained on the sweep's data. A trial
+    that read other data (the file changed during the sweep) or none is failed, not logged:
+    it runs again next time."""
+    model, seen = result.pop("model"), result.pop("data")
+    if seen != log.settings["data"]:
+        reason = result.get("error") or ("the data changed while the sweep ran (its content is "
+                                         "not what the sweep read first); run the sweep again")
+        return {k: v for k, v in _failed(result["options"], reason, None).items()
+                if k not in ("model", "data")}, None
+    if _key(result["options"]) not in log.done:
+        log.append(result)  # one line per finished trial
+    return result, model
 
 
 def _run_all(base: argparse.Namespace, todo: list[dict[str, Any]],
@@ -310,40 +350,97 @@ def _base_options(args: argparse.Namespace, spec: dict[str, Any]) -> argparse.Na
     return base
 
 
-def _check_losses(path: str, spec: dict[str, Any], base: argparse.Namespace) -> None:
-    """Every loss searched (or the default) against the data's task and classes, read once."""
-    data = training_data(base.data, base.target, task=base.task, one_hot=base.one_hot)
-    for loss in _distinct(spec["params"].get("loss", [base.loss])):
+def _check_losses(path: str, spec: dict[str, Any], data: TrainingData) -> None:
+    """Every loss searched (or train's default) against the data's task and classes."""
+    default = build_parser().parse_args(["train"]).loss
+    for loss in _distinct(spec["params"].get("loss", [default])):
         try:
             task_loss(loss, data)
         except ValueError as error:
             raise ValueError(f"{path}: params.loss {loss!r}: {error}") from None
 
 
-def _finished(log: str, settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Trials already in the log with the same data and settings, by their options (a torn,
-    damaged or overlong line is skipped: that trial runs again)."""
-    done: dict[str, dict[str, Any]] = {}
-    if not os.path.exists(log):
-        return done
-    with open(log, "rb") as stream:
-        while line := stream.readline(MAX_LOG_LINE + 1):
-            if len(line) > MAX_LOG_LINE:  # skip the rest of it, a piece at a time
-                while line and not line.endswith(b"\n"):
-                    line = stream.readline(MAX_LOG_LINE + 1)
-                continue
-            result = _logged(line)
-            if result is not None and result.pop("settings", None) == finite_json(settings):
-                done[_key(result["options"])] = result
-    return done
+@dataclass
+class ResultsLog:
+    """``results.jsonl``: a line per finished trial with the settings and the data's fingerprint
+    it ran with.
+
+    ``done`` the trials logged with these settings, by their options (a torn, damaged or
+    overlong line is skipped: that trial runs again); ``other_data`` the options logged with
+    the same settings but other data (set aside: run again).
+    """
+
+    path: str
+    settings: dict[str, Any]
+    done: dict[str, dict[str, Any]] = field(default_factory=dict)
+    other_data: set[str] = field(default_factory=set)
+
+    @classmethod
+    def read(cls, path: str, settings: dict[str, Any]) -> ResultsLog:
+        log = cls(path, settings)
+        if os.path.exists(path):
+            with open(path, "rb") as stream:
+                for value in _lines(stream):
+                    log._take(value)
+        return log
+
+    def _take(self, value: Any) -> None:
+        result = _logged(value)
+        if result is None:
+            return
+        logged, ours = result.pop("settings", None), finite_json(self.settings)
+        if logged == ours:
+            self.done[_key(result["options"])] = result
+        elif isinstance(logged, dict) and {**logged, "data": None} == {**ours, "data": None}:
+            self.other_data.add(_key(result["options"]))
+
+    def append(self, result: dict[str, Any]) -> None:
+        """A result's line, with the settings it ran with."""
+        with open(self.path, "a", encoding="utf-8") as stream:
+            stream.write(json.dumps(finite_json({**result, "settings": self.settings})) + "\n")
+
+    def trial(self, result: dict[str, Any]) -> dict[str, Any]:
+        """What names ``result``'s trial in best.json: its options, the settings and the data."""
+        return finite_json({"options": result["options"], "settings": self.settings})
 
 
-def _logged(line: bytes) -> dict[str, Any] | None:
-    """One line of the log as a result, or None when it is not one."""
+def _save_best(best_path: str, held_path: str, model: Any, trial: dict[str, Any]) -> None:
+    """best.dp, then best.json naming the trial it holds (a crash between the two leaves a
+    best.json naming another trial: the next run trains the best one again)."""
+    with writing(best_path):
+        model.save(best_path)  # as soon as it is the best: a crash later keeps it
+    text = json.dumps(trial, indent=1).encode("utf-8")
+
+    def write(out: IO[bytes]) -> None:
+        out.write(text)
+
+    with writing(held_path):
+        atomic_write(held_path, write)
+
+
+def _held(path: str) -> Any:
+    """The trial best.dp holds, as best.json names it (None when it names none)."""
     try:
-        result = parse_json(line, "results.jsonl", "a result")
-    except ValueError:
+        return read_json(path, "best.json", max_bytes=MAX_LOG_LINE)
+    except (ValueError, OSError):
         return None
+
+
+def _lines(stream: IO[bytes]) -> Iterator[Any]:
+    """Each line of the log as JSON (None for a damaged one; an overlong one left out)."""
+    while line := stream.readline(MAX_LOG_LINE + 1):
+        if len(line) > MAX_LOG_LINE:  # skip the rest of it, a piece at a time
+            while line and not line.endswith(b"\n"):
+                line = stream.readline(MAX_LOG_LINE + 1)
+            continue
+        try:
+            yield parse_json(line, "results.jsonl", "a result")
+        except ValueError:
+            yield None
+
+
+def _logged(result: Any) -> dict[str, Any] | None:
+    """One line of the log as a result, or None when it is not one."""
     if not (isinstance(result, dict) and isinstance(result.get("options"), dict)
             and is_kind(result.get("validation"), "number?")
             and isinstance(result.get("held_out") or {}, dict)):
@@ -386,12 +483,14 @@ def _write_csv(path: str, ranked: list[dict[str, Any]]) -> None:
         atomic_write(path, write)
 
 
-def _table(ranked: list[dict[str, Any]], skipped: int) -> str:
+def _table(ranked: list[dict[str, Any]], report: dict[str, Any]) -> str:
     """The best trials, then every failed one with its reason (on one short line)."""
     succeeded = [r for r in ranked if _score(r) > -np.inf]
     failed = [r for r in ranked if _score(r) == -np.inf]
-    lines = [f"{len(ranked)} trials ({skipped} from an earlier run), {len(failed)} failed, "
-             "best first:"]
+    aside = (f"; {report['set_aside']} earlier results set aside and run again: the data "
+             "changed" if report["set_aside"] else "")
+    lines = [f"{len(ranked)} trials ({report['skipped']} from an earlier run{aside}), "
+             f"{len(failed)} failed, best first:"]
     for rank, result in enumerate(succeeded[:SHOWN], 1):
         lines.append(f"{rank:>3}. validation {result['validation']:.4f}  {_options_text(result)}")
     if len(succeeded) > SHOWN:

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 LOSS_NAMES = {"cross_entropy": "cross-entropy", "binary_cross_entropy": "binary cross-entropy",
               "squared_error": "squared error", "mse": "MSE"}
 METRIC_NAMES = {"r2": "$R^2$"}
+DRAWABLE = 1e100  # larger values are drawn as gaps, like inf (a loss this large has diverged)
+LEGEND_LAYERS = 9  # more layers than this are named by a colour scale: a legend would crowd out the axes
 
 
 # -- learning curves -----------------------------------------------------------------------------
@@ -58,6 +60,9 @@ def loss(history: History, *, path: PathLike = None, title: str | None = None,
     use_log = _choose_log(log_scale, train if val is None else np.concatenate([train, val]))
     if use_log:
         train, val = _gaps(train, log=True), None if val is None else _gaps(val, log=True)
+    if np.isnan(train).all() and (val is None or np.isnan(val).all()):
+        raise ValueError(f"no loss can be drawn (each is null, NaN, inf or beyond {DRAWABLE:g}"
+                         f"{', or not positive on the log axis' if use_log else ''}): nothing to draw")
     fig, ax = _new_figure(WIDE)
     marker = _marker(epochs)
     ax.plot(epochs, train, color=OKABE_ITO[0], lw=2.2, marker=marker, ms=4, label="training loss")
@@ -90,6 +95,7 @@ def _history_epochs(history: History) -> np.ndarray:
         raise TypeError(f"expected a deltaprop History, got {type(history).__name__}")
     if not history.epoch:
         raise ValueError("history is empty (no epochs recorded): plot the History that fit() returned")
+    history.check()  # epochs 1, 2, 3, ... and one value per epoch: what the axes assume
     return np.asarray(history.epoch, dtype=float)
 
 
@@ -100,8 +106,12 @@ def _series(values: Sequence[float], name: str, epochs: np.ndarray) -> np.ndarra
 
 
 def _gaps(values: np.ndarray, log: bool = False) -> np.ndarray:
-    """NaN (a gap in the line) where a value cannot be drawn: inf, and <= 0 on a log axis."""
-    return np.where(np.isfinite(values) & ((values > 0) | (not log)), values, np.nan)
+    """NaN (a gap in the line) where a value cannot be drawn: inf and what lies beyond
+    +-DRAWABLE (where matplotlib's axis arithmetic overflows), and on a log axis what is
+    below 1/DRAWABLE (0 included)."""
+    with np.errstate(invalid="ignore"):  # NaN compares False: a gap already
+        drawable = (np.abs(values) <= DRAWABLE) & ((values >= 1 / DRAWABLE) | (not log))
+    return np.where(drawable, values, np.nan)
 
 
 def _choose_log(log_scale: bool | str, values: np.ndarray) -> bool:
@@ -111,7 +121,8 @@ def _choose_log(log_scale: bool | str, values: np.ndarray) -> bool:
     if log_scale is True and not (finite > 0).any():
         raise ValueError("log_scale=True but no loss is positive and finite; use log_scale=False")
     if log_scale == "auto":  # past 1.5 decades a linear axis flattens the later epochs to a line
-        return bool(finite.size > 1 and (finite > 0).all() and finite.max() / finite.min() > 10**1.5)
+        return bool(finite.size > 1 and (finite > 0).all()
+                    and np.log10(finite.max()) - np.log10(finite.min()) > 1.5)
     return bool(log_scale)
 
 
@@ -165,27 +176,50 @@ def gradnorm(history: History, *, path: PathLike = None, title: str | None = Non
         One line per dense layer, along viridis from layer 1 (input side) to L (output).
     """
     _require_matplotlib()
-    from matplotlib import colormaps
-
     epochs = _history_epochs(history)
     if len(history.grad_norms) != epochs.size:  # grad_norm_matrix() cannot reshape an empty list
         raise ValueError(f"history.grad_norms has {len(history.grad_norms)} rows for {epochs.size} epochs")
     norms = history.grad_norm_matrix()
     norms = _gaps(norms, log=True)
     if np.isnan(norms).all():
-        raise ValueError("no gradient norm is positive and finite: nothing to draw on a log axis")
+        raise ValueError(f"no gradient norm is positive and finite (from {1 / DRAWABLE:g} to "
+                         f"{DRAWABLE:g}): nothing to draw on a log axis")
     n_layers = norms.shape[1]
-    colors = colormaps["viridis"](np.linspace(0, 0.82, n_layers))  # its pale yellow end fades
+    colors = _layer_colors(n_layers)
     fig, ax = _new_figure(WIDE)
     for i in range(n_layers):
         side = " (output)" if i == n_layers - 1 else " (input side)" if i == 0 else ""
-        ax.plot(epochs, norms[:, i], color=colors[i], lw=2.2, marker=_marker(epochs), ms=4,
-                label=f"layer {i + 1}{side}")
+        ax.plot(epochs, norms[:, i], color=colors[i], lw=2.2 if n_layers <= LEGEND_LAYERS else 1,
+                marker=_marker(epochs), ms=4, label=f"layer {i + 1}{side}")
     ax.set_yscale("log")
     _label_axes(ax, "epoch", r"gradient norm $\|(dW_l,\ db_l)\|$", epochs)
-    # under the axes, since the lines run across the whole width; read row by row, input first
-    ncols = min(n_layers, 3)
-    fig.legend(handles=_row_major(ax.get_lines(), ncols), loc="outside lower center", ncols=ncols,
-               fontsize=LEGEND_SIZE, frameon=False)
+    if n_layers <= LEGEND_LAYERS:
+        # under the axes, since the lines run across the whole width; read row by row, input first
+        ncols = min(n_layers, 3)
+        fig.legend(handles=_row_major(ax.get_lines(), ncols), loc="outside lower center",
+                   ncols=ncols, fontsize=LEGEND_SIZE, frameon=False)
+    else:
+        _layer_colorbar(fig, ax, n_layers)
     return _finish(fig, ax, title or "Gradient norm per layer", path)
+
+
+def _layer_colorbar(fig: Figure, ax: Axes, n_layers: int) -> None:
+    """Too many layers for a legend (it would crowd the axes off the figure): the colour
+    scale names them instead, layer 1 (input side) to L (output)."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import ListedColormap, Normalize
+    from matplotlib.ticker import MaxNLocator
+
+    scale = ListedColormap(_layer_colors(n_layers))
+    bar = fig.colorbar(ScalarMappable(Normalize(0.5, n_layers + 0.5), scale), ax=ax, pad=0.02)
+    bar.set_label(f"layer (1: input side, {n_layers}: output)", fontsize=LABEL_SIZE)
+    bar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    bar.ax.tick_params(labelsize=TICK_SIZE)
+
+
+def _layer_colors(n_layers: int) -> np.ndarray:
+    """Viridis from layer 1 (input side) to L (output), short of its pale yellow end (it fades)."""
+    from matplotlib import colormaps
+
+    return colormaps["viridis"](np.linspace(0, 0.82, n_layers))
 
