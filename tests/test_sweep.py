@@ -18,7 +18,7 @@ import pytest
 
 import deltaprop as dp
 from deltaprop.cli import main
-from deltaprop.cli.sweep import combination, distinct_indices, read_spec, trials
+from deltaprop.cli.sweepspec import combination, distinct_indices, read_spec, trials
 
 sweep = importlib.import_module("deltaprop.cli.sweep")  # the module (deltaprop.cli.sweep is the command)
 
