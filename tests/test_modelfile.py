@@ -15,6 +15,7 @@ import pytest
 
 import deltaprop as dp
 from deltaprop.files import container as modelfile
+from deltaprop.files import members as model_members
 from deltaprop.files.jsonbounds import json_problem
 
 
@@ -670,7 +671,7 @@ def test_every_malformed_file_is_a_model_file_error_naming_the_problem(tmp_path,
 def test_members_are_counted_before_the_zip_directory_is_read(tmp_path, monkeypatch):
     path = _network_file(tmp_path)
     members = _members(path)  # metadata, theta, two BatchNorm statistics each for two layers
-    monkeypatch.setattr(modelfile, "MAX_MEMBERS", len(members))
+    monkeypatch.setattr(model_members, "MAX_MEMBERS", len(members))
     dp.load(path)
     path.write_bytes(_zip({**members, "extra.npy": members["theta.npy"]}))
     with pytest.raises(dp.ModelFileError, match=f"{len(members) + 1} members; deltaprop writes at most"):

@@ -15,7 +15,7 @@ from deltaprop.callbacks.stopping import EarlyStopping, GradientTolerance, TimeL
 from deltaprop.classic import DeltaRule, Perceptron
 from deltaprop.data import datasets
 from deltaprop.evaluation import evaluate
-from deltaprop.files.container import ModelFileError
+from deltaprop.files.errors import ModelFileError
 from deltaprop.files.load import load, save
 from deltaprop.files.model import Model
 from deltaprop.files.onnx import export_onnx

@@ -23,7 +23,8 @@ import numpy as np
 from deltaprop._validation import check_positive
 from deltaprop.callbacks.base import Callback, RunView, keeps_state
 from deltaprop.files.atomic import check_writable
-from deltaprop.files.container import KINDS, ModelFileError, read_archive, save_payload
+from deltaprop.files.container import KINDS, read_archive, save_payload
+from deltaprop.files.errors import ModelFileError
 
 UNFINISHED = ("interrupted", "time_limit", "diverged")  # resume continues these runs
 

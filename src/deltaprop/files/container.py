@@ -39,9 +39,7 @@ This module imports no network class (the checkpoint callback writes through it)
 from __future__ import annotations
 
 import json
-import math
 import os
-import struct
 import zipfile
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -50,11 +48,12 @@ from typing import IO, Any
 import numpy as np
 
 from deltaprop._version import __version__
-from deltaprop.data.npy import read_npy_header
 from deltaprop.files.atomic import atomic_write
-from deltaprop.files.codec import MAX_LAYERS, network_arrays, network_config
+from deltaprop.files.codec import network_arrays, network_config
+from deltaprop.files.errors import ModelFileError
 from deltaprop.files.format1 import from_manifest
 from deltaprop.files.jsonbounds import json_problem
+from deltaprop.files.members import check_directory, check_members, read_array
 
 FORMAT = "deltaprop-model"
 FORMAT_VERSION = 2
@@ -71,11 +70,6 @@ REQUIRED = {"network": ("network",), "model": ("network", "preprocessing"),
 OPTIONAL = {"network": ("metadata",), "model": ("summary",), "estimator": (),
             "checkpoint": ("metadata",)}  # what else each kind may hold; nothing more
 SECTIONS = ("network", "preprocessing", "summary", "estimator", "run", "metadata")
-
-
-class ModelFileError(ValueError):
-    """A file that is not a readable deltaprop model (truncated, corrupted, foreign, newer), or
-    that holds another kind of payload than the one asked for."""
 
 
 @dataclass
@@ -230,8 +224,6 @@ MAX_METADATA_BYTES = 16 * 2**20
 MAX_JSON_VALUES = 2**20  # values in lists and objects (their commas, counted outside strings)
 MAX_JSON_CONTAINERS = 2**17  # lists and objects: one per layer, one per epoch (its gradient norms)
 MAX_JSON_DEPTH = 64  # deltaprop itself writes 6 levels; the caller's metadata is checked on writing
-MAX_MEMBERS = 2 * MAX_LAYERS + 1_000  # two statistics per BatchNorm layer, theta, a run's arrays
-_CHUNK = 2**18  # arrays are read in pieces of this size
 
 
 def read_archive(path: str | os.PathLike[str]) -> Archive:
@@ -280,62 +272,21 @@ def read_archive(path: str | os.PathLike[str]) -> Archive:
 def _read(stream: IO[bytes], path: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The manifest, checked, then the arrays."""
     size = os.fstat(stream.fileno()).st_size
-    _check_directory(stream, size, path)
+    check_directory(stream, size, path)
     try:
         archive = zipfile.ZipFile(stream)
     except (zipfile.BadZipFile, EOFError, OSError, ValueError):
         raise ModelFileError(f"{path}: not a deltaprop model file, or a truncated one "
                              "(not a readable zip archive)") from None
     with archive:
-        infos = _check_members(archive, size, path)
+        infos = check_members(archive, size, path)
         if METADATA not in infos:
             raise ModelFileError(f"{path}: not a deltaprop model file (no {METADATA})")
         manifest = _read_json(archive, infos[METADATA], path)
         _check_format(manifest, path)
-        arrays = {name[:-4]: _read_array(archive, info, path)
+        arrays = {name[:-4]: read_array(archive, info)
                   for name, info in infos.items() if name.endswith(".npy")}
     return manifest, arrays
-
-
-def _check_directory(stream: IO[bytes], size: int, path: Any) -> None:
-    """At most MAX_MEMBERS members, counted from the end record before zipfile reads the
-    directory (it builds an object of ~500 bytes for each member's ~60)."""
-    tail = min(size, 22 + 65535)  # the end record, after which only its comment may come
-    stream.seek(size - tail)
-    data = stream.read(tail)
-    at = len(data) - 22 if data[-22:-18] == b"PK\x05\x06" else data.rfind(b"PK\x05\x06")
-    if 0 <= at <= len(data) - 22:
-        count = struct.unpack("<H", data[at + 10:at + 12])[0]  # total entries (0xFFFF: zip64)
-        if count > MAX_MEMBERS:
-            raise ModelFileError(f"{path}: not a model file written by deltaprop ({count} members; "
-                                 f"deltaprop writes at most {MAX_MEMBERS})")
-    stream.seek(0)
-
-
-def _check_members(archive: zipfile.ZipFile, size: int, path: Any) -> dict[str, zipfile.ZipInfo]:
-    """Stored members, each named once, whose sizes add up to at most the file's: nothing read
-    later can claim more memory than the file holds."""
-    infos = archive.infolist()
-    if len(infos) > MAX_MEMBERS:
-        raise ModelFileError(f"{path}: not a model file written by deltaprop ({len(infos)} members)")
-    for info in infos:
-        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
-            how = "encrypted" if info.flag_bits & 0x1 else "compressed"
-            raise ModelFileError(f"{path}: not a model file written by deltaprop, or a corrupted one "
-                                 f"({info.filename} is {how}; deltaprop stores members as they are)")
-        if info.compress_size != info.file_size:
-            raise ModelFileError(f"{path}: the model file is corrupted ({info.filename} claims "
-                                 f"{info.file_size} bytes in {info.compress_size})")
-    named = {info.filename: info for info in infos}
-    claimed = sum(info.file_size for info in infos)
-    if len(named) < len(infos):
-        twice = sorted({i.filename for i in infos if named[i.filename] is not i})
-        raise ModelFileError(f"{path}: not a model file written by deltaprop (members named twice: "
-                             f"{', '.join(twice)})")
-    if claimed > size:
-        raise ModelFileError(f"{path}: the model file is corrupted or truncated (its members claim "
-                             f"{claimed} bytes in a file of {size})")
-    return named
 
 
 def _read_json(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Any) -> Any:
@@ -354,32 +305,6 @@ def _read_json(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Any) -> An
 def _manifest_problem(text: bytes) -> str:
     return json_problem(text, max_depth=MAX_JSON_DEPTH, max_values=MAX_JSON_VALUES,
                         max_containers=MAX_JSON_CONTAINERS)
-
-
-def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Any) -> np.ndarray:
-    """A numeric array, its header checked against the member's size before memory of that
-    size is taken, then read into that memory piece by piece (one copy, CRC checked)."""
-    with archive.open(info) as stream:
-        header = read_npy_header(stream, info.filename)  # numbers only: never a pickle
-        held = info.file_size - header.offset
-        if header.nbytes != held:
-            raise ValueError(f"{info.filename} holds {held} bytes for an array of shape "
-                             f"{header.shape} ({header.nbytes} bytes)")
-        array = np.empty(math.prod(header.shape), header.dtype)
-        _read_into(stream, array.view(np.uint8), info.filename)
-    return array.reshape(header.shape, order="F" if header.fortran_order else "C")
-
-
-def _read_into(stream: IO[bytes], out: np.ndarray, name: str) -> None:
-    position = 0
-    while position < out.size:
-        piece = stream.read(min(_CHUNK, out.size - position))
-        if not piece:
-            raise ValueError(f"{name} ends before its array does")
-        out[position:position + len(piece)] = np.frombuffer(piece, np.uint8)
-        position += len(piece)
-    if stream.read(1):
-        raise ValueError(f"{name} holds more than its array")
 
 
 def _check_format(manifest: Any, path: Any) -> None:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from deltaprop.files.container import Archive, ModelFileError, read_archive, save_payload
+from deltaprop.files.container import Archive, read_archive, save_payload
+from deltaprop.files.errors import ModelFileError
 from deltaprop.files.model import Model
 from deltaprop.files.networks import network_from_archive
 from deltaprop.network import Network

@@ -15,7 +15,8 @@ import numpy as np
 from deltaprop.data.labels import LabelEncoder
 from deltaprop.data.preprocessing import Preprocessing
 from deltaprop.data.tables import as_table
-from deltaprop.files.container import Archive, ModelFileError, save_payload
+from deltaprop.files.container import Archive, save_payload
+from deltaprop.files.errors import ModelFileError
 from deltaprop.files.networks import network_from_archive
 from deltaprop.metrics import accuracy, class_indices, log_loss, log_sigmoid, mse, r2
 from deltaprop.network import Network

@@ -21,7 +21,8 @@ from deltaprop.files.codec import (
     statistics,
     value_problem,
 )
-from deltaprop.files.container import Archive, ModelFileError, read_archive
+from deltaprop.files.container import Archive, read_archive
+from deltaprop.files.errors import ModelFileError
 from deltaprop.history import History
 from deltaprop.layers import BatchNorm
 from deltaprop.losses import LOSSES, get_loss

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from deltaprop.data.labels import LabelEncoder
-from deltaprop.files.container import Archive, ModelFileError, read_archive, save_payload
+from deltaprop.files.container import Archive, read_archive, save_payload
+from deltaprop.files.errors import ModelFileError
 from deltaprop.files.networks import network_from_archive
 from deltaprop.mlp import MLP
 

@@ -18,7 +18,8 @@ import numpy as np
 
 from deltaprop.callbacks.checkpoint import Checkpoint, lower_arrays
 from deltaprop.data.arrays import ArraySource
-from deltaprop.files.container import ModelFileError, read_archive
+from deltaprop.files.container import read_archive
+from deltaprop.files.errors import ModelFileError
 from deltaprop.files.networks import network_from_archive
 from deltaprop.history import History
 from deltaprop.network import Network
