@@ -474,7 +474,18 @@ def _net(change):
 
 
 def _history(**changes):
-    return _net(lambda n: n["history"].update(changes))
+    """A tampering of the history, written in its JSON form (as files before the per-epoch
+    series became arrays hold it): the series moved back into the JSON, then ``changes``."""
+    def tamper(members):
+        manifest = json.loads(members[modelfile.METADATA])
+        history = manifest["network"]["history"]
+        for name in history.pop("series"):
+            member = f"network.history.{name}.npy"
+            history[name] = np.load(io.BytesIO(members[member])).tolist()
+            members = {k: v for k, v in members.items() if k != member}
+        history.update(changes)
+        return {**members, modelfile.METADATA: json.dumps(manifest).encode()}
+    return tamper
 
 
 def _format1(**extra):
@@ -536,7 +547,7 @@ HOSTILE = [  # (base file, tampering, what the error must say)
     ("network", _member("metadata.json", b"[1, 2]"), "not a deltaprop model file"),
     ("network", _meta(lambda m: m.update(summary=_deep(65))), "nested 66 levels deep; at most 64"),
     ("network", _raw_meta(b"[" * 100_000 + b"]" * 100_000), "nested 100001 levels deep"),
-    ("network", _meta(lambda m: m.update(junk=[[]] * 2**17)), "holds 1311.. lists and objects; at most"),
+    ("network", _meta(lambda m: m.update(junk=[[]] * 2**17)), r"holds 131\d\d\d lists and objects; at most"),
     ("network", _meta(lambda m: m.update(junk=[0] * 2**20)), "holds 1048... values; at most 1048576"),
     ("network", _raw_meta(b"9" * 5000), "corrupted .*5000 digits"),
     ("network", _meta(lambda m: m.update(network=[1])), "network section is list"),
@@ -757,3 +768,22 @@ def test_a_folder_or_a_pipe_is_not_a_model_file(tmp_path):
     for path in (tmp_path, tmp_path / "pipe.dp"):
         with pytest.raises(dp.ModelFileError, match="is not a model file: it is a folder, a pipe"):
             dp.load(path)
+
+
+def test_a_history_of_any_length_is_saved_and_read_back(tmp_path):
+    """The per-epoch series are arrays, not JSON: 300,000 epochs (beyond every bound on the
+    manifest) save and load exactly, and the manifest stays small."""
+    from deltaprop.history import History
+
+    net, n = dp.MLP([2, 3, 1], seed=0), 300_000
+    rng = np.random.default_rng(0)
+    net.history = History(loss_name="squared_error", metric_name="r2", epoch=list(range(1, n + 1)),
+                          loss=rng.random(n).tolist(), lr=[0.1] * n, grad_norm=rng.random(n).tolist(),
+                          time=[0.001] * n, grad_norms=list(rng.random((n, 2))), stop_reason="epochs")
+    path = tmp_path / "long.dp"
+    dp.save(net, path)
+    with zipfile.ZipFile(path) as archive:
+        assert archive.getinfo(modelfile.METADATA).file_size < 20_000
+    back = dp.load(path).history
+    assert back.n_epochs == n and back.loss == net.history.loss and back.grad_norm == net.history.grad_norm
+    np.testing.assert_array_equal(np.array(back.grad_norms), np.array(net.history.grad_norms))

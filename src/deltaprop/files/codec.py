@@ -10,10 +10,14 @@ The ``network`` section of a model file::
     {"class": "MLP" | "Network", "layer_sizes": [...] (MLP), "dtype": "float32",
      "layers": [each layer's to_config()], "loss": name or null, "seed": int or null,
      "rng_state": the training generator's state, "restart_seeds": {...},
-     "history": History.to_dict() or null, "n_parameters": P}
+     "history": History.to_dict() without its per-epoch series, and "series": [their names]
+                or null, "n_parameters": P}
 
-and its arrays: ``theta`` (every parameter, shape (P,)) and each BatchNorm layer's
-``layers.<i>.running_mean`` and ``layers.<i>.running_var`` (shape (n_features,)).
+and its arrays: ``theta`` (every parameter, shape (P,)), each BatchNorm layer's
+``layers.<i>.running_mean`` and ``layers.<i>.running_var`` (shape (n_features,)), and the
+history's series ``network.history.<name>`` (shape (n_epochs,); ``grad_norms``
+(n_epochs, n_dense_layers)). Files written before the series became arrays hold them in the
+JSON, and are read as they are.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ def network_config(net: Any) -> dict[str, Any]:
         "dtype": net.dtype.name, "layers": layers, "loss": _loss_name(net.loss),
         "seed": None if seed is None else int(seed), "rng_state": net.rng.bit_generator.state,
         "restart_seeds": _seed_sequence_config(net.restart_seeds),
-        "history": None if net.history is None else net.history.to_dict(),
+        "history": None if net.history is None else history_config(net.history),
         "n_parameters": net.n_parameters,
     }
 
@@ -89,7 +93,53 @@ def network_arrays(net: Any) -> dict[str, np.ndarray]:
         if isinstance(layer, BatchNorm):
             arrays.update({f"layers.{i}.{name}": value for name, value in layer.state().items()})
     check_values(arrays)
+    if net.history is not None:  # NaN is a diverged epoch's loss: recorded, not refused
+        arrays.update(history_arrays(net.history))
     return arrays
+
+
+# The per-epoch records of a history grow with every epoch: they are stored as arrays
+# (``network.history.<name>``), so that a run of a million epochs is a few MB of numbers, not
+# JSON the reader must bound; the JSON keeps the rest and names the series in "series".
+HISTORY_SERIES = {"epoch": np.int64, "loss": np.float64, "val_loss": np.float64,
+                  "val_metric": np.float64, "lr": np.float64, "grad_norm": np.float64,
+                  "time": np.float64, "grad_norms": np.float64, "blas_threads": np.int64}
+
+
+def history_config(history: Any) -> dict[str, Any]:
+    """A History's JSON without its per-epoch series (see :func:`history_arrays`)."""
+    config = {k: v for k, v in history.to_dict().items() if k not in HISTORY_SERIES}
+    return {**config, "series": sorted(HISTORY_SERIES)}
+
+
+def history_arrays(history: Any) -> dict[str, np.ndarray]:
+    """A History's per-epoch series as arrays: one value per epoch (``grad_norms``: a row per
+    epoch, a column per dense layer)."""
+    data = history.to_dict()
+    return {f"network.history.{name}": np.asarray(data[name], dtype=dtype)
+            for name, dtype in HISTORY_SERIES.items()}
+
+
+def history_data(config: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """What History.from_dict reads, from a file's history JSON and arrays (or from the JSON
+    alone, as files written before the series became arrays hold it)."""
+    if not isinstance(config, dict):
+        raise ValueError(f"a history is a JSON object, got {type(config).__name__}")
+    series = config.get("series")
+    if series is None:
+        return config
+    if series != sorted(HISTORY_SERIES):
+        raise ValueError(f"history.series is {series!r:.80}, not {sorted(HISTORY_SERIES)}")
+    twice = [name for name in series if name in config]
+    if twice:
+        raise ValueError(f"history.{twice[0]} is in the JSON and in an array; a file holds it once")
+    data = {k: v for k, v in config.items() if k != "series"}
+    for name in series:
+        key = f"network.history.{name}"
+        if key not in arrays:
+            raise ValueError(f"the history's {name} has no array {key}")
+        data[name] = arrays[key].tolist()
+    return data
 
 
 def check_values(arrays: dict[str, np.ndarray]) -> None:

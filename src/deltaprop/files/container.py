@@ -215,8 +215,9 @@ def section_problem(kind: str, names: Collection[str]) -> str:
 
 # -- reading ---------------------------------------------------------------------------------------
 # What a file may claim, checked before anything of that size is read. The manifest holds the
-# network's description and the run's history (about 250 bytes and a dozen values an epoch):
-# 16 MiB and a million values hold some 60,000 epochs. Parsed, JSON takes up to ~25 times its
+# network's description (about 200 bytes a layer) and the caller's metadata; what grows with
+# the run (the history's per-epoch series) is stored as arrays, so no run of deltaprop's comes
+# near these bounds, which are checked on writing too. Parsed, JSON takes up to ~25 times its
 # text (an empty dict costs 64 bytes for its 3), so the number of values and of containers is
 # bounded as well as the size: parsing the largest manifest accepted costs at most ~80 MiB,
 # whatever it holds. The nesting is bounded so that no parser (ours or the caller's) recurses deeply.

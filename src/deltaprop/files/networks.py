@@ -15,6 +15,7 @@ import numpy as np
 
 from deltaprop.files.codec import (
     generator,
+    history_data,
     layers_from_config,
     parameter_count,
     seed_sequence,
@@ -80,7 +81,7 @@ def _network(config: dict[str, Any], arrays: dict[str, np.ndarray], path: str) -
             layer.running_mean, layer.running_var = found["running_mean"], found["running_var"]
     if isinstance(net, MLP):
         net.layer_sizes = _layer_sizes(net, config["layer_sizes"], path)
-    _restore_training_state(net, config)
+    _restore_training_state(net, config, arrays)
     return net
 
 
@@ -110,7 +111,7 @@ def _layer_sizes(net: Network, stored: Any, path: str) -> list[int]:
     return widths
 
 
-def _restore_training_state(net: Network, config: dict[str, Any]) -> None:
+def _restore_training_state(net: Network, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     """The loss, seed, random generator, restart seeds and history: what training continues
     from, so that it continues exactly as the saved network would have."""
     loss = config.get("loss")
@@ -128,4 +129,4 @@ def _restore_training_state(net: Network, config: dict[str, Any]) -> None:
     net.set_rng(generator(config["rng_state"]))
     net.restart_seeds = seed_sequence(config["restart_seeds"])
     if config.get("history") is not None:
-        net.history = History.from_dict(config["history"])
+        net.history = History.from_dict(history_data(config["history"], arrays))
