@@ -422,8 +422,9 @@ def test_a_checkpoint_never_replaces_a_file_that_is_not_a_checkpoint(tmp_path, v
     else:
         path.write_text("a,b,y\n1,2,0\n")
     before, start = path.read_bytes(), net.theta.copy()
-    with pytest.raises(ValueError, match=r"checkpoint .*: there is (a model file holding a network .*|a "
-                                         r"file that is not a checkpoint), which a checkpoint would"):
+    refusal = (r"checkpoint .*: there is (a model file holding a network .*|a file that is not a "
+               r"checkpoint \(not a deltaprop model file.*\)), which a checkpoint would replace")
+    with pytest.raises(ValueError, match=refusal):
         net.fit(X, y, loss="cross_entropy", epochs=2, checkpoint=path)
     assert path.read_bytes() == before
     np.testing.assert_array_equal(net.theta, start)

@@ -184,5 +184,6 @@ def test_a_write_cut_short_by_a_file_size_limit_keeps_the_old_file(folder, argv,
     assert done.returncode == 2, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr
     assert re.search(rf"{re.escape(old)}.*File too large", done.stderr), done.stderr
+    assert done.stderr.count(old) == 1, done.stderr  # the file named once
     assert (folder / old).read_text() == "the old file\n"
     assert sorted(os.listdir(folder)) == before  # no temporary file left behind

@@ -95,11 +95,11 @@ def _check_replaceable(path: str) -> str:
     if not os.path.exists(path):
         return path
     try:
-        kind = read_archive(path).kind
-    except (ModelFileError, OSError):
-        kind = None
+        kind, why = read_archive(path).kind, ""
+    except (ModelFileError, OSError) as error:
+        kind, why = None, f" ({str(error).removeprefix(f'{path}: ')})"
     if kind != "checkpoint":
-        what = f"a model file holding {KINDS[kind]}" if kind else "a file that is not a checkpoint"
+        what = f"a model file holding {KINDS[kind]}" if kind else f"a file that is not a checkpoint{why}"
         raise ValueError(f"checkpoint {path}: there is {what}, which a checkpoint would replace; "
                          "choose another path, or move that file first")
     return path

@@ -80,6 +80,6 @@ def writing(path: str) -> Iterator[None]:
     try:
         yield
     except OSError as error:
-        if error.filename is None and error.strerror:
-            error.filename = path
+        if error.filename is None and error.strerror and path not in error.strerror:
+            error.filename = path  # (atomic_write's errors name the file already)
         raise

@@ -44,7 +44,9 @@ _NUMBERS: dict[str, Callable[[str, Any], Any]] = {
     "alpha": partial(check_positive, allow_zero=True),  # Interval(Real, 0, None, closed="left")
     "tol": partial(check_positive, allow_zero=True),
     "power_t": partial(check_positive, allow_zero=True),
-    "momentum": partial(check_fraction, high_inclusive=True),  # Interval(Real, 0, 1, "both")
+    # scikit-learn's Interval(Real, 0, 1, "both"); SGD itself then refuses 1, which would
+    # never forget a gradient
+    "momentum": partial(check_fraction, high_inclusive=True),
     "beta_1": check_fraction,  # Interval(Real, 0, 1, closed="left")
     "beta_2": check_fraction,
     "validation_fraction": check_fraction,
