@@ -44,7 +44,10 @@ def check_flag(name: str, value: Any) -> bool:
 def check_count(name: str, value: Any) -> int:
     """Return ``value`` as a Python int if it is an integer >= 1, else raise naming it.
 
-    Only integers count, as in scikit-learn: not ``True`` (a bool), not ``4.0`` (a float).
+    Only integers count, as in scikit-learn: not ``True`` (a bool), not ``4.0`` (a float). This
+    is the rule for what a structure is built from (layer widths) and for the estimators'
+    parameters, where scikit-learn refuses floats; :func:`check_positive` with ``integer=True``
+    also takes a whole float (``epochs=30.0``), for training options read from JSON and text.
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer > 0, got {value!r} ({type(value).__name__})")
