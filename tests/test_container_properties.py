@@ -51,7 +51,7 @@ def _fingerprint(net: dp.Network) -> dict[str, Any]:
 # on a probe input (its warnings are reported, an exception is an error). The worker also
 # reports whether the file managed to run code: the planted pickle below would set
 # builtins._deltaprop_pwned.
-LOAD_TIMEOUT = 2.0
+LOAD_TIMEOUT = 30.0  # a hang, not a slow machine: loads take milliseconds
 _WORKER = r"""
 import builtins, json, sys, warnings
 import numpy as np

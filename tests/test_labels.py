@@ -144,3 +144,13 @@ def test_stored_classes_of_every_allowed_dtype_load():
     assert wide["dtype"] == "<U1"  # stored as wide as its longest label
     with pytest.raises(ValueError, match="bytes"):
         LabelEncoder(np.array([b"a", b"b"])).to_config()
+
+
+@pytest.mark.parametrize("classes", [np.array([1, 2], "<f2"), np.array([1, 2], ">i8"),
+                                     np.array([1.5, 2.0], ">f8"), np.array([1, 7], ">u4")])
+def test_classes_of_any_number_dtype_are_written_as_a_dtype_the_reader_takes(classes):
+    """float16 and big-endian labels (which an estimator fits happily) once made files the
+    reader refused: they are stored in an allowed dtype, the values kept."""
+    config = json.loads(json.dumps(LabelEncoder(classes).to_config()))
+    back = LabelEncoder.from_config(config).classes
+    assert back.tolist() == classes.tolist() and back.dtype.isnative

@@ -787,3 +787,33 @@ def test_a_history_of_any_length_is_saved_and_read_back(tmp_path):
     back = dp.load(path).history
     assert back.n_epochs == n and back.loss == net.history.loss and back.grad_norm == net.history.grad_norm
     np.testing.assert_array_equal(np.array(back.grad_norms), np.array(net.history.grad_norms))
+
+
+def test_every_field_of_a_history_comes_back_exactly(tmp_path):
+    """Each series keeps its values and type through a model file: a validation split (its
+    loss and metric), BLAS threads, a diverged epoch's NaN loss, float64 rates and times."""
+    X = np.random.default_rng(0).standard_normal((40, 4))
+    net = dp.MLP([4, 5, 3], seed=0)
+    net.fit(X, np.arange(40) % 3, loss="cross_entropy", epochs=3, validation_fraction=0.25)
+    history = net.history
+    history.blas_threads = [1, 2, 1]
+    history.loss[1] = float("nan")
+    history.lr = [0.1 / 3, 1e-300, 0.1]
+    history.time = [1e-9, 0.123456789123, 3.0]
+    dp.save(net, tmp_path / "h.dp")
+    back = dp.load(tmp_path / "h.dp").history
+    mine, theirs = history.to_dict(), back.to_dict()
+    assert mine.keys() == theirs.keys()
+    for name in mine:
+        assert json.dumps(theirs[name]) == json.dumps(mine[name]), name  # NaN equal to NaN
+    assert type(back.epoch[0]) is int and type(back.lr[0]) is float
+
+
+def test_a_zip_directory_larger_than_its_members_take_is_refused_before_it_is_read(tmp_path):
+    path = _network_file(tmp_path)
+    data = bytearray(path.read_bytes())
+    at = data.rfind(b"PK\x05\x06")
+    data[at + 12:at + 16] = (2**31).to_bytes(4, "little")  # the directory claims 2 GiB
+    path.write_bytes(bytes(data))
+    with pytest.raises(dp.ModelFileError, match=r"a zip directory of 2147483648 bytes, more than"):
+        dp.load(path)

@@ -82,19 +82,23 @@ class History:
         """Gradient norms as an array of shape (n_epochs, n_dense_layers)."""
         return np.array(self.grad_norms).reshape(len(self.grad_norms), -1)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain lists and numbers (JSON-ready); restarts without their nested histories."""
-        return {
-            "loss_name": self.loss_name, "metric_name": self.metric_name, "epoch": self.epoch,
-            "loss": self.loss, "val_loss": self.val_loss,
-            "val_metric": self.val_metric, "lr": self.lr,
-            "grad_norms": [list(map(float, g)) for g in self.grad_norms],
-            "grad_norm": self.grad_norm, "time": self.time, "stop_reason": self.stop_reason,
-            "best_epoch": self.best_epoch, "best_restart": self.best_restart,
-            "final_loss": self.final_loss, "blas_threads": self.blas_threads,
+    def to_dict(self, series: bool = True) -> dict[str, Any]:
+        """Plain lists and numbers (JSON-ready); restarts without their nested histories.
+        ``series=False`` leaves out the lists that grow with every epoch (one value per epoch),
+        which a model file stores as arrays."""
+        summary = {
+            "loss_name": self.loss_name, "metric_name": self.metric_name,
+            "stop_reason": self.stop_reason, "best_epoch": self.best_epoch,
+            "best_restart": self.best_restart, "final_loss": self.final_loss,
             "stop_message": self.stop_message, "kept_epoch": self.kept_epoch,
             "restarts": [{k: v for k, v in r.items() if k != "history"} for r in self.restarts],
         }
+        if not series:
+            return summary
+        return {**summary, "epoch": self.epoch, "loss": self.loss, "val_loss": self.val_loss,
+                "val_metric": self.val_metric, "lr": self.lr,
+                "grad_norms": [list(map(float, g)) for g in self.grad_norms],
+                "grad_norm": self.grad_norm, "time": self.time, "blas_threads": self.blas_threads}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> History:

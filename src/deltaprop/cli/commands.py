@@ -8,7 +8,7 @@ import io
 import json
 import os
 import sys
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
@@ -17,11 +17,11 @@ from deltaprop import plot as plots
 from deltaprop.cli.budget import check_fits, network_bytes
 from deltaprop.cli.data import labelled_rows, model_rows, training_data
 from deltaprop.cli.jsonfile import MIB, read_json
-from deltaprop.cli.paths import check_outputs, writing
+from deltaprop.cli.paths import check_outputs
 from deltaprop.cli.report import emit, finite_json
 from deltaprop.cli.train import check_option, output_files, resume_model, stored_options, train_model
 from deltaprop.data import datasets as embedded
-from deltaprop.files.atomic import atomic_write
+from deltaprop.files.atomic import atomic_write, atomic_write_bytes
 from deltaprop.files.container import KINDS, Archive, read_archive
 from deltaprop.files.load import as_model, load_from
 from deltaprop.files.model import Model
@@ -69,8 +69,7 @@ def _conclude(args: argparse.Namespace, model: Model, report: dict[str, Any]) ->
     if report.pop("silent", False):  # another MPI rank than 0: rank 0 reports and writes
         return {"diverged": 1, "interrupted": 130}.get(reason, 0)
     if args.out and reason != "diverged":
-        with writing(args.out):
-            model.save(args.out)
+        model.save(args.out)
         report["model"] = args.out
     if args.history:
         _write_json(args.history, finite_json(model.net.history.to_dict()))
@@ -206,8 +205,7 @@ def plot(args: argparse.Namespace) -> int:
         figure = _plot_model(plots, model, args)
     # Saved atomically (a full disk leaves the old picture), in the format the name says.
     extension = os.path.splitext(args.out)[1].lstrip(".").lower() or None
-    with writing(args.out):
-        atomic_write(args.out, lambda stream: figure.savefig(stream, format=extension, dpi=figure.dpi))
+    atomic_write(args.out, lambda stream: figure.savefig(stream, format=extension, dpi=figure.dpi))
     emit(args, {"command": "plot", "kind": args.kind, "out": args.out},
          f"{args.kind} plot written to {args.out}")
     return 0
@@ -238,8 +236,7 @@ def _plot_model(plots: Any, model: Model, args: argparse.Namespace) -> Any:
 def export(args: argparse.Namespace) -> int:
     check_outputs({"model": args.model}, {"--onnx": args.onnx})
     model, _ = read_model(args.model)
-    with writing(args.onnx):
-        export_onnx(model, args.onnx)
+    export_onnx(model, args.onnx)
     emit(args, {"command": "export", "model": args.model, "onnx": args.onnx},
          f"ONNX model written to {args.onnx}")
     return 0
@@ -337,13 +334,7 @@ def _read_history(path: str) -> History:
 
 
 def _write_json(path: str, data: Any) -> None:
-    text = json.dumps(data, indent=1).encode("utf-8")
-
-    def write(stream: Any) -> None:
-        stream.write(text)
-
-    with writing(path):
-        atomic_write(path, write)
+    atomic_write_bytes(path, json.dumps(data, indent=1).encode("utf-8"))
 
 
 def _write_csv(stream: Any, header: list[str], rows: list[list[Any]]) -> None:
@@ -354,12 +345,6 @@ def _write_csv(stream: Any, header: list[str], rows: list[list[Any]]) -> None:
 
 def _write_predictions(path: str, header: list[str], rows: list[list[Any]]) -> None:
     """The CSV written atomically: a full disk or a file-size limit leaves the old file."""
-
-    def write(stream: IO[bytes]) -> None:
-        text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
-        _write_csv(text, header, rows)
-        text.flush()
-        text.detach()  # the stream stays atomic_write's to sync and close
-
-    with writing(path):
-        atomic_write(path, write)
+    text = io.StringIO(newline="")
+    _write_csv(text, header, rows)
+    atomic_write_bytes(path, text.getvalue().encode("utf-8"))

@@ -10,9 +10,8 @@ for).
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TypeAlias
 
 from deltaprop.files.atomic import check_writable
@@ -71,15 +70,3 @@ def check_out_dir(path: str) -> None:
     if not os.path.isdir(probe):
         what = "is a file" if probe == os.path.abspath(path) else f"lies in {probe}, which is a file"
         raise ValueError(f"--out-dir {path} {what}, not a folder; name a folder for the results")
-
-
-@contextlib.contextmanager
-def writing(path: str) -> Iterator[None]:
-    """Name ``path`` in an OSError raised while writing it that names no file (a write into a
-    temporary file, cut short by a full disk or a file-size limit), for the one-line message."""
-    try:
-        yield
-    except OSError as error:
-        if error.filename is None and error.strerror and path not in error.strerror:
-            error.filename = path  # (atomic_write's errors name the file already)
-        raise

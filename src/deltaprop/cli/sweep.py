@@ -32,7 +32,7 @@ import numpy as np
 from deltaprop.cli.data import TrainingData, training_data
 from deltaprop.cli.jsonfile import MIB, parse_json, read_json
 from deltaprop.cli.parser import build_parser
-from deltaprop.cli.paths import check_out_dir, check_outputs, writing
+from deltaprop.cli.paths import check_out_dir, check_outputs
 from deltaprop.cli.report import emit, finite_json
 from deltaprop.cli.sweepspec import SETTINGS, as_option, distinct, read_spec, trials
 from deltaprop.cli.train import (
@@ -43,7 +43,7 @@ from deltaprop.cli.train import (
     train_model,
 )
 from deltaprop.data.arrays import fingerprint
-from deltaprop.files.atomic import atomic_write
+from deltaprop.files.atomic import atomic_write_bytes
 
 SHOWN = 20  # trials the table shows, of the best and of the failed ones
 REASON_WIDTH = 100
@@ -262,15 +262,8 @@ class ResultsLog:
 def _save_best(best_path: str, held_path: str, model: Any, trial: dict[str, Any]) -> None:
     """best.dp, then best.json naming the trial it holds (a crash between the two leaves a
     best.json naming another trial: the next run trains the best one again)."""
-    with writing(best_path):
-        model.save(best_path)  # as soon as it is the best: a crash later keeps it
-    text = json.dumps(trial, indent=1).encode("utf-8")
-
-    def write(out: IO[bytes]) -> None:
-        out.write(text)
-
-    with writing(held_path):
-        atomic_write(held_path, write)
+    model.save(best_path)  # as soon as it is the best: a crash later keeps it
+    atomic_write_bytes(held_path, json.dumps(trial, indent=1).encode("utf-8"))
 
 
 def _held(path: str) -> Any:
@@ -329,13 +322,7 @@ def _write_csv(path: str, ranked: list[dict[str, Any]]) -> None:
         writer.writerow([rank, *(result["options"].get(n) for n in names), result["validation"],
                          metric, value, result.get("epochs"), result.get("stop_reason"),
                          result.get("error", "")])
-    text = stream.getvalue().encode("utf-8")
-
-    def write(out: IO[bytes]) -> None:
-        out.write(text)
-
-    with writing(path):
-        atomic_write(path, write)
+    atomic_write_bytes(path, stream.getvalue().encode("utf-8"))
 
 
 def _table(ranked: list[dict[str, Any]], report: dict[str, Any]) -> str:

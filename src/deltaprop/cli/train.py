@@ -4,6 +4,7 @@ fit (or continue from a checkpoint), score the held-out part."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import time
 from collections.abc import Callable
@@ -199,6 +200,8 @@ def check_option(name: str, value: Any, flag: str | None = None) -> None:
     if value is None:
         return
     test, must = RULES.get(name, (lambda v: True, ""))
+    if isinstance(value, float) and not math.isfinite(value):  # inf passes every bound
+        raise ValueError(f"{flag} must be a finite number, got {value}")
     if not test(value):
         raise ValueError(f"{flag} {must}, got {value}")
     parse = _PARSERS.get(name)

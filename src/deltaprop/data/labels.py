@@ -134,14 +134,17 @@ class LabelEncoder:
 
     def to_config(self) -> dict[str, Any]:
         """The classes as JSON: ``{"dtype": ..., "values": [...]}``, the dtype kept (text as
-        wide as its longest label)."""
+        wide as its longest label; numbers in native byte order, float16 as float32: the
+        dtypes :meth:`from_config` reads)."""
         kind, values = self.classes.dtype.kind, self.classes.tolist()
         if kind == "S" or (kind == "O" and any(isinstance(v, bytes) for v in values)):
             raise ValueError("the classes are bytes, which a model file cannot store; decode "
                              "them first (y.astype(str))")
         if kind == "U":
             return {"dtype": f"<U{max(1, *map(len, values))}", "values": values}
-        return {"dtype": "object" if kind == "O" else self.classes.dtype.str, "values": values}
+        if kind == "O":
+            return {"dtype": "object", "values": values}
+        return {"dtype": _storable(self.classes.dtype).str, "values": values}
 
     @classmethod
     def from_config(cls, config: Any) -> LabelEncoder:
@@ -171,6 +174,16 @@ _NUMBER_DTYPES = {name: np.dtype(name) for name in (
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
     "float32", "float64")}
 _NUMBER_DTYPES.update({dtype.str: dtype for dtype in list(_NUMBER_DTYPES.values())})
+def _storable(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    """``dtype`` as one of the stored number dtypes: native byte order, float16 widened
+    (losslessly) to float32; any other is a ValueError, raised before a file is written."""
+    native = np.dtype("float32") if dtype.kind == "f" and dtype.itemsize == 2 else dtype.newbyteorder("=")
+    if native.str not in _NUMBER_DTYPES:
+        raise ValueError(f"classes of dtype {dtype} cannot be stored; convert them to float64, "
+                         "int64 or text first")
+    return native
+
+
 _STORED_TYPES = {"b": (bool,), "i": (int,), "u": (int,), "f": (int, float), "U": (str,),
                  "O": (str, bool, int, float)}
 

@@ -139,3 +139,12 @@ def _sync_folder(folder: str) -> None:
         pass
     finally:
         os.close(descriptor)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` through :func:`atomic_write` (JSON, CSV, any text encoded)."""
+
+    def write(stream: IO[bytes]) -> None:
+        stream.write(data)
+
+    atomic_write(path, write)

@@ -88,13 +88,20 @@ def network_arrays(net: Any) -> dict[str, np.ndarray]:
         When one holds NaN or infinity (or a running variance is negative): deltaprop refuses
         to read such a file, so it never writes one.
     """
+    arrays = network_weights(net)
+    if net.history is not None:  # NaN is a diverged epoch's loss: recorded, not refused
+        arrays.update(history_arrays(net.history))
+    return arrays
+
+
+def network_weights(net: Any) -> dict[str, np.ndarray]:
+    """``theta`` and the BatchNorm running statistics, checked (:func:`check_values`): what
+    predicts, as a model file or an export holds it."""
     arrays = {"theta": net.theta}
     for i, layer in enumerate(net.layers):
         if isinstance(layer, BatchNorm):
             arrays.update({f"layers.{i}.{name}": value for name, value in layer.state().items()})
     check_values(arrays)
-    if net.history is not None:  # NaN is a diverged epoch's loss: recorded, not refused
-        arrays.update(history_arrays(net.history))
     return arrays
 
 
@@ -108,16 +115,17 @@ HISTORY_SERIES = {"epoch": np.int64, "loss": np.float64, "val_loss": np.float64,
 
 def history_config(history: Any) -> dict[str, Any]:
     """A History's JSON without its per-epoch series (see :func:`history_arrays`)."""
-    config = {k: v for k, v in history.to_dict().items() if k not in HISTORY_SERIES}
-    return {**config, "series": sorted(HISTORY_SERIES)}
+    return {**history.to_dict(series=False), "series": sorted(HISTORY_SERIES)}
 
 
 def history_arrays(history: Any) -> dict[str, np.ndarray]:
     """A History's per-epoch series as arrays: one value per epoch (``grad_norms``: a row per
-    epoch, a column per dense layer)."""
-    data = history.to_dict()
-    return {f"network.history.{name}": np.asarray(data[name], dtype=dtype)
-            for name, dtype in HISTORY_SERIES.items()}
+    epoch, a column per dense layer), read from its lists once."""
+    arrays = {f"network.history.{name}": np.asarray(getattr(history, name), dtype=dtype)
+              for name, dtype in HISTORY_SERIES.items() if name != "grad_norms"}
+    norms = history.grad_norm_matrix() if history.grad_norms else np.zeros((0, 0))
+    arrays["network.history.grad_norms"] = norms.astype(np.float64, copy=False)
+    return arrays
 
 
 def history_data(config: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -52,7 +52,7 @@ from deltaprop.files.atomic import atomic_write
 from deltaprop.files.codec import network_arrays, network_config
 from deltaprop.files.errors import ModelFileError
 from deltaprop.files.format1 import from_manifest
-from deltaprop.files.jsonbounds import json_problem
+from deltaprop.files.jsonbounds import MAX_DEPTH, json_problem
 from deltaprop.files.members import check_directory, check_members, read_array
 
 FORMAT = "deltaprop-model"
@@ -224,7 +224,7 @@ def section_problem(kind: str, names: Collection[str]) -> str:
 MAX_METADATA_BYTES = 16 * 2**20
 MAX_JSON_VALUES = 2**20  # values in lists and objects (their commas, counted outside strings)
 MAX_JSON_CONTAINERS = 2**17  # lists and objects: one per layer, one per epoch (its gradient norms)
-MAX_JSON_DEPTH = 64  # deltaprop itself writes 6 levels; the caller's metadata is checked on writing
+MAX_JSON_DEPTH = MAX_DEPTH  # deltaprop itself writes 6 levels; the caller's metadata is checked on writing
 
 
 def read_archive(path: str | os.PathLike[str]) -> Archive:

@@ -17,17 +17,23 @@ from deltaprop.files.errors import ModelFileError
 
 MAX_MEMBERS = 2 * MAX_LAYERS + 1_000  # two statistics per BatchNorm layer, theta, a run's arrays
 _CHUNK = 2**18  # arrays are read in pieces of this size
+_MAX_ENTRY_BYTES = 46 + 210  # a directory entry: 46 bytes and the name (deltaprop's: < 40)
 
 
 def check_directory(stream: IO[bytes], size: int, path: Any) -> None:
-    """At most MAX_MEMBERS members, counted from the end record before zipfile reads the
-    directory (it builds an object of ~500 bytes for each member's ~60)."""
+    """At most MAX_MEMBERS members, and a directory no larger than so many entries take, both
+    from the end record before zipfile reads the directory (it builds an object of ~500 bytes
+    for each entry, however many the count claims: the directory's size bounds them)."""
     tail = min(size, 22 + 65535)  # the end record, after which only its comment may come
     stream.seek(size - tail)
     data = stream.read(tail)
     at = len(data) - 22 if data[-22:-18] == b"PK\x05\x06" else data.rfind(b"PK\x05\x06")
     if 0 <= at <= len(data) - 22:
         count = struct.unpack("<H", data[at + 10:at + 12])[0]  # total entries (0xFFFF: zip64)
+        directory = struct.unpack("<I", data[at + 12:at + 16])[0]  # the directory's bytes
+        if directory > MAX_MEMBERS * _MAX_ENTRY_BYTES:
+            raise ModelFileError(f"{path}: not a model file written by deltaprop (a zip directory "
+                                 f"of {directory} bytes, more than {MAX_MEMBERS} members take)")
         if count > MAX_MEMBERS:
             raise ModelFileError(f"{path}: not a model file written by deltaprop ({count} members; "
                                  f"deltaprop writes at most {MAX_MEMBERS})")

@@ -32,7 +32,7 @@ import numpy as np
 
 from deltaprop.activations import ACTIVATIONS, Activation
 from deltaprop.files.atomic import atomic_write
-from deltaprop.files.codec import network_arrays
+from deltaprop.files.codec import network_weights
 from deltaprop.files.model import Model
 from deltaprop.files.onnxgraph import ACTIVATION_EXPORTERS, LAYER_EXPORTERS, Graph
 from deltaprop.layers import Layer
@@ -107,7 +107,7 @@ def export_onnx(
             net, (input_mean, input_scale, output_mean, output_scale), metadata)
     if not isinstance(net, Network):
         raise TypeError(f"export_onnx takes a deltaprop Network, got {type(net).__name__}")
-    network_arrays(net)  # finite weights and statistics, or a ValueError naming them
+    network_weights(net)  # finite weights and statistics, or a ValueError naming them
     _check_opset(opset, onnx.defs.onnx_opset_version())
     _check_translatable(net.layers)
     mean = _scaling_vector(input_mean, "input_mean", net.n_inputs, "input")
