@@ -257,7 +257,7 @@ API = [
     ("a string as the callbacks", lambda t: fit(callbacks="on_epoch_end"),
      "callbacks must be a list of callbacks"),
     ("shuffle='no'", lambda t: fit(shuffle="no"), "shuffle must be True or False, got 'no'"),
-    ("verbose='yes'", lambda t: fit(verbose="yes"), "verbose must be True or False"),
+    ("verbose='yes'", lambda t: fit(verbose="yes"), "verbose must be True, False or an integer >= 0"),
     ("a bool layer width", lambda t: dp.MLP([3, True, 2]),
      r"layer_sizes\[1\] must be an integer > 0, got True"),
     ("a float layer width", lambda t: dp.MLP([3, 4.0, 2]),

@@ -336,7 +336,8 @@ def test_binary_cross_entropy_learns_two_classes_on_one_output(tmp_path, capsys)
     assert code == 0 and report["loss"] == "binary_cross_entropy" and report["held_out"]["accuracy"] > 0.8
     model = dp.load(tmp_path / "m.dp")
     assert model.net.output_layer.activation.name == "sigmoid"
-    assert set(model.predict(dp.datasets.load("moons").X)) <= set(dp.datasets.load("moons").y)
+    moons = dp.datasets.load("moons")
+    assert np.mean(model.predict(moons.X) == moons.y) > 0.8  # labels, and the right ones
 
 
 def test_the_command_line_trains_with_fit_options_made_once():

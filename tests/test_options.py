@@ -147,12 +147,16 @@ def test_fit_with_the_options_keywords_is_fit_with_the_same_keywords():
     np.testing.assert_array_equal(by_options.theta, by_keywords.theta)
 
 
-@pytest.mark.parametrize("flag", ["shuffle", "verbose"])
-@pytest.mark.parametrize("junk", ["no", "False", None, 0, 1, 1.0, [True]])
+@pytest.mark.parametrize("flag, junk", [
+    *[("shuffle", junk) for junk in ["no", "False", None, 0, 1, 1.0, [True]]],
+    *[("verbose", junk) for junk in ["no", "False", None, -1, 1.0, [True]]],
+])
 def test_flags_are_true_or_false_not_anything_truthy(flag, junk):
     """``shuffle="no"`` is refused, not taken as True (as scikit-learn's parameter validation
-    refuses it); by fit too, before the network changes."""
-    message = re.escape(f"{flag} must be True or False, got {junk!r}")
+    refuses it); by fit too, before the network changes. ``verbose`` also takes an int >= 0
+    (``verbose=1``, as in scikit-learn and Keras)."""
+    must = "True or False" if flag == "shuffle" else "True, False or an integer >= 0"
+    message = re.escape(f"{flag} must be {must}, got {junk!r}")
     with pytest.raises(TypeError, match=message):
         FitOptions(**{flag: junk})
     net = dp.MLP([2, 3, 1], seed=0)
@@ -173,3 +177,14 @@ def test_an_integer_beyond_int64_is_a_count_not_a_numpy_error():
     assert dp.FitOptions(epochs=10**30).epochs == 10**30
     with pytest.raises(ValueError, match="l2 must be a number >= 0"):
         dp.FitOptions(l2=-10**30)
+
+
+@pytest.mark.parametrize("verbose, shown", [(0, False), (1, True), (2, True), (np.int64(1), True)])
+def test_verbose_takes_the_usual_integer_levels(verbose, shown):
+    assert FitOptions(verbose=verbose).verbose is shown
+
+
+def test_checkpoint_every_beside_a_checkpoint_object_must_agree_with_it(tmp_path):
+    with pytest.raises(ValueError, match=r"a Checkpoint object writes every its own `every` epochs \(3\)"):
+        FitOptions(checkpoint=dp.Checkpoint(tmp_path / "run.ckpt", every=3), checkpoint_every=5)
+    assert FitOptions(checkpoint=dp.Checkpoint(tmp_path / "run.ckpt", every=3), checkpoint_every=3)

@@ -41,6 +41,16 @@ def check_flag(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def check_verbose(verbose: Any) -> bool:
+    """``verbose`` as a bool if it is one or an int >= 0 (scikit-learn's and Keras' ``verbose=1``),
+    else raise naming it: "yes" or None are not taken as True or False."""
+    if not isinstance(verbose, (bool, np.bool_)) and (
+            not isinstance(verbose, numbers.Integral) or verbose < 0):
+        raise TypeError(f"verbose must be True, False or an integer >= 0, got {verbose!r} "
+                        f"({type(verbose).__name__})")
+    return bool(verbose)
+
+
 def check_count(name: str, value: Any) -> int:
     """Return ``value`` as a Python int if it is an integer >= 1, else raise naming it.
 

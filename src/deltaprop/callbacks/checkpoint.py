@@ -23,7 +23,7 @@ import numpy as np
 from deltaprop._validation import check_positive
 from deltaprop.callbacks.base import Callback, RunView, keeps_state
 from deltaprop.files.atomic import check_writable
-from deltaprop.files.container import KINDS, read_archive, save_payload
+from deltaprop.files.container import KINDS, manifest_text, read_archive, save_payload
 from deltaprop.files.errors import ModelFileError
 
 UNFINISHED = ("interrupted", "time_limit", "diverged")  # resume continues these runs
@@ -95,7 +95,7 @@ def _check_replaceable(path: str) -> str:
     if not os.path.exists(path):
         return path
     try:
-        kind, why = read_archive(path).kind, ""
+        kind, why = read_archive(path, arrays=False).kind, ""
     except (ModelFileError, OSError) as error:
         kind, why = None, f" ({str(error).removeprefix(f'{path}: ')})"
     if kind != "checkpoint":
@@ -117,6 +117,10 @@ def _check_metadata(metadata: Any) -> dict[str, Any]:
     except (TypeError, ValueError) as error:
         raise TypeError(f"metadata must hold only what JSON can (dicts, lists, strings, numbers, "
                         f"True, False, None): {error}") from None
+    try:  # within what a model file holds: refused now, not at the first write
+        manifest_text({"metadata": metadata})
+    except ValueError as error:
+        raise ValueError(f"metadata: {error}") from None
     return dict(metadata)
 
 

@@ -139,7 +139,7 @@ def write_archive(path: str | os.PathLike[str], kind: str, sections: dict[str, A
         any file is touched.
     """
     _check_payload(kind, sections, arrays)
-    text = _manifest_text({"format": FORMAT, "format_version": FORMAT_VERSION,
+    text = manifest_text({"format": FORMAT, "format_version": FORMAT_VERSION,
                            "deltaprop_version": __version__, "kind": kind, **sections})
 
     def write(stream: IO[bytes]) -> None:
@@ -169,7 +169,7 @@ def save_payload(path: str | os.PathLike[str], net: Any, kind: str,
                   {**network_arrays(net), **(arrays or {})})
 
 
-def _manifest_text(manifest: dict[str, Any]) -> bytes:
+def manifest_text(manifest: dict[str, Any]) -> bytes:
     """The manifest as JSON, within the bounds the reader checks: a file is never written that
     deltaprop would refuse to read."""
     try:
@@ -227,8 +227,9 @@ MAX_JSON_CONTAINERS = 2**17  # lists and objects: one per layer, one per epoch (
 MAX_JSON_DEPTH = MAX_DEPTH  # deltaprop itself writes 6 levels; the caller's metadata is checked on writing
 
 
-def read_archive(path: str | os.PathLike[str]) -> Archive:
-    """Read and check a model file of any kind and format.
+def read_archive(path: str | os.PathLike[str], arrays: bool = True) -> Archive:
+    """Read and check a model file of any kind and format (``arrays=False``: its manifest only,
+    every array left unread, to learn what a file is without reading all of it).
 
     Every claim the file makes is checked before memory is spent on it: the number of members,
     each member's size against the file's, the manifest's size, nesting and number of
@@ -261,17 +262,17 @@ def read_archive(path: str | os.PathLike[str]) -> Archive:
         raise FileNotFoundError(f"no model file at {os.fspath(path)!r}") from None
     with stream:
         try:
-            manifest, arrays = _read(stream, path)
+            manifest, read = _read(stream, path, arrays)
         except ModelFileError:
             raise
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, UnicodeDecodeError,
                 ValueError, NotImplementedError, RuntimeError) as error:  # CRC mismatches, bad JSON
             raise ModelFileError(f"{path}: the model file is corrupted ({error})") from None
-    return _payload(manifest, arrays, os.fspath(path))
+    return _payload(manifest, read, os.fspath(path))
 
 
-def _read(stream: IO[bytes], path: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The manifest, checked, then the arrays."""
+def _read(stream: IO[bytes], path: Any, with_arrays: bool) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The manifest, checked, then (``with_arrays``) the arrays."""
     size = os.fstat(stream.fileno()).st_size
     check_directory(stream, size, path)
     try:
@@ -286,7 +287,7 @@ def _read(stream: IO[bytes], path: Any) -> tuple[dict[str, Any], dict[str, np.nd
         manifest = _read_json(archive, infos[METADATA], path)
         _check_format(manifest, path)
         arrays = {name[:-4]: read_array(archive, info)
-                  for name, info in infos.items() if name.endswith(".npy")}
+                  for name, info in infos.items() if with_arrays and name.endswith(".npy")}
     return manifest, arrays
 
 

@@ -22,6 +22,7 @@ from deltaprop._validation import (
     check_flag,
     check_fraction,
     check_positive,
+    check_verbose,
     plain_array,
 )
 from deltaprop.callbacks.base import Callback, check_callbacks
@@ -111,7 +112,7 @@ class BaseMLP(BaseEstimator):
         self._check_choices()
         for name in _FLAGS:
             check_flag(name, getattr(self, name))
-        _check_verbose(self.verbose)
+        check_verbose(self.verbose)
         for name in _COUNTS:
             check_count(name, getattr(self, name))
         if isinstance(self.batch_size, str) and self.batch_size != "auto":
@@ -290,15 +291,6 @@ class BaseMLP(BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, unmasked(X), dtype=(np.float64, np.float32), reset=False)
         return self.net_.predict(X).astype(X.dtype, copy=False)
-
-
-def _check_verbose(verbose: Any) -> None:
-    """scikit-learn's "verbose" constraint: a bool, or an int >= 0."""
-    if isinstance(verbose, (bool, np.bool_)):
-        return
-    if not isinstance(verbose, numbers.Integral) or verbose < 0:
-        raise TypeError(f"verbose must be True, False or an integer >= 0, got {verbose!r} "
-                        f"({type(verbose).__name__})")
 
 
 def partial_fit_available(estimator: BaseMLP) -> bool:

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from deltaprop._validation import check_flag, check_fraction, check_positive
+from deltaprop._validation import check_flag, check_fraction, check_positive, check_verbose
 from deltaprop.callbacks.checkpoint import Checkpoint
 from deltaprop.callbacks.stopping import EarlyStopping
 from deltaprop.data.batches import check_batch_size
@@ -80,15 +80,17 @@ class FitOptions:
             "l1": check_positive("l1", self.l1, allow_zero=True),
             "validation_fraction": check_fraction("validation_fraction", self.validation_fraction),
             "restarts": check_positive("restarts", self.restarts, integer=True),
-            "verbose": check_flag("verbose", self.verbose),
+            "verbose": check_verbose(self.verbose),
             "checkpoint_every": check_positive("checkpoint_every", self.checkpoint_every, integer=True),
             **self._checked_optional(),
         }
         for name, value in checked.items():  # Python numbers: JSON-ready
             object.__setattr__(self, name, value)
-        if self.checkpoint is None and self.checkpoint_every != 1:
+        every = getattr(self.checkpoint, "every", self.checkpoint_every)  # a Checkpoint's own
+        if self.checkpoint_every not in (1, every) or (self.checkpoint is None and every != 1):
             raise ValueError(f"checkpoint_every={self.checkpoint_every} needs a checkpoint path "
-                             "(checkpoint=...) to write to")
+                             "(checkpoint=...) to write to; a Checkpoint object writes every "
+                             f"its own `every` epochs ({every})")
         if self.checkpoint is not None and self.restarts > 1:
             raise ValueError("checkpoints do not cover restarts (each run would need its own "
                              "file); use restarts=1 with checkpoint")
