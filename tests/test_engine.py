@@ -116,6 +116,25 @@ def test_the_step_check_covers_batchnorms_gamma_and_beta():
     assert not dp.MLP([3, 8, 1], seed=0).layout.other_slices
 
 
+@pytest.mark.parametrize("parameter", ["gamma", "beta"])
+def test_a_step_whose_batchnorm_gradient_is_not_finite_is_not_taken(parameter, monkeypatch):
+    """The check itself, not only the layout: an infinite gradient of gamma (or beta) alone ends
+    the run as diverged, the weights finite, as an infinite dense gradient does."""
+    backward = dp.BatchNorm.backward
+
+    def poisoned(self, *args, **kwargs):
+        out = backward(self, *args, **kwargs)
+        self.grads[parameter][0] = np.inf
+        return out
+
+    monkeypatch.setattr(dp.BatchNorm, "backward", poisoned)
+    rng = np.random.default_rng(0)
+    net = dp.MLP([3, 4, 1], batch_norm=True, seed=0)
+    history = net.fit(rng.standard_normal((16, 3)), rng.standard_normal(16), epochs=2,
+                      batch_size="full")
+    assert history.stop_reason == "diverged" and np.isfinite(net.theta).all()
+
+
 def test_one_mpi_rank_reduces_to_the_local_step():
     pytest.importorskip("mpi4py")
 

@@ -180,7 +180,7 @@ def test_restart_seeds_are_made_one_run_at_a_time_and_the_root_moves_past_all_of
     X = np.random.default_rng(0).standard_normal((20, 3))
     tracemalloc.start()
     try:
-        history = net.fit(X, X[:, 0], epochs=1, restarts=10**8, time_limit=0.3)
+        history = net.fit(X, X[:, 0], epochs=1, restarts=10**8, time_limit=1.0)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -94,6 +94,8 @@ TAMPERED = [  # (tampering, what the error must say)
     (_run(lambda run: run["optimizer"]["params"].update(bogus=1)), "inconsistent .*bogus"),
     (_array("train_rows", np.array([0.5, 1.5])), "run.train_rows must be row numbers"),
     (_array("validation_rows", np.array([-1, 2])), "run.validation_rows must be row numbers"),
+    (_array("train_rows", np.array([0, 1, 10_000])), "run.train_rows holds row 10000, but the data has"),
+    (_array("train_rows", np.array([], np.int64)), "run.train_rows is empty"),
     (_array("last.theta", np.zeros(3, np.float32)), "run.last.theta must be finite values of shape"),
     (_nan_like("last.theta"), "run.last.theta must be finite values"),
     (_array("last.stats.0.var", -np.ones(4, np.float32)), "run.last.stats.0.var holds negative variances"),

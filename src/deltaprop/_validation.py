@@ -126,21 +126,21 @@ def _pandas_array(data: Any, name: str) -> np.ndarray:
     """A pandas DataFrame or Series as an array, each column checked and named: no categories,
     no missing values, numbers in a DataFrame (nullable Int64 and boolean converted)."""
     frame = hasattr(data, "columns")
-    columns = list(data.items()) if frame else [(None, data)]
-    for column, values in columns:
+    # One pass over the whole frame for the missing values, not a Series per column.
+    missing_counts = np.atleast_1d(data.isna().to_numpy().sum(axis=0))
+    dtypes = list(data.dtypes) if frame else [data.dtype]
+    names = list(data.columns) if frame else [None]
+    for column, dtype, missing in zip(names, dtypes, missing_counts.tolist()):
         where = f"{name} column {column!r}" if frame else name
-        dtype = values.dtype
         if getattr(dtype, "name", "") == "category":
             raise TypeError(f"{where} is categorical; one-hot encode it (pandas.get_dummies) or "
                             "turn it into numbers (.cat.codes) first")
-        missing = int(values.isna().sum())
         if missing:
             raise ValueError(f"{where} has {missing} missing value(s) (NaN, None or <NA>); fill "
                              "them (.fillna) or drop those rows first")
         if frame and getattr(dtype, "kind", "O") not in "biuf":
             raise TypeError(f"{where} holds {dtype} values, not numbers; one-hot encode text "
                             "(pandas.get_dummies) or convert the column to numbers first")
-    dtypes = [values.dtype for _, values in columns]
     if dtypes and all(getattr(dtype, "kind", "O") in "biuf" for dtype in dtypes):  # nullable too
         return np.asarray(data.to_numpy(dtype=np.result_type(
             *(getattr(dtype, "numpy_dtype", dtype) for dtype in dtypes))))

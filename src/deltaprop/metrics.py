@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from deltaprop._validation import all_finite
+
 Array = np.ndarray
 # Single outputs of these activations are probabilities, thresholded at 0.5; other single
 # outputs (sign, tanh, identity) are thresholded at 0, the middle of their range.
@@ -147,6 +149,6 @@ def _columns(y_true: Any, y_pred: Any) -> tuple[Array, Array]:
     infinite targets are a ValueError (they would make every score NaN, or a silent 0)."""
     truth, predicted = aligned(y_true, y_pred)
     Y = np.asarray(truth, dtype=np.float64).reshape(len(truth), -1)
-    if not np.isfinite(Y).all():
+    if not all_finite(Y):  # without a boolean copy: this runs every validation epoch
         raise ValueError("y holds NaN or infinity; drop those rows to score the others")
     return Y, np.asarray(predicted, dtype=np.float64).reshape(len(predicted), -1)

@@ -193,6 +193,7 @@ def resume(path: str | os.PathLike[str], X: Any, y: Any, *, sample_weight: Any =
         raise ValueError(f"epochs={epochs!r} is fewer than the {saved.state.epoch} the checkpointed "
                          "run has done; give a larger total, or None to finish the run")
     checked_loss = net.check_loss(options.loss)
+    _check_rows(path, saved.rows, len(X))
     data = ArraySource.from_data(
         net, checked_loss, X, y, sample_weight, validation_data,
         validation_fraction=options.validation_fraction, batch_size=options.batch_size,
@@ -200,3 +201,13 @@ def resume(path: str | os.PathLike[str], X: Any, y: Any, *, sample_weight: Any =
         same_data_as=saved.fingerprint)
     return net, train(net, checked_loss, data, options, callbacks=callbacks, state=saved.state)
 
+
+def _check_rows(path: Any, rows: dict[str, np.ndarray], n_rows: int) -> None:
+    """The checkpoint's split rows index the data given (a tampered file's would index past
+    it, or train on no row at all)."""
+    for name, indices in rows.items():
+        if indices.size and int(indices.max()) >= n_rows:
+            raise ModelFileError(f"{path}: run.{name} holds row {int(indices.max())}, but the data "
+                                 f"has {n_rows} rows: not the data of this run, or a damaged file")
+    if "train_rows" in rows and rows["train_rows"].size == 0:
+        raise ModelFileError(f"{path}: run.train_rows is empty: the run trained on no row")
