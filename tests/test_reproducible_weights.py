@@ -21,7 +21,9 @@ redesign) reached:
 The configurations are defined here and only here: ``fixtures/make_weights_sha256.py`` imports
 this module by path to (re)generate both fixtures, and this file, run as a script with
 ``--mpi-worker``, is what ``mpiexec`` launches on each rank. Data come from
-``np.random.default_rng(seed)``; every fit runs on one BLAS thread.
+``np.random.default_rng(seed)``; every fit runs on one BLAS thread, on the NumPy engine (the
+reference: ``engine="numpy"``; tests/test_compiled_engine.py proves the compiled engine equal to
+it to rounding).
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ def regression(rng: np.random.Generator, n: int, n_in: int, n_out: int) -> tuple
 def mlp_sgd_minibatch_cross_entropy_f32(tmp: Path) -> dp.Network:
     X, y = classes(np.random.default_rng(101), 240, 6, 3)
     net = dp.MLP([6, 16, 3], activation="tanh", seed=1)
-    net.fit(X, y, loss="cross_entropy", optimizer=dp.SGD(0.1), epochs=6, batch_size=32, threads=1)
+    net.fit(X, y, engine="numpy", loss="cross_entropy", optimizer=dp.SGD(0.1), epochs=6, batch_size=32, threads=1)
     return net
 
 
@@ -121,7 +123,7 @@ def mlp_sgd_minibatch_cross_entropy_f32(tmp: Path) -> dp.Network:
 def mlp_sgd_momentum_online_binary_cross_entropy_f64(tmp: Path) -> dp.Network:
     X, y = classes(np.random.default_rng(102), 100, 4, 2)
     net = dp.MLP([4, 8, 1], activation="tanh", dtype=np.float64, seed=2)
-    net.fit(X, y, loss="binary_cross_entropy", optimizer=dp.SGD(0.05, momentum=0.9), epochs=3,
+    net.fit(X, y, engine="numpy", loss="binary_cross_entropy", optimizer=dp.SGD(0.05, momentum=0.9), epochs=3,
             batch_size=1, threads=1)
     return net
 
@@ -131,7 +133,7 @@ def mlp_sgd_nesterov_full_batch_step_decay_squared_error_f64(tmp: Path) -> dp.Ne
     X, y = regression(np.random.default_rng(103), 150, 3, 2)
     net = dp.MLP([3, 12, 2], activation="relu", dtype=np.float64, seed=3)
     optimizer = dp.SGD(0.05, momentum=0.9, nesterov=True, schedule=dp.StepDecay(step_size=10, gamma=0.5))
-    net.fit(X, y, loss="squared_error", optimizer=optimizer, epochs=40, batch_size="full", threads=1)
+    net.fit(X, y, engine="numpy", loss="squared_error", optimizer=optimizer, epochs=40, batch_size="full", threads=1)
     return net
 
 
@@ -141,7 +143,7 @@ def mlp_adam_cosine_l2_sample_weight_squared_error_f32(tmp: Path) -> dp.Network:
     X, y = regression(rng, 200, 5, 1)
     weights = rng.random(200) + 0.25
     net = dp.MLP([5, 16, 8, 1], activation="elu", seed=4)
-    dp.fit(net, X, y, loss="squared_error", optimizer=dp.Adam(1e-2, schedule=dp.Cosine()), epochs=5,
+    dp.fit(net, X, y, engine="numpy", loss="squared_error", optimizer=dp.Adam(1e-2, schedule=dp.Cosine()), epochs=5,
            batch_size=16, l2=1e-3, sample_weight=weights, threads=1)
     return net
 
@@ -150,7 +152,7 @@ def mlp_adam_cosine_l2_sample_weight_squared_error_f32(tmp: Path) -> dp.Network:
 def mlp_sgd_random_sampling_inverse_scaling_l1_cross_entropy_f32(tmp: Path) -> dp.Network:
     X, y = classes(np.random.default_rng(105), 180, 5, 4)
     net = dp.MLP([5, 12, 4], activation="sigmoid", seed=5)
-    net.fit(X, y, loss="cross_entropy", optimizer=dp.SGD(0.5, schedule=dp.InverseScaling(0.5)), epochs=4,
+    net.fit(X, y, engine="numpy", loss="cross_entropy", optimizer=dp.SGD(0.5, schedule=dp.InverseScaling(0.5)), epochs=4,
             batch_size=20, sampling="random", l1=1e-4, threads=1)
     return net
 
@@ -160,7 +162,7 @@ def mlp_adam_validation_fraction_early_stopping_cross_entropy_f64(tmp: Path) -> 
     X, y = classes(np.random.default_rng(106), 160, 4, 3)
     y[:40] = np.random.default_rng(7).integers(0, 3, 40)  # label noise: the validation loss turns
     net = dp.MLP([4, 32, 3], activation="relu", dtype=np.float64, seed=6)
-    net.fit(X, y, loss="cross_entropy", optimizer=dp.Adam(0.05), epochs=40, batch_size=16,
+    net.fit(X, y, engine="numpy", loss="cross_entropy", optimizer=dp.Adam(0.05), epochs=40, batch_size=16,
             validation_fraction=0.25, early_stopping=3, threads=1)
     return net
 
@@ -169,7 +171,7 @@ def mlp_adam_validation_fraction_early_stopping_cross_entropy_f64(tmp: Path) -> 
 def mlp_restarts_3_sgd_momentum_cross_entropy_f32(tmp: Path) -> dp.Network:
     X, y = classes(np.random.default_rng(107), 150, 4, 2)
     net = dp.MLP([4, 6, 2], activation="tanh", seed=7)
-    net.fit(X, y, loss="cross_entropy", optimizer=dp.SGD(0.1, momentum=0.5), epochs=4, batch_size=16,
+    net.fit(X, y, engine="numpy", loss="cross_entropy", optimizer=dp.SGD(0.1, momentum=0.5), epochs=4, batch_size=16,
             restarts=3, threads=1)
     return net
 
@@ -178,7 +180,7 @@ def mlp_restarts_3_sgd_momentum_cross_entropy_f32(tmp: Path) -> dp.Network:
 def mlp_batchnorm_dropout_sgd_nesterov_squared_error_f32(tmp: Path) -> dp.Network:
     X, y = regression(np.random.default_rng(108), 200, 5, 1)
     net = dp.MLP([5, 16, 16, 1], activation="relu", batch_norm=True, dropout=0.2, seed=8)
-    net.fit(X, y, loss="squared_error", optimizer=dp.SGD(0.02, momentum=0.9, nesterov=True), epochs=5,
+    net.fit(X, y, engine="numpy", loss="squared_error", optimizer=dp.SGD(0.02, momentum=0.9, nesterov=True), epochs=5,
             batch_size=25, threads=1)
     return net
 
@@ -207,7 +209,7 @@ def normalized_activations_network(n_in: int, n_out: int, *, dtype: type = np.fl
 def network_batchnorm_dropout_adam_cross_entropy_f32(tmp: Path) -> dp.Network:
     X, y = classes(np.random.default_rng(109), 210, 4, 3)
     net = normalized_activations_network(4, 3, seed=9)
-    net.fit(X, y, loss="cross_entropy", optimizer=dp.Adam(1e-2), epochs=5, batch_size=30, threads=1)
+    net.fit(X, y, engine="numpy", loss="cross_entropy", optimizer=dp.Adam(1e-2), epochs=5, batch_size=30, threads=1)
     return net
 
 
@@ -215,7 +217,7 @@ def network_batchnorm_dropout_adam_cross_entropy_f32(tmp: Path) -> dp.Network:
 def network_batchnorm_dropout_sgd_momentum_clip_binary_cross_entropy_f64(tmp: Path) -> dp.Network:
     X, y = classes(np.random.default_rng(110), 180, 5, 2)
     net = readme_network(5, 1, dtype=np.float64, seed=10)
-    net.fit(X, y, loss="binary_cross_entropy", optimizer=dp.SGD(0.05, momentum=0.9, clip_norm=5.0),
+    net.fit(X, y, engine="numpy", loss="binary_cross_entropy", optimizer=dp.SGD(0.05, momentum=0.9, clip_norm=5.0),
             epochs=5, batch_size=20, threads=1)
     return net
 
@@ -224,7 +226,7 @@ def network_batchnorm_dropout_sgd_momentum_clip_binary_cross_entropy_f64(tmp: Pa
 def network_batchnorm_dropout_full_batch_sgd_squared_error_f32(tmp: Path) -> dp.Network:
     X, y = regression(np.random.default_rng(111), 120, 4, 2)
     net = readme_network(4, 2, seed=11)
-    net.fit(X, y, loss="squared_error", optimizer=dp.SGD(0.1), epochs=25, batch_size="full", threads=1)
+    net.fit(X, y, engine="numpy", loss="squared_error", optimizer=dp.SGD(0.1), epochs=25, batch_size="full", threads=1)
     return net
 
 
@@ -249,7 +251,7 @@ def stream_npy_shards_sgd_momentum_cross_entropy_f32(tmp: Path) -> dp.Network:
         np.save(folder / f"X_{i:03d}.npy", X[part].astype(np.float32))
         np.save(folder / f"y_{i:03d}.npy", y[part])
     net = dp.MLP([5, 12, 3], activation="tanh", seed=13)
-    dp.stream.fit_stream(net, dp.stream.NpyShards.from_folder(str(folder)), loss="cross_entropy",
+    dp.stream.fit_stream(net, dp.stream.NpyShards.from_folder(str(folder)), engine="numpy", loss="cross_entropy",
                          optimizer=dp.SGD(0.1, momentum=0.9), epochs=3, batch_size=16, buffer_rows=64,
                          chunk_rows=32, threads=1)
     return net
@@ -260,7 +262,7 @@ def checkpoint_resume_batchnorm_dropout_adam_cross_entropy_f64(tmp: Path) -> dp.
     X, y = classes(np.random.default_rng(114), 150, 4, 3)
     path = tmp / "run.ckpt"
     net = normalized_activations_network(4, 3, dtype=np.float64, seed=14)
-    net.fit(X, y, loss="cross_entropy", optimizer=dp.Adam(1e-2), epochs=2, batch_size=16,
+    net.fit(X, y, engine="numpy", loss="cross_entropy", optimizer=dp.Adam(1e-2), epochs=2, batch_size=16,
             checkpoint=path, threads=1)  # "interrupted" after epoch 2 ...
     resumed, _ = dp.resume(path, X, y, epochs=5, threads=1)  # ... and continued to epoch 5
     return resumed
@@ -273,7 +275,7 @@ def mpi_2_ranks_sgd_momentum_l2_sample_weight_cross_entropy_f64(comm: object) ->
     X, y = classes(rng, 203, 6, 2)
     weights = rng.random(203) + 0.5
     net = dp.MLP([6, 16, 16, 2], activation="tanh", dtype=np.float64, seed=21)
-    net.fit(X, y, loss="cross_entropy", optimizer=dp.SGD(0.1, momentum=0.9), epochs=5, batch_size=25,
+    net.fit(X, y, engine="numpy", loss="cross_entropy", optimizer=dp.SGD(0.1, momentum=0.9), epochs=5, batch_size=25,
             l2=1e-3, sample_weight=weights, validation_fraction=0.2, threads=1, comm=comm)
     return net
 
@@ -282,7 +284,7 @@ def mpi_2_ranks_sgd_momentum_l2_sample_weight_cross_entropy_f64(comm: object) ->
 def mpi_2_ranks_adam_binary_cross_entropy_f32(comm: object) -> dp.Network:
     X, y = classes(np.random.default_rng(202), 161, 5, 2)
     net = dp.MLP([5, 12, 1], activation="relu", seed=22)
-    net.fit(X, y, loss="binary_cross_entropy", optimizer=dp.Adam(1e-2), epochs=4, batch_size=15,
+    net.fit(X, y, engine="numpy", loss="binary_cross_entropy", optimizer=dp.Adam(1e-2), epochs=4, batch_size=15,
             threads=1, comm=comm)
     return net
 
@@ -291,7 +293,7 @@ def mpi_2_ranks_adam_binary_cross_entropy_f32(comm: object) -> dp.Network:
 def mpi_2_ranks_full_batch_sgd_squared_error_f32(comm: object) -> dp.Network:
     X, y = regression(np.random.default_rng(203), 120, 3, 2)
     net = dp.MLP([3, 10, 2], activation="tanh", seed=23)
-    net.fit(X, y, loss="squared_error", optimizer=dp.SGD(0.1), epochs=20, batch_size="full", threads=1,
+    net.fit(X, y, engine="numpy", loss="squared_error", optimizer=dp.SGD(0.1), epochs=20, batch_size="full", threads=1,
             comm=comm)
     return net
 

@@ -47,6 +47,14 @@ class History:
     stop_message : str
         The same in a sentence for people: which weights were kept and, after divergence, the
         advice to lower the learning rate.
+    engine : str
+        The engine that took the steps: ``"numpy"`` or ``"compiled"`` (see
+        :mod:`deltaprop.engine.compiled.choice`).
+    engine_reason : str
+        Why ``engine="auto"`` chose the NumPy engine ("" when it did not).
+    engine_build_seconds : float
+        Seconds the compiled engine spent building its kernels (the first run of an install:
+        several seconds) or loading them from the disk cache, before the first step.
     blas_threads : list of int
         With ``threads="auto"`` on a large network: the BLAS threads chosen before training and
         after each epoch (see :mod:`deltaprop.engine.threads`); empty otherwise.
@@ -73,6 +81,9 @@ class History:
     blas_threads: list[int] = field(default_factory=list)
     stop_message: str = ""
     kept_epoch: int | None = None
+    engine: str = ""
+    engine_reason: str = ""
+    engine_build_seconds: float = 0.0
 
     @property
     def n_epochs(self) -> int:
@@ -91,6 +102,8 @@ class History:
             "stop_reason": self.stop_reason, "best_epoch": self.best_epoch,
             "best_restart": self.best_restart, "final_loss": self.final_loss,
             "stop_message": self.stop_message, "kept_epoch": self.kept_epoch,
+            "engine": self.engine, "engine_reason": self.engine_reason,
+            "engine_build_seconds": self.engine_build_seconds,
             "restarts": [{k: v for k, v in r.items() if k != "history"} for r in self.restarts],
         }
         if not series:
@@ -119,6 +132,7 @@ class History:
         for name in _OPTIONAL_INTS:
             _check(name, getattr(history, name), (int, type(None)), "an integer or null")
         _check("final_loss", history.final_loss, (int, float, type(None)), "a number or null")
+        _check("engine_build_seconds", history.engine_build_seconds, (int, float), "a number")
         history.epoch = _integers("epoch", history.epoch)
         history.blas_threads = _integers("blas_threads", history.blas_threads)
         for name in _PER_EPOCH:
@@ -151,7 +165,7 @@ class History:
         return f"History(epochs={self.n_epochs}{last}{val}, stop_reason={self.stop_reason!r})"
 
 
-_TEXT = ("loss_name", "metric_name", "stop_reason", "stop_message")
+_TEXT = ("loss_name", "metric_name", "stop_reason", "stop_message", "engine", "engine_reason")
 _OPTIONAL_INTS = ("best_epoch", "best_restart", "kept_epoch")
 _PER_EPOCH = ("loss", "val_loss", "val_metric", "lr", "grad_norm", "time")
 

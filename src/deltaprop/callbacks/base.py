@@ -72,7 +72,14 @@ class Callback:
 
     A callback with ``state_dict()`` and ``load_state_dict(state)`` keeps a state that
     checkpoints save and resumed runs get back (:func:`keeps_state`).
+
+    ``needs_every_step``: a callback with ``on_batch_end`` is called after every step, so its
+    run stays on the NumPy engine; one that only watches the clock or the count of steps sets
+    it False, and the compiled engine then calls it between chunks of steps (with the count of
+    steps done, a chunk lasting about 50 ms).
     """
+
+    needs_every_step = True
 
     def on_train_begin(self, trainer: RunView) -> None:
         """Before the first epoch."""
@@ -81,7 +88,8 @@ class Callback:
         """After each epoch (1-based) and its validation."""
 
     def on_batch_end(self, trainer: RunView, step: int) -> None:
-        """After each optimizer step (``step`` counts from 1 within the epoch)."""
+        """After each optimizer step (``step`` counts from 1 within the epoch), or after each
+        chunk of steps where ``needs_every_step`` is False."""
 
     def on_train_end(self, trainer: RunView) -> None:
         """After the last epoch."""

@@ -68,6 +68,8 @@ class ProgressBar(Callback):
     """A tqdm bar over epochs: ``epoch 12/30 |####  | loss 0.031 val_accuracy 0.973 [00:03<00:05]``,
     and within an epoch the batches done, refreshed every ``REFRESH_SECONDS``."""
 
+    needs_every_step = False  # a redraw between chunks of steps will do (compiled engine)
+
     def __init__(self, epochs: int, stream: TextIO | None = None) -> None:
         self.epochs = check_positive("epochs", epochs, integer=True)
         self._stream = _check_stream(stream)

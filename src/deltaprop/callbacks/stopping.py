@@ -94,6 +94,8 @@ class TimeLimit(Callback):
     covers all runs of one ``fit``: it starts with run 0, or, when ``n_jobs`` hands the runs to
     other processes, just before, as a wall-clock deadline that every worker reads."""
 
+    needs_every_step = False  # a clock reading between chunks of steps will do (compiled engine)
+
     def __init__(self, seconds: float) -> None:
         self.seconds = check_positive("time_limit", seconds)
         self.deadline: float | None = None  # time.perf_counter() in this process

@@ -23,6 +23,8 @@ from deltaprop.data.batches import (
     Minibatches,
     Splittable,
     batch_rows,
+    cut,
+    epoch_order,
     minibatch_indices,
     split_validation,
 )
@@ -84,6 +86,7 @@ class ArraySource:
         self.copy_once = (small_steps and shuffle and sampling == "epoch" and batch_size < n
                           and X.nbytes + Y.nbytes <= SHUFFLE_COPY_BYTES)
         self._copies: tuple[Array, Array, Array | None] | None = None
+        self.engine_gathers = False  # set by for_run
         self._views: list[Batch] | None = None
 
     @classmethod
@@ -117,11 +120,15 @@ class ArraySource:
                    min_batch=min_batch, small_steps=is_small_step(net, n_batch),
                    validation=validation, rows=rows, fingerprint=data_print)
 
-    def for_run(self) -> ArraySource:
+    def for_run(self, engine_gathers: bool = False) -> ArraySource:
         """This source with buffers of its own, for one training run (runs may share a source,
-        also in threads)."""
+        also in threads). ``engine_gathers``: the engine gathers each minibatch's rows itself
+        (the compiled engine), so no shuffled copy is made and each run carries its ``order``."""
         fresh = copy.copy(self)
         fresh._copies, fresh._views = None, None
+        if engine_gathers:
+            assert self.min_batch == 1, "an engine that gathers its rows visits every row"
+            fresh.copy_once, fresh.engine_gathers = False, True
         return fresh
 
     def __getstate__(self) -> dict[str, Any]:
@@ -132,10 +139,16 @@ class ArraySource:
         """This epoch's minibatches, with the rows drawn from ``rng`` (a shuffle, or random
         sampling with replacement)."""
         n = self.X.shape[0]
-        if not self.copy_once:
-            rows = minibatch_indices(n, self.batch_size, rng, shuffle=self.shuffle,
-                                     sampling=self.sampling, min_batch=self.min_batch)
+        if self.sampling == "random":
+            rows = minibatch_indices(n, self.batch_size, rng, sampling="random")
             return Epoch(self.Y, self.w, (Minibatches(self.X, self.Y, self.w, rows),))
+        if not self.copy_once:
+            order = epoch_order(n, self.batch_size, rng, self.shuffle)
+            rows = cut(n, self.batch_size, order, self.min_batch)
+            plan: dict[str, Any] = {}
+            if self.engine_gathers:  # every row visited (no BatchNorm skipping a last one)
+                plan = {"order": np.arange(n) if order is None else order, "batch": self.batch_size}
+            return Epoch(self.Y, self.w, (Minibatches(self.X, self.Y, self.w, rows, **plan),))
         X, Y, w = self._shuffled(rng.permutation(n))  # the draw minibatch_indices would make
         in_order = minibatch_indices(n, self.batch_size, rng, shuffle=False, min_batch=self.min_batch)
         views: Iterable[Batch]

@@ -36,6 +36,12 @@ class Minibatches:
     views : iterable of Batch, optional
         The same minibatches as ready ``(X_batch, Y_batch, rows, w_batch)`` views, made once by
         the source for slices it keeps across epochs (no slicing per step).
+    order : ndarray of int, optional
+        The same rows as one array, known before the run: every row in the order visited, cut
+        into consecutive minibatches of ``batch`` rows (the last may be smaller). An engine
+        that gathers rows itself reads this instead of ``rows``.
+    batch : int
+        The minibatch size of ``order``.
     """
 
     X: Array
@@ -43,6 +49,8 @@ class Minibatches:
     w: Array | None
     rows: Iterable[Any]
     views: Iterable[Batch] | None = None
+    order: Array | None = None
+    batch: int = 0
 
 
 class Epoch(NamedTuple):
@@ -73,20 +81,28 @@ def minibatch_indices(
     A last batch smaller than ``min_batch`` is skipped (BatchNorm cannot train on one sample;
     with shuffling a different sample sits out each epoch).
     """
-    n_batches = -(-n_samples // batch_size)
     if sampling == "random":
-        for _ in range(n_batches):
+        for _ in range(-(-n_samples // batch_size)):
             yield rng.integers(0, n_samples, size=batch_size)
         return
-    if not shuffle or n_batches == 1 and batch_size >= n_samples:
-        for start in range(0, n_samples, batch_size):
-            if n_samples - start >= min_batch:
-                yield slice(start, min(start + batch_size, n_samples))
-        return
-    order = rng.permutation(n_samples)
+    yield from cut(n_samples, batch_size, epoch_order(n_samples, batch_size, rng, shuffle), min_batch)
+
+
+def epoch_order(n_samples: int, batch_size: int, rng: np.random.Generator,
+                shuffle: bool = True) -> Array | None:
+    """The order in which an epoch (``sampling="epoch"``) visits the rows: a permutation drawn
+    from ``rng``, or None for 0, 1, ..., n-1 (no shuffle, or one batch of every row: no draw)."""
+    if not shuffle or batch_size >= n_samples:
+        return None
+    return rng.permutation(n_samples)
+
+
+def cut(n_samples: int, batch_size: int, order: Array | None, min_batch: int = 1) -> Iterator[Array | slice]:
+    """The minibatches' rows of an epoch visiting ``order`` (None: in order, as slices)."""
     for start in range(0, n_samples, batch_size):
         if n_samples - start >= min_batch:
-            yield order[start:start + batch_size]
+            stop = min(start + batch_size, n_samples)
+            yield slice(start, stop) if order is None else order[start:stop]
 
 
 def validation_rows(n: int, fraction: float, rng: np.random.Generator) -> dict[str, Array]:

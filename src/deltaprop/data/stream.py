@@ -287,8 +287,9 @@ class StreamSource:
         self.batches_per_epoch = -(-int(source.n_rows) // batch_size)
         self.max_rows = batch_size
 
-    def for_run(self) -> StreamSource:
-        """The source itself: it keeps nothing between epochs."""
+    def for_run(self, engine_gathers: bool = False) -> StreamSource:
+        """The source itself: it keeps nothing between epochs (an engine that gathers its rows
+        reads each run's minibatch rows)."""
         return self
 
     def epoch(self, rng: np.random.Generator) -> Epoch:

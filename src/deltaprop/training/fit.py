@@ -70,6 +70,7 @@ def fit(
     checkpoint: str | os.PathLike[str] | Checkpoint | None = None,
     checkpoint_every: int = 1,
     comm: Any = None,
+    engine: str = "auto",
 ) -> History:
     """Train ``net`` on (X, y) by minibatch gradient descent with backpropagated gradients.
 
@@ -151,6 +152,15 @@ def fit(
     checkpoint_every : int
         Epochs between checkpoints. Each writes a file (two fsyncs): for many tiny epochs,
         choose a larger value.
+    engine : {"auto", "numpy", "compiled"}
+        What takes the steps. ``"numpy"``: the reference engine, step by step in NumPy.
+        ``"compiled"``: the same recursion compiled by Numba (the ``fast`` extra), a whole epoch
+        per call; it covers dense networks with built-in activations, losses, SGD and Adam, and
+        refuses other models, naming what it lacks. ``"auto"``: compiled where covered and worth
+        it (not for a run shorter than loading or building the kernels), NumPy otherwise. The
+        engines agree to rounding; ``history.engine`` records which one ran, and
+        ``history.engine_reason`` why "auto" chose NumPy (see
+        :mod:`deltaprop.engine.compiled.choice`).
 
     Returns
     -------
@@ -162,7 +172,7 @@ def fit(
         shuffle=shuffle, l2=l2, l1=l1, validation_fraction=validation_fraction,
         early_stopping=early_stopping, tol=tol, time_limit=time_limit, restarts=restarts,
         n_jobs=n_jobs, verbose=verbose, threads=threads, checkpoint=checkpoint,
-        checkpoint_every=checkpoint_every,
+        checkpoint_every=checkpoint_every, engine=engine,
     )
     checked_loss = net.check_loss(options.loss)
     data = ArraySource.from_data(
@@ -207,7 +217,8 @@ def train(net: Fittable, loss: Loss, data: DataSource, options: FitOptions, *,
         options = options.replace(verbose=False, checkpoint=None)
     run_callbacks = _run_callbacks(options, data, callbacks)
     net.use_loss(loss)  # only now, with everything validated, may the output activation change
-    make_trainer = TrainerFactory(loss, data, run_callbacks, options.epochs, options.l2, options.l1)
+    make_trainer = TrainerFactory(loss, data, run_callbacks, options.epochs, options.l2, options.l1,
+                                  options.engine)
     history = _runs(net, get_optimizer(options.optimizer), options, make_trainer, state, reduction)
     net.history = history
     return history
@@ -283,7 +294,7 @@ def fit_stream(net: Fittable, source: Any, *, loss: Any = "squared_error", optim
                epochs: int = 1, batch_size: int = 256, buffer_rows: int = 65536,
                chunk_rows: int = 8192, l2: float = 0.0, validation_data: Any = None,
                callbacks: Sequence[Any] = (), verbose: bool = False,
-               threads: Any = "auto") -> History:
+               threads: Any = "auto", engine: str = "auto") -> History:
     """Train ``net`` on a source too large for memory (:class:`~deltaprop.data.stream.NpyShards`,
     :class:`~deltaprop.data.parquet.ParquetShards` or any object with ``chunks(chunk_rows, rng)``
     and ``n_rows``), by streamed minibatches.
@@ -293,7 +304,7 @@ def fit_stream(net: Fittable, source: Any, *, loss: Any = "squared_error", optim
     in :func:`deltaprop.fit`; each epoch's loss is evaluated step by step.
     """
     options = FitOptions(loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
-                         l2=l2, verbose=verbose, threads=threads)
+                         l2=l2, verbose=verbose, threads=threads, engine=engine)
     checked_loss = net.check_loss(options.loss)
     data = StreamSource(source, net, checked_loss, batch_size=batch_size, buffer_rows=buffer_rows,
                         chunk_rows=chunk_rows, validation_data=validation_data)

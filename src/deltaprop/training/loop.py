@@ -21,10 +21,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from deltaprop.callbacks.base import Callback, keeps_state
-from deltaprop.data.batches import Epoch
+from deltaprop.data.batches import Epoch, Minibatches
+from deltaprop.engine.compiled.choice import choose, compiled_engine
 from deltaprop.engine.epoch_loss import EpochLoss
-from deltaprop.engine.reduction import LocalReduction, Reduction
-from deltaprop.engine.step import NumpyEngine, Trainable
+from deltaprop.engine.reduction import Hook, LocalReduction, Reduction
+from deltaprop.engine.step import EpochStats, NumpyEngine, Trainable
 from deltaprop.history import History
 from deltaprop.losses import Loss
 from deltaprop.optim import Optimizer
@@ -45,9 +46,20 @@ class DataSource(Protocol):
     max_rows: int  # the most rows one epoch can visit
     small_steps: bool  # the epoch loss may be deferred to the epoch's end
 
-    def for_run(self) -> DataSource: ...
+    def for_run(self, engine_gathers: bool = False) -> DataSource: ...
 
     def epoch(self, rng: np.random.Generator) -> Epoch: ...
+
+
+class Engine(Protocol):
+    """What the loop asks of an engine (:class:`~deltaprop.engine.step.NumpyEngine`,
+    :class:`~deltaprop.engine.compiled.engine.CompiledEngine`): an epoch's runs of steps."""
+
+    def begin(self, Y: Array | None, w: Array | None) -> None: ...
+
+    def run(self, minibatches: Minibatches, view: Any = None, after_step: Sequence[Hook] = ()) -> bool: ...
+
+    def end(self) -> EpochStats: ...
 
 
 class TrainedNetwork(Trainable, Protocol):
@@ -96,12 +108,17 @@ class TrainerFactory:
     epochs: int
     l2: float = 0.0
     l1: float = 0.0
+    engine: str = "auto"
 
     def __call__(self, run: int, net: TrainedNetwork, optimizer: Optimizer,
                  state: RunState | None = None, reduction: Reduction | None = None) -> Trainer:
-        return Trainer(net, self.loss, optimizer, self.source.for_run(), epochs=self.epochs,
-                       l2=self.l2, l1=self.l1, callbacks=self.callbacks, run=run, state=state,
-                       reduction=reduction)
+        steps = self.epochs * self.source.batches_per_epoch
+        engine = choose(self.engine, net, self.loss, optimizer, batch_size=self.source.batch_size,
+                        steps=steps, reduction=reduction, callbacks=self.callbacks)
+        source = self.source.for_run(engine_gathers=engine[0] == "compiled")
+        return Trainer(net, self.loss, optimizer, source, epochs=self.epochs, l2=self.l2, l1=self.l1,
+                       callbacks=self.callbacks, run=run, state=state, reduction=reduction,
+                       engine=engine)
 
 
 class Trainer:
@@ -112,12 +129,15 @@ class Trainer:
     ``run_index`` (the restart, 0 for the first or only run), ``in_worker`` (True when the run
     was handed to another process by ``n_jobs``), ``epochs``, ``epoch_complete``,
     ``batches_per_epoch``, ``callbacks``, and :meth:`snapshot` / :meth:`restore` of the
-    parameters; also the training data ``X``, ``Y``, ``w`` and ``validation``.
+    parameters; also the training data ``X``, ``Y``, ``w`` and ``validation``. ``engine`` is
+    the engine that takes the steps (``"numpy"`` or ``"compiled"``) and why "auto" chose NumPy
+    (:func:`~deltaprop.engine.compiled.choice.choose`).
     """
 
     def __init__(self, net: TrainedNetwork, loss: Loss, optimizer: Optimizer, source: DataSource, *,
                  epochs: int, l2: float, l1: float, callbacks: Sequence[Any], run: int = 0,
-                 state: RunState | None = None, reduction: Reduction | None = None) -> None:
+                 state: RunState | None = None, reduction: Reduction | None = None,
+                 engine: tuple[str, str] = ("numpy", "")) -> None:
         self.net, self.loss, self.optimizer, self.source = net, loss, optimizer, source
         self.epochs, self.batch_size = epochs, source.batch_size
         self.batches_per_epoch = source.batches_per_epoch
@@ -132,9 +152,16 @@ class Trainer:
             self.history, self.first_epoch = state.history, state.epoch + 1
         self.stop_reason: str | None = None
         self.reduction: Reduction = reduction or LocalReduction()
-        epoch_loss = EpochLoss(loss, source.max_rows, net.n_outputs, net.dtype, defer=source.small_steps)
-        self.engine = NumpyEngine(net, loss, optimizer, reduction=self.reduction, l2=l2, l1=l1,
-                                  epoch_loss=epoch_loss)
+        self.history.engine, self.history.engine_reason = engine
+        self.engine: Engine
+        if engine[0] == "compiled":
+            self.engine = compiled_engine(net, loss, optimizer, l2=l2, l1=l1)
+            self.history.engine_build_seconds = self.engine.build_seconds  # type: ignore[attr-defined]
+        else:
+            epoch_loss = EpochLoss(loss, source.max_rows, net.n_outputs, net.dtype,
+                                   defer=source.small_steps)
+            self.engine = NumpyEngine(net, loss, optimizer, reduction=self.reduction, l2=l2, l1=l1,
+                                      epoch_loss=epoch_loss)
         self._epoch_start = np.empty_like(net.theta)
 
     @property

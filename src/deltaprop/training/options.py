@@ -14,6 +14,7 @@ from deltaprop._validation import check_flag, check_fraction, check_positive, ch
 from deltaprop.callbacks.checkpoint import Checkpoint
 from deltaprop.callbacks.stopping import EarlyStopping
 from deltaprop.data.batches import check_batch_size
+from deltaprop.engine.compiled.choice import check_engine
 from deltaprop.losses import LOSSES, Loss, get_loss
 from deltaprop.optim import Optimizer, get_optimizer, optimizer_from_config
 from deltaprop.training.restarts import check_n_jobs
@@ -33,7 +34,7 @@ class FitOptions:
     ----------
     loss, optimizer, epochs, batch_size, sampling, shuffle, l2, l1, validation_fraction,
     early_stopping, tol, time_limit, restarts, n_jobs, verbose, threads, checkpoint,
-    checkpoint_every
+    checkpoint_every, engine
         As for :func:`deltaprop.fit`.
 
     Examples
@@ -66,10 +67,12 @@ class FitOptions:
     threads: int | str | None = "auto"
     checkpoint: str | os.PathLike[str] | Checkpoint | None = None
     checkpoint_every: int = 1
+    engine: str = "auto"
 
     def __post_init__(self) -> None:
         get_loss(self.loss)  # an unknown name is refused now; the object is the run's
         get_optimizer(self.optimizer)
+        check_engine(self.engine)
         if not isinstance(self.sampling, str) or self.sampling not in SAMPLINGS:
             raise ValueError(f"sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
         checked = {

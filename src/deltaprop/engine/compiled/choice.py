@@ -1,0 +1,136 @@
+"""Which engine a training run gets, and why: ``fit(engine="auto" | "numpy" | "compiled")``.
+
+The compiled engine (:mod:`deltaprop.engine.compiled.engine`) covers networks of dense layers
+with built-in activations, the built-in losses, SGD (momentum, Nesterov) and Adam with any
+schedule and clipping, L2 and L1, sample weights, float32 and float64, every batch size and both
+samplings, in one process. The rest runs on the NumPy engine, the reference:
+:func:`uncovered` names what a model has that the kernels do not.
+
+``"auto"`` runs the compiled engine where it is covered and worth it. Compiling the kernels
+takes seconds the first time (then they load from Numba's disk cache in a fraction of one), so
+while they are not compiled, a run that the NumPy engine would finish sooner than the compile
+stays with NumPy. The history records the engine that ran and, when "auto" chose NumPy, why.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from deltaprop.callbacks.base import Callback
+from deltaprop.callbacks.stopping import TimeLimit
+from deltaprop.engine.compiled import cache
+from deltaprop.engine.compiled.codes import ACTIVATION_CODES, LOSS_CODES
+from deltaprop.engine.threads import step_flops
+from deltaprop.layers import Dense
+from deltaprop.losses import LOSSES
+from deltaprop.optim import SGD, Adam
+
+ENGINES = ("auto", "numpy", "compiled")
+COMPILE_SECONDS = 8.0  # building the kernels of one dtype, once per install (measured: 7.3-8.9 s)
+LOAD_SECONDS = 0.5  # importing Numba and loading them from its disk cache (measured: 0.4 s)
+NUMPY_STEP_SECONDS = 25e-6  # a NumPy step's call overhead per dense layer (measured)
+NUMPY_FLOPS_PER_SECOND = 5e9  # ... and its arithmetic, one core
+
+
+def check_engine(engine: Any) -> str:
+    """``engine`` if it is one of :data:`ENGINES`, else a ValueError naming them."""
+    if not isinstance(engine, str) or engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    return engine
+
+
+def numba_installed() -> bool:
+    """Whether Numba can be imported (the ``fast`` extra)."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def uncovered(net: Any, loss: Any, optimizer: Any, reduction: Any = None,
+              callbacks: Sequence[Any] = ()) -> str | None:
+    """Why the compiled engine cannot train this model, in words; None when it can."""
+    if not numba_installed():
+        return "Numba is not installed (pip install 'deltaprop[fast]')"
+    others = sorted({type(layer).__name__ for layer in net.layers if not isinstance(layer, Dense)})
+    if others:
+        return f"the network has {', '.join(others)} layers, which only the NumPy engine runs"
+    custom = [layer.activation.name for layer in net.layers if layer.activation.name not in ACTIVATION_CODES
+              or type(layer.activation).__module__ != "deltaprop.activations"]
+    if custom:
+        return f"the activation {custom[0]!r} is user-defined"
+    if type(loss) not in LOSSES.values() or loss.name not in LOSS_CODES:
+        return f"the loss {getattr(loss, 'name', loss)!r} is user-defined"
+    if type(optimizer) not in (SGD, Adam):
+        return f"the optimizer {type(optimizer).__name__} is user-defined"
+    if np.dtype(net.dtype) not in (np.float32, np.float64):
+        return f"the network's dtype is {np.dtype(net.dtype).name}"
+    if reduction is not None and type(reduction).__name__ != "LocalReduction":
+        return "data-parallel training (comm=) runs on the NumPy engine"
+    every_step = [type(c).__name__ for c in callbacks
+                  if _has_batch_hook(c) and getattr(c, "needs_every_step", True)]
+    if every_step:
+        return f"the callback {every_step[0]} must see every step (on_batch_end)"
+    return None
+
+
+def _has_batch_hook(callback: Any) -> bool:
+    """Whether the callback really has an ``on_batch_end`` (not the base class's no-op)."""
+    hook = getattr(type(callback), "on_batch_end", None)
+    return hook is not None and hook is not Callback.on_batch_end
+
+
+def choose(engine: str, net: Any, loss: Any, optimizer: Any, *, batch_size: int, steps: int,
+           reduction: Any = None, callbacks: Sequence[Any] = ()) -> tuple[str, str]:
+    """The engine that runs (``"numpy"`` or ``"compiled"``) and why "auto" chose NumPy ("" when
+    it did not, or when it was asked for).
+
+    Raises
+    ------
+    ValueError
+        For ``engine="compiled"`` on a model the kernels do not cover, naming what.
+    """
+    engine = check_engine(engine)
+    if engine == "numpy":
+        return "numpy", ""
+    reason = uncovered(net, loss, optimizer, reduction, callbacks)
+    if engine == "compiled":
+        if reason is not None:
+            raise ValueError(f"engine='compiled' cannot train this model: {reason}; use "
+                             "engine='auto' (or 'numpy') for the NumPy engine")
+        return "compiled", ""
+    limits = [c.seconds for c in callbacks if isinstance(c, TimeLimit)]
+    reason = reason or _worth_compiling(net, batch_size, steps, min(limits, default=math.inf))
+    return ("numpy", reason) if reason else ("compiled", "")
+
+
+def _worth_compiling(net: Any, batch_size: int, steps: int, time_limit: float) -> str | None:
+    """Why "auto" keeps a covered run on NumPy: the compiled kernels would cost more to load
+    (Numba's import and the disk cache) or to build than the whole run costs with NumPy (its
+    steps, or its time limit)."""
+    numpy_seconds = min(time_limit, steps * (NUMPY_STEP_SECONDS * len(net.layers)
+                                             + step_flops(net, batch_size) / NUMPY_FLOPS_PER_SECOND))
+    about = f"this run (about {numpy_seconds:.2g} s with NumPy)"
+    if not cache.numba_loaded() and numpy_seconds < LOAD_SECONDS:
+        return f"{about} is shorter than loading the compiled kernels (about {LOAD_SECONDS:g} s)"
+    if numpy_seconds < COMPILE_SECONDS and not _kernels_ready(net.dtype):
+        return (f"the compiled kernels are not built yet, and {about} is shorter than building "
+                f"them (about {COMPILE_SECONDS:g} s, once per install; `deltaprop build-kernels` "
+                "builds them ahead)")
+    return None
+
+
+def compiled_engine(net: Any, loss: Any, optimizer: Any, *, l2: float, l1: float) -> Any:
+    """A :class:`~deltaprop.engine.compiled.engine.CompiledEngine` (imports Numba)."""
+    from deltaprop.engine.compiled.engine import CompiledEngine
+
+    return CompiledEngine(net, loss, optimizer, l2=l2, l1=l1)
+
+
+def _kernels_ready(dtype: Any) -> bool:
+    """Whether the compiled kernels for ``dtype`` are built or cached (imports Numba)."""
+    from deltaprop.engine.compiled.engine import kernels_ready
+
+    return kernels_ready(dtype)

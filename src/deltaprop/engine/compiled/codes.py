@@ -1,0 +1,30 @@
+"""What the compiled kernels cover, as the integer codes they branch on.
+
+Pure Python (no Numba): :mod:`deltaprop.engine.compiled.choice` reads these tables to decide
+whether a model can run compiled, and the kernels use the same numbers.
+"""
+
+from __future__ import annotations
+
+# activations: f(z) and delta = g * f'(z) (softmax: the Jacobian of its row)
+IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, SIGN, STEP, SOFTMAX = range(10)
+ACTIVATION_CODES = {"identity": IDENTITY, "sigmoid": SIGMOID, "tanh": TANH, "relu": RELU,
+                    "leaky_relu": LEAKY_RELU, "elu": ELU, "softplus": SOFTPLUS, "sign": SIGN,
+                    "step": STEP, "softmax": SOFTMAX}
+# the one parameter of an activation (the slope of leaky ReLU, alpha of ELU), by name
+ACTIVATION_PARAMETER = {"leaky_relu": "slope", "elu": "alpha"}
+
+# losses: the output delta and each sample's loss
+SQUARED_ERROR, MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY = range(4)
+LOSS_CODES = {"squared_error": SQUARED_ERROR, "mse": MSE, "cross_entropy": CROSS_ENTROPY,
+              "binary_cross_entropy": BINARY_CROSS_ENTROPY}
+
+# optimizers: the update of theta from grad
+NO_UPDATE, SGD, MOMENTUM, NESTEROV, ADAM = range(5)
+
+# the status a run kernel returns
+RAN, DIVERGED = 0, 1
+
+# columns of the layer table handed to the kernels, one row per dense layer
+W_OFFSET, B_OFFSET, N_IN, N_OUT, ACTIVATION, WORK_OFFSET, USES_BLAS = range(7)
+LAYER_COLUMNS = 7

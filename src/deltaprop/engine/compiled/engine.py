@@ -1,0 +1,293 @@
+"""CompiledEngine: the training step of :mod:`deltaprop.engine.step` run by the compiled kernels
+(:mod:`deltaprop.engine.compiled.run`), a whole run of minibatches per call.
+
+The same boundary as :class:`~deltaprop.engine.step.NumpyEngine`: ``begin(Y, w)``, ``run(...)``
+for each run of minibatches, ``end()`` for the epoch's loss and gradient norms. What stays in
+Python is per run, not per step: the run's rows as one index array, the learning rate of each
+of its steps (any schedule), and the hooks. A run without hooks is one call; with hooks (a
+progress bar, a time limit) it is cut into chunks of about ``CHUNK_SECONDS`` and the hooks run
+between chunks, with the count of steps done. Chunks change nothing: the same steps in the same
+order give the same weights.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from types import SimpleNamespace
+from typing import Any
+
+import numba
+import numpy as np
+
+from deltaprop.data.batches import Minibatches
+from deltaprop.engine.compiled import cache, codes, run
+from deltaprop.engine.compiled.update import HYPER
+from deltaprop.engine.reduction import Hook
+from deltaprop.engine.step import EpochStats, EpochTally, Trainable
+from deltaprop.layers import Dense
+from deltaprop.losses import Loss, SquaredError
+from deltaprop.optim import SGD, Adam, Optimizer
+from deltaprop.optim.schedules import Constant, Cosine, InverseScaling, StepDecay
+from deltaprop.optim.sgd import MAX_STEP
+from deltaprop.parameters import bind_flat_buffers
+
+Array = np.ndarray
+CHUNK_SECONDS = 0.05  # between the hooks' calls, when a run has hooks
+BLAS_WEIGHTS = 128 * 128  # a layer with this many weights multiplies by BLAS (measured crossover)
+_NOT_STOPPED = type("NotStopped", (), {"stop_reason": None})()
+
+
+class CompiledEngine:
+    """The training step compiled, over one network (of dense layers), loss and optimizer.
+
+    Making one builds the kernels for the network's dtype, or loads them from Numba's disk
+    cache (``build_seconds``), before any step.
+
+    Parameters
+    ----------
+    net : Network
+        Its layers must be dense layers with built-in activations
+        (:func:`deltaprop.engine.compiled.choice.uncovered` says what is not).
+    loss : Loss
+        A built-in loss.
+    optimizer : SGD or Adam, optional
+        Needed by :meth:`run` only.
+    l2, l1 : float
+        Weight decay on W, never on b.
+    build : bool
+        Build (or load) the kernels now; False for an engine that only describes arguments.
+    """
+
+    name = "compiled"
+
+    def __init__(self, net: Trainable, loss: Loss, optimizer: Optimizer | None = None, *,
+                 l2: float = 0.0, l1: float = 0.0, build: bool = True) -> None:
+        self.net, self.loss, self.optimizer = net, loss, optimizer
+        self.build_seconds = build_kernels(net.dtype) if build else 0.0  # before the run's clock
+        self.l2, self.l1 = float(l2), float(l1)
+        self.theta, self.grad, self.dtype = net.theta, net.grad, net.dtype
+        self.layers, self.params = layer_table(net)
+        self.loss_code = codes.LOSS_CODES[loss.name]
+        self.fused = bool(loss.fused and net.output_layer.activation.name == loss.output_activation)
+        self.tally = EpochTally([0.0] * self.layers.shape[0])
+        self.step_norms = np.zeros(self.layers.shape[0])
+        self._buffers_rows = 0
+        self._sums = np.zeros(4)
+        self._layer_sums = np.zeros(self.layers.shape[0])
+
+    # -- an epoch ------------------------------------------------------------------------------
+    def begin(self, Y: Array | None, w: Array | None) -> None:
+        """Start an epoch."""
+        self.tally.squared_norms[:] = [0.0] * len(self.tally.squared_norms)
+        self.tally.steps, self.tally.diverged = 0, False
+        self._sums[:] = 0.0
+        self._layer_sums[:] = 0.0
+
+    def run(self, minibatches: Minibatches, view: Any = None, after_step: Sequence[Hook] = ()) -> bool:
+        """Take a step on each minibatch (see :meth:`NumpyEngine.run
+        <deltaprop.engine.step.NumpyEngine.run>`); True when every one was taken."""
+        optimizer = self.optimizer
+        assert optimizer is not None, "run() needs an optimizer"
+        order, starts = run_plan(minibatches)
+        n_steps = starts.shape[0] - 1
+        lrs = learning_rates(optimizer, n_steps)
+        view = _NOT_STOPPED if view is None else view
+        first, chunk = 0, n_steps if not after_step else 1
+        while first < n_steps:
+            last = min(first + chunk, n_steps)
+            began = time.perf_counter()
+            taken, status = self._call(minibatches, order, starts, first, last, lrs)
+            self._advance(optimizer, taken, lrs, first)
+            for hook in after_step:
+                hook(view, self.tally.steps)
+            if status == codes.DIVERGED:
+                self.tally.diverged = True
+                return False
+            if view.stop_reason is not None:
+                return False
+            first = last
+            chunk = next_chunk(chunk, time.perf_counter() - began)
+        return True
+
+    def end(self) -> EpochStats:
+        """The epoch's loss and mean gradient norms (NaN and diverged after a refused step)."""
+        mean = epoch_mean(*map(float, self._sums))
+        squared = [float(s) for s in self._layer_sums]
+        self.tally.squared_norms[:] = squared
+        taken = max(self.tally.steps, 1)
+        if self.tally.diverged or not math.isfinite(mean):
+            return EpochStats(math.nan, np.full(len(squared), math.nan), math.nan, True)
+        return EpochStats(mean, np.sqrt(np.array(squared) / taken), math.sqrt(sum(squared) / taken), False)
+
+    # -- one batch, no update (the gradient check) ------------------------------------------
+    def loss_and_gradient(self, X: Array, Y: Array, scale: Array | None = None) -> float:
+        """The batch's loss (the weighted mean with ``scale``) with the decay term, and its
+        gradient in ``grad``; no update."""
+        rows = np.arange(X.shape[0], dtype=np.int64)
+        self._ensure_buffers(X.shape[0])
+        w = np.empty(0, self.dtype) if scale is None else np.ascontiguousarray(scale, self.dtype)
+        total, weight = run.gradient(X, Y, w, scale is not None, rows, self.theta, self.grad,
+                                     self.layers, self.params, self.loss_code, self.fused,
+                                     *self._work)
+        penalty = run.decay_and_norms(self.theta, self.grad, self.layers, self.l2, self.l1,
+                                      self.step_norms)
+        return float(total / weight + penalty) if weight > 0 else float(penalty)
+
+    # -- the kernel's arguments ------------------------------------------------------------------
+    def _call(self, minibatches: Minibatches, order: Array, starts: Array, first: int, last: int,
+              lrs: Array) -> tuple[int, int]:
+        """One call of the run kernel over steps first..last-1."""
+        optimizer = self.optimizer
+        self._ensure_buffers(int(np.max(np.diff(starts))) if starts.shape[0] > 1 else 1)
+        kind, m, v, hyper = optimizer_arrays(optimizer, self.theta)  # type: ignore[arg-type]
+        w = minibatches.w
+        taken, status = run.run(
+            minibatches.X, minibatches.Y, w if w is not None else np.empty(0, self.dtype), w is not None,
+            order, starts, first, last, self.theta, self.grad, m, v, self.layers, self.params,
+            self.loss_code, self.fused, kind, optimizer.t, lrs, hyper, self.l2, self.l1,  # type: ignore[union-attr]
+            *self._work, self._sums, self._layer_sums, self.step_norms)
+        return int(taken), int(status)
+
+    def arguments(self, minibatches: Minibatches) -> tuple[Any, ...]:
+        """A run's kernel arguments (for asking whether its compiled code is cached)."""
+        order, starts = run_plan(minibatches)
+        self._ensure_buffers(int(np.max(np.diff(starts))) if starts.shape[0] > 1 else 1)
+        kind, m, v, hyper = optimizer_arrays(self.optimizer, self.theta)  # type: ignore[arg-type]
+        w = minibatches.w
+        return (minibatches.X, minibatches.Y, w if w is not None else np.empty(0, self.dtype),
+                w is not None, order, starts, 0, 0, self.theta, self.grad, m, v, self.layers,
+                self.params, self.loss_code, self.fused, kind, 0, np.zeros(1), hyper, self.l2,
+                self.l1, *self._work, self._sums, self._layer_sums, self.step_norms)
+
+    def _advance(self, optimizer: Optimizer, taken: int, lrs: Array, first: int) -> None:
+        """The optimizer's step count and learning rate, and the tally, after ``taken`` steps."""
+        if taken:
+            optimizer.t += taken
+            optimizer.current_lr = float(lrs[first + taken - 1])
+        self.tally.steps += taken
+
+    def _ensure_buffers(self, rows: int) -> None:
+        """Workspaces for minibatches of up to ``rows`` rows."""
+        if rows <= self._buffers_rows:
+            return
+        widths = self.layers[:, codes.N_OUT]
+        n_in = self.layers[:, codes.N_IN]
+        size = rows * int(widths.sum())
+        self._work = (np.empty(size, self.dtype), np.empty(size, self.dtype), np.empty(size, self.dtype),
+                      np.empty(rows * int(n_in.max()), self.dtype),
+                      np.empty((rows, int(n_in[0])), self.dtype), np.arange(rows, dtype=np.int64))
+        self._buffers_rows = rows
+
+
+def layer_table(net: Trainable) -> tuple[Array, Array]:
+    """The kernels' table of the dense layers (one row each: offsets of W and b in theta, the
+    widths, the activation's code, the offset of its workspaces, whether BLAS multiplies) and
+    each activation's parameter."""
+    slices = net.layout.slices
+    rows, params, work = [], [], 0
+    for i, layer in enumerate(net.layers):
+        W, b = slices[f"layers.{i}.W"], slices[f"layers.{i}.b"]
+        name = layer.activation.name
+        rows.append([W.start, b.start, layer.n_in, layer.n_out, codes.ACTIVATION_CODES[name], work,
+                     int(layer.n_in * layer.n_out >= BLAS_WEIGHTS)])
+        params.append(float(getattr(layer.activation, codes.ACTIVATION_PARAMETER.get(name, ""), 0.0)))
+        work += layer.n_out
+    return np.array(rows, dtype=np.int64), np.array(params, dtype=np.float64)
+
+
+def run_plan(minibatches: Minibatches) -> tuple[Array, Array]:
+    """The run's rows as one index array and where each minibatch starts in it (and the end)."""
+    if minibatches.order is not None:
+        order = np.ascontiguousarray(minibatches.order, dtype=np.int64)
+        n, batch = order.shape[0], minibatches.batch
+        starts = np.minimum(np.arange(0, -(-n // batch) + 1, dtype=np.int64) * batch, n)
+        return order, starts
+    parts = [np.arange(r.start, r.stop) if isinstance(r, slice) else np.asarray(r)
+             for r in minibatches.rows]
+    lengths = np.array([0] + [p.shape[0] for p in parts], dtype=np.int64)
+    order = np.concatenate(parts).astype(np.int64) if parts else np.empty(0, np.int64)
+    return order, np.cumsum(lengths)
+
+
+def epoch_mean(total: float, weight: float, penalties: float, steps: float) -> float:
+    """The epoch's loss from the kernel's sums, as :meth:`EpochLoss.mean
+    <deltaprop.engine.epoch_loss.EpochLoss.mean>` defines it (samples of weight 0 only: the
+    mean decay term; no step: NaN)."""
+    if steps == 0:
+        return math.nan
+    return total / weight if weight > 0 else penalties / steps
+
+
+def learning_rates(optimizer: Optimizer, n_steps: int) -> Array:
+    """eta of each of the run's next ``n_steps`` steps, as the optimizer's own step would read
+    it: constant within a run for the schedules of epochs, 1/t^p for inverse scaling, and any
+    other schedule asked step by step."""
+    t = np.arange(optimizer.t + 1, optimizer.t + n_steps + 1, dtype=np.float64)
+    schedule = optimizer.schedule
+    if type(schedule) in (Constant, Cosine, StepDecay):  # they read the epoch only
+        return np.full(n_steps, optimizer.lr_at(optimizer.t + 1))
+    if type(schedule) is InverseScaling:
+        return optimizer.lr / t ** schedule.power_t
+    return np.array([optimizer.lr_at(int(step)) for step in t], dtype=np.float64)
+
+
+def optimizer_arrays(optimizer: Optimizer, theta: Array) -> tuple[int, Array, Array, Array]:
+    """The kernel's optimizer code, its state arrays (the optimizer's own, so that checkpoints
+    and later NumPy steps see them) and its constants (``HYPER``)."""
+    empty = np.empty(0, theta.dtype)
+    clip = float(optimizer.clip_norm or 0.0)
+    if type(optimizer) is Adam:
+        m, v = optimizer._workspace("m", theta), optimizer._workspace("v", theta)
+        return codes.ADAM, m, v, _hyper(0.0, optimizer.beta1, optimizer.beta2, optimizer.eps, clip, 0.0)
+    assert type(optimizer) is SGD
+    hyper = _hyper(optimizer.momentum, 0.0, 0.0, 0.0, clip, MAX_STEP)
+    if not optimizer.momentum:
+        return codes.SGD, empty, empty, hyper
+    kind = codes.NESTEROV if optimizer.nesterov else codes.MOMENTUM
+    return kind, optimizer._workspace("velocity", theta), empty, hyper
+
+
+def _hyper(*values: float) -> Array:
+    assert len(values) == len(HYPER)
+    return np.array(values, dtype=np.float64)
+
+
+def next_chunk(chunk: int, seconds: float) -> int:
+    """Steps in the next chunk: grown or shrunk towards ``CHUNK_SECONDS`` per chunk."""
+    if seconds <= 0:
+        return chunk * 2
+    return max(1, min(chunk * 4, int(chunk * CHUNK_SECONDS / seconds)))
+
+
+def example_arguments(dtype: np.dtype[Any]) -> tuple[Any, ...]:
+    """Arguments of the run kernel's types for a network of ``dtype`` (a 1-1 network, one
+    row), for building or finding its compiled code before a run."""
+    layer, theta, grad = Dense(1, 1), np.zeros(2, dtype), np.zeros(2, dtype)
+    net = SimpleNamespace(layers=[layer], output_layer=layer, theta=theta, grad=grad, dtype=dtype,
+                          layout=bind_flat_buffers([layer], theta, grad))
+    engine = CompiledEngine(net, SquaredError(), SGD(), build=False)  # type: ignore[arg-type]
+    X = np.zeros((1, 1), dtype)
+    return engine.arguments(Minibatches(X, X, None, (), order=np.zeros(1, np.int64), batch=1))
+
+
+_TYPES: dict[str, tuple[Any, ...]] = {}
+
+
+def kernel_types(dtype: Any) -> tuple[Any, ...]:
+    """The run kernel's argument types for networks of ``dtype`` (they depend on it alone)."""
+    key = np.dtype(dtype).name
+    if key not in _TYPES:
+        _TYPES[key] = tuple(numba.typeof(argument) for argument in example_arguments(np.dtype(dtype)))
+    return _TYPES[key]
+
+
+def kernels_ready(dtype: Any) -> bool:
+    """Whether the run kernel for ``dtype`` is built, or loads from the disk cache."""
+    return cache.is_ready(run.run, kernel_types(dtype))
+
+
+def build_kernels(dtype: Any) -> float:
+    """Build (or load) the run kernel for ``dtype``; return the seconds it took."""
+    return cache.build(run.run, kernel_types(dtype))
