@@ -115,7 +115,8 @@ def regression(rng: np.random.Generator, n: int, n_in: int, n_out: int) -> tuple
 def mlp_sgd_minibatch_cross_entropy_f32(tmp: Path) -> dp.Network:
     X, y = classes(np.random.default_rng(101), 240, 6, 3)
     net = dp.MLP([6, 16, 3], activation="tanh", seed=1)
-    net.fit(X, y, engine="numpy", loss="cross_entropy", optimizer=dp.SGD(0.1), epochs=6, batch_size=32, threads=1)
+    net.fit(X, y, loss="cross_entropy", optimizer=dp.SGD(0.1), epochs=6, batch_size=32, threads=1,
+            engine="numpy")
     return net
 
 
@@ -133,7 +134,8 @@ def mlp_sgd_nesterov_full_batch_step_decay_squared_error_f64(tmp: Path) -> dp.Ne
     X, y = regression(np.random.default_rng(103), 150, 3, 2)
     net = dp.MLP([3, 12, 2], activation="relu", dtype=np.float64, seed=3)
     optimizer = dp.SGD(0.05, momentum=0.9, nesterov=True, schedule=dp.StepDecay(step_size=10, gamma=0.5))
-    net.fit(X, y, engine="numpy", loss="squared_error", optimizer=optimizer, epochs=40, batch_size="full", threads=1)
+    net.fit(X, y, loss="squared_error", optimizer=optimizer, epochs=40, batch_size="full", threads=1,
+            engine="numpy")
     return net
 
 
@@ -143,8 +145,8 @@ def mlp_adam_cosine_l2_sample_weight_squared_error_f32(tmp: Path) -> dp.Network:
     X, y = regression(rng, 200, 5, 1)
     weights = rng.random(200) + 0.25
     net = dp.MLP([5, 16, 8, 1], activation="elu", seed=4)
-    dp.fit(net, X, y, engine="numpy", loss="squared_error", optimizer=dp.Adam(1e-2, schedule=dp.Cosine()), epochs=5,
-           batch_size=16, l2=1e-3, sample_weight=weights, threads=1)
+    dp.fit(net, X, y, loss="squared_error", optimizer=dp.Adam(1e-2, schedule=dp.Cosine()), epochs=5,
+           engine="numpy", batch_size=16, l2=1e-3, sample_weight=weights, threads=1)
     return net
 
 
@@ -152,8 +154,8 @@ def mlp_adam_cosine_l2_sample_weight_squared_error_f32(tmp: Path) -> dp.Network:
 def mlp_sgd_random_sampling_inverse_scaling_l1_cross_entropy_f32(tmp: Path) -> dp.Network:
     X, y = classes(np.random.default_rng(105), 180, 5, 4)
     net = dp.MLP([5, 12, 4], activation="sigmoid", seed=5)
-    net.fit(X, y, engine="numpy", loss="cross_entropy", optimizer=dp.SGD(0.5, schedule=dp.InverseScaling(0.5)), epochs=4,
-            batch_size=20, sampling="random", l1=1e-4, threads=1)
+    net.fit(X, y, loss="cross_entropy", optimizer=dp.SGD(0.5, schedule=dp.InverseScaling(0.5)), epochs=4,
+            engine="numpy", batch_size=20, sampling="random", l1=1e-4, threads=1)
     return net
 
 
@@ -171,8 +173,8 @@ def mlp_adam_validation_fraction_early_stopping_cross_entropy_f64(tmp: Path) -> 
 def mlp_restarts_3_sgd_momentum_cross_entropy_f32(tmp: Path) -> dp.Network:
     X, y = classes(np.random.default_rng(107), 150, 4, 2)
     net = dp.MLP([4, 6, 2], activation="tanh", seed=7)
-    net.fit(X, y, engine="numpy", loss="cross_entropy", optimizer=dp.SGD(0.1, momentum=0.5), epochs=4, batch_size=16,
-            restarts=3, threads=1)
+    net.fit(X, y, loss="cross_entropy", optimizer=dp.SGD(0.1, momentum=0.5), epochs=4, batch_size=16,
+            engine="numpy", restarts=3, threads=1)
     return net
 
 
@@ -180,8 +182,8 @@ def mlp_restarts_3_sgd_momentum_cross_entropy_f32(tmp: Path) -> dp.Network:
 def mlp_batchnorm_dropout_sgd_nesterov_squared_error_f32(tmp: Path) -> dp.Network:
     X, y = regression(np.random.default_rng(108), 200, 5, 1)
     net = dp.MLP([5, 16, 16, 1], activation="relu", batch_norm=True, dropout=0.2, seed=8)
-    net.fit(X, y, engine="numpy", loss="squared_error", optimizer=dp.SGD(0.02, momentum=0.9, nesterov=True), epochs=5,
-            batch_size=25, threads=1)
+    net.fit(X, y, loss="squared_error", optimizer=dp.SGD(0.02, momentum=0.9, nesterov=True), epochs=5,
+            engine="numpy", batch_size=25, threads=1)
     return net
 
 
@@ -209,7 +211,8 @@ def normalized_activations_network(n_in: int, n_out: int, *, dtype: type = np.fl
 def network_batchnorm_dropout_adam_cross_entropy_f32(tmp: Path) -> dp.Network:
     X, y = classes(np.random.default_rng(109), 210, 4, 3)
     net = normalized_activations_network(4, 3, seed=9)
-    net.fit(X, y, engine="numpy", loss="cross_entropy", optimizer=dp.Adam(1e-2), epochs=5, batch_size=30, threads=1)
+    net.fit(X, y, loss="cross_entropy", optimizer=dp.Adam(1e-2), epochs=5, batch_size=30, threads=1,
+            engine="numpy")
     return net
 
 
@@ -217,8 +220,8 @@ def network_batchnorm_dropout_adam_cross_entropy_f32(tmp: Path) -> dp.Network:
 def network_batchnorm_dropout_sgd_momentum_clip_binary_cross_entropy_f64(tmp: Path) -> dp.Network:
     X, y = classes(np.random.default_rng(110), 180, 5, 2)
     net = readme_network(5, 1, dtype=np.float64, seed=10)
-    net.fit(X, y, engine="numpy", loss="binary_cross_entropy", optimizer=dp.SGD(0.05, momentum=0.9, clip_norm=5.0),
-            epochs=5, batch_size=20, threads=1)
+    net.fit(X, y, loss="binary_cross_entropy", optimizer=dp.SGD(0.05, momentum=0.9, clip_norm=5.0),
+            engine="numpy", epochs=5, batch_size=20, threads=1)
     return net
 
 
@@ -226,7 +229,8 @@ def network_batchnorm_dropout_sgd_momentum_clip_binary_cross_entropy_f64(tmp: Pa
 def network_batchnorm_dropout_full_batch_sgd_squared_error_f32(tmp: Path) -> dp.Network:
     X, y = regression(np.random.default_rng(111), 120, 4, 2)
     net = readme_network(4, 2, seed=11)
-    net.fit(X, y, engine="numpy", loss="squared_error", optimizer=dp.SGD(0.1), epochs=25, batch_size="full", threads=1)
+    net.fit(X, y, loss="squared_error", optimizer=dp.SGD(0.1), epochs=25, batch_size="full", threads=1,
+            engine="numpy")
     return net
 
 
@@ -251,9 +255,9 @@ def stream_npy_shards_sgd_momentum_cross_entropy_f32(tmp: Path) -> dp.Network:
         np.save(folder / f"X_{i:03d}.npy", X[part].astype(np.float32))
         np.save(folder / f"y_{i:03d}.npy", y[part])
     net = dp.MLP([5, 12, 3], activation="tanh", seed=13)
-    dp.stream.fit_stream(net, dp.stream.NpyShards.from_folder(str(folder)), engine="numpy", loss="cross_entropy",
+    dp.stream.fit_stream(net, dp.stream.NpyShards.from_folder(str(folder)), loss="cross_entropy",
                          optimizer=dp.SGD(0.1, momentum=0.9), epochs=3, batch_size=16, buffer_rows=64,
-                         chunk_rows=32, threads=1)
+                         chunk_rows=32, threads=1, engine="numpy")
     return net
 
 
@@ -275,8 +279,8 @@ def mpi_2_ranks_sgd_momentum_l2_sample_weight_cross_entropy_f64(comm: object) ->
     X, y = classes(rng, 203, 6, 2)
     weights = rng.random(203) + 0.5
     net = dp.MLP([6, 16, 16, 2], activation="tanh", dtype=np.float64, seed=21)
-    net.fit(X, y, engine="numpy", loss="cross_entropy", optimizer=dp.SGD(0.1, momentum=0.9), epochs=5, batch_size=25,
-            l2=1e-3, sample_weight=weights, validation_fraction=0.2, threads=1, comm=comm)
+    net.fit(X, y, loss="cross_entropy", optimizer=dp.SGD(0.1, momentum=0.9), epochs=5, batch_size=25,
+            engine="numpy", l2=1e-3, sample_weight=weights, validation_fraction=0.2, threads=1, comm=comm)
     return net
 
 
@@ -284,8 +288,8 @@ def mpi_2_ranks_sgd_momentum_l2_sample_weight_cross_entropy_f64(comm: object) ->
 def mpi_2_ranks_adam_binary_cross_entropy_f32(comm: object) -> dp.Network:
     X, y = classes(np.random.default_rng(202), 161, 5, 2)
     net = dp.MLP([5, 12, 1], activation="relu", seed=22)
-    net.fit(X, y, engine="numpy", loss="binary_cross_entropy", optimizer=dp.Adam(1e-2), epochs=4, batch_size=15,
-            threads=1, comm=comm)
+    net.fit(X, y, loss="binary_cross_entropy", optimizer=dp.Adam(1e-2), epochs=4, batch_size=15,
+            engine="numpy", threads=1, comm=comm)
     return net
 
 
@@ -293,8 +297,8 @@ def mpi_2_ranks_adam_binary_cross_entropy_f32(comm: object) -> dp.Network:
 def mpi_2_ranks_full_batch_sgd_squared_error_f32(comm: object) -> dp.Network:
     X, y = regression(np.random.default_rng(203), 120, 3, 2)
     net = dp.MLP([3, 10, 2], activation="tanh", seed=23)
-    net.fit(X, y, engine="numpy", loss="squared_error", optimizer=dp.SGD(0.1), epochs=20, batch_size="full", threads=1,
-            comm=comm)
+    net.fit(X, y, loss="squared_error", optimizer=dp.SGD(0.1), epochs=20, batch_size="full", threads=1,
+            engine="numpy", comm=comm)
     return net
 
 

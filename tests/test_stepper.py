@@ -22,8 +22,8 @@ def test_whole_epochs_of_steps_equal_fit_bit_for_bit(batch_norm, batch_size, opt
     X, y = _moons()
     fitted = dp.MLP([2, 5, 4, 1], activation="tanh", seed=3, batch_norm=batch_norm, dtype=dtype)
     stepped = fitted.copy()
-    fitted.fit(X, y, engine="numpy", loss="binary_cross_entropy", optimizer=dp.optim.get_optimizer(optimizer, lr=0.05),
-               batch_size=batch_size, epochs=3, l2=1e-3)
+    fitted.fit(X, y, loss="binary_cross_entropy", optimizer=dp.optim.get_optimizer(optimizer, lr=0.05),
+               engine="numpy", batch_size=batch_size, epochs=3, l2=1e-3)
     stepper = dp.BatchStepper(stepped, X, y, loss="binary_cross_entropy",
                               optimizer=dp.optim.get_optimizer(optimizer, lr=0.05),
                               batch_size=batch_size, l2=1e-3)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from deltaprop._validation import check_data, check_positive
+from deltaprop.engine.compiled.choice import compiled_engine, uncovered
 from deltaprop.engine.step import NumpyEngine
 from deltaprop.layers import Dropout
 from deltaprop.losses import Loss, row_scale
@@ -83,6 +84,7 @@ def gradcheck(
     directions: int = 0,
     seed: int = 0,
     sample_weight: Any = None,
+    engine: str = "numpy",
 ) -> GradcheckReport:
     """Compare backpropagated gradients with central differences, in float64.
 
@@ -109,6 +111,9 @@ def gradcheck(
         For the entry sample, the directions and any dropout mask.
     sample_weight : array-like of shape (n_samples,), optional
         As for :meth:`Network.loss_and_gradients`.
+    engine : {"numpy", "compiled"}
+        Whose backward pass is checked: the NumPy engine's (the reference) or the compiled
+        engine's (:mod:`deltaprop.engine.compiled`), which must cover the network.
 
     Returns
     -------
@@ -135,16 +140,16 @@ def gradcheck(
     X, Y, w = check_data(check, loss_object, X, Y, sample_weight)
     scale = None if w is None else row_scale(w)
     check.use_loss(loss_object)
-    engine = NumpyEngine(check, loss_object, l2=l2, l1=l1)  # fit's backward pass, without updates
+    backward = _engine(engine, check, loss_object, l2, l1)  # fit's backward pass, without updates
     dropouts = [layer for layer in check.layers if isinstance(layer, Dropout)]
     rng = np.random.default_rng(seed)
     report = GradcheckReport(tolerance=tolerance)
     with check.frozen_running_stats():
-        engine.loss_and_gradient(X, Y, scale)  # draws the dropout masks
+        backward.loss_and_gradient(X, Y, scale)  # draws the dropout masks
         for layer in dropouts:
             layer.freeze_mask = True
         analytic = check.grad.copy()
-        loss_at = _loss_at(engine, check.theta, X, Y, scale)
+        loss_at = _loss_at(backward, check.theta, X, Y, scale)
         theta0 = check.theta.copy()
         noise = max(4 * np.finfo(np.float64).eps * max(abs(loss_at(theta0)), 1.0),
                     _jitter(loss_at, theta0, rng)) / eps
@@ -194,7 +199,19 @@ def _jitter(loss_at: Any, theta: np.ndarray, rng: np.random.Generator, tries: in
                for _ in range(tries))
 
 
-def _loss_at(engine: NumpyEngine, theta: np.ndarray, X: np.ndarray, Y: np.ndarray,
+def _engine(name: str, net: Network, loss: Loss, l2: float, l1: float) -> Any:
+    """The engine whose ``loss_and_gradient`` is checked."""
+    if name == "numpy":
+        return NumpyEngine(net, loss, l2=l2, l1=l1)
+    if name != "compiled":
+        raise ValueError(f"engine must be 'numpy' or 'compiled', got {name!r}")
+    reason = uncovered(net, loss, None)
+    if reason is not None:
+        raise ValueError(f"engine='compiled' cannot check this network: {reason}")
+    return compiled_engine(net, loss, None, l2=l2, l1=l1)
+
+
+def _loss_at(engine: Any, theta: np.ndarray, X: np.ndarray, Y: np.ndarray,
              scale: np.ndarray | None) -> Any:
     """The loss as a function of the parameters (``theta`` is put back after each call)."""
 

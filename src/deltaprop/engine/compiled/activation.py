@@ -21,7 +21,6 @@ from deltaprop.engine.compiled.codes import (
     SIGN,
     SOFTMAX,
     SOFTPLUS,
-    STEP,
     TANH,
 )
 

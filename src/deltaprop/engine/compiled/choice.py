@@ -51,7 +51,8 @@ def numba_installed() -> bool:
 
 def uncovered(net: Any, loss: Any, optimizer: Any, reduction: Any = None,
               callbacks: Sequence[Any] = ()) -> str | None:
-    """Why the compiled engine cannot train this model, in words; None when it can."""
+    """Why the compiled engine cannot train this model, in words; None when it can (the
+    optimizer None: a backward pass without updates)."""
     if not numba_installed():
         return "Numba is not installed (pip install 'deltaprop[fast]')"
     others = sorted({type(layer).__name__ for layer in net.layers if not isinstance(layer, Dense)})
@@ -63,7 +64,7 @@ def uncovered(net: Any, loss: Any, optimizer: Any, reduction: Any = None,
         return f"the activation {custom[0]!r} is user-defined"
     if type(loss) not in LOSSES.values() or loss.name not in LOSS_CODES:
         return f"the loss {getattr(loss, 'name', loss)!r} is user-defined"
-    if type(optimizer) not in (SGD, Adam):
+    if optimizer is not None and type(optimizer) not in (SGD, Adam):
         return f"the optimizer {type(optimizer).__name__} is user-defined"
     if np.dtype(net.dtype) not in (np.float32, np.float64):
         return f"the network's dtype is {np.dtype(net.dtype).name}"

@@ -188,6 +188,7 @@ def layer_table(net: Trainable) -> tuple[Array, Array]:
     slices = net.layout.slices
     rows, params, work = [], [], 0
     for i, layer in enumerate(net.layers):
+        assert isinstance(layer, Dense), "the compiled engine runs dense layers only"
         W, b = slices[f"layers.{i}.W"], slices[f"layers.{i}.b"]
         name = layer.activation.name
         rows.append([W.start, b.start, layer.n_in, layer.n_out, codes.ACTIVATION_CODES[name], work,

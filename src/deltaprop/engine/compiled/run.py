@@ -11,9 +11,10 @@ For each step s (its rows ``order[starts[s]:starts[s + 1]]``), as the NumPy engi
     safety      a non-finite loss or an unsafe step ends the run, that step not taken
     update      theta <- the optimizer's step from grad (clipped)
 
-Buffers are flat and cut into per-layer (B, n) views (:func:`block`): the layer table's
-``WORK_OFFSET`` places z_l, a_l and delta_l in ``Z``, ``A`` and ``D``, ``G`` holds the gradient handed down, ``gathered``
-the first layer's rows where BLAS multiplies them.
+Layer ``i`` (0-based) is layer l = i + 1 of the notes. Buffers are flat and cut into per-layer
+(B, n) views (:func:`block`): the layer table's ``WORK_OFFSET`` places z_l, a_l and delta_l in
+``Z``, ``A`` and ``D``; ``G`` holds the gradient handed down, ``gathered`` the first layer's rows
+where BLAS multiplies them.
 """
 
 from __future__ import annotations
@@ -58,36 +59,36 @@ def forward(X, rows, theta, layers, params, Z, A, gathered, ident):  # type: ign
     """z_l and a_l of every layer for the minibatch X[rows]."""
     B = rows.shape[0]
     src, src_rows, in_order = X, rows, False
-    for l in range(layers.shape[0]):
-        layer = layers[l]
+    for i in range(layers.shape[0]):
+        layer = layers[i]
         W, b = weights(theta, layer)
-        Z_l = block(Z, layer[WORK_OFFSET], B, layer[N_OUT])
-        A_l = block(A, layer[WORK_OFFSET], B, layer[N_OUT])
-        dense.forward(src, src_rows, in_order, W, b, Z_l, gathered, layer[USES_BLAS] == 1)
-        activation.forward(layer[ACTIVATION], params[l], Z_l, A_l)
-        src, src_rows, in_order = A_l, ident, True
+        Z_i = block(Z, layer[WORK_OFFSET], B, layer[N_OUT])
+        A_i = block(A, layer[WORK_OFFSET], B, layer[N_OUT])
+        dense.forward(src, src_rows, in_order, W, b, Z_i, gathered, layer[USES_BLAS] == 1)
+        activation.forward(layer[ACTIVATION], params[i], Z_i, A_i)
+        src, src_rows, in_order = A_i, ident, True
 
 
 @njit(cache=True)
 def backward(X, rows, theta, grad, layers, params, Z, A, D, G, gathered, ident):  # type: ignore[no-untyped-def]
     """From delta_L (already in D): dW_l, db_l of every layer, and delta_l of the layers below."""
     B = rows.shape[0]
-    for l in range(layers.shape[0] - 1, -1, -1):
-        layer = layers[l]
-        D_l = block(D, layer[WORK_OFFSET], B, layer[N_OUT])
+    for i in range(layers.shape[0] - 1, -1, -1):
+        layer = layers[i]
+        D_i = block(D, layer[WORK_OFFSET], B, layer[N_OUT])
         dW, db = weights(grad, layer)
         blas = layer[USES_BLAS] == 1
-        if l == 0:
-            dense.weight_gradient(D_l, X, rows, False, dW, db, gathered, blas)
+        if i == 0:
+            dense.weight_gradient(D_i, X, rows, False, dW, db, gathered, blas)
             return
-        below = layers[l - 1]
-        A_below = block(A, below[WORK_OFFSET], B, below[N_OUT])
-        dense.weight_gradient(D_l, A_below, ident, True, dW, db, gathered, blas)
+        below, width = layers[i - 1], layers[i - 1][N_OUT]
+        A_below = block(A, below[WORK_OFFSET], B, width)
+        dense.weight_gradient(D_i, A_below, ident, True, dW, db, gathered, blas)
         W, _ = weights(theta, layer)
-        G_l = block(G, 0, B, layer[N_IN])
-        dense.input_gradient(D_l, W, G_l, blas)
-        activation.backward(below[ACTIVATION], params[l - 1], G_l, block(Z, below[WORK_OFFSET], B, below[N_OUT]),
-                            A_below, block(D, below[WORK_OFFSET], B, below[N_OUT]))
+        G_i = block(G, 0, B, layer[N_IN])
+        dense.input_gradient(D_i, W, G_i, blas)  # then delta below = G * f'(z below)
+        activation.backward(below[ACTIVATION], params[i - 1], G_i, block(Z, below[WORK_OFFSET], B, width),
+                            A_below, block(D, below[WORK_OFFSET], B, width))
 
 
 @njit(cache=True)
@@ -111,14 +112,14 @@ def gradient(X, Y, w, weighted, rows, theta, grad, layers, params, loss_code, fu
 def decay_and_norms(theta, grad, layers, l2, l1, step_norms):  # type: ignore[no-untyped-def]
     """Weight decay into dW (returns the penalty), and ||(dW_l, db_l)||^2 into step_norms."""
     penalty = 0.0
-    for l in range(layers.shape[0]):
-        layer = layers[l]
+    for i in range(layers.shape[0]):
+        layer = layers[i]
         if l2 != 0 or l1 != 0:
             W, _ = weights(theta, layer)
             dW, _ = weights(grad, layer)
             penalty += update.decay(W, dW, l2, l1)
         end = layer[B_OFFSET] + layer[N_OUT]
-        step_norms[l] = update.squared_norm(grad[layer[W_OFFSET]:end])
+        step_norms[i] = update.squared_norm(grad[layer[W_OFFSET]:end])
     return penalty
 
 
