@@ -156,12 +156,13 @@ def test_no_hidden_layer_and_three(dtype, sizes):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_layers_large_enough_for_blas(dtype):
-    """A 130-128 layer multiplies by BLAS from the compiled code (the first layer's rows
-    gathered), the layers around it by loops."""
+    """At batch 16 the 130-128 layer multiplies by BLAS from the compiled code (the first
+    layer's rows gathered), the 128-3 layer by loops."""
     X = np.random.default_rng(2).normal(size=(64, 130))
     results = _train_both([130, 128, 3], dtype, {"loss": "squared_error", "optimizer": OPTIMIZERS["momentum"],
                                                  "batch_size": 16}, activation="relu", X=X)
-    assert CompiledEngine(results[1][0], dp.losses.SquaredError()).layers[:, 6].tolist() == [1, 0]
+    blas_rows = CompiledEngine(results[1][0], dp.losses.SquaredError()).layers[:, 6]
+    assert blas_rows[0] <= 16 < blas_rows[1]
     _assert_same(results, dtype)
 
 

@@ -29,21 +29,44 @@ from deltaprop.engine.compiled.codes import (
 FASTMATH = {"reassoc", "contract", "nsz"}
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(fastmath=FASTMATH)
 def forward(code: int, p: float, Z: np.ndarray, A: np.ndarray) -> None:
-    """A = f(Z), elementwise (softmax: by rows)."""
-    B, n = Z.shape
-    if code == SOFTMAX:
-        for b in range(B):
-            softmax_row(Z[b], A[b])
-        return
-    for b in range(B):
-        z, a = Z[b], A[b]
-        for j in range(n):
-            a[j] = value(code, p, z[j])
+    """A = f(Z), elementwise (softmax: by rows). The common activations branch once per block,
+    so that their loops vectorize; the others branch per element (:func:`value`)."""
+    if code == RELU:
+        relu(Z, A)
+    elif code == IDENTITY:
+        A[:] = Z
+    elif code == TANH or code == SIGMOID:
+        tanh_based(code == SIGMOID, Z, A)
+    elif code == SOFTMAX:
+        for i in range(Z.shape[0]):
+            softmax_row(Z[i], A[i])
+    else:
+        for i in range(Z.shape[0]):
+            for j in range(Z.shape[1]):
+                A[i, j] = value(code, p, Z[i, j])
 
 
-@njit(cache=True, fastmath=FASTMATH, inline="always")
+@njit(fastmath=FASTMATH)
+def relu(Z: np.ndarray, A: np.ndarray) -> None:
+    """A = max(Z, 0)."""
+    zero = Z.dtype.type(0)  # typed constants: no float64 on the way
+    for i in range(Z.shape[0]):
+        for j in range(Z.shape[1]):
+            A[i, j] = max(Z[i, j], zero)
+
+
+@njit(fastmath=FASTMATH)
+def tanh_based(sigmoid: bool, Z: np.ndarray, A: np.ndarray) -> None:
+    """A = tanh(Z), or the sigmoid (1 + tanh(Z / 2)) / 2."""
+    one, half = Z.dtype.type(1), Z.dtype.type(0.5)
+    for i in range(Z.shape[0]):
+        for j in range(Z.shape[1]):
+            A[i, j] = (np.tanh(Z[i, j] * half) + one) * half if sigmoid else np.tanh(Z[i, j])
+
+
+@njit(fastmath=FASTMATH, inline="always")
 def value(code: int, p: float, z):  # type: ignore[no-untyped-def]
     """f(z) of one element (not softmax)."""
     if code == RELU:
@@ -65,7 +88,7 @@ def value(code: int, p: float, z):  # type: ignore[no-untyped-def]
     return 1.0 if z >= 0 else 0.0  # STEP
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(fastmath=FASTMATH)
 def softmax_row(z: np.ndarray, a: np.ndarray) -> None:
     """a = exp(z - max z) / sum, one row."""
     top = z[0]
@@ -79,25 +102,58 @@ def softmax_row(z: np.ndarray, a: np.ndarray) -> None:
         a[j] /= total
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(fastmath=FASTMATH)
 def backward(code: int, p: float, G: np.ndarray, Z: np.ndarray, A: np.ndarray, D: np.ndarray) -> None:
-    """D = G * f'(Z) (softmax: D = A * (G - sum(G * A)) by rows); D may be G."""
-    B, n = G.shape
-    if code == SOFTMAX:
-        for b in range(B):
-            projection = 0.0
-            for j in range(n):
-                projection += G[b, j] * A[b, j]
-            for j in range(n):
-                D[b, j] = (G[b, j] - projection) * A[b, j]
-        return
-    for b in range(B):
-        g, z, a, d = G[b], Z[b], A[b], D[b]
-        for j in range(n):
-            d[j] = slope_times(code, p, g[j], z[j], a[j])
+    """D = G * f'(Z) (softmax: D = A * (G - sum(G * A)) by rows); D may be G. Branched once
+    per block for the common activations, as :func:`forward`."""
+    if code == RELU:
+        relu_backward(G, Z, D)
+    elif code == IDENTITY:
+        D[:] = G
+    elif code == TANH or code == SIGMOID:
+        tanh_based_backward(code == SIGMOID, G, A, D)
+    elif code == SOFTMAX:
+        for i in range(G.shape[0]):
+            softmax_backward_row(G[i], A[i], D[i])
+    else:
+        for i in range(G.shape[0]):
+            for j in range(G.shape[1]):
+                D[i, j] = slope_times(code, p, G[i, j], Z[i, j], A[i, j])
 
 
-@njit(cache=True, fastmath=FASTMATH, inline="always")
+@njit(fastmath=FASTMATH)
+def relu_backward(G: np.ndarray, Z: np.ndarray, D: np.ndarray) -> None:
+    """D = G where Z > 0, else 0."""
+    zero = G.dtype.type(0)
+    for i in range(G.shape[0]):
+        for j in range(G.shape[1]):
+            D[i, j] = G[i, j] if Z[i, j] > zero else zero
+
+
+@njit(fastmath=FASTMATH)
+def tanh_based_backward(sigmoid: bool, G: np.ndarray, A: np.ndarray, D: np.ndarray) -> None:
+    """D = G (1 - A^2) for tanh; G A - G A A for the sigmoid, as the NumPy engine rounds it."""
+    one = G.dtype.type(1)
+    for i in range(G.shape[0]):
+        for j in range(G.shape[1]):
+            if sigmoid:
+                g_a = G[i, j] * A[i, j]
+                D[i, j] = g_a - g_a * A[i, j]
+            else:
+                D[i, j] = G[i, j] * (one - A[i, j] * A[i, j])
+
+
+@njit(fastmath=FASTMATH)
+def softmax_backward_row(g: np.ndarray, a: np.ndarray, d: np.ndarray) -> None:
+    """d = a * (g - sum(g * a)), one row (the softmax Jacobian applied to g)."""
+    projection = 0.0
+    for j in range(g.shape[0]):
+        projection += g[j] * a[j]
+    for j in range(g.shape[0]):
+        d[j] = (g[j] - projection) * a[j]
+
+
+@njit(fastmath=FASTMATH, inline="always")
 def slope_times(code: int, p: float, g, z, a):  # type: ignore[no-untyped-def]
     """g * f'(z) of one element, f' from z or a as the NumPy engine takes it."""
     if code == RELU:

@@ -10,14 +10,43 @@ cost now.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
+from pathlib import Path
 from typing import Any
+
+STAMP = "deltaprop-kernels.sha256"
 
 
 def numba_loaded() -> bool:
     """Whether Numba is imported in this process already (importing it costs ~0.3 s)."""
     return "numba" in sys.modules
+
+
+def drop_stale(kernels: list[Any], sources: list[Path]) -> None:
+    """Remove the cached code of ``kernels`` if any of ``sources`` changed since it was cached.
+
+    Numba keys a cached kernel by the time stamp of its own file only, not by the files of the
+    functions it calls and compiles in: after a change to :mod:`.dense` alone, the run kernel
+    would load its old code. So a digest of every kernel source is stamped beside the cache;
+    when it differs, the entry points' cache files go. (A folder where nothing can be written
+    is left alone: Numba then caches elsewhere, or not at all.)
+    """
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()
+    folder = Path(kernels[0]._cache._cache_path)
+    stamp = folder / STAMP
+    try:
+        if stamp.is_file() and stamp.read_text() == digest:
+            return
+        for kernel in kernels:
+            prefix = f"{kernel.py_func.__module__.rsplit('.', 1)[-1]}.{kernel.py_func.__name__}-"
+            for path in folder.glob(f"{prefix}*.nb[ic]"):
+                path.unlink(missing_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(digest)
+    except OSError:
+        return
 
 
 def is_ready(kernel: Any, types: tuple[Any, ...]) -> bool:

@@ -25,6 +25,7 @@ NO_UPDATE, SGD, MOMENTUM, NESTEROV, ADAM = range(5)
 # the status a run kernel returns
 RAN, DIVERGED = 0, 1
 
-# columns of the layer table handed to the kernels, one row per dense layer
-W_OFFSET, B_OFFSET, N_IN, N_OUT, ACTIVATION, WORK_OFFSET, USES_BLAS = range(7)
+# columns of the layer table handed to the kernels, one row per dense layer (BLAS_ROWS: the
+# minibatch size from which the layer's products go to BLAS)
+W_OFFSET, B_OFFSET, N_IN, N_OUT, ACTIVATION, WORK_OFFSET, BLAS_ROWS = range(7)
 LAYER_COLUMNS = 7

@@ -18,7 +18,7 @@ from numba import njit
 from deltaprop.engine.compiled.activation import FASTMATH
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(fastmath=FASTMATH)
 def forward(src: np.ndarray, rows: np.ndarray, in_order: bool, W: np.ndarray, b: np.ndarray,
             Z: np.ndarray, gathered: np.ndarray, blas: bool) -> None:
     """Z = src[rows] W^T + b, shape (B, n_out). With BLAS and rows not in order, the rows are
@@ -37,17 +37,16 @@ def forward(src: np.ndarray, rows: np.ndarray, in_order: bool, W: np.ndarray, b:
         return
     n_in = W.shape[1]
     zero = Z.dtype.type(0)
-    for i in range(B):
-        x = src[rows[i]]
+    for i in range(B):  # (2-D indexing, not row views: a view costs a reference count)
+        r = rows[i]
         for j in range(n_out):
-            w = W[j]
             s = zero
             for k in range(n_in):
-                s += x[k] * w[k]
+                s += src[r, k] * W[j, k]
             Z[i, j] = s + b[j]
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(fastmath=FASTMATH)
 def weight_gradient(D: np.ndarray, src: np.ndarray, rows: np.ndarray, in_order: bool,
                     dW: np.ndarray, db: np.ndarray, gathered: np.ndarray, blas: bool) -> None:
     """dW = D^T src[rows] (n_out, n_in), db = the sum of D's rows (n_out,)."""
@@ -62,16 +61,14 @@ def weight_gradient(D: np.ndarray, src: np.ndarray, rows: np.ndarray, in_order: 
         return
     dW[:] = 0
     for i in range(B):
-        x = src[rows[i]]
+        r = rows[i]
         for j in range(n_out):
             d = D[i, j]
-            if d != 0:  # ReLU leaves many deltas at 0
-                w = dW[j]
-                for k in range(n_in):
-                    w[k] += d * x[k]
+            for k in range(n_in):
+                dW[j, k] += d * src[r, k]
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(fastmath=FASTMATH)
 def input_gradient(D: np.ndarray, W: np.ndarray, G: np.ndarray, blas: bool) -> None:
     """G = D W, shape (B, n_in): the gradient handed down, W_l^T delta_l by rows."""
     if blas:
@@ -81,10 +78,7 @@ def input_gradient(D: np.ndarray, W: np.ndarray, G: np.ndarray, blas: bool) -> N
     n_in = W.shape[1]
     G[:] = 0
     for i in range(B):
-        g = G[i]
         for j in range(n_out):
             d = D[i, j]
-            if d != 0:
-                w = W[j]
-                for k in range(n_in):
-                    g[k] += d * w[k]
+            for k in range(n_in):
+                G[i, k] += d * W[j, k]

@@ -26,7 +26,7 @@ from deltaprop.engine.compiled.activation import FASTMATH
 from deltaprop.engine.compiled.codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(fastmath=FASTMATH)
 def sample_loss(loss: int, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
     """One sample's loss from its output row (z, a) and target row y, in float64."""
     k = z.shape[0]
@@ -51,7 +51,7 @@ def sample_loss(loss: int, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float
     return total / k if loss == MSE else 0.5 * total
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(fastmath=FASTMATH)
 def output_delta(loss: int, fused: bool, code: int, p: float, Z: np.ndarray, A: np.ndarray,
                  Y: np.ndarray, rows: np.ndarray, D: np.ndarray) -> None:
     """D = delta_L (B, k) for the targets Y[rows]; fused, or dLoss/da times f'(z)."""
@@ -70,7 +70,7 @@ def output_delta(loss: int, fused: bool, code: int, p: float, Z: np.ndarray, A: 
     activation.backward(code, p, D, Z, A, D)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(fastmath=FASTMATH)
 def record(loss: int, Z: np.ndarray, A: np.ndarray, Y: np.ndarray, rows: np.ndarray,
            w: np.ndarray, weighted: bool, D: np.ndarray) -> tuple[float, float]:
     """The batch's (sum of w_i loss_i, sum of w_i) before the update; with weights, row i of

@@ -25,20 +25,23 @@ import numpy as np
 from numba import njit
 
 from deltaprop.engine.compiled import activation, dense, loss, update
+
+# Only the entry points called from Python (run, gradient, decay_and_norms) are cached on disk:
+# the functions they call are compiled into them (see cache.drop_stale for keeping that fresh).
 from deltaprop.engine.compiled.codes import (
     ACTIVATION,
     B_OFFSET,
+    BLAS_ROWS,
     DIVERGED,
     N_IN,
     N_OUT,
     RAN,
-    USES_BLAS,
     W_OFFSET,
     WORK_OFFSET,
 )
 
 
-@njit(cache=True)
+@njit
 def block(buffer: np.ndarray, column: int, B: int, n: int) -> np.ndarray:
     """The (B, n) view of ``buffer`` for a layer whose workspace starts at ``column`` (the
     widths of the layers before it): B rows of each earlier layer come first."""
@@ -46,7 +49,7 @@ def block(buffer: np.ndarray, column: int, B: int, n: int) -> np.ndarray:
     return buffer[start:start + B * n].reshape((B, n))
 
 
-@njit(cache=True)
+@njit
 def weights(flat: np.ndarray, layer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A layer's (W, b) views (or (dW, db) of the gradient) in the flat vector."""
     n_in, n_out = layer[N_IN], layer[N_OUT]
@@ -54,7 +57,7 @@ def weights(flat: np.ndarray, layer: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return W, flat[layer[B_OFFSET]:layer[B_OFFSET] + n_out]
 
 
-@njit(cache=True)
+@njit
 def forward(X, rows, theta, layers, params, Z, A, gathered, ident):  # type: ignore[no-untyped-def]
     """z_l and a_l of every layer for the minibatch X[rows]."""
     B = rows.shape[0]
@@ -64,12 +67,12 @@ def forward(X, rows, theta, layers, params, Z, A, gathered, ident):  # type: ign
         W, b = weights(theta, layer)
         Z_i = block(Z, layer[WORK_OFFSET], B, layer[N_OUT])
         A_i = block(A, layer[WORK_OFFSET], B, layer[N_OUT])
-        dense.forward(src, src_rows, in_order, W, b, Z_i, gathered, layer[USES_BLAS] == 1)
+        dense.forward(src, src_rows, in_order, W, b, Z_i, gathered, B >= layer[BLAS_ROWS])
         activation.forward(layer[ACTIVATION], params[i], Z_i, A_i)
         src, src_rows, in_order = A_i, ident, True
 
 
-@njit(cache=True)
+@njit
 def backward(X, rows, theta, grad, layers, params, Z, A, D, G, gathered, ident):  # type: ignore[no-untyped-def]
     """From delta_L (already in D): dW_l, db_l of every layer, and delta_l of the layers below."""
     B = rows.shape[0]
@@ -77,7 +80,7 @@ def backward(X, rows, theta, grad, layers, params, Z, A, D, G, gathered, ident):
         layer = layers[i]
         D_i = block(D, layer[WORK_OFFSET], B, layer[N_OUT])
         dW, db = weights(grad, layer)
-        blas = layer[USES_BLAS] == 1
+        blas = B >= layer[BLAS_ROWS]
         if i == 0:
             dense.weight_gradient(D_i, X, rows, False, dW, db, gathered, blas)
             return

@@ -19,7 +19,7 @@ from deltaprop.engine.compiled.codes import ADAM, MOMENTUM, NESTEROV, NO_UPDATE,
 HYPER = ("momentum", "beta1", "beta2", "eps", "clip_norm", "max_step")
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(fastmath=FASTMATH)
 def decay(W: np.ndarray, dW: np.ndarray, l2: float, l1: float) -> float:
     """dW += l2 W + l1 sign(W) (never the biases); return the penalty l2/2 ||W||^2 + l1 |W|_1."""
     squares, absolute = 0.0, 0.0
@@ -33,7 +33,7 @@ def decay(W: np.ndarray, dW: np.ndarray, l2: float, l1: float) -> float:
     return 0.5 * l2 * squares + l1 * absolute
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(fastmath=FASTMATH)
 def squared_norm(g: np.ndarray) -> float:
     """||g||^2, summed in float64."""
     total = 0.0
@@ -42,7 +42,7 @@ def squared_norm(g: np.ndarray) -> float:
     return total
 
 
-@njit(cache=True)
+@njit
 def is_safe(squared: float, lr: float, hyper: np.ndarray) -> bool:
     """Optimizer.step_is_safe: a finite gradient, and for SGD a step lr ||g|| / (1 - mu) (the
     norm clipped) below ``max_step``."""
@@ -57,7 +57,7 @@ def is_safe(squared: float, lr: float, hyper: np.ndarray) -> bool:
     return True
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(fastmath=FASTMATH)
 def step(kind: int, t: int, theta: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray,
          lr: float, squared: float, hyper: np.ndarray) -> None:
     """Clip, then theta <- the optimizer's update from grad (t counts the steps from 1)."""
@@ -80,7 +80,7 @@ def step(kind: int, t: int, theta: np.ndarray, grad: np.ndarray, m: np.ndarray, 
         adam_step(t, theta, grad, m, v, lr, b1, b2, eps)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(fastmath=FASTMATH)
 def momentum_step(nesterov: bool, theta: np.ndarray, grad: np.ndarray, velocity: np.ndarray,
                   eta, mu) -> None:  # type: ignore[no-untyped-def]
     """v <- mu v + g; theta <- theta - eta v (Nesterov: eta (g + mu v))."""
@@ -92,7 +92,7 @@ def momentum_step(nesterov: bool, theta: np.ndarray, grad: np.ndarray, velocity:
             theta[i] -= velocity[i] * eta
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(fastmath=FASTMATH)
 def adam_step(t: int, theta: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray,
               lr: float, b1: float, b2: float, eps: float) -> None:
     """Adam as PyTorch (and :class:`deltaprop.optim.Adam`) computes it."""
