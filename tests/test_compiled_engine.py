@@ -158,7 +158,7 @@ def test_no_hidden_layer_and_three(dtype, sizes):
 def test_layers_large_enough_for_blas(dtype):
     """At batch 16 the 130-128 layer multiplies by BLAS from the compiled code (the first
     layer's rows gathered), the 128-3 layer by loops."""
-    X = np.random.default_rng(2).normal(size=(64, 130))
+    X = np.random.default_rng(2).normal(size=(70, 130))  # a last batch of 6
     results = _train_both([130, 128, 3], dtype, {"loss": "squared_error", "optimizer": OPTIMIZERS["momentum"],
                                                  "batch_size": 16}, activation="relu", X=X)
     blas_rows = CompiledEngine(results[1][0], dp.losses.SquaredError()).layers[:, 6]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from typing import Any
 
@@ -34,7 +35,7 @@ BUSY_CORES = 0.5  # others' load at which "auto" drops to one thread
 IDLE_CORES = 0.25  # ... and below which it returns to all cores
 
 _controller: Any = None
-_controller_saw_mkl = False
+_controller_saw_mkl = (False, False)  # _blas_libraries() when the controller was made
 MIN_WINDOW_SECONDS = 0.1  # /proc/stat counts in 10 ms ticks: shorter windows are noise
 
 
@@ -50,19 +51,27 @@ def is_small_step(net: Any, batch_size: int) -> bool:
     return step_flops(net, batch_size) < SMALL_STEP_FLOPS
 
 
-def _blas_controller() -> Any:
-    """threadpoolctl's controller, or None without threadpoolctl. Made once (scanning the loaded
-    libraries takes ~1 ms), and again once MKL has been loaded, so that it limits MKL too."""
-    global _controller, _controller_saw_mkl
+def _blas_libraries() -> tuple[bool, bool]:
+    """Which optional BLAS libraries are loaded: MKL (deltaprop.blas) and SciPy's OpenBLAS
+    (the compiled engine's products)."""
     from deltaprop import blas
 
-    if _controller is None or (blas._mkl is not None and not _controller_saw_mkl):
+    return blas._mkl is not None, "scipy.linalg.cython_blas" in sys.modules
+
+
+def _blas_controller() -> Any:
+    """threadpoolctl's controller, or None without threadpoolctl. Made once (scanning the loaded
+    libraries takes ~1 ms), and again once MKL or SciPy's BLAS has been loaded, so that it
+    limits them too."""
+    global _controller, _controller_saw_mkl
+
+    if _controller is None or _blas_libraries() != _controller_saw_mkl:
         try:
             from threadpoolctl import ThreadpoolController
         except ImportError:
             return None
         _controller = ThreadpoolController()
-        _controller_saw_mkl = blas._mkl is not None
+        _controller_saw_mkl = _blas_libraries()
     return _controller
 
 

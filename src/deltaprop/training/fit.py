@@ -21,6 +21,7 @@ from deltaprop.callbacks.progress import ProgressPrinter
 from deltaprop.callbacks.stopping import EarlyStopping, GradientTolerance, TimeLimit
 from deltaprop.data.arrays import ArraySource, Trained
 from deltaprop.data.stream import StreamSource
+from deltaprop.engine.compiled.choice import choose
 from deltaprop.engine.reduction import MpiReduction, Reduction
 from deltaprop.engine.threads import AdaptiveThreads, blas_threads_for
 from deltaprop.files.atomic import check_writable
@@ -216,10 +217,15 @@ def train(net: Fittable, loss: Loss, data: DataSource, options: FitOptions, *,
     if comm is not None and comm.Get_rank() != 0:  # one rank prints and writes
         options = options.replace(verbose=False, checkpoint=None)
     run_callbacks = _run_callbacks(options, data, callbacks)
+    optimizer = get_optimizer(options.optimizer)
+    # chosen before the BLAS threads are set: the compiled engine loads SciPy's BLAS, limited too
+    engine = choose(options.engine, net, loss, optimizer, batch_size=data.batch_size,
+                    steps=options.epochs * data.batches_per_epoch, reduction=reduction,
+                    callbacks=run_callbacks)
     net.use_loss(loss)  # only now, with everything validated, may the output activation change
     make_trainer = TrainerFactory(loss, data, run_callbacks, options.epochs, options.l2, options.l1,
-                                  options.engine)
-    history = _runs(net, get_optimizer(options.optimizer), options, make_trainer, state, reduction)
+                                  engine)
+    history = _runs(net, optimizer, options, make_trainer, state, reduction)
     net.history = history
     return history
 

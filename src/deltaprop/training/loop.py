@@ -22,7 +22,7 @@ import numpy as np
 
 from deltaprop.callbacks.base import Callback, keeps_state
 from deltaprop.data.batches import Epoch, Minibatches
-from deltaprop.engine.compiled.choice import choose, compiled_engine
+from deltaprop.engine.compiled.choice import compiled_engine
 from deltaprop.engine.epoch_loss import EpochLoss
 from deltaprop.engine.reduction import Hook, LocalReduction, Reduction
 from deltaprop.engine.step import EpochStats, NumpyEngine, Trainable
@@ -108,17 +108,14 @@ class TrainerFactory:
     epochs: int
     l2: float = 0.0
     l1: float = 0.0
-    engine: str = "auto"
+    engine: tuple[str, str] = ("numpy", "")  # the engine that runs, and why "auto" chose NumPy
 
     def __call__(self, run: int, net: TrainedNetwork, optimizer: Optimizer,
                  state: RunState | None = None, reduction: Reduction | None = None) -> Trainer:
-        steps = self.epochs * self.source.batches_per_epoch
-        engine = choose(self.engine, net, self.loss, optimizer, batch_size=self.source.batch_size,
-                        steps=steps, reduction=reduction, callbacks=self.callbacks)
-        source = self.source.for_run(engine_gathers=engine[0] == "compiled")
+        source = self.source.for_run(engine_gathers=self.engine[0] == "compiled")
         return Trainer(net, self.loss, optimizer, source, epochs=self.epochs, l2=self.l2, l1=self.l1,
                        callbacks=self.callbacks, run=run, state=state, reduction=reduction,
-                       engine=engine)
+                       engine=self.engine)
 
 
 class Trainer:

@@ -101,10 +101,10 @@ def choose(engine: str, net: Any, loss: Any, optimizer: Any, *, batch_size: int,
         if reason is not None:
             raise ValueError(f"engine='compiled' cannot train this model: {reason}; use "
                              "engine='auto' (or 'numpy') for the NumPy engine")
-        return "compiled", ""
+        return _loaded("compiled", "")
     limits = [c.seconds for c in callbacks if isinstance(c, TimeLimit)]
     reason = reason or _worth_compiling(net, batch_size, steps, min(limits, default=math.inf))
-    return ("numpy", reason) if reason else ("compiled", "")
+    return ("numpy", reason) if reason else _loaded("compiled", "")
 
 
 def _worth_compiling(net: Any, batch_size: int, steps: int, time_limit: float) -> str | None:
@@ -135,3 +135,11 @@ def _kernels_ready(dtype: Any) -> bool:
     from deltaprop.engine.compiled.engine import kernels_ready
 
     return kernels_ready(dtype)
+
+
+def _loaded(*choice: str) -> tuple[str, str]:
+    """``choice``, once the compiled engine's module is imported (Numba, and SciPy's BLAS, which
+    the BLAS thread policy must see loaded to limit it)."""
+    import deltaprop.engine.compiled.engine  # noqa: F401
+
+    return choice  # type: ignore[return-value]

@@ -30,7 +30,7 @@ def forward(src: np.ndarray, rows: np.ndarray, in_order: bool, W: np.ndarray, b:
         else:
             for i in range(B):
                 gathered[i] = src[rows[i]]
-            np.dot(gathered, W.T, Z)
+            np.dot(gathered[:B], W.T, Z)
         for i in range(B):
             for j in range(n_out):
                 Z[i, j] += b[j]
@@ -57,7 +57,7 @@ def weight_gradient(D: np.ndarray, src: np.ndarray, rows: np.ndarray, in_order: 
         for j in range(n_out):
             db[j] += D[i, j]
     if blas:
-        np.dot(D.T, src[:B] if in_order else gathered, dW)
+        np.dot(D.T, src[:B] if in_order else gathered[:B], dW)
         return
     dW[:] = 0
     for i in range(B):

@@ -21,6 +21,7 @@ from typing import Any
 
 import numba
 import numpy as np
+import scipy.linalg.cython_blas  # noqa: F401  (the kernels' BLAS: loaded now, where thread limits see it)
 
 from deltaprop.data.batches import Minibatches
 from deltaprop.engine.compiled import activation, cache, codes, dense, run, update
