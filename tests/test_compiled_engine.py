@@ -329,16 +329,14 @@ def test_without_numba_auto_says_so_and_compiled_refuses(monkeypatch):
 
 def test_auto_keeps_short_runs_on_numpy_and_long_ones_compiled(monkeypatch):
     net, loss = dp.MLP([5, 4, 3], seed=0), dp.losses.CrossEntropy()
-    monkeypatch.setattr(choice.cache, "numba_loaded", lambda: False)
     engine, reason = choice.choose("auto", net, loss, dp.SGD(), batch_size=32, steps=100)
-    assert engine == "numpy" and "shorter than loading the compiled kernels" in reason
-    monkeypatch.setattr(choice.cache, "numba_loaded", lambda: True)
+    assert engine == "numpy" and "too short to pay for loading the compiled kernels" in reason
     monkeypatch.setattr(choice, "_kernels_ready", lambda dtype: False)
-    engine, reason = choice.choose("auto", net, loss, dp.SGD(), batch_size=32, steps=10_000)
+    engine, reason = choice.choose("auto", net, loss, dp.SGD(), batch_size=32, steps=100_000)
     assert engine == "numpy" and "not built yet" in reason
     assert choice.choose("auto", net, loss, dp.SGD(), batch_size=32, steps=10**7) == ("compiled", "")
     monkeypatch.setattr(choice, "_kernels_ready", lambda dtype: True)
-    assert choice.choose("auto", net, loss, dp.SGD(), batch_size=32, steps=10_000) == ("compiled", "")
+    assert choice.choose("auto", net, loss, dp.SGD(), batch_size=32, steps=100_000) == ("compiled", "")
     assert choice.choose("numpy", net, loss, dp.SGD(), batch_size=32, steps=10**7) == ("numpy", "")
 
 

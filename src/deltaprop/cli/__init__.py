@@ -2,7 +2,8 @@
 
 Commands: ``train`` (no arguments: scikit-learn's digits, the held-out accuracy printed),
 ``resume`` (a checkpointed run), ``evaluate``, ``predict``, ``gradcheck``, ``plot``, ``export``,
-``info``, ``datasets``, ``sweep``, ``playground`` (a local web page that trains in the browser).
+``info``, ``datasets``, ``sweep``, ``playground`` (a local web page that trains in the browser),
+``build-kernels`` (the compiled engine's kernels into the disk cache, ahead of a first run).
 Results go to stdout (``--json``: one JSON object); progress and errors go to stderr.
 
 Exit codes: 0 success; 1 a check failed (``gradcheck``), training diverged (no model is
@@ -29,7 +30,7 @@ HANDLERS = {
     "train": commands.train, "sweep": sweep, "resume": commands.resume, "evaluate": commands.evaluate,
     "predict": commands.predict, "gradcheck": commands.gradcheck, "plot": commands.plot,
     "export": commands.export, "info": commands.info, "datasets": commands.datasets,
-    "playground": commands.playground,
+    "playground": commands.playground, "build-kernels": commands.build_kernels,
 }
 
 

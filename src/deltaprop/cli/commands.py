@@ -85,8 +85,11 @@ def _train_text(report: dict[str, Any]) -> str:
     held_out = report.get("held_out")
     score = (f"held-out {report['metric']} {held_out[report['metric']]:.4f}" if held_out
              else "no held-out data")
+    engine = report.get("engine", "numpy") + " engine"
+    if report.get("engine_reason"):
+        engine += f": {report['engine_reason']}"
     lines.append(f"trained {report['epochs']} epochs in {report['seconds']:.2f}s "
-                 f"({report['stop_reason']}); {score}")
+                 f"({report['stop_reason']}; {engine}); {score}")
     if report["stop_reason"] not in ("epochs", "early_stopping"):
         lines.append(report["stop_message"])
     if report["stop_reason"] == "diverged":
@@ -290,6 +293,22 @@ def _kind_text(archive: Archive) -> str:
         state = "finished" if run.get("finished") else "to resume"
         return f"a checkpoint of a training run after epoch {run.get('epoch')} ({state})"
     return KINDS[archive.kind]
+
+
+def build_kernels(args: argparse.Namespace) -> int:
+    """Build the compiled engine's kernels (float32 and float64) into Numba's disk cache."""
+    from deltaprop.engine.compiled.choice import numba_installed
+
+    if not numba_installed():
+        raise ImportError("the compiled engine needs Numba: pip install 'deltaprop[fast]'")
+    from deltaprop.engine.compiled.engine import build_kernels as build
+    from deltaprop.engine.compiled.engine import cache_folder
+
+    seconds = {dtype: round(build(dtype), 3) for dtype in ("float32", "float64")}
+    report = {"command": "build-kernels", "seconds": seconds, "cache": cache_folder()}
+    emit(args, report, "\n".join([*(f"{dtype}: {value:.2f} s" for dtype, value in seconds.items()),
+                                  f"cached in {report['cache']}"]))
+    return 0
 
 
 def datasets(args: argparse.Namespace) -> int:

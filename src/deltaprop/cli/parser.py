@@ -102,6 +102,8 @@ def _model_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _tool_parsers(sub: argparse._SubParsersAction) -> None:
+    kernels = sub.add_parser("build-kernels", help="build the compiled engine's kernels ahead of a first run")
+    _output_options(kernels)
     datasets = sub.add_parser("datasets", help="list the embedded datasets")
     _output_options(datasets)
     playground = sub.add_parser("playground", help="serve the playground page (train in a browser)")
@@ -143,6 +145,9 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                             "continues from it")
     train.add_argument("--checkpoint", help="the checkpoint file (default: --out + '.ckpt')")
     train.add_argument("--history", help="write the training history as JSON here")
+    train.add_argument("--engine", choices=["auto", "numpy", "compiled"], default="auto",
+                       help="what takes the steps (default auto: compiled where it covers the "
+                            "model and pays off, see README 'Design for speed')")
     _output_options(train)
 
 

@@ -101,7 +101,8 @@ def fit_options(args: argparse.Namespace, loss: str) -> FitOptions:
         l2=args.l2, validation_fraction=args.val_fraction, early_stopping=args.early_stopping,
         restarts=args.restarts, n_jobs=args.n_jobs,
         checkpoint=checkpoint_path(args) if checkpointed else None,
-        checkpoint_every=args.checkpoint_every if checkpointed else 1)
+        checkpoint_every=args.checkpoint_every if checkpointed else 1,
+        engine=getattr(args, "engine", "auto"))
 
 
 def train_model(data: TrainingData, args: argparse.Namespace) -> tuple[Model, dict[str, Any]]:
@@ -154,7 +155,8 @@ def _finish(run: Prepared, data: TrainingData, args: argparse.Namespace,
               "parameters": model.net.n_parameters, "loss": run.options.loss,
               "epochs": history.n_epochs, "seconds": seconds, "stop_reason": history.stop_reason,
               "stop_message": history.stop_message, "final_loss": history.final_loss,
-              "metric": model.metric_name, "held_out": held_out}
+              "metric": model.metric_name, "held_out": held_out, "engine": history.engine,
+              "engine_reason": history.engine_reason}
     return model, report
 
 

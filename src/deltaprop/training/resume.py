@@ -18,6 +18,7 @@ import numpy as np
 
 from deltaprop.callbacks.checkpoint import Checkpoint, lower_arrays
 from deltaprop.data.arrays import ArraySource
+from deltaprop.engine.compiled.choice import numba_installed
 from deltaprop.files.container import read_archive
 from deltaprop.files.errors import ModelFileError
 from deltaprop.files.networks import network_from_archive
@@ -131,6 +132,26 @@ def _check_last(arrays: dict[str, np.ndarray], net: Network) -> None:
             raise ValueError(f"run.{name} holds negative variances")
 
 
+def _resumed_options(saved: Any, epochs: int | None, loss: Any, writer: Checkpoint, verbose: bool,
+                     threads: Any) -> FitOptions:
+    """The interrupted run's options, with a new total of epochs and the resumed run's own
+    checkpoint writer, verbosity and threads, on the engine the run took."""
+    changes: dict[str, Any] = {"epochs": epochs} if epochs is not None else {}
+    if saved.state.history.engine in ("numpy", "compiled"):  # go on as the run went, bit for bit
+        changes["engine"] = _same_engine(saved.state.history.engine, saved.options.get("engine"))
+    return FitOptions.from_dict(
+        {**saved.options, **changes}, **({"loss": loss} if loss is not None else {}),
+        optimizer=saved.optimizer, checkpoint=writer, verbose=verbose, threads=threads)
+
+
+def _same_engine(engine: str, asked: Any) -> Any:
+    """The engine a resumed run takes: the one the interrupted run took, unless it was the
+    compiled engine under "auto" and Numba is gone (then "auto" chooses again)."""
+    if engine == "compiled" and asked == "auto" and not numba_installed():
+        return asked
+    return engine
+
+
 def resume(path: str | os.PathLike[str], X: Any, y: Any, *, sample_weight: Any = None,
            validation_data: Any = None, loss: Any = None, optimizer: Optimizer | None = None,
            callbacks: Any = (), epochs: int | None = None, verbose: bool = False,
@@ -185,10 +206,7 @@ def resume(path: str | os.PathLike[str], X: Any, y: Any, *, sample_weight: Any =
     if saved.options.get("loss") is None and loss is None:
         raise ValueError(f"{path}: the run used a user-defined loss; pass it again as loss=")
     writer = Checkpoint(path, saved.options.get("checkpoint_every", 1), metadata)
-    changes = {"epochs": epochs} if epochs is not None else {}
-    options = FitOptions.from_dict(
-        {**saved.options, **changes}, **({"loss": loss} if loss is not None else {}),
-        optimizer=saved.optimizer, checkpoint=writer, verbose=verbose, threads=threads)
+    options = _resumed_options(saved, epochs, loss, writer, verbose, threads)
     if options.epochs < saved.state.epoch:
         raise ValueError(f"epochs={epochs!r} is fewer than the {saved.state.epoch} the checkpointed "
                          "run has done; give a larger total, or None to finish the run")

@@ -11,17 +11,11 @@ cost now.
 from __future__ import annotations
 
 import hashlib
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 STAMP = "deltaprop-kernels.sha256"
-
-
-def numba_loaded() -> bool:
-    """Whether Numba is imported in this process already (importing it costs ~0.3 s)."""
-    return "numba" in sys.modules
 
 
 def drop_stale(kernels: list[Any], sources: list[Path]) -> None:

@@ -23,7 +23,6 @@ import numpy as np
 
 from deltaprop.callbacks.base import Callback
 from deltaprop.callbacks.stopping import TimeLimit
-from deltaprop.engine.compiled import cache
 from deltaprop.engine.compiled.codes import ACTIVATION_CODES, LOSS_CODES
 from deltaprop.engine.threads import step_flops
 from deltaprop.layers import Dense
@@ -31,10 +30,13 @@ from deltaprop.losses import LOSSES
 from deltaprop.optim import SGD, Adam
 
 ENGINES = ("auto", "numpy", "compiled")
-COMPILE_SECONDS = 8.0  # building the kernels of one dtype, once per install (measured: 7.3-8.9 s)
-LOAD_SECONDS = 0.5  # importing Numba and loading them from its disk cache (measured: 0.4 s)
-NUMPY_STEP_SECONDS = 25e-6  # a NumPy step's call overhead per dense layer (measured)
-NUMPY_FLOPS_PER_SECOND = 5e9  # ... and its arithmetic, one core
+COMPILE_SECONDS = 8.0  # building the kernels of one dtype, once per install (measured: 6.8-8.9 s)
+LOAD_SECONDS = 0.4  # importing Numba and loading the kernels from its disk cache (measured: 0.3-0.4 s)
+NUMPY_STEP_SECONDS = 20e-6  # a NumPy step's call overhead per dense layer (measured: digits, tiny)
+NUMPY_FLOPS_PER_SECOND = 30e9  # ... and its arithmetic, one core
+# The compiled run itself is not free: it pays back a cost c only where NumPy would take more
+# than 2c (the compiled engine measured 1-8x faster, so its run takes up to the NumPy time).
+PAYBACK = 2.0
 
 
 def check_engine(engine: Any) -> str:
@@ -110,16 +112,18 @@ def choose(engine: str, net: Any, loss: Any, optimizer: Any, *, batch_size: int,
 def _worth_compiling(net: Any, batch_size: int, steps: int, time_limit: float) -> str | None:
     """Why "auto" keeps a covered run on NumPy: the compiled kernels would cost more to load
     (Numba's import and the disk cache) or to build than the whole run costs with NumPy (its
-    steps, or its time limit)."""
+    steps, or its time limit). The choice depends on the run and on whether the kernels are
+    built, never on what this process did before (Numba imported already or not): the same
+    call gives the same weights."""
     numpy_seconds = min(time_limit, steps * (NUMPY_STEP_SECONDS * len(net.layers)
                                              + step_flops(net, batch_size) / NUMPY_FLOPS_PER_SECOND))
     about = f"this run (about {numpy_seconds:.2g} s with NumPy)"
-    if not cache.numba_loaded() and numpy_seconds < LOAD_SECONDS:
-        return f"{about} is shorter than loading the compiled kernels (about {LOAD_SECONDS:g} s)"
-    if numpy_seconds < COMPILE_SECONDS and not _kernels_ready(net.dtype):
-        return (f"the compiled kernels are not built yet, and {about} is shorter than building "
-                f"them (about {COMPILE_SECONDS:g} s, once per install; `deltaprop build-kernels` "
-                "builds them ahead)")
+    if numpy_seconds < PAYBACK * LOAD_SECONDS:
+        return f"{about} is too short to pay for loading the compiled kernels (about {LOAD_SECONDS:g} s)"
+    if numpy_seconds < PAYBACK * COMPILE_SECONDS and not _kernels_ready(net.dtype):
+        return (f"the compiled kernels are not built yet, and {about} is too short to pay for "
+                f"building them (about {COMPILE_SECONDS:g} s, once per install; `deltaprop "
+                "build-kernels` builds them ahead)")
     return None
 
 

@@ -302,3 +302,9 @@ def kernels_ready(dtype: Any) -> bool:
 def build_kernels(dtype: Any) -> float:
     """Build (or load) the run kernel for ``dtype``; return the seconds it took."""
     return cache.build(run.run, kernel_types(dtype))
+
+
+def cache_folder() -> str:
+    """Where Numba keeps the compiled kernels (beside the sources, or a per-user folder where
+    those are read-only)."""
+    return str(run.run._cache._cache_path)  # type: ignore[attr-defined]
