@@ -1,8 +1,12 @@
-"""Activations compiled: a = f(z) and delta = g * f'(z) over a (B, n) block, one branch per block.
+"""Activations compiled: a = f(z) and delta = g * f'(z) over a block of B rows of n units.
 
-The formulas are those of :mod:`deltaprop.activations`, operation for operation where the order
-of rounding matters (sigmoid as (1 + tanh(z / 2)) / 2, its backward as g a - g a a), so that the
-engines agree to rounding.
+A block is a range of a flat buffer: element (i, j) at ``offset + i n + j``. The kernels index
+flat buffers instead of taking views of them: a view costs two atomic reference counts, which
+at batch 1 took a quarter of the step. The common activations branch once per block, so that
+their loops vectorize; the others branch per element. The formulas are those of
+:mod:`deltaprop.activations`, operation for operation where the order of rounding matters
+(sigmoid as (1 + tanh(z / 2)) / 2, its backward as g a - g a a), so that the engines agree to
+rounding.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, uint64
 
 from deltaprop.engine.compiled.codes import (
     ELU,
@@ -30,53 +34,46 @@ FASTMATH = {"reassoc", "contract", "nsz"}
 
 
 @njit(fastmath=FASTMATH)
-def forward(code: int, p: float, Z: np.ndarray, A: np.ndarray) -> None:
-    """A = f(Z), elementwise (softmax: by rows). The common activations branch once per block,
-    so that their loops vectorize; the others branch per element (:func:`value`)."""
+def forward(code: int, p: float, Z: np.ndarray, A: np.ndarray, off: int, B: int, n: int) -> None:
+    """A = f(Z) over the block at ``off`` (softmax: by rows)."""
+    o, count = uint64(off), uint64(B * n)
     if code == RELU:
-        relu(Z, A)
+        relu(Z, A, o, count)
     elif code == IDENTITY:
-        A[:] = Z
-    elif code == TANH or code == SIGMOID:
-        tanh_based(code == SIGMOID, Z, A)
+        for t in range(count):
+            A[o + t] = Z[o + t]
+    elif code == TANH:
+        for t in range(count):
+            A[o + t] = np.tanh(Z[o + t])
+    elif code == SIGMOID:
+        sigmoid(Z, A, o, count)
     elif code == SOFTMAX:
-        for i in range(Z.shape[0]):
-            softmax_row(Z[i], A[i])
+        for i in range(B):
+            softmax_row(Z, A, off + i * n, n)
     else:
-        for i in range(Z.shape[0]):
-            for j in range(Z.shape[1]):
-                A[i, j] = value(code, p, Z[i, j])
+        for t in range(count):
+            A[o + t] = value(code, p, Z[o + t])
 
 
 @njit(fastmath=FASTMATH)
-def relu(Z: np.ndarray, A: np.ndarray) -> None:
-    """A = max(Z, 0)."""
+def relu(Z: np.ndarray, A: np.ndarray, o: int, count: int) -> None:
+    """A = max(Z, 0) over ``count`` entries at ``o``."""
     zero = Z.dtype.type(0)  # typed constants: no float64 on the way
-    for i in range(Z.shape[0]):
-        for j in range(Z.shape[1]):
-            A[i, j] = max(Z[i, j], zero)
+    for t in range(count):
+        A[o + t] = max(Z[o + t], zero)
 
 
 @njit(fastmath=FASTMATH)
-def tanh_based(sigmoid: bool, Z: np.ndarray, A: np.ndarray) -> None:
-    """A = tanh(Z), or the sigmoid (1 + tanh(Z / 2)) / 2."""
+def sigmoid(Z: np.ndarray, A: np.ndarray, o: int, count: int) -> None:
+    """A = (1 + tanh(Z / 2)) / 2 over ``count`` entries at ``o``."""
     one, half = Z.dtype.type(1), Z.dtype.type(0.5)
-    for i in range(Z.shape[0]):
-        for j in range(Z.shape[1]):
-            A[i, j] = (np.tanh(Z[i, j] * half) + one) * half if sigmoid else np.tanh(Z[i, j])
+    for t in range(count):
+        A[o + t] = (np.tanh(Z[o + t] * half) + one) * half
 
 
 @njit(fastmath=FASTMATH, inline="always")
 def value(code: int, p: float, z):  # type: ignore[no-untyped-def]
-    """f(z) of one element (not softmax)."""
-    if code == RELU:
-        return max(z, 0.0)
-    if code == IDENTITY:
-        return z
-    if code == SIGMOID:
-        return (1.0 + math.tanh(z * 0.5)) * 0.5
-    if code == TANH:
-        return math.tanh(z)
+    """f(z) of one element, for the activations without a loop of their own."""
     if code == LEAKY_RELU:
         return max(z, z * p)
     if code == ELU:
@@ -89,82 +86,70 @@ def value(code: int, p: float, z):  # type: ignore[no-untyped-def]
 
 
 @njit(fastmath=FASTMATH)
-def softmax_row(z: np.ndarray, a: np.ndarray) -> None:
-    """a = exp(z - max z) / sum, one row."""
-    top = z[0]
-    for j in range(1, z.shape[0]):
-        top = max(top, z[j])
+def softmax_row(Z: np.ndarray, A: np.ndarray, start: int, n: int) -> None:
+    """a = exp(z - max z) / sum, one row of n at ``start``."""
+    top = Z[start]
+    for j in range(start + 1, start + n):
+        top = max(top, Z[j])
     total = 0.0
-    for j in range(z.shape[0]):
-        a[j] = math.exp(z[j] - top)
-        total += a[j]
-    for j in range(z.shape[0]):
-        a[j] /= total
+    for j in range(start, start + n):
+        A[j] = math.exp(Z[j] - top)
+        total += A[j]
+    for j in range(start, start + n):
+        A[j] /= total
 
 
 @njit(fastmath=FASTMATH)
-def backward(code: int, p: float, G: np.ndarray, Z: np.ndarray, A: np.ndarray, D: np.ndarray) -> None:
-    """D = G * f'(Z) (softmax: D = A * (G - sum(G * A)) by rows); D may be G. Branched once
-    per block for the common activations, as :func:`forward`."""
+def backward(code: int, p: float, G: np.ndarray, g_off: int, Z: np.ndarray, A: np.ndarray,
+             D: np.ndarray, off: int, B: int, n: int) -> None:
+    """D = G * f'(Z) over the block at ``off`` (G's block at ``g_off``; softmax: D = A * (G -
+    sum(G * A)) by rows). G may be D."""
+    o, go, count = uint64(off), uint64(g_off), uint64(B * n)
     if code == RELU:
-        relu_backward(G, Z, D)
+        zero = G.dtype.type(0)
+        for t in range(count):
+            D[o + t] = G[go + t] if Z[o + t] > zero else zero
     elif code == IDENTITY:
-        D[:] = G
+        for t in range(count):
+            D[o + t] = G[go + t]
     elif code == TANH or code == SIGMOID:
-        tanh_based_backward(code == SIGMOID, G, A, D)
+        tanh_based_backward(code == SIGMOID, G, go, A, D, o, count)
     elif code == SOFTMAX:
-        for i in range(G.shape[0]):
-            softmax_backward_row(G[i], A[i], D[i])
+        for i in range(B):
+            softmax_backward_row(G, g_off + i * n, A, D, off + i * n, n)
     else:
-        for i in range(G.shape[0]):
-            for j in range(G.shape[1]):
-                D[i, j] = slope_times(code, p, G[i, j], Z[i, j], A[i, j])
+        for t in range(count):
+            D[o + t] = slope_times(code, p, G[go + t], Z[o + t], A[o + t])
 
 
 @njit(fastmath=FASTMATH)
-def relu_backward(G: np.ndarray, Z: np.ndarray, D: np.ndarray) -> None:
-    """D = G where Z > 0, else 0."""
-    zero = G.dtype.type(0)
-    for i in range(G.shape[0]):
-        for j in range(G.shape[1]):
-            D[i, j] = G[i, j] if Z[i, j] > zero else zero
-
-
-@njit(fastmath=FASTMATH)
-def tanh_based_backward(sigmoid: bool, G: np.ndarray, A: np.ndarray, D: np.ndarray) -> None:
+def tanh_based_backward(sigmoid: bool, G: np.ndarray, go: int, A: np.ndarray, D: np.ndarray, o: int,
+                        count: int) -> None:
     """D = G (1 - A^2) for tanh; G A - G A A for the sigmoid, as the NumPy engine rounds it."""
     one = G.dtype.type(1)
-    for i in range(G.shape[0]):
-        for j in range(G.shape[1]):
-            if sigmoid:
-                g_a = G[i, j] * A[i, j]
-                D[i, j] = g_a - g_a * A[i, j]
-            else:
-                D[i, j] = G[i, j] * (one - A[i, j] * A[i, j])
+    if sigmoid:
+        for t in range(count):
+            g_a = G[go + t] * A[o + t]
+            D[o + t] = g_a - g_a * A[o + t]
+        return
+    for t in range(count):
+        D[o + t] = G[go + t] * (one - A[o + t] * A[o + t])
 
 
 @njit(fastmath=FASTMATH)
-def softmax_backward_row(g: np.ndarray, a: np.ndarray, d: np.ndarray) -> None:
+def softmax_backward_row(G: np.ndarray, g_start: int, A: np.ndarray, D: np.ndarray, start: int,
+                         n: int) -> None:
     """d = a * (g - sum(g * a)), one row (the softmax Jacobian applied to g)."""
     projection = 0.0
-    for j in range(g.shape[0]):
-        projection += g[j] * a[j]
-    for j in range(g.shape[0]):
-        d[j] = (g[j] - projection) * a[j]
+    for j in range(n):
+        projection += G[g_start + j] * A[start + j]
+    for j in range(n):
+        D[start + j] = (G[g_start + j] - projection) * A[start + j]
 
 
 @njit(fastmath=FASTMATH, inline="always")
 def slope_times(code: int, p: float, g, z, a):  # type: ignore[no-untyped-def]
-    """g * f'(z) of one element, f' from z or a as the NumPy engine takes it."""
-    if code == RELU:
-        return g if z > 0 else g * 0.0
-    if code == IDENTITY:
-        return g
-    if code == SIGMOID:
-        g_a = g * a
-        return g_a - g_a * a
-    if code == TANH:
-        return g * (1.0 - a * a)
+    """g * f'(z) of one element, for the activations without a loop of their own."""
     if code == LEAKY_RELU:
         return g * (1.0 if z > 0 else p)
     if code == ELU:

@@ -134,8 +134,8 @@ class CompiledEngine:
         rows = np.arange(X.shape[0], dtype=np.int64)
         self._ensure_buffers(X.shape[0])
         w = np.empty(0, self.dtype) if scale is None else np.ascontiguousarray(scale, self.dtype)
-        total, weight = run.gradient(X, Y, w, scale is not None, rows, self.theta, self.grad,
-                                     self.layers, self.params, self.loss_code, self.fused,
+        total, weight = run.gradient(flat(X), Y, w, scale is not None, rows, 0, X.shape[0], self.theta,
+                                     self.grad, self.layers, self.params, self.loss_code, self.fused,
                                      *self._work)
         penalty = run.decay_and_norms(self.theta, self.grad, self.layers, self.l2, self.l1,
                                       self.step_norms)
@@ -150,7 +150,7 @@ class CompiledEngine:
         kind, m, v, hyper = optimizer_arrays(optimizer, self.theta)  # type: ignore[arg-type]
         w = minibatches.w
         taken, status = run.run(
-            minibatches.X, minibatches.Y, w if w is not None else np.empty(0, self.dtype), w is not None,
+            flat(minibatches.X), minibatches.Y, w if w is not None else np.empty(0, self.dtype), w is not None,
             order, starts, first, last, self.theta, self.grad, m, v, self.layers, self.params,
             self.loss_code, self.fused, kind, optimizer.t, lrs, hyper, self.l2, self.l1,  # type: ignore[union-attr]
             *self._work, self._sums, self._layer_sums, self.step_norms)
@@ -162,7 +162,7 @@ class CompiledEngine:
         self._ensure_buffers(int(np.max(np.diff(starts))) if starts.shape[0] > 1 else 1)
         kind, m, v, hyper = optimizer_arrays(self.optimizer, self.theta)  # type: ignore[arg-type]
         w = minibatches.w
-        return (minibatches.X, minibatches.Y, w if w is not None else np.empty(0, self.dtype),
+        return (flat(minibatches.X), minibatches.Y, w if w is not None else np.empty(0, self.dtype),
                 w is not None, order, starts, 0, 0, self.theta, self.grad, m, v, self.layers,
                 self.params, self.loss_code, self.fused, kind, 0, np.zeros(1), hyper, self.l2,
                 self.l1, *self._work, self._sums, self._layer_sums, self.step_norms)
@@ -181,10 +181,15 @@ class CompiledEngine:
         widths = self.layers[:, codes.N_OUT]
         n_in = self.layers[:, codes.N_IN]
         size = rows * int(widths.sum())
+        # Z, A, D (z_l, a_l, delta_l of every layer), G (the gradient handed down), gathered
         self._work = (np.empty(size, self.dtype), np.empty(size, self.dtype), np.empty(size, self.dtype),
-                      np.empty(rows * int(n_in.max()), self.dtype),
-                      np.empty((rows, int(n_in[0])), self.dtype), np.arange(rows, dtype=np.int64))
+                      np.empty(rows * int(n_in.max()), self.dtype), np.empty(rows * int(n_in[0]), self.dtype))
         self._buffers_rows = rows
+
+
+def flat(X: Array) -> Array:
+    """X as the kernels read it: one flat C-ordered vector, row r at r * n_inputs (a view)."""
+    return np.ascontiguousarray(X).reshape(-1)
 
 
 def layer_table(net: Trainable) -> tuple[Array, Array]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, uint64
 
 from deltaprop.engine.compiled.activation import FASTMATH
 from deltaprop.engine.compiled.codes import ADAM, MOMENTUM, NESTEROV, NO_UPDATE, SGD
@@ -20,25 +20,29 @@ HYPER = ("momentum", "beta1", "beta2", "eps", "clip_norm", "max_step")
 
 
 @njit(fastmath=FASTMATH)
-def decay(W: np.ndarray, dW: np.ndarray, l2: float, l1: float) -> float:
-    """dW += l2 W + l1 sign(W) (never the biases); return the penalty l2/2 ||W||^2 + l1 |W|_1."""
+def decay(theta: np.ndarray, grad: np.ndarray, w: int, n: int, l2: float, l1: float) -> float:
+    """dW += l2 W + l1 sign(W) over the n weights at ``w`` (never the biases); return the
+    penalty l2/2 ||W||^2 + l1 |W|_1."""
     squares, absolute = 0.0, 0.0
-    c2, c1 = W.dtype.type(l2), W.dtype.type(l1)
-    for j in range(W.shape[0]):
-        for k in range(W.shape[1]):
-            w = W[j, k]
-            squares += w * w
-            absolute += abs(w)
-            dW[j, k] += c2 * w + c1 * np.sign(w)
+    c2, c1 = theta.dtype.type(l2), theta.dtype.type(l1)
+    for e in range(w, w + n):
+        weight = theta[e]
+        squares += weight * weight
+        absolute += abs(weight)
+        grad[e] += c2 * weight + c1 * np.sign(weight)
     return 0.5 * l2 * squares + l1 * absolute
 
 
 @njit(fastmath=FASTMATH)
-def squared_norm(g: np.ndarray) -> float:
-    """||g||^2, summed in float64."""
+def squared_norm(g: np.ndarray, lo: int, hi: int) -> float:
+    """||g[lo:hi]||^2, summed in g's dtype (as the NumPy engine's ``np.dot(g, g)``: float32
+    sums vectorize twice as wide) by chunks whose sums are added in float64."""
     total = 0.0
-    for i in range(g.shape[0]):
-        total += float(g[i]) * float(g[i])
+    for chunk in range(lo, hi, 4096):
+        part = g.dtype.type(0)
+        for e in range(uint64(chunk), uint64(min(chunk + 4096, hi))):
+            part += g[e] * g[e]
+        total += part
     return total
 
 
