@@ -71,7 +71,7 @@ def sigmoid(Z: np.ndarray, A: np.ndarray, o: int, count: int) -> None:
         A[o + t] = (np.tanh(Z[o + t] * half) + one) * half
 
 
-@njit(fastmath=FASTMATH, inline="always")
+@njit(fastmath=FASTMATH)
 def value(code: int, p: float, z):  # type: ignore[no-untyped-def]
     """f(z) of one element, for the activations without a loop of their own."""
     if code == LEAKY_RELU:
@@ -147,7 +147,7 @@ def softmax_backward_row(G: np.ndarray, g_start: int, A: np.ndarray, D: np.ndarr
         D[start + j] = (G[g_start + j] - projection) * A[start + j]
 
 
-@njit(fastmath=FASTMATH, inline="always")
+@njit(fastmath=FASTMATH)
 def slope_times(code: int, p: float, g, z, a):  # type: ignore[no-untyped-def]
     """g * f'(z) of one element, for the activations without a loop of their own."""
     if code == LEAKY_RELU:

@@ -31,7 +31,7 @@ def row_start(rows: np.ndarray, start: int, indexed: bool, s_off: int, i: int, n
     return rows[start + i] * n_in if indexed else s_off + i * n_in
 
 
-@njit
+@njit(inline="always")
 def input_block(src: np.ndarray, rows: np.ndarray, start: int, indexed: bool, s_off: int, B: int,
                 n_in: int, gathered: np.ndarray) -> np.ndarray:
     """The (B, n_in) input as one matrix for BLAS: gathered from X, or the block itself."""

@@ -37,9 +37,11 @@ from deltaprop.engine.compiled.codes import (
 
 # Only the entry points called from Python (run, gradient, decay_and_norms) are cached on disk:
 # the functions they call are compiled into them (see cache.drop_stale for keeping that fresh).
+# Those are inlined ("always"): a call passing arrays costs two atomic reference counts per
+# array, which at batch 1 took over a third of the step.
 
 
-@njit
+@njit(inline="always")
 def forward(X, order, start, B, theta, layers, params, Z, A, gathered):  # type: ignore[no-untyped-def]
     """z_l and a_l of every layer for the minibatch (rows order[start:start + B] of X)."""
     src, s_off, indexed = X, 0, True
@@ -51,7 +53,7 @@ def forward(X, order, start, B, theta, layers, params, Z, A, gathered):  # type:
         src, s_off, indexed = A, off, False
 
 
-@njit
+@njit(inline="always")
 def backward(X, order, start, B, theta, grad, layers, params, Z, A, D, G, gathered):  # type: ignore[no-untyped-def]
     """From delta_L (already in D): dW_l, db_l of every layer, and delta_l of the layers below."""
     for i in range(layers.shape[0] - 1, -1, -1):
@@ -71,6 +73,14 @@ def backward(X, order, start, B, theta, grad, layers, params, Z, A, D, G, gather
 @njit(cache=True)
 def gradient(X, Y, w, weighted, order, start, B, theta, grad, layers, params, loss_code, fused,  # type: ignore[no-untyped-def]
              Z, A, D, G, gathered):
+    """:func:`step_gradient`, called from Python (the gradient check)."""
+    return step_gradient(X, Y, w, weighted, order, start, B, theta, grad, layers, params, loss_code,
+                         fused, Z, A, D, G, gathered)
+
+
+@njit(inline="always")
+def step_gradient(X, Y, w, weighted, order, start, B, theta, grad, layers, params, loss_code, fused,  # type: ignore[no-untyped-def]
+                  Z, A, D, G, gathered):
     """Forward, delta_L and the recursion for one minibatch: grad holds its gradient (without
     decay); return its (sum of w_i loss_i, sum of w_i) before any update."""
     forward(X, order, start, B, theta, layers, params, Z, A, gathered)
@@ -85,6 +95,12 @@ def gradient(X, Y, w, weighted, order, start, B, theta, grad, layers, params, lo
 
 @njit(cache=True)
 def decay_and_norms(theta, grad, layers, l2, l1, step_norms):  # type: ignore[no-untyped-def]
+    """:func:`step_decay_and_norms`, called from Python (the gradient check)."""
+    return step_decay_and_norms(theta, grad, layers, l2, l1, step_norms)
+
+
+@njit(inline="always")
+def step_decay_and_norms(theta, grad, layers, l2, l1, step_norms):  # type: ignore[no-untyped-def]
     """Weight decay into dW (returns the penalty), and ||(dW_l, db_l)||^2 into step_norms."""
     penalty = 0.0
     for i in range(layers.shape[0]):
@@ -107,9 +123,9 @@ def run(X, Y, w, weighted, order, starts, first, last, theta, grad, m, v, layers
     """
     for s in range(first, last):
         start, B = starts[s], starts[s + 1] - starts[s]
-        total, weight = gradient(X, Y, w, weighted, order, start, B, theta, grad, layers, params,
-                                 loss_code, fused, Z, A, D, G, gathered)
-        penalty = decay_and_norms(theta, grad, layers, l2, l1, step_norms)
+        total, weight = step_gradient(X, Y, w, weighted, order, start, B, theta, grad, layers, params,
+                                      loss_code, fused, Z, A, D, G, gathered)
+        penalty = step_decay_and_norms(theta, grad, layers, l2, l1, step_norms)
         sums[0] += total + penalty * weight
         sums[1] += weight
         sums[2] += penalty

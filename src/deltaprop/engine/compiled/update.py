@@ -46,7 +46,7 @@ def squared_norm(g: np.ndarray, lo: int, hi: int) -> float:
     return total
 
 
-@njit
+@njit(inline="always")
 def is_safe(squared: float, lr: float, hyper: np.ndarray) -> bool:
     """Optimizer.step_is_safe: a finite gradient, and for SGD a step lr ||g|| / (1 - mu) (the
     norm clipped) below ``max_step``."""
