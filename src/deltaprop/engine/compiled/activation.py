@@ -12,6 +12,7 @@ rounding.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import njit, uint64
@@ -39,24 +40,31 @@ def forward(code: int, p: float, Z: np.ndarray, A: np.ndarray, off: int, B: int,
     o, count = uint64(off), uint64(B * n)
     if code == RELU:
         relu(Z, A, o, count)
-    elif code == IDENTITY:
-        for t in range(count):
-            A[o + t] = Z[o + t]
-    elif code == TANH:
-        for t in range(count):
-            A[o + t] = np.tanh(Z[o + t])
     elif code == SIGMOID:
         sigmoid(Z, A, o, count)
     elif code == SOFTMAX:
         for i in range(B):
             softmax_row(Z, A, off + i * n, n)
     else:
+        others(code, p, Z, A, o, count)
+
+
+@njit(fastmath=FASTMATH)
+def others(code: int, p: float, Z: np.ndarray, A: np.ndarray, o: Any, count: Any) -> None:
+    """A = f(Z) for identity and tanh (a loop each), and the rest (a branch per element)."""
+    if code == IDENTITY:
+        for t in range(count):
+            A[o + t] = Z[o + t]
+    elif code == TANH:
+        for t in range(count):
+            A[o + t] = np.tanh(Z[o + t])
+    else:
         for t in range(count):
             A[o + t] = value(code, p, Z[o + t])
 
 
 @njit(fastmath=FASTMATH)
-def relu(Z: np.ndarray, A: np.ndarray, o: int, count: int) -> None:
+def relu(Z: np.ndarray, A: np.ndarray, o: Any, count: Any) -> None:
     """A = max(Z, 0) over ``count`` entries at ``o``."""
     zero = Z.dtype.type(0)  # typed constants: no float64 on the way
     for t in range(count):
@@ -64,7 +72,7 @@ def relu(Z: np.ndarray, A: np.ndarray, o: int, count: int) -> None:
 
 
 @njit(fastmath=FASTMATH)
-def sigmoid(Z: np.ndarray, A: np.ndarray, o: int, count: int) -> None:
+def sigmoid(Z: np.ndarray, A: np.ndarray, o: Any, count: Any) -> None:
     """A = (1 + tanh(Z / 2)) / 2 over ``count`` entries at ``o``."""
     one, half = Z.dtype.type(1), Z.dtype.type(0.5)
     for t in range(count):
@@ -123,8 +131,8 @@ def backward(code: int, p: float, G: np.ndarray, g_off: int, Z: np.ndarray, A: n
 
 
 @njit(fastmath=FASTMATH)
-def tanh_based_backward(sigmoid: bool, G: np.ndarray, go: int, A: np.ndarray, D: np.ndarray, o: int,
-                        count: int) -> None:
+def tanh_based_backward(sigmoid: bool, G: np.ndarray, go: Any, A: np.ndarray, D: np.ndarray, o: Any,
+                        count: Any) -> None:
     """D = G (1 - A^2) for tanh; G A - G A A for the sigmoid, as the NumPy engine rounds it."""
     one = G.dtype.type(1)
     if sigmoid:

@@ -134,9 +134,9 @@ class CompiledEngine:
         rows = np.arange(X.shape[0], dtype=np.int64)
         self._ensure_buffers(X.shape[0])
         w = np.empty(0, self.dtype) if scale is None else np.ascontiguousarray(scale, self.dtype)
-        total, weight = run.gradient(flat(X), Y, w, scale is not None, rows, 0, X.shape[0], self.theta,
-                                     self.grad, self.layers, self.params, self.loss_code, self.fused,
-                                     *self._work)
+        total, weight = run.gradient(flat(X), Y, w, scale is not None, rows, 0, X.shape[0],
+                                     self.theta, self.grad, self.layers, self.params, self.loss_code,
+                                     self.fused, *self._work)
         penalty = run.decay_and_norms(self.theta, self.grad, self.layers, self.l2, self.l1,
                                       self.step_norms)
         return float(total / weight + penalty) if weight > 0 else float(penalty)
@@ -149,8 +149,9 @@ class CompiledEngine:
         self._ensure_buffers(int(np.max(np.diff(starts))) if starts.shape[0] > 1 else 1)
         kind, m, v, hyper = optimizer_arrays(optimizer, self.theta)  # type: ignore[arg-type]
         w = minibatches.w
+        weights = w if w is not None else np.empty(0, self.dtype)
         taken, status = run.run(
-            flat(minibatches.X), minibatches.Y, w if w is not None else np.empty(0, self.dtype), w is not None,
+            flat(minibatches.X), minibatches.Y, weights, w is not None,
             order, starts, first, last, self.theta, self.grad, m, v, self.layers, self.params,
             self.loss_code, self.fused, kind, optimizer.t, lrs, hyper, self.l2, self.l1,  # type: ignore[union-attr]
             *self._work, self._sums, self._layer_sums, self.step_norms)

@@ -74,8 +74,10 @@ def output_delta(loss, fused, code, p, Z, A, D, off, B, k, Y, rows, start):  # t
         for j in range(k):
             if fused:
                 D[at + j] = (A[at + j] - Y[r, j]) * (2.0 / (B * k) if loss == MSE else 1.0 / B)
-            else:  # the squared errors' dLoss/da (as Loss.grad_a rounds it)
-                D[at + j] = (A[at + j] - Y[r, j]) * (2.0 / (B * k)) if loss == MSE else (A[at + j] - Y[r, j]) / B
+            elif loss == MSE:  # the squared errors' dLoss/da (as Loss.grad_a rounds it)
+                D[at + j] = (A[at + j] - Y[r, j]) * (2.0 / (B * k))
+            else:
+                D[at + j] = (A[at + j] - Y[r, j]) / B
     if not fused:
         activation.backward(code, p, D, off, Z, A, D, off, B, k)
 
