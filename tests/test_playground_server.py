@@ -281,7 +281,8 @@ def test_the_session_trains_with_its_fit_options_and_the_export_writes_them():
     assert (stepper.loss.name, stepper.batch_size, stepper.l2) == ("cross_entropy", 7, 0.01)
     code = python_code(session)
     assert ("loss='cross_entropy',\n" + " " * 26 + "optimizer=dp.SGD(lr=0.3),\n") in code
-    assert "batch_size=7,\n" in code and "l2=0.01)\n" in code
+    assert "batch_size=7,\n" in code and "l2=0.01,\n" in code
+    assert f"engine={session.stepper.engine_name!r})\n" in code  # named: auto may differ
 
 
 def test_exported_code_of_a_diverged_run_says_so_and_names_no_fit_call():
@@ -413,7 +414,7 @@ def test_reset_train_step_and_export_over_http(server):
     assert answer["state"]["steps"] == 15 and len(answer["state"]["step"]["layers"]) == 2
     status, headers, code = _request(server, "/api/export/code?session=http-1")
     assert status == 200 and 'filename="playground_run.py"' in headers["Content-Disposition"]
-    assert b"for _ in range(15)" in code
+    assert b"for _ in range(15)" in code or b"result = stepper.run(15)" in code
     status, headers, model = _request(server, "/api/export/model?session=http-1")
     assert status == 200 and headers["Content-Type"] == "application/octet-stream"
     assert model[:2] == b"PK"

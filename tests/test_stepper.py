@@ -11,22 +11,26 @@ def _moons(n=100):
     return data.X, data.y
 
 
-@pytest.mark.parametrize(("batch_norm", "batch_size", "optimizer", "dtype"), [
-    (False, 10, "sgd", np.float64),
-    (True, 7, "adam", np.float64),
-    (False, "full", "sgd", np.float32),
-    (True, 9, "sgd", np.float32),  # 100 = 11 * 9 + 1: BatchNorm skips the 1-sample batch
-    (False, 1, "adam", np.float32),
+@pytest.mark.parametrize(("batch_norm", "batch_size", "optimizer", "dtype", "engine"), [
+    (False, 10, "sgd", np.float64, "numpy"),
+    (True, 7, "adam", np.float64, "numpy"),
+    (False, "full", "sgd", np.float32, "numpy"),
+    (True, 9, "sgd", np.float32, "numpy"),  # 100 = 11 * 9 + 1: BatchNorm skips the 1-sample batch
+    (False, 1, "adam", np.float32, "numpy"),
+    (False, 10, "sgd", np.float64, "compiled"),  # the kernel's steps, one call each: fit's
+    (False, 7, "adam", np.float32, "compiled"),
 ])
-def test_whole_epochs_of_steps_equal_fit_bit_for_bit(batch_norm, batch_size, optimizer, dtype):
+def test_whole_epochs_of_steps_equal_fit_bit_for_bit(batch_norm, batch_size, optimizer, dtype, engine):
+    if engine == "compiled":
+        pytest.importorskip("numba")
     X, y = _moons()
     fitted = dp.MLP([2, 5, 4, 1], activation="tanh", seed=3, batch_norm=batch_norm, dtype=dtype)
     stepped = fitted.copy()
     fitted.fit(X, y, loss="binary_cross_entropy", optimizer=dp.optim.get_optimizer(optimizer, lr=0.05),
-               engine="numpy", batch_size=batch_size, epochs=3, l2=1e-3)
+               engine=engine, batch_size=batch_size, epochs=3, l2=1e-3)
     stepper = dp.BatchStepper(stepped, X, y, loss="binary_cross_entropy",
                               optimizer=dp.optim.get_optimizer(optimizer, lr=0.05),
-                              batch_size=batch_size, l2=1e-3)
+                              batch_size=batch_size, l2=1e-3, engine=engine)
     for _ in range(3 * stepper.batches_per_epoch):
         assert stepper.step().taken
     assert stepper.epoch == 3 and stepper.epochs_done == 3.0
@@ -102,7 +106,7 @@ def test_a_cosine_schedule_given_total_epochs_follows_fit():
     stepped = fitted.copy()
     fitted.fit(X, y, engine="numpy", optimizer=dp.SGD(lr=0.2, schedule="cosine"), batch_size=25, epochs=4)
     stepper = dp.BatchStepper(stepped, X, y, optimizer=dp.SGD(lr=0.2, schedule="cosine"),
-                              batch_size=25, total_epochs=4)
+                              batch_size=25, total_epochs=4, engine="numpy")
     lrs = []
     for _ in range(16):
         stepper.step()
@@ -134,3 +138,48 @@ def test_bad_data_and_batch_norm_with_one_row_batches_are_refused():
         dp.BatchStepper(dp.MLP([2, 3, 1], seed=0), X[:, :1], y)
     with pytest.raises(ValueError, match="batch normalization needs at least 2"):
         dp.BatchStepper(dp.MLP([2, 3, 1], seed=0, batch_norm=True), X, y, batch_size=1)
+
+
+# -- several steps at once: BatchStepper.run ---------------------------------------------------
+def _stepper(engine, seed=4):
+    X, y = np.random.default_rng(seed).normal(size=(50, 2)), np.arange(50) % 2
+    net = dp.MLP([2, 6, 1], activation="tanh", seed=seed, dtype=np.float64)
+    return dp.BatchStepper(net, X, y, loss="binary_cross_entropy", optimizer=dp.SGD(lr=0.1, momentum=0.5),
+                           batch_size=8, engine=engine), X, y
+
+
+def test_a_run_takes_the_steps_of_as_many_step_calls():
+    stepped, _, _ = _stepper("numpy")
+    run, _, _ = _stepper("numpy")
+    norms = [stepped.step().grad_norms for _ in range(17)]
+    result = run.run(17)
+    assert result.steps == 17 and result.taken and run.steps == 17 and run.epoch == stepped.epoch == 2
+    np.testing.assert_array_equal(run.net.theta, stepped.net.theta)
+    np.testing.assert_allclose(result.grad_norms, np.sqrt(np.mean(np.square(norms), axis=0)), rtol=1e-12)
+
+
+def test_a_compiled_run_crosses_epochs_as_fit_does():
+    pytest.importorskip("numba")
+    from deltaprop.engine.compiled.engine import build_kernels
+
+    build_kernels(np.float64)  # "auto" in a stepper uses the kernels only once built
+    run, X, y = _stepper("auto")
+    assert run.engine_name == "compiled"
+    results = [run.run(k) for k in (3, 9, 9, 14)]  # 35 steps = 5 epochs of 7, cut anywhere
+    assert [r.steps for r in results] == [3, 9, 9, 14] and run.epoch == 5 and run.steps == 35
+    fitted = dp.MLP([2, 6, 1], activation="tanh", seed=4, dtype=np.float64)
+    fitted.fit(X, y, loss="binary_cross_entropy", optimizer=dp.SGD(lr=0.1, momentum=0.5), batch_size=8,
+               epochs=5, engine="numpy")
+    np.testing.assert_allclose(run.net.theta, fitted.theta, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "auto"])
+def test_a_run_ends_at_a_refused_step_or_its_time(engine):
+    stepper, _, _ = _stepper(engine)
+    assert stepper.run(10**6, seconds=0.05).steps < 10**6  # the time budget ends it
+    X, y = np.random.default_rng(0).normal(size=(20, 2)), np.arange(20) % 2
+    net = dp.MLP([2, 6, 1], seed=0, dtype=np.float64)
+    diverging = dp.BatchStepper(net, X, y * 1e6, loss="squared_error", optimizer=dp.SGD(lr=1e30),
+                                batch_size=4, engine=engine)
+    result = diverging.run(100)
+    assert not result.taken and result.steps >= 1 and diverging.steps == result.steps

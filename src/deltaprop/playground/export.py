@@ -36,7 +36,8 @@ def python_code(session: Session) -> str:
     steps, per_epoch = session.steps, session.stepper.batches_per_epoch
     activation = output_activation(c)
     whole, rest = divmod(steps, per_epoch)
-    options = _keywords_code(stepper_keywords(fit_options(c)))
+    engine = session.stepper.engine_name  # named: "auto" might choose the other, to rounding
+    options = _keywords_code({**stepper_keywords(fit_options(c)), "engine": engine})
     if session.diverged:  # fit would restore the epoch's start; the stepper refused one step
         fit_note = ("# The run diverged: its last step was refused (result.taken is False) and "
                     "the weights\n# are those before it, as on the page.\n")
@@ -66,12 +67,21 @@ net = dp.MLP({c.layer_sizes}, activation={c.activation!r}, output_activation={ac
              batch_norm={c.bn}, seed={c.seed}, dtype=np.float64)
 stepper = dp.BatchStepper(net, X_train, y_train,
                           {stepper_options})
-for _ in range({steps}):  # {whole} epochs of {per_epoch} minibatches and {rest} more
-    result = stepper.step()
+{_replay_lines(engine, steps, whole, per_epoch, rest)}
 {fit_note}
 {_score_lines(c)}
 dp.save(net, "playground.dp")
 '''
+
+
+def _replay_lines(engine: str, steps: int, whole: int, per_epoch: int, rest: int) -> str:
+    """The steps again: one at a time on the NumPy engine (each result holds the deltas), as
+    one run on the compiled engine (the page's requests were runs; the same steps, bit for bit)."""
+    if engine == "compiled":
+        return (f"result = stepper.run({steps})  # {whole} epochs of {per_epoch} minibatches and "
+                f"{rest} more")
+    return (f"for _ in range({steps}):  # {whole} epochs of {per_epoch} minibatches and {rest} more\n"
+            "    result = stepper.step()")
 
 
 def _keywords_code(keywords: dict[str, Any]) -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import math
-import time
 from typing import Any
 
 import numpy as np
@@ -119,18 +118,10 @@ class Session:
         """
         if self.diverged:
             return
-        deadline = time.perf_counter() + max_ms / 1000.0
-        squared = np.zeros(len(self.net.dense_layers))
-        n = 0
-        for _ in range(min(max_steps, MAX_STEPS_PER_REQUEST)):
-            result = self._step()
-            if not result.taken:
-                break
-            squared += result.grad_norms**2
-            n += 1
-            if time.perf_counter() >= deadline:
-                break
-        self._record(np.sqrt(squared / n) if n else np.full(len(squared), np.nan))
+        result = self.stepper.run(min(max_steps, MAX_STEPS_PER_REQUEST), max_ms / 1000.0)
+        if not result.taken:
+            self._diverged()
+        self._record(result.grad_norms)
 
     def step(self) -> StepResult | None:
         """One minibatch; its result (None when training had already diverged)."""
@@ -144,10 +135,14 @@ class Session:
         """One stepper step; a refused one ends the run with the sentence the page shows."""
         result = self.stepper.step()
         if not result.taken:
-            self.diverged = (f"training diverged at step {self.steps}: the gradient is not finite "
-                             f"or would overflow the weights, so that step was not taken. Lower "
-                             f"the learning rate (now {self.config.lr:g}) and reset.")
+            self._diverged()
         return result
+
+    def _diverged(self) -> None:
+        """The run ends, with the sentence the page shows."""
+        self.diverged = (f"training diverged at step {self.steps}: the gradient is not finite "
+                         f"or would overflow the weights, so that step was not taken. Lower "
+                         f"the learning rate (now {self.config.lr:g}) and reset.")
 
     def _record(self, grad_norms: Array) -> None:
         """One history entry per request; every other one is dropped when there are too many."""

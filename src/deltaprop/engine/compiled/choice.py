@@ -86,9 +86,11 @@ def _has_batch_hook(callback: Any) -> bool:
 
 
 def choose(engine: str, net: Any, loss: Any, optimizer: Any, *, batch_size: int, steps: int,
-           reduction: Any = None, callbacks: Sequence[Any] = ()) -> tuple[str, str]:
+           reduction: Any = None, callbacks: Sequence[Any] = (), build: bool = True) -> tuple[str, str]:
     """The engine that runs (``"numpy"`` or ``"compiled"``) and why "auto" chose NumPy ("" when
-    it did not, or when it was asked for).
+    it did not, or when it was asked for). ``steps`` is the run's length (what it would cost
+    on NumPy); with ``build=False`` "auto" takes the compiled engine only when its kernels are
+    built (then whatever ``steps``), never building them.
 
     Raises
     ------
@@ -104,8 +106,11 @@ def choose(engine: str, net: Any, loss: Any, optimizer: Any, *, batch_size: int,
             raise ValueError(f"engine='compiled' cannot train this model: {reason}; use "
                              "engine='auto' (or 'numpy') for the NumPy engine")
         return _loaded("compiled", "")
+    if not build and reason is None and not _kernels_ready(net.dtype):
+        reason = "the compiled kernels are not built yet (`deltaprop build-kernels` builds them)"
     limits = [c.seconds for c in callbacks if isinstance(c, TimeLimit)]
-    reason = reason or _worth_compiling(net, batch_size, steps, min(limits, default=math.inf))
+    if build:
+        reason = reason or _worth_compiling(net, batch_size, steps, min(limits, default=math.inf))
     return ("numpy", reason) if reason else _loaded("compiled", "")
 
 

@@ -127,6 +127,18 @@ class CompiledEngine:
             return EpochStats(math.nan, np.full(len(squared), math.nan), math.nan, True)
         return EpochStats(mean, np.sqrt(np.array(squared) / taken), math.sqrt(sum(squared) / taken), False)
 
+    def run_loss(self) -> float:
+        """The loss of the steps of the runs since :meth:`begin` (one step: its loss), with the
+        decay term; recorded before each update, a refused step's included."""
+        return epoch_mean(*map(float, self._sums))
+
+    def deltas(self, rows: int) -> list[Array]:
+        """delta_l of every layer for the last minibatch (of ``rows`` rows), as copies of shape
+        (rows, n_l)."""
+        D = self._work[2]
+        return [D[start * rows:(start + n) * rows].reshape(rows, n).copy()
+                for start, n in zip(self.layers[:, codes.WORK_OFFSET], self.layers[:, codes.N_OUT])]
+
     # -- one batch, no update (the gradient check) ------------------------------------------
     def loss_and_gradient(self, X: Array, Y: Array, scale: Array | None = None) -> float:
         """The batch's loss (the weighted mean with ``scale``) with the decay term, and its
