@@ -166,6 +166,54 @@ def test_layers_large_enough_for_blas(dtype):
     _assert_same(results, dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("batch_size, optimizer", [(9, "momentum"), (5, "adam"), ("full", "sgd")])
+def test_batchnorm_between_dense_layers_and_their_activations(dtype, batch_size, optimizer):
+    """MLP(batch_norm=True): Dense -> BatchNorm -> activation; 90 = 10 * 9 (no short batch);
+    the running statistics end equal too. The biases of the dense layers under a BatchNorm are
+    left out of the comparison: their gradient is 0 but for rounding, which Adam's normalized
+    step turns into steps of size lr on either engine (they change no output)."""
+    results = []
+    for engine in ("numpy", "compiled"):
+        net = dp.MLP([5, 8, 6, 3], activation="relu", batch_norm=True, seed=2, dtype=dtype)
+        X, labels = _data()
+        dp.fit(net, X, labels, loss="cross_entropy", optimizer=OPTIMIZERS[optimizer](), epochs=3,
+               batch_size=batch_size, engine=engine, l2=1e-3)
+        results.append(net)
+    numpy_net, compiled_net = results
+    tol = TOLERANCE[dtype]
+    compared = np.ones(numpy_net.theta.size, bool)
+    for name, part in numpy_net.parameter_slices.items():
+        if name.endswith(".b") and name != f"layers.{len(numpy_net.layers) - 1}.b":
+            compared[part] = False  # a bias under a BatchNorm
+    difference = np.abs(compiled_net.theta - numpy_net.theta)[compared].max()
+    assert difference / np.abs(numpy_net.theta).max() <= tol
+    for a, b in zip(numpy_net.batchnorm_layers, compiled_net.batchnorm_layers):
+        if optimizer != "adam":  # (the running mean follows those biases)
+            np.testing.assert_allclose(b.running_mean, a.running_mean, rtol=100 * tol, atol=tol)
+        np.testing.assert_allclose(b.running_var, a.running_var, rtol=100 * tol, atol=tol)
+    assert compiled_net.history.engine == "compiled"
+
+
+def test_batchnorm_skips_a_one_row_last_batch_as_the_numpy_engine_does():
+    X, labels = _data(n=91)  # 91 = 10 * 9 + 1: the one-row batch sits out, on both engines
+    nets = [dp.MLP([5, 4, 3], batch_norm=True, seed=2, dtype=np.float64) for _ in range(2)]
+    for net, engine in zip(nets, ("numpy", "compiled")):
+        dp.fit(net, X, labels, loss="cross_entropy", optimizer=dp.SGD(0.1), epochs=2, batch_size=9,
+               engine=engine)
+    np.testing.assert_allclose(nets[1].theta, nets[0].theta, rtol=1e-12, atol=1e-14)
+
+
+def test_the_gradient_check_passes_on_the_compiled_batchnorm():
+    X, labels = _data(n=12)
+    net = dp.MLP([5, 6, 4, 3], activation="tanh", batch_norm=True, seed=1, dtype=np.float64)
+    before = [layer.running_mean.copy() for layer in net.batchnorm_layers]
+    report = dp.gradcheck(net, X, labels, loss="cross_entropy", engine="compiled")
+    assert report.passed, report
+    for layer, mean in zip(net.batchnorm_layers, before):  # the check trains nothing
+        np.testing.assert_array_equal(layer.running_mean, mean)
+
+
 def test_the_delta_rule_is_a_compiled_run():
     """One sigmoid unit, squared error, online SGD: the notes' delta rule, on both engines."""
     results = _train_both([5, 1], np.float64, {"loss": "squared_error", "optimizer": lambda: dp.SGD(lr=0.5),
@@ -286,8 +334,8 @@ def test_checkpoint_and_resume_continue_a_compiled_run(tmp_path):
 
 # -- which engine runs -------------------------------------------------------------------------
 @pytest.mark.parametrize("layers, name", [
-    (lambda: [dp.Dense(5, 4), dp.BatchNorm(4), dp.ActivationLayer("relu"), dp.Dense(4, 3)], "BatchNorm"),
     (lambda: [dp.Dense(5, 4, "relu"), dp.Dropout(0.2), dp.Dense(4, 3)], "Dropout"),
+    (lambda: [dp.Dense(5, 4, "tanh"), dp.ActivationLayer("relu"), dp.Dense(4, 3)], "both in a dense layer"),
 ])
 def test_layers_the_kernels_lack_are_named(layers, name):
     X, labels = _data()
@@ -296,6 +344,17 @@ def test_layers_the_kernels_lack_are_named(layers, name):
     assert history.engine == "numpy" and name in history.engine_reason
     with pytest.raises(ValueError, match=f"engine='compiled' cannot train this model: .*{name}"):
         dp.fit(net, X, labels, loss="cross_entropy", epochs=1, engine="compiled")
+
+
+def test_a_chain_the_kernels_do_not_take_is_named():
+    from deltaprop.engine.compiled.structure import units
+
+    assert "ends with a BatchNorm" in units([dp.Dense(5, 4), dp.BatchNorm(4)])
+    assert "Dropout" in units([dp.Dense(5, 4), dp.Dropout(0.5), dp.Dense(4, 2)])
+    found = units([dp.Dense(5, 4), dp.BatchNorm(4), dp.ActivationLayer("tanh"), dp.Dense(4, 2),
+                   dp.ActivationLayer("sigmoid")])
+    assert [(unit.index, unit.norm is not None, unit.activation.name) for unit in found] == [
+        (0, True, "tanh"), (3, False, "sigmoid")]
 
 
 def test_user_defined_parts_are_named():

@@ -19,6 +19,7 @@ def _moons(n=100):
     (False, 1, "adam", np.float32, "numpy"),
     (False, 10, "sgd", np.float64, "compiled"),  # the kernel's steps, one call each: fit's
     (False, 7, "adam", np.float32, "compiled"),
+    (True, 9, "sgd", np.float32, "compiled"),  # BatchNorm, its 1-sample batch skipped, compiled
 ])
 def test_whole_epochs_of_steps_equal_fit_bit_for_bit(batch_norm, batch_size, optimizer, dtype, engine):
     if engine == "compiled":

@@ -127,7 +127,6 @@ class ArraySource:
         fresh = copy.copy(self)
         fresh._copies, fresh._views = None, None
         if engine_gathers:
-            assert self.min_batch == 1, "an engine that gathers its rows visits every row"
             fresh.copy_once, fresh.engine_gathers = False, True
         return fresh
 
@@ -146,8 +145,11 @@ class ArraySource:
             order = epoch_order(n, self.batch_size, rng, self.shuffle)
             rows = cut(n, self.batch_size, order, self.min_batch)
             plan: dict[str, Any] = {}
-            if self.engine_gathers:  # every row visited (no BatchNorm skipping a last one)
-                plan = {"order": np.arange(n) if order is None else order, "batch": self.batch_size}
+            if self.engine_gathers:  # the rows cut visits: a last batch below min_batch sits out
+                last = n % self.batch_size
+                visited = n - last if 0 < last < self.min_batch else n
+                visits = np.arange(n) if order is None else order
+                plan = {"order": visits[:visited], "batch": self.batch_size}
             return Epoch(self.Y, self.w, (Minibatches(self.X, self.Y, self.w, rows, **plan),))
         X, Y, w = self._shuffled(rng.permutation(n))  # the draw minibatch_indices would make
         in_order = minibatch_indices(n, self.batch_size, rng, shuffle=False, min_batch=self.min_batch)

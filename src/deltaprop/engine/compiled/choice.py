@@ -1,10 +1,11 @@
 """Which engine a training run gets, and why: ``fit(engine="auto" | "numpy" | "compiled")``.
 
 The compiled engine (:mod:`deltaprop.engine.compiled.engine`) covers networks of dense layers
-with built-in activations, the built-in losses, SGD (momentum, Nesterov) and Adam with any
-schedule and clipping, L2 and L1, sample weights, float32 and float64, every batch size and both
-samplings, in one process. The rest runs on the NumPy engine, the reference:
-:func:`uncovered` names what a model has that the kernels do not.
+with built-in activations (and BatchNorm between a dense layer and its activation), the
+built-in losses, SGD (momentum, Nesterov) and Adam with any schedule and clipping, L2 and L1,
+sample weights, float32 and float64, every batch size and both samplings, in one process. The
+rest runs on the NumPy engine, the reference: :func:`uncovered` names what a model has that the
+kernels do not.
 
 ``"auto"`` runs the compiled engine where it is covered and worth it. Compiling the kernels
 takes seconds the first time (then they load from Numba's disk cache in a fraction of one), so
@@ -24,8 +25,8 @@ import numpy as np
 from deltaprop.callbacks.base import Callback
 from deltaprop.callbacks.stopping import TimeLimit
 from deltaprop.engine.compiled.codes import ACTIVATION_CODES, LOSS_CODES
+from deltaprop.engine.compiled.structure import units
 from deltaprop.engine.threads import step_flops
-from deltaprop.layers import Dense
 from deltaprop.losses import LOSSES
 from deltaprop.optim import SGD, Adam
 
@@ -57,11 +58,11 @@ def uncovered(net: Any, loss: Any, optimizer: Any, reduction: Any = None,
     optimizer None: a backward pass without updates)."""
     if not numba_installed():
         return "Numba is not installed (pip install 'deltaprop[fast]')"
-    others = sorted({type(layer).__name__ for layer in net.layers if not isinstance(layer, Dense)})
-    if others:
-        return f"the network has {', '.join(others)} layers, which only the NumPy engine runs"
-    custom = [layer.activation.name for layer in net.layers if layer.activation.name not in ACTIVATION_CODES
-              or type(layer.activation).__module__ != "deltaprop.activations"]
+    found = units(net.layers)
+    if isinstance(found, str):
+        return found
+    custom = [unit.activation.name for unit in found if unit.activation.name not in ACTIVATION_CODES
+              or type(unit.activation).__module__ != "deltaprop.activations"]
     if custom:
         return f"the activation {custom[0]!r} is user-defined"
     if type(loss) not in LOSSES.values() or loss.name not in LOSS_CODES:

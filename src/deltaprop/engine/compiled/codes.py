@@ -26,6 +26,11 @@ NO_UPDATE, SGD, MOMENTUM, NESTEROV, ADAM = range(5)
 RAN, DIVERGED = 0, 1
 
 # columns of the layer table handed to the kernels, one row per dense layer (BLAS_ROWS: the
-# minibatch size from which the layer's products go to BLAS)
-W_OFFSET, B_OFFSET, N_IN, N_OUT, ACTIVATION, WORK_OFFSET, BLAS_ROWS = range(7)
-LAYER_COLUMNS = 7
+# minibatch size from which the layer's products go to BLAS; NORMALIZED: 1 when a BatchNorm sits
+# between the layer and its activation, whose gamma and beta are at GAMMA_OFFSET in theta and
+# whose running mean and variance at STATS_OFFSET in the flat statistics)
+(W_OFFSET, B_OFFSET, N_IN, N_OUT, ACTIVATION, WORK_OFFSET, BLAS_ROWS, NORMALIZED, GAMMA_OFFSET,
+ STATS_OFFSET) = range(10)
+# columns of the parameter table, one row per dense layer: the activation's parameter, and the
+# BatchNorm's eps and momentum
+ACTIVATION_PARAMETER_COLUMN, EPS, MOMENTUM = range(3)

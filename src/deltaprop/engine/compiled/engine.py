@@ -24,12 +24,13 @@ import numpy as np
 import scipy.linalg.cython_blas  # noqa: F401  (the kernels' BLAS: loaded now, where thread limits see it)
 
 from deltaprop.data.batches import Minibatches
-from deltaprop.engine.compiled import activation, cache, codes, dense, run, update
+from deltaprop.engine.compiled import activation, batchnorm, cache, codes, dense, run, update
 from deltaprop.engine.compiled import loss as loss_kernels
+from deltaprop.engine.compiled.structure import units
 from deltaprop.engine.compiled.update import HYPER
 from deltaprop.engine.reduction import Hook
 from deltaprop.engine.step import EpochStats, EpochTally, Trainable
-from deltaprop.layers import Dense
+from deltaprop.layers import BatchNorm, Dense
 from deltaprop.losses import Loss, SquaredError
 from deltaprop.optim import SGD, Adam, Optimizer
 from deltaprop.optim.schedules import Constant, Cosine, InverseScaling, StepDecay
@@ -74,7 +75,9 @@ class CompiledEngine:
         self.build_seconds = build_kernels(net.dtype) if build else 0.0  # before the run's clock
         self.l2, self.l1 = float(l2), float(l1)
         self.theta, self.grad, self.dtype = net.theta, net.grad, net.dtype
-        self.layers, self.params = layer_table(net)
+        self.layers, self.params, self.norms = layer_table(net)
+        self.stats = np.zeros(2 * sum(norm.n_out for norm in self.norms), net.dtype)  # type: ignore[misc]
+        self._saved_stats = np.empty_like(self.stats)
         self.loss_code = codes.LOSS_CODES[loss.name]
         self.fused = bool(loss.fused and net.output_layer.activation.name == loss.output_activation)
         self.tally = EpochTally([0.0] * self.layers.shape[0])
@@ -146,9 +149,10 @@ class CompiledEngine:
         rows = np.arange(X.shape[0], dtype=np.int64)
         self._ensure_buffers(X.shape[0])
         w = np.empty(0, self.dtype) if scale is None else np.ascontiguousarray(scale, self.dtype)
+        self._stats_in()
         total, weight = run.gradient(flat(X), Y, w, scale is not None, rows, 0, X.shape[0],
                                      self.theta, self.grad, self.layers, self.params, self.loss_code,
-                                     self.fused, *self._work)
+                                     self.fused, *self._work, self.stats)
         penalty = run.decay_and_norms(self.theta, self.grad, self.layers, self.l2, self.l1,
                                       self.step_norms)
         return float(total / weight + penalty) if weight > 0 else float(penalty)
@@ -162,12 +166,31 @@ class CompiledEngine:
         kind, m, v, hyper = optimizer_arrays(optimizer, self.theta)  # type: ignore[arg-type]
         w = minibatches.w
         weights = w if w is not None else np.empty(0, self.dtype)
+        self._stats_in()
         taken, status = run.run(
             flat(minibatches.X), minibatches.Y, weights, w is not None,
             order, starts, first, last, self.theta, self.grad, m, v, self.layers, self.params,
             self.loss_code, self.fused, kind, optimizer.t, lrs, hyper, self.l2, self.l1,  # type: ignore[union-attr]
-            *self._work, self._sums, self._layer_sums, self.step_norms)
+            *self._work, self.stats, self._saved_stats, self._sums, self._layer_sums, self.step_norms)
+        self._stats_out()
         return int(taken), int(status)
+
+    def _stats_in(self) -> None:
+        """The BatchNorms' running statistics into the kernels' flat ``stats`` (mean, then
+        variance, per layer); :meth:`_stats_out` puts them back."""
+        at = 0
+        for norm in self.norms:
+            n = norm.running_mean.shape[0]  # type: ignore[union-attr]
+            self.stats[at:at + n], self.stats[at + n:at + 2 * n] = norm.running_mean, norm.running_var
+            at += 2 * n
+
+    def _stats_out(self) -> None:
+        at = 0
+        for norm in self.norms:
+            n = norm.running_mean.shape[0]  # type: ignore[union-attr]
+            norm.running_mean[...] = self.stats[at:at + n]  # type: ignore[index]
+            norm.running_var[...] = self.stats[at + n:at + 2 * n]  # type: ignore[index]
+            at += 2 * n
 
     def arguments(self, minibatches: Minibatches) -> tuple[Any, ...]:
         """A run's kernel arguments (for asking whether its compiled code is cached)."""
@@ -178,7 +201,8 @@ class CompiledEngine:
         return (flat(minibatches.X), minibatches.Y, w if w is not None else np.empty(0, self.dtype),
                 w is not None, order, starts, 0, 0, self.theta, self.grad, m, v, self.layers,
                 self.params, self.loss_code, self.fused, kind, 0, np.zeros(1), hyper, self.l2,
-                self.l1, *self._work, self._sums, self._layer_sums, self.step_norms)
+                self.l1, *self._work, self.stats, self._saved_stats, self._sums, self._layer_sums,
+                self.step_norms)
 
     def _advance(self, optimizer: Optimizer, taken: int, lrs: Array, first: int) -> None:
         """The optimizer's step count and learning rate, and the tally, after ``taken`` steps."""
@@ -194,9 +218,13 @@ class CompiledEngine:
         widths = self.layers[:, codes.N_OUT]
         n_in = self.layers[:, codes.N_IN]
         size = rows * int(widths.sum())
-        # Z, A, D (z_l, a_l, delta_l of every layer), G (the gradient handed down), gathered
+        # Z, A, D (z_l, a_l, delta_l of every layer), G (the gradient handed down), gathered,
+        # T and S (a BatchNorm's z_tilde and 1 / sqrt(var + eps))
+        normalized = self.layers[:, codes.NORMALIZED] == 1
         self._work = (np.empty(size, self.dtype), np.empty(size, self.dtype), np.empty(size, self.dtype),
-                      np.empty(rows * int(n_in.max()), self.dtype), np.empty(rows * int(n_in[0]), self.dtype))
+                      np.empty(rows * int(n_in.max()), self.dtype), np.empty(rows * int(n_in[0]), self.dtype),
+                      np.empty(size if normalized.any() else 0, self.dtype),
+                      np.empty(int(widths.sum()), self.dtype))
         self._buffers_rows = rows
 
 
@@ -205,21 +233,29 @@ def flat(X: Array) -> Array:
     return np.ascontiguousarray(X).reshape(-1)
 
 
-def layer_table(net: Trainable) -> tuple[Array, Array]:
-    """The kernels' table of the dense layers (one row each: offsets of W and b in theta, the
-    widths, the activation's code, the offset of its workspaces, the batch size from which
-    BLAS multiplies) and each activation's parameter."""
+def layer_table(net: Trainable) -> tuple[Array, Array, list[BatchNorm]]:
+    """The kernels' table of the network's units (:func:`~.choice.units`; one row each, the
+    columns of :mod:`.codes`: offsets of W and b in theta, the widths, the activation's code,
+    the offset of its workspaces, the batch size from which BLAS multiplies, and the
+    BatchNorm's place), each unit's parameters (the activation's; the BatchNorm's eps and
+    momentum), and the BatchNorm layers in order."""
+    found = units(net.layers)
+    assert not isinstance(found, str), found
     slices = net.layout.slices
-    rows, params, work = [], [], 0
-    for i, layer in enumerate(net.layers):
-        assert isinstance(layer, Dense), "the compiled engine runs dense layers only"
-        W, b = slices[f"layers.{i}.W"], slices[f"layers.{i}.b"]
-        name = layer.activation.name
+    rows, params, norms, work, stats = [], [], [], 0, 0
+    for unit in found:
+        layer, norm, name = unit.dense, unit.norm, unit.activation.name
+        W, b = slices[f"layers.{unit.index}.W"], slices[f"layers.{unit.index}.b"]
+        gamma = slices[f"layers.{unit.index + 1}.gamma"].start if norm else 0
         rows.append([W.start, b.start, layer.n_in, layer.n_out, codes.ACTIVATION_CODES[name], work,
-                     -(-BLAS_MACS // (layer.n_in * layer.n_out))])
-        params.append(float(getattr(layer.activation, codes.ACTIVATION_PARAMETER.get(name, ""), 0.0)))
+                     -(-BLAS_MACS // (layer.n_in * layer.n_out)), int(norm is not None), gamma, stats])
+        parameter = float(getattr(unit.activation, codes.ACTIVATION_PARAMETER.get(name, ""), 0.0))
+        params.append([parameter, norm.eps if norm else 0.0, norm.momentum if norm else 0.0])
+        if norm is not None:
+            norms.append(norm)
+            stats += 2 * layer.n_out
         work += layer.n_out
-    return np.array(rows, dtype=np.int64), np.array(params, dtype=np.float64)
+    return np.array(rows, dtype=np.int64), np.array(params, dtype=np.float64), norms
 
 
 def run_plan(minibatches: Minibatches) -> tuple[Array, Array]:
@@ -298,7 +334,8 @@ def example_arguments(dtype: np.dtype[Any]) -> tuple[Any, ...]:
 
 
 _TYPES: dict[str, tuple[Any, ...]] = {}
-KERNEL_SOURCES = [Path(module.__file__) for module in (codes, activation, dense, loss_kernels, update, run)]  # type: ignore[arg-type]
+KERNEL_SOURCES = [Path(module.__file__)  # type: ignore[arg-type]
+                  for module in (codes, activation, batchnorm, dense, loss_kernels, update, run)]
 
 
 def kernel_types(dtype: Any) -> tuple[Any, ...]:

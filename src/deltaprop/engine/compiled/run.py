@@ -13,7 +13,9 @@ For each step s (its rows ``order[starts[s]:starts[s + 1]]``), as the NumPy engi
 
 Layer ``i`` (0-based) is layer l = i + 1 of the notes. Every array is flat (X too): z_l, a_l and
 delta_l are the B x n_l blocks at ``WORK_OFFSET * B`` of ``Z``, ``A`` and ``D``; ``G`` holds the
-gradient handed down; the layer table gives each W and b's offset in theta and grad.
+gradient handed down; the layer table gives each W and b's offset in theta and grad. A layer with
+a BatchNorm before its activation (:mod:`.batchnorm`) keeps z_tilde in ``T`` and 1/sqrt(var +
+eps) in ``S``, z_l in ``Z`` becoming z_hat, and its running statistics in ``stats``.
 """
 
 from __future__ import annotations
@@ -22,15 +24,20 @@ import math
 
 from numba import njit
 
-from deltaprop.engine.compiled import activation, dense, loss, update
+from deltaprop.engine.compiled import activation, batchnorm, dense, loss, update
 from deltaprop.engine.compiled.codes import (
     ACTIVATION,
     B_OFFSET,
     BLAS_ROWS,
     DIVERGED,
+    EPS,
+    GAMMA_OFFSET,
+    MOMENTUM,
     N_IN,
     N_OUT,
+    NORMALIZED,
     RAN,
+    STATS_OFFSET,
     W_OFFSET,
     WORK_OFFSET,
 )
@@ -42,19 +49,22 @@ from deltaprop.engine.compiled.codes import (
 
 
 @njit(inline="always")
-def forward(X, order, start, B, theta, layers, params, Z, A, gathered):  # type: ignore[no-untyped-def]
+def forward(X, order, start, B, theta, layers, params, Z, A, gathered, T, S, stats, update):  # type: ignore[no-untyped-def]
     """z_l and a_l of every layer for the minibatch (rows order[start:start + B] of X)."""
     src, s_off, indexed = X, 0, True
     for i in range(layers.shape[0]):
         n_in, n_out, off = layers[i, N_IN], layers[i, N_OUT], layers[i, WORK_OFFSET] * B
         dense.forward(src, order, start, indexed, s_off, theta, layers[i, W_OFFSET], layers[i, B_OFFSET],
                       n_in, n_out, Z, off, B, gathered, B >= layers[i, BLAS_ROWS])
-        activation.forward(layers[i, ACTIVATION], params[i], Z, A, off, B, n_out)
+        if layers[i, NORMALIZED]:
+            batchnorm.forward(Z, T, S, off, layers[i, WORK_OFFSET], B, n_out, theta, layers[i, GAMMA_OFFSET],
+                              stats, layers[i, STATS_OFFSET], params[i, EPS], params[i, MOMENTUM], update)
+        activation.forward(layers[i, ACTIVATION], params[i, 0], Z, A, off, B, n_out)
         src, s_off, indexed = A, off, False
 
 
 @njit(inline="always")
-def backward(X, order, start, B, theta, grad, layers, params, Z, A, D, G, gathered):  # type: ignore[no-untyped-def]
+def backward(X, order, start, B, theta, grad, layers, params, Z, A, D, G, gathered, T, S):  # type: ignore[no-untyped-def]
     """From delta_L (already in D): dW_l, db_l of every layer, and delta_l of the layers below."""
     for i in range(layers.shape[0] - 1, -1, -1):
         n_in, n_out, off = layers[i, N_IN], layers[i, N_OUT], layers[i, WORK_OFFSET] * B
@@ -67,73 +77,85 @@ def backward(X, order, start, B, theta, grad, layers, params, Z, A, D, G, gather
         dense.weight_gradient(D, off, A, order, start, False, below, grad, w, b, n_in, n_out, B,
                               gathered, blas)
         dense.input_gradient(D, off, theta, w, n_in, n_out, G, B, blas)  # delta below = G f'(z below)
-        activation.backward(layers[i - 1, ACTIVATION], params[i - 1], G, 0, Z, A, D, below, B, n_in)
+        activation.backward(layers[i - 1, ACTIVATION], params[i - 1, 0], G, 0, Z, A, D, below, B, n_in)
+        if layers[i - 1, NORMALIZED]:  # then back through the BatchNorm to the dense layer's z
+            batchnorm.backward(D, T, S, below, layers[i - 1, WORK_OFFSET], B, n_in, theta, grad,
+                               layers[i - 1, GAMMA_OFFSET])
 
 
 @njit(cache=True)
 def gradient(X, Y, w, weighted, order, start, B, theta, grad, layers, params, loss_code, fused,  # type: ignore[no-untyped-def]
-             Z, A, D, G, gathered):
-    """:func:`step_gradient`, called from Python (the gradient check)."""
+             Z, A, D, G, gathered, T, S, stats):
+    """:func:`step_gradient`, called from Python (the gradient check: the running statistics
+    are left alone)."""
     return step_gradient(X, Y, w, weighted, order, start, B, theta, grad, layers, params, loss_code,
-                         fused, Z, A, D, G, gathered)
+                         fused, Z, A, D, G, gathered, T, S, stats, False)
 
 
 @njit(inline="always")
 def step_gradient(X, Y, w, weighted, order, start, B, theta, grad, layers, params, loss_code, fused,  # type: ignore[no-untyped-def]
-                  Z, A, D, G, gathered):
+                  Z, A, D, G, gathered, T, S, stats, update):
     """Forward, delta_L and the recursion for one minibatch: grad holds its gradient (without
     decay); return its (sum of w_i loss_i, sum of w_i) before any update."""
-    forward(X, order, start, B, theta, layers, params, Z, A, gathered)
+    forward(X, order, start, B, theta, layers, params, Z, A, gathered, T, S, stats, update)
     out = layers.shape[0] - 1
     k, off = layers[out, N_OUT], layers[out, WORK_OFFSET] * B
-    loss.output_delta(loss_code, fused, layers[out, ACTIVATION], params[out], Z, A, D, off, B, k, Y,
+    loss.output_delta(loss_code, fused, layers[out, ACTIVATION], params[out, 0], Z, A, D, off, B, k, Y,
                       order, start)
     total, weight = loss.record(loss_code, Z, A, D, off, B, k, Y, order, start, w, weighted)
-    backward(X, order, start, B, theta, grad, layers, params, Z, A, D, G, gathered)
+    backward(X, order, start, B, theta, grad, layers, params, Z, A, D, G, gathered, T, S)
     return total, weight
 
 
 @njit(cache=True)
 def decay_and_norms(theta, grad, layers, l2, l1, step_norms):  # type: ignore[no-untyped-def]
     """:func:`step_decay_and_norms`, called from Python (the gradient check)."""
-    return step_decay_and_norms(theta, grad, layers, l2, l1, step_norms)
+    return step_decay_and_norms(theta, grad, layers, l2, l1, step_norms)[0]
 
 
 @njit(inline="always")
 def step_decay_and_norms(theta, grad, layers, l2, l1, step_norms):  # type: ignore[no-untyped-def]
-    """Weight decay into dW (returns the penalty), and ||(dW_l, db_l)||^2 into step_norms."""
-    penalty = 0.0
+    """Weight decay into dW; ||(dW_l, db_l)||^2 into step_norms. Returns the penalty and the
+    BatchNorms' ||(dgamma, dbeta)||^2 (checked with the step, not reported)."""
+    penalty, other = 0.0, 0.0
     for i in range(layers.shape[0]):
         w, n_w = layers[i, W_OFFSET], layers[i, N_IN] * layers[i, N_OUT]
         if l2 != 0 or l1 != 0:
             penalty += update.decay(theta, grad, w, n_w, l2, l1)
         step_norms[i] = update.squared_norm(grad, w, layers[i, B_OFFSET] + layers[i, N_OUT])
-    return penalty
+        if layers[i, NORMALIZED]:
+            other += batchnorm.squared_norm(grad, layers[i, GAMMA_OFFSET], layers[i, N_OUT])
+    return penalty, other
 
 
 @njit(cache=True)
 def run(X, Y, w, weighted, order, starts, first, last, theta, grad, m, v, layers, params,  # type: ignore[no-untyped-def]
-        loss_code, fused, kind, t, lrs, hyper, l2, l1, Z, A, D, G, gathered,
+        loss_code, fused, kind, t, lrs, hyper, l2, l1, Z, A, D, G, gathered, T, S, stats, saved,
         sums, layer_sums, step_norms):
     """Steps ``first..last-1`` of the run; return (steps taken, RAN or DIVERGED).
 
     ``sums`` gathers the epoch loss's [sum of w_i loss_i plus the penalty per unit of weight,
     sum of w_i, sum of the penalties, steps]; ``layer_sums`` the squared gradient norms of the
-    steps taken, per layer; ``t`` is the optimizer's step count before the run.
+    steps taken, per layer; ``t`` is the optimizer's step count before the run. A refused
+    step leaves the running statistics as before it (``saved``).
     """
     for s in range(first, last):
         start, B = starts[s], starts[s + 1] - starts[s]
+        for e in range(stats.shape[0]):  # (a loop: a slice would be a view, reference-counted)
+            saved[e] = stats[e]
         total, weight = step_gradient(X, Y, w, weighted, order, start, B, theta, grad, layers, params,
-                                      loss_code, fused, Z, A, D, G, gathered)
-        penalty = step_decay_and_norms(theta, grad, layers, l2, l1, step_norms)
+                                      loss_code, fused, Z, A, D, G, gathered, T, S, stats, True)
+        penalty, other = step_decay_and_norms(theta, grad, layers, l2, l1, step_norms)
         sums[0] += total + penalty * weight
         sums[1] += weight
         sums[2] += penalty
         sums[3] += 1
-        squared = 0.0
+        squared = other
         for i in range(step_norms.shape[0]):
             squared += step_norms[i]
         if not math.isfinite(total + penalty) or not update.is_safe(squared, lrs[s], hyper):
+            for e in range(stats.shape[0]):
+                stats[e] = saved[e]
             return s - first, DIVERGED
         for i in range(step_norms.shape[0]):
             layer_sums[i] += step_norms[i]
