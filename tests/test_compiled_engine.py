@@ -214,6 +214,39 @@ def test_the_gradient_check_passes_on_the_compiled_batchnorm():
         np.testing.assert_array_equal(layer.running_mean, mean)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("batch_norm, batch_size", [(False, 7), (True, 9), (False, 1)])
+def test_dropout_draws_the_numpy_engines_masks(dtype, batch_norm, batch_size):
+    """The masks come from the network's generator in the NumPy engine's order, so the weights
+    and the generator's state end the same; then a second fit goes on alike."""
+    nets = []
+    for engine in ("numpy", "compiled"):
+        net = dp.MLP([5, 8, 6, 3], activation="tanh", batch_norm=batch_norm, dropout=0.3, seed=2,
+                     dtype=dtype)
+        X, labels = _data()
+        for _ in range(2):
+            dp.fit(net, X, labels, loss="cross_entropy", optimizer=dp.SGD(0.05, momentum=0.5), epochs=2,
+                   batch_size=batch_size, engine=engine)
+        nets.append(net)
+    tol = TOLERANCE[dtype]
+    assert np.abs(nets[1].theta - nets[0].theta).max() / np.abs(nets[0].theta).max() <= tol
+    assert nets[1].rng.integers(2**62) == nets[0].rng.integers(2**62)
+    assert nets[1].history.engine == "compiled"
+
+
+def test_the_gradient_check_passes_with_compiled_dropout_masks_held_fixed():
+    X, labels = _data(n=12)
+    net = dp.MLP([5, 6, 4, 3], activation="tanh", dropout=0.4, seed=1, dtype=np.float64)
+    assert dp.gradcheck(net, X, labels, loss="cross_entropy", engine="compiled").passed
+
+
+def test_dropout_with_random_sampling_stays_on_numpy():
+    X, labels = _data()
+    net = dp.MLP([5, 8, 3], dropout=0.3, seed=2)
+    history = dp.fit(net, X, labels, loss="cross_entropy", epochs=1, sampling="random")
+    assert history.engine == "numpy" and "random sampling with Dropout" in history.engine_reason
+
+
 def test_the_delta_rule_is_a_compiled_run():
     """One sigmoid unit, squared error, online SGD: the notes' delta rule, on both engines."""
     results = _train_both([5, 1], np.float64, {"loss": "squared_error", "optimizer": lambda: dp.SGD(lr=0.5),
@@ -334,8 +367,8 @@ def test_checkpoint_and_resume_continue_a_compiled_run(tmp_path):
 
 # -- which engine runs -------------------------------------------------------------------------
 @pytest.mark.parametrize("layers, name", [
-    (lambda: [dp.Dense(5, 4, "relu"), dp.Dropout(0.2), dp.Dense(4, 3)], "Dropout"),
     (lambda: [dp.Dense(5, 4, "tanh"), dp.ActivationLayer("relu"), dp.Dense(4, 3)], "both in a dense layer"),
+    (lambda: [dp.Dense(5, 4, "relu"), dp.Dropout(0.2), dp.Dropout(0.2), dp.Dense(4, 3)], "Dropout layer"),
 ])
 def test_layers_the_kernels_lack_are_named(layers, name):
     X, labels = _data()
@@ -350,7 +383,7 @@ def test_a_chain_the_kernels_do_not_take_is_named():
     from deltaprop.engine.compiled.structure import units
 
     assert "ends with a BatchNorm" in units([dp.Dense(5, 4), dp.BatchNorm(4)])
-    assert "Dropout" in units([dp.Dense(5, 4), dp.Dropout(0.5), dp.Dense(4, 2)])
+    assert "ends with a BatchNorm or a Dropout" in units([dp.Dense(5, 4), dp.Dropout(0.5)])
     found = units([dp.Dense(5, 4), dp.BatchNorm(4), dp.ActivationLayer("tanh"), dp.Dense(4, 2),
                    dp.ActivationLayer("sigmoid")])
     assert [(unit.index, unit.norm is not None, unit.activation.name) for unit in found] == [

@@ -184,3 +184,17 @@ def test_a_run_ends_at_a_refused_step_or_its_time(engine):
                                 batch_size=4, engine=engine)
     result = diverging.run(100)
     assert not result.taken and result.steps >= 1 and diverging.steps == result.steps
+
+
+def test_a_compiled_stepper_draws_fits_dropout_masks():
+    pytest.importorskip("numba")
+    X, y = _moons()
+    fitted = dp.MLP([2, 6, 5, 1], activation="relu", dropout=0.25, seed=3, dtype=np.float64)
+    stepped = fitted.copy()
+    fitted.fit(X, y, loss="binary_cross_entropy", optimizer=dp.SGD(lr=0.1), batch_size=8, epochs=3,
+               engine="compiled")
+    stepper = dp.BatchStepper(stepped, X, y, loss="binary_cross_entropy", optimizer=dp.SGD(lr=0.1),
+                              batch_size=8, engine="compiled")
+    for k in (5, 20, 14):  # 39 steps = 3 epochs of 13, cut anywhere
+        assert stepper.run(k).taken
+    np.testing.assert_array_equal(stepped.theta, fitted.theta)

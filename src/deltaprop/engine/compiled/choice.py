@@ -53,14 +53,19 @@ def numba_installed() -> bool:
 
 
 def uncovered(net: Any, loss: Any, optimizer: Any, reduction: Any = None,
-              callbacks: Sequence[Any] = ()) -> str | None:
+              callbacks: Sequence[Any] = (), rows_drawn_in_run: bool = False) -> str | None:
     """Why the compiled engine cannot train this model, in words; None when it can (the
-    optimizer None: a backward pass without updates)."""
+    optimizer None: a backward pass without updates). ``rows_drawn_in_run``: the minibatches'
+    rows are drawn while the steps run (random sampling), from the generator dropout draws
+    from too."""
     if not numba_installed():
         return "Numba is not installed (pip install 'deltaprop[fast]')"
     found = units(net.layers)
     if isinstance(found, str):
         return found
+    if rows_drawn_in_run and any(unit.dropout for unit in found):
+        return ("random sampling with Dropout: rows and masks are drawn in turn from one "
+                "generator, step by step")
     custom = [unit.activation.name for unit in found if unit.activation.name not in ACTIVATION_CODES
               or type(unit.activation).__module__ != "deltaprop.activations"]
     if custom:
@@ -69,6 +74,11 @@ def uncovered(net: Any, loss: Any, optimizer: Any, reduction: Any = None,
         return f"the loss {getattr(loss, 'name', loss)!r} is user-defined"
     if optimizer is not None and type(optimizer) not in (SGD, Adam):
         return f"the optimizer {type(optimizer).__name__} is user-defined"
+    return _run_uncovered(net, reduction, callbacks)
+
+
+def _run_uncovered(net: Any, reduction: Any, callbacks: Sequence[Any]) -> str | None:
+    """What of the run the kernels do not cover: the dtype, MPI, a callback of every step."""
     if np.dtype(net.dtype) not in (np.float32, np.float64):
         return f"the network's dtype is {np.dtype(net.dtype).name}"
     if reduction is not None and type(reduction).__name__ != "LocalReduction":
@@ -87,7 +97,8 @@ def _has_batch_hook(callback: Any) -> bool:
 
 
 def choose(engine: str, net: Any, loss: Any, optimizer: Any, *, batch_size: int, steps: int,
-           reduction: Any = None, callbacks: Sequence[Any] = (), build: bool = True) -> tuple[str, str]:
+           reduction: Any = None, callbacks: Sequence[Any] = (), build: bool = True,
+           rows_drawn_in_run: bool = False) -> tuple[str, str]:
     """The engine that runs (``"numpy"`` or ``"compiled"``) and why "auto" chose NumPy ("" when
     it did not, or when it was asked for). ``steps`` is the run's length (what it would cost
     on NumPy); with ``build=False`` "auto" takes the compiled engine only when its kernels are
@@ -101,7 +112,7 @@ def choose(engine: str, net: Any, loss: Any, optimizer: Any, *, batch_size: int,
     engine = check_engine(engine)
     if engine == "numpy":
         return "numpy", ""
-    reason = uncovered(net, loss, optimizer, reduction, callbacks)
+    reason = uncovered(net, loss, optimizer, reduction, callbacks, rows_drawn_in_run)
     if engine == "compiled":
         if reason is not None:
             raise ValueError(f"engine='compiled' cannot train this model: {reason}; use "

@@ -30,7 +30,8 @@ RAN, DIVERGED = 0, 1
 # between the layer and its activation, whose gamma and beta are at GAMMA_OFFSET in theta and
 # whose running mean and variance at STATS_OFFSET in the flat statistics)
 (W_OFFSET, B_OFFSET, N_IN, N_OUT, ACTIVATION, WORK_OFFSET, BLAS_ROWS, NORMALIZED, GAMMA_OFFSET,
- STATS_OFFSET) = range(10)
-# columns of the parameter table, one row per dense layer: the activation's parameter, and the
-# BatchNorm's eps and momentum
-ACTIVATION_PARAMETER_COLUMN, EPS, MOMENTUM = range(3)
+ STATS_OFFSET, DROPPED, MASK_OFFSET) = range(12)
+# columns of the parameter table, one row per dense layer: the activation's parameter, the
+# BatchNorm's eps and momentum, and the Dropout's p and 1 / (1 - p) (DROPPED: a Dropout after
+# the activation, whose draws are at MASK_OFFSET * B in a step's block)
+ACTIVATION_PARAMETER_COLUMN, EPS, MOMENTUM, DROP_P, DROP_SCALE = range(5)

@@ -24,7 +24,7 @@ import numpy as np
 import scipy.linalg.cython_blas  # noqa: F401  (the kernels' BLAS: loaded now, where thread limits see it)
 
 from deltaprop.data.batches import Minibatches
-from deltaprop.engine.compiled import activation, batchnorm, cache, codes, dense, run, update
+from deltaprop.engine.compiled import activation, batchnorm, cache, codes, dense, dropout, run, update
 from deltaprop.engine.compiled import loss as loss_kernels
 from deltaprop.engine.compiled.structure import units
 from deltaprop.engine.compiled.update import HYPER
@@ -39,6 +39,7 @@ from deltaprop.parameters import bind_flat_buffers
 
 Array = np.ndarray
 CHUNK_SECONDS = 0.05  # between the hooks' calls, when a run has hooks
+MASK_BYTES = 16 * 2**20  # the most dropout draws held at once (a run is cut into calls below it)
 # A layer's products go to BLAS from this many multiply-adds (B n_in n_out) on: below, the
 # loops win (no call, no gathered copy). Measured on tiny (64-32-10): BLAS for the first layer
 # at batch 32 (65k) gave 1.69M samples/s against 1.07M by loops; at batch 1 the loops win.
@@ -78,6 +79,10 @@ class CompiledEngine:
         self.layers, self.params, self.norms = layer_table(net)
         self.stats = np.zeros(2 * sum(norm.n_out for norm in self.norms), net.dtype)  # type: ignore[misc]
         self._saved_stats = np.empty_like(self.stats)
+        dropped = self.layers[:, codes.DROPPED] == 1
+        self.mask_width = int(self.layers[dropped, codes.N_OUT].sum())  # draws per row and step
+        self.rng = next((unit.dropout.rng for unit in units(net.layers) if unit.dropout), None)  # type: ignore[union-attr]
+        self._frozen_draws: Array | None = None  # the gradient check's fixed masks
         self.loss_code = codes.LOSS_CODES[loss.name]
         self.fused = bool(loss.fused and net.output_layer.activation.name == loss.output_activation)
         self.tally = EpochTally([0.0] * self.layers.shape[0])
@@ -104,8 +109,9 @@ class CompiledEngine:
         lrs = learning_rates(optimizer, n_steps)
         view = _NOT_STOPPED if view is None else view
         first, chunk = 0, n_steps if not after_step else 1
+        most = self._steps_per_draw(starts)
         while first < n_steps:
-            last = min(first + chunk, n_steps)
+            last = min(first + min(chunk, most), n_steps)
             began = time.perf_counter()
             taken, status = self._call(minibatches, order, starts, first, last, lrs)
             self._advance(optimizer, taken, lrs, first)
@@ -150,9 +156,11 @@ class CompiledEngine:
         self._ensure_buffers(X.shape[0])
         w = np.empty(0, self.dtype) if scale is None else np.ascontiguousarray(scale, self.dtype)
         self._stats_in()
+        if self._frozen_draws is None or self._frozen_draws.shape[0] != X.shape[0] * self.mask_width:
+            self._frozen_draws = self._draws(np.array([0, X.shape[0]]), 0, 1)[0]  # then held fixed
         total, weight = run.gradient(flat(X), Y, w, scale is not None, rows, 0, X.shape[0],
                                      self.theta, self.grad, self.layers, self.params, self.loss_code,
-                                     self.fused, *self._work, self.stats)
+                                     self.fused, *self._work, self.stats, self._frozen_draws)
         penalty = run.decay_and_norms(self.theta, self.grad, self.layers, self.l2, self.l1,
                                       self.step_norms)
         return float(total / weight + penalty) if weight > 0 else float(penalty)
@@ -166,14 +174,32 @@ class CompiledEngine:
         kind, m, v, hyper = optimizer_arrays(optimizer, self.theta)  # type: ignore[arg-type]
         w = minibatches.w
         weights = w if w is not None else np.empty(0, self.dtype)
+        U, u_starts = self._draws(starts, first, last)
         self._stats_in()
         taken, status = run.run(
             flat(minibatches.X), minibatches.Y, weights, w is not None,
             order, starts, first, last, self.theta, self.grad, m, v, self.layers, self.params,
             self.loss_code, self.fused, kind, optimizer.t, lrs, hyper, self.l2, self.l1,  # type: ignore[union-attr]
-            *self._work, self.stats, self._saved_stats, self._sums, self._layer_sums, self.step_norms)
+            *self._work, self.stats, self._saved_stats, U, u_starts, self._sums, self._layer_sums,
+            self.step_norms)
         self._stats_out()
         return int(taken), int(status)
+
+    def _steps_per_draw(self, starts: Array) -> int:
+        """Steps per kernel call whose dropout draws fit in ``MASK_BYTES`` (all, without dropout)."""
+        if not self.mask_width or starts.shape[0] < 2:
+            return max(starts.shape[0] - 1, 1)
+        per_step = int(np.max(np.diff(starts))) * self.mask_width * self.dtype.itemsize
+        return max(1, MASK_BYTES // per_step)
+
+    def _draws(self, starts: Array, first: int, last: int) -> tuple[Array, Array]:
+        """The dropout draws of steps first..last-1, in the NumPy engine's order (step by step,
+        layer by layer: one draw), and where each step's begin."""
+        sizes = np.diff(starts[first:last + 1]) * self.mask_width
+        u_starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+        if not self.mask_width:
+            return np.empty(0, self.dtype), u_starts
+        return self.rng.random(int(sizes.sum()), dtype=self.dtype), u_starts  # type: ignore[union-attr]
 
     def _stats_in(self) -> None:
         """The BatchNorms' running statistics into the kernels' flat ``stats`` (mean, then
@@ -201,8 +227,8 @@ class CompiledEngine:
         return (flat(minibatches.X), minibatches.Y, w if w is not None else np.empty(0, self.dtype),
                 w is not None, order, starts, 0, 0, self.theta, self.grad, m, v, self.layers,
                 self.params, self.loss_code, self.fused, kind, 0, np.zeros(1), hyper, self.l2,
-                self.l1, *self._work, self.stats, self._saved_stats, self._sums, self._layer_sums,
-                self.step_norms)
+                self.l1, *self._work, self.stats, self._saved_stats, np.empty(0, self.dtype),
+                np.zeros(1, np.int64), self._sums, self._layer_sums, self.step_norms)
 
     def _advance(self, optimizer: Optimizer, taken: int, lrs: Array, first: int) -> None:
         """The optimizer's step count and learning rate, and the tally, after ``taken`` steps."""
@@ -219,12 +245,13 @@ class CompiledEngine:
         n_in = self.layers[:, codes.N_IN]
         size = rows * int(widths.sum())
         # Z, A, D (z_l, a_l, delta_l of every layer), G (the gradient handed down), gathered,
-        # T and S (a BatchNorm's z_tilde and 1 / sqrt(var + eps))
+        # T and S (a BatchNorm's z_tilde and 1 / sqrt(var + eps)), P (the dropped outputs)
         normalized = self.layers[:, codes.NORMALIZED] == 1
         self._work = (np.empty(size, self.dtype), np.empty(size, self.dtype), np.empty(size, self.dtype),
                       np.empty(rows * int(n_in.max()), self.dtype), np.empty(rows * int(n_in[0]), self.dtype),
                       np.empty(size if normalized.any() else 0, self.dtype),
-                      np.empty(int(widths.sum()), self.dtype))
+                      np.empty(int(widths.sum()), self.dtype),
+                      np.empty(size if self.mask_width else 0, self.dtype))
         self._buffers_rows = rows
 
 
@@ -242,18 +269,21 @@ def layer_table(net: Trainable) -> tuple[Array, Array, list[BatchNorm]]:
     found = units(net.layers)
     assert not isinstance(found, str), found
     slices = net.layout.slices
-    rows, params, norms, work, stats = [], [], [], 0, 0
+    rows, params, norms, work, stats, masks = [], [], [], 0, 0, 0
     for unit in found:
-        layer, norm, name = unit.dense, unit.norm, unit.activation.name
+        layer, norm, drop, name = unit.dense, unit.norm, unit.dropout, unit.activation.name
         W, b = slices[f"layers.{unit.index}.W"], slices[f"layers.{unit.index}.b"]
         gamma = slices[f"layers.{unit.index + 1}.gamma"].start if norm else 0
         rows.append([W.start, b.start, layer.n_in, layer.n_out, codes.ACTIVATION_CODES[name], work,
-                     -(-BLAS_MACS // (layer.n_in * layer.n_out)), int(norm is not None), gamma, stats])
+                     -(-BLAS_MACS // (layer.n_in * layer.n_out)), int(norm is not None), gamma, stats,
+                     int(drop is not None), masks])
         parameter = float(getattr(unit.activation, codes.ACTIVATION_PARAMETER.get(name, ""), 0.0))
-        params.append([parameter, norm.eps if norm else 0.0, norm.momentum if norm else 0.0])
+        params.append([parameter, norm.eps if norm else 0.0, norm.momentum if norm else 0.0,
+                       drop.p if drop else 0.0, 1.0 / (1.0 - drop.p) if drop else 0.0])
         if norm is not None:
             norms.append(norm)
             stats += 2 * layer.n_out
+        masks += layer.n_out if drop else 0
         work += layer.n_out
     return np.array(rows, dtype=np.int64), np.array(params, dtype=np.float64), norms
 
@@ -335,7 +365,7 @@ def example_arguments(dtype: np.dtype[Any]) -> tuple[Any, ...]:
 
 _TYPES: dict[str, tuple[Any, ...]] = {}
 KERNEL_SOURCES = [Path(module.__file__)  # type: ignore[arg-type]
-                  for module in (codes, activation, batchnorm, dense, loss_kernels, update, run)]
+                  for module in (codes, activation, batchnorm, dense, dropout, loss_kernels, update, run)]
 
 
 def kernel_types(dtype: Any) -> tuple[Any, ...]:

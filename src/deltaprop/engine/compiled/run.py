@@ -15,7 +15,9 @@ Layer ``i`` (0-based) is layer l = i + 1 of the notes. Every array is flat (X to
 delta_l are the B x n_l blocks at ``WORK_OFFSET * B`` of ``Z``, ``A`` and ``D``; ``G`` holds the
 gradient handed down; the layer table gives each W and b's offset in theta and grad. A layer with
 a BatchNorm before its activation (:mod:`.batchnorm`) keeps z_tilde in ``T`` and 1/sqrt(var +
-eps) in ``S``, z_l in ``Z`` becoming z_hat, and its running statistics in ``stats``.
+eps) in ``S``, z_l in ``Z`` becoming z_hat, and its running statistics in ``stats``; a layer
+with a Dropout after its activation (:mod:`.dropout`) writes its dropped output to ``P`` (what
+the layer above reads), from the step's draws in ``U`` at ``u_off``.
 """
 
 from __future__ import annotations
@@ -24,14 +26,18 @@ import math
 
 from numba import njit
 
-from deltaprop.engine.compiled import activation, batchnorm, dense, loss, update
+from deltaprop.engine.compiled import activation, batchnorm, dense, dropout, loss, update
 from deltaprop.engine.compiled.codes import (
     ACTIVATION,
     B_OFFSET,
     BLAS_ROWS,
     DIVERGED,
+    DROP_P,
+    DROP_SCALE,
+    DROPPED,
     EPS,
     GAMMA_OFFSET,
+    MASK_OFFSET,
     MOMENTUM,
     N_IN,
     N_OUT,
@@ -49,7 +55,7 @@ from deltaprop.engine.compiled.codes import (
 
 
 @njit(inline="always")
-def forward(X, order, start, B, theta, layers, params, Z, A, gathered, T, S, stats, update):  # type: ignore[no-untyped-def]
+def forward(X, order, start, B, theta, layers, params, Z, A, gathered, T, S, stats, update, P, U, u_off):  # type: ignore[no-untyped-def]
     """z_l and a_l of every layer for the minibatch (rows order[start:start + B] of X)."""
     src, s_off, indexed = X, 0, True
     for i in range(layers.shape[0]):
@@ -61,10 +67,14 @@ def forward(X, order, start, B, theta, layers, params, Z, A, gathered, T, S, sta
                               stats, layers[i, STATS_OFFSET], params[i, EPS], params[i, MOMENTUM], update)
         activation.forward(layers[i, ACTIVATION], params[i, 0], Z, A, off, B, n_out)
         src, s_off, indexed = A, off, False
+        if layers[i, DROPPED]:
+            dropout.forward(A, P, off, U, u_off + layers[i, MASK_OFFSET] * B, B * n_out,
+                            params[i, DROP_P], params[i, DROP_SCALE])
+            src = P
 
 
 @njit(inline="always")
-def backward(X, order, start, B, theta, grad, layers, params, Z, A, D, G, gathered, T, S):  # type: ignore[no-untyped-def]
+def backward(X, order, start, B, theta, grad, layers, params, Z, A, D, G, gathered, T, S, P, U, u_off):  # type: ignore[no-untyped-def]
     """From delta_L (already in D): dW_l, db_l of every layer, and delta_l of the layers below."""
     for i in range(layers.shape[0] - 1, -1, -1):
         n_in, n_out, off = layers[i, N_IN], layers[i, N_OUT], layers[i, WORK_OFFSET] * B
@@ -73,10 +83,13 @@ def backward(X, order, start, B, theta, grad, layers, params, Z, A, D, G, gather
             dense.weight_gradient(D, off, X, order, start, True, 0, grad, w, b, n_in, n_out, B,
                                   gathered, blas)
             return
-        below = layers[i - 1, WORK_OFFSET] * B
-        dense.weight_gradient(D, off, A, order, start, False, below, grad, w, b, n_in, n_out, B,
-                              gathered, blas)
+        below, dropped = layers[i - 1, WORK_OFFSET] * B, layers[i - 1, DROPPED]
+        dense.weight_gradient(D, off, P if dropped else A, order, start, False, below, grad, w, b,
+                              n_in, n_out, B, gathered, blas)
         dense.input_gradient(D, off, theta, w, n_in, n_out, G, B, blas)  # delta below = G f'(z below)
+        if dropped:
+            dropout.backward(G, U, u_off + layers[i - 1, MASK_OFFSET] * B, B * n_in,
+                             params[i - 1, DROP_P], params[i - 1, DROP_SCALE])
         activation.backward(layers[i - 1, ACTIVATION], params[i - 1, 0], G, 0, Z, A, D, below, B, n_in)
         if layers[i - 1, NORMALIZED]:  # then back through the BatchNorm to the dense layer's z
             batchnorm.backward(D, T, S, below, layers[i - 1, WORK_OFFSET], B, n_in, theta, grad,
@@ -85,25 +98,25 @@ def backward(X, order, start, B, theta, grad, layers, params, Z, A, D, G, gather
 
 @njit(cache=True)
 def gradient(X, Y, w, weighted, order, start, B, theta, grad, layers, params, loss_code, fused,  # type: ignore[no-untyped-def]
-             Z, A, D, G, gathered, T, S, stats):
+             Z, A, D, G, gathered, T, S, P, stats, U):
     """:func:`step_gradient`, called from Python (the gradient check: the running statistics
-    are left alone)."""
+    are left alone, the dropout draws are given)."""
     return step_gradient(X, Y, w, weighted, order, start, B, theta, grad, layers, params, loss_code,
-                         fused, Z, A, D, G, gathered, T, S, stats, False)
+                         fused, Z, A, D, G, gathered, T, S, P, stats, False, U, 0)
 
 
 @njit(inline="always")
 def step_gradient(X, Y, w, weighted, order, start, B, theta, grad, layers, params, loss_code, fused,  # type: ignore[no-untyped-def]
-                  Z, A, D, G, gathered, T, S, stats, update):
+                  Z, A, D, G, gathered, T, S, P, stats, update, U, u_off):
     """Forward, delta_L and the recursion for one minibatch: grad holds its gradient (without
     decay); return its (sum of w_i loss_i, sum of w_i) before any update."""
-    forward(X, order, start, B, theta, layers, params, Z, A, gathered, T, S, stats, update)
+    forward(X, order, start, B, theta, layers, params, Z, A, gathered, T, S, stats, update, P, U, u_off)
     out = layers.shape[0] - 1
     k, off = layers[out, N_OUT], layers[out, WORK_OFFSET] * B
     loss.output_delta(loss_code, fused, layers[out, ACTIVATION], params[out, 0], Z, A, D, off, B, k, Y,
                       order, start)
     total, weight = loss.record(loss_code, Z, A, D, off, B, k, Y, order, start, w, weighted)
-    backward(X, order, start, B, theta, grad, layers, params, Z, A, D, G, gathered, T, S)
+    backward(X, order, start, B, theta, grad, layers, params, Z, A, D, G, gathered, T, S, P, U, u_off)
     return total, weight
 
 
@@ -130,21 +143,23 @@ def step_decay_and_norms(theta, grad, layers, l2, l1, step_norms):  # type: igno
 
 @njit(cache=True)
 def run(X, Y, w, weighted, order, starts, first, last, theta, grad, m, v, layers, params,  # type: ignore[no-untyped-def]
-        loss_code, fused, kind, t, lrs, hyper, l2, l1, Z, A, D, G, gathered, T, S, stats, saved,
-        sums, layer_sums, step_norms):
+        loss_code, fused, kind, t, lrs, hyper, l2, l1, Z, A, D, G, gathered, T, S, P, stats, saved,
+        U, u_starts, sums, layer_sums, step_norms):
     """Steps ``first..last-1`` of the run; return (steps taken, RAN or DIVERGED).
 
     ``sums`` gathers the epoch loss's [sum of w_i loss_i plus the penalty per unit of weight,
     sum of w_i, sum of the penalties, steps]; ``layer_sums`` the squared gradient norms of the
     steps taken, per layer; ``t`` is the optimizer's step count before the run. A refused
-    step leaves the running statistics as before it (``saved``).
+    step leaves the running statistics as before it (``saved``). Step s's dropout draws start
+    at ``u_starts[s - first]`` of ``U``.
     """
     for s in range(first, last):
         start, B = starts[s], starts[s + 1] - starts[s]
         for e in range(stats.shape[0]):  # (a loop: a slice would be a view, reference-counted)
             saved[e] = stats[e]
         total, weight = step_gradient(X, Y, w, weighted, order, start, B, theta, grad, layers, params,
-                                      loss_code, fused, Z, A, D, G, gathered, T, S, stats, True)
+                                      loss_code, fused, Z, A, D, G, gathered, T, S, P, stats, True,
+                                      U, u_starts[s - first])
         penalty, other = step_decay_and_norms(theta, grad, layers, l2, l1, step_norms)
         sums[0] += total + penalty * weight
         sums[1] += weight
