@@ -54,7 +54,7 @@ def forward(Z: np.ndarray, T: np.ndarray, S: np.ndarray, off: int, s_off: int, B
             running(stats, at, n, j, mean, var * (B / (B - 1)), momentum)
 
 
-@njit(fastmath=FASTMATH)
+@njit(fastmath=FASTMATH, inline="always")
 def running(stats: np.ndarray, at: int, n: int, j: int, mean: Any, unbiased_var: Any,
             momentum: float) -> None:
     """One unit's running mean and variance moved towards this batch's."""

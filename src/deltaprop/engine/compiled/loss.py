@@ -28,7 +28,7 @@ from deltaprop.engine.compiled.activation import FASTMATH
 from deltaprop.engine.compiled.codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
 
 
-@njit(fastmath=FASTMATH)
+@njit(fastmath=FASTMATH, inline="always")
 def sample_loss(loss: int, Z: np.ndarray, A: np.ndarray, at: int, k: int, Y: np.ndarray, r: int) -> float:
     """One sample's loss from its output row at ``at`` and target row r of Y, in float64."""
     total = 0.0
@@ -45,7 +45,7 @@ def sample_loss(loss: int, Z: np.ndarray, A: np.ndarray, at: int, k: int, Y: np.
     return total / k if loss == MSE else 0.5 * total
 
 
-@njit(fastmath=FASTMATH)
+@njit(fastmath=FASTMATH, inline="always")
 def log_sum_exp(Z: np.ndarray, A: np.ndarray, at: int, k: int) -> float:
     """log sum_j exp(z_j) of the row at ``at``, from its softmax a: at the largest z, a is
     exp(0) / sum_j exp(z_j - max z), so the sum is max z - log a there (a >= 1/k: no
@@ -57,7 +57,7 @@ def log_sum_exp(Z: np.ndarray, A: np.ndarray, at: int, k: int) -> float:
     return float(Z[top]) - math.log(A[top])
 
 
-@njit(fastmath=FASTMATH)
+@njit(fastmath=FASTMATH, inline="always")
 def dot(Y: np.ndarray, r: int, Z: np.ndarray, at: int, k: int) -> float:
     """y_r . z of the row at ``at``, in float64."""
     total = 0.0
