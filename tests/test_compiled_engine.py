@@ -459,3 +459,19 @@ def test_learning_rates_follow_any_schedule():
         optimizer.start(10)
         expected = [optimizer.lr_at(6 + k) for k in range(4)]
         np.testing.assert_allclose(learning_rates(optimizer, 4), expected, rtol=1e-15)
+
+
+# -- the command line ----------------------------------------------------------------------------
+def test_the_command_line_builds_the_kernels_and_names_the_engine(capsys):
+    import json
+
+    from deltaprop.cli import main
+
+    assert main(["build-kernels", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["seconds"]) == {"float32", "float64"} and report["cache"]
+    assert main(["train", "--data", "xor", "--epochs", "2", "--engine", "compiled", "--json", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["engine"] == "compiled"
+    assert main(["train", "--data", "xor", "--epochs", "2", "--json", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["engine"] == "numpy" and "too short" in report["engine_reason"]

@@ -35,7 +35,7 @@ BUSY_CORES = 0.5  # others' load at which "auto" drops to one thread
 IDLE_CORES = 0.25  # ... and below which it returns to all cores
 
 _controller: Any = None
-_controller_saw_mkl = (False, False)  # _blas_libraries() when the controller was made
+_controller_saw = (False, False)  # _blas_libraries() when the controller was made
 MIN_WINDOW_SECONDS = 0.1  # /proc/stat counts in 10 ms ticks: shorter windows are noise
 
 
@@ -63,15 +63,15 @@ def _blas_controller() -> Any:
     """threadpoolctl's controller, or None without threadpoolctl. Made once (scanning the loaded
     libraries takes ~1 ms), and again once MKL or SciPy's BLAS has been loaded, so that it
     limits them too."""
-    global _controller, _controller_saw_mkl
+    global _controller, _controller_saw
 
-    if _controller is None or _blas_libraries() != _controller_saw_mkl:
+    if _controller is None or _blas_libraries() != _controller_saw:
         try:
             from threadpoolctl import ThreadpoolController
         except ImportError:
             return None
         _controller = ThreadpoolController()
-        _controller_saw_mkl = _blas_libraries()
+        _controller_saw = _blas_libraries()
     return _controller
 
 
