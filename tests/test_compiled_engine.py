@@ -422,7 +422,7 @@ def test_without_numba_auto_says_so_and_compiled_refuses(monkeypatch):
 def test_auto_keeps_short_runs_on_numpy_and_long_ones_compiled(monkeypatch):
     net, loss = dp.MLP([5, 4, 3], seed=0), dp.losses.CrossEntropy()
     engine, reason = choice.choose("auto", net, loss, dp.SGD(), batch_size=32, steps=100)
-    assert engine == "numpy" and "too short to pay for loading the compiled kernels" in reason
+    assert engine == "numpy" and "too short to pay for the compiled kernels" in reason
     monkeypatch.setattr(choice, "_kernels_ready", lambda dtype: False)
     engine, reason = choice.choose("auto", net, loss, dp.SGD(), batch_size=32, steps=100_000)
     assert engine == "numpy" and "not built yet" in reason
@@ -430,6 +430,21 @@ def test_auto_keeps_short_runs_on_numpy_and_long_ones_compiled(monkeypatch):
     monkeypatch.setattr(choice, "_kernels_ready", lambda dtype: True)
     assert choice.choose("auto", net, loss, dp.SGD(), batch_size=32, steps=100_000) == ("compiled", "")
     assert choice.choose("numpy", net, loss, dp.SGD(), batch_size=32, steps=10**7) == ("numpy", "")
+
+
+def test_auto_leaves_a_large_step_to_numpys_threads(monkeypatch):
+    """Large steps are bound by the matrix products: with several BLAS threads NumPy's are
+    faster than the compiled engine's single-threaded loops around its products."""
+    monkeypatch.setattr(choice, "_kernels_ready", lambda dtype: True)
+    monkeypatch.setattr(choice, "available_cores", lambda: 2)
+    net, loss = dp.MLP([784, 1024, 1024, 10], seed=0), dp.losses.CrossEntropy()
+    engine, reason = choice.choose("auto", net, loss, dp.SGD(), batch_size=256, steps=10**6)
+    assert engine == "numpy" and "2 threads" in reason
+    assert choice.choose("auto", net, loss, dp.SGD(), batch_size=256, steps=10**6, threads=1)[0] == "compiled"
+    small = dp.MLP([64, 32, 10], seed=0)  # one BLAS thread under "auto": compiled
+    assert choice.choose("auto", small, loss, dp.SGD(), batch_size=32, steps=10**6)[0] == "compiled"
+    monkeypatch.setattr(choice, "available_cores", lambda: 1)
+    assert choice.choose("auto", net, loss, dp.SGD(), batch_size=256, steps=10**6)[0] == "compiled"
 
 
 def test_an_unknown_engine_is_refused_by_name():

@@ -221,7 +221,8 @@ def train(net: Fittable, loss: Loss, data: DataSource, options: FitOptions, *,
     # chosen before the BLAS threads are set: the compiled engine loads SciPy's BLAS, limited too
     engine = choose(options.engine, net, loss, optimizer, batch_size=data.batch_size,
                     steps=options.epochs * data.batches_per_epoch, reduction=reduction,
-                    callbacks=run_callbacks, rows_drawn_in_run=options.sampling == "random")
+                    callbacks=run_callbacks, rows_drawn_in_run=options.sampling == "random",
+                    threads=options.threads)
     net.use_loss(loss)  # only now, with everything validated, may the output activation change
     make_trainer = TrainerFactory(loss, data, run_callbacks, options.epochs, options.l2, options.l1,
                                   engine)
