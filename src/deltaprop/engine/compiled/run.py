@@ -56,21 +56,26 @@ from deltaprop.engine.compiled.codes import (
 
 @njit(inline="always")
 def forward(X, order, start, B, theta, layers, params, Z, A, gathered, T, S, stats, update, P, U, u_off):  # type: ignore[no-untyped-def]
-    """z_l and a_l of every layer for the minibatch (rows order[start:start + B] of X)."""
-    src, s_off, indexed = X, 0, True
+    """z_l and a_l of every layer for the minibatch (rows order[start:start + B] of X). (Each
+    input array is named at its own call: an array variable reassigned in the loop would cost
+    a reference count per layer and step.)"""
     for i in range(layers.shape[0]):
         n_in, n_out, off = layers[i, N_IN], layers[i, N_OUT], layers[i, WORK_OFFSET] * B
-        dense.forward(src, order, start, indexed, s_off, theta, layers[i, W_OFFSET], layers[i, B_OFFSET],
-                      n_in, n_out, Z, off, B, gathered, B >= layers[i, BLAS_ROWS])
+        w, b, blas = layers[i, W_OFFSET], layers[i, B_OFFSET], B >= layers[i, BLAS_ROWS]
+        below = layers[i - 1, WORK_OFFSET] * B if i > 0 else 0
+        if i == 0:
+            dense.forward(X, order, start, True, 0, theta, w, b, n_in, n_out, Z, off, B, gathered, blas)
+        elif layers[i - 1, DROPPED]:
+            dense.forward(P, order, start, False, below, theta, w, b, n_in, n_out, Z, off, B, gathered, blas)
+        else:
+            dense.forward(A, order, start, False, below, theta, w, b, n_in, n_out, Z, off, B, gathered, blas)
         if layers[i, NORMALIZED]:
             batchnorm.forward(Z, T, S, off, layers[i, WORK_OFFSET], B, n_out, theta, layers[i, GAMMA_OFFSET],
                               stats, layers[i, STATS_OFFSET], params[i, EPS], params[i, MOMENTUM], update)
         activation.forward(layers[i, ACTIVATION], params[i, 0], Z, A, off, B, n_out)
-        src, s_off, indexed = A, off, False
         if layers[i, DROPPED]:
             dropout.forward(A, P, off, U, u_off + layers[i, MASK_OFFSET] * B, B * n_out,
                             params[i, DROP_P], params[i, DROP_SCALE])
-            src = P
 
 
 @njit(inline="always")
@@ -84,8 +89,12 @@ def backward(X, order, start, B, theta, grad, layers, params, Z, A, D, G, gather
                                   gathered, blas)
             return
         below, dropped = layers[i - 1, WORK_OFFSET] * B, layers[i - 1, DROPPED]
-        dense.weight_gradient(D, off, P if dropped else A, order, start, False, below, grad, w, b,
-                              n_in, n_out, B, gathered, blas)
+        if dropped:
+            dense.weight_gradient(D, off, P, order, start, False, below, grad, w, b, n_in, n_out, B,
+                                  gathered, blas)
+        else:
+            dense.weight_gradient(D, off, A, order, start, False, below, grad, w, b, n_in, n_out, B,
+                                  gathered, blas)
         dense.input_gradient(D, off, theta, w, n_in, n_out, G, B, blas)  # delta below = G f'(z below)
         if dropped:
             dropout.backward(G, U, u_off + layers[i - 1, MASK_OFFSET] * B, B * n_in,
