@@ -34,7 +34,7 @@ from deltaprop.engine.compiled.codes import (
 FASTMATH = {"reassoc", "contract", "nsz"}
 
 
-@njit(fastmath=FASTMATH)
+@njit(fastmath=FASTMATH, inline="always")
 def forward(code: int, p: float, Z: np.ndarray, A: np.ndarray, off: int, B: int, n: int) -> None:
     """A = f(Z) over the block at ``off`` (softmax: by rows)."""
     o, count = uint64(off), uint64(B * n)
@@ -107,7 +107,7 @@ def softmax_row(Z: np.ndarray, A: np.ndarray, start: int, n: int) -> None:
         A[j] /= total
 
 
-@njit(fastmath=FASTMATH)
+@njit(fastmath=FASTMATH, inline="always")
 def backward(code: int, p: float, G: np.ndarray, g_off: int, Z: np.ndarray, A: np.ndarray,
              D: np.ndarray, off: int, B: int, n: int) -> None:
     """D = G * f'(Z) over the block at ``off`` (G's block at ``g_off``; softmax: D = A * (G -

@@ -43,19 +43,33 @@ def input_block(src: np.ndarray, rows: np.ndarray, start: int, indexed: bool, s_
     return gathered[:B * n_in].reshape((B, n_in))
 
 
-@njit(fastmath=FASTMATH)
+@njit(fastmath=FASTMATH, inline="always")
 def forward(src, rows, start, indexed, s_off, theta, w, b, n_in, n_out, Z, z_off, B,  # type: ignore[no-untyped-def]
             gathered, blas):
-    """Z = input W^T + b, the (B, n_out) block at ``z_off``."""
+    """Z = input W^T + b, the (B, n_out) block at ``z_off``. (The BLAS form is a function of
+    its own: its views cost reference counts that the loops must not pay.)"""
     if blas:
-        X = input_block(src, rows, start, indexed, s_off, B, n_in, gathered)
-        W = theta[w:w + n_out * n_in].reshape((n_out, n_in))
-        np.dot(X, W.T, Z[z_off:z_off + B * n_out].reshape((B, n_out)))
-        for i in range(B):
-            z = uint64(z_off + i * n_out)
-            for j in range(uint64(n_out)):
-                Z[z + j] += theta[uint64(b) + j]
-        return
+        forward_blas(src, rows, start, indexed, s_off, theta, w, b, n_in, n_out, Z, z_off, B, gathered)
+    else:
+        forward_loops(src, rows, start, indexed, s_off, theta, w, b, n_in, n_out, Z, z_off, B)
+
+
+@njit(fastmath=FASTMATH)
+def forward_blas(src, rows, start, indexed, s_off, theta, w, b, n_in, n_out, Z, z_off, B,  # type: ignore[no-untyped-def]
+                 gathered):
+    """:func:`forward` by BLAS, the bias added after."""
+    X = input_block(src, rows, start, indexed, s_off, B, n_in, gathered)
+    W = theta[w:w + n_out * n_in].reshape((n_out, n_in))
+    np.dot(X, W.T, Z[z_off:z_off + B * n_out].reshape((B, n_out)))
+    for i in range(B):
+        z = uint64(z_off + i * n_out)
+        for j in range(uint64(n_out)):
+            Z[z + j] += theta[uint64(b) + j]
+
+
+@njit(fastmath=FASTMATH)
+def forward_loops(src, rows, start, indexed, s_off, theta, w, b, n_in, n_out, Z, z_off, B):  # type: ignore[no-untyped-def]
+    """:func:`forward` by loops: a dot product per output, over contiguous memory."""
     zero = Z.dtype.type(0)
     for i in range(B):
         x = uint64(row_start(rows, start, indexed, s_off, i, n_in))
@@ -66,7 +80,7 @@ def forward(src, rows, start, indexed, s_off, theta, w, b, n_in, n_out, Z, z_off
             Z[z_off + i * n_out + j] = s + theta[b + j]
 
 
-@njit(fastmath=FASTMATH)
+@njit(fastmath=FASTMATH, inline="always")
 def weight_gradient(D, d_off, src, rows, start, indexed, s_off, grad, w, b, n_in, n_out, B,  # type: ignore[no-untyped-def]
                     gathered, blas):
     """dW = D^T input (n_out, n_in) at ``w``, db = the sum of D's rows at ``b``, in ``grad``.
@@ -79,11 +93,23 @@ def weight_gradient(D, d_off, src, rows, start, indexed, s_off, grad, w, b, n_in
         for j in range(uint64(n_out)):
             grad[ub + j] += D[d + j]
     if blas:
-        X = src[s_off:s_off + B * n_in].reshape((B, n_in)) if not indexed else \
-            gathered[:B * n_in].reshape((B, n_in))
-        np.dot(D[d_off:d_off + B * n_out].reshape((B, n_out)).T, X,
-               grad[w:w + n_out * n_in].reshape((n_out, n_in)))
-        return
+        weight_gradient_blas(D, d_off, src, indexed, s_off, grad, w, n_in, n_out, B, gathered)
+    else:
+        weight_gradient_loops(D, d_off, src, rows, start, indexed, s_off, grad, w, n_in, n_out, B)
+
+
+@njit(fastmath=FASTMATH)
+def weight_gradient_blas(D, d_off, src, indexed, s_off, grad, w, n_in, n_out, B, gathered):  # type: ignore[no-untyped-def]
+    """dW by BLAS (the first layer's rows as :func:`forward` gathered them)."""
+    X = src[s_off:s_off + B * n_in].reshape((B, n_in)) if not indexed else \
+        gathered[:B * n_in].reshape((B, n_in))
+    dW = grad[w:w + n_out * n_in].reshape((n_out, n_in))
+    np.dot(D[d_off:d_off + B * n_out].reshape((B, n_out)).T, X, dW)
+
+
+@njit(fastmath=FASTMATH)
+def weight_gradient_loops(D, d_off, src, rows, start, indexed, s_off, grad, w, n_in, n_out, B):  # type: ignore[no-untyped-def]
+    """dW by loops: an axpy per row and output."""
     for e in range(uint64(w), uint64(w + n_out * n_in)):
         grad[e] = 0
     for i in range(B):
@@ -94,13 +120,25 @@ def weight_gradient(D, d_off, src, rows, start, indexed, s_off, grad, w, b, n_in
                 grad[row + k] += d * src[x + k]
 
 
-@njit(fastmath=FASTMATH)
+@njit(fastmath=FASTMATH, inline="always")
 def input_gradient(D, d_off, theta, w, n_in, n_out, G, B, blas):  # type: ignore[no-untyped-def]
     """G = D W, the (B, n_in) block at 0: the gradient handed down, W_l^T delta_l by rows."""
     if blas:
-        W = theta[w:w + n_out * n_in].reshape((n_out, n_in))
-        np.dot(D[d_off:d_off + B * n_out].reshape((B, n_out)), W, G[:B * n_in].reshape((B, n_in)))
-        return
+        input_gradient_blas(D, d_off, theta, w, n_in, n_out, G, B)
+    else:
+        input_gradient_loops(D, d_off, theta, w, n_in, n_out, G, B)
+
+
+@njit(fastmath=FASTMATH)
+def input_gradient_blas(D, d_off, theta, w, n_in, n_out, G, B):  # type: ignore[no-untyped-def]
+    """G by BLAS."""
+    W = theta[w:w + n_out * n_in].reshape((n_out, n_in))
+    np.dot(D[d_off:d_off + B * n_out].reshape((B, n_out)), W, G[:B * n_in].reshape((B, n_in)))
+
+
+@njit(fastmath=FASTMATH)
+def input_gradient_loops(D, d_off, theta, w, n_in, n_out, G, B):  # type: ignore[no-untyped-def]
+    """G by loops: an axpy per row and output."""
     for e in range(uint64(B * n_in)):
         G[e] = 0
     for i in range(B):

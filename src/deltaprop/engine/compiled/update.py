@@ -9,12 +9,13 @@ beta1, beta2, eps, clip_norm (0: none) and max_step (the largest safe SGD step; 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import njit, uint64
 
 from deltaprop.engine.compiled.activation import FASTMATH
-from deltaprop.engine.compiled.codes import ADAM, MOMENTUM, NESTEROV, NO_UPDATE, SGD
+from deltaprop.engine.compiled.codes import ADAM, MOMENTUM, NESTEROV, SGD
 
 HYPER = ("momentum", "beta1", "beta2", "eps", "clip_norm", "max_step")
 
@@ -61,27 +62,35 @@ def is_safe(squared: float, lr: float, hyper: np.ndarray) -> bool:
     return True
 
 
-@njit(fastmath=FASTMATH)
+@njit(fastmath=FASTMATH, inline="always")
 def step(kind: int, t: int, theta: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray,
          lr: float, squared: float, hyper: np.ndarray) -> None:
     """Clip, then theta <- the optimizer's update from grad (t counts the steps from 1)."""
     mu, b1, b2, eps, clip = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
-    if clip > 0:
-        norm = math.sqrt(squared)
-        if norm > clip:
-            factor = grad.dtype.type(clip / norm)
-            for i in range(grad.shape[0]):
-                grad[i] *= factor
-    if kind == NO_UPDATE:
-        return
+    if clip > 0 and math.sqrt(squared) > clip:
+        scale(grad, clip / math.sqrt(squared))
     eta = theta.dtype.type(lr)
     if kind == SGD:
-        for i in range(theta.shape[0]):
-            theta[i] -= grad[i] * eta
+        sgd_step(theta, grad, eta)
     elif kind == MOMENTUM or kind == NESTEROV:
         momentum_step(kind == NESTEROV, theta, grad, m, eta, theta.dtype.type(mu))
     elif kind == ADAM:
         adam_step(t, theta, grad, m, v, lr, b1, b2, eps)
+
+
+@njit(fastmath=FASTMATH)
+def scale(grad: np.ndarray, factor: float) -> None:
+    """grad *= factor (clipping)."""
+    f = grad.dtype.type(factor)
+    for i in range(grad.shape[0]):
+        grad[i] *= f
+
+
+@njit(fastmath=FASTMATH)
+def sgd_step(theta: np.ndarray, grad: np.ndarray, eta: Any) -> None:
+    """theta <- theta - eta grad."""
+    for i in range(theta.shape[0]):
+        theta[i] -= grad[i] * eta
 
 
 @njit(fastmath=FASTMATH)
