@@ -43,8 +43,7 @@ def forward(code: int, p: float, Z: np.ndarray, A: np.ndarray, off: int, B: int,
     elif code == SIGMOID:
         sigmoid(Z, A, o, count)
     elif code == SOFTMAX:
-        for i in range(B):
-            softmax_row(Z, A, off + i * n, n)
+        softmax(Z, A, off, B, n)
     else:
         others(code, p, Z, A, o, count)
 
@@ -94,17 +93,20 @@ def value(code: int, p: float, z):  # type: ignore[no-untyped-def]
 
 
 @njit(fastmath=FASTMATH)
-def softmax_row(Z: np.ndarray, A: np.ndarray, start: int, n: int) -> None:
-    """a = exp(z - max z) / sum, one row of n at ``start``."""
-    top = Z[start]
-    for j in range(start + 1, start + n):
-        top = max(top, Z[j])
-    total = 0.0
-    for j in range(start, start + n):
-        A[j] = math.exp(Z[j] - top)
-        total += A[j]
-    for j in range(start, start + n):
-        A[j] /= total
+def softmax(Z: np.ndarray, A: np.ndarray, off: int, B: int, n: int) -> None:
+    """a = exp(z - max z) / sum, row by row (one call for the block: each call costs a
+    reference count per array)."""
+    for i in range(B):
+        start = off + i * n
+        top = Z[start]
+        for j in range(start + 1, start + n):
+            top = max(top, Z[j])
+        total = 0.0
+        for j in range(start, start + n):
+            A[j] = math.exp(Z[j] - top)
+            total += A[j]
+        for j in range(start, start + n):
+            A[j] /= total
 
 
 @njit(fastmath=FASTMATH, inline="always")
@@ -123,8 +125,7 @@ def backward(code: int, p: float, G: np.ndarray, g_off: int, Z: np.ndarray, A: n
     elif code == TANH or code == SIGMOID:
         tanh_based_backward(code == SIGMOID, G, go, A, D, o, count)
     elif code == SOFTMAX:
-        for i in range(B):
-            softmax_backward_row(G, g_off + i * n, A, D, off + i * n, n)
+        softmax_backward(G, g_off, A, D, off, B, n)
     else:
         for t in range(count):
             D[o + t] = slope_times(code, p, G[go + t], Z[o + t], A[o + t])
@@ -145,14 +146,16 @@ def tanh_based_backward(sigmoid: bool, G: np.ndarray, go: Any, A: np.ndarray, D:
 
 
 @njit(fastmath=FASTMATH)
-def softmax_backward_row(G: np.ndarray, g_start: int, A: np.ndarray, D: np.ndarray, start: int,
-                         n: int) -> None:
-    """d = a * (g - sum(g * a)), one row (the softmax Jacobian applied to g)."""
-    projection = 0.0
-    for j in range(n):
-        projection += G[g_start + j] * A[start + j]
-    for j in range(n):
-        D[start + j] = (G[g_start + j] - projection) * A[start + j]
+def softmax_backward(G: np.ndarray, g_off: int, A: np.ndarray, D: np.ndarray, off: int, B: int,
+                     n: int) -> None:
+    """d = a * (g - sum(g * a)) row by row (the softmax Jacobian applied to g)."""
+    for i in range(B):
+        g_start, start = g_off + i * n, off + i * n
+        projection = 0.0
+        for j in range(n):
+            projection += G[g_start + j] * A[start + j]
+        for j in range(n):
+            D[start + j] = (G[g_start + j] - projection) * A[start + j]
 
 
 @njit(fastmath=FASTMATH)
