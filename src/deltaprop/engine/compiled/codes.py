@@ -19,8 +19,9 @@ SQUARED_ERROR, MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY = range(4)
 LOSS_CODES = {"squared_error": SQUARED_ERROR, "mse": MSE, "cross_entropy": CROSS_ENTROPY,
               "binary_cross_entropy": BINARY_CROSS_ENTROPY}
 
-# optimizers: the update of theta from grad
-NO_UPDATE, SGD, MOMENTUM, NESTEROV, ADAM = range(5)
+# optimizers: the update of theta from grad (0 is no optimizer's: the gradient check calls the
+# gradient kernel, which takes no step)
+SGD, MOMENTUM, NESTEROV, ADAM = range(1, 5)
 
 # the status a run kernel returns
 RAN, DIVERGED = 0, 1

@@ -44,7 +44,7 @@ MASK_BYTES = 16 * 2**20  # the most dropout draws held at once (a run is cut int
 # loops win (no call, no gathered copy). Measured on tiny (64-32-10): BLAS for the first layer
 # at batch 32 (65k) gave 1.69M samples/s against 1.07M by loops; at batch 1 the loops win.
 BLAS_MACS = 32768
-_NOT_STOPPED = type("NotStopped", (), {"stop_reason": None})()
+_NOT_STOPPED = SimpleNamespace(stop_reason=None)  # the view of a caller without one
 
 
 class CompiledEngine:
@@ -56,8 +56,9 @@ class CompiledEngine:
     Parameters
     ----------
     net : Network
-        Its layers must be dense layers with built-in activations
-        (:func:`deltaprop.engine.compiled.choice.uncovered` says what is not).
+        A chain of dense layers with built-in activations, each optionally with a BatchNorm
+        before its activation and a Dropout after it (:mod:`.structure`;
+        :func:`deltaprop.engine.compiled.choice.uncovered` says what is not covered).
     loss : Loss
         A built-in loss.
     optimizer : SGD or Adam, optional
