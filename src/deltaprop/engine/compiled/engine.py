@@ -24,7 +24,7 @@ import numpy as np
 import scipy.linalg.cython_blas  # noqa: F401  (the kernels' BLAS: loaded now, where thread limits see it)
 
 from deltaprop.data.batches import Minibatches
-from deltaprop.engine.compiled import activation, batchnorm, cache, codes, dense, dropout, run, update
+from deltaprop.engine.compiled import activation, batchnorm, borrow, cache, codes, dense, dropout, run, update
 from deltaprop.engine.compiled import loss as loss_kernels
 from deltaprop.engine.compiled.structure import units
 from deltaprop.engine.compiled.update import HYPER
@@ -366,7 +366,8 @@ def example_arguments(dtype: np.dtype[Any]) -> tuple[Any, ...]:
 
 _TYPES: dict[str, tuple[Any, ...]] = {}
 KERNEL_SOURCES = [Path(module.__file__)  # type: ignore[arg-type]
-                  for module in (codes, activation, batchnorm, dense, dropout, loss_kernels, update, run)]
+                  for module in (codes, borrow, activation, batchnorm, dense, dropout, loss_kernels,
+                                 update, run)]
 
 
 def kernel_types(dtype: Any) -> tuple[Any, ...]:
