@@ -159,6 +159,7 @@ class BatchStepper:
         self.epoch = 0
         self._batches: Iterator[Array | slice] = iter(())
         self._pending: deque[Array] = deque()  # drawn for a run, not yet taken
+        self._last_rows: list[Array] = []  # the last compiled run's minibatches
         self._in_epoch = self.batches_per_epoch  # as if an epoch had just ended
         self.engine = NumpyEngine(net, loss, self.optimizer, l2=self.l2, l1=self.l1,
                                   epoch_loss=EpochLoss(loss, self.batch_size, net.n_outputs,
@@ -208,8 +209,8 @@ class BatchStepper:
 
     def run(self, max_steps: int, seconds: float | None = None) -> RunResult:
         """Up to ``max_steps`` steps (fewer when ``seconds`` run out: the step that crosses
-        them is the last), through the chosen engine; the same steps as as many :meth:`step`
-        calls, to rounding (bit for bit on the NumPy engine)."""
+        them is the last), through the chosen engine: the steps that as many :meth:`step` calls
+        would take (bit for bit on either engine)."""
         deadline = _Deadline(float("inf") if seconds is None else seconds)
         squared = np.zeros(len(self.net.dense_layers))
         steps, taken, n_taken = 0, True, 0  # steps tried (a refused one included), and taken
