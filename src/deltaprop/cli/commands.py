@@ -85,9 +85,7 @@ def _train_text(report: dict[str, Any]) -> str:
     held_out = report.get("held_out")
     score = (f"held-out {report['metric']} {held_out[report['metric']]:.4f}" if held_out
              else "no held-out data")
-    engine = report.get("engine", "numpy") + " engine"
-    if report.get("engine_reason"):
-        engine += f": {report['engine_reason']}"
+    engine = report.get("engine", "numpy") + " engine"  # (why "auto" chose it: --json, the history)
     lines.append(f"trained {report['epochs']} epochs in {report['seconds']:.2f}s "
                  f"({report['stop_reason']}; {engine}); {score}")
     if report["stop_reason"] not in ("epochs", "early_stopping"):
