@@ -31,7 +31,7 @@ from deltaprop.losses import LOSSES
 from deltaprop.optim import SGD, Adam
 
 ENGINES = ("auto", "numpy", "compiled")
-COMPILE_SECONDS = 8.0  # building the kernels of one dtype, once per install (measured: 6.8-8.9 s)
+COMPILE_SECONDS = 9.0  # building the kernels of one dtype, once per install (measured: 7.0-11.3 s)
 LOAD_SECONDS = 0.4  # importing Numba and loading the kernels from its disk cache (measured: 0.3-0.4 s)
 NUMPY_STEP_SECONDS = 20e-6  # a NumPy step's call overhead per dense layer (measured: digits, tiny)
 NUMPY_FLOPS_PER_SECOND = 30e9  # ... and its arithmetic, one core
