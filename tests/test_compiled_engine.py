@@ -436,14 +436,16 @@ def test_auto_leaves_a_large_step_to_numpys_threads(monkeypatch):
     """Large steps are bound by the matrix products: with several BLAS threads NumPy's are
     faster than the compiled engine's single-threaded loops around its products."""
     monkeypatch.setattr(choice, "_kernels_ready", lambda dtype: True)
-    monkeypatch.setattr(choice, "available_cores", lambda: 2)
+    from deltaprop.engine import threads
+
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)  # the thread policy's own count
     net, loss = dp.MLP([784, 1024, 1024, 10], seed=0), dp.losses.CrossEntropy()
     engine, reason = choice.choose("auto", net, loss, dp.SGD(), batch_size=256, steps=10**6)
     assert engine == "numpy" and "2 threads" in reason
     assert choice.choose("auto", net, loss, dp.SGD(), batch_size=256, steps=10**6, threads=1)[0] == "compiled"
     small = dp.MLP([64, 32, 10], seed=0)  # one BLAS thread under "auto": compiled
     assert choice.choose("auto", small, loss, dp.SGD(), batch_size=32, steps=10**6)[0] == "compiled"
-    monkeypatch.setattr(choice, "available_cores", lambda: 1)
+    monkeypatch.setattr(threads, "available_cores", lambda: 1)
     assert choice.choose("auto", net, loss, dp.SGD(), batch_size=256, steps=10**6)[0] == "compiled"
 
 

@@ -96,10 +96,7 @@ class EpochLoss:
         """The epoch's loss (weighted by the sample weights); NaN if no step was recorded."""
         if self.count == 0:
             return math.nan
-        total, weight = self.sums(chunk)
-        if weight == 0:  # every sample seen had weight 0: only the decay term is left
-            return self.penalties / self.steps
-        return total / weight
+        return loss_mean(*self.sums(chunk), self.penalties, self.steps)
 
     def sums(self, chunk: int = 4096) -> tuple[float, float]:
         """The epoch's weighted loss sum and weight sum (the mean's numerator and denominator:
@@ -125,3 +122,12 @@ class EpochLoss:
             return array[start:stop]
         assert self.rows is not None
         return array.take(self.rows[start:stop], axis=0)
+
+
+def loss_mean(total: float, weight: float, penalties: float, steps: int) -> float:
+    """An epoch's loss from its sums: the weighted mean ``total / weight``; when every sample
+    had weight 0, only the decay term is left (its mean over the ``steps`` that recorded one);
+    NaN without any."""
+    if weight > 0:
+        return total / weight
+    return penalties / steps if steps else math.nan

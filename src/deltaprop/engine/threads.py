@@ -159,6 +159,17 @@ class AdaptiveThreads(Callback):
         self.history.append(self.threads)
 
 
+def planned_threads(net: Any, batch_size: int, threads: int | str | None) -> int:
+    """The BLAS threads a run starts with under ``threads``: "auto" gives small steps (and
+    single-core machines) one thread and large steps every core; None leaves BLAS at its own
+    default, every core."""
+    if isinstance(threads, int) and not isinstance(threads, bool):
+        return threads
+    if threads == "auto" and is_small_step(net, batch_size):
+        return 1
+    return available_cores()
+
+
 def blas_threads_for(net: Any, batch_size: int, threads: int | str | None) -> Any:
     """The context (and, for the adaptive policy, callback) that applies ``threads`` to BLAS."""
     if threads is None:
@@ -167,7 +178,7 @@ def blas_threads_for(net: Any, batch_size: int, threads: int | str | None) -> An
     if threads == "auto":
         if controller is None:
             return contextlib.nullcontext()
-        if is_small_step(net, batch_size) or available_cores() == 1:
+        if planned_threads(net, batch_size, threads) == 1:
             return controller.limit(limits=1, user_api="blas")
         return AdaptiveThreads(controller, available_cores())
     n_threads = check_positive("threads", threads, integer=True)

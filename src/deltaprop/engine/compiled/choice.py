@@ -26,7 +26,7 @@ from deltaprop.callbacks.base import Callback
 from deltaprop.callbacks.stopping import TimeLimit
 from deltaprop.engine.compiled.codes import ACTIVATION_CODES, LOSS_CODES
 from deltaprop.engine.compiled.structure import units
-from deltaprop.engine.threads import available_cores, is_small_step, step_flops
+from deltaprop.engine.threads import planned_threads, step_flops
 from deltaprop.losses import LOSSES
 from deltaprop.optim import SGD, Adam
 
@@ -121,7 +121,7 @@ def choose(engine: str, net: Any, loss: Any, optimizer: Any, *, batch_size: int,
             raise ValueError(f"engine='compiled' cannot train this model: {reason}; use "
                              "engine='auto' (or 'numpy') for the NumPy engine")
         return _loaded("compiled", "")
-    blas_threads = _blas_threads(net, batch_size, threads)
+    blas_threads = planned_threads(net, batch_size, threads)
     if reason is None and blas_threads > 1:
         reason = (f"the step is bound by its matrix products, which NumPy's BLAS runs on "
                   f"{blas_threads} threads (the compiled engine's own loops run on one)")
@@ -131,16 +131,6 @@ def choose(engine: str, net: Any, loss: Any, optimizer: Any, *, batch_size: int,
     if build:
         reason = reason or _worth_compiling(net, batch_size, steps, min(limits, default=math.inf))
     return ("numpy", reason) if reason else _loaded("compiled", "")
-
-
-def _blas_threads(net: Any, batch_size: int, threads: int | str | None) -> int:
-    """The BLAS threads fit's policy gives the NumPy engine's products (threads="auto": one for
-    small steps, every core for large ones; None: BLAS's own default, every core)."""
-    if isinstance(threads, int):
-        return threads
-    if threads == "auto" and is_small_step(net, batch_size):
-        return 1
-    return available_cores()
 
 
 def _worth_compiling(net: Any, batch_size: int, steps: int, time_limit: float) -> str | None:

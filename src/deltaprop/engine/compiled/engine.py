@@ -28,6 +28,7 @@ from deltaprop.engine.compiled import activation, batchnorm, borrow, cache, code
 from deltaprop.engine.compiled import loss as loss_kernels
 from deltaprop.engine.compiled.structure import units
 from deltaprop.engine.compiled.update import HYPER
+from deltaprop.engine.epoch_loss import loss_mean
 from deltaprop.engine.reduction import Hook
 from deltaprop.engine.step import EpochStats, EpochTally, Trainable
 from deltaprop.layers import BatchNorm, Dense
@@ -109,8 +110,9 @@ class CompiledEngine:
         n_steps = starts.shape[0] - 1
         lrs = learning_rates(optimizer, n_steps)
         view = _NOT_STOPPED if view is None else view
+        self._ensure_buffers(largest(starts))
         first, chunk = 0, n_steps if not after_step else 1
-        most = self._steps_per_draw(starts)
+        most = self._steps_per_draw(largest(starts))
         while first < n_steps:
             last = min(first + min(chunk, most), n_steps)
             began = time.perf_counter()
@@ -129,7 +131,7 @@ class CompiledEngine:
 
     def end(self) -> EpochStats:
         """The epoch's loss and mean gradient norms (NaN and diverged after a refused step)."""
-        mean = epoch_mean(*map(float, self._sums))
+        mean = self.run_loss()
         squared = [float(s) for s in self._layer_sums]
         self.tally.squared_norms[:] = squared
         taken = max(self.tally.steps, 1)
@@ -140,7 +142,8 @@ class CompiledEngine:
     def run_loss(self) -> float:
         """The loss of the steps of the runs since :meth:`begin` (one step: its loss), with the
         decay term; recorded before each update, a refused step's included."""
-        return epoch_mean(*map(float, self._sums))
+        total, weight, penalties, steps = map(float, self._sums)
+        return loss_mean(total, weight, penalties, int(steps))
 
     def deltas(self, rows: int) -> list[Array]:
         """delta_l of every layer for the last minibatch (of ``rows`` rows), as copies of shape
@@ -170,28 +173,30 @@ class CompiledEngine:
     def _call(self, minibatches: Minibatches, order: Array, starts: Array, first: int, last: int,
               lrs: Array) -> tuple[int, int]:
         """One call of the run kernel over steps first..last-1."""
-        optimizer = self.optimizer
-        self._ensure_buffers(int(np.max(np.diff(starts))) if starts.shape[0] > 1 else 1)
-        kind, m, v, hyper = optimizer_arrays(optimizer, self.theta)  # type: ignore[arg-type]
-        w = minibatches.w
-        weights = w if w is not None else np.empty(0, self.dtype)
-        U, u_starts = self._draws(starts, first, last)
+        draws = self._draws(starts, first, last)
         self._stats_in()
-        taken, status = run.run(
-            flat(minibatches.X), minibatches.Y, weights, w is not None,
-            order, starts, first, last, self.theta, self.grad, m, v, self.layers, self.params,
-            self.loss_code, self.fused, kind, optimizer.t, lrs, hyper, self.l2, self.l1,  # type: ignore[union-attr]
-            *self._work, self.stats, self._saved_stats, U, u_starts, self._sums, self._layer_sums,
-            self.step_norms)
+        taken, status = run.run(*self._arguments(minibatches, order, starts, first, last,
+                                                 self.optimizer.t, lrs, *draws))  # type: ignore[union-attr]
         self._stats_out()
         return int(taken), int(status)
 
-    def _steps_per_draw(self, starts: Array) -> int:
-        """Steps per kernel call whose dropout draws fit in ``MASK_BYTES`` (all, without dropout)."""
-        if not self.mask_width or starts.shape[0] < 2:
-            return max(starts.shape[0] - 1, 1)
-        per_step = int(np.max(np.diff(starts))) * self.mask_width * self.dtype.itemsize
-        return max(1, MASK_BYTES // per_step)
+    def _arguments(self, minibatches: Minibatches, order: Array, starts: Array, first: int,
+                   last: int, t: int, lrs: Array, U: Array, u_starts: Array) -> tuple[Any, ...]:
+        """The run kernel's arguments for steps first..last-1 (the optimizer at step ``t``)."""
+        kind, m, v, hyper = optimizer_arrays(self.optimizer, self.theta)  # type: ignore[arg-type]
+        w = minibatches.w
+        return (flat(minibatches.X), minibatches.Y, w if w is not None else np.empty(0, self.dtype),
+                w is not None, order, starts, first, last, self.theta, self.grad, m, v, self.layers,
+                self.params, self.loss_code, self.fused, kind, t, lrs, hyper, self.l2, self.l1,
+                *self._work, self.stats, self._saved_stats, U, u_starts, self._sums,
+                self._layer_sums, self.step_norms)
+
+    def _steps_per_draw(self, rows: int) -> int:
+        """Steps per kernel call (of up to ``rows`` rows) whose dropout draws fit in
+        ``MASK_BYTES`` (all of them, without dropout)."""
+        if not self.mask_width:
+            return 2**62
+        return max(1, MASK_BYTES // (rows * self.mask_width * self.dtype.itemsize))
 
     def _draws(self, starts: Array, first: int, last: int) -> tuple[Array, Array]:
         """The dropout draws of steps first..last-1, in the NumPy engine's order (step by step,
@@ -220,16 +225,12 @@ class CompiledEngine:
             at += 2 * n
 
     def arguments(self, minibatches: Minibatches) -> tuple[Any, ...]:
-        """A run's kernel arguments (for asking whether its compiled code is cached)."""
+        """A run's kernel arguments, no step taken (for asking whether its compiled code is
+        cached: their types are the kernel's signature)."""
         order, starts = run_plan(minibatches)
-        self._ensure_buffers(int(np.max(np.diff(starts))) if starts.shape[0] > 1 else 1)
-        kind, m, v, hyper = optimizer_arrays(self.optimizer, self.theta)  # type: ignore[arg-type]
-        w = minibatches.w
-        return (flat(minibatches.X), minibatches.Y, w if w is not None else np.empty(0, self.dtype),
-                w is not None, order, starts, 0, 0, self.theta, self.grad, m, v, self.layers,
-                self.params, self.loss_code, self.fused, kind, 0, np.zeros(1), hyper, self.l2,
-                self.l1, *self._work, self.stats, self._saved_stats, np.empty(0, self.dtype),
-                np.zeros(1, np.int64), self._sums, self._layer_sums, self.step_norms)
+        self._ensure_buffers(largest(starts))
+        return self._arguments(minibatches, order, starts, 0, 0, 0, np.zeros(1),
+                               np.empty(0, self.dtype), np.zeros(1, np.int64))
 
     def _advance(self, optimizer: Optimizer, taken: int, lrs: Array, first: int) -> None:
         """The optimizer's step count and learning rate, and the tally, after ``taken`` steps."""
@@ -254,6 +255,11 @@ class CompiledEngine:
                       np.empty(int(widths.sum()), self.dtype),
                       np.empty(size if self.mask_width else 0, self.dtype))
         self._buffers_rows = rows
+
+
+def largest(starts: Array) -> int:
+    """The most rows of a minibatch of the run whose minibatches begin at ``starts``."""
+    return int(np.max(np.diff(starts))) if starts.shape[0] > 1 else 1
 
 
 def flat(X: Array) -> Array:
@@ -301,15 +307,6 @@ def run_plan(minibatches: Minibatches) -> tuple[Array, Array]:
     lengths = np.array([0] + [p.shape[0] for p in parts], dtype=np.int64)
     order = np.concatenate(parts).astype(np.int64) if parts else np.empty(0, np.int64)
     return order, np.cumsum(lengths)
-
-
-def epoch_mean(total: float, weight: float, penalties: float, steps: float) -> float:
-    """The epoch's loss from the kernel's sums, as :meth:`EpochLoss.mean
-    <deltaprop.engine.epoch_loss.EpochLoss.mean>` defines it (samples of weight 0 only: the
-    mean decay term; no step: NaN)."""
-    if steps == 0:
-        return math.nan
-    return total / weight if weight > 0 else penalties / steps
 
 
 def learning_rates(optimizer: Optimizer, n_steps: int) -> Array:
