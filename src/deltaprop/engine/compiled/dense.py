@@ -37,9 +37,10 @@ def input_block(src: np.ndarray, rows: np.ndarray, start: int, indexed: bool, s_
     """The (B, n_in) input as one matrix for BLAS: gathered from X, or the block itself."""
     if not indexed:
         return src[s_off:s_off + B * n_in].reshape((B, n_in))
-    for i in range(B):
-        base = rows[start + i] * n_in
-        gathered[i * n_in:(i + 1) * n_in] = src[base:base + n_in]
+    for i in range(B):  # (a loop: slice assignment copies element by element, unvectorized)
+        base, row = uint64(rows[start + i] * n_in), uint64(i * n_in)
+        for k in range(uint64(n_in)):
+            gathered[row + k] = src[base + k]
     return gathered[:B * n_in].reshape((B, n_in))
 
 
