@@ -416,9 +416,14 @@ def test_partial_fit_continues_weights_and_optimizer_state(rng):
     clf.partial_fit(X, y)
     assert clf._optimizer.t == 4 and clf.t_ == 120 and len(clf.loss_curve_) == 2
     assert not np.array_equal(before, clf.coefs_[0])
-    with pytest.raises(ValueError, match="not in classes_"):
+    with pytest.raises(ValueError, match="has classes not in `self.classes_`"):  # scikit-learn's text
         clf.partial_fit(X[:2], np.array(["a", "zebra"]))
-    assert not hasattr(MLPRegressor(early_stopping=True), "partial_fit")  # as scikit-learn's
+    # as scikit-learn's: no partial_fit for lbfgs; with early_stopping, a ValueError
+    assert not hasattr(MLPRegressor(solver="lbfgs"), "partial_fit")
+    for ours, theirs in [(MLPRegressor(early_stopping=True), sk.MLPRegressor(early_stopping=True))]:
+        for estimator in (ours, theirs):
+            with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
+                estimator.partial_fit(X[:, :2], np.arange(len(X), dtype=float))
 
 
 def test_warm_start_continues_from_the_weights(rng):
@@ -427,7 +432,12 @@ def test_warm_start_continues_from_the_weights(rng):
     first = clf.coefs_[0].copy()
     clf.set_params(max_iter=1)
     clf.fit(X, y)
-    assert len(clf.loss_curve_) == 6 and clf.n_iter_ == 1
+    # the curve continues, n_iter_ counts this call's epochs: as scikit-learn's
+    theirs = sk.MLPClassifier((8,), max_iter=5, warm_start=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs.fit(X, y).set_params(max_iter=1).fit(X, y)
+    assert len(clf.loss_curve_) == 6 == len(theirs.loss_curve_) and clf.n_iter_ == 1 == theirs.n_iter_
     assert np.abs(clf.coefs_[0] - first).max() < 0.05  # one small step, not a new network
     cold = MLPClassifier((8,), max_iter=1, random_state=1).fit(X, y)
     assert len(cold.loss_curve_) == 1

@@ -29,8 +29,10 @@ from deltaprop.callbacks.base import Callback, check_callbacks
 from deltaprop.losses import Loss
 from deltaprop.mlp import MLP, check_layer_sizes
 from deltaprop.optim import SGD, Adam, Optimizer
+from deltaprop.sklearn.attributes import WrittenThrough, write_all, write_coef, write_intercept
 from deltaprop.sklearn.files import load_estimator, save_estimator
-from deltaprop.sklearn.rules import NoImprovementRule, SampleInverseScaling
+from deltaprop.sklearn.rules import IterationPrinter, NoImprovementRule, SampleInverseScaling
+from deltaprop.sklearn.split import validation_split
 from deltaprop.training.options import FitOptions
 
 _ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's name -> ours; the rest are shared
@@ -38,7 +40,7 @@ _ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's name -> ours; the rest 
 # scikit-learn's parameter constraints (MLPClassifier._parameter_constraints), checked with
 # deltaprop's messages; numbers must also be finite here.
 _FLAGS = ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping", "batch_norm")
-_COUNTS = ("max_iter", "n_iter_no_change", "restarts")  # Interval(Integral, 1, None)
+_COUNTS = ("max_iter", "max_fun", "restarts")  # Interval(Integral, 1, None)
 _NUMBERS: dict[str, Callable[[str, Any], Any]] = {
     "learning_rate_init": check_positive,  # Interval(Real, 0, None, closed="neither")
     "epsilon": check_positive,
@@ -67,8 +69,8 @@ class BaseMLP(BaseEstimator):
         warm_start: bool = False, momentum: float = 0.9, nesterovs_momentum: bool = True,
         early_stopping: bool = False, validation_fraction: float = 0.1, beta_1: float = 0.9,
         beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: int = 10,
-        batch_norm: bool = False, dropout: float = 0.0, init: Any = None, restarts: int = 1,
-        n_jobs: int | None = None, dtype: Any = None, callbacks: Any = None,
+        max_fun: int = 15000, batch_norm: bool = False, dropout: float = 0.0, init: Any = None,
+        restarts: int = 1, n_jobs: int | None = None, dtype: Any = None, callbacks: Any = None,
     ) -> None:
         self.hidden_layer_sizes, self.activation, self.solver = hidden_layer_sizes, activation, solver
         self.alpha, self.batch_size, self.learning_rate = alpha, batch_size, learning_rate
@@ -77,15 +79,20 @@ class BaseMLP(BaseEstimator):
         self.warm_start, self.momentum, self.nesterovs_momentum = warm_start, momentum, nesterovs_momentum
         self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
-        self.n_iter_no_change, self.batch_norm, self.dropout = n_iter_no_change, batch_norm, dropout
+        self.n_iter_no_change, self.max_fun = n_iter_no_change, max_fun
+        self.batch_norm, self.dropout = batch_norm, dropout
         self.init, self.restarts, self.n_jobs = init, restarts, n_jobs
         self.dtype, self.callbacks = dtype, callbacks
 
     # -- what the subclasses decide --------------------------------------------------------------
-    def _targets(self, y: Any, *, first: bool,
+    def _targets(self, y: Any, *, first: bool, incremental: bool,
                  classes: Any = None) -> tuple[np.ndarray, str | Loss, int]:
         """(targets for the core, loss, c in l2 = c alpha / n_batch) for validated y."""
         raise NotImplementedError
+
+    def _strata(self, y: Any) -> np.ndarray | None:
+        """Each row's class index, by which the validation split is stratified; None: not."""
+        return None
 
     def _sample_weight(self, sample_weight: Any, y: Any, n_samples: int, *,
                        incremental: bool) -> np.ndarray | None:
@@ -97,13 +104,27 @@ class BaseMLP(BaseEstimator):
     # -- fitted attributes in scikit-learn's layout ----------------------------------------------
     @property
     def coefs_(self) -> list[np.ndarray]:
-        """Weights of each dense layer, shape (n_in, n_out): transposed views of ``net_``'s W."""
-        return [W.T for W in self.net_.weights]
+        """Weights of each dense layer, shape (n_in, n_out): transposed views of ``net_``'s W.
+        ``est.coefs_[i] = W`` and ``est.coefs_ = [...]`` write into the network (checked)."""
+        return WrittenThrough([W.T for W in self.net_.weights], partial(write_coef, self.net_))
+
+    @coefs_.setter
+    def coefs_(self, values: Any) -> None:
+        write_all("coefs_", self._fitted_net(), values, write_coef)
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
-        """Biases of each dense layer, shape (n_out,): views of ``net_``'s b."""
-        return list(self.net_.biases)
+        """Biases of each dense layer, shape (n_out,): views of ``net_``'s b, writable as
+        ``coefs_``."""
+        return WrittenThrough(list(self.net_.biases), partial(write_intercept, self.net_))
+
+    @intercepts_.setter
+    def intercepts_(self, values: Any) -> None:
+        write_all("intercepts_", self._fitted_net(), values, write_intercept)
+
+    def _fitted_net(self) -> MLP:
+        check_is_fitted(self)
+        return self.net_
 
     # -- training --------------------------------------------------------------------------------
     def _check_params(self) -> list[int]:
@@ -113,12 +134,7 @@ class BaseMLP(BaseEstimator):
         for name in _FLAGS:
             check_flag(name, getattr(self, name))
         check_verbose(self.verbose)
-        for name in _COUNTS:
-            check_count(name, getattr(self, name))
-        if isinstance(self.batch_size, str) and self.batch_size != "auto":
-            raise ValueError(f"batch_size must be 'auto' or an integer > 0, got {self.batch_size!r}")
-        if not isinstance(self.batch_size, str):
-            check_count("batch_size", self.batch_size)
+        self._check_counts()
         for name, check in _NUMBERS.items():
             check(name, getattr(self, name))
         if self.early_stopping and self.validation_fraction == 0:
@@ -130,6 +146,18 @@ class BaseMLP(BaseEstimator):
         if isinstance(sizes, numbers.Integral) and not isinstance(sizes, (bool, np.bool_)):
             sizes = [sizes]  # one hidden layer, as scikit-learn allows
         return check_layer_sizes(sizes, "hidden_layer_sizes", minimum=0)
+
+    def _check_counts(self) -> None:
+        """The parameters that count: integers >= 1 (``n_iter_no_change`` may be inf, never
+        stopping on it; ``batch_size`` may be "auto"), as scikit-learn's constraints say."""
+        for name in _COUNTS:
+            check_count(name, getattr(self, name))
+        if not (isinstance(self.n_iter_no_change, float) and self.n_iter_no_change == math.inf):
+            check_count("n_iter_no_change", self.n_iter_no_change)
+        if isinstance(self.batch_size, str) and self.batch_size != "auto":
+            raise ValueError(f"batch_size must be 'auto' or an integer > 0, got {self.batch_size!r}")
+        if not isinstance(self.batch_size, str):
+            check_count("batch_size", self.batch_size)
 
     def _check_choices(self) -> None:
         """The parameters that name one of a few choices."""
@@ -162,10 +190,17 @@ class BaseMLP(BaseEstimator):
         return SGD(self.learning_rate_init, self.momentum, self.nesterovs_momentum and self.momentum > 0,
                    schedule=schedule)
 
-    def _stopping(self) -> Callback:
-        monitor = "val_loss" if self.early_stopping else "loss"
-        adaptive = self.solver == "sgd" and self.learning_rate == "adaptive"
-        return NoImprovementRule(self.n_iter_no_change, self.tol, monitor, adaptive)
+    def _rules(self, *, incremental: bool) -> list[Callback]:
+        """scikit-learn's stopping rule (not in ``partial_fit``) and its ``verbose`` lines."""
+        rules: list[Callback] = []
+        if self.verbose:
+            rules.append(IterationPrinter())
+        if not incremental:
+            monitor = "val_loss" if self.early_stopping else "loss"
+            adaptive = self.solver == "sgd" and self.learning_rate == "adaptive"
+            rules.append(NoImprovementRule(self.n_iter_no_change, self.tol, monitor, adaptive,
+                                           verbose=bool(self.verbose)))
+        return rules
 
     def _output_activation(self) -> str | None:
         """The output activation, or None to let the loss choose it."""
@@ -180,12 +215,15 @@ class BaseMLP(BaseEstimator):
     def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None,
              sample_weight: Any = None) -> Any:
         hidden = self._check_params()
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
         first = not hasattr(self, "net_") or not (incremental or self.warm_start)
         X, y = validate_data(self, unmasked(X), y, multi_output=True, dtype=(np.float64, np.float32),
                              reset=first)
-        Y, loss, c = self._targets(y, first=first, classes=classes)
+        Y, loss, c = self._targets(y, first=first, incremental=incremental, classes=classes)
         w = self._sample_weight(sample_weight, y, X.shape[0], incremental=incremental)
-        n_train = self._n_train(X.shape[0])
+        (X, Y, w), validation = self._split(X, Y, w, y)
+        n_train = X.shape[0]
         kept = self._optimizer if incremental and not first else None  # partial_fit continues it
         optimizer = kept if kept is not None else self._make_optimizer(n_train)
         options = self._fit_options(n_train, loss, c, w, optimizer, first=first, incremental=incremental)
@@ -195,8 +233,9 @@ class BaseMLP(BaseEstimator):
         if isinstance(optimizer.schedule, SampleInverseScaling):
             optimizer.schedule.samples_before = self.t_
             optimizer.schedule.n_samples = n_train
-        callbacks = list(self.callbacks or ()) + ([] if incremental else [self._stopping()])
-        history = self.net_.fit(X, Y, sample_weight=w, callbacks=callbacks, **options.keywords())
+        callbacks = list(self.callbacks or ()) + self._rules(incremental=incremental)
+        history = self.net_.fit(X, Y, sample_weight=w, validation_data=validation, callbacks=callbacks,
+                                **options.keywords())
         self._record(history, n_train)
         if not incremental and history.stop_reason == "epochs":
             warnings.warn(
@@ -206,11 +245,15 @@ class BaseMLP(BaseEstimator):
             )
         return self
 
-    def _n_train(self, n_samples: int) -> int:
-        """The rows trained on: all, or what the validation split of ``early_stopping`` leaves."""
+    def _split(self, X: Any, Y: np.ndarray, w: np.ndarray | None,
+               y: Any) -> tuple[tuple[Any, np.ndarray, np.ndarray | None], tuple[Any, ...] | None]:
+        """((X, Y, w) to train on, validation data or None): ``early_stopping``'s split, made as
+        scikit-learn makes it (:mod:`deltaprop.sklearn.split`), with its random state."""
         if not self.early_stopping:
-            return n_samples
-        return n_samples - int(round(self.validation_fraction * n_samples))
+            return (X, Y, w), None
+        train, validation = validation_split(X, Y, w, self.validation_fraction,
+                                             check_random_state(self.random_state), self._strata(y))
+        return train, validation if validation[2] is not None else validation[:2]
 
     def _fit_options(self, n_train: int, loss: str | Loss, c: int, w: np.ndarray | None,
                      optimizer: Optimizer, *, first: bool, incremental: bool) -> FitOptions:
@@ -222,9 +265,8 @@ class BaseMLP(BaseEstimator):
         return FitOptions(
             loss=loss, optimizer=optimizer, epochs=1 if incremental else self.max_iter,
             batch_size=n_batch, shuffle=self.shuffle, l2=c * self.alpha / (n_batch * mean_weight),
-            validation_fraction=self.validation_fraction if self.early_stopping else 0.0,
             restarts=self.restarts if first and not incremental else 1, n_jobs=self.n_jobs,
-            verbose=bool(self.verbose),
+            verbose=not isinstance(self.verbose, bool) and self.verbose >= 2,
         )
 
     def _start(self, X: np.ndarray, hidden: list[int]) -> None:
@@ -237,31 +279,47 @@ class BaseMLP(BaseEstimator):
                         batch_norm=self.batch_norm, dropout=self.dropout)
         self.loss_curve_: list[float] = []
         self.validation_loss_curve_: list[float] = []
+        self.validation_scores_: list[float] | None = None
         self.t_ = 0
 
     def _record(self, history: Any, n_train: int) -> None:
+        """The fitted attributes after a fit: the curves (and ``t_``) continue those of a warm
+        start or an earlier ``partial_fit``, as scikit-learn's do; ``n_iter_`` counts this call."""
         self.history_ = history
         self.n_layers_ = len(self.net_.dense_layers) + 1
         self.out_activation_ = {"sigmoid": "logistic"}.get(self.net_.output_layer.activation.name,
                                                             self.net_.output_layer.activation.name)
-        self.n_iter_ = history.n_epochs
+        self.n_iter_ = history.n_epochs  # this call's, as scikit-learn counts
         self.t_ += n_train * history.n_epochs
         self.loss_curve_ += history.loss
         self.validation_loss_curve_ += history.val_loss
         finite_losses = [value for value in history.loss if math.isfinite(value)]
         self.loss_ = finite_losses[-1] if finite_losses else math.nan  # the last epoch's
-        self.validation_scores_: list[float] | None = None
         self.best_validation_score_: float | None = None
         self.best_loss_: float | None = None
         if self.early_stopping:
-            self.validation_scores_ = list(history.val_metric)
-            self.best_validation_score_ = max(self.validation_scores_) if self.validation_scores_ else None
+            self.validation_scores_ = list(self.validation_scores_ or []) + list(history.val_metric)
+            scores = [v for v in self.validation_scores_ if math.isfinite(v)]
+            self.best_validation_score_ = max(scores) if scores else None
         else:
+            self.validation_scores_ = None
             finite = [v for v in self.loss_curve_ if math.isfinite(v)]
             self.best_loss_ = min(finite) if finite else math.nan
         if history.stop_reason == "diverged":
-            raise ValueError("training diverged (non-finite loss or gradient); lower "
-                             "learning_rate_init or scale the input, e.g. with StandardScaler")
+            self._diverged(history)
+
+    def _diverged(self, history: Any) -> None:
+        """A run that diverged: with ``early_stopping`` and a best epoch to go back to, keep it
+        and warn (scikit-learn keeps its best weights too); otherwise scikit-learn's error."""
+        ours = (f"(deltaprop: training diverged in epoch {history.n_epochs}, the loss or a gradient "
+                "became non-finite; lower learning_rate_init or scale the input, e.g. with "
+                "StandardScaler)")
+        if self.early_stopping and history.best_epoch is not None:
+            warnings.warn(f"the weights of epoch {history.best_epoch}, the best on the validation "
+                          f"split, are kept. {ours}", ConvergenceWarning, stacklevel=4)
+            return
+        raise ValueError("Solver produced non-finite parameter weights. The input data may contain "
+                         f"large values and need to be preprocessed. {ours}")
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
         """Train on (X, y) for up to ``max_iter`` epochs; returns ``self``.
@@ -294,10 +352,11 @@ class BaseMLP(BaseEstimator):
 
 
 def partial_fit_available(estimator: BaseMLP) -> bool:
-    """``partial_fit`` exists unless ``early_stopping`` (one epoch has no validation split)."""
-    if isinstance(estimator.early_stopping, (bool, np.bool_)) and estimator.early_stopping:
-        # (any other value is refused by fit's parameter check, not taken as True here)
-        raise AttributeError("partial_fit is not available with early_stopping=True")
+    """``partial_fit`` exists for the stochastic solvers, as in scikit-learn (with
+    ``early_stopping=True`` it exists and raises a ValueError, as there)."""
+    if isinstance(estimator.solver, str) and estimator.solver == "lbfgs":
+        raise AttributeError("partial_fit is only available for stochastic optimizers. lbfgs is not "
+                             "stochastic.")
     return True
 
 
@@ -307,59 +366,6 @@ def shared_parameters(init_locals: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in init_locals.items() if k not in own}
 
 
-PARAMETERS_DOC = """
-    Parameters
-    ----------
-    hidden_layer_sizes : int or tuple of int, default=(100,)
-    activation : str, default="relu"
-        Hidden activation: scikit-learn's ``identity``, ``logistic``, ``tanh``, ``relu``, or any
-        of deltaprop's (``leaky_relu``, ``elu``, ``softplus``, ...).
-    solver : {"adam", "sgd"}, default="adam"
-        Adam(learning_rate_init, beta_1, beta_2, epsilon) or SGD(learning_rate_init, momentum,
-        nesterovs_momentum). No ``lbfgs``.
-    alpha : float, default=1e-4
-        L2 penalty with scikit-learn's scaling (see the module docstring).
-    batch_size : int or "auto", default="auto"
-        ``auto`` is min(200, n_samples).
-    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
-        For ``solver="sgd"`` only (see the module docstring).
-    learning_rate_init, power_t, max_iter, shuffle, tol, n_iter_no_change, momentum,
-    nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2, epsilon, verbose,
-    warm_start
-        As in scikit-learn; ``max_iter`` is the number of epochs. The validation split is random
-        (not stratified).
-    random_state : int, RandomState or None
-        Seeds the network (initialization, shuffling, dropout, validation split).
-    batch_norm, dropout, restarts
-        As in :class:`deltaprop.MLP` and :func:`deltaprop.fit`.
-    init : str or callable, optional
-        None: scikit-learn's initialization (``"sklearn"``, or ``"sklearn_logistic"`` for
-        ``activation="logistic"``); otherwise any initializer of :class:`deltaprop.MLP`.
-    n_jobs : int or None
-        Restarts at once, through joblib: local processes, or a Dask cluster under
-        ``joblib.parallel_config(backend="dask")``; None follows joblib's active configuration
-        (1 without one). The result is the same as with ``n_jobs=1``.
-    dtype : {None, numpy.float32, numpy.float64}
-        Training precision; None keeps float32 input in float32 and trains anything else in
-        float64.
-    callbacks : list of deltaprop callbacks, optional
-        Passed to every :func:`deltaprop.fit` call (``fit`` and ``partial_fit``). There is no
-        ``partial_fit`` with ``early_stopping=True``, as in scikit-learn.
-
-    Attributes
-    ----------
-    net_ : deltaprop.MLP
-    history_ : deltaprop.History
-        Of the last ``fit`` or ``partial_fit`` call.
-    coefs_, intercepts_ : lists of ndarray
-        Views of the network's parameters in scikit-learn's layout (W.T, shape (n_in, n_out)).
-    n_features_in_, feature_names_in_, n_outputs_, n_layers_, out_activation_, n_iter_, t_,
-    loss_, loss_curve_, best_loss_, validation_loss_curve_, validation_scores_,
-    best_validation_score_
-        As in scikit-learn; ``loss_curve_`` includes the L2 term; ``validation_loss_curve_`` is
-        the validation loss per epoch and ``validation_scores_`` the validation accuracy or R^2
-        (with ``early_stopping`` only; for multilabel y the subset accuracy, as scikit-learn).
-"""
 
 
 def unmasked(X: Any) -> Any:

@@ -16,13 +16,9 @@ from deltaprop._validation import as_sample_weight, check_positive
 from deltaprop.data.labels import label_array
 from deltaprop.losses import BinaryCrossEntropy, CrossEntropy, Loss, SquaredError, one_hot
 from deltaprop.metrics import class_indices, log_sigmoid, log_softmax
-from deltaprop.sklearn._base import (
-    PARAMETERS_DOC,
-    BaseMLP,
-    partial_fit_available,
-    shared_parameters,
-    unmasked,
-)
+from deltaprop.sklearn._base import BaseMLP, partial_fit_available, shared_parameters, unmasked
+from deltaprop.sklearn.docs import PARAMETERS_DOC
+from deltaprop.sklearn.split import check_stratifiable
 
 
 class _SquaredErrorOnClasses(SquaredError):
@@ -68,7 +64,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, batch_norm=False, dropout=0.0, init=None, restarts=1,
+                 n_iter_no_change=10, max_fun=15000, batch_norm=False, dropout=0.0, init=None, restarts=1,
                  n_jobs=None, dtype=None, callbacks=None, class_weight=None,
                  multilabel="auto", loss="log_loss") -> None:
         # The full signature again: scikit-learn reads the parameters from it (no **kwargs).
@@ -124,7 +120,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                                  f"(classes_: {self.classes_.tolist()})")
         return compute_sample_weight(self.class_weight, y)
 
-    def _targets(self, y: Any, *, first: bool,
+    def _targets(self, y: Any, *, first: bool, incremental: bool,
                  classes: Any = None) -> tuple[np.ndarray, str | Loss, int]:
         y = label_array(y)  # numbers or text: never dates or other objects
         if y.ndim == 2 and y.shape[1] == 1:
@@ -132,6 +128,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         check_classification_targets(y)
         if first:
             self._set_classes(y, classes)
+        elif not incremental:
+            self._check_warm_start_classes(y)
         squared = self.loss == "squared_error"
         independent: str | Loss = _SquaredErrorOnClasses(False) if squared else "binary_cross_entropy"
         if self._multilabel_dtype is not None:
@@ -143,6 +141,22 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             return one_hot(codes, len(self.classes_), np.float64), _SquaredErrorOnClasses(True), 1
         return codes, "cross_entropy", 1
 
+    def _check_warm_start_classes(self, y: np.ndarray) -> None:
+        """A warm-started ``fit`` must see the classes of the first (scikit-learn's rule)."""
+        classes = np.arange(y.shape[1]) if self._multilabel_dtype is not None else unique_labels(y)
+        if set(classes.tolist()) != set(self.classes_.tolist()):
+            raise ValueError("warm_start can only be used where `y` has the same classes as in the "
+                             f"previous call to fit. Previously got {self.classes_}, `y` has {classes}")
+
+    def _strata(self, y: Any) -> np.ndarray | None:
+        """Each row's class index for a single-output classifier (not multilabel), checked:
+        a class with one sample cannot be in both parts of a stratified split."""
+        if self._multilabel_dtype is not None:
+            return None
+        codes = self._class_codes(label_array(y).reshape(-1) if np.ndim(y) == 2 else label_array(y))
+        check_stratifiable(codes, self.classes_)
+        return codes
+
     def _indicator_targets(self, y: np.ndarray) -> np.ndarray:
         """A multilabel y as float 0/1 targets, one column per label of ``classes_``."""
         if y.ndim != 2 or y.shape[1] != len(self.classes_):
@@ -153,9 +167,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         """The index in ``classes_`` of each label of a 1-D y."""
         if y.ndim != 1:
             raise ValueError(f"y must be 1-D labels here, got shape {y.shape}")
-        unknown = np.setdiff1d(unique_labels(y), self.classes_)
-        if unknown.size:
-            raise ValueError(f"y has classes {unknown} not in classes_ {self.classes_}")
+        labels = unique_labels(y)
+        if np.setdiff1d(labels, self.classes_).size:
+            raise ValueError("`y` has classes not in `self.classes_`. "
+                             f"`self.classes_` has {self.classes_}. 'y' has {labels}.")
         return np.searchsorted(self.classes_, y)
 
     def _output_activation(self) -> str | None:

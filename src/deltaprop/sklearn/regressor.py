@@ -9,7 +9,8 @@ from sklearn.base import RegressorMixin
 from sklearn.utils.metaestimators import available_if
 
 from deltaprop.losses import Loss
-from deltaprop.sklearn._base import PARAMETERS_DOC, BaseMLP, partial_fit_available, shared_parameters
+from deltaprop.sklearn._base import BaseMLP, partial_fit_available, shared_parameters
+from deltaprop.sklearn.docs import PARAMETERS_DOC
 
 
 class MLPRegressor(RegressorMixin, BaseMLP):
@@ -26,12 +27,12 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, batch_norm=False, dropout=0.0, init=None, restarts=1,
+                 n_iter_no_change=10, max_fun=15000, batch_norm=False, dropout=0.0, init=None, restarts=1,
                  n_jobs=None, dtype=None, callbacks=None, loss="squared_error") -> None:
         super().__init__(**shared_parameters(locals()))
         self.loss = loss
 
-    def _targets(self, y: Any, *, first: bool,
+    def _targets(self, y: Any, *, first: bool, incremental: bool,
                  classes: Any = None) -> tuple[np.ndarray, str | Loss, int]:
         if not isinstance(self.loss, str) or self.loss not in ("squared_error", "mse"):
             raise ValueError(f"loss must be 'squared_error' or 'mse', got {self.loss!r}")

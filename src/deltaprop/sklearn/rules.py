@@ -26,12 +26,15 @@ class SampleInverseScaling(Schedule):
 class NoImprovementRule(Callback):
     """scikit-learn's stopping rule. After each epoch the count of epochs without an improvement
     of ``tol`` grows (or resets to 0), and the best value moves to any lower one; once the count
-    exceeds ``patience``, training stops, or with ``adaptive`` (``learning_rate="adaptive"``)
-    eta is divided by 5 and the count restarts, stopping only when eta is already <= 1e-6. On
-    ``val_loss`` the best epoch's parameters are restored at the end."""
+    exceeds ``patience`` (``inf``: never), training stops, or with ``adaptive``
+    (``learning_rate="adaptive"``) eta is divided by 5 and the count restarts, stopping only
+    when eta is already <= 1e-6. On ``val_loss`` the best epoch's parameters are restored at the
+    end. With ``verbose`` each decision is printed to stdout in scikit-learn's words."""
 
-    def __init__(self, patience: int, tol: float, monitor: str, adaptive: bool) -> None:
+    def __init__(self, patience: float, tol: float, monitor: str, adaptive: bool,
+                 verbose: bool = False) -> None:
         self.patience, self.tol, self.monitor, self.adaptive = patience, tol, monitor, adaptive
+        self.verbose = verbose
 
     def on_train_begin(self, trainer: Any) -> None:
         self.best, self.best_epoch, self.wait, self.best_state = math.inf, 0, 0, None
@@ -47,8 +50,17 @@ class NoImprovementRule(Callback):
             if self.adaptive and trainer.optimizer.lr > MIN_LR:
                 trainer.optimizer.lr /= 5.0
                 self.wait = 0
+                self._say(f" Setting learning rate to {trainer.optimizer.lr:f}")
             else:
                 trainer.stop_reason = "early_stopping"
+                self._say(" Learning rate too small. Stopping." if self.adaptive else " Stopping.")
+
+    def _say(self, outcome: str) -> None:
+        """scikit-learn's message for the rule's decision (its optimizers' trigger_stopping)."""
+        if self.verbose:
+            watched = "Validation loss" if self.monitor == "val_loss" else "Training loss"
+            print(f"{watched} did not improve more than tol={self.tol:f} for "
+                  f"{self.patience} consecutive epochs.{outcome}")
 
     def on_train_end(self, trainer: Any) -> None:
         if self.best_state is not None:
@@ -56,3 +68,14 @@ class NoImprovementRule(Callback):
             trainer.history.best_epoch = self.best_epoch
             trainer.history.kept_epoch = self.best_epoch
             trainer.history.final_loss = trainer.history.loss[self.best_epoch - 1]
+
+
+class IterationPrinter(Callback):
+    """``verbose=True`` as scikit-learn prints it, to stdout: ``Iteration 3, loss = 0.41275533``
+    after each epoch (counted from 1 in each call, as its ``n_iter_``), and ``Validation score:
+    0.950000`` with a validation split."""
+
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
+        print(f"Iteration {epoch}, loss = {logs['loss']:.8f}", flush=True)
+        if "val_metric" in logs:
+            print(f"Validation score: {logs['val_metric']:f}", flush=True)

@@ -1,0 +1,56 @@
+"""The parameters and attributes the two estimators share, as numpydoc (each class's
+``__doc__`` adds its own)."""
+
+PARAMETERS_DOC = """
+    Parameters
+    ----------
+    hidden_layer_sizes : int or tuple of int, default=(100,)
+    activation : str, default="relu"
+        Hidden activation: scikit-learn's ``identity``, ``logistic``, ``tanh``, ``relu``, or any
+        of deltaprop's (``leaky_relu``, ``elu``, ``softplus``, ...).
+    solver : {"adam", "sgd"}, default="adam"
+        Adam(learning_rate_init, beta_1, beta_2, epsilon) or SGD(learning_rate_init, momentum,
+        nesterovs_momentum). No ``lbfgs``.
+    alpha : float, default=1e-4
+        L2 penalty with scikit-learn's scaling (see the module docstring).
+    batch_size : int or "auto", default="auto"
+        ``auto`` is min(200, n_samples).
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        For ``solver="sgd"`` only (see the module docstring).
+    learning_rate_init, power_t, max_iter, shuffle, tol, n_iter_no_change, momentum,
+    nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2, epsilon, verbose,
+    warm_start
+        As in scikit-learn; ``max_iter`` is the number of epochs. The validation split is random
+        (not stratified).
+    random_state : int, RandomState or None
+        Seeds the network (initialization, shuffling, dropout, validation split).
+    batch_norm, dropout, restarts
+        As in :class:`deltaprop.MLP` and :func:`deltaprop.fit`.
+    init : str or callable, optional
+        None: scikit-learn's initialization (``"sklearn"``, or ``"sklearn_logistic"`` for
+        ``activation="logistic"``); otherwise any initializer of :class:`deltaprop.MLP`.
+    n_jobs : int or None
+        Restarts at once, through joblib: local processes, or a Dask cluster under
+        ``joblib.parallel_config(backend="dask")``; None follows joblib's active configuration
+        (1 without one). The result is the same as with ``n_jobs=1``.
+    dtype : {None, numpy.float32, numpy.float64}
+        Training precision; None keeps float32 input in float32 and trains anything else in
+        float64.
+    callbacks : list of deltaprop callbacks, optional
+        Passed to every :func:`deltaprop.fit` call (``fit`` and ``partial_fit``). There is no
+        ``partial_fit`` with ``early_stopping=True``, as in scikit-learn.
+
+    Attributes
+    ----------
+    net_ : deltaprop.MLP
+    history_ : deltaprop.History
+        Of the last ``fit`` or ``partial_fit`` call.
+    coefs_, intercepts_ : lists of ndarray
+        Views of the network's parameters in scikit-learn's layout (W.T, shape (n_in, n_out)).
+    n_features_in_, feature_names_in_, n_outputs_, n_layers_, out_activation_, n_iter_, t_,
+    loss_, loss_curve_, best_loss_, validation_loss_curve_, validation_scores_,
+    best_validation_score_
+        As in scikit-learn; ``loss_curve_`` includes the L2 term; ``validation_loss_curve_`` is
+        the validation loss per epoch and ``validation_scores_`` the validation accuracy or R^2
+        (with ``early_stopping`` only; for multilabel y the subset accuracy, as scikit-learn).
+"""
