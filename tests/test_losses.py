@@ -10,7 +10,7 @@ import pytest
 
 import deltaprop as dp
 from conftest import L1Loss
-from deltaprop.losses import one_hot
+from deltaprop.targets import one_hot
 
 
 def test_a_user_loss_is_trained_with_its_own_gradient(rng):

@@ -253,7 +253,7 @@ def test_threads_policy(data):
         ({"batch_size": "half"}, "batch_size must be a positive integer or 'full'"),
         ({"sampling": "bootstrap"}, "sampling must be one of"),
         ({"l2": -1.0}, "l2 must be a number >= 0"),
-        ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'; valid names are: adam, sgd"),
+        ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'; valid names are: adam, lbfgs, sgd"),
         ({"validation_fraction": 1.0}, r"validation_fraction must lie in \[0, 1\)"),
         ({"validation_data": (np.ones((3, 4)),)}, r"validation_data must be \(X_val, y_val\)"),
         ({"early_stopping": 0}, "patience must be an integer > 0"),

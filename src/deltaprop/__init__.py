@@ -23,10 +23,11 @@ from deltaprop.gradcheck import GradcheckReport, gradcheck
 from deltaprop.history import History
 from deltaprop.initializers import INITIALIZERS
 from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Dropout, Layer
-from deltaprop.losses import LOSSES, Loss, get_loss, one_hot
+from deltaprop.losses import LOSSES, Loss, get_loss
 from deltaprop.mlp import MLP
 from deltaprop.network import Network
-from deltaprop.optim import SGD, Adam, Constant, Cosine, InverseScaling, Optimizer, Schedule, StepDecay
+from deltaprop.optim import LBFGS, SGD, Adam, Constant, Cosine, InverseScaling, Optimizer, Schedule, StepDecay
+from deltaprop.targets import one_hot
 from deltaprop.training.fit import fit
 from deltaprop.training.options import FitOptions
 from deltaprop.training.resume import resume
@@ -36,7 +37,7 @@ __all__ = [
     "MLP", "Network", "Layer", "Dense", "BatchNorm", "Dropout", "ActivationLayer",
     "Activation", "ACTIVATIONS", "get_activation", "INITIALIZERS",
     "Loss", "LOSSES", "get_loss", "one_hot",
-    "Optimizer", "SGD", "Adam", "Schedule", "Constant", "InverseScaling", "StepDecay", "Cosine",
+    "Optimizer", "SGD", "Adam", "LBFGS", "Schedule", "Constant", "InverseScaling", "StepDecay", "Cosine",
     "fit", "FitOptions", "BatchStepper", "StepResult", "evaluate", "History", "Callback", "EarlyStopping",
     "GradientTolerance", "TimeLimit",
     "ProgressPrinter", "gradcheck", "GradcheckReport", "Perceptron", "DeltaRule",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import sys
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -112,7 +113,7 @@ def plain_array(value: Any, name: str) -> np.ndarray:
         value = np.ma.getdata(value)
     module = type(value).__module__
     if module.startswith("scipy.sparse"):
-        raise TypeError(f"{name} is a scipy.sparse matrix; deltaprop needs a dense array: pass "
+        raise TypeError(f"{name} is a scipy.sparse matrix; deltaprop needs a dense array here: pass "
                         f"{name.split()[-1]}.toarray()")
     if module.startswith("pandas") and hasattr(value, "to_numpy") and hasattr(value, "isna"):
         return _pandas_array(value, name)
@@ -178,6 +179,53 @@ def as_float_matrix(X: Any, name: str, dtype: Any, n_features: int | None = None
     if not all_finite(converted):
         raise not_finite_error(array, name, dtype)
     return converted
+
+
+def is_sparse(value: Any) -> bool:
+    """Whether ``value`` is a scipy.sparse matrix or array, without importing SciPy: a sparse
+    matrix exists only once ``scipy.sparse`` is loaded, so ``import deltaprop`` stays NumPy-only."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and bool(sparse.issparse(value))
+
+
+def as_sparse_rows(X: Any, name: str, dtype: Any, n_features: int | None = None) -> Any:
+    """Return the scipy.sparse ``X`` as CSR rows of ``dtype`` with finite values, never dense.
+
+    The checks of :func:`as_float_matrix`, named as it names them, on the shape and on the
+    stored values only (the implicit zeros are finite). CSR of ``dtype`` in canonical form
+    (sorted indices, no duplicates) is ``X`` itself; any other format (CSC, COO...), dtype
+    (integers, bool) or form is converted once, which costs one copy of the non-zeros.
+    """
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got a sparse matrix of dtype {X.dtype}")
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} has zero samples (shape {X.shape})")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"{name} has {X.shape[1]} features but the network expects {n_features}")
+    given = X.tocsr()  # a CSR X itself
+    with np.errstate(over="ignore"):  # overflow is named below
+        rows = given.astype(dtype, copy=False)  # a new dtype: a copy, duplicates summed
+        if not rows.has_canonical_format:  # duplicates summed, as toarray() sums them
+            rows = rows.copy() if rows is X else rows
+            rows.sum_duplicates()
+    if not all_finite(rows.data):
+        raise not_finite_error(given.data, name, dtype)
+    return rows
+
+
+def as_inputs(net: Shaped, X: Any, name: str = "X", *, sparse: bool = True) -> Any:
+    """``X`` as the network's input rows: a finite 2-D array of its dtype (:func:`as_float_matrix`)
+    or, for a scipy.sparse ``X`` where ``sparse`` allows it, CSR rows of its dtype
+    (:func:`as_sparse_rows`), which only a first layer that takes sparse rows (Dense) accepts."""
+    if not (sparse and is_sparse(X)):
+        return as_float_matrix(X, name, net.dtype, net.n_inputs)
+    first = next(iter(getattr(net, "layers", ())), None)
+    if not getattr(first, "takes_sparse_input", False):
+        raise TypeError(f"{name} is a scipy.sparse matrix, which only a network whose first layer is "
+                        f"Dense takes (its first layer is {first!r}); pass {name.split()[-1]}.toarray()")
+    return as_sparse_rows(X, name, net.dtype, net.n_inputs)
 
 
 def not_finite_error(original: Any, name: str, dtype: Any) -> ValueError:
@@ -269,7 +317,7 @@ def check_weight_values(w: np.ndarray, name: str = "sample_weight") -> None:
 
 
 def check_data(net: Shaped, loss: TargetLoss, X: Any, y: Any, sample_weight: Any = None, *,
-               what: str = "") -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+               what: str = "", sparse: bool = False) -> tuple[Any, np.ndarray, np.ndarray | None]:
     """The one check of data for a network: ``X``, the targets and the sample weights, converted.
 
     Parameters
@@ -285,14 +333,18 @@ def check_data(net: Shaped, loss: TargetLoss, X: Any, y: Any, sample_weight: Any
     sample_weight : array-like of shape (n_samples,), optional
     what : str
         Prefix of the names in error messages (``"validation "``, ``"streamed "``).
+    sparse : bool
+        Take a scipy.sparse ``X`` as CSR rows (:func:`as_inputs`), for the callers whose engine
+        takes them; otherwise a sparse ``X`` is refused, naming ``X.toarray()``.
 
     Returns
     -------
-    X : ndarray, shape (n_samples, n_inputs), of the network's dtype, finite
+    X : ndarray, shape (n_samples, n_inputs), of the network's dtype, finite; or, for a sparse
+        ``X`` where ``sparse`` allows it, a scipy.sparse CSR matrix of that shape and dtype
     Y : ndarray, shape (n_samples, n_outputs), of the network's dtype
     w : ndarray of float64, shape (n_samples,), or None
     """
-    X = as_float_matrix(X, f"{what}X", net.dtype, net.n_inputs)
+    X = as_inputs(net, X, f"{what}X", sparse=sparse)
     y = plain_array(y, f"{what}y")
     with np.errstate(over="ignore"):  # overflow is named below
         Y = loss.prepare_targets(y, net.n_outputs, net.dtype)

@@ -8,7 +8,8 @@ activation ``a = f(z)`` of the same shape (the notes' ``a_l = f(z_l)``), and tur
 
 Derivatives are written in terms of ``z`` and ``a`` together because several are cheapest from
 the output (sigmoid: a (1 - a); tanh: 1 - a^2). Every formula is stable for |z| up to 1e4 and
-beyond: no overflow, no warning, no NaN.
+beyond: no overflow, no warning, no NaN (the exponential saturates at the largest whole power
+of e its dtype holds, see :class:`Exp`).
 
 Softmax is the one activation that is not elementwise; its backward applies the Jacobian,
 ``delta = a * (g - sum(g * a, axis=1))``.
@@ -39,10 +40,12 @@ class Activation:
     """Base class: an elementwise function and its derivative.
 
     Subclasses implement :meth:`forward` and :meth:`derivative`; :meth:`backward` multiplies.
-    ``out=`` arguments let the hot path reuse preallocated buffers.
+    ``out=`` arguments let the hot path reuse preallocated buffers. ``kinks`` lists the values
+    of z where f or f' jumps (the gradient check keeps its differences off them).
     """
 
     name = "activation"
+    kinks: tuple[float, ...] = ()
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
         """Return ``a = f(z)``, written into ``out`` when given (``out`` may be ``z``)."""
@@ -141,6 +144,7 @@ class ReLU(Activation):
     """f(z) = max(z, 0), f'(z) = 1 if z > 0 else 0 (0 at the kink, as PyTorch)."""
 
     name = "relu"
+    kinks = (0.0,)
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
         return np.maximum(z, 0.0, out=out)
@@ -157,6 +161,7 @@ class LeakyReLU(Activation):
     """f(z) = z if z > 0 else slope * z; f'(z) = 1 or slope."""
 
     name = "leaky_relu"
+    kinks = (0.0,)
 
     def __init__(self, slope: float = 0.01) -> None:
         self.slope = check_fraction("leaky_relu slope", slope, high_inclusive=True)
@@ -188,6 +193,7 @@ class ELU(Activation):
     """
 
     name = "elu"
+    kinks = (0.0,)
 
     def __init__(self, alpha: float = 1.0) -> None:
         self.alpha = check_positive("elu alpha", alpha)
@@ -220,6 +226,46 @@ class Softplus(Activation):
         return Sigmoid().forward(z)
 
 
+class Exp(Activation):
+    """f(z) = e^z, f'(z) = e^z = a: the inverse of the log link, the output of Poisson regression.
+
+    Notes
+    -----
+    ``z`` is clipped at ``floor(log(max))`` of its dtype (709 in float64, 88 in float32, 11 in
+    float16) before the exponential, so f saturates at e^709 = 8.2e307 (float32: 1.7e38)
+    instead of overflowing to infinity with a warning; the derivative there is taken as ``a``
+    (that of e^z, not of the clipped function, which would stop all learning). scikit-learn's
+    ``exp`` output does not clip (``np.exp`` gives inf and a RuntimeWarning); below the clip,
+    where every finite fit lives, the two are the same. A Poisson loss past the clip is of
+    order 1e307 (float32: 1e38) per sample: a few sum to infinity, and the run is reported as
+    diverged, as after a NaN.
+    """
+
+    name = "exp"
+
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        out = np.minimum(z, exp_limit(z.dtype), out=out)
+        return np.exp(out, out=out)
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        return a.copy()
+
+    def backward(self, g: Array, z: Array, a: Array, out: Array | None = None) -> Array:
+        return np.multiply(g, a, out=out)
+
+
+_EXP_LIMITS: dict[Any, float] = {}
+
+
+def exp_limit(dtype: Any) -> float:
+    """The largest whole number z whose e^z the dtype holds (floor(log(max))); float64's for
+    a dtype that is not floating (whose exponential NumPy computes in float64)."""
+    if dtype not in _EXP_LIMITS:  # remembered: finfo and a log cost more than the step's exp
+        floating = dtype if np.issubdtype(dtype, np.floating) else np.float64
+        _EXP_LIMITS[dtype] = float(np.floor(np.log(np.finfo(floating).max)))
+    return _EXP_LIMITS[dtype]
+
+
 class Sign(Activation):
     """The perceptron's unit: f(z) = +1 if z >= 0 else -1; f'(z) = 0 almost everywhere.
 
@@ -228,6 +274,7 @@ class Sign(Activation):
     """
 
     name = "sign"
+    kinks = (0.0,)
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
         return _select(z >= 0, 1.0, -1.0, z.dtype, out)
@@ -240,6 +287,7 @@ class Step(Activation):
     """The unit step: f(z) = 1 if z >= 0 else 0; f'(z) = 0 almost everywhere."""
 
     name = "step"
+    kinks = (0.0,)
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
         return _select(z >= 0, 1.0, 0.0, z.dtype, out)
@@ -333,7 +381,7 @@ def row_max(z: Array) -> Array:
 
 ACTIVATIONS: dict[str, type[Activation]] = {
     cls.name: cls
-    for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softplus, Sign, Step, Softmax)
+    for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softplus, Exp, Sign, Step, Softmax)
 }
 _ALIASES = {"linear": "identity", "logistic": "sigmoid", "none": "identity"}
 _DERIVATIVE_ATTRIBUTES = ("df", "fprime", "f_prime", "derivative")

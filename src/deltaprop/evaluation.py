@@ -31,18 +31,20 @@ class Evaluated(Protocol):
     def using_loss(self, loss: Loss) -> Any: ...
 
 
-def forward(layers: Sequence[Layer], X: Array, *, training: bool) -> Array:
-    """a_L of ``X`` (n_samples, n_inputs) through ``layers``, each keeping its z and a; an
-    internal buffer of the last layer, overwritten by the next pass."""
+def forward(layers: Sequence[Layer], X: Any, *, training: bool) -> Array:
+    """a_L of ``X`` (n_samples, n_inputs; an array, or CSR rows for a Dense first layer) through
+    ``layers``, each keeping its z and a; an internal buffer of the last layer, overwritten by
+    the next pass."""
     a = X
     for layer in layers:
         a = layer.forward(a, training=training)
     return a
 
 
-def outputs(net: Evaluated, X: Array, which: str) -> Array:
-    """The output layer's ``a`` or ``z`` for validated ``X``, in evaluation mode, chunk by chunk;
-    a new array of shape (n_samples, n_outputs)."""
+def outputs(net: Evaluated, X: Any, which: str) -> Array:
+    """The output layer's ``a`` or ``z`` for validated ``X`` (an array, or sparse CSR rows: each
+    chunk is sliced as CSR), in evaluation mode, chunk by chunk; a new array of shape
+    (n_samples, n_outputs)."""
     out = np.empty((X.shape[0], net.n_outputs), dtype=net.dtype)
     layers = net.layers
     for start in range(0, X.shape[0], PREDICT_CHUNK):
@@ -58,7 +60,8 @@ def evaluate(net: Evaluated, X: Any, y: Any, *, loss: str | Loss | None = None,
     Parameters
     ----------
     net : Network
-    X : array-like, shape (n_samples, n_inputs)
+    X : array-like or scipy.sparse matrix, shape (n_samples, n_inputs)
+        Sparse rows stay sparse (see :func:`deltaprop.fit`).
     y : array-like
         Targets as ``fit`` takes them.
     loss : str or Loss, optional
@@ -75,15 +78,15 @@ def evaluate(net: Evaluated, X: Any, y: Any, *, loss: str | Loss | None = None,
         raise ValueError("the network has not been trained; give loss=")
     loss_object = net.check_loss(loss) if loss is not None else net.loss
     assert loss_object is not None
-    X, Y, w = check_data(net, loss_object, X, y, sample_weight)
+    X, Y, w = check_data(net, loss_object, X, y, sample_weight, sparse=True)
     with net.using_loss(loss_object):
         return evaluate_arrays(net, loss_object, X, Y, w)
 
 
-def evaluate_arrays(net: Evaluated, loss: Loss, X: Array, Y: Array,
+def evaluate_arrays(net: Evaluated, loss: Loss, X: Any, Y: Array,
                     w: Array | None = None) -> tuple[float, float]:
     """(loss, metric) over validated (X, Y) and optional weights ``w``, in evaluation mode;
-    chunked forward."""
+    chunked forward (X an array or sparse CSR rows)."""
     predicted = np.empty_like(Y)
     total = 0.0
     out = net.output_layer

@@ -55,6 +55,8 @@ class History:
     engine_build_seconds : float
         Seconds the compiled engine spent building its kernels (the first run of an install:
         several seconds) or loading them from the disk cache, before the first step.
+    n_fun : int or None
+        L-BFGS only: how many times the loss and gradient were evaluated (None otherwise).
     blas_threads : list of int
         With ``threads="auto"`` on a large network: the BLAS threads chosen before training and
         after each epoch (see :mod:`deltaprop.engine.threads`); empty otherwise.
@@ -84,6 +86,7 @@ class History:
     engine: str = ""
     engine_reason: str = ""
     engine_build_seconds: float = 0.0
+    n_fun: int | None = None
 
     @property
     def n_epochs(self) -> int:
@@ -103,7 +106,7 @@ class History:
             "best_restart": self.best_restart, "final_loss": self.final_loss,
             "stop_message": self.stop_message, "kept_epoch": self.kept_epoch,
             "engine": self.engine, "engine_reason": self.engine_reason,
-            "engine_build_seconds": self.engine_build_seconds,
+            "engine_build_seconds": self.engine_build_seconds, "n_fun": self.n_fun,
             "restarts": [{k: v for k, v in r.items() if k != "history"} for r in self.restarts],
         }
         if not series:
@@ -166,7 +169,7 @@ class History:
 
 
 _TEXT = ("loss_name", "metric_name", "stop_reason", "stop_message", "engine", "engine_reason")
-_OPTIONAL_INTS = ("best_epoch", "best_restart", "kept_epoch")
+_OPTIONAL_INTS = ("best_epoch", "best_restart", "kept_epoch", "n_fun")
 _PER_EPOCH = ("loss", "val_loss", "val_metric", "lr", "grad_norm", "time")
 
 

@@ -10,13 +10,15 @@ loss                       output activation   delta_L
 ``squared_error``          identity            (a - y) / n
 ``cross_entropy``          softmax             (a - y) / n
 ``binary_cross_entropy``   sigmoid             (a - y) / n
+``poisson``                exp                 (a - y) / n
 ``mse``                    identity            2 (a - y) / (n k)
 =========================  ==================  =====================================
 
 With any other output activation (squared error on a sigmoid output, as in the notes' delta
 rule), ``delta_L = dLoss/da_L * f'(z_L)`` is formed by the activation's own backward.
 Cross-entropy values come from the logits through log-sum-exp and softplus, never from
-``log(a)``, so saturated outputs give finite losses.
+``log(a)``, so saturated outputs give finite losses; the Poisson deviance likewise takes
+``log(mu)`` as ``z``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import numpy as np
 from deltaprop._validation import unknown_name_error
 from deltaprop.activations import Activation, row_max
 from deltaprop.metrics import accuracy, r2
+from deltaprop.targets import numeric_targets, one_hot
 
 Array = np.ndarray
 
@@ -97,14 +100,15 @@ class Loss:
         """Raise if the output activation cannot go with this loss (the cross-entropies take
         their own output activation only; their values are computed from its logits)."""
         if self.requires_output_activation and activation.name != self.output_activation:
+            article = "an" if self.output_activation[0] in "aeiou" else "a"
             raise ValueError(
-                f"{self.name} needs a {self.output_activation} output layer, not "
+                f"{self.name} needs {article} {self.output_activation} output layer, not "
                 f"{activation.name!r}; leave output_activation=None to let the loss choose it"
             )
 
     def prepare_targets(self, y: Any, n_outputs: int, dtype: Any) -> Array:
         """Return targets as a float matrix (n_samples, n_outputs), or raise naming the problem."""
-        Y = _numeric_targets(y)
+        Y = numeric_targets(y)
         if Y.ndim == 1 and n_outputs == 1:
             Y = Y[:, None]
         if Y.ndim != 2 or Y.shape[1] != n_outputs:
@@ -234,7 +238,7 @@ class CrossEntropy(Loss):
             raise ValueError(
                 "cross_entropy needs at least 2 outputs; for one output use binary_cross_entropy"
             )
-        Y = _numeric_targets(y)
+        Y = numeric_targets(y)
         if Y.ndim == 1 or (Y.ndim == 2 and Y.shape[1] == 1):
             return one_hot(Y.reshape(-1), n_outputs, dtype)
         if Y.ndim != 2 or Y.shape[1] != n_outputs:
@@ -288,8 +292,70 @@ class BinaryCrossEntropy(Loss):
         return accuracy(Y > 0.5, a > 0.5, w)
 
 
+class Poisson(Loss):
+    """Half the Poisson deviance, with the log link: the loss of regression on counts.
+
+    ``1/n sum_i sum_k [y log(y / mu) - y + mu]`` with ``mu = a = exp(z)`` and ``0 log 0 = 0``,
+    for targets y >= 0: scikit-learn's ``MLPRegressor(loss="poisson")``, whose ``loss_`` is
+    this value (the terms ``y log y - y``, which do not depend on the network, included: a
+    perfect fit has loss 0; scikit-learn's ``HalfPoissonLoss`` leaves them out). Up to those
+    terms it is the negative log-likelihood of y ~ Poisson(mu). It is computed as
+    ``(a - y) + y (log y - z)``, from ``z = log mu`` (finite where mu underflows to 0) and in
+    an order that keeps a near-perfect fit's small deviance accurate. The fused delta is
+    ``dLoss/dz = (exp(z) - y) / n``, the canonical link's ``(a - y) / n``.
+
+    The output is ``exp`` (required: the value reads log mu from z). Targets of shape (n,) or
+    (n, k); all zero is allowed (the fit drives mu towards 0), as in scikit-learn. The metric
+    is R^2, the regressor's ``score`` in scikit-learn whatever its loss (and what its early
+    stopping watches).
+    """
+
+    name = "poisson"
+    fused = True
+    per_sample = True
+    value_needs = ("z", "a")
+    requires_output_activation = True
+    output_activation = "exp"
+
+    def value(self, z: Array, a: Array, Y: Array) -> float:
+        return float(self.sample_values(z, a, Y).sum()) / z.shape[0]
+
+    def sample_values(self, z: Array, a: Array, Y: Array) -> Array:
+        log_y = np.log(np.where(Y > 0, Y, 1.0))  # y log y is 0 at y = 0: any finite log will do
+        deviance = np.subtract(log_y, z, out=log_y)
+        deviance *= Y
+        deviance += a
+        deviance -= Y
+        return deviance.sum(axis=1)
+
+    def prepare_targets(self, y: Any, n_outputs: int, dtype: Any) -> Array:
+        Y = super().prepare_targets(y, n_outputs, dtype)
+        negative = np.flatnonzero((Y < 0).any(axis=1))
+        if negative.size:
+            row = int(negative[0])
+            raise ValueError(f"poisson targets must be non-negative (counts or rates); row {row} "
+                             f"holds {float(Y[row].min()):g}")
+        check_deviance_fits(Y)
+        return Y
+
+
+def check_deviance_fits(Y: Array) -> None:
+    """Raise if the Poisson deviance of ``Y`` at mu = 1, about ``sum y log y``, overflows its
+    dtype: such targets (or a float32 network's above its largest e^88) cannot be fitted."""
+    if Y.size == 0 or Y.dtype.kind != "f":
+        return
+    biggest = float(np.max(Y))
+    largest = float(np.finfo(Y.dtype).max)
+    if biggest * max(math.log(max(biggest, 1.0)), 1.0) > largest / Y.size:
+        wider = " or use a float64 network" if Y.dtype != np.float64 else ""
+        raise ValueError(
+            f"the targets hold {biggest:.4g}: their Poisson deviance over {Y.shape[0]} rows "
+            f"overflows {Y.dtype.name} (largest {largest:.4g}); rescale y (the deviance scales "
+            f"with it){wider}")
+
+
 LOSSES: dict[str, type[Loss]] = {
-    cls.name: cls for cls in (SquaredError, MSE, CrossEntropy, BinaryCrossEntropy)
+    cls.name: cls for cls in (SquaredError, MSE, CrossEntropy, BinaryCrossEntropy, Poisson)
 }
 _ALIASES = {"sse": "squared_error", "categorical_cross_entropy": "cross_entropy",
             "log_loss": "cross_entropy", "bce": "binary_cross_entropy"}
@@ -307,28 +373,6 @@ def get_loss(spec: str | Loss) -> Loss:
     return LOSSES[key]()
 
 
-def weight_penalty(decayed: Any, l2: float, l1: float = 0.0) -> float:
-    """The decay term of the loss, lambda/2 sum ||W||^2 + l1 sum |W|, over the (W, dW) pairs
-    of ``decayed`` (the dense layers' weights; biases never decay)."""
-    penalty = 0.0
-    for W, _ in decayed:
-        flat_W = W.reshape(-1)
-        if l2:
-            penalty += 0.5 * l2 * float(np.dot(flat_W, flat_W))
-        if l1:
-            penalty += l1 * float(np.abs(flat_W).sum())
-    return penalty
-
-
-def add_weight_decay_gradient(decayed: Any, l2: float, l1: float) -> None:
-    """dW += lambda W + l1 sign(W) for each (W, dW) pair: the gradient of :func:`weight_penalty`."""
-    for W, dW in decayed:
-        if l2:
-            dW += l2 * W
-        if l1:
-            dW += l1 * np.sign(W)
-
-
 def row_scale(w: Array, dtype: Any = np.float64) -> Array:
     """The factors ``n w / sum(w)`` that turn a batch's mean into its ``w``-weighted mean.
 
@@ -339,34 +383,3 @@ def row_scale(w: Array, dtype: Any = np.float64) -> Array:
     total = float(w.sum())
     scale = w * (w.shape[0] / total) if total > 0 else np.zeros_like(w)
     return scale.astype(dtype, copy=False)
-
-
-def one_hot(labels: Any, n_classes: int, dtype: Any = np.float32) -> Array:
-    """Integer labels ``0..n_classes-1`` of shape (n,) as one-hot rows, shape (n, n_classes)."""
-    labels = np.asarray(labels)
-    if labels.ndim != 1:
-        raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
-    if labels.size and (not np.all(np.mod(labels, 1) == 0)):
-        raise ValueError("class labels must be whole numbers 0..k-1")
-    # The range is checked on the labels as given: a cast first would wrap 2e19 to -2**63.
-    outside = (labels < 0) | (labels >= n_classes)
-    if np.any(outside):
-        bad = labels[outside][0]
-        raise ValueError(
-            f"label {bad:g} is outside 0..{n_classes - 1} for a network with {n_classes} outputs"
-        )
-    as_int = labels.astype(np.int64)
-    Y = np.zeros((labels.shape[0], n_classes), dtype=dtype)
-    Y[np.arange(labels.shape[0]), as_int] = 1.0
-    return Y
-
-
-def _numeric_targets(y: Any) -> Array:
-    Y = np.asarray(y)
-    if np.iscomplexobj(Y) or Y.dtype == object or not (np.issubdtype(Y.dtype, np.number) or Y.dtype == bool):
-        raise TypeError(f"targets must be numeric, got an array of dtype {Y.dtype}")
-    if Y.ndim == 0 or Y.ndim > 2:
-        raise ValueError(f"targets must be 1-D or 2-D, got shape {Y.shape}")
-    if not np.isfinite(Y).all():
-        raise ValueError("targets contain NaN or infinity")
-    return Y

@@ -7,6 +7,11 @@ Data flow of one training step (each arrow has one owner; :mod:`deltaprop.engine
 
 The network owns its layers, its parameters and its queries (``predict``, ``loss_and_gradients``);
 training is :func:`deltaprop.fit`, which ``Network.fit`` calls.
+
+Every query that takes ``X`` (``forward``, ``predict``, ``predict_logits``, ``predict_classes``,
+``loss_and_gradients``) takes a scipy.sparse matrix too when the first layer is Dense: converted
+to CSR once per call (one copy of the non-zeros, none for CSR of the network's dtype), never made
+dense, its first layer's products sparse (:mod:`deltaprop.layers.dense`).
 """
 
 from __future__ import annotations
@@ -18,12 +23,12 @@ from typing import Any
 import numpy as np
 
 import deltaprop.training.fit as training
-from deltaprop._validation import as_float_matrix, check_data, check_flag, check_positive, seed_sequence
+from deltaprop._validation import as_inputs, check_data, check_flag, check_positive, seed_sequence
 from deltaprop.engine.step import NumpyEngine
 from deltaprop.evaluation import forward, outputs
 from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Layer
 from deltaprop.layers.stack import check_stack
-from deltaprop.losses import Loss, get_loss, row_scale, weight_penalty
+from deltaprop.losses import Loss, get_loss, row_scale
 from deltaprop.metrics import class_indices
 from deltaprop.parameters import (
     ParameterList,
@@ -32,6 +37,7 @@ from deltaprop.parameters import (
     network_state,
     restore_network_state,
 )
+from deltaprop.penalty import weight_penalty
 
 Array = np.ndarray
 _DTYPES = (np.float32, np.float64)
@@ -155,12 +161,13 @@ class Network:
 
     # -- passes --------------------------------------------------------------------------------
     def forward(self, X: Any, *, training: bool = False) -> Array:
-        """Run the forward pass on ``X`` (n_samples, n_inputs), keeping z and a of every layer.
+        """Run the forward pass on ``X`` (n_samples, n_inputs; an array or a scipy.sparse
+        matrix), keeping z and a of every layer.
 
         Returns the output a_L, an internal buffer overwritten by the next pass (copy it to
         keep it; :meth:`predict` returns a fresh array).
         """
-        X = as_float_matrix(X, "X", self.dtype, self.n_inputs)
+        X = as_inputs(self, X)
         return forward(self.layers, X, training=check_flag("training", training))
 
     def check_loss(self, loss: str | Loss) -> Loss:
@@ -204,7 +211,7 @@ class Network:
 
         Parameters
         ----------
-        X : array-like, shape (n_samples, n_inputs)
+        X : array-like or scipy.sparse matrix, shape (n_samples, n_inputs)
         Y : array-like
             Targets as the loss takes them (see :mod:`deltaprop.losses`).
         loss : str or Loss
@@ -227,7 +234,7 @@ class Network:
         loss = self.check_loss(loss)
         l2 = check_positive("l2", l2, allow_zero=True)
         l1 = check_positive("l1", l1, allow_zero=True)
-        X, Y, w = check_data(self, loss, X, Y, sample_weight)
+        X, Y, w = check_data(self, loss, X, Y, sample_weight, sparse=True)
         scale = None if w is None else row_scale(w, self.dtype)
         with self.using_loss(loss), self.frozen_running_stats():
             value = NumpyEngine(self, loss, l2=l2, l1=l1).loss_and_gradient(X, Y, scale)
@@ -265,14 +272,15 @@ class Network:
     def predict(self, X: Any) -> Array:
         """Outputs of the last layer in evaluation mode, shape (n_samples, n_outputs).
 
-        Probabilities for cross-entropy (softmax) and binary cross-entropy (sigmoid).
+        Probabilities for cross-entropy (softmax) and binary cross-entropy (sigmoid). ``X``: an
+        array or a scipy.sparse matrix, shape (n_samples, n_inputs).
         """
-        return outputs(self, as_float_matrix(X, "X", self.dtype, self.n_inputs), "a")
+        return outputs(self, as_inputs(self, X), "a")
 
     def predict_logits(self, X: Any) -> Array:
         """The output layer's pre-activation z_L in evaluation mode, shape (n_samples, n_outputs):
         the logits of a softmax or sigmoid output, for stable log-probabilities."""
-        return outputs(self, as_float_matrix(X, "X", self.dtype, self.n_inputs), "z")
+        return outputs(self, as_inputs(self, X), "z")
 
     def predict_classes(self, X: Any) -> Array:
         """Predicted classes, as :func:`deltaprop.metrics.class_indices` decides them.

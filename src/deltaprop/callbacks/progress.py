@@ -48,7 +48,9 @@ class ProgressPrinter(Callback):
         if "val_loss" in logs:
             parts.append(f"val_loss {logs['val_loss']:.5g}")
             parts.append(f"val_{logs['metric_name']} {logs['val_metric']:.4f}")
-        parts += [f"lr {logs['lr']:.3g}", f"{logs['time']:.2f}s"]
+        if logs["lr"] == logs["lr"]:  # (NaN for L-BFGS, which has no learning rate)
+            parts.append(f"lr {logs['lr']:.3g}")
+        parts.append(f"{logs['time']:.2f}s")
         print("  ".join(parts), file=self.stream, flush=True)
 
 

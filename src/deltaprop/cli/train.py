@@ -25,7 +25,8 @@ from deltaprop.evaluation import PREDICT_CHUNK
 from deltaprop.files.codec import MAX_LAYERS
 from deltaprop.files.model import Model
 from deltaprop.initializers import get_initializer
-from deltaprop.losses import get_loss, one_hot
+from deltaprop.losses import get_loss
+from deltaprop.targets import one_hot
 from deltaprop.training import parallel
 from deltaprop.training.options import FitOptions
 

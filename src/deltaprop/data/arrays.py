@@ -5,6 +5,12 @@ splits off the validation data, and fixes the minibatch size; :meth:`ArraySource
 each epoch's rows from the network's generator. Where steps are small (NumPy's call overhead sets
 their time), a shuffled epoch is gathered once into a reused copy of the data, whose minibatches
 are slices, and their views are made once and kept across epochs: two calls fewer per step.
+
+A scipy.sparse X (CSR, CSC, COO...) stays sparse: it is checked and converted to CSR of the
+network's dtype once (a CSC or COO X, or another dtype, costs one copy of its non-zeros; a CSR X
+of that dtype none), each minibatch's rows are sliced from it as CSR (never shuffled into a copy),
+and the first dense layer multiplies them sparsely (:mod:`deltaprop.layers.dense`); only the
+NumPy engine takes them (``sparse``).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from deltaprop._validation import TargetLoss, check_data
+from deltaprop._validation import TargetLoss, check_data, is_sparse
 from deltaprop.data.batches import (
     Batch,
     Epoch,
@@ -69,6 +75,11 @@ class ArraySource:
         The rows of a ``validation_fraction`` split (empty without one), for checkpoints.
     fingerprint : str or None
         A hash of the data (:func:`fingerprint`), when a checkpoint needs it.
+
+    Attributes
+    ----------
+    sparse : bool
+        X is a scipy.sparse CSR matrix (which the compiled engine does not take).
     """
 
     def __init__(self, X: Array, Y: Array, w: Array | None, *, batch_size: int,
@@ -83,8 +94,9 @@ class ArraySource:
         n = X.shape[0]
         self.batches_per_epoch = -(-n // batch_size)
         self.max_rows = self.batches_per_epoch * batch_size if sampling == "random" else n
+        self.sparse = is_sparse(X)  # its minibatches are sliced from CSR, never copied whole
         self.copy_once = (small_steps and shuffle and sampling == "epoch" and batch_size < n
-                          and X.nbytes + Y.nbytes <= SHUFFLE_COPY_BYTES)
+                          and not self.sparse and X.nbytes + Y.nbytes <= SHUFFLE_COPY_BYTES)
         self._copies: tuple[Array, Array, Array | None] | None = None
         self.engine_gathers = False  # set by for_run
         self._views: list[Batch] | None = None
@@ -99,11 +111,12 @@ class ArraySource:
         a ``validation_fraction`` (at random from ``net.rng``, or by the saved ``rows``), and fix
         the minibatch size. ``keep_fingerprint`` keeps a hash of the data (for a checkpoint);
         ``same_data_as`` is the hash of the data a checkpointed run used: other data are refused."""
-        X, Y, w = check_data(net, loss, X, y, sample_weight)
+        X, Y, w = check_data(net, loss, X, y, sample_weight, sparse=True)
         data_print = None
         if keep_fingerprint or same_data_as is not None:
             validation_arrays = validation_data if isinstance(validation_data, (tuple, list)) else ()
-            data_print = fingerprint(X, Y, w, *(np.asarray(a) for a in validation_arrays))
+            data_print = fingerprint(X, Y, w, *(a if is_sparse(a) else np.asarray(a)
+                                                for a in validation_arrays))
         if same_data_as is not None and data_print != same_data_as:
             raise ValueError("these data differ from the checkpointed run's (their fingerprints "
                              "differ); resume with the same X, y and sample_weight")
@@ -181,13 +194,23 @@ def _views(X: Array, Y: Array, w: Array | None, slices: Iterable[Any]) -> Iterat
     return ((X[rows], Y[rows], rows, None if w is None else w[rows]) for rows in slices)
 
 
-def fingerprint(*arrays: Array | None) -> str:
-    """A hash of the training data (values, shapes and dtypes)."""
+def fingerprint(*arrays: Any) -> str:
+    """A hash of the training data (values, shapes and dtypes); a scipy.sparse matrix by its
+    CSR parts (the same matrix in another format hashes the same)."""
     digest = hashlib.blake2b(digest_size=16)
     for array in arrays:
         if array is None:
             digest.update(b"none")
             continue
         digest.update(f"{array.shape}{array.dtype.str}".encode())
-        digest.update(np.ascontiguousarray(array).data)
+        parts: tuple[Any, ...] = (array,)
+        if is_sparse(array):
+            rows = array.tocsr()
+            if not rows.has_canonical_format:
+                rows = rows.copy()
+                rows.sum_duplicates()
+            digest.update(b"sparse")
+            parts = (rows.data, rows.indices.astype(np.int64), rows.indptr.astype(np.int64))
+        for part in parts:
+            digest.update(np.ascontiguousarray(part).data)
     return digest.hexdigest()

@@ -16,7 +16,8 @@ import numpy as np
 from deltaprop._validation import Shaped, TargetLoss, check_data, check_fraction, check_positive
 
 Array = np.ndarray
-Batch = tuple[Array, Array, Any, Any]  # X_batch, Y_batch, rows (a slice or indices), w_batch or None
+# X_batch (an array, or CSR rows of a sparse X), Y_batch, rows (a slice or indices), w_batch or None
+Batch = tuple[Any, Array, Any, Any]
 
 
 @dataclass
@@ -25,7 +26,7 @@ class Minibatches:
 
     Attributes
     ----------
-    X : ndarray, shape (n, n_inputs)
+    X : ndarray or scipy.sparse CSR matrix, shape (n, n_inputs)
     Y : ndarray, shape (n, n_outputs)
     w : ndarray of shape (n,) or None
         Sample weights.
@@ -148,13 +149,15 @@ def split_validation(net: Splittable, loss: TargetLoss, train: tuple[Array, Arra
 def check_validation_data(net: Shaped, loss: TargetLoss,
                           validation_data: Any) -> tuple[Array, Array, Array | None] | None:
     """``validation_data`` ((X_val, y_val) or (X_val, y_val, sample_weight_val), or None) checked
-    and converted as training data are."""
+    and converted as training data are (a scipy.sparse X_val as CSR rows: validation runs on
+    the NumPy forward pass, whatever the engine)."""
     if validation_data is None:
         return None
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         raise ValueError("validation_data must be (X_val, y_val) or (X_val, y_val, sample_weight_val)")
     X_val, y_val, *w_val = validation_data
-    return check_data(net, loss, X_val, y_val, w_val[0] if w_val else None, what="validation ")
+    return check_data(net, loss, X_val, y_val, w_val[0] if w_val else None, what="validation ",
+                      sparse=True)
 
 
 def check_batch_size(batch_size: Any) -> int | str:

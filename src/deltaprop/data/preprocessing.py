@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from deltaprop._validation import is_sparse
 from deltaprop.data.labels import LabelEncoder
 
 Array = np.ndarray
@@ -46,12 +47,14 @@ class Standardizer:
     @classmethod
     def fit(cls, X: Any) -> Standardizer:
         """The mean and standard deviation of each column of ``X`` (n_samples, n_columns)."""
+        _refuse_sparse(X)
         X = np.asarray(X, dtype=np.float64)
         mean, std = X.mean(axis=0), X.std(axis=0)
         return cls(mean, np.where(std > 0, std, 1.0))
 
     def transform(self, X: Array) -> Array:
         """Standardized ``X``, shape (n_samples, n_columns)."""
+        _refuse_sparse(X)
         return (X - self.mean) / self.scale
 
     def inverse_transform(self, Z: Array) -> Array:
@@ -62,6 +65,14 @@ class Standardizer:
     @property
     def width(self) -> int:
         return int(self.mean.shape[0])
+
+
+def _refuse_sparse(X: Any) -> None:
+    """Centering makes every zero of a sparse X non-zero: the dense matrix sparse input avoids."""
+    if is_sparse(X):
+        raise TypeError("standardizing subtracts each column's mean, which would make the sparse "
+                        "X dense; train on the sparse X as it is (scale it without centering "
+                        "first if needed, e.g. scikit-learn's MaxAbsScaler), or pass X.toarray()")
 
 
 def _vector(values: Any, name: str) -> Array:

@@ -260,6 +260,7 @@ class StreamSource:
     """
 
     small_steps = False  # the epoch loss is evaluated at every step
+    sparse = False  # shards are dense arrays
     w: Array | None = None  # no sample weights
 
     def __init__(self, source: Any, net: Trained, loss: TargetLoss, *, batch_size: int,

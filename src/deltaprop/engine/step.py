@@ -6,6 +6,8 @@ of the notes; B rows per minibatch)::
 
     data source --Minibatches(X, Y, w, rows)--> engine.run, for each minibatch:
       gather rows        X_b, Y_b, w_b = X[rows], Y[rows], w[rows]       (B, n_in), (B, n_out), (B,)
+                         (a sparse X stays sparse: X_b is CSR, and the first dense
+                         layer's products are sparse; see layers.dense)
       forward (layers)   z_l = a_{l-1} W_l^T + b_l,  a_l = f(z_l)         (B, n_l)
       output delta       delta_L = dLoss/dz_L (the loss owns it, 1/B included), row i times
                          the sample weights' scale B w_i / sum(w)          (B, n_L)
@@ -58,9 +60,10 @@ from deltaprop.data.batches import Batch, Minibatches
 from deltaprop.engine.epoch_loss import EpochLoss
 from deltaprop.engine.reduction import Hook, LocalReduction, Reduction
 from deltaprop.layers import Layer
-from deltaprop.losses import Loss, add_weight_decay_gradient, weight_penalty
+from deltaprop.losses import Loss
 from deltaprop.optim import Optimizer
 from deltaprop.parameters import FlatLayout
+from deltaprop.penalty import add_weight_decay_gradient, weight_penalty
 
 Array = np.ndarray
 _NOT_STOPPED = SimpleNamespace(stop_reason=None)  # the view of a caller without one
@@ -138,7 +141,7 @@ class NumpyEngine:
         self.step_norms = [0.0] * len(self.layer_grads)  # Python floats: cheaper than arrays here
         self.epoch_loss = epoch_loss or EpochLoss(loss, 1, 1, net.dtype, defer=False)
         self.tally = EpochTally([0.0] * len(self.layer_grads))
-        self._buffers: dict[int, tuple[Array, Array, Array | None]] = {}
+        self._buffers: dict[int, tuple[Array | None, Array, Array | None]] = {}
 
     # -- one minibatch -------------------------------------------------------------------------
     def backprop(self, X: Array, Y: Array, scale: Array | None = None) -> None:
@@ -257,16 +260,22 @@ class NumpyEngine:
         return (self._gather(minibatches, rows) for rows in minibatches.rows)
 
     def _gather(self, minibatches: Minibatches, rows: Any) -> Batch:
-        """One minibatch's rows: views for a slice, a gather into reused buffers otherwise."""
+        """One minibatch's rows: views for a slice, a gather into reused buffers otherwise.
+        Sparse X (CSR) has no buffer: ``X[rows]`` is a new CSR matrix of those rows (a dense
+        buffer would be the very (B, n_inputs) array sparse input avoids)."""
         X, Y, w = minibatches.X, minibatches.Y, minibatches.w
         if isinstance(rows, slice):
             return X[rows], Y[rows], rows, None if w is None else w[rows]
-        n = rows.shape[0]
+        n, dense = rows.shape[0], isinstance(X, np.ndarray)
         if n not in self._buffers:
-            self._buffers[n] = (np.empty((n, X.shape[1]), X.dtype), np.empty((n, Y.shape[1]), Y.dtype),
+            self._buffers[n] = (np.empty((n, X.shape[1]), X.dtype) if dense else None,
+                                np.empty((n, Y.shape[1]), Y.dtype),
                                 None if w is None else np.empty(n, w.dtype))
         X_b, Y_b, w_b = self._buffers[n]
-        X.take(rows, axis=0, out=X_b)
+        if dense:
+            X.take(rows, axis=0, out=X_b)
+        else:
+            X_b = X[rows]
         Y.take(rows, axis=0, out=Y_b)
         if w is not None:
             w.take(rows, out=w_b)

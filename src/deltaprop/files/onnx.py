@@ -17,7 +17,8 @@ here exactly as :class:`~deltaprop.layers.BatchNorm` computes it, so the constan
 bit-identical; onnxruntime's CPU BatchNormalization and several activation operators also accept
 float32 only. Activations are likewise composed from elementary operators in the overflow-free
 forms of :mod:`deltaprop.activations` (ONNX's ``Softplus``, log(exp(z) + 1), overflows in
-float32 for z > 88; ``Sign`` gives 0 at 0 where ours gives +1).
+float32 for z > 88; ``Sign`` gives 0 at 0 where ours gives +1; ``exp`` is ``Exp(Min(z, limit))``,
+saturating where ours does).
 
 ``onnx`` is an optional dependency: ``pip install 'deltaprop[onnx]'``.
 """

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from deltaprop._version import __version__
-from deltaprop.activations import Activation
+from deltaprop.activations import Activation, exp_limit
 from deltaprop.layers import ActivationLayer, BatchNorm, Dense, Dropout
 from deltaprop.network import Network
 
@@ -158,6 +158,12 @@ def _softplus(graph: Graph, z: str, activation: Activation) -> str:
     return graph.op("Add", [graph.op("Max", [z, graph.scalar(0.0)]), soft])
 
 
+def _exp(graph: Graph, z: str, activation: Activation) -> str:
+    """e^min(z, limit), as Exp.forward: saturates at the dtype's e^709 (float32: e^88) where
+    ONNX's Exp alone gives infinity."""
+    return graph.op("Exp", [graph.op("Min", [z, graph.scalar(exp_limit(graph.dtype))])])
+
+
 def _threshold(if_nonnegative: float, if_negative: float) -> Callable[[Graph, str, Activation], str]:
     """sign and step: z >= 0 selects the first value (so sign(0) = +1, step(0) = 1, as ours)."""
     def threshold(graph: Graph, z: str, activation: Activation) -> str:
@@ -178,6 +184,7 @@ ACTIVATION_EXPORTERS: dict[str, Callable[[Graph, str, Any], str]] = {
     "leaky_relu": _leaky_relu,
     "elu": _elu,
     "softplus": _softplus,
+    "exp": _exp,
     "sign": _threshold(1.0, -1.0),
     "step": _threshold(1.0, 0.0),
     "softmax": lambda graph, z, activation: graph.op("Softmax", [z], axis=1),

@@ -39,10 +39,16 @@ class Dense(Layer):
 
     ``g`` already carries the 1/n of the batch mean (the loss owns it), so nothing divides here.
     After a backward pass ``self.delta`` holds delta_l, ``self.z`` and ``self.a`` hold z_l, a_l.
+
+    ``a_prev`` may be scipy.sparse CSR rows (a sparse X, first layer only): then z is SciPy's
+    sparse-times-dense product and ``dW = (a_prev.T @ delta).T``, sparse (CSC) times dense, both
+    over the columns the batch touches, so the rows are never made dense; the gradient handed
+    down (no layer below) would come from ``delta`` and ``W`` alone, as ever.
     """
 
     n_in: int
     n_out: int
+    takes_sparse_input = True  # see the last paragraph of Notes
 
     def __init__(
         self,
@@ -132,11 +138,35 @@ class Dense(Layer):
     def forward(self, x: Array, *, training: bool) -> Array:
         if x.shape[0] != self._hot_rows or x.dtype != self._hot_dtype:
             self._resize(x.shape[0], x.dtype)
-        z = matmul(x, self._hot_WT, self._hot_z)
+        z = matmul(x, self._hot_WT, self._hot_z) if isinstance(x, np.ndarray) else self._sparse_z(x)
         z += self._hot_b
         a = z if self._hot_a is None else self.activation.forward(z, out=self._hot_a)  # a_l is z_l for f = id
         self.a_prev, self.z, self.a = x, z, a
         return a
+
+    # -- sparse rows (a scipy.sparse X, first layer only) ----------------------------------------
+    def _sparse_z(self, x: Any) -> Array:
+        """``x @ W.T`` for CSR rows, over the k columns of x that hold a non-zero in this batch:
+        x as (B, k) CSR times those k columns of W. (SciPy's product with the whole W.T would
+        first copy it into C order: O(n_in n_out) per step whatever the batch.) The columns and
+        the compact rows are kept for :meth:`_sparse_dW`."""
+        x = x.tocsr()  # what fit and predict hand over already; CSC or COO given to the layer itself
+        present = np.zeros(self.n_in, dtype=bool)
+        present[x.indices] = True
+        columns = np.flatnonzero(present)
+        position = np.cumsum(present, dtype=x.indices.dtype) - 1  # column j -> its place among them
+        compact = type(x)((x.data, position[x.indices], x.indptr), shape=(x.shape[0], columns.size))
+        self._hot_sparse = (columns, compact)
+        np.copyto(self._hot_z, compact @ self._hot_W.take(columns, axis=1).T)
+        return self._hot_z
+
+    def _sparse_dW(self, delta: Array) -> None:
+        """``dW = delta^T X`` for CSR rows X, as (X^T delta)^T (sparse CSC times dense, never
+        dense times sparse), into the columns X touches; every other column's gradient is 0."""
+        columns, compact = self._hot_sparse
+        dW = self._hot_dW
+        dW.fill(0.0)
+        dW[:, columns] = (compact.T @ delta).T
 
     def delta_buffer(self) -> Array:
         """Where the loss writes the output delta when this is the last layer."""
@@ -158,7 +188,10 @@ class Dense(Layer):
         """Backward from ``delta = dLoss/dz`` itself (the loss's fused output delta)."""
         self.delta = delta
         assert self.a_prev is not None, "backward before forward"
-        matmul(delta.T, self.a_prev, self._hot_dW)
+        if isinstance(self.a_prev, np.ndarray):
+            matmul(delta.T, self.a_prev, self._hot_dW)
+        else:
+            self._sparse_dW(delta)
         np.dot(self._hot_ones, delta, out=self._hot_db)
         if not need_input_grad:
             return None

@@ -38,6 +38,7 @@ class Optimizer:
     """
 
     name = "optimizer"
+    full_batch = False  # True: minimizes over the whole training set in fit (LBFGS), no steps
 
     def __init__(self, lr: float, schedule: str | Schedule | None = None, clip_norm: float | None = None):
         self.lr = check_positive("lr", lr)

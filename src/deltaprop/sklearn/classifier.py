@@ -14,11 +14,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deltaprop._validation import as_sample_weight, check_positive
 from deltaprop.data.labels import label_array
-from deltaprop.losses import BinaryCrossEntropy, CrossEntropy, Loss, SquaredError, one_hot
+from deltaprop.losses import BinaryCrossEntropy, CrossEntropy, Loss, SquaredError
 from deltaprop.metrics import class_indices, log_sigmoid, log_softmax
 from deltaprop.sklearn._base import BaseMLP, partial_fit_available, shared_parameters, unmasked
 from deltaprop.sklearn.docs import PARAMETERS_DOC
 from deltaprop.sklearn.split import check_stratifiable
+from deltaprop.targets import one_hot
 
 
 class _SquaredErrorOnClasses(SquaredError):

@@ -7,12 +7,15 @@ that :func:`fit_stream` (a stream as the data) and :func:`deltaprop.resume`
 early stopping, convergence, time budget, progress, checkpoints) become callbacks, and the
 loop (:class:`~deltaprop.training.loop.Trainer`, its steps taken by :mod:`deltaprop.engine.step`)
 runs once, or from several random initializations (restarts), with its BLAS threads set.
+With ``optimizer=LBFGS()`` the run is a full-batch minimization by SciPy instead
+(:mod:`deltaprop.training.lbfgs`), with the same callbacks, restarts and History.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from deltaprop.callbacks.base import Callback, check_callbacks
@@ -29,6 +32,7 @@ from deltaprop.history import History
 from deltaprop.losses import Loss
 from deltaprop.optim import Optimizer, get_optimizer
 from deltaprop.training import parallel
+from deltaprop.training.lbfgs import LBFGSFactory, check_lbfgs_run
 from deltaprop.training.loop import DataSource, RunState, TrainedNetwork, TrainerFactory
 from deltaprop.training.options import FitOptions
 from deltaprop.training.restarts import Restartable, effective_jobs, fit_restarts
@@ -43,6 +47,10 @@ class Fittable(Trained, TrainedNetwork, Restartable, Protocol):
 
     def use_loss(self, loss: Loss) -> None: ...
 
+    def using_loss(self, loss: Loss) -> Any: ...
+
+    def frozen_running_stats(self) -> AbstractContextManager[None]: ...
+
 
 def fit(
     net: Fittable,
@@ -52,7 +60,7 @@ def fit(
     loss: str | Loss = "squared_error",
     optimizer: str | Optimizer | None = None,
     epochs: int = 10,
-    batch_size: int | str = 32,
+    batch_size: int | str | None = None,
     sampling: str = "epoch",
     shuffle: bool = True,
     l2: float = 0.0,
@@ -89,10 +97,18 @@ def fit(
         keeps its state (step count, moments) across ``fit`` calls, so a second call continues
         the first (call ``optimizer.reset()`` or pass a new one to start fresh); with
         ``restarts`` it is reset for every run. Epoch-based schedules count from 0 in each call.
+        :class:`~deltaprop.optim.LBFGS` (``"lbfgs"``) minimizes over the full batch through
+        SciPy instead of taking steps (:mod:`deltaprop.training.lbfgs`): each epoch is then one
+        L-BFGS iteration (``history.loss`` the loss after it), ``history.stop_reason`` says why
+        SciPy stopped (``"converged"``, ``"epochs"``, ``"max_fun"``, ``"no_progress"``),
+        ``history.n_fun`` counts the loss evaluations, and ``l1``, Dropout, random sampling,
+        minibatches, checkpoints, ``comm`` and ``engine="compiled"`` are refused.
     epochs : int
-        Passes over the data (an upper bound when a callback stops earlier).
-    batch_size : int or "full"
+        Passes over the data (an upper bound when a callback stops earlier); L-BFGS's
+        iterations (its ``maxiter``).
+    batch_size : int or "full", optional
         1 is online SGD, ``"full"`` (or any size >= n_samples) is full-batch gradient descent.
+        Default 32, or the full batch for L-BFGS (which takes no other).
     sampling : {"epoch", "random"}
         ``epoch``: each epoch visits every sample once (shuffled if ``shuffle``); ``random``:
         every minibatch is drawn uniformly at random with replacement (the notes' SGD on i_t
@@ -113,7 +129,9 @@ def fit(
         Patience in epochs on the validation loss (the training loss without validation data);
         the best weights are restored at the end.
     tol : float, optional
-        Stop when the mean gradient norm of an epoch falls below ``tol``.
+        Stop when the mean gradient norm of an epoch falls below ``tol``. (L-BFGS has its own
+        tolerance, ``LBFGS(tol=...)`` on the largest gradient entry; this one still applies,
+        to the gradient norm after each iteration.)
     time_limit : float, optional
         Seconds; training stops after the step that crosses it.
     restarts : int
@@ -168,8 +186,9 @@ def fit(
     History
         Also stored as ``net.history``.
     """
-    options = FitOptions(
-        loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size, sampling=sampling,
+    options = FitOptions(  # (batch_size None: FitOptions resolves the default)
+        loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,  # type: ignore[arg-type]
+        sampling=sampling,
         shuffle=shuffle, l2=l2, l1=l1, validation_fraction=validation_fraction,
         early_stopping=early_stopping, tol=tol, time_limit=time_limit, restarts=restarts,
         n_jobs=n_jobs, verbose=verbose, threads=threads, checkpoint=checkpoint,
@@ -213,6 +232,8 @@ def train(net: Fittable, loss: Loss, data: DataSource, options: FitOptions, *,
     History
         Also stored as ``net.history``.
     """
+    if get_optimizer(options.optimizer).full_batch:  # L-BFGS: a minimization, not steps
+        return _train_lbfgs(net, loss, data, options, callbacks=callbacks, comm=comm, state=state)
     reduction = _reduction(net, options, comm)
     if comm is not None and comm.Get_rank() != 0:  # one rank prints and writes
         options = options.replace(verbose=False, checkpoint=None)
@@ -222,11 +243,25 @@ def train(net: Fittable, loss: Loss, data: DataSource, options: FitOptions, *,
     engine = choose(options.engine, net, loss, optimizer, batch_size=data.batch_size,
                     steps=options.epochs * data.batches_per_epoch, reduction=reduction,
                     callbacks=run_callbacks, rows_drawn_in_run=options.sampling == "random",
-                    threads=options.threads)
+                    threads=options.threads, sparse=data.sparse)
     net.use_loss(loss)  # only now, with everything validated, may the output activation change
     make_trainer = TrainerFactory(loss, data, run_callbacks, options.epochs, options.l2, options.l1,
                                   engine)
     history = _runs(net, optimizer, options, make_trainer, state, reduction)
+    net.history = history
+    return history
+
+
+def _train_lbfgs(net: Fittable, loss: Loss, data: DataSource, options: FitOptions, *,
+                 callbacks: Sequence[Callback | Any], comm: Any, state: RunState | None) -> History:
+    """:func:`train` for L-BFGS: the same callbacks, restarts and BLAS threads around
+    :class:`~deltaprop.training.lbfgs.LBFGSRun` instead of the epoch loop."""
+    source = check_lbfgs_run(net, data, options, comm=comm, resumed=state is not None)
+    run_callbacks = _run_callbacks(options, data, callbacks)
+    optimizer = get_optimizer(options.optimizer)
+    net.use_loss(loss)  # only now, with everything validated, may the output activation change
+    make_trainer = LBFGSFactory(loss, source, run_callbacks, options.epochs, options.l2)
+    history = _runs(net, optimizer, options, make_trainer, None, None)
     net.history = history
     return history
 
@@ -279,8 +314,9 @@ def _checkpoint(checkpoint: str | os.PathLike[str] | Checkpoint, options: FitOpt
     return writer
 
 
-def _runs(net: Fittable, optimizer: Optimizer, options: FitOptions, make_trainer: TrainerFactory,
-          state: RunState | None, reduction: Reduction | None) -> History:
+def _runs(net: Fittable, optimizer: Optimizer, options: FitOptions,
+          make_trainer: TrainerFactory | LBFGSFactory, state: RunState | None,
+          reduction: Reduction | None) -> History:
     """One run, or the restarts (in other processes through joblib with ``n_jobs``), with the
     BLAS threads of ``options.threads``."""
     if options.restarts > 1 and effective_jobs(options.n_jobs) > 1:  # joblib limits the workers' BLAS

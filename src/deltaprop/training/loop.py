@@ -33,6 +33,12 @@ from deltaprop.optim import Optimizer
 Array = np.ndarray
 
 
+class Stoppable(Protocol):
+    """A run that a signal asks to stop: it reads ``stop_reason`` after each step."""
+
+    stop_reason: str | None
+
+
 class DataSource(Protocol):
     """What the loop asks of its data (:class:`~deltaprop.data.arrays.ArraySource`,
     :class:`~deltaprop.data.stream.StreamSource`)."""
@@ -45,6 +51,7 @@ class DataSource(Protocol):
     batches_per_epoch: int
     max_rows: int  # the most rows one epoch can visit
     small_steps: bool  # the epoch loss may be deferred to the epoch's end
+    sparse: bool  # X is a scipy.sparse CSR matrix (the NumPy engine's alone)
 
     def for_run(self, engine_gathers: bool = False) -> DataSource: ...
 
@@ -199,7 +206,7 @@ class Trainer:
         self._after_step = self._callbacks_with("on_batch_end")
         # A resumed run's clock goes on from where the checkpoint's stopped.
         start = time.perf_counter() - (self.history.time[-1] if self.history.time else 0.0)
-        with _stop_on_interrupt(self):
+        with stop_on_interrupt(self):
             for epoch in range(self.first_epoch, self.epochs + 1):
                 self.optimizer.set_epoch(epoch - 1)
                 logs = self._run_epoch(epoch)
@@ -274,7 +281,7 @@ class Trainer:
 
 
 @contextlib.contextmanager
-def _stop_on_interrupt(trainer: Trainer) -> Iterator[None]:
+def stop_on_interrupt(trainer: Stoppable) -> Iterator[None]:
     """While training in the main thread: the first Ctrl-C (SIGINT) asks the trainer to stop
     after the current step (``stop_reason = "interrupted"``), so callbacks still run and early
     stopping still restores its best weights; a second Ctrl-C interrupts at once. A handler the

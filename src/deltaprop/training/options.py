@@ -52,7 +52,8 @@ class FitOptions:
     loss: str | Loss = "squared_error"
     optimizer: str | Optimizer | None = None
     epochs: int = 10
-    batch_size: int | str = 32
+    # None (the default) is resolved in __post_init__: 32, or the full batch for L-BFGS
+    batch_size: int | str = None  # type: ignore[assignment]
     sampling: str = "epoch"
     shuffle: bool = True
     l2: float = 0.0
@@ -69,6 +70,13 @@ class FitOptions:
     checkpoint_every: int = 1
     engine: str = "auto"
 
+    def _batch_size(self) -> int | str:
+        """The batch size, None spelling the default: 32, or "full" for a full-batch optimizer
+        (L-BFGS), which then tells an explicit 32 apart and refuses it."""
+        if self.batch_size is None:
+            return "full" if get_optimizer(self.optimizer).full_batch else 32
+        return self.batch_size
+
     def __post_init__(self) -> None:
         get_loss(self.loss)  # an unknown name is refused now; the object is the run's
         get_optimizer(self.optimizer)
@@ -77,7 +85,7 @@ class FitOptions:
             raise ValueError(f"sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
         checked = {
             "epochs": check_positive("epochs", self.epochs, integer=True),
-            "batch_size": check_batch_size(self.batch_size),
+            "batch_size": check_batch_size(self._batch_size()),
             "shuffle": check_flag("shuffle", self.shuffle),
             "l2": check_positive("l2", self.l2, allow_zero=True),
             "l1": check_positive("l1", self.l1, allow_zero=True),

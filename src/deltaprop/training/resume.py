@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from deltaprop._validation import is_sparse
 from deltaprop.callbacks.checkpoint import Checkpoint, lower_arrays
 from deltaprop.data.arrays import ArraySource
 from deltaprop.engine.compiled.choice import numba_installed
@@ -211,7 +212,7 @@ def resume(path: str | os.PathLike[str], X: Any, y: Any, *, sample_weight: Any =
         raise ValueError(f"epochs={epochs!r} is fewer than the {saved.state.epoch} the checkpointed "
                          "run has done; give a larger total, or None to finish the run")
     checked_loss = net.check_loss(options.loss)
-    _check_rows(path, saved.rows, len(X))
+    _check_rows(path, saved.rows, np.shape(X)[0] if is_sparse(X) else len(X))
     data = ArraySource.from_data(
         net, checked_loss, X, y, sample_weight, validation_data,
         validation_fraction=options.validation_fraction, batch_size=options.batch_size,

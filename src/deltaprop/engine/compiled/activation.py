@@ -19,6 +19,7 @@ from numba import njit, uint64
 
 from deltaprop.engine.compiled.codes import (
     ELU,
+    EXP,
     IDENTITY,
     LEAKY_RELU,
     RELU,
@@ -32,6 +33,9 @@ from deltaprop.engine.compiled.codes import (
 # reassociation (SIMD sums) and fused multiply-adds; never "no NaNs" or "no infinities": the
 # kernels must see a diverging run's NaN to refuse its step
 FASTMATH = {"reassoc", "contract", "nsz"}
+# where exp saturates, floor(log(max)) of float64 and float32 (deltaprop.activations.exp_limit;
+# written out: the kernels' cache is keyed by their own sources only)
+EXP_LIMIT_64, EXP_LIMIT_32 = 709.0, 88.0
 
 
 @njit(fastmath=FASTMATH, inline="always")
@@ -50,13 +54,17 @@ def forward(code: int, p: float, Z: np.ndarray, A: np.ndarray, off: int, B: int,
 
 @njit(fastmath=FASTMATH)
 def others(code: int, p: float, Z: np.ndarray, A: np.ndarray, o: Any, count: Any) -> None:
-    """A = f(Z) for identity and tanh (a loop each), and the rest (a branch per element)."""
+    """A = f(Z) for identity, tanh and exp (a loop each), and the rest (a branch per element)."""
     if code == IDENTITY:
         for t in range(count):
             A[o + t] = Z[o + t]
     elif code == TANH:
         for t in range(count):
             A[o + t] = np.tanh(Z[o + t])
+    elif code == EXP:  # e^min(z, limit): saturates instead of overflowing, as Exp.forward
+        limit = Z.dtype.type(EXP_LIMIT_64 if Z.itemsize == 8 else EXP_LIMIT_32)
+        for t in range(count):
+            A[o + t] = np.exp(min(Z[o + t], limit))
     else:
         for t in range(count):
             A[o + t] = value(code, p, Z[o + t])
@@ -167,4 +175,6 @@ def slope_times(code: int, p: float, g, z, a):  # type: ignore[no-untyped-def]
         return g if z > 0 else g * (a + p)
     if code == SOFTPLUS:
         return g * ((1.0 + math.tanh(z * 0.5)) * 0.5)
+    if code == EXP:
+        return g * a
     return g * 0.0  # SIGN, STEP: f' = 0 almost everywhere

@@ -3,7 +3,8 @@
 The compiled engine (:mod:`deltaprop.engine.compiled.engine`) covers networks of dense layers
 with built-in activations (and BatchNorm between a dense layer and its activation), the
 built-in losses, SGD (momentum, Nesterov) and Adam with any schedule and clipping, L2 and L1,
-sample weights, float32 and float64, every batch size and both samplings, in one process. The
+sample weights, float32 and float64, every batch size and both samplings, in one process, on
+dense inputs (a scipy.sparse X trains on NumPy, whose first layer takes sparse rows). The
 rest runs on the NumPy engine, the reference: :func:`uncovered` names what a model has that the
 kernels do not.
 
@@ -53,11 +54,14 @@ def numba_installed() -> bool:
 
 
 def uncovered(net: Any, loss: Any, optimizer: Any, reduction: Any = None,
-              callbacks: Sequence[Any] = (), rows_drawn_in_run: bool = False) -> str | None:
+              callbacks: Sequence[Any] = (), rows_drawn_in_run: bool = False,
+              sparse: bool = False) -> str | None:
     """Why the compiled engine cannot train this model, in words; None when it can (the
     optimizer None: a backward pass without updates). ``rows_drawn_in_run``: the minibatches'
     rows are drawn while the steps run (random sampling), from the generator dropout draws
-    from too."""
+    from too. ``sparse``: the training inputs are a scipy.sparse matrix."""
+    if sparse:  # the kernels gather dense rows; densifying X is what sparse input avoids
+        return "the input X is sparse (scipy.sparse), and the compiled kernels take dense rows"
     if not numba_installed():
         return "Numba is not installed (pip install 'deltaprop[fast]')"
     found = units(net.layers)
@@ -98,14 +102,16 @@ def _has_batch_hook(callback: Any) -> bool:
 
 def choose(engine: str, net: Any, loss: Any, optimizer: Any, *, batch_size: int, steps: int,
            reduction: Any = None, callbacks: Sequence[Any] = (), build: bool = True,
-           rows_drawn_in_run: bool = False, threads: int | str | None = "auto") -> tuple[str, str]:
+           rows_drawn_in_run: bool = False, threads: int | str | None = "auto",
+           sparse: bool = False) -> tuple[str, str]:
     """The engine that runs (``"numpy"`` or ``"compiled"``) and why "auto" chose NumPy ("" when
     it did not, or when it was asked for). ``steps`` is the run's length (what it would cost
     on NumPy); with ``build=False`` "auto" takes the compiled engine only when its kernels are
     built (then whatever ``steps``), never building them. ``threads`` is fit's BLAS policy: a
     step bound by its matrix products that NumPy's BLAS runs on several threads stays on NumPy
     (the compiled engine's loops run on one; measured on large at two threads: NumPy 22.5k
-    samples/s, compiled 16.4k).
+    samples/s, compiled 16.4k). ``sparse``: the training X is a scipy.sparse matrix, which
+    only the NumPy engine takes.
 
     Raises
     ------
@@ -115,7 +121,7 @@ def choose(engine: str, net: Any, loss: Any, optimizer: Any, *, batch_size: int,
     engine = check_engine(engine)
     if engine == "numpy":
         return "numpy", ""
-    reason = uncovered(net, loss, optimizer, reduction, callbacks, rows_drawn_in_run)
+    reason = uncovered(net, loss, optimizer, reduction, callbacks, rows_drawn_in_run, sparse)
     if engine == "compiled":
         if reason is not None:
             raise ValueError(f"engine='compiled' cannot train this model: {reason}; use "

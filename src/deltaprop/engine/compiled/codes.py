@@ -7,17 +7,17 @@ whether a model can run compiled, and the kernels use the same numbers.
 from __future__ import annotations
 
 # activations: f(z) and delta = g * f'(z) (softmax: the Jacobian of its row)
-IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, SIGN, STEP, SOFTMAX = range(10)
+IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, SIGN, STEP, SOFTMAX, EXP = range(11)
 ACTIVATION_CODES = {"identity": IDENTITY, "sigmoid": SIGMOID, "tanh": TANH, "relu": RELU,
                     "leaky_relu": LEAKY_RELU, "elu": ELU, "softplus": SOFTPLUS, "sign": SIGN,
-                    "step": STEP, "softmax": SOFTMAX}
+                    "step": STEP, "softmax": SOFTMAX, "exp": EXP}
 # the one parameter of an activation (the slope of leaky ReLU, alpha of ELU), by name
 ACTIVATION_PARAMETER = {"leaky_relu": "slope", "elu": "alpha"}
 
 # losses: the output delta and each sample's loss
-SQUARED_ERROR, MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY = range(4)
+SQUARED_ERROR, MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY, POISSON = range(5)
 LOSS_CODES = {"squared_error": SQUARED_ERROR, "mse": MSE, "cross_entropy": CROSS_ENTROPY,
-              "binary_cross_entropy": BINARY_CROSS_ENTROPY}
+              "binary_cross_entropy": BINARY_CROSS_ENTROPY, "poisson": POISSON}
 
 # optimizers: the update of theta from grad (0 is no optimizer's: the gradient check calls the
 # gradient kernel, which takes no step)

@@ -8,6 +8,7 @@ squared_error              identity            (a - y) / B
 mse                        identity            2 (a - y) / (B k)
 cross_entropy              softmax             (a - y) / B
 binary_cross_entropy       sigmoid             (a - y) / B
+poisson                    exp                 (a - y) / B
 =========================  ==================  ====================================
 
 Any other output activation under the squared errors goes through dLoss/da and the activation's
@@ -25,7 +26,7 @@ from numba import njit
 
 from deltaprop.engine.compiled import activation
 from deltaprop.engine.compiled.activation import FASTMATH
-from deltaprop.engine.compiled.codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
+from deltaprop.engine.compiled.codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, POISSON
 
 
 @njit(fastmath=FASTMATH, inline="always")
@@ -39,10 +40,24 @@ def sample_loss(loss: int, Z: np.ndarray, A: np.ndarray, at: int, k: int, Y: np.
             z = Z[at + j]
             total += max(z, 0.0) + math.log1p(math.exp(-abs(z))) - Y[r, j] * z
         return total
+    if loss == POISSON:
+        return half_poisson_deviance(Z, A, at, k, Y, r)
     for j in range(k):
         diff = A[at + j] - Y[r, j]
         total += diff * diff
     return total / k if loss == MSE else 0.5 * total
+
+
+@njit(fastmath=FASTMATH, inline="always")
+def half_poisson_deviance(Z: np.ndarray, A: np.ndarray, at: int, k: int, Y: np.ndarray, r: int) -> float:
+    """sum_j (a - y) + y (log y - z) of the row at ``at`` (0 log 0 = 0), as Poisson computes it."""
+    total = 0.0
+    for j in range(k):
+        y = Y[r, j]
+        total += A[at + j] - y
+        if y > 0:
+            total += y * (math.log(y) - Z[at + j])
+    return total
 
 
 @njit(fastmath=FASTMATH, inline="always")
