@@ -722,3 +722,26 @@ def test_a_pipe_given_as_an_input_is_refused_not_read_forever(tmp_path, monkeypa
     os.mkfifo("pipe.json")
     os.mkfifo("pipe.csv")
     one_line_error(*run(argv, capsys)[::2], r"pipe\.(json|csv) is not a regular file")
+
+
+def test_poisson_on_counts_regresses_without_centring_the_targets(tmp_path, capsys, monkeypatch):
+    """Integer counts would be read as class labels, and centred targets would be negative:
+    --loss poisson means regression on the counts as they are."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 2))
+    counts = rng.poisson(np.exp(0.7 * X[:, 0]))
+    lines = ["a,b,count"] + [f"{a:.4f},{b:.4f},{c}" for (a, b), c in zip(X, counts)]
+    (tmp_path / "counts.csv").write_text("\n".join(lines) + "\n")
+    code, out, err = run("train --data counts.csv --target count --loss poisson --hidden 8 --epochs 60 "
+                         "--lr 0.01 --out counts.dp --json --quiet", capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["task"] == "regress" and report["held_out"]["r2"] > 0.2
+    model = dp.load("counts.dp")
+    assert model.net.output_layer.activation.name == "exp"
+    predictions = model.predict({"a": X[:50, 0], "b": X[:50, 1]})  # counts: no target scaling
+    assert model.preprocessing.targets is None
+    assert (np.asarray(predictions) > 0).all()
+    code, _, err = run("train --data counts.csv --target count --loss poisson --task classify", capsys)
+    assert code == 2 and "--loss poisson is for regression on counts" in err

@@ -179,3 +179,63 @@ def test_divergence_raises_scikit_learns_error_or_keeps_the_best_epoch():
     with pytest.warns(ConvergenceWarning, match="the weights of epoch 2, the best on the validation split"):
         reg.fit(X, y)
     assert reg.history_.stop_reason == "diverged" and np.isfinite(reg.predict(X)).all()
+
+
+# -- lbfgs, sparse input, poisson -----------------------------------------------------------------
+def test_lbfgs_matches_scikit_learns_from_the_same_weights():
+    X, y = _blobs(n=60)
+    y = np.sin(X[:, 0]) + X[:, 1] ** 2 / 4
+    theirs = sk.MLPRegressor(hidden_layer_sizes=(6,), solver="lbfgs", max_iter=1, alpha=1e-3,
+                             random_state=0)
+    ours = MLPRegressor((6,), solver="lbfgs", max_iter=1, alpha=1e-3, random_state=0, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs.fit(X, y)
+        ours.fit(X, y)
+        ours.coefs_, ours.intercepts_ = theirs.coefs_, theirs.intercepts_
+        theirs.set_params(warm_start=True, max_iter=40).fit(X, y)
+        ours.set_params(warm_start=True, max_iter=40).fit(X, y)
+    # the same objective and the same SciPy minimizer from the same point: the same iterates
+    # (to rounding, which L-BFGS's line search amplifies over 40 iterations: 1e-6 relative)
+    assert ours.n_iter_ == theirs.n_iter_ == 40
+    np.testing.assert_allclose(ours.loss_, theirs.loss_, rtol=1e-6)
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-4, atol=1e-6)
+
+
+def test_lbfgs_warns_as_scikit_learn_and_has_no_partial_fit():
+    X, y = _blobs()
+    with pytest.warns(ConvergenceWarning, match=r"lbfgs failed to converge after 3 iteration\(s\) "
+                                                r"\(status=1\)(.|\n)*max_iter=3"):
+        clf = MLPClassifier((4,), solver="lbfgs", max_iter=3, random_state=0).fit(X, y)
+    assert clf.n_iter_ == 3 and clf.validation_scores_ is None and not hasattr(clf, "partial_fit")
+    for estimator in (clf, sk.MLPClassifier(solver="lbfgs")):  # as scikit-learn's
+        with pytest.raises(AttributeError, match="has no attribute 'partial_fit'"):
+            estimator.partial_fit(X, y)
+
+
+def test_sparse_input_trains_and_predicts_as_its_dense_copy():
+    sparse = pytest.importorskip("scipy.sparse")
+    X, y = _blobs()
+    X[X < 0.5] = 0.0  # mostly zeros
+    for make in (sparse.csr_matrix, sparse.csc_array):
+        for solver in ("adam", "lbfgs"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                dense = MLPClassifier((5,), solver=solver, max_iter=5, random_state=0).fit(X, y)
+                held = MLPClassifier((5,), solver=solver, max_iter=5, random_state=0).fit(make(X), y)
+            np.testing.assert_allclose(held.predict_proba(make(X)), dense.predict_proba(X), rtol=1e-10)
+            np.testing.assert_array_equal(held.predict(make(X)), dense.predict(X))
+
+
+def test_poisson_regression_on_counts():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = rng.poisson(np.exp(0.5 * X[:, 0] - 0.3 * X[:, 1]))
+    ours = MLPRegressor((8,), loss="poisson", solver="lbfgs", max_iter=200, random_state=0).fit(X, y)
+    theirs = sk.MLPRegressor(hidden_layer_sizes=(8,), loss="poisson", solver="lbfgs", max_iter=200,
+                             random_state=0).fit(X, y)
+    assert ours.out_activation_ == theirs.out_activation_ == "exp"
+    assert (ours.predict(X) > 0).all()
+    assert abs(ours.score(X, y) - theirs.score(X, y)) < 0.05  # the same model class and objective
+    with pytest.raises(ValueError, match="poisson targets must be non-negative"):
+        MLPRegressor(loss="poisson").fit(X, y - 2.0)

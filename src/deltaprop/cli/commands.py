@@ -40,7 +40,7 @@ def read_model(path: str) -> tuple[Model, Archive]:
 
 def train(args: argparse.Namespace) -> int:
     check_outputs({"--data": args.data}, output_files(args))
-    data = training_data(args.data, args.target, task=args.task, one_hot=args.one_hot)
+    data = training_data(args.data, args.target, task=args.task, one_hot=args.one_hot, loss=args.loss)
     model, report = train_model(data, args)
     return _conclude(args, model, report)
 
@@ -57,7 +57,8 @@ def resume(args: argparse.Namespace) -> int:
                   {"--out" if args.out else "the run's --out": options.out,
                    "the run's --history": options.history})
     options.quiet, options.json, options.resume_epochs = args.quiet, args.json, args.resume_epochs
-    data = training_data(options.data, options.target, task=options.task, one_hot=options.one_hot)
+    data = training_data(options.data, options.target, task=options.task, one_hot=options.one_hot,
+                         loss=options.loss)
     model, report = resume_model(args.checkpoint, data, options)
     report["command"] = "resume"
     return _conclude(options, model, report)

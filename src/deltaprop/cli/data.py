@@ -13,6 +13,9 @@ from deltaprop.data import datasets
 from deltaprop.data.labels import canonical_labels
 from deltaprop.data.tables import Table, read_table
 from deltaprop.files.model import Model
+from deltaprop.losses import get_loss
+
+REGRESSION_ONLY = ("poisson",)  # losses whose targets are numbers, never class labels
 
 MAX_INTEGER_CLASSES = 20  # an integer target with at most this many values is read as labels
 
@@ -42,8 +45,12 @@ class TrainingData:
         return np.asarray(self.y, dtype=np.float64).reshape(len(self.y), -1)
 
 
-def training_data(spec: str, target: str | None, *, task: str | None, one_hot: bool) -> TrainingData:
-    """Read ``spec`` (a file or a dataset name) and decide the task."""
+def training_data(spec: str, target: str | None, *, task: str | None, one_hot: bool,
+                  loss: str | None = None) -> TrainingData:
+    """Read ``spec`` (a file or a dataset name) and decide the task (a regression-only ``loss``,
+    such as poisson on counts, means regression however the target looks)."""
+    if task is None and loss is not None and get_loss(loss).name in REGRESSION_ONLY:
+        task = "regress"
     source = _open(spec)
     if isinstance(source, datasets.Dataset):
         if target:

@@ -57,7 +57,8 @@ def run_trial(base: argparse.Namespace, options: dict[str, Any]) -> dict[str, An
     args.quiet, args.out, args.history, args.checkpoint_every = True, None, None, None
     data_print = None
     try:
-        data = training_data(args.data, args.target, task=args.task, one_hot=args.one_hot)
+        data = training_data(args.data, args.target, task=args.task, one_hot=args.one_hot,
+                             loss=args.loss)
         data_print = data_fingerprint(data)
         model, report = train_model(data, args)
     except (ValueError, TypeError, ArithmeticError, MemoryError) as error:  # a bad combination: logged
@@ -117,7 +118,7 @@ def sweep(args: argparse.Namespace) -> int:
     base = _base_options(args, spec)
     candidates = trials(spec, base.seed)
     _check_combinations(args.spec, base, candidates)
-    data = training_data(base.data, base.target, task=base.task, one_hot=base.one_hot)
+    data = training_data(base.data, base.target, task=base.task, one_hot=base.one_hot, loss=base.loss)
     _check_losses(args.spec, spec, data)
     check_out_dir(args.out_dir)
     os.makedirs(args.out_dir, exist_ok=True)

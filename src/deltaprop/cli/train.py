@@ -18,7 +18,7 @@ from deltaprop.activations import get_activation
 from deltaprop.callbacks.checkpoint import Checkpoint
 from deltaprop.callbacks.progress import progress_callback
 from deltaprop.cli.budget import check_fits, network_bytes, parameter_count
-from deltaprop.cli.data import TrainingData
+from deltaprop.cli.data import REGRESSION_ONLY, TrainingData
 from deltaprop.data.labels import LabelEncoder
 from deltaprop.data.preprocessing import Preprocessing, Standardizer
 from deltaprop.evaluation import PREDICT_CHUNK
@@ -260,7 +260,10 @@ def task_loss(name: str | None, data: TrainingData) -> str:
     loss = get_loss(name).name if name else _DEFAULT_LOSS[data.task]
     if data.task == "regress" and loss in _CLASSIFYING:
         raise ValueError(f"--loss {name} is for classification; for --task regress use "
-                         "squared_error or mse")
+                         "squared_error, mse or poisson")
+    if data.task == "classify" and loss in REGRESSION_ONLY:
+        raise ValueError(f"--loss {name} is for regression on counts, not class labels; drop "
+                         "--task classify (it then regresses)")
     n_classes = 0 if data.classes is None else len(data.classes)
     if loss == "binary_cross_entropy" and n_classes != 2:
         raise ValueError(f"--loss {name} takes two classes (on one sigmoid output); the target "
@@ -278,12 +281,15 @@ def _n_outputs(data: TrainingData, loss: str) -> int:
 
 def _targets(data: TrainingData, preprocessing: Preprocessing, train: np.ndarray, loss: str) -> np.ndarray:
     """Class indices (one-hot rows for losses other than cross-entropy), or regression targets
-    standardized with the training part's statistics (kept in the preprocessing)."""
+    standardized with the training part's statistics (kept in the preprocessing); Poisson
+    counts as they are."""
     if preprocessing.labels is not None:
         codes = preprocessing.labels.encode(data.y)
         if loss == "binary_cross_entropy":  # two classes, one output: the second class's 0/1
             return codes.astype(np.float64).reshape(-1, 1)
         return codes if loss == "cross_entropy" else one_hot(codes, len(preprocessing.labels), np.float64)
+    if loss in REGRESSION_ONLY:  # counts stay counts: centring would make them negative
+        return data.Y
     preprocessing.targets = Standardizer.fit(data.Y[train])
     return preprocessing.targets.transform(data.Y)
 

@@ -37,7 +37,23 @@ How scikit-learn's parameters map to the core
 - ``n_jobs``: the restarts run through joblib (see :func:`deltaprop.fit`); BLAS threads
   are the core's choice.
 
-Not supported (the core lacks them): ``solver="lbfgs"``, ``loss="poisson"``, sparse X.
+- ``solver="lbfgs"``: :class:`deltaprop.LBFGS` (full batch through SciPy's L-BFGS-B, as
+  scikit-learn's) with ``maxiter=max_iter``, ``maxfun=max_fun``, ``gtol=tol`` and
+  ``l2 = c alpha / (n mean(w))``; ``batch_size``, ``early_stopping`` and the stopping rule do
+  not apply, as there.
+- ``loss="poisson"`` (MLPRegressor): the core's ``poisson`` loss, scikit-learn's half Poisson
+  deviance with an ``exp`` output (``c = 1``).
+- Sparse X (scipy.sparse CSR or CSC): trained and predicted without densifying (see
+  :mod:`deltaprop.layers.dense`), on the NumPy engine.
+- ``verbose``, ``early_stopping``'s split, writable ``coefs_``/``intercepts_``, warm starts and
+  the error texts its users match on ("Solver produced non-finite parameter weights", "The
+  validation set is too small", "warm_start can only be used where `y` has the same classes",
+  "partial_fit does not support early_stopping=True") behave as scikit-learn's; where ours
+  says more (a class with a single sample named, deltaprop's reason for a divergence), it is
+  added to scikit-learn's text. A run that diverges with ``early_stopping`` keeps the best
+  epoch's weights with a ConvergenceWarning instead of raising.
+
+Every parameter of scikit-learn's MLP estimators is supported.
 """
 
 from deltaprop.sklearn.classifier import MLPClassifier

@@ -28,13 +28,15 @@ from deltaprop._validation import (
 from deltaprop.callbacks.base import Callback, check_callbacks
 from deltaprop.losses import Loss
 from deltaprop.mlp import MLP, check_layer_sizes
-from deltaprop.optim import SGD, Adam, Optimizer
+from deltaprop.optim import LBFGS, SGD, Adam, Optimizer
 from deltaprop.sklearn.attributes import WrittenThrough, write_all, write_coef, write_intercept
 from deltaprop.sklearn.files import load_estimator, save_estimator
 from deltaprop.sklearn.rules import IterationPrinter, NoImprovementRule, SampleInverseScaling
 from deltaprop.sklearn.split import validation_split
 from deltaprop.training.options import FitOptions
 
+SPARSE = ("csr", "csc")  # scipy.sparse formats taken as they are (others converted to CSR)
+_LBFGS_STATUS = {"epochs": 1, "max_fun": 1, "no_progress": 2}  # SciPy's result.status
 _ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's name -> ours; the rest are shared
 
 # scikit-learn's parameter constraints (MLPClassifier._parameter_constraints), checked with
@@ -161,8 +163,8 @@ class BaseMLP(BaseEstimator):
 
     def _check_choices(self) -> None:
         """The parameters that name one of a few choices."""
-        if not isinstance(self.solver, str) or self.solver not in ("sgd", "adam"):
-            raise ValueError(f"solver must be 'sgd' or 'adam' (no 'lbfgs' here), got {self.solver!r}")
+        if not isinstance(self.solver, str) or self.solver not in ("sgd", "adam", "lbfgs"):
+            raise ValueError(f"solver must be 'lbfgs', 'sgd' or 'adam', got {self.solver!r}")
         if not isinstance(self.learning_rate, str) or self.learning_rate not in (
                 "constant", "invscaling", "adaptive"):
             raise ValueError("learning_rate must be 'constant', 'invscaling' or 'adaptive', "
@@ -183,6 +185,8 @@ class BaseMLP(BaseEstimator):
         return int(generator.randint(np.iinfo(np.int32).max))
 
     def _make_optimizer(self, n_train: int) -> Optimizer:
+        if self.solver == "lbfgs":
+            return LBFGS(max_fun=self.max_fun, tol=self.tol)
         if self.solver == "adam":
             return Adam(self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
         invscaling = self.learning_rate == "invscaling"
@@ -195,7 +199,7 @@ class BaseMLP(BaseEstimator):
         rules: list[Callback] = []
         if self.verbose:
             rules.append(IterationPrinter())
-        if not incremental:
+        if not incremental and self.solver != "lbfgs":  # L-BFGS stops on its own tolerances
             monitor = "val_loss" if self.early_stopping else "loss"
             adaptive = self.solver == "sgd" and self.learning_rate == "adaptive"
             rules.append(NoImprovementRule(self.n_iter_no_change, self.tol, monitor, adaptive,
@@ -219,7 +223,7 @@ class BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         first = not hasattr(self, "net_") or not (incremental or self.warm_start)
         X, y = validate_data(self, unmasked(X), y, multi_output=True, dtype=(np.float64, np.float32),
-                             reset=first)
+                             reset=first, accept_sparse=SPARSE)
         Y, loss, c = self._targets(y, first=first, incremental=incremental, classes=classes)
         w = self._sample_weight(sample_weight, y, X.shape[0], incremental=incremental)
         (X, Y, w), validation = self._split(X, Y, w, y)
@@ -237,19 +241,31 @@ class BaseMLP(BaseEstimator):
         history = self.net_.fit(X, Y, sample_weight=w, validation_data=validation, callbacks=callbacks,
                                 **options.keywords())
         self._record(history, n_train)
-        if not incremental and history.stop_reason == "epochs":
+        self._warn_unconverged(history, incremental)
+        return self
+
+    def _warn_unconverged(self, history: Any, incremental: bool) -> None:
+        """scikit-learn's ConvergenceWarning: max_iter epochs without the stopping rule met, or
+        an L-BFGS run that did not converge (its text, with SciPy's reason)."""
+        if self.solver == "lbfgs" and history.stop_reason in _LBFGS_STATUS:
+            n = history.n_epochs
+            text = (f"lbfgs failed to converge after {n} iteration(s) (status="
+                    f"{_LBFGS_STATUS[history.stop_reason]}):\n{history.stop_message}\n")
+            if n == self.max_iter:
+                text += f"\nIncrease the number of iterations to improve the convergence (max_iter={n})."
+            warnings.warn(text, ConvergenceWarning, stacklevel=4)
+        elif not incremental and self.solver != "lbfgs" and history.stop_reason == "epochs":
             warnings.warn(
                 f"training ran all max_iter={self.max_iter} epochs without meeting the stopping "
                 f"rule (tol={self.tol}, n_iter_no_change={self.n_iter_no_change}); raise max_iter "
-                "to train longer", ConvergenceWarning, stacklevel=3,
+                "to train longer", ConvergenceWarning, stacklevel=4,
             )
-        return self
 
     def _split(self, X: Any, Y: np.ndarray, w: np.ndarray | None,
                y: Any) -> tuple[tuple[Any, np.ndarray, np.ndarray | None], tuple[Any, ...] | None]:
         """((X, Y, w) to train on, validation data or None): ``early_stopping``'s split, made as
         scikit-learn makes it (:mod:`deltaprop.sklearn.split`), with its random state."""
-        if not self.early_stopping:
+        if not self.early_stopping or self.solver == "lbfgs":  # (scikit-learn's lbfgs ignores it)
             return (X, Y, w), None
         train, validation = validation_split(X, Y, w, self.validation_fraction,
                                              check_random_state(self.random_state), self._strata(y))
@@ -261,6 +277,8 @@ class BaseMLP(BaseEstimator):
         ``max_iter`` epochs (one for ``partial_fit``), ``batch_size="auto"`` as
         min(200, n_train), l2 = c alpha / (n_batch mean(w)), restarts on a first ``fit`` only."""
         n_batch = min(200 if self.batch_size == "auto" else max(int(self.batch_size), 1), max(n_train, 1))
+        if self.solver == "lbfgs":
+            n_batch = n_train  # full batch, whatever batch_size says (scikit-learn ignores it too)
         mean_weight = 1.0 if w is None else float(w.mean())  # scikit-learn divides by sum(w)
         return FitOptions(
             loss=loss, optimizer=optimizer, epochs=1 if incremental else self.max_iter,
@@ -294,10 +312,11 @@ class BaseMLP(BaseEstimator):
         self.loss_curve_ += history.loss
         self.validation_loss_curve_ += history.val_loss
         finite_losses = [value for value in history.loss if math.isfinite(value)]
-        self.loss_ = finite_losses[-1] if finite_losses else math.nan  # the last epoch's
+        fallback = history.final_loss if history.final_loss is not None else math.nan  # (L-BFGS at a minimum)
+        self.loss_ = finite_losses[-1] if finite_losses else fallback  # the last epoch's
         self.best_validation_score_: float | None = None
         self.best_loss_: float | None = None
-        if self.early_stopping:
+        if self.early_stopping and self.solver != "lbfgs":
             self.validation_scores_ = list(self.validation_scores_ or []) + list(history.val_metric)
             scores = [v for v in self.validation_scores_ if math.isfinite(v)]
             self.best_validation_score_ = max(scores) if scores else None
@@ -347,8 +366,14 @@ class BaseMLP(BaseEstimator):
     def _outputs(self, X: Any) -> np.ndarray:
         """The network's outputs in X's float dtype (the network's may differ: ``dtype``)."""
         check_is_fitted(self)
-        X = validate_data(self, unmasked(X), dtype=(np.float64, np.float32), reset=False)
+        X = validate_data(self, unmasked(X), dtype=(np.float64, np.float32), reset=False,
+                          accept_sparse=SPARSE)
         return self.net_.predict(X).astype(X.dtype, copy=False)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
 
 def partial_fit_available(estimator: BaseMLP) -> bool:

@@ -16,7 +16,7 @@ from deltaprop._validation import as_sample_weight, check_positive
 from deltaprop.data.labels import label_array
 from deltaprop.losses import BinaryCrossEntropy, CrossEntropy, Loss, SquaredError
 from deltaprop.metrics import class_indices, log_sigmoid, log_softmax
-from deltaprop.sklearn._base import BaseMLP, partial_fit_available, shared_parameters, unmasked
+from deltaprop.sklearn._base import SPARSE, BaseMLP, partial_fit_available, shared_parameters, unmasked
 from deltaprop.sklearn.docs import PARAMETERS_DOC
 from deltaprop.sklearn.split import check_stratifiable
 from deltaprop.targets import one_hot
@@ -229,7 +229,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         -softplus(-z) and -softplus(z) for sigmoid units), so finite where a probability
         rounds to 0."""
         check_is_fitted(self)
-        X = validate_data(self, unmasked(X), dtype=(np.float64, np.float32), reset=False)
+        X = validate_data(self, unmasked(X), dtype=(np.float64, np.float32), reset=False,
+                          accept_sparse=SPARSE)
         z = self.net_.predict_logits(X).astype(np.float64)
         if self.net_.output_layer.activation.name == "softmax":
             log_p = log_softmax(z)

@@ -14,12 +14,15 @@ from deltaprop.sklearn.docs import PARAMETERS_DOC
 
 
 class MLPRegressor(RegressorMixin, BaseMLP):
-    __doc__ = """Multilayer perceptron regressor trained by deltaprop: identity outputs, one per target
-    column (multi-output y of shape (n_samples, n_outputs) is supported).
+    __doc__ = """Multilayer perceptron regressor trained by deltaprop: identity outputs (``exp`` for
+    ``loss="poisson"``), one per target column (multi-output y of shape (n_samples, n_outputs) is
+    supported).
     """ + PARAMETERS_DOC + """
-    loss : {"squared_error", "mse"}, default="squared_error"
+    loss : {"squared_error", "mse", "poisson"}, default="squared_error"
         ``squared_error`` is 1/2 (a - y)^2 summed over outputs, averaged over samples
-        (scikit-learn's for one output); ``mse`` averages over outputs too, without the 1/2.
+        (scikit-learn's for one output); ``mse`` averages over outputs too, without the 1/2;
+        ``poisson`` is scikit-learn's half Poisson deviance with an ``exp`` output (targets
+        y >= 0: a negative one is refused, naming its row).
     """
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=1e-4,
@@ -34,14 +37,14 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     def _targets(self, y: Any, *, first: bool, incremental: bool,
                  classes: Any = None) -> tuple[np.ndarray, str | Loss, int]:
-        if not isinstance(self.loss, str) or self.loss not in ("squared_error", "mse"):
-            raise ValueError(f"loss must be 'squared_error' or 'mse', got {self.loss!r}")
+        if not isinstance(self.loss, str) or self.loss not in ("squared_error", "mse", "poisson"):
+            raise ValueError(f"loss must be 'squared_error', 'mse' or 'poisson', got {self.loss!r}")
         y = np.asarray(y, dtype=np.float64)
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
         if first:
             self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
-        c = 2 if self.loss == "mse" else self.n_outputs_
+        c = {"mse": 2, "poisson": 1}.get(self.loss, self.n_outputs_)  # ours / scikit-learn's loss
         return y, self.loss, c
 
     @available_if(partial_fit_available)
