@@ -149,7 +149,8 @@ def gradcheck(args: argparse.Namespace) -> int:
     targets = _random_targets(net, loss, len(X), rng)
     report = dp.gradcheck(net, X, targets, loss=loss, directions=4, seed=args.seed)
     result = {"command": "gradcheck", "passed": report.passed, "max_error": report.max_error,
-              "tolerance": report.tolerance, "errors": report.errors}
+              "tolerance": report.tolerance, "errors": report.errors, "skipped": report.skipped,
+              "checked": report.checked}
     emit(args, result, repr(report))
     return 0 if report.passed else 1
 
@@ -162,8 +163,8 @@ def _gradcheck_batch(args: argparse.Namespace, rng: np.random.Generator) -> tupl
         return small, "cross_entropy", rng.standard_normal((args.rows, 4))
     model, _ = read_model(args.model)
     net, loss = model.net, model.net.loss or "squared_error"
-    # The model's own data by default: random inputs would put ReLU units within the
-    # difference step of their kink, where no finite difference is right.
+    # The model's own data by default: the rows it was trained on (and will see), not random
+    # inputs far outside them.
     spec = args.data or model.summary.get("data")
     if args.data or (isinstance(spec, str) and (os.path.exists(spec) or spec in embedded.names())):
         inputs = model.network_inputs(model_rows(spec, args.target, model))
