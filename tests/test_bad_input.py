@@ -149,7 +149,7 @@ API = [
     ("strings in X", lambda t: fit(X=np.array([["a"] * 3] * 20)), "X must hold numbers"),
     ("object array X", lambda t: fit(X=np.array([[{}] * 3] * 20, dtype=object)),
      "X must hold numbers"),
-    ("strings in y", lambda t: fit(y=np.array(["a"] * 20)), "targets must be numeric"),
+    ("strings in y", lambda t: fit(y=np.array(["a"] * 20)), "targets must be numbers, got labels such as .a."),
     ("negative width", lambda t: dp.MLP([3, -4, 2]), r"layer_sizes\[1\] must be an integer > 0"),
     ("zero width", lambda t: dp.MLP([3, 0, 2]), r"layer_sizes\[1\] must be an integer > 0"),
     ("negative learning rate", lambda t: dp.SGD(lr=-0.1), "lr must be a number > 0"),
@@ -206,6 +206,12 @@ API = [
      "validation y .* beyond the largest float32"),
     # scipy.sparse and pandas
     ("sparse y", lambda t: fit(y=sparse("csr_matrix", np.eye(3)[Y_CLASS])), r"y is a scipy.sparse matrix"),
+    # a newcomer's first mistakes: the message says what to do
+    ("class labels with the default squared error", lambda t: fit(loss="squared_error"),
+     r"y looks like class labels 0\.\.2: to classify, train with loss=\"cross_entropy\""),
+    ("string labels in the core", lambda t: fit(y=np.array(["cat", "dog", "emu"] * 6 + ["cat", "dog"])),
+     r"targets must be numbers, got labels such as 'cat': encode them first, e.g\. classes, y = "
+     r"np\.unique\(y, return_inverse=True\).*MLPClassifier"),
     ("NaN in sparse X", lambda t: fit(X=sparse("csr_matrix", with_value(X, (2, 1), np.nan))),
      "X contains NaN or infinity"),
     ("sparse X of the wrong width at predict", lambda t: net().predict(sparse("coo_matrix", X[:, :2])),
@@ -290,6 +296,11 @@ ESTIMATORS = [
     ("dropout above 1", lambda t: MLPClassifier(dropout=1.5, max_iter=2).fit(X, Y_CLASS), "dropout"),
     ("unknown activation", lambda t: MLPClassifier(activation="swish", max_iter=2).fit(X, Y_CLASS),
      "unknown activation 'swish'"),
+    ("categorical column", lambda t: MLPClassifier(max_iter=2).fit(frame(c=categorical(["nice", "bad"] * 10)),
+                                                                  Y_CLASS),
+     "X column 'c' is categorical; one-hot encode it"),
+    ("text column", lambda t: MLPClassifier(max_iter=2).fit(frame(c=["nice", "bad"] * 10), Y_CLASS),
+     "X column 'c' holds (object|str) values, not numbers"),
     ("unknown solver", lambda t: MLPClassifier(solver="newton").fit(X, Y_CLASS),
      "solver must be 'lbfgs', 'sgd' or 'adam', got 'newton'"),
     ("zero max_fun", lambda t: MLPClassifier(solver="lbfgs", max_fun=0).fit(X, Y_CLASS), "max_fun must be"),

@@ -231,7 +231,7 @@ def test_all_zero_targets_are_fitted_towards_zero():
     (np.array([1.0, 2.0, -0.5, 3.0]), ValueError, r"must be non-negative .*row 2 holds -0\.5"),
     (np.array([1.0, np.nan, 0.0, 3.0]), ValueError, "NaN or infinity"),
     (np.array([1.0, np.inf, 0.0, 3.0]), ValueError, "NaN or infinity"),
-    (np.array(["1", "2", "3", "4"]), TypeError, "targets must be numeric"),
+    (np.array(["1", "2", "3", "4"]), TypeError, "targets must be numbers"),
     (np.ones((4, 2)), ValueError, r"targets have shape \(4, 2\) but the network has 1 output"),
 ])
 def test_bad_targets_are_named(y, error, message):

@@ -123,6 +123,23 @@ def plain_array(value: Any, name: str) -> np.ndarray:
         raise ValueError(f"{name} could not be read as a numeric array: {error}") from None
 
 
+def check_pandas_columns(data: Any, name: str) -> None:
+    """Refuse a pandas DataFrame or Series column that is categorical, or (in a DataFrame) not
+    numbers, naming the column and saying how to encode it."""
+    frame = hasattr(data, "columns")
+    dtypes = list(data.dtypes) if frame else [data.dtype]
+    names = list(data.columns) if frame else [None]
+    for column, dtype in zip(names, dtypes):
+        where = f"{name} column {column!r}" if frame else name
+        if getattr(dtype, "name", "") == "category":
+            raise TypeError(f"{where} is categorical; one-hot encode it (pandas.get_dummies, or "
+                            "scikit-learn's OneHotEncoder) or turn it into numbers (.cat.codes) first")
+        if frame and getattr(dtype, "kind", "O") not in "biuf":
+            raise TypeError(f"{where} holds {dtype} values, not numbers; one-hot encode text "
+                            "(pandas.get_dummies, or scikit-learn's OneHotEncoder) or convert the "
+                            "column to numbers first")
+
+
 def _pandas_array(data: Any, name: str) -> np.ndarray:
     """A pandas DataFrame or Series as an array, each column checked and named: no categories,
     no missing values, numbers in a DataFrame (nullable Int64 and boolean converted)."""
@@ -132,16 +149,11 @@ def _pandas_array(data: Any, name: str) -> np.ndarray:
     dtypes = list(data.dtypes) if frame else [data.dtype]
     names = list(data.columns) if frame else [None]
     for column, dtype, missing in zip(names, dtypes, missing_counts.tolist()):
-        where = f"{name} column {column!r}" if frame else name
-        if getattr(dtype, "name", "") == "category":
-            raise TypeError(f"{where} is categorical; one-hot encode it (pandas.get_dummies) or "
-                            "turn it into numbers (.cat.codes) first")
-        if missing:
+        if getattr(dtype, "name", "") != "category" and missing:
+            where = f"{name} column {column!r}" if frame else name
             raise ValueError(f"{where} has {missing} missing value(s) (NaN, None or <NA>); fill "
                              "them (.fillna) or drop those rows first")
-        if frame and getattr(dtype, "kind", "O") not in "biuf":
-            raise TypeError(f"{where} holds {dtype} values, not numbers; one-hot encode text "
-                            "(pandas.get_dummies) or convert the column to numbers first")
+    check_pandas_columns(data, name)
     if dtypes and all(getattr(dtype, "kind", "O") in "biuf" for dtype in dtypes):  # nullable too
         return np.asarray(data.to_numpy(dtype=np.result_type(
             *(getattr(dtype, "numpy_dtype", dtype) for dtype in dtypes))))

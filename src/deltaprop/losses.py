@@ -115,8 +115,19 @@ class Loss:
             raise ValueError(
                 f"targets have shape {Y.shape} but the network has {n_outputs} output(s); "
                 f"give y of shape (n_samples, {n_outputs})" + (" or (n_samples,)" if n_outputs == 1 else "")
+                + self._labels_hint(Y, n_outputs)
             )
         return np.ascontiguousarray(Y, dtype=dtype)
+
+    def _labels_hint(self, Y: Array, n_outputs: int) -> str:
+        """For 1-D whole numbers 0..k-1 under a regression loss: the likely mistake, said."""
+        if Y.ndim != 1 or n_outputs < 2 or Y.size == 0 or self.is_classification:
+            return ""
+        if not (np.all(np.mod(Y, 1) == 0) and Y.min() >= 0 and Y.max() < n_outputs):
+            return ""
+        return (f". y looks like class labels 0..{n_outputs - 1}: to classify, train with "
+                f"loss=\"cross_entropy\" (softmax outputs, labels as they are); {self.name!r} is "
+                "a regression loss")
 
     def metric(self, a: Array, Y: Array, w: Array | None = None) -> float:
         """R^2 for regression (averaged over outputs); accuracy for the classification losses.

@@ -32,6 +32,12 @@ def one_hot(labels: Any, n_classes: int, dtype: Any = np.float32) -> Array:
 def numeric_targets(y: Any) -> Array:
     """``y`` as a finite numeric array of 1 or 2 dimensions, or an error naming what it is."""
     Y = np.asarray(y)
+    if Y.dtype.kind in "USO" and Y.size and all(isinstance(v, str) for v in Y.flat[:100]):
+        raise TypeError(
+            f"targets must be numbers, got labels such as {str(Y.flat[0])!r}: encode them first, e.g. "
+            "classes, y = np.unique(y, return_inverse=True) (predict_classes then gives indices "
+            "into classes), or use deltaprop.sklearn.MLPClassifier or the command line, which "
+            "take labels of any type")
     if np.iscomplexobj(Y) or Y.dtype == object or not (np.issubdtype(Y.dtype, np.number) or Y.dtype == bool):
         raise TypeError(f"targets must be numeric, got an array of dtype {Y.dtype}")
     if Y.ndim == 0 or Y.ndim > 2:

@@ -21,6 +21,7 @@ from deltaprop._validation import (
     check_count,
     check_flag,
     check_fraction,
+    check_pandas_columns,
     check_positive,
     check_verbose,
     plain_array,
@@ -394,6 +395,10 @@ def shared_parameters(init_locals: dict[str, Any]) -> dict[str, Any]:
 
 
 def unmasked(X: Any) -> Any:
-    """``X``, unless it is a masked array with masked entries: scikit-learn's checks would read
-    the values under the mask (pandas and sparse data get scikit-learn's own messages)."""
+    """``X``, unless it is a masked array with masked entries (scikit-learn's checks would read
+    the values under the mask), or a DataFrame with a categorical or text column (scikit-learn
+    would say only "could not convert string to float"): refused, the column named. Missing
+    values and sparse data get scikit-learn's own messages."""
+    if type(X).__module__.startswith("pandas") and hasattr(X, "columns"):
+        check_pandas_columns(X, "X")
     return plain_array(X, "X") if isinstance(X, np.ma.MaskedArray) else X
