@@ -95,7 +95,7 @@ def test_verbose_prints_scikit_learns_lines_to_stdout(capsys):
     lines = out.splitlines()
     assert lines[0].startswith("Iteration 1, loss = ") and len(lines[0].split("= ")[1]) == 10
     assert lines[-1] == ("Training loss did not improve more than tol=1000000000.000000 for 2 "
-                         "consecutive epochs. Stopping.")
+                         "consecutive epochs. Stopping.")  # scikit-learn's line
     # epoch 1 sets the best; epochs 2-4 fail to beat it by tol, a count of 3 > 2: stop after 4
     assert len(lines) == 5 and err == ""
     MLPClassifier((4,), max_iter=2, early_stopping=True, verbose=True, random_state=0).fit(X, y)
@@ -107,8 +107,11 @@ def test_verbose_prints_scikit_learns_lines_to_stdout(capsys):
 
 
 # -- the early-stopping split ---------------------------------------------------------------------
-def test_the_validation_split_is_scikit_learns_stratified_split():
-    X, y = _blobs(n=60)
+def test_the_validation_split_is_stratified_as_scikit_learns():
+    """Two classes: stratified, as scikit-learn does (its n_outputs_ is 1); the split is
+    train_test_split's with a generator seeded by random_state."""
+    X, y = _blobs(n=60, classes=2)
+    y[:45] = 0  # 45 against 15: a random split could miss the minority's share
     clf = MLPClassifier((6,), max_iter=1, early_stopping=True, validation_fraction=0.2,
                         n_iter_no_change=50, random_state=3)
     with warnings.catch_warnings():
@@ -120,12 +123,18 @@ def test_the_validation_split_is_scikit_learns_stratified_split():
     assert clf.t_ == 48  # trained on the other 48 rows
 
 
-def test_a_class_with_one_sample_is_named():
-    X, y = _blobs(n=30)
-    y[7] = 9
-    with pytest.raises(ValueError, match="class 9 has a single sample"):
-        MLPClassifier(early_stopping=True).fit(X, y)
-    MLPRegressor((3,), max_iter=2, early_stopping=True, n_iter_no_change=5).fit(X, y.astype(float))
+def test_a_class_with_one_sample_is_refused_only_where_scikit_learn_stratifies():
+    X, y = _blobs(n=30, classes=2)
+    y[7] = 9  # three classes, one of a single sample: not stratified, trains (as scikit-learn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for cls in (MLPClassifier, sk.MLPClassifier):
+            cls(hidden_layer_sizes=(3,), max_iter=2, early_stopping=True).fit(X, y)
+    y = (np.arange(30) == 7).astype(int)  # two classes, one of a single sample: refused, named
+    with pytest.raises(ValueError, match=r"Classes with too few members are: \['True'\]"):
+        sk.MLPClassifier(early_stopping=True).fit(X, y)  # (its binarized label)
+    with pytest.raises(ValueError, match=r"Classes with too few members are: \[np.int64\(1\)\]|\[1\]"):
+        MLPClassifier(early_stopping=True).fit(X, y)  # (the label itself)
 
 
 def test_a_validation_set_under_two_rows_is_refused_with_scikit_learns_text():
@@ -239,3 +248,89 @@ def test_poisson_regression_on_counts():
     assert abs(ours.score(X, y) - theirs.score(X, y)) < 0.05  # the same model class and objective
     with pytest.raises(ValueError, match="poisson targets must be non-negative"):
         MLPRegressor(loss="poisson").fit(X, y - 2.0)
+
+
+# -- found by a review: each as scikit-learn does it ----------------------------------------------
+@pytest.mark.parametrize("alpha", [0.0, 1e-2])
+def test_several_outputs_report_scikit_learns_loss_and_take_its_steps(alpha):
+    """scikit-learn's squared loss for k outputs: it steps along the gradient of the sum over
+    outputs (with alpha / n for L2) and reports the mean. From the same weights, full-batch SGD
+    gives the same weights; the reported losses are equal without L2 (with it, ours divides
+    the L2 term by k too)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3))
+    Y = np.column_stack([np.sin(X[:, 0]), X[:, 1] * X[:, 2], X[:, 0] - X[:, 2]])
+    params = dict(hidden_layer_sizes=(6,), solver="sgd", momentum=0.0, batch_size=80, max_iter=1,
+                  learning_rate_init=0.05, shuffle=False, random_state=0, alpha=alpha)
+    theirs, ours = sk.MLPRegressor(**params), MLPRegressor(**params, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs.fit(X, Y)
+        ours.fit(X, Y)
+        ours.coefs_, ours.intercepts_ = theirs.coefs_, theirs.intercepts_
+        theirs.set_params(warm_start=True, max_iter=3).fit(X, Y)
+        ours.set_params(warm_start=True, max_iter=3).fit(X, Y)
+    for mine, its in zip(ours.coefs_, theirs.coefs_):
+        np.testing.assert_allclose(mine, its, rtol=1e-10, atol=1e-12)
+    if alpha == 0:
+        np.testing.assert_allclose(ours.loss_curve_[1:], theirs.loss_curve_[1:], rtol=1e-10)
+
+
+def test_a_failed_refit_leaves_the_estimator_as_it_was():
+    X, _ = _blobs(n=40)
+    labels = np.array(["cat", "dog"] * 20)
+    clf = MLPClassifier((4,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, labels)
+    before = clf.predict(X)
+    with pytest.raises(ValueError):  # 10 rows: a validation set of 1
+        clf.set_params(early_stopping=True).fit(X[:10, :2], np.array(["yes", "no"] * 5))
+    assert clf.classes_.tolist() == ["cat", "dog"] and clf.n_features_in_ == 4
+    np.testing.assert_array_equal(clf.predict(X), before)
+
+
+def test_bad_parameters_are_caught_as_value_or_type_errors_like_scikit_learns():
+    X, y = _blobs()
+    for estimator in (MLPClassifier(max_fun=2.5), sk.MLPClassifier(max_fun=2.5)):
+        for kind in (ValueError, TypeError):
+            with pytest.raises(kind, match="max_fun"):
+                estimator.fit(X, y)
+
+
+def test_a_sparse_multilabel_indicator_is_taken():
+    sparse = pytest.importorskip("scipy.sparse")
+    X, y = _blobs()
+    indicator = np.column_stack([y == 0, y == 1, y > 0]).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        dense = MLPClassifier((4,), max_iter=3, random_state=0).fit(X, indicator)
+        held = MLPClassifier((4,), max_iter=3, random_state=0).fit(X, sparse.csr_matrix(indicator))
+    np.testing.assert_array_equal(held.predict(X), dense.predict(X))
+
+
+def test_partial_fit_with_other_classes_says_what_scikit_learn_says():
+    X, y = _blobs()
+    for cls in (MLPClassifier, sk.MLPClassifier):
+        clf = cls(hidden_layer_sizes=(4,)).partial_fit(X, y, classes=[0, 1, 2])
+        with pytest.raises(ValueError, match=r"`classes=\[0, 1, 3\]` is not the same as on last call "
+                                             "to partial_fit, was:"):
+            clf.partial_fit(X, y, classes=[0, 1, 3])
+
+
+def test_early_stopping_watches_the_validation_score_as_scikit_learn(capsys):
+    from types import SimpleNamespace
+
+    from deltaprop.sklearn.rules import NoImprovementRule
+
+    rule = NoImprovementRule(patience=2, tol=0.01, monitor="val_metric", adaptive=False, verbose=True)
+    trainer = SimpleNamespace(stop_reason=None, snapshot=lambda: epoch)
+    rule.on_train_begin(trainer)
+    # scores 0.5, 0.7, then three that do not beat 0.7 by tol (0.705 is higher, but not by 0.01)
+    for epoch, score in enumerate([0.5, 0.7, 0.705, 0.69, 0.7], start=1):
+        rule.on_epoch_end(trainer, epoch, {"val_metric": score, "loss": 1.0})
+        if trainer.stop_reason:
+            break
+    assert (epoch, trainer.stop_reason, rule.best_epoch, rule.best_state) == (5, "early_stopping", 3, 3)
+    assert capsys.readouterr().out == ("Validation score did not improve more than tol=0.010000 for 2 "
+                                       "consecutive epochs. Stopping.\n")

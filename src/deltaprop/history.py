@@ -57,6 +57,9 @@ class History:
         several seconds) or loading them from the disk cache, before the first step.
     n_fun : int or None
         L-BFGS only: how many times the loss and gradient were evaluated (None otherwise).
+    solver_status, solver_message : int or None, str
+        L-BFGS only: SciPy's ``result.status`` (0 converged, 1 an iteration or evaluation
+        limit, 2 no progress) and ``result.message``; None and "" otherwise.
     blas_threads : list of int
         With ``threads="auto"`` on a large network: the BLAS threads chosen before training and
         after each epoch (see :mod:`deltaprop.engine.threads`); empty otherwise.
@@ -87,6 +90,8 @@ class History:
     engine_reason: str = ""
     engine_build_seconds: float = 0.0
     n_fun: int | None = None
+    solver_status: int | None = None
+    solver_message: str = ""
 
     @property
     def n_epochs(self) -> int:
@@ -107,6 +112,7 @@ class History:
             "stop_message": self.stop_message, "kept_epoch": self.kept_epoch,
             "engine": self.engine, "engine_reason": self.engine_reason,
             "engine_build_seconds": self.engine_build_seconds, "n_fun": self.n_fun,
+            "solver_status": self.solver_status, "solver_message": self.solver_message,
             "restarts": [{k: v for k, v in r.items() if k != "history"} for r in self.restarts],
         }
         if not series:
@@ -168,8 +174,9 @@ class History:
         return f"History(epochs={self.n_epochs}{last}{val}, stop_reason={self.stop_reason!r})"
 
 
-_TEXT = ("loss_name", "metric_name", "stop_reason", "stop_message", "engine", "engine_reason")
-_OPTIONAL_INTS = ("best_epoch", "best_restart", "kept_epoch", "n_fun")
+_TEXT = ("loss_name", "metric_name", "stop_reason", "stop_message", "engine", "engine_reason",
+         "solver_message")
+_OPTIONAL_INTS = ("best_epoch", "best_restart", "kept_epoch", "n_fun", "solver_status")
 _PER_EPOCH = ("loss", "val_loss", "val_metric", "lr", "grad_norm", "time")
 
 

@@ -10,15 +10,17 @@ How scikit-learn's parameters map to the core
 - ``alpha``: scikit-learn adds ``alpha / (2 n_batch) ||W||^2`` to each minibatch's mean loss
   (``n_batch`` the minibatch's size). The core's ``l2`` adds ``l2 / 2 ||W||^2``, so
   ``l2 = c alpha / n_batch`` with ``n_batch = min(batch_size, n_train)`` and ``c`` the ratio of
-  our loss to scikit-learn's: 1 for the cross-entropies (the same function), 1 for
-  ``squared_error`` with one output, k for k outputs (ours sums 1/2 (a - y)^2 over outputs,
-  scikit-learn averages it), 2 for ``mse``. The objective is then ``c`` times scikit-learn's:
-  the same minimizer. Only a last, smaller minibatch is penalized a little less than there.
+  our loss to scikit-learn's gradient: 1 for the cross-entropies, ``poisson`` and
+  ``squared_error`` (with k outputs scikit-learn steps along the gradient of 1/2 (a - y)^2
+  summed over them, as ours, but reports the mean: ``loss_``, ``loss_curve_`` and the stopping
+  rule's ``tol`` are divided by k, as there), 2 for ``mse``. The objective is then ``c`` times
+  scikit-learn's: the same minimizer. Only a last,
+  smaller minibatch is penalized a little less than there.
 - ``tol``, ``n_iter_no_change``: scikit-learn's rule, as a callback: stop once more than
   ``n_iter_no_change`` epochs in a row failed to improve on the best training loss by ``tol``
   (the best moves to every lower value); with ``early_stopping=True`` the same rule watches the
-  validation loss (scikit-learn watches the validation score) and the best epoch's weights are
-  restored. The core's own ``tol`` (a gradient-norm tolerance) is not used.
+  validation score (accuracy or R^2, higher is better), as scikit-learn's, and the best
+  epoch's weights are restored. The core's own ``tol`` (a gradient-norm tolerance) is not used.
 - ``init``: None means scikit-learn's initialization (W and b uniform in +-sqrt(6 / (n_in +
   n_out)), factor 2 for ``logistic``); any name of :mod:`deltaprop.initializers` otherwise.
 - ``learning_rate`` (``solver="sgd"`` only, as in scikit-learn): ``"invscaling"`` is

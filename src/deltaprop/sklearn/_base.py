@@ -37,7 +37,6 @@ from deltaprop.sklearn.split import validation_split
 from deltaprop.training.options import FitOptions
 
 SPARSE = ("csr", "csc")  # scipy.sparse formats taken as they are (others converted to CSR)
-_LBFGS_STATUS = {"epochs": 1, "max_fun": 1, "no_progress": 2}  # SciPy's result.status
 _ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's name -> ours; the rest are shared
 
 # scikit-learn's parameter constraints (MLPClassifier._parameter_constraints), checked with
@@ -57,6 +56,11 @@ _NUMBERS: dict[str, Callable[[str, Any], Any]] = {
     "beta_2": check_fraction,
     "validation_fraction": check_fraction,
 }
+
+
+class ParameterError(ValueError, TypeError):
+    """A parameter outside scikit-learn's constraints: both a ValueError and a TypeError, as
+    scikit-learn's own InvalidParameterError is, so either ``except`` catches it."""
 
 
 class BaseMLP(BaseEstimator):
@@ -132,7 +136,14 @@ class BaseMLP(BaseEstimator):
     # -- training --------------------------------------------------------------------------------
     def _check_params(self) -> list[int]:
         """Check every parameter against scikit-learn's constraints (its
-        ``_parameter_constraints``), with deltaprop's messages; return the hidden widths."""
+        ``_parameter_constraints``), with deltaprop's messages; return the hidden widths. A bad
+        one raises :class:`ParameterError`."""
+        try:
+            return self._checked_params()
+        except (TypeError, ValueError) as error:
+            raise ParameterError(str(error)) from None
+
+    def _checked_params(self) -> list[int]:
         self._check_choices()
         for name in _FLAGS:
             check_flag(name, getattr(self, name))
@@ -199,13 +210,17 @@ class BaseMLP(BaseEstimator):
         """scikit-learn's stopping rule (not in ``partial_fit``) and its ``verbose`` lines."""
         rules: list[Callback] = []
         if self.verbose:
-            rules.append(IterationPrinter())
+            rules.append(IterationPrinter(self._loss_scale()))
         if not incremental and self.solver != "lbfgs":  # L-BFGS stops on its own tolerances
-            monitor = "val_loss" if self.early_stopping else "loss"
+            monitor = "val_metric" if self.early_stopping else "loss"  # scikit-learn's: the score
             adaptive = self.solver == "sgd" and self.learning_rate == "adaptive"
             rules.append(NoImprovementRule(self.n_iter_no_change, self.tol, monitor, adaptive,
-                                           verbose=bool(self.verbose)))
+                                           verbose=bool(self.verbose), scale=self._loss_scale()))
         return rules
+
+    def _loss_scale(self) -> float:
+        """What scikit-learn's reported loss is, per unit of the core's (see the regressor)."""
+        return 1.0
 
     def _output_activation(self) -> str | None:
         """The output activation, or None to let the loss choose it."""
@@ -219,9 +234,26 @@ class BaseMLP(BaseEstimator):
 
     def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None,
              sample_weight: Any = None) -> Any:
+        """Check, then train; a failure before training leaves the estimator as it was (not
+        the old network with the new call's classes or width)."""
         hidden = self._check_params()
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
+        before = dict(self.__dict__)
+        try:
+            history, n_train = self._train(X, y, hidden, incremental, classes, sample_weight)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+        self._record(history, n_train)
+        self._warn_unconverged(history, incremental)
+        return self
+
+    def _train(self, X: Any, y: Any, hidden: list[int], incremental: bool, classes: Any,
+               sample_weight: Any) -> tuple[Any, int]:
+        """Validate the data against the parameters and run the core's fit: (history, rows
+        trained on)."""
         first = not hasattr(self, "net_") or not (incremental or self.warm_start)
         X, y = validate_data(self, unmasked(X), y, multi_output=True, dtype=(np.float64, np.float32),
                              reset=first, accept_sparse=SPARSE)
@@ -241,25 +273,27 @@ class BaseMLP(BaseEstimator):
         callbacks = list(self.callbacks or ()) + self._rules(incremental=incremental)
         history = self.net_.fit(X, Y, sample_weight=w, validation_data=validation, callbacks=callbacks,
                                 **options.keywords())
-        self._record(history, n_train)
-        self._warn_unconverged(history, incremental)
-        return self
+        return history, n_train
 
     def _warn_unconverged(self, history: Any, incremental: bool) -> None:
-        """scikit-learn's ConvergenceWarning: max_iter epochs without the stopping rule met, or
-        an L-BFGS run that did not converge (its text, with SciPy's reason)."""
-        if self.solver == "lbfgs" and history.stop_reason in _LBFGS_STATUS:
+        """scikit-learn's ConvergenceWarning, in its words (then ours): max_iter epochs without
+        the stopping rule met, or an L-BFGS run that did not converge (SciPy's status and
+        message, as scikit-learn's ``_check_optimize_result`` reports them)."""
+        if self.solver == "lbfgs" and history.solver_status not in (None, 0):
             n = history.n_epochs
             text = (f"lbfgs failed to converge after {n} iteration(s) (status="
-                    f"{_LBFGS_STATUS[history.stop_reason]}):\n{history.stop_message}\n")
+                    f"{history.solver_status}):\n{history.solver_message}\n")
             if n == self.max_iter:
                 text += f"\nIncrease the number of iterations to improve the convergence (max_iter={n})."
-            warnings.warn(text, ConvergenceWarning, stacklevel=4)
+            text += ("\nYou might also want to scale the data as shown in:\n    "
+                     "https://scikit-learn.org/stable/modules/preprocessing.html")
+            warnings.warn(f"{text}\n(deltaprop: {history.stop_message})", ConvergenceWarning, stacklevel=4)
         elif not incremental and self.solver != "lbfgs" and history.stop_reason == "epochs":
             warnings.warn(
-                f"training ran all max_iter={self.max_iter} epochs without meeting the stopping "
-                f"rule (tol={self.tol}, n_iter_no_change={self.n_iter_no_change}); raise max_iter "
-                "to train longer", ConvergenceWarning, stacklevel=4,
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet. (deltaprop: the stopping rule, tol="
+                f"{self.tol} and n_iter_no_change={self.n_iter_no_change}, was not met; raise "
+                "max_iter to train longer)", ConvergenceWarning, stacklevel=4,
             )
 
     def _split(self, X: Any, Y: np.ndarray, w: np.ndarray | None,
@@ -310,11 +344,13 @@ class BaseMLP(BaseEstimator):
                                                             self.net_.output_layer.activation.name)
         self.n_iter_ = history.n_epochs  # this call's, as scikit-learn counts
         self.t_ += n_train * history.n_epochs
-        self.loss_curve_ += history.loss
-        self.validation_loss_curve_ += history.val_loss
-        finite_losses = [value for value in history.loss if math.isfinite(value)]
-        fallback = history.final_loss if history.final_loss is not None else math.nan  # (L-BFGS at a minimum)
-        self.loss_ = finite_losses[-1] if finite_losses else fallback  # the last epoch's
+        scale = self._loss_scale()
+        losses = [value * scale for value in history.loss]
+        self.loss_curve_ += losses
+        self.validation_loss_curve_ += [value * scale for value in history.val_loss]
+        finite_losses = [value for value in losses if math.isfinite(value)]
+        final = history.final_loss * scale if history.final_loss is not None else math.nan
+        self.loss_ = finite_losses[-1] if finite_losses else final  # the last epoch's (or L-BFGS's start)
         self.best_validation_score_: float | None = None
         self.best_loss_: float | None = None
         if self.early_stopping and self.solver != "lbfgs":

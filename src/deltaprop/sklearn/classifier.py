@@ -18,7 +18,6 @@ from deltaprop.losses import BinaryCrossEntropy, CrossEntropy, Loss, SquaredErro
 from deltaprop.metrics import class_indices, log_sigmoid, log_softmax
 from deltaprop.sklearn._base import SPARSE, BaseMLP, partial_fit_available, shared_parameters, unmasked
 from deltaprop.sklearn.docs import PARAMETERS_DOC
-from deltaprop.sklearn.split import check_stratifiable
 from deltaprop.targets import one_hot
 
 
@@ -123,6 +122,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def _targets(self, y: Any, *, first: bool, incremental: bool,
                  classes: Any = None) -> tuple[np.ndarray, str | Loss, int]:
+        if hasattr(y, "toarray") and type(y).__module__.startswith("scipy.sparse"):
+            y = y.toarray()  # a sparse label indicator (MultiLabelBinarizer(sparse_output=True))
         y = label_array(y)  # numbers or text: never dates or other objects
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -150,13 +151,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                              f"previous call to fit. Previously got {self.classes_}, `y` has {classes}")
 
     def _strata(self, y: Any) -> np.ndarray | None:
-        """Each row's class index for a single-output classifier (not multilabel), checked:
-        a class with one sample cannot be in both parts of a stratified split."""
-        if self._multilabel_dtype is not None:
+        """Each row's label for two classes, as scikit-learn stratifies (only when its
+        ``n_outputs_`` is 1: never for more classes or multilabel y). A class with a single
+        sample gets train_test_split's error, which names it."""
+        if self._multilabel_dtype is not None or len(self.classes_) != 2:
             return None
-        codes = self._class_codes(label_array(y).reshape(-1) if np.ndim(y) == 2 else label_array(y))
-        check_stratifiable(codes, self.classes_)
-        return codes
+        return np.asarray(y).reshape(-1)  # the labels themselves: the error names them
 
     def _indicator_targets(self, y: np.ndarray) -> np.ndarray:
         """A multilabel y as float 0/1 targets, one column per label of ``classes_``."""
@@ -212,7 +212,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if first and classes is None and not type_of_target(y).startswith("multilabel"):
             raise ValueError("classes must be passed on the first call to partial_fit")
         if not first and classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
-            raise ValueError(f"classes={classes} differs from classes_={self.classes_} of the first call")
+            raise ValueError(f"`classes={classes!r}` is not the same as on last call to partial_fit, "
+                             f"was: {self.classes_!r}")
         return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     def predict_proba(self, X: Any) -> np.ndarray:

@@ -19,8 +19,11 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     supported).
     """ + PARAMETERS_DOC + """
     loss : {"squared_error", "mse", "poisson"}, default="squared_error"
-        ``squared_error`` is 1/2 (a - y)^2 summed over outputs, averaged over samples
-        (scikit-learn's for one output); ``mse`` averages over outputs too, without the 1/2;
+        ``squared_error`` is scikit-learn's: training follows the gradient of 1/2 (a - y)^2
+        summed over outputs and averaged over samples, and ``loss_``, ``loss_curve_`` (and the
+        ``tol`` of the stopping rule) divide it by the number of outputs, as scikit-learn
+        reports it (the L2 term too, which scikit-learn leaves whole: a difference of
+        (k - 1)/k of that term with k outputs). ``mse`` averages over outputs without the 1/2;
         ``poisson`` is scikit-learn's half Poisson deviance with an ``exp`` output (targets
         y >= 0: a negative one is refused, naming its row).
     """
@@ -44,8 +47,13 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             y = y[:, 0]
         if first:
             self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
-        c = {"mse": 2, "poisson": 1}.get(self.loss, self.n_outputs_)  # ours / scikit-learn's loss
-        return y, self.loss, c
+        # c: ours over scikit-learn's, for alpha (see the module docstring)
+        return y, self.loss, 2 if self.loss == "mse" else 1
+
+    def _loss_scale(self) -> float:
+        """scikit-learn trains k outputs on the gradient of the squared errors' sum over them
+        (ours), and reports their mean: the same steps, its loss_ k times smaller."""
+        return 1.0 / self.n_outputs_ if self.loss == "squared_error" else 1.0
 
     @available_if(partial_fit_available)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:

@@ -28,23 +28,25 @@ class NoImprovementRule(Callback):
     of ``tol`` grows (or resets to 0), and the best value moves to any lower one; once the count
     exceeds ``patience`` (``inf``: never), training stops, or with ``adaptive``
     (``learning_rate="adaptive"``) eta is divided by 5 and the count restarts, stopping only
-    when eta is already <= 1e-6. On ``val_loss`` the best epoch's parameters are restored at the
-    end. With ``verbose`` each decision is printed to stdout in scikit-learn's words."""
+    when eta is already <= 1e-6. ``monitor`` is ``"loss"`` (lower is better) or
+    ``"val_metric"``, the validation score (higher is better: the rule runs on its negative),
+    whose best epoch's parameters are restored at the end. With ``verbose`` each decision is
+    printed to stdout in scikit-learn's words."""
 
     def __init__(self, patience: float, tol: float, monitor: str, adaptive: bool,
-                 verbose: bool = False) -> None:
+                 verbose: bool = False, scale: float = 1.0) -> None:
         self.patience, self.tol, self.monitor, self.adaptive = patience, tol, monitor, adaptive
-        self.verbose = verbose
+        self.verbose, self.scale = verbose, scale  # scale: the loss as scikit-learn reports it
 
     def on_train_begin(self, trainer: Any) -> None:
         self.best, self.best_epoch, self.wait, self.best_state = math.inf, 0, 0, None
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
-        current = logs[self.monitor]
+        current = -logs["val_metric"] if self.monitor == "val_metric" else logs[self.monitor] * self.scale
         self.wait = self.wait + 1 if current > self.best - self.tol else 0
         if current < self.best:
             self.best, self.best_epoch = current, epoch
-            if self.monitor == "val_loss":
+            if self.monitor == "val_metric":
                 self.best_state = trainer.snapshot()
         if self.wait > self.patience:
             if self.adaptive and trainer.optimizer.lr > MIN_LR:
@@ -58,7 +60,7 @@ class NoImprovementRule(Callback):
     def _say(self, outcome: str) -> None:
         """scikit-learn's message for the rule's decision (its optimizers' trigger_stopping)."""
         if self.verbose:
-            watched = "Validation loss" if self.monitor == "val_loss" else "Training loss"
+            watched = "Validation score" if self.monitor == "val_metric" else "Training loss"
             print(f"{watched} did not improve more than tol={self.tol:f} for "
                   f"{self.patience} consecutive epochs.{outcome}")
 
@@ -72,10 +74,13 @@ class NoImprovementRule(Callback):
 
 class IterationPrinter(Callback):
     """``verbose=True`` as scikit-learn prints it, to stdout: ``Iteration 3, loss = 0.41275533``
-    after each epoch (counted from 1 in each call, as its ``n_iter_``), and ``Validation score:
-    0.950000`` with a validation split."""
+    after each epoch (counted from 1 in each call, as its ``n_iter_``; the loss times ``scale``,
+    as scikit-learn reports it), and ``Validation score: 0.950000`` with a validation split."""
+
+    def __init__(self, scale: float = 1.0) -> None:
+        self.scale = scale
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
-        print(f"Iteration {epoch}, loss = {logs['loss']:.8f}", flush=True)
+        print(f"Iteration {epoch}, loss = {logs['loss'] * self.scale:.8f}", flush=True)
         if "val_metric" in logs:
             print(f"Validation score: {logs['val_metric']:f}", flush=True)

@@ -1,10 +1,12 @@
 """The validation split of ``early_stopping``, as scikit-learn's MLP makes it.
 
-``train_test_split`` with ``test_size=validation_fraction`` and the estimator's random state,
-stratified by class for a single-output classifier (so every class is in both parts), never
-for a regressor or a multilabel y; fewer than 2 validation rows is refused with scikit-learn's
-message. The core then trains on the first part and validates on the second
-(``validation_data``), instead of drawing its own random split.
+``train_test_split`` with ``test_size=validation_fraction`` and a generator seeded by the
+estimator's ``random_state``, stratified by class when scikit-learn does it (two classes:
+its ``n_outputs_`` is 1), never for more classes, a regressor or a multilabel y; fewer than 2
+validation rows is refused with scikit-learn's message. The core then trains on the first part
+and validates on the second (``validation_data``), instead of drawing its own random split.
+The rows drawn differ from scikit-learn's for the same ``random_state`` (it draws its initial
+weights from the generator first).
 """
 
 from __future__ import annotations
@@ -16,21 +18,6 @@ from sklearn.model_selection import train_test_split
 
 TOO_SMALL = ("The validation set is too small. Increase 'validation_fraction' or the size of "
              "your dataset.")
-
-
-def check_stratifiable(labels: np.ndarray, classes: np.ndarray) -> None:
-    """Refuse a stratified split when a class has a single sample, naming the class (scikit-
-    learn's ``train_test_split`` says only "The least populated class ... has only 1 member")."""
-    counts = np.bincount(labels, minlength=len(classes))
-    single = [classes[i:i + 1].tolist()[0] for i in np.flatnonzero(counts == 1)]  # plain values
-    if single:
-        raise ValueError(
-            "The least populated class in y has only 1 member, which is too few. The minimum "
-            "number of groups for any class cannot be less than 2. (early_stopping's validation "
-            f"split is stratified by class; class {single[0]!r} has a single sample"
-            + (f", as have {len(single) - 1} more" if len(single) > 1 else "")
-            + ": give it more samples or set early_stopping=False)"
-        )
 
 
 def validation_split(X: Any, Y: np.ndarray, w: np.ndarray | None, fraction: float, random_state: Any,

@@ -238,6 +238,7 @@ class LBFGSRun:
             self._record_divergence()
             return "diverged"
         self.scipy_message = str(result.message)
+        self.history.solver_status, self.history.solver_message = int(result.status), self.scipy_message
         if self.stop_reason is not None:  # a callback's, or Ctrl-C's
             return self.stop_reason
         if result.status == 0:
