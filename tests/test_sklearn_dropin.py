@@ -26,16 +26,18 @@ def _blobs(n: int = 90, classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np
     return rng.normal(size=(n, 4)) + y[:, None], y
 
 
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
 @pytest.mark.parametrize("ours, theirs", [(MLPClassifier, sk.MLPClassifier),
                                           (MLPRegressor, sk.MLPRegressor)])
-def test_every_scikit_learn_parameter_is_accepted(ours, theirs):
-    params = theirs().get_params()
+def test_every_scikit_learn_parameter_is_accepted(ours, theirs, solver):
+    params = theirs(solver=solver).get_params()
     assert set(params) <= set(ours().get_params())
     X, y = _blobs()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         target = y.astype(float) if ours is MLPRegressor else y
-        ours(**{**params, "max_iter": 3, "random_state": 0}).fit(X, target)
+        fitted = ours(**{**params, "max_iter": 3, "random_state": 0}).fit(X, target)
+    assert fitted.n_iter_ == 3
 
 
 def test_n_iter_no_change_inf_never_stops():
