@@ -400,7 +400,8 @@ CLI = [
     ("a checkpoint with incomplete stored options", "resume partial.ckpt",
      "stored train options lack hidden, lr"),
     ("an unknown option", "train --hiden 16",
-     r"^deltaprop train: error: unrecognized arguments: --hiden 16 \(try: deltaprop train --help\)$"),
+     r"^deltaprop train: error: unknown option --hiden; did you mean --hidden\? "
+     r"\(try: deltaprop train --help\)$"),
     ("a bad option value", "train --epochs ten",
      r"argument --epochs: invalid int value: 'ten' \(try: deltaprop train --help\)$"),
     ("a missing argument", "predict model.dp",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
 import shlex
@@ -17,8 +18,10 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop.callbacks.progress import ProgressBar, progress_callback
+from deltaprop.callbacks import progress
+from deltaprop.callbacks.progress import ProgressBar, ProgressPrinter, progress_callback
 from deltaprop.cli import budget, main
+from deltaprop.cli.parser import build_parser
 from deltaprop.data.tables import read_table
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -70,13 +73,25 @@ def test_every_command_in_the_readme_runs(workdir, capsys):
         assert (workdir / produced).stat().st_size > 0, produced
 
 
-def test_train_with_no_arguments_is_the_digits_demo(capsys):
+def test_train_alone_is_the_digits_demo_and_keeps_its_model(tmp_path, monkeypatch, capsys):
     pytest.importorskip("sklearn")
-    code, out, err = run([], capsys)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(progress, "HEARTBEAT_SECONDS", math.inf)  # the epoch rule alone
+    code, out, err = run("train", capsys)
     assert code == 0
     accuracy = float(re.search(r"held-out accuracy (\d\.\d+)", out).group(1))
     assert accuracy >= 0.97
-    assert len(err.strip().splitlines()) == 30  # off a terminal: one line per epoch
+    assert "trained 64-128-10 (relu, softmax) for 30 epochs in" in out
+    assert "model written to digits.dp\n" in out and (tmp_path / "digits.dp").stat().st_size > 0
+    # off a terminal: the first epoch, every third (about ten lines a run), the last
+    assert epochs_printed(err) == [1, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30]
+
+
+def epochs_printed(err: str) -> list[int]:
+    """The epochs of the progress lines on stderr (nothing else may be there)."""
+    lines = err.strip().splitlines()
+    assert all(line.startswith("epoch ") for line in lines), err
+    return [int(line.split()[1]) for line in lines]
 
 
 def test_csv_round_trip_train_evaluate_predict_info(workdir, capsys):
@@ -256,7 +271,8 @@ def test_datasets_lists_every_embedded_dataset(capsys):
     ("train --data moons --dropout 1.5", "dropout"),
     ("train --data moons --epochs 0", "epochs must be"),
     ("train --data moons --batch-size big", "--batch-size takes"),
-    ("train --data moons --checkpoint-every 2", "--checkpoint-every needs --out"),
+    ("train --data moons --no-save --checkpoint-every 2",
+     "--checkpoint-every with --no-save needs --checkpoint FILE"),
     ("train --data moons --checkpoint-every 0 --out m.dp", "--checkpoint-every must be at least 1"),
     ("train --data moons --checkpoint-every 2 --out m.dp --restarts 2", "does not cover --restarts"),
     ("train --data moons --out nodir/m.dp", "does not exist"),
@@ -380,15 +396,18 @@ def test_bad_input_against_a_trained_model(workdir, capsys):
 @pytest.mark.parametrize("argv, message", [
     ("train --task cluster", r"^deltaprop train: error: argument --task: invalid choice: 'cluster'.*"
                              r" \(try: deltaprop train --help\)$"),
-    ("train --hiden 16", r"^deltaprop train: error: unrecognized arguments: --hiden 16 "
+    ("train --hiden 16", r"^deltaprop train: error: unknown option --hiden; did you mean --hidden\? "
                          r"\(try: deltaprop train --help\)$"),
     ("train --epochs ten", r"argument --epochs: invalid int value: 'ten' \(try: deltaprop train"),
     ("train --epochs", r"argument --epochs: expected one argument \(try: deltaprop train"),
     ("evaluate", r"^deltaprop evaluate: error: the following arguments are required: model, --data"),
     ("predict m.dp --data x.csv --out", r"argument --out: expected one argument"),
     ("gradcheck --rows 1e3", r"argument --rows: invalid int value: '1e3'"),
-    ("teach", r"^deltaprop: error: argument command: invalid choice: 'teach'.*\(try: deltaprop --help\)$"),
-    ("--verbose", r"^deltaprop: error: unrecognized arguments: --verbose \(try: deltaprop --help\)$"),
+    ("teach", r"^deltaprop: error: unknown command teach \(the commands: train, sweep, .*, "
+              r"playground\) \(try: deltaprop --help\)$"),
+    ("--verbose", r"^deltaprop: error: --verbose is an option of playground: give it after the "
+                  r"command \(try: deltaprop --help\)$"),
+    ("train --data xor extra", r"^deltaprop train: error: unrecognized arguments: extra"),
     ("plot h.json --kind pie --out p.png", r"argument --kind: invalid choice: 'pie'"),
 ])
 def test_bad_usage_is_one_line_with_the_way_to_the_help_and_exit_2(capsys, argv, message):
@@ -403,9 +422,11 @@ def test_help_still_prints_the_usage_and_exits_0(capsys):
     assert code == 0 and out.startswith("usage: deltaprop train") and "--hidden" in out
 
 
-def test_quiet_prints_no_progress(capsys):
-    code, _, err = run("train --data xor --epochs 3 --quiet", capsys)
+def test_quiet_prints_no_progress(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run("train --data xor --epochs 3 --quiet", capsys)
     assert code == 0 and err == ""
+    assert "model written to xor.dp" in out and "next, try" not in out  # the result, no tips
 
 
 class FakeTerminal(io.StringIO):
@@ -423,6 +444,147 @@ def test_a_terminal_gets_a_bar_and_anything_else_lines():
                                   validation_fraction=0.2, callbacks=[ProgressBar(4, terminal)])
     drawn = terminal.getvalue()
     assert "\r" in drawn and "4/4" in drawn and "val_accuracy" in drawn
+
+
+# -- a newcomer's first commands: help, version, typos, progress, the summary ----------------------
+def test_bare_deltaprop_prints_the_help_and_exits_0(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run([], capsys)
+    assert code == 0 and err == "" and out.startswith("usage: deltaprop")
+    assert "Start with: deltaprop train" in " ".join(out.split()) and "playground" in out
+    assert list(tmp_path.iterdir()) == []  # nothing trained, nothing written
+
+
+def test_version_prints_the_version(capsys):
+    code, out, err = run("--version", capsys)
+    assert code == 0 and out == f"deltaprop {dp.__version__}\n" and err == ""
+
+
+@pytest.mark.parametrize("name", [None, *build_parser().commands])
+def test_every_option_of_every_command_has_help_and_its_default_in_the_help(name, capsys):
+    top = build_parser()
+    parser = top if name is None else top.commands[name]
+    code, out, _ = run([] if name is None else [name, "--help"], capsys)
+    text = " ".join(out.split())  # the lines argparse wrapped, joined again
+    assert code == 0 and text.startswith(f"usage: deltaprop {name or ''}".strip())
+    formatter = parser._get_formatter()
+    for action in parser._actions:
+        assert action.help, f"{name}: {action.option_strings or action.dest} has no help text"
+        shown = " ".join(formatter._expand_help(action).split())  # its help as --help prints it
+        assert shown in text
+        unset = action.default is None or action.default is False or action.default == "==SUPPRESS=="
+        if action.option_strings and not unset:  # 0 and 0.0 are defaults to show
+            assert shown.endswith(f"(default: {action.default})"), (name, action.option_strings)
+
+
+def test_trains_help_shows_the_defaults_a_newcomer_meets(capsys):
+    text = " ".join(run("train --help", capsys)[1].split())
+    for shown in ("--data DATA a data file or an embedded dataset name (default: digits)",
+                  "('' for none) (default: 128)", "(default: relu)", "update rule (default: adam)",
+                  "learning rate (default: 0.001)", "passes over the training rows (default: 30)",
+                  "a size, or 'full' (default: 32)", "--no-save write no model file",
+                  "digits.dp for digits, data.dp for data.csv"):
+        assert shown in text, shown
+
+
+@pytest.mark.parametrize("argv, message", [
+    ("train --hiden 16", "deltaprop train: error: unknown option --hiden; did you mean --hidden?"),
+    ("train --lr 0.1 --batchsize 8", "unknown option --batchsize; did you mean --batch-size?"),
+    ("train --activaton=tanh", "unknown option --activaton; did you mean --activation?"),
+    ("evaluate m.dp --dta x.csv", "deltaprop evaluate: error: unknown option --dta; did you mean "
+                                  "--data?"),  # named before argparse's "--data is required"
+    ("trian --data xor", "deltaprop: error: unknown command trian; did you mean train?"),
+    ("evalute m.dp --data xor", "unknown command evalute; did you mean evaluate?"),
+    ("--hidden 16 train", "--hidden is an option of train: give it after the command"),
+    ("train --zzzzzz", "deltaprop train: error: unknown option --zzzzzz (try: deltaprop train --help)"),
+])
+def test_a_mistyped_option_or_command_is_named_with_the_closest_valid_one(tmp_path, monkeypatch,
+                                                                          capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(argv, capsys)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1 and message in err, err
+    assert "usage:" not in err and list(tmp_path.iterdir()) == []
+
+
+def test_options_argparse_accepts_are_not_taken_for_typos(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # an abbreviation, negative numbers, --opt=value
+    code, out, err = run("train --data=xor --hid 4 --epochs 1 --n-jobs -1 --seed 0 --no-save "
+                         "--quiet", capsys)
+    assert code == 0, err
+
+
+class Run:
+    """What a ProgressPrinter reads of a run."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs, self.stop_reason = epochs, None
+
+
+def printed_by(printer: ProgressPrinter, epochs: int, seconds_per_epoch: float,
+               stop_at: int | None = None) -> list[int]:
+    """The epochs ``printer`` prints a line for, in a run of ``epochs`` (stopped at ``stop_at``)
+    whose epochs each take ``seconds_per_epoch`` on the run's clock."""
+    run_view = Run(epochs)
+    printer.on_train_begin(run_view)
+    for epoch in range(1, epochs + 1):
+        run_view.stop_reason = "early_stopping" if epoch == stop_at else None
+        printer.on_epoch_end(run_view, epoch, {"loss": 0.5, "lr": 0.1, "time": epoch * seconds_per_epoch})
+        if run_view.stop_reason:
+            break
+    return epochs_printed(printer.stream.getvalue())
+
+
+def test_the_printer_prints_each_epoch_on_a_terminal_and_a_few_lines_elsewhere():
+    assert printed_by(ProgressPrinter(FakeTerminal()), 25, 0.01) == list(range(1, 26))
+    assert printed_by(ProgressPrinter(FakeTerminal(), every=5), 25, 0.01) == [5, 10, 15, 20, 25]
+    # off a terminal: about ten lines, ceil(25 / 10) = 3 epochs apart, and the first and last
+    assert printed_by(ProgressPrinter(io.StringIO()), 25, 0.01) == [1, 3, 6, 9, 12, 15, 18, 21, 24, 25]
+    assert printed_by(ProgressPrinter(io.StringIO()), 4, 0.01) == [1, 2, 3, 4]
+    assert printed_by(ProgressPrinter(io.StringIO(), log_every=1), 25, 0.01) == list(range(1, 26))
+    assert printed_by(ProgressPrinter(io.StringIO()), 100, 0.01, stop_at=37) == [1, 10, 20, 30, 37]
+    # slow epochs: a line at least every HEARTBEAT_SECONDS of training (here: each epoch)
+    slow = progress.HEARTBEAT_SECONDS + 1
+    assert printed_by(ProgressPrinter(io.StringIO()), 12, slow) == list(range(1, 13))
+    # epochs of 12 s, 30 s between lines at most: 1 (12 s), 4 (48 s), 7, 10 (also the grid)
+    assert printed_by(ProgressPrinter(io.StringIO()), 100, 12.0)[:5] == [1, 4, 7, 10, 13]
+    with pytest.raises(ValueError, match="log_every must be an integer > 0"):
+        ProgressPrinter(log_every=0)
+
+
+def test_fit_verbose_prints_through_the_same_printer(monkeypatch):
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    monkeypatch.setattr(progress, "HEARTBEAT_SECONDS", math.inf)
+    moons = dp.datasets.load("moons")
+    dp.MLP([2, 4, 2], seed=0).fit(moons.X, moons.y, loss="cross_entropy", epochs=50, verbose=True)
+    assert epochs_printed(stream.getvalue()) == [1, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50]
+
+
+def test_off_a_terminal_a_long_run_prints_a_handful_of_lines(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # the README's moons command, as a log or a pipe sees it
+    code, out, err = run("train --data moons --hidden 16,16 --activation tanh --lr 0.01 "
+                         "--epochs 200 --json", capsys)
+    report = json.loads(out)
+    assert code == 0 and report["model"] == "moons.dp"
+    assert report["architecture"] == "2-16-16-2, tanh, softmax"
+    printed, grid = epochs_printed(err), [1, *range(20, 201, 20)]
+    assert set(grid) <= set(printed)
+    # beyond those, a line only after HEARTBEAT_SECONDS of training without one
+    assert len(printed) <= len(grid) + report["seconds"] // progress.HEARTBEAT_SECONDS
+
+
+def test_the_summary_says_epochs_in_words(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run("train --data xor --epochs 1 --quiet", capsys)
+    assert code == 0 and "trained 2-128-2 (relu, softmax) for 1 epoch in " in out
+    assert "epochs" not in out and "(epochs" not in out  # no plural of one, no reason code
+    code, out, _ = run("info xor.dp", capsys)
+    assert "trained 1 epoch on xor," in out and "(epochs)" not in out
+    code, out, _ = run("train --data moons --epochs 200 --lr 0.05 --val-fraction 0.3 "
+                       "--early-stopping 2 --hidden 4 --batch-norm --dropout 0.1 --quiet", capsys)
+    lines = out.splitlines()
+    assert code == 0 and "trained 2-4-2 (relu, batch norm, dropout 0.1, softmax) for " in lines[1]
+    assert lines[2].startswith("stopped early after epoch ")  # a stop other than the plain end
 
 
 @pytest.mark.parametrize("launcher", [[sys.executable, "-m", "deltaprop"],

@@ -50,7 +50,7 @@ def spellings(folder, name):
 
 def run(argv, capsys):
     capsys.readouterr()
-    code = main(shlex.split(argv))
+    code = main(shlex.split(argv) if isinstance(argv, str) else argv)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -174,7 +174,8 @@ sys.exit(main(sys.argv[1:]))
 @pytest.mark.parametrize("argv, old", [
     ("predict model.dp --data data.csv --out old.csv", "old.csv"),
     ("train --data data.csv --target y --hidden 4 --epochs 1 --quiet --out old.dp", "old.dp"),
-    ("train --data data.csv --target y --hidden 4 --epochs 1 --quiet --history old.json", "old.json"),
+    ("train --data data.csv --target y --hidden 4 --epochs 1 --quiet --no-save --history old.json",
+     "old.json"),
 ])
 def test_a_write_cut_short_by_a_file_size_limit_keeps_the_old_file(folder, argv, old):
     (folder / old).write_text("the old file\n")
@@ -187,3 +188,117 @@ def test_a_write_cut_short_by_a_file_size_limit_keeps_the_old_file(folder, argv,
     assert done.stderr.count(old) == 1, done.stderr  # the file named once
     assert (folder / old).read_text() == "the old file\n"
     assert sorted(os.listdir(folder)) == before  # no temporary file left behind
+
+
+# -- train's model file when --out is not given ----------------------------------------------------
+@pytest.mark.parametrize("argv, model", [
+    ("train --data xor --epochs 1", "xor.dp"),
+    ("train --data data.csv --target y --hidden 4 --epochs 1", "data.dp"),
+    ("train --data sub/runs.csv --target y --hidden 4 --epochs 1", "runs.dp"),  # here, not in sub/
+    ("train --data sub/.hidden.csv --target y --hidden 4 --epochs 1", "hidden.dp"),  # not hidden
+])
+def test_train_names_its_model_after_the_data(folder, capsys, argv, model):
+    for name in ("runs.csv", ".hidden.csv"):
+        (folder / "sub" / name).write_bytes((folder / "data.csv").read_bytes())
+    code, out, err = run(argv + " --quiet", capsys)
+    assert code == 0, err
+    assert f"model written to {model}\n" in out and (folder / model).read_bytes()[:2] == b"PK"
+    code, out, _ = run(argv + " --quiet --json --no-save --history h.json", capsys)
+    assert "model" not in json.loads(out)  # (and no second file: see below)
+    assert not (folder / model.replace(".dp", "-2.dp")).exists()
+
+
+def test_a_default_model_name_never_overwrites_a_file(folder, capsys):
+    (folder / "xor.dp").write_text("mine")
+    os.symlink("nowhere", folder / "xor-2.dp")  # a broken link: taken too
+    (folder / "xor-3.dp.ckpt").write_text("mine")  # taken only for a checkpoint named after it
+    before = snapshot(folder)
+    code, out, err = run("train --data xor --epochs 1 --quiet --json", capsys)
+    assert code == 0 and json.loads(out)["model"] == "xor-3.dp", err
+    code, out, err = run("train --data xor --epochs 2 --quiet --checkpoint-every 1", capsys)
+    assert code == 0 and "model written to xor-4.dp (xor.dp was taken; nothing was overwritten)" in out
+    assert (folder / "xor-4.dp.ckpt").stat().st_size > 0  # the checkpoint follows the model's name
+    after = snapshot(folder)
+    assert {name: after[name] for name in before} == before  # every earlier file as it was
+    assert os.readlink(folder / "xor-2.dp") == "nowhere"
+
+
+def test_a_default_model_name_is_none_of_the_runs_other_outputs(folder, capsys):
+    code, out, err = run("train --data xor --epochs 1 --quiet --json --history xor.dp", capsys)
+    assert code == 0 and json.loads(out)["model"] == "xor-2.dp", err
+    assert json.loads((folder / "xor.dp").read_text())["epoch"] == [1]  # the history, whole
+    code, out, err = run("train --data moons --epochs 1 --quiet --json --checkpoint-every 1 "
+                         "--history sub/../moons.dp.ckpt", capsys)  # the checkpoint's default
+    assert code == 0 and json.loads(out)["model"] == "moons-2.dp", err
+    assert (folder / "moons-2.dp.ckpt").exists() and not (folder / "moons.dp").exists()
+
+
+def test_a_file_of_the_default_name_made_during_training_is_not_overwritten(folder, capsys,
+                                                                             monkeypatch):
+    from deltaprop.cli import commands
+
+    train_model = commands.train_model
+
+    def another_run_finishes_meanwhile(data, args):
+        result = train_model(data, args)
+        (folder / "xor.dp").write_text("another run's model")
+        return result
+
+    monkeypatch.setattr(commands, "train_model", another_run_finishes_meanwhile)
+    code, out, err = run("train --data xor --epochs 1 --quiet", capsys)
+    assert code == 0 and "model written to xor-2.dp (xor.dp was taken" in out, err
+    assert (folder / "xor.dp").read_text() == "another run's model"
+
+
+def test_no_save_writes_no_model(folder, capsys):
+    before = snapshot(folder)
+    code, out, _ = run("train --data xor --epochs 1 --quiet --no-save --json", capsys)
+    assert code == 0 and "model" not in json.loads(out)
+    code, out, _ = run("train --data xor --epochs 1 --no-save", capsys)
+    assert code == 0 and "no model was written (--no-save)" in out and "next, try" not in out
+    assert snapshot(folder) == before
+
+
+@pytest.mark.parametrize("argv, message", [
+    ("train --data xor --no-save --out m.dp", "argument --out: not allowed with argument --no-save"),
+    ("train --data xor --out -", "--out - names no file (a model file is not written to stdout); "
+                                 "to write none, use --no-save"),
+    ("train --data xor --out ''", "--out is empty; name a file, or write none with --no-save"),
+    ("train --data xor --no-save --checkpoint-every 1", "--checkpoint-every with --no-save needs "
+                                                         "--checkpoint FILE"),
+    ("train --data xor --epochs 0", "--epochs must be at least 1"),  # named before the files
+    ("train --data data.csv --target y --out data.csv", CLASH),  # an explicit --out as before
+])
+def test_the_model_options_refused_before_any_work(folder, capsys, argv, message):
+    before = snapshot(folder)
+    refused(argv, message, capsys)
+    assert snapshot(folder) == before
+
+
+def test_a_default_name_that_cannot_be_written_says_so(folder, capsys):
+    (folder / "xor.dp").mkdir()  # a folder of the name: taken, the next name is used
+    code, out, _ = run("train --data xor --epochs 1 --quiet", capsys)
+    assert code == 0 and "model written to xor-2.dp (xor.dp was taken" in out
+    os.symlink("/dev/null", folder / "moons.dp")  # a link to a device: taken too, not written
+    code, out, _ = run("train --data moons --epochs 1 --quiet", capsys)
+    assert code == 0 and "model written to moons-2.dp" in out
+
+
+def test_the_next_commands_printed_after_training_run_as_printed(folder, capsys, monkeypatch):
+    import deltaprop.playground
+
+    served = []
+    monkeypatch.setattr(deltaprop.playground, "serve", lambda *args, **kwargs: served.append(args))
+    (folder / "my data.csv").write_bytes((folder / "data.csv").read_bytes())  # a space to quote
+    code, out, err = run(["train", "--data", "my data.csv", "--target", "y", "--hidden", "4",
+                          "--activation", "tanh", "--epochs", "2"], capsys)
+    assert code == 0 and "model written to my data.dp" in out, err
+    tips = out.split("next, try:\n", 1)[1].splitlines()
+    assert tips == ["  deltaprop evaluate 'my data.dp' --data 'my data.csv' --target y",
+                    "  deltaprop predict 'my data.dp' --data 'my data.csv' --target y",
+                    "  deltaprop gradcheck 'my data.dp'",
+                    "  deltaprop playground"]
+    for tip in tips:
+        code, out, err = run(shlex.split(tip)[1:], capsys)
+        assert code == 0 and (out or tip.endswith("playground")), (tip, err)
+    assert served  # the playground started (a stand-in: a test serves no page)

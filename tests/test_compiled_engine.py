@@ -487,8 +487,9 @@ def test_the_command_line_builds_the_kernels_and_names_the_engine(capsys):
     assert main(["build-kernels", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["seconds"]) == {"float32", "float64"} and report["cache"]
-    assert main(["train", "--data", "xor", "--epochs", "2", "--engine", "compiled", "--json", "--quiet"]) == 0
+    assert main(["train", "--data", "xor", "--epochs", "2", "--engine", "compiled", "--json", "--quiet",
+                 "--no-save"]) == 0
     assert json.loads(capsys.readouterr().out)["engine"] == "compiled"
-    assert main(["train", "--data", "xor", "--epochs", "2", "--json", "--quiet"]) == 0
+    assert main(["train", "--data", "xor", "--epochs", "2", "--json", "--quiet", "--no-save"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["engine"] == "numpy" and "too short" in report["engine_reason"]

@@ -1,13 +1,15 @@
-"""Progress of a training run: a live bar on a terminal, one line per epoch anywhere else.
+"""Progress of a training run: a live bar on a terminal, a few lines anywhere else.
 
 On a terminal (the stream is a TTY) and with tqdm installed (the ``cli`` extra), a bar counts
 the epochs, with the batches of the current epoch, the loss, the validation metric and the
-time left; off a terminal (CI logs, pipes, files) the bar would print control characters, so
-one plain line per epoch is written instead (:class:`~deltaprop.callbacks.progress.ProgressPrinter`).
+time left. Off a terminal (CI logs, pipes, files) the bar would print control characters, so
+plain lines are written instead (:class:`~deltaprop.callbacks.progress.ProgressPrinter`), and
+only a few of them: a log of 200 lines for a 200-epoch run buries the summary after it.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import Any, TextIO
@@ -16,18 +18,43 @@ from deltaprop._validation import check_positive
 from deltaprop.callbacks.base import Callback, RunView
 
 REFRESH_SECONDS = 0.1  # the bar is redrawn at most this often within an epoch
+# Off a terminal: about this many epoch lines a run, whatever its length (the shape of the
+# loss curve shows; the summary after them stays in view) ...
+LOG_LINES = 10
+# ... and a line at least this often (seconds of training) when epochs are slow, so that a
+# long run's log shows it is alive. Counted on the run's own clock (the logs' time), not the
+# wall clock: a test can state exactly which lines a run prints.
+HEARTBEAT_SECONDS = 30.0
 
 
 class ProgressPrinter(Callback):
-    """One line per epoch (loss, validation loss and metric, learning rate, seconds).
+    """Lines of progress: epoch, loss, validation loss and metric, learning rate, seconds since
+    the start of the run.
 
-    What logs and ``verbose=True`` get; on a terminal the command line draws a bar instead
-    (:mod:`deltaprop.callbacks.progress`).
+    What logs and ``verbose=True`` get (on a terminal the command line draws a bar instead,
+    :class:`ProgressBar`). On a terminal a line is printed every ``every`` epochs. Anywhere
+    else (a pipe, a file, a CI log) every ``log_every`` epochs (default: about ``LOG_LINES``
+    lines a run, ``max(every, ceil(epochs / LOG_LINES))`` epochs apart), plus the first and
+    the last epoch, any epoch that ends the run, and an epoch at least ``HEARTBEAT_SECONDS``
+    after the last line printed.
+
+    Parameters
+    ----------
+    stream : text stream, optional
+        Where to print (default: ``sys.stderr`` of the process that prints, workers too).
+    every : int
+        Epochs between lines on a terminal.
+    log_every : int, optional
+        Epochs between lines off a terminal (``1``: every epoch, as on a terminal).
     """
 
-    def __init__(self, stream: TextIO | None = None, every: int = 1) -> None:
+    def __init__(self, stream: TextIO | None = None, every: int = 1, *,
+                 log_every: int | None = None) -> None:
         self._stream = _check_stream(stream)  # None: sys.stderr of the process that prints (workers too)
         self.every = check_positive("every", every, integer=True)
+        self.log_every = None if log_every is None else check_positive("log_every", log_every,
+                                                                       integer=True)
+        self._last_line: float | None = None  # the run's time at the last line (None: none yet)
 
     @property
     def stream(self) -> TextIO:
@@ -41,9 +68,13 @@ class ProgressPrinter(Callback):
             state["_stream"] = None
         return state
 
+    def on_train_begin(self, trainer: RunView) -> None:
+        self._last_line = None  # each run (restart) has its own log
+
     def on_epoch_end(self, trainer: RunView, epoch: int, logs: dict[str, Any]) -> None:
-        if epoch % self.every and trainer.stop_reason is None:
+        if not self._prints(trainer, epoch, logs["time"]):
             return
+        self._last_line = logs["time"]
         parts = [f"epoch {epoch}", f"loss {logs['loss']:.5g}"]
         if "val_loss" in logs:
             parts.append(f"val_loss {logs['val_loss']:.5g}")
@@ -52,6 +83,17 @@ class ProgressPrinter(Callback):
             parts.append(f"lr {logs['lr']:.3g}")
         parts.append(f"{logs['time']:.2f}s")
         print("  ".join(parts), file=self.stream, flush=True)
+
+    def _prints(self, trainer: RunView, epoch: int, seconds: float) -> bool:
+        """Whether epoch ``epoch``, ending ``seconds`` into the run, gets a line."""
+        if trainer.stop_reason is not None:  # the run ends here: its last state is shown
+            return True
+        if _is_terminal(self.stream):
+            return epoch % self.every == 0
+        epochs = getattr(trainer, "epochs", epoch)
+        every = self.log_every or max(self.every, math.ceil(epochs / LOG_LINES))
+        slow = self._last_line is not None and seconds - self._last_line >= HEARTBEAT_SECONDS
+        return self._last_line is None or epoch % every == 0 or epoch >= epochs or slow
 
 
 def progress_callback(epochs: int, stream: TextIO | None = None) -> Callback:
@@ -63,7 +105,8 @@ def progress_callback(epochs: int, stream: TextIO | None = None) -> Callback:
             pass
         else:
             return ProgressBar(epochs, stream)
-    return ProgressPrinter(stream)  # None: whatever sys.stderr is when it prints (workers too)
+    # None: whatever sys.stderr is when it prints (workers too); a few lines off a terminal
+    return ProgressPrinter(stream)
 
 
 class ProgressBar(Callback):

@@ -1,10 +1,12 @@
 """The command line: ``deltaprop <command>`` (also ``python -m deltaprop``).
 
-Commands: ``train`` (no arguments: scikit-learn's digits, the held-out accuracy printed),
+Commands: ``train`` (no options: scikit-learn's digits, the held-out accuracy printed, the
+model written to ``digits.dp``),
 ``resume`` (a checkpointed run), ``evaluate``, ``predict``, ``gradcheck``, ``plot``, ``export``,
 ``info``, ``datasets``, ``sweep``, ``playground`` (a local web page that trains in the browser),
 ``build-kernels`` (the compiled engine's kernels into the disk cache, ahead of a first run).
-Results go to stdout (``--json``: one JSON object); progress and errors go to stderr.
+Results go to stdout (``--json``: one JSON object); progress and errors go to stderr. A bare
+``deltaprop`` prints the help; ``deltaprop --version`` the version.
 
 Exit codes: 0 success; 1 a check failed (``gradcheck``), training diverged (no model is
 written then) or no trial of a ``sweep`` succeeded; 2 bad usage or bad input, including an
@@ -41,8 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help (0), or argparse's one-line error (2): a return too
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
-    if args.command is None:  # plain `deltaprop`: the main job
-        args = parser.parse_args(["train"])
+    if args.command is None:  # plain `deltaprop`: what there is to do, not a surprise run
+        parser.print_help(sys.stdout)
+        return EXIT_OK
     try:
         return int(HANDLERS[args.command](args))
     except KeyboardInterrupt:

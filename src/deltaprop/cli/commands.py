@@ -17,9 +17,17 @@ from deltaprop import plot as plots
 from deltaprop.cli.budget import check_fits, network_bytes
 from deltaprop.cli.data import labelled_rows, model_rows, training_data
 from deltaprop.cli.jsonfile import MIB, read_json
-from deltaprop.cli.paths import check_outputs
+from deltaprop.cli.paths import MODEL_SUFFIX, check_outputs, data_stem, unused_path
 from deltaprop.cli.report import emit, finite_json
-from deltaprop.cli.train import check_option, output_files, resume_model, stored_options, train_model
+from deltaprop.cli.summary import architecture, epochs_words, train_text
+from deltaprop.cli.train import (
+    check_option,
+    check_options,
+    output_files,
+    resume_model,
+    stored_options,
+    train_model,
+)
 from deltaprop.data import datasets as embedded
 from deltaprop.files.atomic import atomic_write, atomic_write_bytes
 from deltaprop.files.container import KINDS, Archive, read_archive
@@ -39,10 +47,33 @@ def read_model(path: str) -> tuple[Model, Archive]:
 
 
 def train(args: argparse.Namespace) -> int:
+    check_options(args)  # a bad value is named first, before the files are looked at
+    args.out = model_out(args)
     check_outputs({"--data": args.data}, output_files(args))
     data = training_data(args.data, args.target, task=args.task, one_hot=args.one_hot, loss=args.loss)
     model, report = train_model(data, args)
     return _conclude(args, model, report)
+
+
+def model_out(args: argparse.Namespace) -> str | None:
+    """The model file ``train`` writes: ``--out``, none with ``--no-save``, else a file named
+    after the data that does not exist yet (``args.default_taken`` keeps the name it would
+    have had, for the report)."""
+    args.default_taken = None
+    if args.no_save:
+        return None
+    if args.out == "":
+        raise ValueError("--out is empty; name a file, or write none with --no-save")
+    if args.out == "-":
+        raise ValueError("--out - names no file (a model file is not written to stdout); to "
+                         "write none, use --no-save")
+    if args.out is not None:
+        return str(args.out)
+    stem = data_stem(args.data)
+    args.default_taken = stem + MODEL_SUFFIX
+    # The checkpoint is named after the model too (unless --checkpoint names it): both free.
+    companions = (".ckpt",) if args.checkpoint_every is not None and not args.checkpoint else ()
+    return unused_path(stem, companions=companions, reserved=(args.history, args.checkpoint))
 
 
 def resume(args: argparse.Namespace) -> int:
@@ -69,33 +100,18 @@ def _conclude(args: argparse.Namespace, model: Model, report: dict[str, Any]) ->
     reason = report["stop_reason"]
     if report.pop("silent", False):  # another MPI rank than 0: rank 0 reports and writes
         return {"diverged": 1, "interrupted": 130}.get(reason, 0)
+    report["architecture"] = architecture(model.net, args)
     if args.out and reason != "diverged":
+        if getattr(args, "default_taken", None) and os.path.lexists(args.out):
+            # a file of the default name appeared while training (another run?): not overwritten
+            args.out = unused_path(data_stem(args.data), reserved=(args.history, args.checkpoint))
         model.save(args.out)
         report["model"] = args.out
     if args.history:
         _write_json(args.history, finite_json(model.net.history.to_dict()))
         report["history"] = args.history
-    emit(args, report, _train_text(report))
+    emit(args, report, train_text(report, args))
     return {"diverged": 1, "interrupted": 130}.get(reason, 0)
-
-
-def _train_text(report: dict[str, Any]) -> str:
-    ranks = f", data-parallel over {report['ranks']} MPI ranks" if report.get("ranks", 1) > 1 else ""
-    lines = [f"{report['data']}: {report['n_train']} training, {report['n_test']} held-out "
-             f"samples; {report['parameters']} parameters{ranks}"]
-    held_out = report.get("held_out")
-    score = (f"held-out {report['metric']} {held_out[report['metric']]:.4f}" if held_out
-             else "no held-out data")
-    engine = report.get("engine", "numpy") + " engine"  # (why "auto" chose it: --json, the history)
-    lines.append(f"trained {report['epochs']} epochs in {report['seconds']:.2f}s "
-                 f"({report['stop_reason']}; {engine}); {score}")
-    if report["stop_reason"] not in ("epochs", "early_stopping"):
-        lines.append(report["stop_message"])
-    if report["stop_reason"] == "diverged":
-        lines.append("no model was written")
-    if "model" in report:
-        lines.append(f"model written to {report['model']}")
-    return "\n".join(lines)
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -277,8 +293,9 @@ def _info_text(path: str, archive: Archive, model: Model, report: dict[str, Any]
         lines.append(f"classes: {', '.join(map(str, model.classes.tolist()))}{indices}")
     if history is not None:
         data = f" on {model.summary['data']}" if model.summary.get("data") else ""
-        lines.append(f"trained {history.n_epochs} epochs{data}, loss {report['loss']} "
-                     f"{history.final_loss:.4g} ({history.stop_reason})")
+        ended = "" if history.stop_reason == "epochs" else f"; {history.stop_message}"
+        lines.append(f"trained {epochs_words(history.n_epochs)}{data}, loss {report['loss']} "
+                     f"{history.final_loss:.4g}{ended}")
     if model.summary.get("held_out"):
         lines.append("held-out: " + ", ".join(f"{k} {v:.4f}" for k, v in model.summary["held_out"].items()))
     return "\n".join(lines)

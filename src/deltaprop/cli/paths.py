@@ -5,13 +5,13 @@ Every command that writes a file hands its inputs and its outputs to :func:`chec
 before any work. Files are compared as the file system sees them, not as they are spelled:
 ``data.csv``, ``./data.csv``, ``sub/../data.csv``, a symbolic link to it and a hard link to it
 are one file. Overwriting an unrelated existing file stays allowed (that is what ``--out`` is
-for).
+for); a name the command chose itself never overwrites anything (:func:`unused_path`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TypeAlias
 
 from deltaprop.files.atomic import check_writable
@@ -70,3 +70,34 @@ def check_out_dir(path: str) -> None:
     if not os.path.isdir(probe):
         what = "is a file" if probe == os.path.abspath(path) else f"lies in {probe}, which is a file"
         raise ValueError(f"--out-dir {path} {what}, not a folder; name a folder for the results")
+
+
+MODEL_SUFFIX = ".dp"
+MAX_NUMBERED = 999  # digits-2.dp ... digits-999.dp, then the user is asked for a name
+
+
+def data_stem(data: str) -> str:
+    """The data's name, for the files named after it: an embedded dataset's name, or a file's
+    name without its folder and extension (``data`` for ``runs/data.csv``); ``model`` when
+    that leaves nothing (``.csv``)."""
+    name = os.path.splitext(os.path.basename(os.path.normpath(data)))[0].lstrip(".")
+    return name or "model"
+
+
+def unused_path(stem: str, suffix: str = MODEL_SUFFIX, companions: tuple[str, ...] = (),
+                reserved: Collection[str | None] = ()) -> str:
+    """``stem + suffix`` in the working folder, or, if that is taken, the first free of
+    ``stem-2 + suffix``, ``stem-3 + suffix``, ...: a default name never overwrites a file.
+
+    A name is taken when it exists (a broken symbolic link too) or is one of the ``reserved``
+    paths (the command's other outputs), and so is it with a ``companions`` suffix added
+    (``.ckpt``: the checkpoint named after the model).
+    """
+    others = {file_key(path) for path in reserved if path}
+    for number in range(1, MAX_NUMBERED + 1):
+        path = stem + (f"-{number}" if number > 1 else "") + suffix
+        names = [path + extra for extra in ("", *companions)]
+        if not any(os.path.lexists(name) or file_key(name) in others for name in names):
+            return path
+    raise ValueError(f"{stem}{suffix} and {stem}-2{suffix} to {stem}-{MAX_NUMBERED}{suffix} are "
+                     "all taken; name the model file with --out (or write none with --no-save)")

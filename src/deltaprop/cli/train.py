@@ -165,15 +165,16 @@ def checkpoint_path(args: argparse.Namespace) -> str:
     """``--checkpoint``, or the model file's name with ``.ckpt`` added."""
     if args.checkpoint:
         return str(args.checkpoint)
-    if not args.out:
-        raise ValueError("--checkpoint-every needs --out (the model file) or --checkpoint FILE")
+    if not args.out:  # --no-save: no model file to name it after
+        raise ValueError("--checkpoint-every with --no-save needs --checkpoint FILE")
     return f"{args.out}.ckpt"
 
 
 def output_files(args: argparse.Namespace) -> dict[str, str | None]:
     """The files a run writes, by option (the checkpoint's default name included)."""
     checkpoint = checkpoint_path(args) if args.checkpoint_every is not None else args.checkpoint
-    return {"--out": args.out, "--history": args.history, "--checkpoint": checkpoint}
+    model = "the default model file" if getattr(args, "default_taken", None) else "--out"
+    return {model: args.out, "--history": args.history, "--checkpoint": checkpoint}
 
 
 # Each option's own rule, whatever the other options are: a test of its value and what the

@@ -317,6 +317,7 @@ def _stop_message(trainer: Trainer) -> str:
         return f"interrupted (Ctrl-C) in epoch {epochs}, after the current batch; {weights}"
     if reason == "early_stopping":
         return f"stopped early after epoch {epochs}: no improvement; {weights}"
-    return {"epochs": f"trained all {epochs} epochs", "converged": f"converged in epoch {epochs}",
+    ran_all = f"trained all {epochs} epochs" if epochs != 1 else "trained the 1 epoch"
+    return {"epochs": ran_all, "converged": f"converged in epoch {epochs}",
             "time_limit": f"stopped by the time limit in epoch {epochs}; {weights}"}.get(
         reason, f"stopped: {reason}")
