@@ -4,7 +4,8 @@ A client on one keep-alive connection asks ``/api/train`` again and again, as th
 while playing, for a few setups from the smallest to the largest the page allows, at the
 page's default speed (10 minibatches per update) and at "max" (as many as fit in 80 ms).
 The page itself asks for at most about 20 updates a second; the rate here is what the server
-could give, the bound on how live the page can be.
+could give, the bound on how live the page can be. ``--setup`` picks setups by a part of their
+names (e.g. ``--setup "6 x 16"``).
 
     .venv/bin/python benchmarks/playground_bench.py [--seconds 3]
 """
@@ -21,6 +22,7 @@ from deltaprop.playground import serve_in_thread
 SETUPS = {
     "xor 2-4-4-1": {"dataset": "xor"},
     "spirals 2-8-8-8-1": {"dataset": "spirals", "layers": "8,8,8", "samples": 400},
+    "xor 6 x 16 (the page's other defaults)": {"dataset": "xor", "layers": "16,16,16,16,16,16"},
     "spirals, 2000 samples, 6 x 16, batch norm, batch 2": {
         "dataset": "spirals", "samples": 2000, "layers": "16,16,16,16,16,16", "bn": 1, "batch": 2},
     "sine 1-16-16-1": {"dataset": "sine", "layers": "16,16"},
@@ -52,6 +54,7 @@ def measure(connection: http.client.HTTPConnection, config: dict, max_steps: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="per setup and speed")
+    parser.add_argument("--setup", default="", help="only the setups whose name contains this")
     args = parser.parse_args()
     server = serve_in_thread(port=0)
     host, port = server.server.server_address[:2]
@@ -60,6 +63,8 @@ def main() -> None:
     print("|---|---|---|---|---|")
     try:
         for name, config in SETUPS.items():
+            if args.setup not in name:
+                continue
             for speed, max_steps in SPEEDS.items():
                 rate, steps, size = measure(connection, config, max_steps, args.seconds)
                 print(f"| {name} | {speed} | {rate:.1f} | {steps:.0f} | {size:.0f} |", flush=True)

@@ -16,6 +16,7 @@ Run: ``python examples/06_local_minima_and_restarts.py [--out DIR] [--fast]``.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,14 @@ def plot_spread(losses: np.ndarray, solved: np.ndarray, run_losses: np.ndarray, 
     fig.savefig(path)
 
 
+
+def write_quoted(out: Path, quoted: dict[str, str]) -> dict[str, str]:
+    """The figures docs/lessons.md quotes from this run, written as the text writes them, into
+    ``06_quoted.json``: the docs build compares the text with them."""
+    (out / "06_quoted.json").write_text(json.dumps(quoted, indent=1) + "\n", encoding="utf-8")
+    return quoted
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     out = Path(args.out)
@@ -107,8 +116,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     path = out / "06_final_losses_over_seeds.png"
     plot_spread(losses, solved, run_losses, int(history.best_restart), stuck_seed, path)
+    quoted = write_quoted(out, {
+        "n_seeds": str(n_seeds), "n_stuck": str(int((~solved).sum())),
+        "stuck_loss": f"{losses[~solved].max():.3f}" if (~solved).any() else "none",
+        "kept_loss": f"{kept_loss:.4f}"})
     return {
-        "n_seeds": n_seeds, "epochs": epochs, "losses": losses.tolist(),
+        "quoted": quoted, "n_seeds": n_seeds, "epochs": epochs, "losses": losses.tolist(),
         "min": float(losses.min()), "median": float(np.median(losses)),
         "max": float(losses.max()), "n_stuck": int((~solved).sum()),
         "restarts": {"seed": stuck_seed, "run_losses": run_losses.tolist(),

@@ -24,6 +24,7 @@ Run ``python examples/07_sgd_minibatch_full_batch.py [--out DIR] [--fast]``.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -91,6 +92,14 @@ def plot_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, xlabel: str
     fig.savefig(path)
 
 
+
+def write_quoted(out: Path, quoted: dict[str, str]) -> dict[str, str]:
+    """The figures docs/lessons.md quotes from this run, written as the text writes them, into
+    ``07_quoted.json``: the docs build compares the text with them."""
+    (out / "07_quoted.json").write_text(json.dumps(quoted, indent=1) + "\n", encoding="utf-8")
+    return quoted
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="examples/out", help="folder for the PNGs")
@@ -136,6 +145,9 @@ def main(argv: list[str] | None = None) -> dict:
     plot_curves(by_time, xlabel="seconds of training", marker=None,
                 title=f"Per second: minibatches are usually the best buy ({seconds:g} s each)",
                 path=Path(result["png_seconds"]))
+    losses = [row["loss_after_epochs"] for row in result["methods"].values()]
+    result["quoted"] = write_quoted(out, {"epochs": str(epochs), **{
+        name: f"{loss:.3f}" for name, loss in zip(("online", "minibatch", "full_batch"), losses)}})
     return result
 
 

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 pytest.importorskip("matplotlib")
 
 from examples_support import load_example  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_docsite_lessons() -> ModuleType:
+    """tools/docsite/docsite_lessons.py: how docs/lessons.md marks the figures it quotes."""
+    path = ROOT / "tools" / "docsite" / "docsite_lessons.py"
+    spec = importlib.util.spec_from_file_location("docsite_lessons", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def assert_quotes_what_the_page_quotes(out: Path, lesson: int) -> None:
+    """The run wrote, under the same names, every figure docs/lessons.md quotes for it, and no other
+    (the values differ in fast mode; the docs build compares them after the full runs)."""
+    assert load_docsite_lessons().names_differ(ROOT / "docs" / "lessons.md", lesson, out) == []
 
 
 def assert_pngs(out: Path, names: list[str], reported: list[str]) -> None:
@@ -21,6 +41,7 @@ def assert_pngs(out: Path, names: list[str], reported: list[str]) -> None:
 
 def test_perceptron_learns_and_or_but_not_xor_while_an_mlp_does(tmp_path: Path) -> None:
     result = load_example("01_perceptron_and_xor.py").main(["--fast", "--out", str(tmp_path)])
+    assert_quotes_what_the_page_quotes(tmp_path, 1)
     accuracy = result["perceptron_accuracy"]
     assert accuracy["and"] == 1.0 and accuracy["or"] == 1.0
     assert accuracy["xor"] <= 0.75  # no line gets more than 3 of XOR's 4 corners right
@@ -31,6 +52,7 @@ def test_perceptron_learns_and_or_but_not_xor_while_an_mlp_does(tmp_path: Path) 
 
 def test_wider_hidden_layer_approximates_better(tmp_path: Path) -> None:
     result = load_example("02_universal_approximation.py").main(["--fast", "--out", str(tmp_path)])
+    assert_quotes_what_the_page_quotes(tmp_path, 2)
     mse = result["mse"]
     assert list(mse) == [1, 2, 4, 8, 32]
     assert mse[32] < mse[1] / 100
@@ -41,6 +63,7 @@ def test_wider_hidden_layer_approximates_better(tmp_path: Path) -> None:
 
 def test_zero_init_keeps_hidden_units_identical_and_random_init_breaks_symmetry(tmp_path: Path) -> None:
     result = load_example("03_symmetry_breaking.py").main(["--fast", "--out", str(tmp_path)])
+    assert_quotes_what_the_page_quotes(tmp_path, 3)
     assert result["zero_spread"] < 1e-6
     assert result["zero_weights_moved"] > 0.1  # the units did train, in lockstep
     assert result["zero_accuracy"] <= 0.75

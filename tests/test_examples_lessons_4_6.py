@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 pytest.importorskip("matplotlib")
 
 from examples_support import load_example  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_docsite_lessons() -> ModuleType:
+    """tools/docsite/docsite_lessons.py: how docs/lessons.md marks the figures it quotes."""
+    path = ROOT / "tools" / "docsite" / "docsite_lessons.py"
+    spec = importlib.util.spec_from_file_location("docsite_lessons", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def assert_quotes_what_the_page_quotes(out: Path, lesson: int) -> None:
+    """The run wrote, under the same names, every figure docs/lessons.md quotes for it, and no other
+    (the values differ in fast mode; the docs build compares them after the full runs)."""
+    assert load_docsite_lessons().names_differ(ROOT / "docs" / "lessons.md", lesson, out) == []
 
 
 def assert_pngs(result: dict, tmp_path: Path, expected: int) -> None:
@@ -21,6 +41,7 @@ def assert_pngs(result: dict, tmp_path: Path, expected: int) -> None:
 
 def test_vanishing_gradients(tmp_path: Path) -> None:
     result = load_example("04_vanishing_gradients.py").main(["--fast", "--out", str(tmp_path)])
+    assert_quotes_what_the_page_quotes(tmp_path, 4)
     assert result["sigmoid"]["ratio"] < 1e-3  # the first layer hardly gets any gradient
     for name in ("relu_he", "sigmoid_bn", "tanh"):
         assert 0.1 < result[name]["ratio"] < 10, name
@@ -30,6 +51,7 @@ def test_vanishing_gradients(tmp_path: Path) -> None:
 
 def test_batch_normalization(tmp_path: Path) -> None:
     result = load_example("05_batch_normalization.py").main(["--fast", "--out", str(tmp_path)])
+    assert_quotes_what_the_page_quotes(tmp_path, 5)
     assert result["bn"]["final_loss"] < 0.5 * result["no_bn"]["final_loss"]
     assert result["no_bn"]["final_loss"] > 0.65  # stuck near ln 2: the deep sigmoid net guesses
     assert result["bn"]["accuracy"] > 0.9
@@ -38,6 +60,7 @@ def test_batch_normalization(tmp_path: Path) -> None:
 
 def test_local_minima_and_restarts(tmp_path: Path) -> None:
     result = load_example("06_local_minima_and_restarts.py").main(["--fast", "--out", str(tmp_path)])
+    assert_quotes_what_the_page_quotes(tmp_path, 6)
     assert result["max"] / result["min"] > 50  # some seeds end far above the others
     assert 0 < result["n_stuck"] < result["n_seeds"]
     restarts = result["restarts"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -10,6 +12,24 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from examples_support import load_example  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_docsite_lessons() -> ModuleType:
+    """tools/docsite/docsite_lessons.py: how docs/lessons.md marks the figures it quotes."""
+    path = ROOT / "tools" / "docsite" / "docsite_lessons.py"
+    spec = importlib.util.spec_from_file_location("docsite_lessons", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def assert_quotes_what_the_page_quotes(out: Path, lesson: int) -> None:
+    """The run wrote, under the same names, every figure docs/lessons.md quotes for it, and no other
+    (the values differ in fast mode; the docs build compares them after the full runs)."""
+    assert load_docsite_lessons().names_differ(ROOT / "docs" / "lessons.md", lesson, out) == []
 
 
 def assert_pngs(result: dict) -> None:
@@ -21,6 +41,7 @@ def assert_pngs(result: dict) -> None:
 
 def test_small_batches_make_more_progress_per_epoch(tmp_path: Path) -> None:
     result = load_example("07_sgd_minibatch_full_batch.py").main(["--fast", "--out", str(tmp_path)])
+    assert_quotes_what_the_page_quotes(tmp_path, 7)
     methods = result["methods"]
     online, minibatch, full = (methods[label]["loss_after_epochs"] for label in methods)
     assert online < full and minibatch < full
@@ -29,6 +50,7 @@ def test_small_batches_make_more_progress_per_epoch(tmp_path: Path) -> None:
 
 def test_l2_shrinks_weights_and_helps_held_out_error(tmp_path: Path) -> None:
     result = load_example("08_l2_regularization.py").main(["--fast", "--out", str(tmp_path)])
+    assert_quotes_what_the_page_quotes(tmp_path, 8)
     norms = np.array([run["weight_norm"] for run in result["runs"]])
     errors = np.array([run["test_mse"] for run in result["runs"]])
     assert result["l2"][0] == 0.0
@@ -41,6 +63,7 @@ def test_l2_shrinks_weights_and_helps_held_out_error(tmp_path: Path) -> None:
 def test_delta_rule_and_backprop_by_hand(tmp_path: Path) -> None:
     result = load_example("09_delta_rule_and_backprop_by_hand.py").main(
         ["--fast", "--out", str(tmp_path)])
+    assert_quotes_what_the_page_quotes(tmp_path, 9)
     assert result["delta_rule_factor"] > 20
     assert result["max_difference"] < 1e-12
     assert_pngs(result)

@@ -335,13 +335,15 @@ def test_step_shows_the_deltas_of_every_layer(page, server, shots):
     assert tables.count() == 3 == len(step["layers"])  # one per dense layer: 2-5-3-1
     assert float(page.text_content("#batch-loss")) == pytest.approx(step["loss"], rel=6e-4)
     assert "orange negative, blue positive, scaled per layer" in page.text_content(".tint-key")
+    # The rows' x beside layer 1's deltas, their y-hat and y beside the output layer's.
+    context = {1: ["x1", "x2"], 2: [], 3: ["ŷ", "y"]}
     for number, (layer, units) in enumerate(zip(step["layers"], [5, 3, 1]), start=1):
         table = page.locator(f".delta-table[data-layer='{number}']")
         header = table.locator("thead th").all_text_contents()
-        assert header == ["training row"] + [f"unit {j}" for j in range(1, units + 1)]
+        assert header == ["row"] + context[number] + [f"unit {j}" for j in range(1, units + 1)]
         rows = table.locator("tbody tr")
         assert rows.count() == min(40, 32) == layer["rows_shown"]
-        shown = [row.locator("td").all_text_contents() for row in rows.all()]
+        shown = [row.locator("td:not(.context)").all_text_contents() for row in rows.all()]
         labels = rows.locator("th").all_text_contents()
         assert labels == [str(r) for r in step["rows"][:32]]
         assert len(shown) == 32 and all(len(row) == units for row in shown)
@@ -397,8 +399,8 @@ def test_null_values_from_the_server_are_drawn_as_dashes(page, server):
     assert page.text_content("#batch-loss") == "–"
     for number in (1, 2):
         table = page.locator(f".delta-table[data-layer='{number}']")
-        assert table.locator("tbody tr").first.locator("td").first.text_content() == "–"
-        assert table.locator("tfoot td").first.text_content() == "–"
+        assert table.locator("tbody tr").first.locator("td:not(.context)").first.text_content() == "–"
+        assert table.locator("tfoot td:not(.context)").first.text_content() == "–"
         assert page.text_content(f".grad-norm[data-layer='{number}']") == "–"
     assert chart(page, "#grad-canvas")["points"] == "1"  # layer 2's norm; layer 1's is null
     # The hover text of a neuron whose values are null.
@@ -473,7 +475,7 @@ def test_architecture_changes_redraw_the_network_and_the_url(page, server):
     page.wait_for_selector(".delta-table")
     assert steps(page) == 1
     assert page.locator(".delta-table").count() == 2
-    assert page.locator(".delta-table[data-layer='1'] thead th").count() == 1 + 5
+    assert page.locator(".delta-table[data-layer='1'] thead th:not(.context)").count() == 1 + 5
     assert not page.is_visible("#error")
 
     # Slow answers: clicks made while a reset is out all count, and an older answer never
@@ -700,7 +702,10 @@ def test_cross_entropy_batch_norm_blobs_without_test_set_or_hidden_layers(page, 
     assert page.text_content("#test-metric") == "–"
     page.click("#step")
     page.wait_for_selector(".delta-table[data-layer='2']")
-    assert page.locator(".delta-table[data-layer='2'] thead th").count() == 1 + 2
+    assert page.locator(".delta-table[data-layer='2'] thead th:not(.context)").count() == 1 + 2
+    # Two outputs: y-hat has two columns, y (the label) one.
+    heads = page.locator(".delta-table[data-layer='2'] thead th.context").all_text_contents()
+    assert heads == ["ŷ1", "ŷ2", "y"]
     # The output units' hover text names them, and stays inside the window.
     canvas = page.locator("#network-canvas").bounding_box()
     for centre, name in zip(page.get_attribute("#network-canvas", "data-output-centres").split(";"),
@@ -781,3 +786,241 @@ def test_exported_code_replays_the_exported_model(page, server, tmp_path):
     assert replayed.dtype == shown.dtype and replayed.tobytes() == shown.tobytes()
     assert np.array_equal(replayed, shown)
     assert steps(page) == trained
+
+
+# ------------------------------------------------------------------- teaching: trace and hover
+# A 2-2-1 tanh network on XOR with the sigmoid output and binary cross-entropy: small enough
+# that every equation of the trace is written out term by term.
+SMALL_QUERY = "dataset=xor&layers=2&activation=tanh&lr=0.3&batch=10&seed=0"
+TEACHING_VIEWPORT = {"width": 1280, "height": 800}
+PHONE_VIEWPORT = {"width": 390, "height": 844}
+
+
+def step_once(page) -> dict:
+    """Press Step; the state the server answered with (its deltas drawn)."""
+    with page.expect_response(lambda r: r.url.endswith("/api/step")) as answer:
+        page.click("#step")
+    page.wait_for_selector(".delta-table")
+    idle(page)
+    return answer.value.json()["state"]
+
+
+def trace_numbers(page) -> dict[str, tuple[str, float]]:
+    """Every quantity the open trace defines: its name (data-q) -> (text shown, value sent)."""
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#trace-body [data-q]')]
+        .map((e) => [e.dataset.q, [e.textContent, Number(e.dataset.value)]]))""")
+
+
+def read_network(numbers: dict, sizes: list[int]) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """x and every layer's W and b, as the trace shows them (1-based names, see trace.js)."""
+    x = np.array([numbers[f"x.{k + 1}"][1] for k in range(sizes[0])])
+    Ws, bs = [], []
+    for n in range(1, len(sizes)):  # layer n of the notes
+        Ws.append(np.array([[numbers[f"W.{n}.{j + 1}.{k + 1}"][1] for k in range(sizes[n - 1])]
+                            for j in range(sizes[n])]))
+        bs.append(np.array([numbers[f"b.{n}.{j + 1}"][1] for j in range(sizes[n])]))
+    return x, Ws, bs
+
+
+def recompute(x, Ws, bs, y: float, batch: int) -> dict[str, float]:
+    """The trace by hand in float64: tanh hidden layers, a sigmoid output, binary cross-entropy."""
+    a_s, zs = [x], []
+    for i, (W, b) in enumerate(zip(Ws, bs)):
+        z = W @ a_s[-1] + b
+        zs.append(z)
+        a_s.append(1 / (1 + np.exp(-z)) if i == len(Ws) - 1 else np.tanh(z))
+    out = a_s[-1][0]
+    expected = {"loss": -(y * np.log(out) + (1 - y) * np.log(1 - out))}
+    delta = a_s[-1] - y  # the fused sigmoid + cross-entropy output delta
+    deltas = [delta]
+    for W, a in zip(Ws[:0:-1], a_s[-2:0:-1]):
+        deltas.insert(0, (W.T @ deltas[0]) * (1 - a**2))
+    for n, (z, a, d, a_prev) in enumerate(zip(zs, a_s[1:], deltas, a_s), start=1):
+        for j in range(len(z)):
+            expected |= {f"z.{n}.{j + 1}": z[j], f"a.{n}.{j + 1}": a[j], f"delta.{n}.{j + 1}": d[j],
+                         f"db.{n}.{j + 1}": d[j]}
+            if n < len(zs):
+                expected[f"fp.{n}.{j + 1}"] = 1 - a[j] ** 2
+            for k in range(len(a_prev)):
+                expected[f"dW.{n}.{j + 1}.{k + 1}"] = d[j] * a_prev[k]
+    expected |= {f"deltaB.{len(zs)}.{j + 1}": v / batch for j, v in enumerate(deltas[-1])}
+    return expected
+
+
+def assert_trace_is_numpy(page, sizes: list[int], y: float) -> int:
+    """Every number of the open trace equals a NumPy recomputation from the x, W and b it
+    shows, to the 4 significant digits it writes; how many numbers were checked."""
+    numbers = trace_numbers(page)
+    x, Ws, bs = read_network(numbers, sizes)
+    expected = recompute(x, Ws, bs, y, batch=10)
+    for name, value in expected.items():
+        text, _ = numbers[name]
+        # half a unit of the 4th digit, and the float32 network's own rounding
+        assert float(text) == pytest.approx(value, rel=6e-4, abs=1e-9), (name, text, value)
+    return len(expected)
+
+
+def test_trace_of_one_row_equals_numpy_from_the_weights_it_shows(new_context, server, shots):
+    page = new_context().new_page()
+    page.set_viewport_size(TEACHING_VIEWPORT)
+    reset = open_page(page, server, SMALL_QUERY)
+    train = reset["state"]["data"]["train"]
+    step_once(page)
+    # Click a training point on the map: its trace opens.
+    row = 5
+    px, py = page.evaluate("""([train, row]) => import('./static/maps.js').then((m) => m.trainRowPixel(
+        document.querySelector('#output-canvas'), {train}, 'classify', row))""", [train, row])
+    box = page.locator("#output-canvas").bounding_box()
+    with page.expect_response(lambda r: r.url.endswith("/api/trace")) as answer:
+        page.mouse.click(box["x"] + px, box["y"] + py)
+    page.wait_for_selector(f"#trace[data-row='{row}']", state="visible")
+    idle(page)
+    sent = answer.value.json()["trace"]
+    assert sent["row"] == row and sent["batch_size"] == 10
+    assert page.text_content("#trace-title") == f"Trace of training row {row}"
+    assert assert_trace_is_numpy(page, [2, 2, 1], train["y"][row]) == 1 + 2 * 4 + 3 * 2 + 4 + 2 + 1
+    # Small layers are written term by term (no tables), with the factor 1/B named.
+    assert page.locator("#trace .trace-table").count() == 0
+    text = page.text_content("#trace-body")
+    assert "1/B with B = 10" in text and "divided by 10" in text
+    assert re.search(r"z\(1\)1 = w\(1\)11a\(0\)1 \+ w\(1\)12a\(0\)2 \+ b\(1\)1 = \(", text)
+    screenshot(page, shots, "playground_trace.png")
+
+    # The keyboard: Escape closes and gives the focus back; a row number opens its trace.
+    page.keyboard.press("Escape")
+    assert page.is_hidden("#trace")
+    button = page.locator(".delta-table[data-layer='2'] .row-button").first
+    traced = int(button.text_content())
+    button.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"#trace[data-row='{traced}']", state="visible")
+    idle(page)
+    assert page.evaluate("document.activeElement.id") == "trace-close"
+    assert_trace_is_numpy(page, [2, 2, 1], train["y"][traced])
+    page.keyboard.press("Enter")  # on the close button
+    assert page.is_hidden("#trace")
+    assert page.evaluate("document.activeElement.dataset.row") == str(traced)
+
+    # A wide layer: compact tables, the same numbers.
+    open_page(page, server, SMALL_QUERY.replace("layers=2", "layers=6"))
+    page.locator("#output-canvas").click(position={"x": 1, "y": 1})  # no point there: nothing opens
+    assert page.is_hidden("#trace")
+    step_once(page)
+    page.locator(".delta-table[data-layer='1'] .row-button").first.click()
+    page.wait_for_selector("#trace[data-row]:not([data-row=''])", state="visible")
+    idle(page)
+    assert page.locator("#trace .trace-table").count() >= 2
+    traced = int(page.get_attribute("#trace", "data-row"))
+    y = page.evaluate("r => document.querySelector(`.delta-table tr[data-row='${r}'] td.y`)?.textContent",
+                      traced)
+    assert_trace_is_numpy(page, [2, 6, 1], float(y))
+
+
+def test_trace_with_batch_norm_says_why_there_is_none(page, server):
+    open_page(page, server, "dataset=xor&layers=3&bn=1&seed=0")
+    step_once(page)
+    page.locator(".row-button").first.click()
+    page.wait_for_function("document.querySelector('#trace-note').textContent.length > 0"
+                           " && !document.querySelector('#trace').dataset.row")
+    idle(page)
+    assert "batch" in page.text_content("#trace-note").lower()
+    assert page.locator("#trace-body *").count() == 0
+    page.click("#trace-close")
+    assert page.is_hidden("#trace")
+
+
+def _float(text: str, label: str) -> float:
+    match = re.search(rf"{re.escape(label)} = (\S+)", text)
+    assert match, (label, text)
+    return float(match.group(1))
+
+
+def test_hovering_an_edge_shows_its_weight_gradient_and_update(page, server):
+    page.set_viewport_size(TEACHING_VIEWPORT)
+    labels = open_page(page, server, SMALL_QUERY)["state"]["data"]["train"]["y"]
+    assert chart(page, "#grad-canvas")["note"].startswith("no gradient yet")
+    state = step_once(page)
+    canvas = page.locator("#network-canvas").bounding_box()
+    middles = page.evaluate("document.querySelector('#network-canvas').edgeMiddles")
+    assert len(middles) == 2 * 2 + 2 * 1
+    for edge in middles:
+        index, i, j = edge["layer"], edge["from"], edge["to"]
+        page.mouse.move(canvas["x"] + edge["at"][0], canvas["y"] + edge["at"][1])
+        page.wait_for_function("s => document.querySelector('#tooltip').textContent.startsWith(s)",
+                               arg=f"w({index + 1}) {j + 1},{i + 1}")
+        tip = page.text_content("#tooltip")
+        layer = state["step"]["layers"][index]
+        assert _float(tip, "W") == pytest.approx(state["weights"][index]["W"][j][i], rel=5.001e-4)
+        assert _float(tip, "dW") == pytest.approx(layer["dW"][j][i], rel=5.001e-4)
+        assert _float(tip, "ΔW") == pytest.approx(layer["update"]["W"][j][i], rel=5.001e-4)
+        # SGD without L2: the update is -lr times the gradient
+        assert layer["update"]["W"][j][i] == pytest.approx(-0.3 * layer["dW"][j][i], rel=1e-5, abs=1e-12)
+    page.mouse.move(0, 0)
+    assert page.get_attribute("#network-canvas", "data-edges-by") == "weight"
+    page.check("#edge-gradient")
+    page.wait_for_function("document.querySelector('#network-canvas').dataset.edgesBy === 'gradient'")
+    # The tables: x, y-hat and y of each row, as sent, and the 1/B said.
+    data = page.evaluate("""() => [...document.querySelectorAll(".delta-table[data-layer='2'] tbody tr")]
+        .map((tr) => [...tr.querySelectorAll('td.context')].map((td) => td.textContent))""")
+    step = state["step"]
+    for (y_hat, y), row, sent in zip(data, step["rows"], step["y_hat"], strict=True):
+        assert float(y_hat) == pytest.approx(sent[0], rel=5.001e-4)
+        assert y == str(labels[row])  # a label, written as one
+    assert "divided by 10" in page.text_content(".batch-factor")
+    # A batch of one: "1 training row".
+    open_page(page, server, SMALL_QUERY.replace("batch=10", "batch=1"))
+    step_once(page)
+    assert "a minibatch of 1 training row " in page.text_content(".delta-summary")
+
+
+def _titles_overlap(page) -> bool:
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for item in page.get_attribute("#network-canvas", "data-titles").split(";"):
+        line, left, right = item.split(":")
+        spans.setdefault(line, []).append((float(left), float(right)))
+    return any(a[1] > b[0] for row in spans.values() for a, b in zip(row, row[1:]))
+
+
+def test_layout_at_classroom_and_phone_sizes(page, server, shots):
+    # 1280x800: after Step, every table of deltas is on screen without scrolling.
+    page.set_viewport_size(TEACHING_VIEWPORT)
+    open_page(page, server, SMALL_QUERY)
+    step_once(page)
+    assert page.evaluate("window.scrollY") == 0
+    for table in page.locator(".delta-table").all():
+        box = table.bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 800, box
+    # The network is only as tall as its columns need (it was a fixed 600 px).
+    assert page.locator("#network-canvas").bounding_box()["height"] < 250
+    # The default 2-4-4-1: the first layer's whole table is on screen too.
+    open_page(page, server, "")
+    step_once(page)
+    box = page.locator(".delta-table").first.bounding_box()
+    assert box["y"] + box["height"] <= 800
+    # The loss menu is wide enough for its longest choice.
+    assert page.evaluate("""() => {
+        const select = document.querySelector('#loss');
+        const ctx = document.createElement('canvas').getContext('2d');
+        ctx.font = getComputedStyle(select).font;
+        const widest = Math.max(...[...select.options].map((o) => ctx.measureText(o.text).width));
+        return select.clientWidth >= widest + 20;
+      }""")
+    assert fits_the_window(page) and not _titles_overlap(page)
+
+    # 390x844: one column, no sideways scroll, titles apart, the deep network and the trace too.
+    page.set_viewport_size(PHONE_VIEWPORT)
+    open_page(page, server, "dataset=xor&layers=16,16,16,16,16,16&seed=1")
+    step_once(page)
+    assert page.evaluate("document.documentElement.scrollWidth") == 390
+    assert not _titles_overlap(page)
+    controls, centre = page.locator(".controls").bounding_box(), page.locator(".centre").bounding_box()
+    assert centre["y"] >= controls["y"] + controls["height"]  # stacked, not side by side
+    page.locator(".row-button").first.click()
+    page.wait_for_selector("#trace[data-row]:not([data-row=''])", state="visible")
+    idle(page)
+    assert page.evaluate("document.documentElement.scrollWidth") == 390
+    page.keyboard.press("Escape")
+    # The 1-D regression: no class words in the network's colour key.
+    open_page(page, server, "dataset=sine&layers=3")
+    assert "class" not in page.text_content("#network-key")
+    assert page.evaluate("document.documentElement.scrollWidth") == 390

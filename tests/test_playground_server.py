@@ -33,8 +33,10 @@ from deltaprop.files.container import read_archive
 from deltaprop.playground import Session, parse_config, serve_in_thread
 from deltaprop.playground.config import ConfigError
 from deltaprop.playground.export import model_bytes, python_code
+from deltaprop.playground.landscape import directions as landscape_directions
+from deltaprop.playground.pictures import MAP_SIZE, OUTPUT_SIZE
 from deltaprop.playground.server import BODY_KEYS, PlaygroundServer, Sessions
-from deltaprop.playground.session import MAP_SIZE, OUTPUT_SIZE, fit_options
+from deltaprop.playground.session import fit_options
 
 
 def _decode(encoded, shape):
@@ -159,18 +161,19 @@ def test_neuron_maps_and_decision_map_are_the_network_on_the_grid():
     for unit, encoded in enumerate(state["maps"][0]):
         decoded = _decode(encoded, (MAP_SIZE, MAP_SIZE)).ravel()
         span = max(encoded["max"] - encoded["min"], 1e-12)
-        assert np.max(np.abs(decoded - hidden[:, unit])) <= span / 255 / 2 + 1e-9
+        # half a byte's step, and float32's rounding: the pictures are computed in float32
+        assert np.max(np.abs(decoded - hidden[:, unit])) <= span / 255 / 2 + 1e-6
     assert len(state["maps"]) == 3 and [len(m) for m in state["maps"]] == [6, 3, 1]
     output_map = _decode(state["maps"][2][0], (MAP_SIZE, MAP_SIZE)).ravel()
     span = state["maps"][2][0]["max"] - state["maps"][2][0]["min"]
-    np.testing.assert_allclose(output_map, session.net.predict(grid)[:, 0], atol=span / 255 / 2 + 1e-9)
+    np.testing.assert_allclose(output_map, session.net.predict(grid)[:, 0], atol=span / 255 / 2 + 1e-6)
     np.testing.assert_allclose(_decode(state["input_maps"][0], (MAP_SIZE, MAP_SIZE)).ravel(),
                                grid[:, 0], atol=(xmax - xmin) / 255)
     # the decision map: P(class 1) on the 100 x 100 grid, byte / 255
     xs, ys = np.linspace(xmin, xmax, OUTPUT_SIZE), np.linspace(ymax, ymin, OUTPUT_SIZE)
     big = np.column_stack([a.ravel() for a in np.meshgrid(xs, ys)])
     q = np.frombuffer(base64.b64decode(state["output"]["data"]), np.uint8)
-    np.testing.assert_allclose(q / 255.0, session.net.predict(big)[:, 0], atol=0.5 / 255 + 1e-9)
+    np.testing.assert_allclose(q / 255.0, session.net.predict(big)[:, 0], atol=0.5 / 255 + 1e-6)
 
 
 def test_regression_sends_curves():
@@ -839,3 +842,239 @@ def test_the_command_serves_until_stopped_and_refuses_a_taken_port(server):
     assert done.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# -- teaching: a sample's trace, a step's gradient and update, the landscape, the gradient check --
+
+def _tanh_forward(trace):
+    """The trace's forward pass again, by hand from its W and b (tanh hidden layers)."""
+    a, pairs = np.array(trace["x"]), []
+    for layer in trace["layers"]:
+        z = np.array(layer["W"]) @ a + np.array(layer["b"])
+        a = np.tanh(z) if layer["activation"] == "tanh" else a
+        pairs.append((z, a))
+    return pairs
+
+
+def test_a_trace_is_the_forward_and_backward_pass_of_one_row_recomputed_by_hand():
+    session = _session(dataset="moons", layers="3,2", batch=8, seed=3)
+    session.train(5, max_steps=20)
+    trace = session.trace(7)
+    x, label = session.X_train[7], int(session.y_train[7])
+    assert trace["row"] == 7 and trace["x"] == x.tolist() and trace["y"] == label
+    assert trace["batch_size"] == 8 and trace["loss_name"] == "binary_cross_entropy"
+    layers = trace["layers"]
+    assert [layer["activation"] for layer in layers] == ["tanh", "tanh", "sigmoid"]
+    for layer, dense in zip(layers, session.net.dense_layers):  # the current weights
+        assert layer["W"] == dense.W.tolist() and layer["b"] == dense.b.tolist()
+    # forward: z_l = W_l a_{l-1} + b_l, a_l = f(z_l); the output a sigmoid
+    a_prev, a_prevs = x, []
+    for layer in layers:
+        z = np.array(layer["W"]) @ a_prev + np.array(layer["b"])
+        a = 1 / (1 + np.exp(-z)) if layer["activation"] == "sigmoid" else np.tanh(z)
+        np.testing.assert_allclose(layer["z"], z, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(layer["a"], a, rtol=1e-12, atol=1e-15)
+        a_prevs.append(a_prev)
+        a_prev = a
+    p = a_prev[0]
+    assert trace["loss"] == pytest.approx(-(label * np.log(p) + (1 - label) * np.log(1 - p)), rel=1e-10)
+    # backward: delta_L = a - y (sigmoid with its cross-entropy: no f' factor), then the recursion
+    assert layers[-1]["fprime"] is None
+    delta = np.array([p - label])
+    for i in range(len(layers) - 1, -1, -1):
+        if i < len(layers) - 1:
+            a = np.array(layers[i]["a"])
+            np.testing.assert_allclose(layers[i]["fprime"], 1 - a**2, rtol=1e-12)
+            delta = (np.array(layers[i + 1]["W"]).T @ delta) * (1 - a**2)
+        np.testing.assert_allclose(layers[i]["delta"], delta, rtol=1e-10, atol=1e-15)
+        np.testing.assert_allclose(layers[i]["dW"], np.outer(delta, a_prevs[i]), rtol=1e-10, atol=1e-15)
+        np.testing.assert_allclose(layers[i]["db"], delta, rtol=1e-10, atol=1e-15)
+
+
+def test_a_trace_is_b_times_its_rows_share_of_the_minibatch_and_the_gradient_of_that_row_alone():
+    session = _session(dataset="circles", layers="4,3", batch=8, seed=5)
+    session.train(5, max_steps=9)
+    traces = {row: session.trace(row) for row in range(len(session.X_train))}
+    before = session.net.copy()
+    state = session.state(session.step())
+    rows = state["step"]["rows"]
+    for i, layer in enumerate(state["step"]["layers"]):
+        for k, row in enumerate(rows):  # delta_l of row k in the minibatch mean carries 1/B
+            np.testing.assert_allclose(8 * np.array(layer["delta"][k]), traces[row]["layers"][i]["delta"],
+                                       rtol=1e-10, atol=1e-14)
+        mean_dW = np.mean([traces[row]["layers"][i]["dW"] for row in rows], axis=0)
+        np.testing.assert_allclose(layer["dW"], mean_dW, rtol=1e-10, atol=1e-14)
+    row = rows[0]  # a minibatch of that one row: the library's gradient is the trace's
+    _, dWs, dbs = before.loss_and_gradients(session.X_train[[row]], session.y_train[[row]],
+                                            loss="binary_cross_entropy")
+    for layer, dW, db in zip(traces[row]["layers"], dWs, dbs):
+        np.testing.assert_allclose(layer["dW"], dW, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(layer["db"], db, rtol=1e-12, atol=1e-15)
+
+
+def test_traces_of_softmax_squared_error_and_regression_outputs():
+    softmax = _session(dataset="blobs", loss="cross_entropy", layers="3").trace(0)
+    out = softmax["layers"][-1]
+    assert out["activation"] == "softmax" and out["fprime"] is None and isinstance(softmax["y"], int)
+    np.testing.assert_allclose(out["delta"], np.array(out["a"]) - np.eye(2)[softmax["y"]], atol=1e-15)
+    squared = _session(dataset="xor", loss="squared_error", layers="2").trace(3)
+    out = squared["layers"][-1]  # a sigmoid under squared error: delta = (a - y) f'(z)
+    a = np.array(out["a"])
+    np.testing.assert_allclose(out["fprime"], a * (1 - a), rtol=1e-12)
+    np.testing.assert_allclose(out["delta"], (a - squared["y"]) * a * (1 - a), rtol=1e-12)
+    assert squared["loss"] == pytest.approx(0.5 * float((a[0] - squared["y"]) ** 2), rel=1e-12)
+    sine = _session(dataset="sine", layers="4", activation="relu")
+    regress = sine.trace(2)
+    out = regress["layers"][-1]
+    assert regress["y"] == [sine.y_train[2]] and out["activation"] == "identity"
+    assert out["fprime"] == [1.0]
+    np.testing.assert_allclose(out["delta"], np.array(out["a"]) - regress["y"], rtol=1e-12)
+    hidden = regress["layers"][0]
+    assert hidden["fprime"] == [float(z > 0) for z in hidden["z"]]
+
+
+def test_a_trace_changes_nothing_and_refuses_batch_norm_and_rows_out_of_range():
+    session = _session(dataset="xor", layers="3", batch=5)
+    theta = session.net.theta.copy()
+    session.trace(0)
+    assert np.array_equal(session.net.theta, theta) and session.steps == 0
+    for bad in (-1, 140, 1.0, "3", True, None, [1]):
+        with pytest.raises(ConfigError, match="row must be a training row's index") as caught:
+            session.trace(bad)
+        assert caught.value.field == "row"
+    with pytest.raises(ConfigError, match="batch normalization") as caught:
+        _session(bn=1).trace(0)
+    assert caught.value.field == "bn"
+
+
+@pytest.mark.parametrize(("optimizer", "l2"), [("sgd", 0.0), ("sgd", 0.05), ("adam", 0.01)])
+def test_a_step_answers_its_gradient_its_update_and_the_outputs_before_it(optimizer, l2):
+    session = _session(dataset="moons", layers="5,3", batch=12, optimizer=optimizer, lr=0.2, l2=l2)
+    session.train(5, max_steps=6)
+    before = session.net.copy()
+    state = session.state(session.step())
+    step, rows = state["step"], state["step"]["rows"]
+    _, dWs, dbs = before.loss_and_gradients(session.X_train[rows], session.y_train[rows],
+                                            loss="binary_cross_entropy", l2=l2)
+    y_hat = before.forward(session.X_train[rows], training=True)
+    np.testing.assert_allclose(step["y_hat"], y_hat, rtol=1e-12)
+    assert np.shape(step["y_hat"]) == (12, 1)
+    for layer, old, new, dW, db in zip(step["layers"], before.dense_layers,
+                                       session.net.dense_layers, dWs, dbs):
+        np.testing.assert_allclose(layer["dW"], dW, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(layer["db"], db, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(layer["update"]["W"], new.W - old.W, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(layer["update"]["b"], new.b - old.b, rtol=1e-12, atol=1e-15)
+        if optimizer == "sgd":  # plain SGD: update = -lr dW
+            for name in ("W", "b"):
+                np.testing.assert_allclose(layer["update"][name], -0.2 * np.array(layer["d" + name]),
+                                           rtol=1e-9, atol=1e-15)
+    assert session.state()["step"] is None  # a train's answer has no step
+
+
+def test_large_steps_send_the_outputs_of_the_rows_shown():
+    session = _session(dataset="circles", batch=100, loss="cross_entropy")
+    step = session.state(session.step())["step"]
+    assert np.shape(step["y_hat"]) == (32, 2)
+    first = step["layers"][0]
+    assert np.shape(first["dW"]) == (4, 2) and np.shape(first["update"]["W"]) == (4, 2)
+
+
+@pytest.mark.parametrize("values", [{"dataset": "moons", "layers": "4,3"},
+                                    {"dataset": "spirals", "layers": "5", "bn": 1, "activation": "relu"},
+                                    {"dataset": "sine", "layers": "6"}])
+def test_the_landscape_is_the_training_loss_around_the_weights_which_stay(values):
+    session = _session(**values, seed=4)
+    session.train(5, max_steps=30)
+    theta, statistics = session.net.snapshot()
+    reported = session.state()["train"]["loss"]
+    land = session.landscape(7, 0.5)
+    assert land["size"] == 7 and land["radius"] == 0.5 and np.shape(land["loss"]) == (7, 7)
+    assert land["centre"] == reported
+    assert land["loss"][3][3] == pytest.approx(reported, rel=1e-9)
+    assert land["min"] == np.min(land["loss"]) and land["max"] == np.max(land["loss"])
+    assert np.array_equal(session.net.theta, theta)
+    for (mean, var), bn in zip(statistics, session.net.batchnorm_layers):
+        assert np.array_equal(bn.running_mean, mean) and np.array_equal(bn.running_var, var)
+    # row 0 is beta = +r, column 0 alpha = -r: that corner by hand, with the library's evaluate
+    parts = landscape_directions(session.net, 4)
+    probe = session.net.copy()
+    for layer, (d1, d2) in zip(probe.dense_layers, parts):
+        layer.W[...] += -0.5 * d1 + 0.5 * d2
+        assert np.linalg.norm(d1) == pytest.approx(np.linalg.norm(layer.W - (-0.5 * d1 + 0.5 * d2)))
+    corner, _ = dp.evaluate(probe, session.X_train, session.y_train, loss=session.config.loss)
+    assert land["loss"][0][0] == pytest.approx(corner, rel=1e-9)
+    assert session.landscape(7, 0.5) == land  # seeded by the run's seed
+
+
+def test_the_gradient_check_passes_on_fresh_and_trained_networks():
+    for values in ({"layers": "4,4"}, {"layers": "5,3", "activation": "relu", "l2": 0.01},
+                   {"dataset": "blobs", "loss": "cross_entropy", "layers": "3", "bn": 1},
+                   {"dataset": "sine", "layers": "6", "activation": "relu"}):
+        session = _session(**values, seed=1)
+        for _ in range(2):  # fresh, then trained
+            check = session.gradcheck()
+            assert check["passed"] is True and check["rows"] == 16, (values, check)
+            assert check["max_error"] < check["tolerance"] == 1e-6
+            assert "layers.0.W" in check["errors"] and isinstance(check["skipped"], dict)
+            session.train(5, max_steps=50)
+    assert _session(samples=8, test=0.5).gradcheck()["rows"] == 4
+
+
+def test_teaching_calls_over_http(server):
+    _post(server, "/api/reset", {"session": "teach", "config": {"layers": "2", "batch": 4}})
+    status, answer = _post(server, "/api/trace", {"session": "teach", "row": 3})
+    assert status == 200 and answer["trace"]["row"] == 3 and len(answer["trace"]["layers"]) == 2
+    status, answer = _post(server, "/api/landscape", {"session": "teach"})
+    assert status == 200 and np.shape(answer["landscape"]["loss"]) == (21, 21)
+    assert answer["landscape"]["radius"] == 1.0
+    status, answer = _post(server, "/api/landscape", {"session": "teach", "size": 5, "radius": 2})
+    assert status == 200 and answer["landscape"]["radius"] == 2.0
+    status, answer = _post(server, "/api/gradcheck", {"session": "teach"})
+    assert status == 200 and answer["gradcheck"]["passed"] is True
+    status, answer = _post(server, "/api/step", {"session": "teach"})
+    step = answer["state"]["step"]
+    assert np.shape(step["y_hat"]) == (4, 1) and np.shape(step["layers"][1]["update"]["W"]) == (1, 2)
+
+
+@pytest.mark.parametrize(("body", "field", "words"), [
+    ({"row": -1}, "row", "row must be a training row's index, a whole number from 0 to 139"),
+    ({"row": 140}, "row", "from 0 to 139, got 140"),
+    ({"row": 2.0}, "row", "got 2.0"),
+    ({"row": "2"}, "row", "got '2'"),
+    ({"row": True}, "row", "got True"),
+    ({}, "row", "got None"),
+    ({"row": 10**400}, "row", "..."),
+    ({"size": 4}, "size", "size must be a whole number from 5 to 41, got 4"),
+    ({"size": 42}, "size", "got 42"),
+    ({"size": 9.0}, "size", "got 9.0"),
+    ({"size": "21"}, "size", "got '21'"),
+    ({"size": False}, "size", "got False"),
+    ({"radius": 0}, "radius", "radius must be a number in (0, 10], got 0"),
+    ({"radius": -1}, "radius", "got -1"),
+    ({"radius": 10.5}, "radius", "got 10.5"),
+    ({"radius": "1"}, "radius", "got '1'"),
+    ({"radius": True}, "radius", "got True"),
+    ({"radius": None}, "radius", "got None"),
+    ({"radius": 10**400}, "radius", "..."),
+    ({"rows": 1}, "rows", "takes no 'rows'"),
+])
+def test_teaching_calls_name_the_bad_field(server, body, field, words):
+    _post(server, "/api/reset", {"session": "teach-bad", "config": {}})
+    path = "/api/trace" if field in ("row", "rows") else "/api/landscape"
+    status, answer = _post(server, path, {"session": "teach-bad", **body})
+    assert status == 400 and answer["field"] == field and words in answer["error"], answer
+
+
+def test_teaching_calls_refuse_batch_norm_traces_unknown_sessions_and_nonfinite_radii(server):
+    _post(server, "/api/reset", {"session": "teach-bn", "config": {"bn": 1}})
+    status, answer = _post(server, "/api/trace", {"session": "teach-bn", "row": 0})
+    assert status == 400 and answer["field"] == "bn" and "batch normalization" in answer["error"]
+    for path in ("/api/trace", "/api/landscape", "/api/gradcheck"):
+        body = {"session": "never-reset", **({"row": 0} if "trace" in path else {})}
+        status, answer = _post(server, path, body)
+        assert status == 404 and "unknown to the server" in answer["error"], path
+    for raw in (b"NaN", b"Infinity", b"-Infinity"):
+        status, answer = _post(server, "/api/landscape",
+                               raw=b'{"session": "teach-bn", "radius": ' + raw + b"}")
+        assert status == 400 and answer["field"] == "radius", raw

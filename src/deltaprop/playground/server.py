@@ -28,6 +28,7 @@ from deltaprop.playground.jsonhttp import (
     RequestError,
     shorten,
 )
+from deltaprop.playground.landscape import check_radius, check_size
 from deltaprop.playground.session import MAX_STEPS_PER_REQUEST, Session
 
 MAX_SESSIONS = 32  # tabs kept at once; the least recently used one goes first
@@ -35,8 +36,9 @@ STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; ch
                 ".css": "text/css; charset=utf-8"}
 # The keys each call reads (of its JSON body; of its query for the exports): any other is refused.
 BODY_KEYS = {"/api/reset": ("session", "config"), "/api/train": ("session", "max_ms", "max_steps"),
-             "/api/step": ("session",), "/api/export/model": ("session",),
-             "/api/export/code": ("session",)}
+             "/api/step": ("session",), "/api/trace": ("session", "row"),
+             "/api/landscape": ("session", "size", "radius"), "/api/gradcheck": ("session",),
+             "/api/export/model": ("session",), "/api/export/code": ("session",)}
 _STATIC_NAME = re.compile(r"[A-Za-z0-9_-]+\.(html|js|css)")  # no folders, no dot files
 
 
@@ -137,13 +139,19 @@ class PlaygroundHandler(JSONRequestHandler):
     def _route_post(self) -> None:
         routes: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "/api/reset": self._reset, "/api/train": self._train, "/api/step": self._step,
+            "/api/trace": self._trace, "/api/landscape": self._landscape,
+            "/api/gradcheck": self._gradcheck,
         }
         path = self.target().path
         if path not in routes:
             raise RequestError(HTTPStatus.NOT_FOUND, f"no such API call: POST {shorten(path)}")
         body = self.read_json()
         _check_keys(body, BODY_KEYS[path], f"POST {path}")
-        self.send_json(HTTPStatus.OK, routes[path](body))
+        try:
+            answer = routes[path](body)
+        except ConfigError as error:  # a value the call cannot use, named (row, size, bn ...)
+            raise RequestError(HTTPStatus.BAD_REQUEST, str(error), error.field) from None
+        self.send_json(HTTPStatus.OK, answer)
 
     # -- API -----------------------------------------------------------------------------------
     def _reset(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -173,6 +181,22 @@ class PlaygroundHandler(JSONRequestHandler):
         with entry.lock:
             result = entry.session.step()
             return {"state": entry.session.state(result)}
+
+    def _trace(self, body: dict[str, Any]) -> dict[str, Any]:
+        entry = self.server.sessions.get(_session_id(body))
+        with entry.lock:
+            return {"trace": entry.session.trace(body.get("row"))}
+
+    def _landscape(self, body: dict[str, Any]) -> dict[str, Any]:
+        size, radius = check_size(body.get("size", 21)), check_radius(body.get("radius", 1.0))
+        entry = self.server.sessions.get(_session_id(body))
+        with entry.lock:
+            return {"landscape": entry.session.landscape(size, radius)}
+
+    def _gradcheck(self, body: dict[str, Any]) -> dict[str, Any]:
+        entry = self.server.sessions.get(_session_id(body))
+        with entry.lock:
+            return {"gradcheck": entry.session.gradcheck()}
 
     def _export_model(self, query: dict[str, str]) -> None:
         entry = self.server.sessions.get(_session_id(query))

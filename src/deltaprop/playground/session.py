@@ -7,25 +7,24 @@ input plane, losses, gradient norms, and after a single step the deltas of every
 
 from __future__ import annotations
 
-import base64
-import math
 from typing import Any
 
 import numpy as np
 
 from deltaprop.data import datasets
+from deltaprop.engine.threads import blas_threads_for
 from deltaprop.evaluation import evaluate
-from deltaprop.layers import Dense
 from deltaprop.mlp import MLP
+from deltaprop.network import Network
 from deltaprop.optim import SGD, Adam
 from deltaprop.playground.config import Config
+from deltaprop.playground.landscape import landscape as loss_landscape
+from deltaprop.playground.pictures import MAP_SIZE, PlanePictures
+from deltaprop.playground.trace import finite, gradient_check, numbers, step_layers, trace_row
 from deltaprop.training.options import FitOptions
 from deltaprop.training.stepper import BatchStepper, StepResult
 
 Array = np.ndarray
-MAP_SIZE = 32  # neuron maps: MAP_SIZE x MAP_SIZE (classify) or MAP_SIZE points (regress)
-OUTPUT_SIZE = 100  # the decision map's side
-CURVE_POINTS = 200  # the fitted curve's points (regress)
 MAX_DELTA_ROWS = 32  # rows of each delta sent to the page
 MAX_HISTORY = 500  # history entries kept; beyond, every other one is dropped
 MAX_STEPS_PER_REQUEST = 20_000  # a bound on one request's work, whatever its time budget
@@ -63,16 +62,6 @@ def output_activation(config: Config) -> str | None:
     return "sigmoid" if config.task == "classify" and config.loss == "squared_error" else None
 
 
-def encode(values: Array) -> dict[str, Any]:
-    """A map as bytes: q = round(255 (v - min) / (max - min)), base64, with min and max."""
-    values = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0, posinf=1e300, neginf=-1e300)
-    low, high = float(values.min()), float(values.max())
-    span = high - low
-    q = np.zeros(values.shape, np.uint8) if span <= 0 else np.round(
-        (values - low) * (255.0 / span)).astype(np.uint8)
-    return {"min": low, "max": high, "data": base64.b64encode(q.tobytes()).decode("ascii")}
-
-
 class Session:
     """A run of the playground: ``config`` trained for :attr:`steps` minibatches."""
 
@@ -90,6 +79,8 @@ class Session:
         self.stepper = BatchStepper(self.net, self.X_train, self.y_train,
                                     **stepper_keywords(fit_options(config)))
         self.extent = _extent(data.X, data.y, config.task)
+        self.pictures = PlanePictures(self.extent, config.task)
+        self._before_step: Network | None = None  # the network before the last single step
         self.diverged: str | None = None
         self.history: dict[str, list[Any]] = {"epoch": [], "train_loss": [], "test_loss": [],
                                               "grad_norms": []}
@@ -118,15 +109,25 @@ class Session:
         """
         if self.diverged:
             return
-        result = self.stepper.run(min(max_steps, MAX_STEPS_PER_REQUEST), max_ms / 1000.0)
-        if not result.taken:
-            self._diverged()
-        self._record(result.grad_norms)
+        self._before_step = None  # a single step's details are of the weights just before it
+        with self._one_blas_thread():
+            result = self.stepper.run(min(max_steps, MAX_STEPS_PER_REQUEST), max_ms / 1000.0)
+            if not result.taken:
+                self._diverged()
+            self._record(result.grad_norms)
+
+    def _one_blas_thread(self) -> Any:
+        """The library's BLAS thread policy for small products (one thread, with threadpoolctl):
+        the playground's are all small, the pictures' too (11,024 grid points through at most
+        6 x 16 units), and with a second thread each waits for a core other processes keep
+        busy: the same product was measured at 0.04 ms and at 5 ms."""
+        return blas_threads_for(self.net, len(self.pictures.points), "auto")
 
     def step(self) -> StepResult | None:
         """One minibatch; its result (None when training had already diverged)."""
         if self.diverged:
             return None
+        self._before_step = self.net.copy()  # for the gradient and update the page shows
         result = self._step()
         self._record(result.grad_norms if result.taken else np.full(len(result.grad_norms), np.nan))
         return result
@@ -152,10 +153,12 @@ class Session:
         (train_loss, _), test = self._all_scores()
         test_loss = None if test is None else test[0]
         history = self.history
-        history["epoch"].append(self.stepper.epochs_done)
-        history["train_loss"].append(_finite(train_loss))
-        history["test_loss"].append(_finite(test_loss))
-        history["grad_norms"].append([_finite(value) for value in grad_norms])
+        # 6 significant digits: far beyond a chart's pixel; the history goes with every answer
+        # (up to 500 entries), where 17 digits a number made it up to 100 KB of each
+        history["epoch"].append(_chart(self.stepper.epochs_done))
+        history["train_loss"].append(_chart(train_loss))
+        history["test_loss"].append(_chart(test_loss))
+        history["grad_norms"].append([_chart(value) for value in grad_norms])
         if len(history["epoch"]) > MAX_HISTORY:
             for key in history:
                 history[key] = history[key][::2]
@@ -180,11 +183,6 @@ class Session:
             metric = float(np.mean(self.net.predict_classes(X) == y))  # sigmoid > 0.5
         return loss, metric
 
-    def _probability(self, X: Array) -> Array:
-        """P(class 1), or the single output clipped to [0, 1] (squared error)."""
-        a = self.net.predict(X)
-        return np.clip(a[:, 1] if a.shape[1] == 2 else a[:, 0], 0.0, 1.0)
-
     def state(self, step: StepResult | None = None, *, with_data: bool = False) -> dict[str, Any]:
         """Everything the page draws, as JSON-ready values (docs/playground-protocol.md).
 
@@ -196,10 +194,11 @@ class Session:
             Include the data points (they change only with a reset, which sends them).
         """
         config, net = self.config, self.net
-        (train_loss, train_metric), test_scores = self._all_scores()
-        test = None if test_scores is None else {"loss": _finite(test_scores[0]),
-                                                 "metric": _finite(test_scores[1])}
-        inputs, unit_maps = self._unit_maps()
+        with self._one_blas_thread():
+            (train_loss, train_metric), test_scores = self._all_scores()
+            maps, output = self.pictures.draw(net, self.steps)
+        test = None if test_scores is None else {"loss": finite(test_scores[0]),
+                                                 "metric": finite(test_scores[1])}
         return {
             "steps": self.steps,
             "epoch": self.stepper.epochs_done,
@@ -209,7 +208,7 @@ class Session:
             # f of each dense layer's units: a map of tanh units spans [-1, 1] whatever it shows
             "activations": [config.activation] * len(config.layers) + [net.output_layer.activation.name],
             "feature_names": list(self.feature_names),
-            "train": {"loss": _finite(train_loss), "metric": _finite(train_metric)},
+            "train": {"loss": finite(train_loss), "metric": finite(train_metric)},
             "test": test,
             "metric_name": "accuracy" if config.task == "classify" else "r2",
             "diverged": self.diverged,
@@ -217,53 +216,57 @@ class Session:
             # it is serialized after the session's lock is released
             "weights": [{"W": layer.W.tolist(), "b": layer.b.tolist()} for layer in net.dense_layers],
             "grid": {"extent": list(self.extent), "size": MAP_SIZE},
-            "maps": [[encode(column) for column in outputs.T] for outputs in unit_maps],
-            "input_maps": [encode(column) for column in inputs.T],
-            "output": self._output(),
+            "maps": maps,
+            "input_maps": self.pictures.input_maps,
+            "output": output,
             "data": {"train": _points(self.X_train, self.y_train),
                      "test": _points(self.X_test, self.y_test)} if with_data else None,
-            "step": None if step is None else _step_state(step),
+            "step": None if step is None else self._step_state(step),
         }
 
-    def _grid(self, size: int) -> Array:
-        """Points of the input plane (row 0 at ymax) or line, one per row."""
-        xmin, xmax, ymin, ymax = self.extent
-        xs = np.linspace(xmin, xmax, size)
-        if self.config.task == "regress":
-            return xs[:, None]
-        ys = np.linspace(ymax, ymin, size)
-        gx, gy = np.meshgrid(xs, ys)
-        return np.column_stack([gx.ravel(), gy.ravel()])
+    # -- for teaching: a sample's trace, a step's details, the landscape, the gradient check --
+    def _step_state(self, step: StepResult) -> dict[str, Any]:
+        """A step's rows, loss, outputs and per-layer deltas (the first MAX_DELTA_ROWS rows),
+        gradient and update, for the page."""
+        shown = _step_state(step)
+        if self._before_step is not None:
+            rows = step.rows
+            details, y_hat = step_layers(self._before_step, self.net, self.config,
+                                         self.X_train[rows], self.y_train[rows])
+            for layer, extra in zip(shown["layers"], details):
+                layer.update(extra)
+            shown["y_hat"] = numbers(y_hat[:MAX_DELTA_ROWS])
+        return shown
 
-    def _unit_maps(self) -> tuple[Array, list[Array]]:
-        """The grid, and each dense layer's unit outputs on it (after BatchNorm and f)."""
-        grid = self._grid(MAP_SIZE)
-        a, outputs = grid, []
-        layers = self.net.layers
-        for i, layer in enumerate(layers):  # evaluation mode: BatchNorm's running statistics
-            a = layer.forward(a, training=False)
-            if i + 1 == len(layers) or isinstance(layers[i + 1], Dense):  # a unit's output a
-                outputs.append(np.array(a, copy=True))
-        return grid, outputs
+    def trace(self, row: Any) -> dict[str, Any]:
+        """Training row ``row`` through the forward and backward pass (see
+        :func:`~deltaprop.playground.trace.trace_row`)."""
+        return trace_row(self.net, self.config, self.X_train, self.y_train, row)
 
-    def _output(self) -> dict[str, Any]:
-        if self.config.task == "regress":
-            x = self._grid(CURVE_POINTS)
-            return {"x": x[:, 0].tolist(), "y": self.net.predict(x)[:, 0].tolist()}
-        probability = np.nan_to_num(self._probability(self._grid(OUTPUT_SIZE)), nan=0.5)
-        q = np.round(probability * 255.0).astype(np.uint8)
-        return {"size": OUTPUT_SIZE, "data": base64.b64encode(q.tobytes()).decode("ascii")}
+    def landscape(self, size: Any, radius: Any) -> dict[str, Any]:
+        """The training loss around the current weights (see
+        :func:`~deltaprop.playground.landscape.landscape`)."""
+        with self._one_blas_thread():
+            (train_loss, _), _ = self._all_scores()
+            return loss_landscape(self.net, self.stepper.loss, self.stepper.X, self.stepper.Y,
+                                  seed=self.config.seed, size=size, radius=radius,
+                                  centre=train_loss)
+
+    def gradcheck(self) -> dict[str, Any]:
+        """:func:`deltaprop.gradcheck` on the current network (see
+        :func:`~deltaprop.playground.trace.gradient_check`)."""
+        return gradient_check(self.net, self.config, self.X_train, self.y_train)
 
 
 def _step_state(step: StepResult) -> dict[str, Any]:
     """A step's rows, loss and per-layer deltas (the first MAX_DELTA_ROWS rows) for the page."""
     return {
         "rows": step.rows.tolist(),
-        "loss": _finite(step.loss),
-        "layers": [{"delta": [[_finite(v) for v in row] for row in delta[:MAX_DELTA_ROWS]],
+        "loss": finite(step.loss),
+        "layers": [{"delta": [[finite(v) for v in row] for row in delta[:MAX_DELTA_ROWS]],
                     "rows_shown": min(len(delta), MAX_DELTA_ROWS), "rows_total": len(delta),
-                    "mean_abs_delta": [_finite(v) for v in np.abs(delta).mean(axis=0)],
-                    "grad_norm": _finite(norm)}
+                    "mean_abs_delta": [finite(v) for v in np.abs(delta).mean(axis=0)],
+                    "grad_norm": finite(norm)}
                    for delta, norm in zip(step.deltas, step.grad_norms)],
     }
 
@@ -290,9 +293,7 @@ def _points(X: Array, y: Array) -> dict[str, Any]:
     return {"x": np.round(X, 5).tolist(), "y": y.tolist()}
 
 
-def _finite(value: Any) -> float | None:
-    """JSON has no NaN or infinity: those become null."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
+def _chart(value: Any) -> float | None:
+    """A number for the charts: 6 significant digits; null when it is not finite."""
+    value = finite(value)
+    return None if value is None else float(f"{value:.6g}")

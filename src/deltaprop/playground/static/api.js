@@ -50,6 +50,8 @@ export function train(session, maxMs, maxSteps = null) {
   return post("api/train", body);
 }
 export const step = (session) => post("api/step", { session });
+/** One training row's forward and backward pass with the current weights (row: 0-based). */
+export const trace = (session, row) => post("api/trace", { session, row });
 
 /** The export links: plain GETs the server answers with an attachment. */
 export function exportUrl(kind, session) {

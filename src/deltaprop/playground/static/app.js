@@ -6,8 +6,9 @@ import { css, NEGATIVE, NEUTRAL, POSITIVE } from "./colours.js";
 import { clearDeltas, markDeltasStale, showDeltas } from "./deltas.js";
 import { formatNumber } from "./format.js";
 import { LayerEditor } from "./layers.js";
-import { drawOutput } from "./maps.js";
-import { describeNeuron, drawNetwork } from "./network.js";
+import { drawOutput, trainRowAt } from "./maps.js";
+import { describeEdge, describeNeuron, drawNetwork, edgeAt } from "./network.js";
+import { traceContent } from "./trace.js";
 
 // The protocol's keys, in the order the URL writes them, and the controls that hold them.
 const KEYS = ["dataset", "noise", "samples", "test", "layers", "activation", "loss", "optimizer", "lr", "batch", "l2", "bn", "seed"];
@@ -37,7 +38,9 @@ const page = {
   looping: false,            // a play loop is running (it may be finishing its last request)
   needsReset: true,          // the controls may differ from the server's run (a reset is out or failed)
   generation: 0,             // numbers the resets: only the newest one's answer is used
-  boxes: [],                 // neuron boxes of the last network drawing, for the hover text
+  drawing: { boxes: [], edges: [] }, // the last network drawing's boxes and edges, for the hover text
+  traceRow: null,            // the training row whose trace is open (null: closed)
+  traceOpener: null,         // what had the focus when the trace opened: it gets it back
   chain: Promise.resolve(),  // requests go one at a time, in order
   busy: 0,                   // user actions still running (body[data-busy], for the tests)
   frames: [],                // times of recent redraws while playing, for the rate read-out
@@ -178,6 +181,7 @@ async function resetRun(config, { first = false } = {}) {
   history.replaceState(null, "", `?${answer.body.query}`);
   enableExports();
   clearDeltas($("deltas"));
+  closeTrace(); // its row may not exist in the new data
   render(answer.body.state);
   return true;
 }
@@ -251,9 +255,10 @@ async function stepOnce() {
   if (!answer.ok) return refused(answer);
   const state = answer.body.state;
   render(state);
-  if (state.step) showDeltas($("deltas"), state);
+  if (state.step) showDeltas($("deltas"), { ...state, data: page.data });
   if (state.diverged) showError(state.diverged);
   else clearError();
+  if (page.traceRow !== null) await loadTrace(page.traceRow); // the same row, new weights
 }
 
 function setPlaying(playing) {
@@ -321,13 +326,22 @@ function renderStatus(state) {
   $("rate").textContent = rate ? `${rate.toFixed(1)} updates/s` : "";
 }
 
+/** The network's colour key: class words only for a classifier. */
+function networkKey(classify) {
+  const colours = classify
+    ? "orange = negative / class 0 · white = 0 / 0.5 · blue = positive / class 1."
+    : "orange = negative · white = 0 · blue = positive.";
+  return `${colours} tanh, sigmoid, softmax on their fixed range; ReLU, identity, inputs scaled per map.`;
+}
+
 function render(state) {
   page.state = state;
+  const classify = state.task === "classify";
   renderStatus(state);
   $("network").dataset.layerSizes = state.layer_sizes.join(",");
-  page.boxes = drawNetwork($("network-canvas"), state, page.config);
+  page.drawing = drawNetwork($("network-canvas"), state, page.config, { byGradient: $("edge-gradient").checked });
+  $("network-key-text").textContent = networkKey(classify);
   const outside = drawOutput($("output-map"), $("output-canvas"), state, page.data);
-  const classify = state.task === "classify";
   const points = page.data?.test?.x.length ? "train points filled, test points hollow" : "train points";
   const off = outside ? ` (${outside} of ${state.output.x.length} curve points off the plot)` : "";
   $("output-title").textContent = classify
@@ -338,12 +352,14 @@ function render(state) {
   drawGradNorms($("grad-canvas"), state.history, state.layer_sizes.length - 1);
 }
 
-/** The neuron under the mouse, in a tooltip kept inside the window. */
+/** The neuron or edge under the mouse, in a tooltip kept inside the window. */
 function hover(event) {
   const tip = $("tooltip");
   if (!page.state) return;
   const rect = event.target.getBoundingClientRect();
-  const text = describeNeuron(page.state, page.boxes, event.clientX - rect.left, event.clientY - rect.top);
+  const [x, y] = [event.clientX - rect.left, event.clientY - rect.top];
+  const edge = edgeAt(page.drawing.edges, x, y);
+  const text = describeNeuron(page.state, page.drawing.boxes, x, y) ?? (edge && describeEdge(page.state, edge));
   tip.hidden = !text;
   if (!text) return;
   tip.textContent = text;
@@ -352,6 +368,64 @@ function hover(event) {
   const below = event.clientY + 12 + h <= window.innerHeight - 4;
   tip.style.left = `${Math.max(4, right ? event.clientX + 12 : event.clientX - 12 - w)}px`;
   tip.style.top = `${Math.max(4, below ? event.clientY + 12 : event.clientY - 12 - h)}px`;
+}
+
+// ---------------------------------------------------------------- the trace of one row
+
+/** Ask for training row `row`'s trace with the current weights and show it in the panel. */
+async function loadTrace(row) {
+  const answer = await queued(() => api.trace(page.session, row));
+  if (page.traceRow !== row) return; // closed, or another row asked for meanwhile
+  const panel = $("trace");
+  if (!answer.ok) {
+    $("trace-note").textContent = answer.body.error;
+    $("trace-body").replaceChildren();
+    panel.dataset.row = "";
+    return;
+  }
+  const trace = answer.body.trace;
+  $("trace-title").textContent = `Trace of training row ${trace.row}`;
+  $("trace-note").textContent = `The weights after step ${page.state ? page.state.steps : 0}; `
+    + "one sample's loss, so no 1/B until the last section. Escape closes.";
+  $("trace-body").replaceChildren(...traceContent(trace));
+  panel.dataset.row = String(trace.row);
+  panel.dataset.steps = String(page.state ? page.state.steps : 0);
+}
+
+/** Open the trace of a row: the panel takes the focus, and gives it back when closed. */
+async function openTrace(row) {
+  if (!(await ensureRun())) return;
+  if (page.traceRow === null) page.traceOpener = document.activeElement;
+  page.traceRow = row;
+  const panel = $("trace");
+  panel.hidden = false;
+  document.body.classList.add("tracing");
+  $("trace-title").textContent = `Trace of training row ${row}`;
+  $("trace-close").focus();
+  await loadTrace(row);
+}
+
+function closeTrace() {
+  if (page.traceRow === null) return;
+  page.traceRow = null;
+  $("trace").hidden = true;
+  document.body.classList.remove("tracing");
+  const opener = page.traceOpener;
+  page.traceOpener = null;
+  if (opener && document.contains(opener)) opener.focus();
+}
+
+/** A click on the output plot: the training point under it, if any, is traced. */
+function pointClicked(event) {
+  const rect = event.target.getBoundingClientRect();
+  const row = trainRowAt(event.target, page.data, page.state?.task, event.clientX - rect.left, event.clientY - rect.top);
+  return row === null ? undefined : openTrace(row);
+}
+
+/** A row number in a deltas table (a button: Enter or Space works too). */
+function rowClicked(event) {
+  const button = event.target.closest(".row-button");
+  return button ? openTrace(Number(button.dataset.row)) : undefined;
 }
 
 // ---------------------------------------------------------------- wiring
@@ -411,6 +485,11 @@ function start() {
     return resetRun(readControls());
   }));
   $("error-close").addEventListener("click", clearError);
+  $("output-canvas").addEventListener("click", action(pointClicked));
+  $("deltas").addEventListener("click", action(rowClicked));
+  $("trace-close").addEventListener("click", closeTrace);
+  document.addEventListener("keydown", (event) => { if (event.key === "Escape") closeTrace(); });
+  $("edge-gradient").addEventListener("change", () => page.state && render(page.state));
   $("network-canvas").addEventListener("mousemove", hover);
   $("network-canvas").addEventListener("mouseleave", () => { $("tooltip").hidden = true; });
   // Redraw at the new size (the canvases follow their CSS size).

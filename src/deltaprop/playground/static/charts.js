@@ -166,5 +166,28 @@ export function drawGradNorms(canvas, history, layers) {
     colour: SERIES[l % SERIES.length],
     y: history.grad_norms.map((row) => (row ? row[l] : null)),
   }));
-  drawLineChart(canvas, { x: history.epoch, series, logY: true, title: "gradient norm per layer, ‖(dW, db)‖, log scale" });
+  drawLineChart(canvas, { x: history.epoch, series, logY: true, title: "‖(dW, db)‖ per layer, log scale" });
+  noteGaps(canvas, gapNote(history.grad_norms));
+}
+
+/** Why the gradient-norm chart has gaps, in words: an update without a gradient (the reset,
+ *  or a step refused because its gradient was not finite) has no norm to draw. */
+function gapNote(rows) {
+  const missing = rows.filter((row) => !row || row.some((v) => !finite(v))).length;
+  if (missing === 0) return "";
+  if (missing === rows.length) return "no gradient yet: press Step or Play";
+  const later = rows.slice(1).filter((row) => !row || row.some((v) => !finite(v))).length;
+  return later ? "gaps: no gradient there (a step refused, or none taken)" : "";
+}
+
+function noteGaps(canvas, note) {
+  canvas.dataset.note = note;
+  if (!note) return;
+  const ctx = canvas.getContext("2d");
+  const width = canvas.clientWidth;
+  ctx.font = "10px sans-serif";
+  ctx.fillStyle = "#8a5a00";
+  ctx.textAlign = "right";
+  ctx.textBaseline = "top";
+  ctx.fillText(note, width - PAD.right - 4, PAD.top + 4, width - PAD.left - PAD.right - 8);
 }

@@ -1,4 +1,7 @@
 // Maps sent by the server (base64 bytes, see the protocol) and the big output plot.
+
+// The ringed rows that get their row number written beside them: those the tables show.
+const MAX_LABELLED_ROWS = 32;
 import { clipSegment, prepareCanvas } from "./canvas.js";
 import { css, diverging, NEGATIVE, POSITIVE } from "./colours.js";
 import { finite, formatTick } from "./format.js";
@@ -154,16 +157,55 @@ function drawPoints(ctx, data, pixel, classify, batchRows) {
   };
   data.train.x.forEach((x, i) => point(x, data.train.y[i], true));
   if (data.test) data.test.x.forEach((x, i) => point(x, data.test.y[i], false));
-  for (const row of batchRows || []) {
+  ringRows(ctx, data, pixel, classify, batchRows);
+}
+
+/** Ring the minibatch's rows and write each one's row number beside it (the tables' first
+ *  column), for the rows the tables show. */
+function ringRows(ctx, data, pixel, classify, batchRows) {
+  ctx.font = "10px sans-serif";
+  ctx.textAlign = "left";
+  ctx.textBaseline = "bottom";
+  (batchRows || []).forEach((row, k) => {
     const x = data.train.x[row];
-    if (!x) continue;
+    if (!x) return;
     const [px, py] = pixel(x[0], classify ? x[1] : data.train.y[row]);
     ctx.beginPath();
     ctx.arc(px, py, 6.5, 0, 2 * Math.PI);
     ctx.strokeStyle = "#d62728"; // the delta colour: these rows are the ones in the tables
     ctx.lineWidth = 1.5;
     ctx.stroke();
-  }
+    if (k >= MAX_LABELLED_ROWS) return;
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = "rgba(255,255,255,0.85)";
+    ctx.strokeText(String(row), px + 6, py - 5);
+    ctx.fillStyle = "#8a1414";
+    ctx.fillText(String(row), px + 6, py - 5);
+  });
+}
+
+/** The training row whose point is nearest (x, y) in CSS pixels of the output canvas, within
+ *  `reach` pixels; null when there is none. */
+export function trainRowAt(canvas, data, task, x, y, reach = 9) {
+  if (!data || !canvas.dataset.frame) return null;
+  const [fx, fy, fw, fh] = canvas.dataset.frame.split(",").map(Number);
+  const pixel = toPixel({ x: fx, y: fy, w: fw, h: fh }, canvas.dataset.extent.split(",").map(Number));
+  let best = null;
+  let bestDistance = Infinity;
+  data.train.x.forEach((point, row) => {
+    const [px, py] = pixel(point[0], task === "classify" ? point[1] : data.train.y[row]);
+    const d = Math.hypot(px - x, py - y);
+    if (d <= reach && d < bestDistance) [best, bestDistance] = [row, d]; // a tie: the first row
+  });
+  return best;
+}
+
+/** Where training row `row` is drawn, in CSS pixels of the output canvas (for the tests). */
+export function trainRowPixel(canvas, data, task, row) {
+  const [fx, fy, fw, fh] = canvas.dataset.frame.split(",").map(Number);
+  const pixel = toPixel({ x: fx, y: fy, w: fw, h: fh }, canvas.dataset.extent.split(",").map(Number));
+  const point = data.train.x[row];
+  return pixel(point[0], task === "classify" ? point[1] : data.train.y[row]);
 }
 
 /**
