@@ -331,21 +331,26 @@ def test_step_shows_the_deltas_of_every_layer(page, server, shots):
     assert chart(page, "#grad-canvas")["points"] == "3"
     assert chart(page, "#loss-canvas")["xLabel"] == f"epoch {state['epoch']:.3g}"
     step = state["step"]
-    tables = page.locator(".delta-table")
-    assert tables.count() == 3 == len(step["layers"])  # one per dense layer: 2-5-3-1
+    # 2-5-3-1: 9 units in all, so one table holds every dense layer's deltas side by side.
+    assert len(step["layers"]) == 3 and page.locator(".delta-table").count() == 1
+    assert page.get_attribute(".delta-table", "data-layers") == "1 2 3"
     assert float(page.text_content("#batch-loss")) == pytest.approx(step["loss"], rel=6e-4)
     assert "orange negative, blue positive, scaled per layer" in page.text_content(".tint-key")
-    # The rows' x beside layer 1's deltas, their y-hat and y beside the output layer's.
-    context = {1: ["x1", "x2"], 2: [], 3: ["ŷ", "y"]}
+    # The rows' x before layer 1's deltas, their y-hat and y beside the output layer's.
+    units_of = lambda n: [f"unit {j}" for j in range(1, n + 1)]  # noqa: E731
+    heads = page.locator(".delta-table thead tr").nth(1).locator("th").all_text_contents()
+    assert heads == ["row", "x1", "x2"] + units_of(5) + units_of(3) + ["ŷ", "y"] + units_of(1)
+    layer_heads = page.locator(".delta-table th.layer-head").all_text_contents()
+    names = ["layer 1 (hidden)", "layer 2 (hidden)", "layer 3 (output)"]
+    assert [h.split(" δ/B")[0] for h in layer_heads] == names
+    rows = page.locator(".delta-table tbody tr")
+    assert rows.count() == min(40, 32)
+    labels = rows.locator("th").all_text_contents()
+    assert labels == [str(r) for r in step["rows"][:32]]
     for number, (layer, units) in enumerate(zip(step["layers"], [5, 3, 1]), start=1):
-        table = page.locator(f".delta-table[data-layer='{number}']")
-        header = table.locator("thead th").all_text_contents()
-        assert header == ["row"] + context[number] + [f"unit {j}" for j in range(1, units + 1)]
-        rows = table.locator("tbody tr")
-        assert rows.count() == min(40, 32) == layer["rows_shown"]
-        shown = [row.locator("td:not(.context)").all_text_contents() for row in rows.all()]
-        labels = rows.locator("th").all_text_contents()
-        assert labels == [str(r) for r in step["rows"][:32]]
+        assert layer["rows_shown"] == 32
+        shown = page.evaluate("""n => [...document.querySelectorAll('.delta-table tbody tr')].map((tr) =>
+            [...tr.querySelectorAll(`td.delta[data-layer='${n}']`)].map((td) => td.textContent))""", number)
         assert len(shown) == 32 and all(len(row) == units for row in shown)
         for row_text, row_sent in zip(shown, layer["delta"]):
             for text, sent in zip(row_text, row_sent):
@@ -398,9 +403,9 @@ def test_null_values_from_the_server_are_drawn_as_dashes(page, server):
     assert not page.is_visible("#error")
     assert page.text_content("#batch-loss") == "–"
     for number in (1, 2):
-        table = page.locator(f".delta-table[data-layer='{number}']")
-        assert table.locator("tbody tr").first.locator("td:not(.context)").first.text_content() == "–"
-        assert table.locator("tfoot td:not(.context)").first.text_content() == "–"
+        cells = f"td.delta[data-layer='{number}']"
+        assert page.locator(f".delta-table tbody tr >> nth=0 >> {cells}").first.text_content() == "–"
+        assert page.locator(f".delta-table tfoot {cells}").first.text_content() == "–"
         assert page.text_content(f".grad-norm[data-layer='{number}']") == "–"
     assert chart(page, "#grad-canvas")["points"] == "1"  # layer 2's norm; layer 1's is null
     # The hover text of a neuron whose values are null.
@@ -474,8 +479,8 @@ def test_architecture_changes_redraw_the_network_and_the_url(page, server):
     page.click("#step")
     page.wait_for_selector(".delta-table")
     assert steps(page) == 1
-    assert page.locator(".delta-table").count() == 2
-    assert page.locator(".delta-table[data-layer='1'] thead th:not(.context)").count() == 1 + 5
+    assert page.locator(".delta-table").count() == 1  # 5 + 1 units: one table
+    assert page.locator(".delta-table th.unit[data-layer='1']").count() == 5
     assert not page.is_visible("#error")
 
     # Slow answers: clicks made while a reset is out all count, and an older answer never
@@ -651,7 +656,7 @@ def test_sine_regression_draws_the_fitted_curve(page, server, shots):
     assert canvas_colours(page, "#output-canvas") > 20
     assert "off the plot" not in page.text_content("#output-title")
     page.click("#step")
-    page.wait_for_selector(".delta-table[data-layer='2']")
+    page.wait_for_selector(".delta-table td.delta[data-layer='2']")
     assert not page.is_visible("#error")
     screenshot(page, shots, "playground_sine.png")
 
@@ -701,11 +706,11 @@ def test_cross_entropy_batch_norm_blobs_without_test_set_or_hidden_layers(page, 
     assert "hollow" not in page.text_content("#output-title")
     assert page.text_content("#test-metric") == "–"
     page.click("#step")
-    page.wait_for_selector(".delta-table[data-layer='2']")
-    assert page.locator(".delta-table[data-layer='2'] thead th:not(.context)").count() == 1 + 2
-    # Two outputs: y-hat has two columns, y (the label) one.
-    heads = page.locator(".delta-table[data-layer='2'] thead th.context").all_text_contents()
-    assert heads == ["ŷ1", "ŷ2", "y"]
+    page.wait_for_selector(".delta-table td.delta[data-layer='2']")
+    assert page.locator(".delta-table th.unit[data-layer='2']").count() == 2
+    # Two outputs: y-hat has two columns, y (the label) one; x1 and x2 lead the table.
+    heads = page.locator(".delta-table thead th.context").all_text_contents()
+    assert heads == ["x1", "x2", "ŷ1", "ŷ2", "y"]
     # The output units' hover text names them, and stays inside the window.
     canvas = page.locator("#network-canvas").bounding_box()
     for centre, name in zip(page.get_attribute("#network-canvas", "data-output-centres").split(";"),
@@ -722,7 +727,7 @@ def test_cross_entropy_batch_norm_blobs_without_test_set_or_hidden_layers(page, 
     assert layer_sizes(page) == "2,1" and url_config(page)["layers"] == ""
     assert "no hidden layer" in page.text_content("#layers")
     page.click("#step")
-    page.wait_for_selector(".delta-table[data-layer='1']")
+    page.wait_for_selector(".delta-table td.delta[data-layer='1']")
     assert page.locator(".delta-table").count() == 1
     assert not page.is_visible("#error")
 
@@ -749,7 +754,9 @@ def test_nothing_is_wider_than_the_window(page, server, shots):
     # Six layers of 16: a table wider than the window scrolls inside its own box.
     open_page(page, server, "dataset=xor&layers=16,16,16,16,16,16&seed=1")
     page.click("#step")
-    page.wait_for_selector(".delta-table[data-layer='7']")
+    page.wait_for_selector(".delta-table td.delta[data-layer='7']")
+    # Layers of 16 units: a table each (they wrap instead of one table scrolling far sideways).
+    assert page.locator(".delta-table").count() == 7
     assert page.evaluate("document.querySelector('.delta-table').offsetWidth") > 1024 - 64
     assert fits_the_window(page)
     page.set_viewport_size(VIEWPORT)
@@ -889,7 +896,7 @@ def test_trace_of_one_row_equals_numpy_from_the_weights_it_shows(new_context, se
     # The keyboard: Escape closes and gives the focus back; a row number opens its trace.
     page.keyboard.press("Escape")
     assert page.is_hidden("#trace")
-    button = page.locator(".delta-table[data-layer='2'] .row-button").first
+    button = page.locator(".delta-table .row-button").nth(3)
     traced = int(button.text_content())
     button.focus()
     page.keyboard.press("Enter")
@@ -906,7 +913,7 @@ def test_trace_of_one_row_equals_numpy_from_the_weights_it_shows(new_context, se
     page.locator("#output-canvas").click(position={"x": 1, "y": 1})  # no point there: nothing opens
     assert page.is_hidden("#trace")
     step_once(page)
-    page.locator(".delta-table[data-layer='1'] .row-button").first.click()
+    page.locator(".delta-table .row-button").first.click()
     page.wait_for_selector("#trace[data-row]:not([data-row=''])", state="visible")
     idle(page)
     assert page.locator("#trace .trace-table").count() >= 2
@@ -960,8 +967,8 @@ def test_hovering_an_edge_shows_its_weight_gradient_and_update(page, server):
     page.check("#edge-gradient")
     page.wait_for_function("document.querySelector('#network-canvas').dataset.edgesBy === 'gradient'")
     # The tables: x, y-hat and y of each row, as sent, and the 1/B said.
-    data = page.evaluate("""() => [...document.querySelectorAll(".delta-table[data-layer='2'] tbody tr")]
-        .map((tr) => [...tr.querySelectorAll('td.context')].map((td) => td.textContent))""")
+    data = page.evaluate("""() => [...document.querySelectorAll(".delta-table tbody tr")]
+        .map((tr) => [...tr.querySelectorAll('td.yhat, td.y')].map((td) => td.textContent))""")
     step = state["step"]
     for (y_hat, y), row, sent in zip(data, step["rows"], step["y_hat"], strict=True):
         assert float(y_hat) == pytest.approx(sent[0], rel=5.001e-4)
@@ -992,11 +999,21 @@ def test_layout_at_classroom_and_phone_sizes(page, server, shots):
         assert box["y"] >= 0 and box["y"] + box["height"] <= 800, box
     # The network is only as tall as its columns need (it was a fixed 600 px).
     assert page.locator("#network-canvas").bounding_box()["height"] < 250
-    # The default 2-4-4-1: the first layer's whole table is on screen too.
+    # The default 2-4-4-1: every layer's deltas, with the rows' x, y-hat and y and the row
+    # buttons, on screen after Step without scrolling (they started near y = 824).
     open_page(page, server, "")
     step_once(page)
-    box = page.locator(".delta-table").first.bounding_box()
-    assert box["y"] + box["height"] <= 800
+    assert page.evaluate("window.scrollY") == 0
+    assert page.locator(".delta-table td.delta[data-layer='3']").count() == 10 + 1  # rows and the mean
+    for table in page.locator(".delta-table").all():
+        box = table.bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 800, box
+    # ... whole: no column hidden in a table's own sideways scroll.
+    assert page.evaluate("""[...document.querySelectorAll('.table-scroll')]
+        .every((box) => box.scrollWidth <= box.clientWidth)""")
+    for cells in ("td.x", "td.yhat", "td.y", ".row-button", "td.delta[data-layer='3']"):
+        box = page.locator(f".delta-table tbody tr:last-child {cells}").last.bounding_box()
+        assert box["y"] + box["height"] <= 800 and box["x"] + box["width"] <= 1280, (cells, box)
     # The loss menu is wide enough for its longest choice.
     assert page.evaluate("""() => {
         const select = document.querySelector('#loss');
@@ -1024,3 +1041,121 @@ def test_layout_at_classroom_and_phone_sizes(page, server, shots):
     open_page(page, server, "dataset=sine&layers=3")
     assert "class" not in page.text_content("#network-key")
     assert page.evaluate("document.documentElement.scrollWidth") == 390
+
+
+def _pixel(page, selector: str, x: float, y: float) -> list[int]:
+    """The RGB of a canvas at (x, y) in CSS pixels."""
+    return page.evaluate("""([s, x, y]) => {
+        const c = document.querySelector(s);
+        const r = c.width / c.clientWidth;
+        const pixel = c.getContext('2d').getImageData(Math.floor(x * r), Math.floor(y * r), 1, 1);
+        return [...pixel.data].slice(0, 3);
+      }""", [selector, x, y])
+
+
+def _cell_centre(page, size: int, i: int, j: int) -> tuple[float, float]:
+    bx, by, bw, _ = map(float, page.get_attribute("#landscape-canvas", "data-box").split(","))
+    return bx + (j + 0.5) * bw / size, by + (i + 0.5) * bw / size
+
+
+def test_teachers_landscape_slice_and_gradient_check(page, server):
+    page.set_viewport_size(TEACHING_VIEWPORT)
+    open_page(page, server, SMALL_QUERY)
+    session = page.get_attribute("body", "data-session")
+    assert page.is_hidden("#landscape") and page.is_hidden("#gradcheck")
+
+    def direct(path: str, **body) -> dict:
+        return page.request.post(f"{server.url}api/{path}", data={"session": session, **body}).json()
+
+    # The keyboard opens the slice; the page draws what the server sent.
+    page.focus("#landscape-button")
+    with page.expect_response(lambda r: r.url.endswith("/api/landscape")) as answer:
+        page.keyboard.press("Enter")
+    page.wait_for_selector("#landscape:not([hidden])")
+    idle(page)
+    sent = answer.value.json()["landscape"]
+    assert (sent["size"], sent["radius"]) == (21, 1)
+    asked = direct("landscape", size=21, radius=1.0)["landscape"]
+    assert page.evaluate("document.querySelector('#landscape-canvas').landscape") == sent == asked
+    assert float(page.text_content("#landscape-centre")) == pytest.approx(asked["centre"], rel=5.001e-4)
+    assert float(page.text_content("#landscape-min")) == pytest.approx(asked["min"], rel=5.001e-4)
+    assert float(page.text_content("#landscape-max")) == pytest.approx(asked["max"], rel=5.001e-4)
+    assert asked["loss"][10][10] == pytest.approx(asked["centre"], rel=1e-6)  # theta in the middle
+    assert float(page.text_content("#train-loss")) == pytest.approx(asked["centre"], rel=5.001e-4)
+    # Each cell's colour is its loss on the key's (log) scale; the centre is marked in red.
+    assert page.get_attribute("#landscape-canvas", "data-scale") == "log"
+    span = math.log(asked["max"]) - math.log(asked["min"])
+    for i, j in ((0, 0), (0, 20), (20, 0), (20, 20), (3, 15)):
+        t = (math.log(asked["loss"][i][j]) - math.log(asked["min"])) / span
+        expected = page.evaluate("t => import('./static/teachers.js').then((m) => m.sequential(t))", t)
+        got = _pixel(page, "#landscape-canvas", *_cell_centre(page, 21, i, j))
+        assert all(abs(a - b) <= 2 for a, b in zip(got, expected)), (i, j, got, expected)
+    cx, cy = _cell_centre(page, 21, 10, 10)
+    red, green, blue = _pixel(page, "#landscape-canvas", cx + 7, cy)  # on the cross's arm
+    assert red > 150 and green < 110 and blue < 110, (red, green, blue)
+    # The hover read-out: the top-right corner is alpha = beta = +radius.
+    box = page.locator("#landscape-canvas").bounding_box()
+    x, y = _cell_centre(page, 21, 0, 20)
+    page.mouse.move(box["x"] + x, box["y"] + y)
+    page.wait_for_function("document.querySelector('#landscape-readout').textContent.length > 0")
+    readout = page.text_content("#landscape-readout")
+    assert readout.startswith("α = 1, β = 1: loss ")
+    assert float(readout.rsplit(" ", 1)[1]) == pytest.approx(asked["loss"][0][20], rel=5.001e-4)
+
+    # The gradient check of a fresh network passes; the page shows what the server sent.
+    page.focus("#gradcheck-button")
+    with page.expect_response(lambda r: r.url.endswith("/api/gradcheck")) as answer:
+        page.keyboard.press(" ")
+    page.wait_for_selector("#gradcheck:not([hidden])")
+    idle(page)
+    check = answer.value.json()["gradcheck"]
+    assert check["passed"] and page.text_content("#gradcheck-verdict") == "passed"
+    assert float(page.text_content("#gradcheck-max")) == pytest.approx(check["max_error"], rel=5.001e-4)
+    assert f"first {check['rows']} training rows" in page.text_content("#gradcheck")
+    params = page.evaluate("""() => [...document.querySelectorAll('.gradcheck-table tbody tr')]
+        .map((tr) => [tr.dataset.param, Number(tr.cells[1].textContent), tr.cells[2].textContent])""")
+    assert [p[0] for p in params] == list(check["errors"]) == [
+        "layers.0.W", "layers.0.b", "layers.1.W", "layers.1.b"]
+    for name, error, skipped in params:
+        assert error == pytest.approx(check["errors"][name], rel=5.001e-4, abs=1e-300)
+        assert skipped == str(check["skipped"].get(name, 0))
+
+    # After more training both are marked as of older weights; the button redraws the slice.
+    state = step_once(page)
+    assert page.locator("#landscape.stale .stale-note").count() == 1
+    assert page.locator("#gradcheck.stale .stale-note").count() == 1
+    page.click("#landscape-button")
+    page.wait_for_selector("#landscape:not(.stale)")
+    idle(page)
+    again = page.evaluate("document.querySelector('#landscape-canvas').landscape")
+    assert again == direct("landscape", size=21, radius=1.0)["landscape"] != asked
+    assert again["centre"] == pytest.approx(state["train"]["loss"], rel=1e-6)
+    assert "after 1 step" in page.text_content("#landscape")
+
+    # The server's refusal is said in the panel (a radius it does not take), and the page goes on.
+    page.route("**/api/landscape", lambda route: route.continue_(
+        post_data={"session": session, "size": 21, "radius": 50}))
+    page.click("#landscape-button")
+    page.wait_for_selector("#teach-error:not([hidden])")
+    idle(page)
+    assert "radius" in page.text_content("#teach-error")
+    assert not page.is_visible("#error")
+    page.unroute("**/api/landscape")
+    page.select_option("#landscape-radius", "0.5")
+    page.click("#landscape-button")
+    page.wait_for_selector("#teach-error", state="hidden")
+    idle(page)
+    assert page.evaluate("document.querySelector('#landscape-canvas').landscape.radius") == 0.5
+    page.click("#gradcheck-button")
+    page.wait_for_selector("#gradcheck:not(.stale)")
+    idle(page)
+    # On a phone the panel, its map and its table stay inside the window.
+    page.set_viewport_size(PHONE_VIEWPORT)
+    page.wait_for_timeout(50)  # the resize redraw
+    assert page.is_visible("#landscape-canvas") and page.is_visible(".gradcheck-table")
+    assert page.evaluate("document.documentElement.scrollWidth") == 390
+    # A reset (new settings) clears the panel: its numbers were of another run.
+    page.fill("#seed", "4")
+    page.press("#seed", "Enter")
+    idle(page)
+    assert page.is_hidden("#landscape") and page.is_hidden("#gradcheck")

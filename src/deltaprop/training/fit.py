@@ -209,7 +209,7 @@ def train(net: Fittable, loss: Loss, data: DataSource, options: FitOptions, *,
           state: RunState | None = None) -> History:
     """Run the training loop: ``options`` over ``data``, with ``callbacks``.
 
-    What :func:`fit` (arrays), :func:`~deltaprop.data.stream.fit_stream` (a stream) and
+    What :func:`fit` (arrays), :func:`fit_stream` (a stream) and
     :func:`deltaprop.resume` (a saved run) do once their options and data are checked.
 
     Parameters

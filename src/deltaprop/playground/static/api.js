@@ -53,6 +53,11 @@ export const step = (session) => post("api/step", { session });
 /** One training row's forward and backward pass with the current weights (row: 0-based). */
 export const trace = (session, row) => post("api/trace", { session, row });
 
+/** The training loss on a size x size grid of alpha d1 + beta d2 around the current weights. */
+export const landscape = (session, size, radius) => post("api/landscape", { session, size, radius });
+/** The library's gradient check on the current network. */
+export const gradcheck = (session) => post("api/gradcheck", { session });
+
 /** The export links: plain GETs the server answers with an attachment. */
 export function exportUrl(kind, session) {
   return `api/export/${kind}?session=${encodeURIComponent(session)}`;

@@ -8,6 +8,7 @@ import { formatNumber } from "./format.js";
 import { LayerEditor } from "./layers.js";
 import { drawOutput, trainRowAt } from "./maps.js";
 import { describeEdge, describeNeuron, drawNetwork, edgeAt } from "./network.js";
+import { wireTeachers } from "./teachers.js";
 import { traceContent } from "./trace.js";
 
 // The protocol's keys, in the order the URL writes them, and the controls that hold them.
@@ -181,6 +182,7 @@ async function resetRun(config, { first = false } = {}) {
   history.replaceState(null, "", `?${answer.body.query}`);
   enableExports();
   clearDeltas($("deltas"));
+  teachers.clear();
   closeTrace(); // its row may not exist in the new data
   render(answer.body.state);
   return true;
@@ -350,6 +352,7 @@ function render(state) {
   document.querySelector(".plots").classList.toggle("regress", !classify);
   drawLoss($("loss-canvas"), state.history, state.test !== null);
   drawGradNorms($("grad-canvas"), state.history, state.layer_sizes.length - 1);
+  teachers.moved(state.steps);
 }
 
 /** The neuron or edge under the mouse, in a tooltip kept inside the window. */
@@ -428,6 +431,20 @@ function rowClicked(event) {
   return button ? openTrace(Number(button.dataset.row)) : undefined;
 }
 
+// ---------------------------------------------------------------- for teachers
+
+/** A teacher's request (teachers.js): after the run is in line with the controls, in the
+ *  queue; null when there is no run or a reset replaced it while the request was out. */
+async function teacherRequest(call) {
+  if (!(await ensureRun())) return null;
+  const generation = page.generation;
+  const answer = await queued(() => call(page.session));
+  if (answer.status === 404) disableExports(); // the server holds no run for this tab now
+  return generation === page.generation ? answer : null;
+}
+
+const teachers = wireTeachers(teacherRequest, () => (page.state ? page.state.steps : 0));
+
 // ---------------------------------------------------------------- wiring
 
 function controlChanged(event) {
@@ -489,11 +506,17 @@ function start() {
   $("deltas").addEventListener("click", action(rowClicked));
   $("trace-close").addEventListener("click", closeTrace);
   document.addEventListener("keydown", (event) => { if (event.key === "Escape") closeTrace(); });
+  $("landscape-button").addEventListener("click", action(teachers.landscape));
+  $("gradcheck-button").addEventListener("click", action(teachers.gradcheck));
+  $("landscape-canvas").addEventListener("mousemove", teachers.readout);
   $("edge-gradient").addEventListener("change", () => page.state && render(page.state));
   $("network-canvas").addEventListener("mousemove", hover);
   $("network-canvas").addEventListener("mouseleave", () => { $("tooltip").hidden = true; });
   // Redraw at the new size (the canvases follow their CSS size).
-  window.addEventListener("resize", () => page.state && render(page.state));
+  window.addEventListener("resize", () => {
+    if (page.state) render(page.state);
+    teachers.redraw();
+  });
   clearDeltas($("deltas"));
   const fromUrl = configFromUrl();
   const shown = { ...DEFAULTS, ...fromUrl };
