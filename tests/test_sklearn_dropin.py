@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("sklearn")
 
 import sklearn.neural_network as sk  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 from deltaprop.callbacks.base import Callback  # noqa: E402
@@ -336,3 +336,13 @@ def test_early_stopping_watches_the_validation_score_as_scikit_learn(capsys):
     assert (epoch, trainer.stop_reason, rule.best_epoch, rule.best_state) == (5, "early_stopping", 3, 3)
     assert capsys.readouterr().out == ("Validation score did not improve more than tol=0.010000 for 2 "
                                        "consecutive epochs. Stopping.\n")
+
+
+def test_estimators_diagnose_their_training():
+    X, y = _blobs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        raw = MLPClassifier((8,), max_iter=20, random_state=0).fit(X * 1000, y)
+    assert "unscaled_inputs" in raw.diagnose(X * 1000, y).codes
+    with pytest.raises(NotFittedError):
+        MLPClassifier().diagnose(X, y)

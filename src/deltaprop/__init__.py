@@ -14,6 +14,7 @@ from deltaprop.callbacks.progress import ProgressPrinter
 from deltaprop.callbacks.stopping import EarlyStopping, GradientTolerance, TimeLimit
 from deltaprop.classic import DeltaRule, Perceptron
 from deltaprop.data import datasets
+from deltaprop.doctor import Diagnosis, Finding, diagnose
 from deltaprop.evaluation import evaluate
 from deltaprop.files.errors import ModelFileError
 from deltaprop.files.load import load, save
@@ -38,7 +39,8 @@ __all__ = [
     "Activation", "ACTIVATIONS", "get_activation", "INITIALIZERS",
     "Loss", "LOSSES", "get_loss", "one_hot",
     "Optimizer", "SGD", "Adam", "LBFGS", "Schedule", "Constant", "InverseScaling", "StepDecay", "Cosine",
-    "fit", "FitOptions", "BatchStepper", "StepResult", "evaluate", "History", "Callback", "EarlyStopping",
+    "fit", "FitOptions", "BatchStepper", "StepResult", "evaluate", "diagnose", "Diagnosis", "Finding",
+    "History", "Callback", "EarlyStopping",
     "GradientTolerance", "TimeLimit",
     "ProgressPrinter", "gradcheck", "GradcheckReport", "Perceptron", "DeltaRule",
     "save", "load", "ModelFileError", "Model", "Checkpoint", "resume", "export_onnx", "plot", "datasets",

@@ -1,10 +1,12 @@
 """The command line: ``deltaprop <command>`` (also ``python -m deltaprop``).
 
 Commands: ``train`` (no options: scikit-learn's digits, the held-out accuracy printed, the
-model written to ``digits.dp``),
+model written to ``digits.dp``; a run with problems ends with the doctor's one line),
 ``resume`` (a checkpointed run), ``evaluate``, ``predict``, ``gradcheck``, ``plot``, ``export``,
-``info``, ``datasets``, ``sweep``, ``playground`` (a local web page that trains in the browser),
-``build-kernels`` (the compiled engine's kernels into the disk cache, ahead of a first run).
+``info``, ``doctor`` (what went wrong in a model's run, and what to change:
+:mod:`deltaprop.doctor`), ``datasets``, ``sweep``, ``playground`` (a local web page that trains
+in the browser), ``build-kernels`` (the compiled engine's kernels into the disk cache, ahead of
+a first run).
 Results go to stdout (``--json``: one JSON object); progress and errors go to stderr. A bare
 ``deltaprop`` prints the help; ``deltaprop --version`` the version.
 
@@ -24,6 +26,7 @@ import sys
 from collections.abc import Sequence
 
 from deltaprop.cli import commands
+from deltaprop.cli.doctor import doctor
 from deltaprop.cli.parser import build_parser
 from deltaprop.cli.sweep import sweep
 
@@ -32,7 +35,7 @@ HANDLERS = {
     "train": commands.train, "sweep": sweep, "resume": commands.resume, "evaluate": commands.evaluate,
     "predict": commands.predict, "gradcheck": commands.gradcheck, "plot": commands.plot,
     "export": commands.export, "info": commands.info, "datasets": commands.datasets,
-    "playground": commands.playground, "build-kernels": commands.build_kernels,
+    "playground": commands.playground, "build-kernels": commands.build_kernels, "doctor": doctor,
 }
 
 

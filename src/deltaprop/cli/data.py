@@ -53,9 +53,7 @@ def training_data(spec: str, target: str | None, *, task: str | None, one_hot: b
         task = "regress"
     source = _open(spec)
     if isinstance(source, datasets.Dataset):
-        if target:
-            raise ValueError(f"--target is for data files; the embedded dataset {spec!r} has its "
-                             f"target ({', '.join(source.target_names)})")
+        _no_target(source, target)
         X, y, features, targets = source.X, source.y, source.feature_names, source.target_names
         task, categories, rows = task or source.task, {}, _dataset_table(source)
     else:
@@ -99,6 +97,8 @@ def model_rows(spec: str | None, target: str | None, model: Model) -> Table:
     if not spec:
         raise ValueError("give the data with --data (a file or an embedded dataset name)")
     source = _open(spec)
+    if isinstance(source, datasets.Dataset):
+        _no_target(source, target)
     table = _dataset_table(source) if isinstance(source, datasets.Dataset) else source
     if model.columns is not None:
         missing = [name for name in model.columns if name not in table.columns]
@@ -124,6 +124,7 @@ def labelled_rows(spec: str | None, target: str | None, model: Model) -> tuple[T
         raise ValueError("give the data with --data (a file or an embedded dataset name)")
     source = _open(spec)
     if isinstance(source, datasets.Dataset):
+        _no_target(source, target)
         y = source.y
     else:
         names = _target_list(target) if target else model.preprocessing.target_names
@@ -135,6 +136,14 @@ def labelled_rows(spec: str | None, target: str | None, model: Model) -> tuple[T
         target = ",".join(names)
     rows = model_rows(spec, target, model)
     return rows, canonical_labels(y) if model.task == "classify" else y
+
+
+def _no_target(source: datasets.Dataset, target: str | None) -> None:
+    """An embedded dataset has its own target: a --target given with one is refused, never
+    silently ignored."""
+    if target:
+        raise ValueError(f"--target is for data files; the embedded dataset {source.name!r} has "
+                         f"its target ({', '.join(source.target_names)})")
 
 
 def _infer_task(y: np.ndarray) -> str:

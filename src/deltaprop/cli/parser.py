@@ -184,6 +184,13 @@ def _model_parsers(sub: argparse._SubParsersAction) -> None:
     export.add_argument("model", help=MODEL_HELP)
     export.add_argument("--onnx", required=True, help="ONNX file to write")
     _output_options(export)
+    doctor = sub.add_parser("doctor", help="name what went wrong in a model's training run, "
+                            "and what to change")
+    doctor.add_argument("model", help=MODEL_HELP)
+    _data_options(doctor, required=True)
+    doctor.add_argument("--loss", help="the loss to diagnose with (default: the one the model "
+                        "was trained with)")
+    _output_options(doctor)
     info = sub.add_parser("info", help="architecture, parameters and training summary")
     info.add_argument("model", help=MODEL_HELP)
     _output_options(info)

@@ -55,10 +55,21 @@ def train_text(report: dict[str, Any], args: argparse.Namespace) -> str:
     if report["stop_reason"] != "epochs":  # anything but the plain end, in words
         lines.append(report["stop_message"])
     lines.append(_model_line(report, args))
+    doctor = report.get("doctor")
+    if doctor and not doctor["ok"]:  # warnings or errors only: infos stay in --json
+        lines.append(doctor_line(doctor["summary"], report.get("model"), args))
     if "model" in report and not args.quiet:
         lines.append("next, try:")
         lines.extend(f"  {command}" for command in next_commands(report["model"], args))
     return "\n".join(lines)
+
+
+def doctor_line(summary: str, model: str | None, args: argparse.Namespace) -> str:
+    """The doctor's one line, with the command that explains it when a model was written."""
+    if model is None:
+        return summary
+    data = ["--data", args.data, *(["--target", args.target] if args.target else [])]
+    return f"{summary}; see: {shlex.join(['deltaprop', 'doctor', model, *data])}"
 
 
 def _model_line(report: dict[str, Any], args: argparse.Namespace) -> str:

@@ -19,6 +19,7 @@ from deltaprop.callbacks.checkpoint import Checkpoint
 from deltaprop.callbacks.progress import progress_callback
 from deltaprop.cli.budget import check_fits, network_bytes, parameter_count
 from deltaprop.cli.data import REGRESSION_ONLY, TrainingData
+from deltaprop.cli.doctor import train_diagnosis
 from deltaprop.data.labels import LabelEncoder
 from deltaprop.data.preprocessing import Preprocessing, Standardizer
 from deltaprop.evaluation import PREDICT_CHUNK
@@ -157,7 +158,8 @@ def _finish(run: Prepared, data: TrainingData, args: argparse.Namespace,
               "epochs": history.n_epochs, "seconds": seconds, "stop_reason": history.stop_reason,
               "stop_message": history.stop_message, "final_loss": history.final_loss,
               "metric": model.metric_name, "held_out": held_out, "engine": history.engine,
-              "engine_reason": history.engine_reason}
+              "engine_reason": history.engine_reason,
+              "doctor": train_diagnosis(model.net, run.X[run.train], run.Y[run.train])}
     return model, report
 
 

@@ -27,6 +27,7 @@ from deltaprop._validation import (
     plain_array,
 )
 from deltaprop.callbacks.base import Callback, check_callbacks
+from deltaprop.doctor import Diagnosis, diagnose
 from deltaprop.losses import Loss
 from deltaprop.mlp import MLP, check_layer_sizes
 from deltaprop.optim import LBFGS, SGD, Adam, Optimizer
@@ -389,6 +390,16 @@ class BaseMLP(BaseEstimator):
             (scikit-learn's), so in full batch an integer weight k counts a sample k times.
         """
         return self._fit(X, y, incremental=False, sample_weight=sample_weight)
+
+    def diagnose(self, X: Any, y: Any) -> Diagnosis:
+        """What went wrong in the training of this estimator, if anything:
+        :func:`deltaprop.diagnose` on its network, its loss and history, with (X, y) as data.
+        The estimators do not scale X: raw features rightly get ``unscaled_inputs``."""
+        check_is_fitted(self)
+        X = validate_data(self, unmasked(X), dtype=(np.float64, np.float32), reset=False,
+                          accept_sparse=SPARSE)
+        Y, loss, _ = self._targets(y, first=False, incremental=True)
+        return diagnose(self.net_, X, Y, loss=loss, history=self.net_.history)
 
     def save(self, path: Any) -> None:
         """Write the fitted estimator to ``path`` in deltaprop's safe model format (atomically;
