@@ -5,7 +5,7 @@ initializers, losses, optimizers and schedules, training (fit, callbacks, Histor
 gradient checker, and the classic single-layer rules.
 """
 
-from deltaprop import plot, stream  # modules: dp.datasets.load, dp.plot.loss, dp.stream
+from deltaprop import plot, stream, tuning  # modules: dp.datasets.load, dp.plot.loss, dp.stream
 from deltaprop._version import __version__
 from deltaprop.activations import ACTIVATIONS, Activation, get_activation
 from deltaprop.callbacks.base import Callback
@@ -33,6 +33,7 @@ from deltaprop.training.fit import fit
 from deltaprop.training.options import FitOptions
 from deltaprop.training.resume import resume
 from deltaprop.training.stepper import BatchStepper, StepResult
+from deltaprop.tuning import AutoReport, LRFindResult, auto_fit, lr_find
 
 __all__ = [
     "MLP", "Network", "Layer", "Dense", "BatchNorm", "Dropout", "ActivationLayer",
@@ -40,6 +41,7 @@ __all__ = [
     "Loss", "LOSSES", "get_loss", "one_hot",
     "Optimizer", "SGD", "Adam", "LBFGS", "Schedule", "Constant", "InverseScaling", "StepDecay", "Cosine",
     "fit", "FitOptions", "BatchStepper", "StepResult", "evaluate", "diagnose", "Diagnosis", "Finding",
+    "lr_find", "LRFindResult", "auto_fit", "AutoReport", "tuning",
     "History", "Callback", "EarlyStopping",
     "GradientTolerance", "TimeLimit",
     "ProgressPrinter", "gradcheck", "GradcheckReport", "Perceptron", "DeltaRule",
