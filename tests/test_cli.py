@@ -907,3 +907,20 @@ def test_poisson_on_counts_regresses_without_centring_the_targets(tmp_path, caps
     assert (np.asarray(predictions) > 0).all()
     code, _, err = run("train --data counts.csv --target count --loss poisson --task classify", capsys)
     assert code == 2 and "--loss poisson is for regression on counts" in err
+
+
+def test_auto_chooses_the_network_and_says_why(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run("train --data moons --auto --time-budget 30 --json", capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["auto"]["chosen"]["hidden"] and report["held_out"]["accuracy"] >= 0.95
+    assert "auto: chose hidden" in err and report["model"] == "moons.dp"
+    assert dp.load("moons.dp").predict([[0.5, -0.3]]).shape == (1,)
+    code, default_out, _ = run("train --data moons --json --no-save --quiet", capsys)
+    assert report["held_out"]["accuracy"] >= json.loads(default_out)["held_out"]["accuracy"]
+    for options, flag in [("--hidden 16", "--hidden"), ("--lr 0.1", "--lr"), ("--epochs 5", "--epochs")]:
+        code, _, err = run(f"train --data moons --auto {options}", capsys)
+        assert code == 2 and f"--auto chooses {flag} itself; drop {flag} (or --auto)" in err
+    code, _, err = run("train --data moons --auto --time-budget 0", capsys)
+    assert code == 2 and "--time-budget must be a positive number of seconds" in err

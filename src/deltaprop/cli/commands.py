@@ -14,6 +14,7 @@ import numpy as np
 
 import deltaprop as dp
 from deltaprop import plot as plots
+from deltaprop.cli.auto import auto_train, check_auto
 from deltaprop.cli.budget import check_fits, network_bytes
 from deltaprop.cli.data import labelled_rows, model_rows, training_data
 from deltaprop.cli.jsonfile import MIB, read_json
@@ -50,8 +51,10 @@ def train(args: argparse.Namespace) -> int:
     check_options(args)  # a bad value is named first, before the files are looked at
     args.out = model_out(args)
     check_outputs({"--data": args.data}, output_files(args))
+    if args.auto:
+        check_auto(args)
     data = training_data(args.data, args.target, task=args.task, one_hot=args.one_hot, loss=args.loss)
-    model, report = train_model(data, args)
+    model, report = (auto_train if args.auto else train_model)(data, args)
     return _conclude(args, model, report)
 
 

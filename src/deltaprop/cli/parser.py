@@ -242,6 +242,11 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                        help="stop after PATIENCE epochs without a better validation loss")
     _train_outputs(train)
+    train.add_argument("--auto", action="store_true",
+                       help="choose the widths, depth, learning rate and epochs by measurement "
+                            "(deltaprop.tuning.auto_fit); the options it chooses may not be given")
+    train.add_argument("--time-budget", type=float, default=120.0, metavar="SECONDS",
+                       help="--auto: seconds for the whole search")
     train.add_argument("--engine", choices=["auto", "numpy", "compiled"], default="auto",
                        help="what takes the steps; auto: compiled where it covers the model and "
                             "pays off, else numpy (see README 'Design for speed')")

@@ -74,7 +74,7 @@ def prepare(data: TrainingData, args: argparse.Namespace) -> Prepared:
     options = fit_options(args, loss)  # a bad value is refused here, before anything is built
     fraction = args.test_fraction if args.test_fraction is not None else (
         0.0 if len(data.X) < TINY else 0.25)
-    train, test = _split(len(data.X), fraction, args.seed)
+    train, test = split_rows(len(data.X), fraction, args.seed)
     sizes = [data.X.shape[1], *_hidden_sizes(args.hidden), _n_outputs(data, loss)]
     _check_memory(sizes, len(train), options, args)
     net = dp.MLP(sizes, activation=args.activation,
@@ -349,7 +349,7 @@ def kind_words(kind: str) -> str:
     return f"{words} or null" if kind.endswith("?") else words
 
 
-def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_rows(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Random training and held-out rows; ``fraction`` of them held out."""
     order = np.random.default_rng(seed).permutation(n)
     n_test = int(round(fraction * n))
