@@ -1078,3 +1078,22 @@ def test_teaching_calls_refuse_batch_norm_traces_unknown_sessions_and_nonfinite_
         status, answer = _post(server, "/api/landscape",
                                raw=b'{"session": "teach-bn", "radius": ' + raw + b"}")
         assert status == 400 and answer["field"] == "radius", raw
+
+
+def test_concurrent_requests_leave_the_blas_threads_as_they_were():
+    """Sessions set no process-wide BLAS limit from their request threads (threadpoolctl's
+    limits are per process, and per-request ones interleaved left OpenBLAS on one thread)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = [(i["filepath"], i["num_threads"]) for i in threadpoolctl.threadpool_info()]
+    running = serve_in_thread(port=0)
+    try:
+        connections = [socket.create_connection(running.server.server_address[:2]) for _ in range(8)]
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(_reset_on, connections, range(8)))
+        assert [status for status, _ in answers] == [200] * 8
+    finally:
+        for connection in connections:
+            connection.close()
+        running.shutdown()
+    after = {i["filepath"]: i["num_threads"] for i in threadpoolctl.threadpool_info()}
+    assert all(after[path] == threads for path, threads in before if path in after)

@@ -7,6 +7,7 @@ The protocol is written down in docs/playground-protocol.md.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 import threading
@@ -18,6 +19,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs
 
+from deltaprop.engine.threads import blas_threads_for
 from deltaprop.playground.config import ConfigError, parse_config
 from deltaprop.playground.export import model_bytes, python_code
 from deltaprop.playground.jsonhttp import (
@@ -287,10 +289,23 @@ def serve(port: int = 8000, host: str = "127.0.0.1", *, verbose: bool = False,
     if ready is not None:
         ready(server)
     try:
-        server.serve_forever(poll_interval=0.2)
+        with _one_blas_thread():
+            server.serve_forever(poll_interval=0.2)
     finally:
         server.close_connections()
         server.server_close()
+
+
+def _one_blas_thread() -> Any:
+    """One BLAS thread while the server runs: its products are all small (at most 11,024 grid
+    rows through 16 units), and with a second thread each waits for a core other processes keep
+    busy (the same product was measured at 0.04 ms and at 5 ms). Set once, here: limits set and
+    restored per request, from the request threads, did not restore reliably (OpenBLAS kept one
+    thread after a burst of concurrent requests)."""
+    try:
+        return blas_threads_for(None, 0, 1)
+    except ImportError:  # no threadpoolctl: BLAS as it is
+        return contextlib.nullcontext()
 
 
 class RunningServer:

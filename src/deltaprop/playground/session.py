@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from deltaprop.data import datasets
-from deltaprop.engine.threads import blas_threads_for
 from deltaprop.evaluation import evaluate
 from deltaprop.mlp import MLP
 from deltaprop.network import Network
@@ -110,18 +109,10 @@ class Session:
         if self.diverged:
             return
         self._before_step = None  # a single step's details are of the weights just before it
-        with self._one_blas_thread():
-            result = self.stepper.run(min(max_steps, MAX_STEPS_PER_REQUEST), max_ms / 1000.0)
-            if not result.taken:
-                self._diverged()
-            self._record(result.grad_norms)
-
-    def _one_blas_thread(self) -> Any:
-        """The library's BLAS thread policy for small products (one thread, with threadpoolctl):
-        the playground's are all small, the pictures' too (11,024 grid points through at most
-        6 x 16 units), and with a second thread each waits for a core other processes keep
-        busy: the same product was measured at 0.04 ms and at 5 ms."""
-        return blas_threads_for(self.net, len(self.pictures.points), "auto")
+        result = self.stepper.run(min(max_steps, MAX_STEPS_PER_REQUEST), max_ms / 1000.0)
+        if not result.taken:
+            self._diverged()
+        self._record(result.grad_norms)
 
     def step(self) -> StepResult | None:
         """One minibatch; its result (None when training had already diverged)."""
@@ -194,9 +185,8 @@ class Session:
             Include the data points (they change only with a reset, which sends them).
         """
         config, net = self.config, self.net
-        with self._one_blas_thread():
-            (train_loss, train_metric), test_scores = self._all_scores()
-            maps, output = self.pictures.draw(net, self.steps)
+        (train_loss, train_metric), test_scores = self._all_scores()
+        maps, output = self.pictures.draw(net, self.steps)
         test = None if test_scores is None else {"loss": finite(test_scores[0]),
                                                  "metric": finite(test_scores[1])}
         return {
@@ -246,11 +236,10 @@ class Session:
     def landscape(self, size: Any, radius: Any) -> dict[str, Any]:
         """The training loss around the current weights (see
         :func:`~deltaprop.playground.landscape.landscape`)."""
-        with self._one_blas_thread():
-            (train_loss, _), _ = self._all_scores()
-            return loss_landscape(self.net, self.stepper.loss, self.stepper.X, self.stepper.Y,
-                                  seed=self.config.seed, size=size, radius=radius,
-                                  centre=train_loss)
+        (train_loss, _), _ = self._all_scores()
+        return loss_landscape(self.net, self.stepper.loss, self.stepper.X, self.stepper.Y,
+                              seed=self.config.seed, size=size, radius=radius,
+                              centre=train_loss)
 
     def gradcheck(self) -> dict[str, Any]:
         """:func:`deltaprop.gradcheck` on the current network (see
