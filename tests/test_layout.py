@@ -19,8 +19,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "deltaprop"
 # The math of the notes: plain modules that import NumPy and each other, never the loop, the
 # files or the faces. (blas is the matrix product they call; _validation the argument checks.)
-MATH = ("activations", "losses", "targets", "penalty", "initializers", "layers", "optim", "blas", "metrics",
-        "_validation")
+MATH = ("activations", "activation_base", "losses", "targets", "penalty", "initializers", "layers",
+        "optim", "blas", "metrics", "_validation")
 MAX_FUNCTION_LINES = 60
 
 

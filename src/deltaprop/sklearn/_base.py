@@ -6,7 +6,6 @@ import contextlib
 import math
 import numbers
 import warnings
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -18,51 +17,23 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deltaprop._validation import (
     as_sample_weight,
-    check_count,
-    check_flag,
-    check_fraction,
     check_pandas_columns,
-    check_positive,
-    check_verbose,
     plain_array,
 )
-from deltaprop.callbacks.base import Callback, check_callbacks
+from deltaprop.callbacks.base import Callback
 from deltaprop.doctor import Diagnosis, diagnose
 from deltaprop.losses import Loss
-from deltaprop.mlp import MLP, check_layer_sizes
+from deltaprop.mlp import MLP
 from deltaprop.optim import LBFGS, SGD, Adam, Optimizer
 from deltaprop.sklearn.attributes import WrittenThrough, write_all, write_coef, write_intercept
 from deltaprop.sklearn.files import load_estimator, save_estimator
+from deltaprop.sklearn.parameters import ParameterError, check_shared_parameters
 from deltaprop.sklearn.rules import IterationPrinter, NoImprovementRule, SampleInverseScaling
 from deltaprop.sklearn.split import validation_split
 from deltaprop.training.options import FitOptions
 
 SPARSE = ("csr", "csc")  # scipy.sparse formats taken as they are (others converted to CSR)
 _ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's name -> ours; the rest are shared
-
-# scikit-learn's parameter constraints (MLPClassifier._parameter_constraints), checked with
-# deltaprop's messages; numbers must also be finite here.
-_FLAGS = ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping", "batch_norm")
-_COUNTS = ("max_iter", "max_fun", "restarts")  # Interval(Integral, 1, None)
-_NUMBERS: dict[str, Callable[[str, Any], Any]] = {
-    "learning_rate_init": check_positive,  # Interval(Real, 0, None, closed="neither")
-    "epsilon": check_positive,
-    "alpha": partial(check_positive, allow_zero=True),  # Interval(Real, 0, None, closed="left")
-    "tol": partial(check_positive, allow_zero=True),
-    "power_t": partial(check_positive, allow_zero=True),
-    # scikit-learn's Interval(Real, 0, 1, "both"); SGD itself then refuses 1, which would
-    # never forget a gradient
-    "momentum": partial(check_fraction, high_inclusive=True),
-    "beta_1": check_fraction,  # Interval(Real, 0, 1, closed="left")
-    "beta_2": check_fraction,
-    "validation_fraction": check_fraction,
-}
-
-
-class ParameterError(ValueError, TypeError):
-    """A parameter outside scikit-learn's constraints: both a ValueError and a TypeError, as
-    scikit-learn's own InvalidParameterError is, so either ``except`` catches it."""
-
 
 class BaseMLP(BaseEstimator):
     """What the classifier and the regressor share: parameters, network, optimizer, training."""
@@ -140,48 +111,9 @@ class BaseMLP(BaseEstimator):
         ``_parameter_constraints``), with deltaprop's messages; return the hidden widths. A bad
         one raises :class:`ParameterError`."""
         try:
-            return self._checked_params()
+            return check_shared_parameters(self)
         except (TypeError, ValueError) as error:
             raise ParameterError(str(error)) from None
-
-    def _checked_params(self) -> list[int]:
-        self._check_choices()
-        for name in _FLAGS:
-            check_flag(name, getattr(self, name))
-        check_verbose(self.verbose)
-        self._check_counts()
-        for name, check in _NUMBERS.items():
-            check(name, getattr(self, name))
-        if self.early_stopping and self.validation_fraction == 0:
-            raise ValueError("validation_fraction must be > 0 with early_stopping=True (it is the "
-                             "share of the data held out to decide when to stop)")
-        if self.callbacks is not None:
-            check_callbacks(self.callbacks)
-        sizes = self.hidden_layer_sizes
-        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, (bool, np.bool_)):
-            sizes = [sizes]  # one hidden layer, as scikit-learn allows
-        return check_layer_sizes(sizes, "hidden_layer_sizes", minimum=0)
-
-    def _check_counts(self) -> None:
-        """The parameters that count: integers >= 1 (``n_iter_no_change`` may be inf, never
-        stopping on it; ``batch_size`` may be "auto"), as scikit-learn's constraints say."""
-        for name in _COUNTS:
-            check_count(name, getattr(self, name))
-        if not (isinstance(self.n_iter_no_change, float) and self.n_iter_no_change == math.inf):
-            check_count("n_iter_no_change", self.n_iter_no_change)
-        if isinstance(self.batch_size, str) and self.batch_size != "auto":
-            raise ValueError(f"batch_size must be 'auto' or an integer > 0, got {self.batch_size!r}")
-        if not isinstance(self.batch_size, str):
-            check_count("batch_size", self.batch_size)
-
-    def _check_choices(self) -> None:
-        """The parameters that name one of a few choices."""
-        if not isinstance(self.solver, str) or self.solver not in ("sgd", "adam", "lbfgs"):
-            raise ValueError(f"solver must be 'lbfgs', 'sgd' or 'adam', got {self.solver!r}")
-        if not isinstance(self.learning_rate, str) or self.learning_rate not in (
-                "constant", "invscaling", "adaptive"):
-            raise ValueError("learning_rate must be 'constant', 'invscaling' or 'adaptive', "
-                             f"got {self.learning_rate!r}")
 
     def _seed(self) -> Any:
         """The network's seed: ``random_state`` as scikit-learn's ``check_random_state`` takes
