@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 pytest.importorskip("matplotlib")
 
-from examples_support import load_example  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def load_docsite_lessons() -> ModuleType:
-    """tools/docsite/docsite_lessons.py: how docs/lessons.md marks the figures it quotes."""
-    path = ROOT / "tools" / "docsite" / "docsite_lessons.py"
-    spec = importlib.util.spec_from_file_location("docsite_lessons", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def assert_quotes_what_the_page_quotes(out: Path, lesson: int) -> None:
-    """The run wrote, under the same names, every figure docs/lessons.md quotes for it, and no other
-    (the values differ in fast mode; the docs build compares them after the full runs)."""
-    assert load_docsite_lessons().names_differ(ROOT / "docs" / "lessons.md", lesson, out) == []
+from examples_support import assert_quotes_what_the_page_quotes, load_example  # noqa: E402
 
 
 def assert_pngs(result: dict, tmp_path: Path, expected: int) -> None:

@@ -93,6 +93,19 @@ class History:
     solver_status: int | None = None
     solver_message: str = ""
 
+    def record_epoch(self, logs: dict[str, Any]) -> None:
+        """Append one epoch's logs (as the loop hands them to ``on_epoch_end``): its number,
+        loss, learning rate, gradient norms, time, and the validation loss and metric if any."""
+        self.epoch.append(int(logs["epoch"]))
+        self.loss.append(float(logs["loss"]))
+        self.lr.append(float(logs["lr"]))
+        self.grad_norms.append(logs["grad_norms"])
+        self.grad_norm.append(float(logs["grad_norm"]))
+        self.time.append(float(logs["time"]))
+        if "val_loss" in logs:
+            self.val_loss.append(float(logs["val_loss"]))
+            self.val_metric.append(float(logs["val_metric"]))
+
     @property
     def n_epochs(self) -> int:
         return len(self.epoch)

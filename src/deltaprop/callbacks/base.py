@@ -117,6 +117,13 @@ def check_callbacks(callbacks: Any, name: str = "callbacks") -> list[Any]:
     return list(callbacks)
 
 
+def callback_hooks(callbacks: Sequence[Any], method: str) -> list[Any]:
+    """Bound ``method`` of each callback that really has one (not Callback's no-op): what a run
+    calls at that point (the epoch loop's Trainer and an L-BFGS run alike)."""
+    return [getattr(c, method) for c in callbacks
+            if hasattr(c, method) and getattr(type(c), method, None) is not getattr(Callback, method)]
+
+
 def keeps_state(callback: Any) -> bool:
     """Whether ``callback`` has a state to checkpoint (``state_dict`` and ``load_state_dict``)."""
     return (callable(getattr(callback, "state_dict", None))

@@ -27,14 +27,14 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
-from deltaprop.callbacks.base import Callback
+from deltaprop.callbacks.base import callback_hooks
 from deltaprop.data.arrays import ArraySource
 from deltaprop.engine.step import NumpyEngine
 from deltaprop.evaluation import Evaluated, evaluate_arrays, forward
@@ -42,7 +42,7 @@ from deltaprop.history import History
 from deltaprop.layers import Dropout
 from deltaprop.losses import Loss, row_scale
 from deltaprop.optim import LBFGS, Optimizer
-from deltaprop.training.loop import TrainedNetwork, stop_on_interrupt
+from deltaprop.training.loop import RunData, TrainedNetwork, stop_on_interrupt
 
 Array = np.ndarray
 ENGINE_REASON = "L-BFGS evaluates the full batch's loss and gradient with the NumPy engine"
@@ -168,7 +168,7 @@ class Objective:
         return self._last[1], self._last[2]
 
 
-class LBFGSRun:
+class LBFGSRun(RunData):
     """One L-BFGS minimization, and the view of it its callbacks get (a
     :class:`~deltaprop.callbacks.base.RunView`, as the minibatch loop's Trainer is one): an
     iteration is an epoch of one full-batch step."""
@@ -190,29 +190,9 @@ class LBFGSRun:
         self.kept: Any = None  # the last iterate's snapshot: the best finite point
         self.scipy_message = ""
 
-    @property
-    def X(self) -> Array:
-        return self.source.X
-
-    @property
-    def Y(self) -> Array:
-        return self.source.Y
-
-    @property
-    def w(self) -> Array | None:
-        return self.source.w
-
-    def snapshot(self) -> Any:
-        """A copy of the parameters and the BatchNorm running statistics (for callbacks)."""
-        return self.net.snapshot()
-
-    def restore(self, state: Any) -> None:
-        """Put back a :meth:`snapshot`."""
-        self.net.restore(state)
-
     def run(self) -> History:
         """Minimize for up to ``epochs`` iterations; return the History."""
-        for hook in _hooks(self.callbacks, "on_train_begin"):
+        for hook in callback_hooks(self.callbacks, "on_train_begin"):
             hook(self)
         self.optimizer.t = 0
         self.kept, self._start = self.net.snapshot(), time.perf_counter()
@@ -257,10 +237,10 @@ class LBFGSRun:
         self.optimizer.t += 1
         epoch = self.history.n_epochs + 1
         logs = self._logs(epoch, value, grad)
-        for hook in _hooks(self.callbacks, "on_batch_end"):
+        for hook in callback_hooks(self.callbacks, "on_batch_end"):
             hook(self, 1)
-        _record(self.history, logs)
-        for hook in _hooks(self.callbacks, "on_epoch_end"):
+        self.history.record_epoch(logs)
+        for hook in callback_hooks(self.callbacks, "on_epoch_end"):
             hook(self, epoch, logs)
         if self.stop_reason is not None:
             raise StopIteration
@@ -286,7 +266,7 @@ class LBFGSRun:
                 "time": time.perf_counter() - self._start}
         if self.validation is not None:
             logs["val_loss"] = logs["val_metric"] = math.nan
-        _record(self.history, logs)
+        self.history.record_epoch(logs)
 
     def _finish(self, reason: str) -> None:
         """The stop reason, the final loss, the iterate kept; the callbacks' last word."""
@@ -296,7 +276,7 @@ class LBFGSRun:
         history.final_loss = finite[-1] if finite else self.objective.first_value
         history.kept_epoch = history.n_epochs - 1 if diverged else history.n_epochs
         history.n_fun = self.objective.evaluations
-        for hook in _hooks(self.callbacks, "on_train_end"):
+        for hook in callback_hooks(self.callbacks, "on_train_end"):
             hook(self)
         history.stop_message = _stop_message(history, self.optimizer, self.scipy_message)
 
@@ -315,26 +295,6 @@ def settle_running_stats(net: Minimized, X: Any) -> None:
     finally:
         for layer, (momentum, updates) in zip(layers, saved):
             layer.momentum, layer.update_running_stats = momentum, updates
-
-
-def _hooks(callbacks: Sequence[Any], method: str) -> Iterator[Any]:
-    """Bound ``method`` of each callback that really has one (not Callback's no-op)."""
-    for callback in callbacks:
-        if callable(getattr(callback, method, None)) and \
-                getattr(type(callback), method, None) is not getattr(Callback, method):
-            yield getattr(callback, method)
-
-
-def _record(history: History, logs: dict[str, Any]) -> None:
-    history.epoch.append(logs["epoch"])
-    history.loss.append(float(logs["loss"]))
-    history.lr.append(math.nan)
-    history.grad_norms.append(logs["grad_norms"])
-    history.grad_norm.append(float(logs["grad_norm"]))
-    history.time.append(float(logs["time"]))
-    if "val_loss" in logs:
-        history.val_loss.append(float(logs["val_loss"]))
-        history.val_metric.append(float(logs["val_metric"]))
 
 
 def _stop_message(history: History, optimizer: LBFGS, scipy_message: str) -> str:

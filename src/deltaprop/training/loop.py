@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from deltaprop.callbacks.base import Callback, keeps_state
+from deltaprop.callbacks.base import callback_hooks, keeps_state
 from deltaprop.data.batches import Epoch, Minibatches
 from deltaprop.engine.compiled.choice import compiled_engine
 from deltaprop.engine.epoch_loss import EpochLoss
@@ -125,7 +125,36 @@ class TrainerFactory:
                        engine=self.engine)
 
 
-class Trainer:
+class RunData:
+    """What a run shows its callbacks of its data and parameters: ``X``, ``Y``, ``w`` of its
+    source, and :meth:`snapshot` / :meth:`restore` of the network (the epoch loop's
+    :class:`Trainer` and an L-BFGS run share it)."""
+
+    net: Any
+    source: Any
+
+    @property
+    def X(self) -> Array:
+        return self.source.X
+
+    @property
+    def Y(self) -> Array:
+        return self.source.Y
+
+    @property
+    def w(self) -> Array | None:
+        return self.source.w
+
+    def snapshot(self) -> Any:
+        """A copy of the parameters and the BatchNorm running statistics (for callbacks)."""
+        return self.net.snapshot()
+
+    def restore(self, state: Any) -> None:
+        """Put back a :meth:`snapshot`."""
+        self.net.restore(state)
+
+
+class Trainer(RunData):
     """One training run: the epoch loop over one network, optimizer and data source.
 
     Callbacks see the trainer (:class:`~deltaprop.callbacks.base.RunView`): ``net``,
@@ -168,32 +197,8 @@ class Trainer:
                                       epoch_loss=epoch_loss)
         self._epoch_start = np.empty_like(net.theta)
 
-    @property
-    def X(self) -> Array:
-        return self.source.X
-
-    @property
-    def Y(self) -> Array:
-        return self.source.Y
-
-    @property
-    def w(self) -> Array | None:
-        return self.source.w
-
-    def snapshot(self) -> Any:
-        """A copy of the parameters and the BatchNorm running statistics (for callbacks)."""
-        return self.net.snapshot()
-
-    def restore(self, state: Any) -> None:
-        """Put back a :meth:`snapshot`."""
-        self.net.restore(state)
-
     def _callbacks_with(self, method: str) -> list[Any]:
-        """Bound ``method`` of each callback that really has one (not Callback's no-op)."""
-        return [
-            getattr(c, method) for c in self.callbacks
-            if hasattr(c, method) and getattr(type(c), method, None) is not getattr(Callback, method)
-        ]
+        return callback_hooks(self.callbacks, method)
 
     def run(self) -> History:
         """Train for up to ``epochs`` epochs; return the History."""
@@ -211,7 +216,7 @@ class Trainer:
                 self.optimizer.set_epoch(epoch - 1)
                 logs = self._run_epoch(epoch)
                 logs["time"] = time.perf_counter() - start
-                self._record(epoch, logs)
+                self.history.record_epoch(logs)
                 self.reduction.check_identical(self.net, epoch)
                 if self.stop_reason == "diverged":
                     break  # no finite loss for the callbacks to judge; the reason must stand
@@ -255,18 +260,6 @@ class Trainer:
                 else self.reduction.evaluate(net, self.loss, *self.validation)
             )
         return logs
-
-    def _record(self, epoch: int, logs: dict[str, Any]) -> None:
-        h = self.history
-        h.epoch.append(epoch)
-        h.loss.append(float(logs["loss"]))
-        h.lr.append(float(logs["lr"]))
-        h.grad_norms.append(logs["grad_norms"])
-        h.grad_norm.append(logs["grad_norm"])
-        h.time.append(float(logs["time"]))
-        if "val_loss" in logs:
-            h.val_loss.append(float(logs["val_loss"]))
-            h.val_metric.append(float(logs["val_metric"]))
 
     def _finish(self) -> None:
         """The stop reason, the final loss and the epoch kept; the callbacks' last word."""
