@@ -56,7 +56,7 @@ def test_auto_beats_the_cli_and_sklearn_defaults_held_out(name):
 
 def test_the_report_names_each_choice_with_its_validation_figure():
     data = dp.datasets.load("moons")
-    model, report = auto_fit(data.X, data.y, seed=0, **FAST)
+    model, report = auto_fit(data.X, data.y, seed=0, folds=1, **FAST)
     assert report.task == "classify" and report.metric == "accuracy"
     assert [trial.hidden for trial in report.ladder] == [(32,), (16, 16)]
     assert len(report.restarts) == 1
@@ -74,8 +74,33 @@ def test_the_report_names_each_choice_with_its_validation_figure():
     assert model.summary["auto"] and set(model.predict(data.X[:5])) <= {0, 1}
 
 
-@pytest.mark.parametrize("hidden, loss", [((5,), "cross_entropy"), ((4, 3), "cross_entropy"),
-                                          ((4, 3, 2), "squared_error")])
+def test_on_small_data_the_ladder_is_judged_over_folds_whose_runs_are_the_restarts():
+    data = dp.datasets.load("moons")  # 200 rows: 3 folds by default
+    model, report = auto_fit(data.X, data.y, seed=0, **FAST)
+    assert report.restarts == []  # the chosen rung's 3 fold runs are its restarts
+    text = str(report)
+    assert "mean of 3 folds" in text and "refit: each of the 3 runs on all 200 rows" in text
+    assert model.net.layer_sizes == [2, *(3 * w for w in report.chosen.hidden), 2]
+    assert report.chosen.val_loss == min(trial.val_loss for trial in report.ladder)
+
+
+def test_folds_are_stratified_and_cover_every_row_once():
+    from deltaprop.tuning.data import fold_rows
+
+    labels = np.repeat([0, 1, 2], [30, 12, 7])
+    pairs = fold_rows(labels, "classify", 3, np.random.default_rng(0))
+    held = np.concatenate([val for _, val in pairs])
+    assert sorted(held.tolist()) == list(range(labels.size))
+    for train, val in pairs:
+        assert np.intersect1d(train, val).size == 0 and train.size + val.size == labels.size
+        for c, count in zip((0, 1, 2), (30, 12, 7)):  # each class split as evenly as it can be
+            assert abs(np.sum(labels[val] == c) - count / 3) < 1
+    with pytest.raises(ValueError, match="folds"):
+        fold_rows(np.array([0, 1]), "classify", 3, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("hidden, loss", [((), "cross_entropy"), ((5,), "cross_entropy"),
+                                          ((4, 3), "cross_entropy"), ((4, 3, 2), "squared_error")])
 def test_averaged_networks_output_the_mean_of_the_members_pre_activations(hidden, loss):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(12, 3))
@@ -126,7 +151,7 @@ def test_the_same_seed_gives_the_same_choices_and_weights():
 def test_a_spent_budget_is_reported_not_silently_cut():
     data = dp.datasets.load("moons")
     _, report = auto_fit(data.X, data.y, time_budget=1e-3, seed=0, ladder=LADDER[:3], restarts=3,
-                         max_epochs=5)
+                         max_epochs=5, folds=1)
     assert len(report.ladder) == 1 and report.chosen is report.ladder[0]
     assert "time budget ran out before hidden 128" in str(report)
     assert "restarts: the time budget ran out after 0 of 2" in str(report)

@@ -26,6 +26,7 @@ from deltaprop.losses import Loss
 from deltaprop.mlp import MLP
 from deltaprop.optim import LBFGS, SGD, Adam, Optimizer
 from deltaprop.sklearn.attributes import WrittenThrough, write_all, write_coef, write_intercept
+from deltaprop.sklearn.auto import fit_auto
 from deltaprop.sklearn.files import load_estimator, save_estimator
 from deltaprop.sklearn.parameters import ParameterError, check_shared_parameters
 from deltaprop.sklearn.rules import IterationPrinter, NoImprovementRule, SampleInverseScaling
@@ -50,6 +51,7 @@ class BaseMLP(BaseEstimator):
         beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: int = 10,
         max_fun: int = 15000, batch_norm: bool = False, dropout: float = 0.0, init: Any = None,
         restarts: int = 1, n_jobs: int | None = None, dtype: Any = None, callbacks: Any = None,
+        auto: bool = False, time_budget: float = 120.0,
     ) -> None:
         self.hidden_layer_sizes, self.activation, self.solver = hidden_layer_sizes, activation, solver
         self.alpha, self.batch_size, self.learning_rate = alpha, batch_size, learning_rate
@@ -62,6 +64,7 @@ class BaseMLP(BaseEstimator):
         self.batch_norm, self.dropout = batch_norm, dropout
         self.init, self.restarts, self.n_jobs = init, restarts, n_jobs
         self.dtype, self.callbacks = dtype, callbacks
+        self.auto, self.time_budget = auto, time_budget
 
     # -- what the subclasses decide --------------------------------------------------------------
     def _targets(self, y: Any, *, first: bool, incremental: bool,
@@ -172,8 +175,14 @@ class BaseMLP(BaseEstimator):
         hidden = self._check_params()
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
+        if incremental and self.auto:
+            raise ValueError("partial_fit does not support auto=True (auto_fit searches over whole "
+                             "runs); call fit, or set auto=False")
         before = dict(self.__dict__)
         try:
+            if self.auto:
+                fit_auto(self, unmasked(X), y, sample_weight)
+                return self
             history, n_train = self._train(X, y, hidden, incremental, classes, sample_weight)
         except BaseException:
             self.__dict__.clear()

@@ -50,6 +50,20 @@ PARAMETERS_DOC = """
         scikit-learn, ``partial_fit`` raises a ValueError with ``early_stopping=True`` and does
         not exist for ``solver="lbfgs"``.
 
+    auto : bool, default=False
+        True: :func:`deltaprop.tuning.auto_fit` chooses the network (its ladder of widths, the
+        learning rate by the range test, early stopping on a 20% validation split, restarts
+        averaged, a refit on every row), and the estimator keeps it as a plain network over the
+        raw features (the standardization folded into the first layer; see
+        :mod:`deltaprop.sklearn.auto`). The parameters it chooses (``hidden_layer_sizes``,
+        ``solver``, ``learning_rate_init``, ``max_iter``, ``early_stopping``...) and those it does
+        not offer (``warm_start``, ``batch_norm``, ``sample_weight``, several outputs...) must
+        stay at their defaults: another value is refused by name. ``auto_report_`` says what was
+        chosen and why; ``coefs_`` has the widths of the averaged network (the chosen widths
+        times the number of runs); ``loss_curve_`` is empty.
+    time_budget : float, default=120.0
+        Seconds for ``auto=True``'s whole search.
+
     X may be a NumPy array, a DataFrame, or a scipy.sparse matrix (CSR or CSC; others are
     converted): sparse X is never made dense, its first layer's products are sparse (no
     StandardScaler centering then: use ``with_mean=False`` or MaxAbsScaler).
@@ -63,6 +77,8 @@ PARAMETERS_DOC = """
         Views of the network's parameters in scikit-learn's layout (W.T, shape (n_in, n_out)).
         Writable as scikit-learn's: ``est.coefs_[i] = W`` or ``est.coefs_ = [...]`` write into
         the network (shapes and finiteness checked).
+    auto_report_ : deltaprop.tuning.AutoReport
+        With ``auto=True`` only: each choice and its validation figure (``print`` it).
     n_features_in_, feature_names_in_, n_outputs_, n_layers_, out_activation_, n_iter_, t_,
     loss_, loss_curve_, best_loss_, validation_loss_curve_, validation_scores_,
     best_validation_score_

@@ -15,10 +15,11 @@ from deltaprop._validation import check_count, check_flag, check_fraction, check
 from deltaprop.callbacks.base import check_callbacks
 from deltaprop.mlp import check_layer_sizes
 
-_FLAGS = ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping", "batch_norm")
+_FLAGS = ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping", "batch_norm", "auto")
 _COUNTS = ("max_iter", "max_fun", "restarts")  # Interval(Integral, 1, None)
 _NUMBERS: dict[str, Callable[[str, Any], Any]] = {
     "learning_rate_init": check_positive,  # Interval(Real, 0, None, closed="neither")
+    "time_budget": check_positive,  # seconds for auto=True's search
     "epsilon": check_positive,
     "alpha": partial(check_positive, allow_zero=True),  # Interval(Real, 0, None, closed="left")
     "tol": partial(check_positive, allow_zero=True),

@@ -34,7 +34,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, max_fun=15000, batch_norm=False, dropout=0.0, init=None, restarts=1,
-                 n_jobs=None, dtype=None, callbacks=None, loss="squared_error") -> None:
+                 n_jobs=None, dtype=None, callbacks=None, auto=False, time_budget=120.0,
+                 loss="squared_error") -> None:
         super().__init__(**shared_parameters(locals()))
         self.loss = loss
 

@@ -39,7 +39,7 @@ from deltaprop.evaluation import evaluate
 from deltaprop.files.model import Model
 from deltaprop.mlp import MLP
 from deltaprop.optim import Adam
-from deltaprop.tuning.data import Split, arrays, check_inputs, preprocessing_for, split_rows
+from deltaprop.tuning.data import Split, arrays, check_inputs, fold_rows, preprocessing_for, split_rows
 from deltaprop.tuning.ensemble import average_networks
 from deltaprop.tuning.lr_find import lr_find
 
@@ -59,6 +59,10 @@ LADDER_SHARE = 0.75  # of the time budget; the restarts get the rest
 # not the result. (Caps of 3e-3 and 1e-2 scored within one test row per split on breast_cancer,
 # wine, iris and digits, and within 0.025 R^2 on diabetes.)
 LR_RANGE = (3e-4, 0.1)
+# k-fold cross-validation for the ladder's choice on small data, where one validation split's
+# loss is noisy (measured in benchmarks/auto_bench.py; see the module docstring).
+FOLDS = 3
+FOLD_ROWS = 2000
 
 
 @dataclass
@@ -124,7 +128,7 @@ class AutoReport:
 def auto_fit(X: Any, y: Any, *, task: str | None = None, time_budget: float = 120.0,
              validation_fraction: float = 0.2, restarts: int = 3, seed: int = 0,
              ladder: Sequence[Sequence[int]] = LADDER, max_epochs: int = MAX_EPOCHS,
-             refit: bool = True, feature_names: Sequence[str] | None = None,
+             refit: bool = True, folds: int | None = None, feature_names: Sequence[str] | None = None,
              categories: dict[str, list[str]] | None = None,
              target_names: Sequence[str] | None = None) -> tuple[Model, AutoReport]:
     """Train an MLP on (X, y) with settings chosen by measurement; return it and the report.
@@ -155,6 +159,11 @@ def auto_fit(X: Any, y: Any, *, task: str | None = None, time_budget: float = 12
         Train the chosen network once more on every row (the validation rows too), from the
         kept run's initialization, for its best number of epochs: the validation rows are
         data a small data set cannot spare (see the notes of ``benchmarks/auto_bench.py``).
+    folds : int, optional
+        The ladder's choice by k-fold cross-validation: each rung trained on k folds and
+        judged by the folds' mean validation loss, the chosen rung's k runs then being the
+        restarts. Default :data:`FOLDS` up to :data:`FOLD_ROWS` rows (where one split's
+        validation loss is noisy), 1 (one split of ``validation_fraction``) above.
     feature_names, categories, target_names : optional
         Stored in the model's :class:`~deltaprop.data.preprocessing.Preprocessing` (what
         ``deltaprop train`` knows of a table: its columns, one-hot text columns and target name),
@@ -178,6 +187,8 @@ def auto_fit(X: Any, y: Any, *, task: str | None = None, time_budget: float = 12
     X, labels, task = check_inputs(X, y, task)
     budget = check_positive("time_budget", time_budget)
     fraction = check_fraction("validation_fraction", validation_fraction)
+    if fraction == 0:  # (checked though folds may not use it: an error does not hide behind them)
+        raise ValueError("validation_fraction must be in (0, 1): a share of the rows held out, got 0")
     restarts = check_count("restarts", restarts)
     rungs = _check_ladder(ladder)
     epochs = check_count("max_epochs", max_epochs)
@@ -185,19 +196,22 @@ def auto_fit(X: Any, y: Any, *, task: str | None = None, time_budget: float = 12
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an int, got {seed!r}")
     rng = np.random.default_rng(seed)
-    train, val = split_rows(labels, task, fraction, rng)
-    preprocessing = preprocessing_for(X[train], labels, task)
+    parts = _parts(labels, task, fraction, _fold_count(folds, labels.size), rng)
+    # one split: standardized on its training rows; folds: on every row (each is trained on)
+    preprocessing = preprocessing_for(X[parts[0][0]] if len(parts) == 1 else X, labels, task)
     preprocessing.feature_names = None if feature_names is None else [str(n) for n in feature_names]
     preprocessing.categories = dict(categories or {})
     preprocessing.target_names = None if target_names is None else [str(n) for n in target_names]
     preprocessing.__post_init__()  # the names checked, before any training
     preprocessing.check_fits(X.shape[1], 1 if task == "regress" else len(np.unique(labels)))
-    split = arrays(X, labels, preprocessing, train, val)
+    splits = [arrays(X, labels, preprocessing, train, val) for train, val in parts]
     report = AutoReport(task, "accuracy" if task == "classify" else "r2")
     deadline = start + budget
-    search = _Search(split, report, rungs, epochs)
-    runs = search.restart(*search.climb(int(seed), start + LADDER_SHARE * budget), restarts, deadline)
-    best = min((trial for _, trial in runs), key=lambda trial: trial.val_loss)
+    search = _Search(splits, report, rungs, epochs)
+    runs, rung = search.climb(int(seed), start + LADDER_SHARE * budget)
+    runs = search.restart(runs, rung, restarts, deadline)
+    # over folds the chosen rung's mean; on one split its best run (restarts included)
+    best = rung if len(splits) > 1 else min((trial for _, trial in runs), key=lambda t: t.val_loss)
     report.chosen = best
     net = _combine(search, runs, refit)
     report.seconds = time.perf_counter() - start
@@ -212,55 +226,68 @@ def _check_ladder(ladder: Any) -> list[tuple[int, ...]]:
         raise TypeError(f"ladder must be a list of hidden widths like [(32,), (64, 64)], got {ladder!r}")
     rungs = []
     for i, rung in enumerate(ladder):
-        if isinstance(rung, (str, bytes)) or not isinstance(rung, Sequence) or not rung:
-            raise TypeError(f"ladder[{i}] must be a list of hidden widths like (64, 64), got {rung!r}")
+        if isinstance(rung, (str, bytes)) or not isinstance(rung, Sequence):
+            raise TypeError(f"ladder[{i}] must be a list of hidden widths like (64, 64) (or () "
+                            f"for none), got {rung!r}")
         rungs.append(tuple(check_count(f"ladder[{i}][{j}]", width) for j, width in enumerate(rung)))
     return rungs
 
 
 @dataclass
 class _Search:
-    """The ladder, then the restarts, over one split, writing to one report."""
+    """The ladder, then the restarts, over one split or k folds, writing to one report."""
 
-    split: Split
+    splits: list[Split]
     report: AutoReport
     ladder: list[tuple[int, ...]]
     max_epochs: int
 
-    def climb(self, seed: int, deadline: float) -> tuple[MLP, Trial]:
-        """Train each rung of the ladder; return the network and trial of the best."""
-        best_net, best = None, None
+    def climb(self, seed: int, deadline: float) -> tuple[list[tuple[MLP, Trial]], Trial]:
+        """Train each rung of the ladder (once per fold); return the runs of the best rung and
+        its trial (over folds: the folds' mean validation loss and score)."""
+        best_runs: list[tuple[MLP, Trial]] = []
+        best: Trial | None = None
         for i, hidden in enumerate(self.ladder):
             left = deadline - time.perf_counter()
             if i > 0 and left <= 0:
                 self.report.reasons.append(f"ladder: the time budget ran out before hidden "
                                            f"{_widths(hidden)} and the rungs after it")
                 break
-            net, trial = self.train(hidden, seed, max(left / (len(self.ladder) - i), 1.0), lr=None)
+            runs = self.rung(hidden, seed, max(left / (len(self.ladder) - i), 1.0))
+            trial = _over_folds([trial for _, trial in runs])
             self.report.ladder.append(trial)
             self.report.reasons.append(
                 f"ladder: hidden {_widths(hidden)}, lr {trial.lr:.3g} (range test): validation "
-                f"loss {trial.val_loss:.4f}, {self.report.metric} {trial.val_score:.4f}, best "
-                f"epoch {trial.best_epoch} of {trial.epochs}")
+                f"loss {trial.val_loss:.4f}, {self.report.metric} {trial.val_score:.4f}{self._of()}, "
+                f"best epoch {trial.best_epoch} of {trial.epochs}")
             if best is None or trial.val_loss < best.val_loss:
-                best_net, best = net, trial
-        assert best_net is not None and best is not None
+                best_runs, best = runs, trial
+        assert best is not None
         self.report.reasons.append(f"chose hidden {_widths(best.hidden)}: the lowest validation "
-                                   f"loss ({best.val_loss:.4f}) on the ladder")
-        return best_net, best
+                                   f"loss ({best.val_loss:.4f}{self._of()}) on the ladder")
+        return best_runs, best
 
-    def restart(self, best_net: MLP, best: Trial, restarts: int,
+    def rung(self, hidden: tuple[int, ...], seed: int, seconds: float) -> list[tuple[MLP, Trial]]:
+        """One rung: its rate from the range test (on the first split), then one run per split,
+        fold j from seed + 1000 j."""
+        lr = self.rate(hidden, seed)
+        share = seconds / len(self.splits)
+        return [self.train(hidden, seed + 1000 * j, share, lr, split)
+                for j, split in enumerate(self.splits)]
+
+    def restart(self, runs: list[tuple[MLP, Trial]], best: Trial, restarts: int,
                 deadline: float) -> list[tuple[MLP, Trial]]:
-        """The chosen rung's run and ``restarts - 1`` more from other initializations."""
-        runs = [(best_net, best)]
-        for k in range(1, restarts):
+        """The chosen rung's runs, and more on the first split from other initializations until
+        there are ``restarts`` (over k folds, the k runs are the restarts)."""
+        runs = list(runs)
+        for k in range(len(runs), restarts):
             left = deadline - time.perf_counter()
             if left <= 0:
                 self.report.reasons.append(f"restarts: the time budget ran out after {k - 1} "
                                            f"of {restarts - 1}")
                 break
             net, trial = self.train(best.hidden, best.seed + 1000 * k, left / (restarts - k),
-                                    lr=best.lr)
+                                    best.lr, self.splits[0])
             self.report.restarts.append(trial)
             self.report.reasons.append(f"restart {k}: seed {trial.seed}: validation loss "
                                        f"{trial.val_loss:.4f}, {self.report.metric} {trial.val_score:.4f}")
@@ -270,7 +297,7 @@ class _Search:
     def refit(self, chosen: Trial) -> MLP:
         """The chosen network trained on the training and validation rows together, from the
         same initialization and rate, for the epochs early stopping kept."""
-        split = self.split
+        split = self.splits[0]
         X, Y = np.concatenate([split.X, split.X_val]), np.concatenate([split.Y, split.Y_val])
         net = MLP([X.shape[1], *chosen.hidden, split.n_outputs], activation="relu", seed=chosen.seed)
         epochs = max(chosen.best_epoch or chosen.epochs, 1)
@@ -278,24 +305,61 @@ class _Search:
                 batch_size=_batch_size(split.X.shape[0]))
         return net
 
-    def train(self, hidden: tuple[int, ...], seed: int, seconds: float,
-              lr: float | None) -> tuple[MLP, Trial]:
-        """One network of these widths, its rate from the range test unless given, trained
-        with early stopping on the validation loss (the best epoch's weights restored)."""
-        start, split = time.perf_counter(), self.split
+    def rate(self, hidden: tuple[int, ...], seed: int) -> float:
+        """Adam's rate for these widths: the range test's suggestion on the first split, held
+        to :data:`LR_RANGE`."""
+        split = self.splits[0]
         net = MLP([split.X.shape[1], *hidden, split.n_outputs], activation="relu", seed=seed)
-        batch_size = _batch_size(split.X.shape[0])
-        if lr is None:
-            found = lr_find(net, split.X, split.Y, loss=split.loss, optimizer=Adam(),
-                            batch_size=batch_size).suggestion
-            lr = float(np.clip(found, *LR_RANGE))
+        found = lr_find(net, split.X, split.Y, loss=split.loss, optimizer=Adam(),
+                        batch_size=_batch_size(split.X.shape[0])).suggestion
+        return float(np.clip(found, *LR_RANGE))
+
+    def train(self, hidden: tuple[int, ...], seed: int, seconds: float, lr: float,
+              split: Split) -> tuple[MLP, Trial]:
+        """One network of these widths trained with early stopping on the split's validation
+        loss (the best epoch's weights restored)."""
+        start = time.perf_counter()
+        net = MLP([split.X.shape[1], *hidden, split.n_outputs], activation="relu", seed=seed)
         history = net.fit(split.X, split.Y, loss=split.loss, optimizer=Adam(lr=lr),
-                          epochs=self.max_epochs, batch_size=batch_size,
+                          epochs=self.max_epochs, batch_size=_batch_size(split.X.shape[0]),
                           validation_data=(split.X_val, split.Y_val), early_stopping=PATIENCE,
                           time_limit=seconds)
         val_loss, val_score = _validation(net, split)
         return net, Trial(hidden, float(lr), seed, val_loss, val_score, history.n_epochs,
                           history.best_epoch, time.perf_counter() - start)
+
+    def _of(self) -> str:
+        return f", mean of {len(self.splits)} folds" if len(self.splits) > 1 else ""
+
+
+def _over_folds(trials: list[Trial]) -> Trial:
+    """One trial for a rung trained on several folds: the first fold's seed, the mean validation
+    loss and score, the mean epochs (rounded)."""
+    if len(trials) == 1:
+        return trials[0]
+    best_epochs = [t.best_epoch for t in trials if t.best_epoch is not None]
+    return Trial(trials[0].hidden, trials[0].lr, trials[0].seed,
+                 float(np.mean([t.val_loss for t in trials])),
+                 float(np.mean([t.val_score for t in trials])),
+                 round(float(np.mean([t.epochs for t in trials]))),
+                 round(float(np.mean(best_epochs))) if best_epochs else None,
+                 sum(t.seconds for t in trials))
+
+
+def _fold_count(folds: int | None, n_rows: int) -> int:
+    """k of k-fold for the ladder's choices: ``folds``, or by default :data:`FOLDS` up to
+    :data:`FOLD_ROWS` rows and one split above."""
+    if folds is None:
+        return FOLDS if n_rows <= FOLD_ROWS else 1
+    return check_count("folds", folds)
+
+
+def _parts(labels: Array, task: str, fraction: float, folds: int,
+           rng: np.random.Generator) -> list[tuple[Array, Array]]:
+    """(training rows, validation rows): one split of ``fraction`` held out, or k folds."""
+    if folds == 1:
+        return [split_rows(labels, task, fraction, rng)]
+    return fold_rows(labels, task, folds, rng)
 
 
 def _combine(search: _Search, runs: list[tuple[MLP, Trial]], refit: bool) -> MLP:
@@ -306,7 +370,7 @@ def _combine(search: _Search, runs: list[tuple[MLP, Trial]], refit: bool) -> MLP
     if refit:
         nets = [search.refit(trial) for _, trial in kept]
         report.reasons.append(f"refit: each of the {len(kept)} runs on all "
-                              f"{search.split.X.shape[0] + search.split.X_val.shape[0]} rows "
+                              f"{search.splits[0].X.shape[0] + search.splits[0].X_val.shape[0]} rows "
                               "(validation rows too), from its initialization, for its best epochs")
     else:
         nets = [net for net, _ in kept]
@@ -333,4 +397,4 @@ def _batch_size(n_rows: int) -> int:
 
 
 def _widths(hidden: tuple[int, ...]) -> str:
-    return ",".join(map(str, hidden))
+    return ",".join(map(str, hidden)) or "none (a linear model)"

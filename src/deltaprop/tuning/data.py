@@ -95,6 +95,24 @@ def split_rows(labels: Array, task: str, fraction: float, rng: np.random.Generat
     return np.setdiff1d(np.arange(labels.size), held), held
 
 
+def fold_rows(labels: Array, task: str, folds: int, rng: np.random.Generator
+              ) -> list[tuple[Array, Array]]:
+    """``folds`` (training rows, validation rows) pairs whose validation rows cut the data into
+    ``folds`` parts (k-fold cross-validation), each class dealt round the parts in turn
+    (stratified)."""
+    groups = [np.flatnonzero(labels == c) for c in np.unique(labels)] if task == "classify" \
+        else [np.arange(labels.size)]
+    part = np.empty(labels.size, dtype=np.int64)
+    dealt = 0
+    for rows in groups:  # each class continues the deal where the last left off: even sizes
+        part[rng.permutation(rows)] = (dealt + np.arange(rows.size)) % folds
+        dealt += rows.size
+    pairs = [(np.flatnonzero(part != k), np.flatnonzero(part == k)) for k in range(folds)]
+    if any(val.size == 0 or train.size == 0 for train, val in pairs):
+        raise ValueError(f"{labels.size} rows cannot be cut into {folds} folds")
+    return pairs
+
+
 def preprocessing_for(X_train: Array, labels: Array, task: str) -> Preprocessing:
     if task == "classify":
         return Preprocessing("classify", features=Standardizer.fit(X_train),

@@ -42,22 +42,28 @@ def average_networks(nets: Sequence[MLP]) -> MLP:
             raise ValueError("average_networks takes plain MLPs of the same layer sizes "
                              "(no BatchNorm or dropout)")
     k, sizes = len(nets), first.layer_sizes
-    hidden = first.dense_layers[0].activation.name
+    hidden = first.dense_layers[0].activation.name if len(sizes) > 2 else "relu"  # (unused then)
     merged = MLP([sizes[0], *[k * h for h in sizes[1:-1]], sizes[-1]], activation=hidden,
                  dtype=first.dtype, seed=0)
     last = len(sizes) - 2
     for i in range(last + 1):
         Ws = [net.weights[i] for net in nets]
         bs = [net.biases[i] for net in nets]
-        if i == 0:
+        if i == last:  # the outputs (a network without hidden layers has only these)
+            merged.weights[i], merged.biases[i] = _output_weights(Ws, i == 0), np.mean(bs, axis=0)
+        elif i == 0:
             merged.weights[i], merged.biases[i] = np.vstack(Ws), np.concatenate(bs)
-        elif i < last:
-            merged.weights[i], merged.biases[i] = _block_diagonal(Ws), np.concatenate(bs)
         else:
-            merged.weights[i], merged.biases[i] = np.hstack(Ws) / k, np.mean(bs, axis=0)
+            merged.weights[i], merged.biases[i] = _block_diagonal(Ws), np.concatenate(bs)
     if first.loss is not None:
         merged.use_loss(first.loss)
     return merged
+
+
+def _output_weights(Ws: Sequence[np.ndarray], first: bool) -> np.ndarray:
+    """The output layer's W: each network's own side by side over the stacked units below,
+    divided by k; straight over the inputs (no hidden layer), the mean of the W."""
+    return np.mean(Ws, axis=0) if first else np.hstack(Ws) / len(Ws)
 
 
 def _block_diagonal(blocks: Sequence[np.ndarray]) -> np.ndarray:
