@@ -108,7 +108,7 @@ def commands(block: Block) -> list[str]:
 def why_not_run(block: Block) -> str | None:
     """Why a bash block is not run here, or None when it runs."""
     text = block.text
-    if block.path.name == "README.md" and block.section == "Command line":
+    if block.path.name == "README.md" and block.section == "Command line" and not block.continues:
         return "the README's commands run in tests/test_cli.py::test_every_command_in_the_readme_runs"
     reasons = [
         ("pip install", "installs the virtualenv from nothing; .ci/run runs the two commands"),

@@ -102,11 +102,8 @@ class OneRankComm:
 
 
 def test_what_data_parallel_training_does_not_cover_is_named():
+    # (BatchNorm and Dropout are covered: tests/test_parallel_layers.py)
     X, y = np.ones((8, 3)), np.arange(8) % 2
-    with pytest.raises(ValueError, match="does not cover BatchNorm"):
-        dp.MLP([3, 4, 2], batch_norm=True).fit(X, y, loss="cross_entropy", comm=OneRankComm())
-    with pytest.raises(ValueError, match="does not cover Dropout"):
-        dp.MLP([3, 4, 2], dropout=0.2).fit(X, y, loss="cross_entropy", comm=OneRankComm())
     with pytest.raises(ValueError, match="restarts with comm"):
         dp.MLP([3, 4, 2]).fit(X, y, loss="cross_entropy", restarts=2, comm=OneRankComm())
     with pytest.raises(TypeError, match="comm must be an MPI communicator"):
@@ -116,8 +113,35 @@ def test_what_data_parallel_training_does_not_cover_is_named():
 def test_ranks_that_drift_apart_are_caught():
     net = dp.MLP([3, 4, 2])
     reduction.MpiReduction(OneRankComm()).check_identical(net, 1)
-    with pytest.raises(RuntimeError, match="hold different parameters after epoch 3"):
+    with pytest.raises(RuntimeError, match="hold different parameters or BatchNorm statistics "
+                                           "after epoch 3"):
         reduction.MpiReduction(OneRankComm(gathered=["a", "b"])).check_identical(net, 3)
+
+
+class Recorded(OneRankComm):
+    """One rank that hears another rank's checksum besides its own."""
+
+    def __init__(self, other=None):
+        super().__init__()
+        self.other, self.sent = other, None
+
+    def allgather(self, value):
+        self.sent = value
+        return [value] if self.other is None else [value, self.other]
+
+
+def test_ranks_whose_batchnorm_statistics_drift_apart_are_caught():
+    def checksum(net):
+        heard = Recorded()
+        reduction.MpiReduction(heard).check_identical(net, 1)
+        return heard.sent
+
+    one, two = (dp.MLP([3, 4, 2], batch_norm=True, seed=0, dtype=np.float64) for _ in range(2))
+    reduction.MpiReduction(Recorded(checksum(two))).check_identical(one, 1)  # the same: agreed
+    two.batchnorm_layers[0].running_var[1] += 1e-12  # the same parameters, other statistics
+    np.testing.assert_array_equal(one.theta, two.theta)
+    with pytest.raises(RuntimeError, match="BatchNorm statistics after epoch 2"):
+        reduction.MpiReduction(Recorded(checksum(two))).check_identical(one, 2)
 
 
 def test_uneven_parts_weigh_by_their_share():

@@ -18,7 +18,9 @@ import pytest
 
 import deltaprop as dp
 from deltaprop.cli import main
-from deltaprop.cli.sweepspec import combination, distinct_indices, read_spec, trials
+from deltaprop.cli.sweepspec import read_spec
+from deltaprop.tuning.sweep import REASON_WIDTH
+from deltaprop.tuning.sweepspec import combination, distinct_indices, trials
 
 sweep = importlib.import_module("deltaprop.cli.sweep")  # the module (deltaprop.cli.sweep is the command)
 
@@ -170,7 +172,7 @@ def test_when_every_trial_fails_the_sweep_exits_1_showing_each_reason(tmp_path, 
                for line in table), table
     long = next(line for line in table if "999" in line)  # one line, its reason cut short
     assert "failed: --hidden 8,999" in long and "...  hidden=8,999" in long
-    assert len(long.split("...  ")[0]) <= len("  3. failed: ") + sweep.REASON_WIDTH
+    assert len(long.split("...  ")[0]) <= len("  3. failed: ") + REASON_WIDTH
     assert table[-1] == "no trial succeeded: no best model was written"
     assert "validation nan" not in "\n".join(table) and not (out / "best.dp").exists()
     assert main(["sweep", write_spec(tmp_path, failing), "--data", "moons", "--out-dir", str(out),
@@ -355,3 +357,13 @@ def test_a_trial_that_read_data_changed_during_the_sweep_fails_and_is_not_logged
     table = capsys.readouterr().out
     assert "1 failed" in table and "the data changed while the sweep ran" in table
     assert len(results(out)) == 1 and best_classes(out) == ["setosa", "virginica"]
+
+
+def test_a_diverging_trial_is_a_failed_trial_not_a_warning(tmp_path, capsys):
+    # sgd at 1e9 overflows on iris: reported in the table, nothing on stderr (warnings are
+    # errors in these tests: a warning would have stopped the sweep)
+    spec = write_spec(tmp_path, {"params": {"optimizer": ["sgd"], "lr": [0.05, 1e9]}, "epochs": 4})
+    assert main(["sweep", spec, "--data", "iris", "--out-dir", str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    assert "  2. failed: validation nan (diverged)  lr=1000000000.0, optimizer=sgd" in captured.out
+    assert captured.err == ""

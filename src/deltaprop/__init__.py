@@ -34,6 +34,7 @@ from deltaprop.training.options import FitOptions
 from deltaprop.training.resume import resume
 from deltaprop.training.stepper import BatchStepper, StepResult
 from deltaprop.tuning import AutoReport, LRFindResult, auto_fit, lr_find
+from deltaprop.tuning.sweep import SweepResult, SweepTrial, sweep
 
 __all__ = [
     "MLP", "Network", "Layer", "Dense", "BatchNorm", "Dropout", "ActivationLayer",
@@ -41,7 +42,7 @@ __all__ = [
     "Loss", "LOSSES", "get_loss", "one_hot",
     "Optimizer", "SGD", "Adam", "LBFGS", "Schedule", "Constant", "InverseScaling", "StepDecay", "Cosine",
     "fit", "FitOptions", "BatchStepper", "StepResult", "evaluate", "diagnose", "Diagnosis", "Finding",
-    "lr_find", "LRFindResult", "auto_fit", "AutoReport", "tuning",
+    "lr_find", "LRFindResult", "auto_fit", "AutoReport", "tuning", "sweep", "SweepResult", "SweepTrial",
     "History", "Callback", "EarlyStopping",
     "GradientTolerance", "TimeLimit",
     "ProgressPrinter", "gradcheck", "GradcheckReport", "Perceptron", "DeltaRule",

@@ -5,6 +5,7 @@ the epochs, with the batches of the current epoch, the loss, the validation metr
 time left. Off a terminal (CI logs, pipes, files) the bar would print control characters, so
 plain lines are written instead (:class:`~deltaprop.callbacks.progress.ProgressPrinter`), and
 only a few of them: a log of 200 lines for a 200-epoch run buries the summary after it.
+A streamed run counts rows rather than epochs (:class:`RowProgress`), alike.
 """
 
 from __future__ import annotations
@@ -98,13 +99,8 @@ class ProgressPrinter(Callback):
 
 def progress_callback(epochs: int, stream: TextIO | None = None) -> Callback:
     """A :class:`ProgressBar` on a terminal with tqdm, else a :class:`ProgressPrinter`."""
-    if _is_terminal(stream or sys.stderr):
-        try:
-            import tqdm  # noqa: F401
-        except ImportError:
-            pass
-        else:
-            return ProgressBar(epochs, stream)
+    if _draws_bar(stream or sys.stderr):
+        return ProgressBar(epochs, stream)
     # None: whatever sys.stderr is when it prints (workers too); a few lines off a terminal
     return ProgressPrinter(stream)
 
@@ -161,6 +157,83 @@ class ProgressBar(Callback):
             self.bar = None
 
 
+class RowProgress(Callback):
+    """Progress of a streamed run (:func:`~deltaprop.training.fit.fit_stream`) in rows,
+    ``rows 120,000/1,000,000  epoch 1/3  loss 0.4123  12.30s``: on a terminal with tqdm a bar
+    over the run's rows; anywhere else about ``lines`` lines a run, one each time another
+    ``1/lines`` of its rows is trained on (as :class:`ProgressPrinter` keeps logs short), and
+    where the run stopped if it stopped early.
+
+    The count is ``steps * batch_size`` within an epoch (the last batch may be short).
+
+    Parameters
+    ----------
+    n_rows, batch_size, epochs : int
+        The stream's rows, the minibatch size and the epochs of the run.
+    stream : text stream, optional
+        Where to print (default: ``sys.stderr``).
+    lines : int
+        Lines a run off a terminal.
+    """
+
+    needs_every_step = False  # the count of steps is enough (the compiled engine may run)
+
+    def __init__(self, n_rows: int, batch_size: int, epochs: int, stream: TextIO | None = None,
+                 lines: int = LOG_LINES) -> None:
+        self.n_rows = check_positive("n_rows", n_rows, integer=True)
+        self.batch_size = check_positive("batch_size", batch_size, integer=True)
+        self.epochs = check_positive("epochs", epochs, integer=True)
+        self.lines = check_positive("lines", lines, integer=True)
+        self._stream = _check_stream(stream)
+        self.total = self.n_rows * self.epochs
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream or sys.stderr
+
+    def on_train_begin(self, trainer: RunView) -> None:
+        self.epoch, self.shown, self.next_line, self.loss = 1, 0, 1, math.nan
+        self.start = time.perf_counter()
+        self.bar: Any = None
+        if _draws_bar(self.stream):
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, file=self.stream, unit="rows", unit_scale=True,
+                            dynamic_ncols=True)
+
+    def on_batch_end(self, trainer: RunView, step: int) -> None:
+        if step * self.batch_size < self.n_rows:  # the epoch's end is shown with its loss
+            self._show((self.epoch - 1) * self.n_rows + step * self.batch_size)
+
+    def on_epoch_end(self, trainer: RunView, epoch: int, logs: dict[str, Any]) -> None:
+        self.loss, self.epoch = logs["loss"], epoch + 1
+        self._show(epoch * self.n_rows)
+
+    def on_train_end(self, trainer: RunView) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        elif self.shown and self.next_line <= self.lines:  # stopped early: where it stopped
+            self._print(self.shown)
+
+    def _show(self, done: int) -> None:
+        if self.bar is not None:
+            self.bar.update(done - self.shown)
+            self.bar.set_postfix_str(self._status(), refresh=False)
+        elif done * self.lines >= self.next_line * self.total:  # another 1/lines of the rows
+            self._print(done)
+            self.next_line = done * self.lines // self.total + 1
+        self.shown = done
+
+    def _status(self) -> str:
+        loss = "" if math.isnan(self.loss) else f"  loss {self.loss:.5g}"
+        return f"epoch {min(self.epoch, self.epochs)}/{self.epochs}{loss}"
+
+    def _print(self, done: int) -> None:
+        seconds = time.perf_counter() - self.start
+        print(f"rows {done:,}/{self.total:,}  {self._status()}  {seconds:.2f}s", file=self.stream,
+              flush=True)
+
+
 class _NoBar:
     """Stands in for the bar in worker processes."""
 
@@ -179,3 +252,15 @@ def _check_stream(stream: Any) -> TextIO | None:
 def _is_terminal(stream: TextIO) -> bool:
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
+
+
+def _draws_bar(stream: TextIO) -> bool:
+    """Whether progress on ``stream`` is a bar: a terminal, and tqdm installed (the ``cli``
+    extra); else plain lines."""
+    if not _is_terminal(stream):
+        return False
+    try:
+        import tqdm  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -20,15 +20,10 @@ from deltaprop.cli.data import labelled_rows, model_rows, training_data
 from deltaprop.cli.jsonfile import MIB, read_json
 from deltaprop.cli.paths import MODEL_SUFFIX, check_outputs, data_stem, unused_path
 from deltaprop.cli.report import emit, finite_json
+from deltaprop.cli.resume_options import stored_options
+from deltaprop.cli.stream import check_streamed, streams
 from deltaprop.cli.summary import architecture, epochs_words, train_text
-from deltaprop.cli.train import (
-    check_option,
-    check_options,
-    output_files,
-    resume_model,
-    stored_options,
-    train_model,
-)
+from deltaprop.cli.train import check_option, check_options, output_files, resume_model, train_model
 from deltaprop.data import datasets as embedded
 from deltaprop.files.atomic import atomic_write, atomic_write_bytes
 from deltaprop.files.container import KINDS, Archive, read_archive
@@ -53,7 +48,13 @@ def train(args: argparse.Namespace) -> int:
     check_outputs({"--data": args.data}, output_files(args))
     if args.auto:
         check_auto(args)
-    data = training_data(args.data, args.target, task=args.task, one_hot=args.one_hot, loss=args.loss)
+    # Whether the data stream is decided before anything is read (a file that streams is never
+    # read whole first), and the options a stream does not take refused before its pass.
+    streamed = streams(args.data, asked=args.stream)
+    if streamed:
+        check_streamed(args)
+    data = training_data(args.data, args.target, task=args.task, one_hot=args.one_hot,
+                         loss=args.loss, stream=streamed)
     model, report = (auto_train if args.auto else train_model)(data, args)
     return _conclude(args, model, report)
 
@@ -316,7 +317,8 @@ def _kind_text(archive: Archive) -> str:
 
 
 def build_kernels(args: argparse.Namespace) -> int:
-    """Build the compiled engine's kernels (float32 and float64) into Numba's disk cache."""
+    """Build the compiled engine's kernels (float32 and float64; whole runs and MPI steps) into
+    Numba's disk cache."""
     from deltaprop.engine.compiled.choice import numba_installed
 
     if not numba_installed():
@@ -324,7 +326,8 @@ def build_kernels(args: argparse.Namespace) -> int:
     from deltaprop.engine.compiled.engine import build_kernels as build
     from deltaprop.engine.compiled.engine import cache_folder
 
-    seconds = {dtype: round(build(dtype), 3) for dtype in ("float32", "float64")}
+    # the whole-run kernels and the step in parts that data-parallel (MPI) runs take
+    seconds = {dtype: round(build(dtype, parts=True), 3) for dtype in ("float32", "float64")}
     report = {"command": "build-kernels", "seconds": seconds, "cache": cache_folder()}
     emit(args, report, "\n".join([*(f"{dtype}: {value:.2f} s" for dtype, value in seconds.items()),
                                   f"cached in {report['cache']}"]))

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from deltaprop.cli.stream import Stream, StreamStats, folder_table, open_stream, scan, streams
 from deltaprop.data import datasets
-from deltaprop.data.labels import canonical_labels
+from deltaprop.data.labels import LabelEncoder, canonical_labels
+from deltaprop.data.preprocessing import Preprocessing
 from deltaprop.data.tables import Table, read_table
 from deltaprop.files.model import Model
 from deltaprop.losses import get_loss
@@ -44,11 +47,55 @@ class TrainingData:
     def Y(self) -> np.ndarray:
         return np.asarray(self.y, dtype=np.float64).reshape(len(self.y), -1)
 
+    @property
+    def n_targets(self) -> int:
+        return int(self.Y.shape[1])
+
+
+class StreamedData(TrainingData):
+    """Training data streamed (:mod:`deltaprop.cli.stream`), never read whole: what ``train``
+    needs of them, from one pass (its rows, scaling statistics, task and classes); ``X``,
+    ``y`` and ``rows`` are refused by name (``--auto``, sweep and resume read data whole)."""
+
+    def __init__(self, name: str, stream: Stream, stats: StreamStats, task: str,
+                 classes: np.ndarray | None = None) -> None:
+        self.name, self.stream, self.stats, self.task, self.classes = name, stream, stats, task, classes
+        self.feature_names, self.target_names = stream.feature_names, stream.target_names
+        self.categories = {}
+
+    def __repr__(self) -> str:
+        return f"StreamedData({self.name!r}, {self.stats.n_rows} rows, {self.task})"
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in ("X", "y", "rows"):
+            raise AttributeError(name)
+        raise ValueError(f"{self.name} is streamed (a folder of shards, or a file larger than "
+                         "memory), never read whole: deltaprop train --auto, sweep and resume need "
+                         "data that fit in memory")
+
+    @property
+    def n_targets(self) -> int:
+        return len(self.target_names)
+
+    def preprocessing(self, scale_targets: bool) -> Preprocessing:
+        """The model's preprocessing from the pass's statistics: the features standardized as
+        ``Standardizer.fit`` would on every row, the labels, and (``scale_targets``) the
+        regression targets in standard units."""
+        labels = None if self.classes is None else LabelEncoder(self.classes)
+        targets = self.stats.y.standardizer() if scale_targets and labels is None else None
+        return Preprocessing(self.task, self.feature_names, {}, self.stats.x.standardizer(), labels,
+                             self.target_names, targets)
+
 
 def training_data(spec: str, target: str | None, *, task: str | None, one_hot: bool,
-                  loss: str | None = None) -> TrainingData:
+                  loss: str | None = None, stream: bool = False) -> TrainingData:
     """Read ``spec`` (a file or a dataset name) and decide the task (a regression-only ``loss``,
-    such as poisson on counts, means regression however the target looks)."""
+    such as poisson on counts, means regression however the target looks). Data that stream
+    (``stream``, i.e. ``--stream``; a folder; a ``.npy`` or ``.parquet`` file too large for
+    memory: :func:`deltaprop.cli.stream.streams` decides) are not read but streamed
+    (:func:`streamed_data`)."""
+    if streams(spec, asked=stream):
+        return streamed_data(spec, target, task=task, one_hot=one_hot, loss=loss)
     if task is None and loss is not None and get_loss(loss).name in REGRESSION_ONLY:
         task = "regress"
     source = _open(spec)
@@ -71,6 +118,30 @@ def training_data(spec: str, target: str | None, *, task: str | None, one_hot: b
     if np.asarray(y).dtype.kind in "OUS":
         raise ValueError("the target holds text (class labels); use --task classify")
     return TrainingData(spec, rows, X, y, features, targets, task, None, categories)
+
+
+def streamed_data(spec: str, target: str | None, *, task: str | None, one_hot: bool,
+                  loss: str | None = None) -> StreamedData:
+    """``spec`` as a stream (:mod:`deltaprop.cli.stream`), after one pass over it: its rows
+    checked and counted, its scaling statistics, its task and classes decided as for data
+    read whole (labels: a single whole-number target of few values, or ``--task classify``)."""
+    if one_hot:
+        raise ValueError("--one-hot does not go with streamed data (a folder, or --stream): "
+                         "streams take numeric columns only")
+    if task is None and loss is not None and get_loss(loss).name in REGRESSION_ONLY:
+        task = "regress"
+    stream = open_stream(spec, _target_list(target) if target else None)
+    counts = loss is not None and get_loss(loss).name in REGRESSION_ONLY
+    stats = scan(stream, cap=None if task == "classify" else MAX_INTEGER_CLASSES, counts=counts)
+    if task is None:
+        task = "regress" if stats.labels is None else _infer_task(stats.labels)
+    if task == "regress":
+        return StreamedData(spec, stream, stats, task)
+    if stats.labels is None:
+        raise ValueError("classification takes one target column; several targets mean "
+                         "--task regress")
+    classes = _classes(canonical_labels(stats.labels), stream.target_names)
+    return StreamedData(spec, stream, stats, task, classes)
 
 
 def _classes(y: np.ndarray, targets: list[str]) -> np.ndarray:
@@ -156,6 +227,8 @@ def _infer_task(y: np.ndarray) -> str:
 
 
 def _open(spec: str) -> Table | datasets.Dataset:
+    if os.path.isdir(spec):  # a folder of shards, read whole (train streams it instead)
+        return folder_table(spec)
     if os.path.exists(spec):
         return read_table(spec)
     if spec in datasets.names():

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 from deltaprop._version import __version__
 from deltaprop.activations import ACTIVATIONS
+from deltaprop.data.stream import BUFFER_ROWS, CHUNK_ROWS
 from deltaprop.initializers import INITIALIZERS
 
 MODEL_HELP = ("a model file: from deltaprop train, deltaprop.save, an estimator's save, or a "
@@ -242,6 +243,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                        help="stop after PATIENCE epochs without a better validation loss")
     _train_outputs(train)
+    _stream_options(train)
     train.add_argument("--auto", action="store_true",
                        help="choose the widths, depth, learning rate and epochs by measurement "
                             "(deltaprop.tuning.auto_fit); the options it chooses may not be given")
@@ -251,6 +253,24 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                        help="what takes the steps; auto: compiled where it covers the model and "
                             "pays off, else numpy (see README 'Design for speed')")
     _output_options(train)
+
+
+def _stream_options(train: argparse.ArgumentParser) -> None:
+    """How ``train`` streams data larger than memory (deltaprop.cli.stream); dp.stream's
+    names and defaults."""
+    train.add_argument("--stream", action="store_true",
+                       help="stream --data from disk instead of reading it whole: a .npy file "
+                            "(its target: the --target column(s), x0, x1, ... as when read whole) "
+                            "or a .parquet file; a folder of X_*.npy and y_*.npy shards or of "
+                            ".parquet files always streams, and so does a .npy or .parquet file "
+                            "too large for the memory available. Streams take no --val-fraction, "
+                            "--test-fraction, --restarts or checkpoints")
+    train.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, metavar="N",
+                       help="streamed data: rows read from a file at a time")
+    train.add_argument("--buffer-rows", type=int, default=BUFFER_ROWS, metavar="N",
+                       help="streamed data: the shuffle buffer; rows are shuffled within each "
+                            "buffer of N rows read (chunks of random shards, in a random order) "
+                            "and cut into minibatches")
 
 
 def _train_outputs(train: argparse.ArgumentParser) -> None:

@@ -18,8 +18,10 @@ from deltaprop.activations import get_activation
 from deltaprop.callbacks.checkpoint import Checkpoint
 from deltaprop.callbacks.progress import progress_callback
 from deltaprop.cli.budget import check_fits, network_bytes, parameter_count
-from deltaprop.cli.data import REGRESSION_ONLY, TrainingData
+from deltaprop.cli.data import REGRESSION_ONLY, StreamedData, TrainingData
 from deltaprop.cli.doctor import train_diagnosis
+from deltaprop.cli.resume_options import train_options
+from deltaprop.cli.stream import check_stream_memory, check_streamed, fit_streamed
 from deltaprop.data.labels import LabelEncoder
 from deltaprop.data.preprocessing import Preprocessing, Standardizer
 from deltaprop.evaluation import PREDICT_CHUNK
@@ -38,18 +40,6 @@ MLP_ITEMSIZE = np.dtype(np.float32).itemsize  # dp.MLP's default dtype, the one 
 # model file holds.
 MAX_HIDDEN_LAYERS = (MAX_LAYERS - 2) // 4
 TINY = 20  # datasets smaller than this get no held-out part by default
-# The options a checkpoint stores for deltaprop resume, each with its kind (text, whole,
-# number, flag; "?": may be null), checked when a checkpoint is resumed.
-TRAIN_OPTIONS = {
-    "data": "text", "target": "text?", "task": "text?", "one_hot": "flag", "hidden": "text",
-    "activation": "text", "loss": "text?", "optimizer": "text", "lr": "number",
-    "momentum": "number", "epochs": "whole", "batch_size": "text", "l2": "number",
-    "batch_norm": "flag", "dropout": "number", "init": "text?", "restarts": "whole",
-    "n_jobs": "whole?", "seed": "whole", "test_fraction": "number?", "val_fraction": "number",
-    "early_stopping": "whole?", "out": "text?", "checkpoint_every": "whole?",
-    "checkpoint": "text?", "history": "text?"}
-KINDS = {"text": (str,), "whole": (int,), "number": (int, float), "flag": (bool,)}
-CHOICES = {"task": (None, "classify", "regress"), "optimizer": ("adam", "sgd")}
 
 
 @dataclass
@@ -77,8 +67,7 @@ def prepare(data: TrainingData, args: argparse.Namespace) -> Prepared:
     train, test = split_rows(len(data.X), fraction, args.seed)
     sizes = [data.X.shape[1], *_hidden_sizes(args.hidden), _n_outputs(data, loss)]
     _check_memory(sizes, len(train), options, args)
-    net = dp.MLP(sizes, activation=args.activation,
-                 init=args.init, seed=args.seed, batch_norm=args.batch_norm, dropout=args.dropout)
+    net = _network(sizes, args)
     preprocessing = Preprocessing(
         data.task, data.feature_names, data.categories, Standardizer.fit(data.X[train]),
         None if data.classes is None else LabelEncoder(data.classes), data.target_names)
@@ -91,6 +80,11 @@ def prepare(data: TrainingData, args: argparse.Namespace) -> Prepared:
         # or restart selection on it: it stays an unbiased held-out score).
         watched = (X[test], Y[test])
     return Prepared(model, X, Y, train, test, options, watched)
+
+
+def _network(sizes: list[int], args: argparse.Namespace) -> Any:
+    return dp.MLP(sizes, activation=args.activation, init=args.init, seed=args.seed,
+                  batch_norm=args.batch_norm, dropout=args.dropout)
 
 
 def fit_options(args: argparse.Namespace, loss: str) -> FitOptions:
@@ -108,7 +102,11 @@ def fit_options(args: argparse.Namespace, loss: str) -> FitOptions:
 
 
 def train_model(data: TrainingData, args: argparse.Namespace) -> tuple[Model, dict[str, Any]]:
-    """Train on ``data`` as the options say; return the model and the report of the run."""
+    """Train on ``data`` as the options say; return the model and the report of the run.
+    Streamed data (a folder, a file too large for memory, or ``--stream``: whatever
+    :func:`~deltaprop.cli.data.training_data` streams) train by :func:`train_streamed`."""
+    if isinstance(data, StreamedData):
+        return train_streamed(data, args)
     run = prepare(data, args)
     options = _with_checkpoint_metadata(run, args)
     comm = parallel.launched_comm()  # under mpiexec -n K: data-parallel over the K ranks
@@ -123,13 +121,38 @@ def train_model(data: TrainingData, args: argparse.Namespace) -> tuple[Model, di
     return model, report
 
 
+def train_streamed(data: StreamedData, args: argparse.Namespace) -> tuple[Model, dict[str, Any]]:
+    """Train on a stream (:mod:`deltaprop.cli.stream`): the network's widths, the classes and
+    the scaling from the stream's pass, then the streamed fit."""
+    check_options(args)
+    check_streamed(args)
+    loss = task_loss(args.loss, data)
+    options = fit_options(args, loss)
+    sizes = [len(data.feature_names), *_hidden_sizes(args.hidden), _n_outputs(data, loss)]
+    check_stream_memory(args, sizes[0])
+    _check_memory(sizes, args.buffer_rows, options, args)
+    preprocessing = data.preprocessing(scale_targets=loss not in REGRESSION_ONLY)
+    model = Model(_network(sizes, args), preprocessing, summary={"data": data.name})
+    start = time.perf_counter()
+    _, (X, Y) = fit_streamed(model, data.stream, data.stats.n_rows, options, args,
+                             lambda y: encode_targets(preprocessing, y, loss))
+    seconds = time.perf_counter() - start
+    n_rows = data.stats.n_rows
+    model.summary.update({"held_out": None, "n_train": n_rows, "n_test": 0,
+                          "seconds": round(seconds, 3), "streamed": True})
+    report = _report(model, data, loss, seconds, (n_rows, 0, None), train_diagnosis(model.net, X, Y))
+    report["streamed"] = {"rows": n_rows, "chunk_rows": args.chunk_rows,
+                          "buffer_rows": args.buffer_rows}
+    return model, report
+
+
 def _with_checkpoint_metadata(run: Prepared, args: argparse.Namespace) -> FitOptions:
     """The options, their checkpoint (if any) storing what makes it a usable model too
     (deltaprop.load, the commands) and what deltaprop resume needs to rebuild the run."""
     if run.options.checkpoint is None:
         return run.options
     metadata = {"preprocessing": run.model.preprocessing.to_config(), "summary": run.model.summary,
-                "train_options": _options(args)}
+                "train_options": train_options(args)}
     return run.options.replace(checkpoint=Checkpoint(checkpoint_path(args),
                                                      run.options.checkpoint_every, metadata))
 
@@ -147,20 +170,27 @@ def resume_model(path: str, data: TrainingData,
 
 def _finish(run: Prepared, data: TrainingData, args: argparse.Namespace,
             seconds: float) -> tuple[Model, dict[str, Any]]:
-    model, history = run.model, run.model.net.history
+    model = run.model
     with np.errstate(all="ignore"):  # a diverged model is reported, not warned about
         held_out = model.scores(data.rows.take(run.test), data.y[run.test]) if len(run.test) else None
     model.summary.update({"held_out": held_out, "n_train": int(len(run.train)),
                           "n_test": int(len(run.test)), "seconds": round(seconds, 3)})
-    report = {"command": "train", "data": data.name, "task": data.task,
-              "n_train": int(len(run.train)), "n_test": int(len(run.test)),
-              "parameters": model.net.n_parameters, "loss": run.options.loss,
-              "epochs": history.n_epochs, "seconds": seconds, "stop_reason": history.stop_reason,
-              "stop_message": history.stop_message, "final_loss": history.final_loss,
-              "metric": model.metric_name, "held_out": held_out, "engine": history.engine,
-              "engine_reason": history.engine_reason,
-              "doctor": train_diagnosis(model.net, run.X[run.train], run.Y[run.train])}
-    return model, report
+    doctor = train_diagnosis(model.net, run.X[run.train], run.Y[run.train])
+    return model, _report(model, data, str(run.options.loss), seconds,
+                          (int(len(run.train)), int(len(run.test)), held_out), doctor)
+
+
+def _report(model: Model, data: TrainingData, loss: str, seconds: float,
+            split: tuple[int, int, dict[str, float] | None], doctor: dict[str, Any]) -> dict[str, Any]:
+    """The report of a run: ``split`` its training and held-out rows and held-out scores."""
+    history = model.net.history
+    n_train, n_test, held_out = split
+    return {"command": "train", "data": data.name, "task": data.task, "n_train": n_train,
+            "n_test": n_test, "parameters": model.net.n_parameters, "loss": loss,
+            "epochs": history.n_epochs, "seconds": seconds, "stop_reason": history.stop_reason,
+            "stop_message": history.stop_message, "final_loss": history.final_loss,
+            "metric": model.metric_name, "held_out": held_out, "engine": history.engine,
+            "engine_reason": history.engine_reason, "doctor": doctor}
 
 
 def checkpoint_path(args: argparse.Namespace) -> str:
@@ -278,7 +308,7 @@ def _n_outputs(data: TrainingData, loss: str) -> int:
     """Outputs of the network: a column per target or class; one sigmoid for two classes under
     binary cross-entropy (as the estimators do)."""
     if data.classes is None:
-        return int(data.Y.shape[1])
+        return data.n_targets
     return 1 if loss == "binary_cross_entropy" else len(data.classes)
 
 
@@ -286,67 +316,27 @@ def _targets(data: TrainingData, preprocessing: Preprocessing, train: np.ndarray
     """Class indices (one-hot rows for losses other than cross-entropy), or regression targets
     standardized with the training part's statistics (kept in the preprocessing); Poisson
     counts as they are."""
+    if preprocessing.labels is None and loss not in REGRESSION_ONLY:
+        # counts (Poisson) stay counts: centring would make them negative
+        preprocessing.targets = Standardizer.fit(data.Y[train])
+    return encode_targets(preprocessing, data.y, loss)
+
+
+def encode_targets(preprocessing: Preprocessing, y: np.ndarray, loss: str) -> np.ndarray:
+    """The network's targets for the targets ``y`` as given: class indices (one-hot rows for
+    losses other than cross-entropy; one 0/1 column for binary cross-entropy), or regression
+    targets (n, k) in the preprocessing's standard units (if it scales them)."""
     if preprocessing.labels is not None:
-        codes = preprocessing.labels.encode(data.y)
+        codes = preprocessing.labels.encode(y)
         if loss == "binary_cross_entropy":  # two classes, one output: the second class's 0/1
             return codes.astype(np.float64).reshape(-1, 1)
         return codes if loss == "cross_entropy" else one_hot(codes, len(preprocessing.labels), np.float64)
-    if loss in REGRESSION_ONLY:  # counts stay counts: centring would make them negative
-        return data.Y
-    preprocessing.targets = Standardizer.fit(data.Y[train])
-    return preprocessing.targets.transform(data.Y)
+    Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    return Y if preprocessing.targets is None else preprocessing.targets.transform(Y)
 
 
 def _progress(args: argparse.Namespace) -> list[Any]:
     return [] if args.quiet else [progress_callback(args.epochs)]
-
-
-def _options(args: argparse.Namespace) -> dict[str, Any]:
-    """The train options, JSON-ready, for ``resume``; file paths made absolute, so that the
-    run can be resumed from any folder."""
-    options: dict[str, Any] = {name: getattr(args, name, None) for name in TRAIN_OPTIONS}
-    for name in ("out", "checkpoint", "history"):
-        if options[name]:
-            options[name] = os.path.abspath(str(options[name]))
-    if os.path.exists(str(options["data"])):  # a file, not an embedded dataset's name
-        options["data"] = os.path.abspath(str(options["data"]))
-    return options
-
-
-def stored_options(metadata: dict[str, Any], path: str) -> argparse.Namespace:
-    """The train options a checkpoint stored (what :func:`_options` wrote), checked: a
-    checkpoint missing some, or holding a value of the wrong kind, is named, not resumed."""
-    stored = metadata.get("train_options")
-    if not isinstance(stored, dict):
-        raise ValueError(f"{path}: a checkpoint written from Python; continue it with "
-                         "deltaprop.resume(path, X, y)")
-    missing = [name for name in TRAIN_OPTIONS if name not in stored]
-    if missing:
-        raise ValueError(f"{path}: the checkpoint's stored train options lack {', '.join(missing)}; "
-                         "deltaprop resume cannot rebuild the run (deltaprop.resume can, from Python)")
-    wrong = [name for name, kind in TRAIN_OPTIONS.items() if not is_kind(stored[name], kind)]
-    wrong += [name for name, allowed in CHOICES.items() if stored[name] not in allowed]
-    if wrong:
-        values = ", ".join(f"{name}={repr(stored[name])[:40]}" for name in wrong[:5])
-        raise ValueError(f"{path}: the checkpoint's stored train options hold values of the wrong "
-                         f"kind ({values})")
-    return argparse.Namespace(**{name: stored[name] for name in TRAIN_OPTIONS})
-
-
-def is_kind(value: Any, kind: str) -> bool:
-    """Whether ``value`` (read from JSON) is of ``kind``, a kind of :data:`TRAIN_OPTIONS`."""
-    if value is None:
-        return kind.endswith("?")
-    if isinstance(value, bool) and kind.rstrip("?") != "flag":  # JSON true is not a number
-        return False
-    return isinstance(value, KINDS[kind.rstrip("?")])
-
-
-def kind_words(kind: str) -> str:
-    """A kind of :data:`TRAIN_OPTIONS` in words, for messages."""
-    words = {"text": "text", "whole": "a whole number", "number": "a number",
-             "flag": "true or false"}[kind.rstrip("?")]
-    return f"{words} or null" if kind.endswith("?") else words
 
 
 def split_rows(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

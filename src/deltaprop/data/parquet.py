@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from deltaprop.data.stream import Block
+
 Array = np.ndarray
 
 
@@ -51,19 +53,35 @@ class ParquetShards:
         """Chunks of up to ``chunk_rows`` rows: files in a random order, row groups in a random
         order, each read ``chunk_rows`` rows at a time."""
         for i in rng.permutation(len(self.files)):
-            path, parquet = self.paths[i], self.files[i]
-            for group in rng.permutation(parquet.num_row_groups):
-                declared, read = parquet.metadata.row_group(int(group)).num_rows, 0
-                batches = _parquet_read(path, parquet.iter_batches, batch_size=max(chunk_rows, 1),
-                                        row_groups=[int(group)])
-                while (batch := _parquet_read(path, next, batches, None)) is not None:
-                    read += batch.num_rows
-                    X = np.column_stack([_column(path, batch, n) for n in self.features])
-                    y = np.column_stack([_column(path, batch, n) for n in self.target])
-                    yield X, y[:, 0] if y.shape[1] == 1 else y
-                if read != declared:
-                    raise ValueError(f"{path}: row group {group} declares {declared} rows but "
-                                     f"{read} were read; the file is damaged")
+            for group in rng.permutation(self.files[i].num_row_groups):
+                for _, X, y in self._group(int(i), int(group), chunk_rows):
+                    yield X, y
+
+    def scan(self, chunk_rows: int) -> Iterator[Block]:
+        """Every row once, in file order, each chunk with where it was read (``start``: its
+        first row within the file)."""
+        for i, parquet in enumerate(self.files):
+            start = 0
+            for group in range(parquet.num_row_groups):
+                for offset, X, y in self._group(i, group, chunk_rows):
+                    yield Block(self.paths[i], self.paths[i], start + offset, X, y)
+                start += parquet.metadata.row_group(group).num_rows
+
+    def _group(self, i: int, group: int, chunk_rows: int) -> Iterator[tuple[int, Array, Array]]:
+        """Row group ``group`` of file ``i``, ``chunk_rows`` rows at a time (with each chunk's
+        first row within the group), its length checked against the footer's."""
+        path, parquet = self.paths[i], self.files[i]
+        declared, read = parquet.metadata.row_group(group).num_rows, 0
+        batches = _parquet_read(path, parquet.iter_batches, batch_size=max(chunk_rows, 1),
+                                row_groups=[group])
+        while (batch := _parquet_read(path, next, batches, None)) is not None:
+            X = np.column_stack([_column(path, batch, n) for n in self.features])
+            y = np.column_stack([_column(path, batch, n) for n in self.target])
+            yield read, X, y[:, 0] if y.shape[1] == 1 else y
+            read += batch.num_rows
+        if read != declared:
+            raise ValueError(f"{path}: row group {group} declares {declared} rows but "
+                             f"{read} were read; the file is damaged")
 
 
 def _parquet_read(path: str, call: Any, *args: Any, **kwargs: Any) -> Any:

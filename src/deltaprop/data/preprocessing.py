@@ -4,7 +4,8 @@ One owner for each transformation, shared by the command line, the estimators, t
 object (:class:`deltaprop.Model`) and the ONNX export:
 
 - :class:`Standardizer`: ``(X - mean) / scale`` of the features, and the inverse for
-  regression targets trained in standard units;
+  regression targets trained in standard units; its statistics from rows in memory
+  (:meth:`Standardizer.fit`) or merged chunk by chunk over a stream (:class:`RunningMoments`);
 - one-hot categories of text columns: ``"column=value"`` indicator features, one per value seen
   in training, in sorted order (:func:`text_categories`, :func:`expanded_names`,
   :func:`source_columns`);
@@ -49,8 +50,16 @@ class Standardizer:
         """The mean and standard deviation of each column of ``X`` (n_samples, n_columns)."""
         _refuse_sparse(X)
         X = np.asarray(X, dtype=np.float64)
-        mean, std = X.mean(axis=0), X.std(axis=0)
-        return cls(mean, np.where(std > 0, std, 1.0))
+        return cls.from_moments(X.mean(axis=0), X.std(axis=0))
+
+    @classmethod
+    def from_moments(cls, mean: Array, std: Array) -> Standardizer:
+        """The standardizer of columns of these means and (population) standard deviations,
+        however they were computed (:meth:`fit` on rows in memory, :class:`RunningMoments`
+        over a stream): a constant column (``std == 0``) is scaled by 1, left centred at 0
+        rather than divided by zero."""
+        std = np.asarray(std, dtype=np.float64)
+        return cls(np.asarray(mean, dtype=np.float64), np.where(std > 0, std, 1.0))
 
     def transform(self, X: Array) -> Array:
         """Standardized ``X``, shape (n_samples, n_columns)."""
@@ -65,6 +74,67 @@ class Standardizer:
     @property
     def width(self) -> int:
         return int(self.mean.shape[0])
+
+
+class RunningMoments:
+    """Count, mean and sum of squared deviations (M2) of each column, merged chunk by chunk
+    (Chan, Golub and LeVeque's pairwise update): one pass over data larger than memory,
+    numerically as sound as the two-pass formula of :meth:`Standardizer.fit`.
+
+    Merging (n_a, mean_a, M2_a) with a chunk's (n_b, mean_b, M2_b), ``d = mean_b - mean_a``::
+
+        n = n_a + n_b,  mean = mean_a + d n_b / n,  M2 = M2_a + M2_b + d^2 n_a n_b / n
+
+    The moments are kept of the rows minus the first row seen (``shift``): a column of mean
+    1e6 and deviation 1 would otherwise lose digits in ``d`` (the shifted data algorithm).
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.shift: Array | None = None
+        self.centred: Array | None = None  # the mean of the rows minus shift
+        self.m2: Array | None = None
+
+    def add(self, X: Array) -> None:
+        """Take in the rows of ``X`` (n, n_columns) (or values of a 1-D ``X``), in float64."""
+        if not len(X):
+            return
+        X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+        if self.shift is None:
+            self.shift = X[0].copy()
+        if X.shape[1:] != self.shift.shape:
+            raise ValueError(f"rows of {X.shape[1]} columns added to moments of "
+                             f"{self.shift.shape[0]}")
+        X = X - self.shift
+        n_b, mean_b = len(X), X.mean(axis=0)
+        m2_b = np.square(X - mean_b).sum(axis=0)
+        if self.centred is None or self.m2 is None:
+            self.count, self.centred, self.m2 = n_b, mean_b, m2_b
+            return
+        n = self.count + n_b
+        d = mean_b - self.centred
+        self.centred = self.centred + d * (n_b / n)
+        self.m2 = self.m2 + m2_b + np.square(d) * (self.count * n_b / n)
+        self.count = n
+
+    @property
+    def mean(self) -> Array:
+        """The mean of each column."""
+        if self.shift is None or self.centred is None:
+            raise ValueError("no rows were seen: there is no mean")
+        return self.shift + self.centred
+
+    @property
+    def std(self) -> Array:
+        """The population standard deviation (``ddof=0``, as ``X.std()``) of each column."""
+        if self.m2 is None:
+            raise ValueError("no rows were seen: there is no standard deviation")
+        return np.sqrt(self.m2 / self.count)
+
+    def standardizer(self) -> Standardizer:
+        """The :class:`Standardizer` that :meth:`Standardizer.fit` gives on every row seen (to
+        rounding), without holding them."""
+        return Standardizer.from_moments(self.mean, self.std)
 
 
 def _refuse_sparse(X: Any) -> None:

@@ -12,6 +12,11 @@ and cut into minibatches. Memory: the buffer and one chunk, whatever the size of
     history = dp.stream.fit_stream(net, source, loss="cross_entropy", epochs=3, batch_size=256)
 
 (``fit_stream`` is :func:`deltaprop.training.fit.fit_stream`; ``dp.stream`` gathers both.)
+:class:`NpyColumns` streams one ``.npy`` file whose target is among its columns. Each source
+also has ``scan(chunk_rows)``: every row once in file order, each chunk a :class:`Block` that
+says where it was read, for one pass of checks and statistics before training (the means
+and standard deviations of data larger than memory:
+:class:`~deltaprop.data.preprocessing.RunningMoments`).
 :class:`StreamSource` is such a source as a data source of the training loop: each shuffle
 buffer becomes one run of minibatches for the engine (:mod:`deltaprop.engine.step`).
 """
@@ -22,7 +27,7 @@ import glob
 import math
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +39,10 @@ from deltaprop.data.batches import Epoch, Minibatches, check_validation_data
 from deltaprop.data.npy import NUMBERS, read_npy_header
 
 Array = np.ndarray
+# What dp.stream.fit_stream reads at a time and shuffles together, unless told otherwise (its
+# defaults, and the command line's).
+CHUNK_ROWS = 8192
+BUFFER_ROWS = 65536
 
 
 @dataclass
@@ -165,6 +174,87 @@ class NpyShards:
             for start in rng.permutation(starts):
                 stop = min(int(start) + chunk_rows, X.rows)
                 yield X.read(int(start), stop), y.read(int(start), stop)
+
+    def scan(self, chunk_rows: int) -> Iterator[Block]:
+        """Every row once, in file order, each chunk with where it was read."""
+        for X, y in self.shards:
+            for start in range(0, X.rows, chunk_rows):
+                stop = min(start + chunk_rows, X.rows)
+                yield Block(X.path, y.path, start, X.read(start, stop), y.read(start, stop))
+
+
+@dataclass
+class Block:
+    """A chunk read in file order, with where it came from (for messages naming a row):
+    rows ``start ..`` of the file ``x_path`` (features) and ``y_path`` (targets)."""
+
+    x_path: str
+    y_path: str
+    start: int
+    X: Array
+    y: Array
+
+
+class NpyColumns:
+    """One 2-D ``.npy`` file of rows, its target column(s) named by index, every other column
+    a feature: a single file larger than memory, read by row ranges.
+
+    Parameters
+    ----------
+    path : str
+    target : sequence of int
+        The target columns (one: ``y`` of shape (n,); several: (n, k)).
+    """
+
+    def __init__(self, path: str, target: Sequence[int]) -> None:
+        self.array = NpyArray.open(os.fspath(path))
+        if len(self.array.shape) != 2:
+            raise ValueError(f"{path} holds an array of shape {self.array.shape}; a stream of rows "
+                             "needs a 2-D array (n_samples, n_columns)")
+        width = self.array.shape[1]
+        self.target = [int(j) for j in target]
+        if not self.target or len(set(self.target)) < len(self.target) or not all(
+                0 <= j < width for j in self.target):
+            raise ValueError(f"{path}: the target columns {list(target)} must be distinct columns "
+                             f"of its {width}")
+        self.features = [j for j in range(width) if j not in self.target]
+        if not self.features:
+            raise ValueError(f"{path}: every column is a target; a stream needs a feature column")
+
+    @property
+    def n_rows(self) -> int:
+        return self.array.rows
+
+    def _split(self, rows: Array) -> tuple[Array, Array]:
+        y = rows[:, self.target]
+        return rows[:, self.features], y[:, 0] if y.shape[1] == 1 else y
+
+    def chunks(self, chunk_rows: int, rng: np.random.Generator) -> Iterator[tuple[Array, Array]]:
+        """(X, y) chunks of up to ``chunk_rows`` rows, in a random order."""
+        for start in rng.permutation(np.arange(0, self.n_rows, chunk_rows)):
+            yield self._split(self.array.read(int(start), min(int(start) + chunk_rows, self.n_rows)))
+
+    def scan(self, chunk_rows: int) -> Iterator[Block]:
+        """Every row once, in file order, each chunk with where it was read."""
+        for start in range(0, self.n_rows, chunk_rows):
+            X, y = self._split(self.array.read(start, min(start + chunk_rows, self.n_rows)))
+            yield Block(self.array.path, self.array.path, start, X, y)
+
+
+class TransformedSource:
+    """A source whose chunks pass through ``transform(X, y) -> (X, y)`` as they are read
+    (the model's preprocessing: scaled features, encoded targets)."""
+
+    def __init__(self, source: Any, transform: Callable[[Array, Array], tuple[Array, Array]]) -> None:
+        self.source, self.transform = source, transform
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.source.n_rows)
+
+    def chunks(self, chunk_rows: int, rng: np.random.Generator) -> Iterator[tuple[Array, Array]]:
+        for X, y in self.source.chunks(chunk_rows, rng):
+            yield self.transform(X, y)
 
 
 def _check_same_width(parts: list[NpyArray], what: str) -> None:

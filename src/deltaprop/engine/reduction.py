@@ -12,6 +12,15 @@ asks where the gradient came from (as PyTorch's DDP reduces gradients without th
   the part's share of the gradient, and the flat gradient buffer is summed over the ranks in one
   ``Allreduce``: the gradient of the global minibatch's mean, uneven parts included. Weight decay
   is added once, after the sum, by the step. Every rank then takes the same optimizer step.
+  Layers whose training pass looks across the rows of a batch are told, for the duration of each
+  part's backward pass, that their rows are a part of the global minibatch:
+  :class:`~deltaprop.layers.BatchNorm` gets the strategy as its ``reducer`` (it sums its batch
+  statistics, and in the backward pass its two per-unit sums, over the ranks: synchronized
+  batch normalization, the running statistics identical everywhere), and
+  :class:`~deltaprop.layers.Dropout` its ``part`` (row offset, global batch size: it draws the
+  whole minibatch's mask, as one process would, and keeps its rows). A rank with no rows or no
+  weight in a minibatch still runs its (empty) pass then, so that the collectives match and its
+  generator draws what the others draw.
 
 A strategy also owns what else a run must do over its ranks: the epoch loss over all of them,
 the validation score computed in parts, the agreement to stop (Ctrl-C, a time limit, divergence
@@ -24,15 +33,17 @@ launcher from another MPI starts independent single-rank jobs.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import numpy as np
 
 from deltaprop.engine.epoch_loss import EpochLoss
 from deltaprop.evaluation import evaluate_arrays
+from deltaprop.layers import BatchNorm, Dropout
 from deltaprop.losses import Loss, row_scale
 
 Array = np.ndarray
@@ -111,6 +122,8 @@ class MpiReduction:
     def __init__(self, comm: Any) -> None:
         self.comm = comm
         self.after_step: tuple[Hook, ...] = (self.agree_after_step,)
+        self.norms: tuple[BatchNorm, ...] = ()  # the layers told about the parts (by start)
+        self.dropouts: tuple[Dropout, ...] = ()
 
     def gradient(self, engine: Backprop, X: Array, Y: Array, rows: Any,
                  w: Array | None) -> tuple[Array, Any, Array | None, float]:
@@ -118,21 +131,60 @@ class MpiReduction:
         rank's part; returns this rank's part (Y, rows, w) and its share."""
         from mpi4py import MPI
 
+        n = X.shape[0]
+        lo, _ = part_bounds(self.comm, n)
         X, Y, rows, w, share = local_part(self.comm, X, Y, rows, w)
-        if share == 0.0:  # an empty part: this rank adds nothing
+        if share == 0.0 and not (self.norms or self.dropouts):  # this rank adds nothing
             engine.grad[...] = 0.0
         else:  # its output deltas carry its share: cheaper than scaling the whole gradient
-            scale = np.full(X.shape[0], share, dtype=engine.dtype) if w is None else (
-                row_scale(w, engine.dtype) * share)
-            engine.backprop(X, Y, scale)
+            if share == 0.0:  # no rows, or no weight: its pass only keeps the ranks in step
+                scale = np.zeros(X.shape[0], dtype=engine.dtype)
+            elif w is None:
+                scale = np.full(X.shape[0], share, dtype=engine.dtype)
+            else:
+                scale = row_scale(w, engine.dtype) * share
+            with self.rows_of_global_batch(lo, n):
+                engine.backprop(X, Y, scale)
         self.comm.Allreduce(MPI.IN_PLACE, engine.grad, op=MPI.SUM)
         return Y, rows, w, share
 
+    @contextlib.contextmanager
+    def rows_of_global_batch(self, offset: int, rows: int) -> Iterator[None]:
+        """While a part's pass runs: BatchNorm sums over the ranks, Dropout keeps its rows
+        (``offset`` onwards) of the global minibatch's ``rows``; both back to one process after."""
+        for norm in self.norms:
+            norm.reducer = self
+        for dropout in self.dropouts:
+            dropout.part = (offset, rows)
+        try:
+            yield
+        finally:
+            for norm in self.norms:
+                norm.reducer = None
+            for dropout in self.dropouts:
+                dropout.part = None
+
+    def sum_over_ranks(self, values: Array) -> Array:
+        """The element-wise sum over the ranks of a float64 vector (BatchNorm's
+        :class:`~deltaprop.layers.batchnorm.Reducer`)."""
+        from mpi4py import MPI
+
+        total = np.array(values, dtype=np.float64)  # a copy: the sum is taken in place
+        self.comm.Allreduce(MPI.IN_PLACE, total, op=MPI.SUM)
+        return total
+
     def start(self, net: Any) -> None:
-        """Rank 0's parameters and random state on every rank."""
+        """Rank 0's parameters, BatchNorm running statistics and random state on every rank;
+        the layers whose passes must know about the parts."""
         self.comm.Bcast(net.theta, root=0)
+        for norm in net.batchnorm_layers:
+            self.comm.Bcast(norm.running_mean, root=0)
+            self.comm.Bcast(norm.running_var, root=0)
         net.rng.bit_generator.state = self.comm.bcast(net.rng.bit_generator.state, root=0)
         net.set_rng(net.rng)
+        self.norms = tuple(layer for layer in net.layers if isinstance(layer, BatchNorm))
+        self.dropouts = tuple(layer for layer in net.layers
+                              if isinstance(layer, Dropout) and layer.p > 0)
 
     def agree_after_step(self, view: Any, step: int) -> None:
         """After every step: one rank's Ctrl-C or time limit stops them all."""
@@ -166,8 +218,7 @@ class MpiReduction:
         from mpi4py import MPI
 
         comm = self.comm
-        n, size, rank = X.shape[0], comm.Get_size(), comm.Get_rank()
-        lo, hi = rank * n // size, (rank + 1) * n // size
+        lo, hi = part_bounds(comm, X.shape[0])
         outputs = net.predict(X[lo:hi]) if hi > lo else np.empty((0, Y.shape[1]), net.dtype)
         z = net.predict_logits(X[lo:hi]) if hi > lo else outputs
         values = loss.sample_values(z, outputs, Y[lo:hi]) if hi > lo else np.empty(0)
@@ -179,19 +230,31 @@ class MpiReduction:
         return float(sums[0] / sums[1]), metric
 
     def check_identical(self, net: Any, epoch: int) -> None:
-        """Raise if the ranks' parameters differ (a checksum of their bytes)."""
-        mine = hashlib.blake2b(net.theta.tobytes(), digest_size=8).hexdigest()
-        if len(set(self.comm.allgather(mine))) != 1:
-            raise RuntimeError(f"the MPI ranks hold different parameters after epoch {epoch}; "
-                               "data-parallel training requires the same data and options on "
-                               "every rank and deterministic arithmetic (one BLAS thread per rank)")
+        """Raise if the ranks' parameters or BatchNorm running statistics differ (a checksum of
+        their bytes)."""
+        digest = hashlib.blake2b(net.theta.tobytes(), digest_size=8)
+        for norm in net.batchnorm_layers:
+            digest.update(norm.running_mean.tobytes())
+            digest.update(norm.running_var.tobytes())
+        if len(set(self.comm.allgather(digest.hexdigest()))) != 1:
+            raise RuntimeError(f"the MPI ranks hold different parameters or BatchNorm statistics "
+                               f"after epoch {epoch}; data-parallel training requires the same "
+                               "data and options on every rank and deterministic arithmetic (one "
+                               "BLAS thread per rank)")
+
+
+def part_bounds(comm: Any, n: int) -> tuple[int, int]:
+    """The rows ``lo:hi`` of a global batch of ``n`` that are this rank's: one contiguous part
+    per rank, in rank order, sizes differing by one at most."""
+    size, rank = comm.Get_size(), comm.Get_rank()
+    return rank * n // size, (rank + 1) * n // size
 
 
 def local_part(comm: Any, X: Array, Y: Array, rows: Any,
                w: Array | None) -> tuple[Array, Array, Any, Array | None, float]:
     """This rank's contiguous part of a global minibatch, and its share of the batch's weight."""
-    n, size, rank = X.shape[0], comm.Get_size(), comm.Get_rank()
-    lo, hi = rank * n // size, (rank + 1) * n // size
+    n = X.shape[0]
+    lo, hi = part_bounds(comm, n)
     if isinstance(rows, slice):
         local_rows: Any = slice(rows.start + lo, rows.start + hi)
     else:

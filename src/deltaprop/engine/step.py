@@ -150,6 +150,7 @@ class NumpyEngine:
         Parameters
         ----------
         X : ndarray, shape (B, n_inputs)
+            B may be 0 (a rank's empty part of a minibatch): the gradient is then 0.
         Y : ndarray, shape (B, n_outputs)
         scale : ndarray, shape (B,), optional
             Row i of delta_L is multiplied by it (``B w_i / sum(w)`` for sample weights), which
@@ -159,7 +160,10 @@ class NumpyEngine:
         for layer in self.layers:  # evaluation.forward's loop, here without a call per step
             a = layer.forward(a, training=True)
         out = self.output_layer
-        delta_L = self.loss.output_delta(out.z, a, Y, out.activation, out=out.delta_buffer())
+        if X.shape[0]:
+            delta_L = self.loss.output_delta(out.z, a, Y, out.activation, out=out.delta_buffer())
+        else:  # a rank's empty part of a minibatch: its pass keeps the ranks' collectives in step
+            delta_L = out.delta_buffer()  # (0, n_L): no rows, nothing for the loss to divide
         if scale is not None:
             delta_L *= scale[:, None]
         g = out.backward_delta(delta_L, need_input_grad=self.has_below)

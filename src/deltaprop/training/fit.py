@@ -23,7 +23,7 @@ from deltaprop.callbacks.checkpoint import Checkpoint
 from deltaprop.callbacks.progress import ProgressPrinter
 from deltaprop.callbacks.stopping import EarlyStopping, GradientTolerance, TimeLimit
 from deltaprop.data.arrays import ArraySource, Trained
-from deltaprop.data.stream import StreamSource
+from deltaprop.data.stream import BUFFER_ROWS, CHUNK_ROWS, StreamSource
 from deltaprop.engine.compiled.choice import choose
 from deltaprop.engine.reduction import MpiReduction, Reduction
 from deltaprop.engine.threads import AdaptiveThreads, blas_threads_for
@@ -334,8 +334,8 @@ def _runs(net: Fittable, optimizer: Optimizer, options: FitOptions,
 
 
 def fit_stream(net: Fittable, source: Any, *, loss: Any = "squared_error", optimizer: Any = None,
-               epochs: int = 1, batch_size: int = 256, buffer_rows: int = 65536,
-               chunk_rows: int = 8192, l2: float = 0.0, validation_data: Any = None,
+               epochs: int = 1, batch_size: int = 256, buffer_rows: int = BUFFER_ROWS,
+               chunk_rows: int = CHUNK_ROWS, l2: float = 0.0, validation_data: Any = None,
                callbacks: Sequence[Any] = (), verbose: bool = False,
                threads: Any = "auto", engine: str = "auto") -> History:
     """Train ``net`` on a source too large for memory (:class:`~deltaprop.data.stream.NpyShards`,

@@ -188,7 +188,8 @@ class Trainer(RunData):
         self.history.engine, self.history.engine_reason = engine
         self.engine: Engine
         if engine[0] == "compiled":
-            self.engine = compiled_engine(net, loss, optimizer, l2=l2, l1=l1)
+            self.engine = compiled_engine(net, loss, optimizer, l2=l2, l1=l1,
+                                          reduction=self.reduction)
             self.history.engine_build_seconds = self.engine.build_seconds  # type: ignore[attr-defined]
         else:
             epoch_loss = EpochLoss(loss, source.max_rows, net.n_outputs, net.dtype,

@@ -3,6 +3,11 @@
 ``fit(..., comm=comm)`` trains one model with each global minibatch split over the ranks of
 ``comm``; the splitting, the all-reduce of the gradient and the agreement between the ranks are
 a gradient-reduction strategy of the training step, :class:`deltaprop.engine.reduction.MpiReduction`.
+K ranks with a global minibatch of B rows end with the weights of one process with minibatches
+of B: BatchNorm is synchronized (the statistics of the global minibatch, the same running
+statistics on every rank) and Dropout draws the masks one process would. A layer of your own
+whose training pass looks across the rows of a batch, as BatchNorm does, would see only its
+rank's part: deltaprop cannot tell, so it is not refused.
 
 Launch with the ``mpiexec`` of the same environment (``mpiexec -n 2 python train.py``); a
 launcher from another MPI starts independent single-rank jobs.
@@ -29,13 +34,8 @@ def launched_comm() -> Any:
 
 
 def check_comm(comm: Any, net: Any) -> None:
-    """Raise unless ``comm`` is an MPI communicator and ``net`` can be trained data-parallel."""
+    """Raise unless ``comm`` is an MPI communicator (every layer of ``net`` is covered: see the
+    module's docstring)."""
     if not all(hasattr(comm, name) for name in ("Get_rank", "Get_size", "Allreduce", "Bcast")):
         raise TypeError(f"comm must be an MPI communicator (mpi4py.MPI.COMM_WORLD), got "
                         f"{type(comm).__name__}")
-    if net.batchnorm_layers:
-        raise ValueError("data-parallel training does not cover BatchNorm yet (its batch "
-                         "statistics would be each rank's part, not the minibatch's)")
-    if any(type(layer).__name__ == "Dropout" for layer in net.layers):
-        raise ValueError("data-parallel training does not cover Dropout yet (each rank would "
-                         "draw other masks than one process does)")

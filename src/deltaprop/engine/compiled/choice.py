@@ -3,10 +3,12 @@
 The compiled engine (:mod:`deltaprop.engine.compiled.engine`) covers networks of dense layers
 with built-in activations (and BatchNorm between a dense layer and its activation), the
 built-in losses, SGD (momentum, Nesterov) and Adam with any schedule and clipping, L2 and L1,
-sample weights, float32 and float64, every batch size and both samplings, in one process, on
-dense inputs (a scipy.sparse X trains on NumPy, whose first layer takes sparse rows). The
-rest runs on the NumPy engine, the reference: :func:`uncovered` names what a model has that the
-kernels do not.
+sample weights, float32 and float64, every batch size and both samplings, on dense inputs (a
+scipy.sparse X trains on NumPy, whose first layer takes sparse rows), in one process or
+data-parallel over MPI (``comm=``: each step in parts around the all-reduce, :mod:`.reduced`;
+there without BatchNorm or Dropout, whose synchronized statistics and masks are the NumPy
+engine's). The rest runs on the NumPy engine, the reference: :func:`uncovered` names what a
+model has that the kernels do not.
 
 ``"auto"`` runs the compiled engine where it is covered and worth it. Compiling the kernels
 takes seconds the first time (then they load from Numba's disk cache in a fraction of one), so
@@ -67,9 +69,9 @@ def uncovered(net: Any, loss: Any, optimizer: Any, reduction: Any = None,
     found = units(net.layers)
     if isinstance(found, str):
         return found
-    if rows_drawn_in_run and any(unit.dropout for unit in found):
-        return ("random sampling with Dropout: rows and masks are drawn in turn from one "
-                "generator, step by step")
+    layers = _layers_uncovered(found, reduction, rows_drawn_in_run)
+    if layers:
+        return layers
     custom = [unit.activation.name for unit in found if unit.activation.name not in ACTIVATION_CODES
               or type(unit.activation).__module__ != "deltaprop.activations"]
     if custom:
@@ -81,17 +83,36 @@ def uncovered(net: Any, loss: Any, optimizer: Any, reduction: Any = None,
     return _run_uncovered(net, reduction, callbacks)
 
 
+def _layers_uncovered(found: list[Any], reduction: Any, rows_drawn_in_run: bool) -> str | None:
+    """What of the BatchNorm and Dropout layers the kernels do not cover in this run: their
+    draws in turn with the rows', and either under a reduction."""
+    if rows_drawn_in_run and any(unit.dropout for unit in found):
+        return ("random sampling with Dropout: rows and masks are drawn in turn from one "
+                "generator, step by step")
+    if reduces(reduction) and any(unit.norm for unit in found):
+        return ("data-parallel training (comm=) with BatchNorm runs on the NumPy engine (which "
+                "synchronizes its batch statistics over the ranks)")
+    if reduces(reduction) and any(unit.dropout for unit in found):
+        return ("data-parallel training (comm=) with Dropout runs on the NumPy engine (which "
+                "draws its masks as one process would)")
+    return None
+
+
 def _run_uncovered(net: Any, reduction: Any, callbacks: Sequence[Any]) -> str | None:
-    """What of the run the kernels do not cover: the dtype, MPI, a callback of every step."""
+    """What of the run the kernels do not cover: the dtype, a callback of every step (but
+    under a reduction, where the steps are taken one by one, it sees every step)."""
     if np.dtype(net.dtype) not in (np.float32, np.float64):
         return f"the network's dtype is {np.dtype(net.dtype).name}"
-    if reduction is not None and type(reduction).__name__ != "LocalReduction":
-        return "data-parallel training (comm=) runs on the NumPy engine"
-    every_step = [type(c).__name__ for c in callbacks
-                  if _has_batch_hook(c) and getattr(c, "needs_every_step", True)]
+    every_step = [type(c).__name__ for c in callbacks if not reduces(reduction)
+                  and _has_batch_hook(c) and getattr(c, "needs_every_step", True)]
     if every_step:
         return f"the callback {every_step[0]} must see every step (on_batch_end)"
     return None
+
+
+def reduces(reduction: Any) -> bool:
+    """Whether ``reduction`` sums gradients over processes (any but the local one)."""
+    return reduction is not None and type(reduction).__name__ != "LocalReduction"
 
 
 def _has_batch_hook(callback: Any) -> bool:
@@ -123,6 +144,7 @@ def choose(engine: str, net: Any, loss: Any, optimizer: Any, *, batch_size: int,
         return "numpy", ""
     reason = uncovered(net, loss, optimizer, reduction, callbacks, rows_drawn_in_run, sparse)
     if engine == "compiled":
+        reason = _agreed(reduction, reason)
         if reason is not None:
             raise ValueError(f"engine='compiled' cannot train this model: {reason}; use "
                              "engine='auto' (or 'numpy') for the NumPy engine")
@@ -131,15 +153,26 @@ def choose(engine: str, net: Any, loss: Any, optimizer: Any, *, batch_size: int,
     if reason is None and blas_threads > 1:
         reason = (f"the step is bound by its matrix products, which NumPy's BLAS runs on "
                   f"{blas_threads} threads (the compiled engine's own loops run on one)")
-    if not build and reason is None and not _kernels_ready(net.dtype):
+    parts = reduces(reduction)  # then the kernels of the step in parts are needed too
+    if not build and reason is None and not _ready(net.dtype, parts):
         reason = "the compiled kernels are not built yet (`deltaprop build-kernels` builds them)"
     limits = [c.seconds for c in callbacks if isinstance(c, TimeLimit)]
     if build:
-        reason = reason or _worth_compiling(net, batch_size, steps, min(limits, default=math.inf))
+        reason = reason or _worth_compiling(net, batch_size, steps, min(limits, default=math.inf),
+                                            parts)
+    reason = _agreed(reduction, reason)
     return ("numpy", reason) if reason else _loaded("compiled", "")
 
 
-def _worth_compiling(net: Any, batch_size: int, steps: int, time_limit: float) -> str | None:
+def _agreed(reduction: Any, reason: str | None) -> str | None:
+    """This process's reason to stay on NumPy, or under a reduction the first reason of any
+    process: every rank must run the same engine, or their updates would round differently
+    and the ranks part ways. (The reduction's agreement to stop is that very agreement.)"""
+    return reduction.agree_to_stop(reason) if reduces(reduction) else reason
+
+
+def _worth_compiling(net: Any, batch_size: int, steps: int, time_limit: float,
+                     parts: bool = False) -> str | None:
     """Why "auto" keeps a covered run on NumPy: the compiled kernels would cost more to load
     (Numba's import and the disk cache) or to build than the whole run costs with NumPy (its
     steps, or its time limit). The choice depends on the run and on whether the kernels are
@@ -151,25 +184,40 @@ def _worth_compiling(net: Any, batch_size: int, steps: int, time_limit: float) -
     if numpy_seconds < PAYBACK * LOAD_SECONDS:
         return (f"{about} is too short to pay for the compiled kernels (loading them takes about "
                 f"{LOAD_SECONDS:g} s, building them once per install about {COMPILE_SECONDS:g} s)")
-    if numpy_seconds < PAYBACK * COMPILE_SECONDS and not _kernels_ready(net.dtype):
+    if numpy_seconds < PAYBACK * COMPILE_SECONDS and not _ready(net.dtype, parts):
         return (f"the compiled kernels are not built yet, and {about} is too short to pay for "
                 f"building them (about {COMPILE_SECONDS:g} s, once per install; `deltaprop "
                 "build-kernels` builds them ahead)")
     return None
 
 
-def compiled_engine(net: Any, loss: Any, optimizer: Any, *, l2: float, l1: float) -> Any:
-    """A :class:`~deltaprop.engine.compiled.engine.CompiledEngine` (imports Numba)."""
+def compiled_engine(net: Any, loss: Any, optimizer: Any, *, l2: float, l1: float,
+                    reduction: Any = None) -> Any:
+    """A :class:`~deltaprop.engine.compiled.engine.CompiledEngine` (imports Numba), its steps
+    reduced by ``reduction`` (default local)."""
     from deltaprop.engine.compiled.engine import CompiledEngine
 
-    return CompiledEngine(net, loss, optimizer, l2=l2, l1=l1)
+    return CompiledEngine(net, loss, optimizer, l2=l2, l1=l1, reduction=reduction)
+
+
+def _ready(dtype: Any, parts: bool) -> bool:
+    """Whether the kernels a run calls are built or cached: the run kernel, and with ``parts``
+    (under a reduction) those of the step in parts too."""
+    return _kernels_ready(dtype) and (not parts or _part_kernels_ready(dtype))
 
 
 def _kernels_ready(dtype: Any) -> bool:
-    """Whether the compiled kernels for ``dtype`` are built or cached (imports Numba)."""
+    """Whether the compiled run kernel for ``dtype`` is built or cached (imports Numba)."""
     from deltaprop.engine.compiled.engine import kernels_ready
 
     return kernels_ready(dtype)
+
+
+def _part_kernels_ready(dtype: Any) -> bool:
+    """Whether the kernels of the step in parts for ``dtype`` are built or cached."""
+    from deltaprop.engine.compiled.engine import kernels_ready
+
+    return kernels_ready(dtype, parts=True)
 
 
 def _loaded(*choice: str) -> tuple[str, str]:

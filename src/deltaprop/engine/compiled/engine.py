@@ -7,7 +7,9 @@ Python is per run, not per step: the run's rows as one index array, the learning
 of its steps (any schedule), and the hooks. A run without hooks is one call; with hooks (a
 progress bar, a time limit) it is cut into chunks of about ``CHUNK_SECONDS`` and the hooks run
 between chunks, with the count of steps done. Chunks change nothing: the same steps in the same
-order give the same weights.
+order give the same weights. Under a gradient reduction that is not local (data-parallel over
+MPI), the steps are taken one at a time, each in parts around the all-reduce
+(:mod:`.reduced`), the hooks after every one.
 """
 
 from __future__ import annotations
@@ -24,18 +26,28 @@ import numpy as np
 import scipy.linalg.cython_blas  # noqa: F401  (the kernels' BLAS: loaded now, where thread limits see it)
 
 from deltaprop.data.batches import Minibatches
-from deltaprop.engine.compiled import activation, batchnorm, borrow, cache, codes, dense, dropout, run, update
+from deltaprop.engine.compiled import (
+    activation,
+    batchnorm,
+    borrow,
+    cache,
+    codes,
+    dense,
+    dropout,
+    reduced,
+    run,
+    update,
+)
 from deltaprop.engine.compiled import loss as loss_kernels
+from deltaprop.engine.compiled import parts as part_kernels
+from deltaprop.engine.compiled.plan import flat, largest, learning_rates, optimizer_arrays, run_plan
 from deltaprop.engine.compiled.structure import units
-from deltaprop.engine.compiled.update import HYPER
 from deltaprop.engine.epoch_loss import loss_mean
-from deltaprop.engine.reduction import Hook
+from deltaprop.engine.reduction import Hook, LocalReduction, Reduction
 from deltaprop.engine.step import EpochStats, EpochTally, Trainable
 from deltaprop.layers import BatchNorm, Dense
 from deltaprop.losses import Loss, SquaredError
-from deltaprop.optim import SGD, Adam, Optimizer
-from deltaprop.optim.schedules import Constant, Cosine, InverseScaling, StepDecay
-from deltaprop.optim.sgd import MAX_STEP
+from deltaprop.optim import SGD, Optimizer
 from deltaprop.parameters import bind_flat_buffers
 
 Array = np.ndarray
@@ -66,6 +78,10 @@ class CompiledEngine:
         Needed by :meth:`run` only.
     l2, l1 : float
         Weight decay on W, never on b.
+    reduction : Reduction, optional
+        How a minibatch's gradient is assembled (:mod:`deltaprop.engine.reduction`); default
+        local (a whole run per call). Any other (MPI) takes each step in parts around it
+        (:mod:`.reduced`), on networks without BatchNorm or Dropout.
     build : bool
         Build (or load) the kernels now; False for an engine that only describes arguments.
     """
@@ -73,9 +89,12 @@ class CompiledEngine:
     name = "compiled"
 
     def __init__(self, net: Trainable, loss: Loss, optimizer: Optimizer | None = None, *,
-                 l2: float = 0.0, l1: float = 0.0, build: bool = True) -> None:
+                 l2: float = 0.0, l1: float = 0.0, reduction: Reduction | None = None,
+                 build: bool = True) -> None:
         self.net, self.loss, self.optimizer = net, loss, optimizer
-        self.build_seconds = build_kernels(net.dtype) if build else 0.0  # before the run's clock
+        reduces = reduction is not None and not isinstance(reduction, LocalReduction)
+        # before the run's clock
+        self.build_seconds = build_kernels(net.dtype, parts=reduces) if build else 0.0
         self.l2, self.l1 = float(l2), float(l1)
         self.theta, self.grad, self.dtype = net.theta, net.grad, net.dtype
         self.layers, self.params, self.norms = layer_table(net)
@@ -92,6 +111,7 @@ class CompiledEngine:
         self._buffers_rows = 0
         self._sums = np.zeros(4)
         self._layer_sums = np.zeros(self.layers.shape[0])
+        self.parts = reduced.PartSteps(self, reduction) if reduces else None  # type: ignore[arg-type]
 
     # -- an epoch ------------------------------------------------------------------------------
     def begin(self, Y: Array | None, w: Array | None) -> None:
@@ -103,7 +123,10 @@ class CompiledEngine:
 
     def run(self, minibatches: Minibatches, view: Any = None, after_step: Sequence[Hook] = ()) -> bool:
         """Take a step on each minibatch (see :meth:`NumpyEngine.run
-        <deltaprop.engine.step.NumpyEngine.run>`); True when every one was taken."""
+        <deltaprop.engine.step.NumpyEngine.run>`); True when every one was taken. Under a
+        reduction, one step at a time (:class:`~.reduced.PartSteps`)."""
+        if self.parts is not None:
+            return self.parts.run(minibatches, view, after_step)
         optimizer = self.optimizer
         assert optimizer is not None, "run() needs an optimizer"
         order, starts = run_plan(minibatches)
@@ -131,7 +154,8 @@ class CompiledEngine:
 
     def end(self) -> EpochStats:
         """The epoch's loss and mean gradient norms (NaN and diverged after a refused step)."""
-        mean = self.run_loss()
+        parts = self.parts  # under a reduction, the loss over every rank's samples
+        mean = self.run_loss() if parts is None else parts.reduction.epoch_mean(parts)  # type: ignore[arg-type]
         squared = [float(s) for s in self._layer_sums]
         self.tally.squared_norms[:] = squared
         taken = max(self.tally.steps, 1)
@@ -257,16 +281,6 @@ class CompiledEngine:
         self._buffers_rows = rows
 
 
-def largest(starts: Array) -> int:
-    """The most rows of a minibatch of the run whose minibatches begin at ``starts``."""
-    return int(np.max(np.diff(starts))) if starts.shape[0] > 1 else 1
-
-
-def flat(X: Array) -> Array:
-    """X as the kernels read it: one flat C-ordered vector, row r at r * n_inputs (a view)."""
-    return np.ascontiguousarray(X).reshape(-1)
-
-
 def layer_table(net: Trainable) -> tuple[Array, Array, list[BatchNorm]]:
     """The kernels' table of the network's units (:func:`~.choice.units`; one row each, the
     columns of :mod:`.codes`: offsets of W and b in theta, the widths, the activation's code,
@@ -295,54 +309,6 @@ def layer_table(net: Trainable) -> tuple[Array, Array, list[BatchNorm]]:
     return np.array(rows, dtype=np.int64), np.array(params, dtype=np.float64), norms
 
 
-def run_plan(minibatches: Minibatches) -> tuple[Array, Array]:
-    """The run's rows as one index array and where each minibatch starts in it (and the end)."""
-    if minibatches.order is not None:
-        order = np.ascontiguousarray(minibatches.order, dtype=np.int64)
-        n, batch = order.shape[0], minibatches.batch
-        starts = np.minimum(np.arange(0, -(-n // batch) + 1, dtype=np.int64) * batch, n)
-        return order, starts
-    parts = [np.arange(r.start, r.stop) if isinstance(r, slice) else np.asarray(r)
-             for r in minibatches.rows]
-    lengths = np.array([0] + [p.shape[0] for p in parts], dtype=np.int64)
-    order = np.concatenate(parts).astype(np.int64) if parts else np.empty(0, np.int64)
-    return order, np.cumsum(lengths)
-
-
-def learning_rates(optimizer: Optimizer, n_steps: int) -> Array:
-    """eta of each of the run's next ``n_steps`` steps, as the optimizer's own step would read
-    it: constant within a run for the schedules of epochs, 1/t^p for inverse scaling, and any
-    other schedule asked step by step."""
-    t = np.arange(optimizer.t + 1, optimizer.t + n_steps + 1, dtype=np.float64)
-    schedule = optimizer.schedule
-    if type(schedule) in (Constant, Cosine, StepDecay):  # they read the epoch only
-        return np.full(n_steps, optimizer.lr_at(optimizer.t + 1))
-    if type(schedule) is InverseScaling:
-        return optimizer.lr / t ** schedule.power_t
-    return np.array([optimizer.lr_at(int(step)) for step in t], dtype=np.float64)
-
-
-def optimizer_arrays(optimizer: Optimizer, theta: Array) -> tuple[int, Array, Array, Array]:
-    """The kernel's optimizer code, its state arrays (the optimizer's own, so that checkpoints
-    and later NumPy steps see them) and its constants (``HYPER``)."""
-    empty = np.empty(0, theta.dtype)
-    clip = float(optimizer.clip_norm or 0.0)
-    if type(optimizer) is Adam:
-        m, v = optimizer._workspace("m", theta), optimizer._workspace("v", theta)
-        return codes.ADAM, m, v, _hyper(0.0, optimizer.beta1, optimizer.beta2, optimizer.eps, clip, 0.0)
-    assert type(optimizer) is SGD
-    hyper = _hyper(optimizer.momentum, 0.0, 0.0, 0.0, clip, MAX_STEP)
-    if not optimizer.momentum:
-        return codes.SGD, empty, empty, hyper
-    kind = codes.NESTEROV if optimizer.nesterov else codes.MOMENTUM
-    return kind, optimizer._workspace("velocity", theta), empty, hyper
-
-
-def _hyper(*values: float) -> Array:
-    assert len(values) == len(HYPER)
-    return np.array(values, dtype=np.float64)
-
-
 def next_chunk(chunk: int, seconds: float) -> int:
     """Steps in the next chunk: grown or shrunk towards ``CHUNK_SECONDS`` per chunk."""
     if seconds <= 0:
@@ -350,42 +316,49 @@ def next_chunk(chunk: int, seconds: float) -> int:
     return max(1, min(chunk * 4, int(chunk * CHUNK_SECONDS / seconds)))
 
 
-def example_arguments(dtype: np.dtype[Any]) -> tuple[Any, ...]:
+def example_arguments(dtype: np.dtype[Any], parts: bool = False) -> list[tuple[Any, ...]]:
     """Arguments of the run kernel's types for a network of ``dtype`` (a 1-1 network, one
-    row), for building or finding its compiled code before a run."""
+    row), and with ``parts`` those of the step in parts (:data:`.reduced.KERNELS`), for
+    building or finding their compiled code before a run."""
     layer, theta, grad = Dense(1, 1), np.zeros(2, dtype), np.zeros(2, dtype)
     net = SimpleNamespace(layers=[layer], output_layer=layer, theta=theta, grad=grad, dtype=dtype,
                           layout=bind_flat_buffers([layer], theta, grad))
     engine = CompiledEngine(net, SquaredError(), SGD(), build=False)  # type: ignore[arg-type]
     X = np.zeros((1, 1), dtype)
-    return engine.arguments(Minibatches(X, X, None, (), order=np.zeros(1, np.int64), batch=1))
+    found = [engine.arguments(Minibatches(X, X, None, (), order=np.zeros(1, np.int64), batch=1))]
+    return found + reduced.PartSteps(engine, None).arguments() if parts else found  # type: ignore[arg-type]
 
 
-_TYPES: dict[str, tuple[Any, ...]] = {}
+_TYPES: dict[tuple[str, bool], list[tuple[Any, tuple[Any, ...]]]] = {}
 KERNEL_SOURCES = [Path(module.__file__)  # type: ignore[arg-type]
                   for module in (codes, borrow, activation, batchnorm, dense, dropout, loss_kernels,
-                                 update, run)]
+                                 update, run, part_kernels)]
 
 
-def kernel_types(dtype: Any) -> tuple[Any, ...]:
-    """The run kernel's argument types for networks of ``dtype`` (they depend on it alone).
-    The first call in a process drops cached kernels that their sources no longer match."""
-    key = np.dtype(dtype).name
+def kernel_types(dtype: Any, parts: bool = False) -> list[tuple[Any, tuple[Any, ...]]]:
+    """The kernels a run calls, each with its argument types for networks of ``dtype`` (they
+    depend on it alone): the run kernel, and with ``parts`` the step in parts. The first call
+    in a process drops cached kernels that their sources no longer match."""
+    key = (np.dtype(dtype).name, parts)
     if not _TYPES:
-        cache.drop_stale([run.run, run.gradient, run.decay_and_norms], KERNEL_SOURCES)
+        cache.drop_stale([run.run, run.gradient, run.decay_and_norms, *reduced.KERNELS], KERNEL_SOURCES)
     if key not in _TYPES:
-        _TYPES[key] = tuple(numba.typeof(argument) for argument in example_arguments(np.dtype(dtype)))
+        kernels = (run.run, *reduced.KERNELS) if parts else (run.run,)
+        _TYPES[key] = [(kernel, tuple(numba.typeof(argument) for argument in arguments))
+                       for kernel, arguments in zip(kernels, example_arguments(np.dtype(dtype), parts))]
     return _TYPES[key]
 
 
-def kernels_ready(dtype: Any) -> bool:
-    """Whether the run kernel for ``dtype`` is built, or loads from the disk cache."""
-    return cache.is_ready(run.run, kernel_types(dtype))
+def kernels_ready(dtype: Any, parts: bool = False) -> bool:
+    """Whether the run kernel for ``dtype`` (and with ``parts`` the step in parts, for a
+    reduction) is built, or loads from the disk cache."""
+    return all(cache.is_ready(kernel, types) for kernel, types in kernel_types(dtype, parts))
 
 
-def build_kernels(dtype: Any) -> float:
-    """Build (or load) the run kernel for ``dtype``; return the seconds it took."""
-    return cache.build(run.run, kernel_types(dtype))
+def build_kernels(dtype: Any, parts: bool = False) -> float:
+    """Build (or load) the run kernel for ``dtype`` (and with ``parts`` the step in parts, for
+    a reduction); return the seconds it took."""
+    return sum(cache.build(kernel, types) for kernel, types in kernel_types(dtype, parts))
 
 
 def cache_folder() -> str:
