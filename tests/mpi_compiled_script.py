@@ -1,9 +1,9 @@
-"""Run by tests/test_compiled_mpi.py under ``mpiexec -n 2``: each case trained data-parallel on
-the NumPy engine and on the compiled engine, the same seeds; rank 0 writes one JSON with, per
-case, the engines that ran, the largest relative difference of the weights and of the epoch
-losses, the stop reasons and the steps of the last epoch.
+"""Run by tests/test_compiled_mpi.py on 2 ranks (tests/mpi_support.py): each case trained
+data-parallel on the NumPy engine and on the compiled engine, the same seeds; rank 0 writes one
+JSON with, per case, the engines that ran, the largest relative difference of the weights and of
+the epoch losses, the stop reasons and the steps of the last epoch.
 
-    mpiexec -n 2 python tests/mpi_compiled_script.py OUT.json
+    mpiexec -n 2 python -m mpi4py tests/mpi_compiled_script.py OUT.json
 """
 
 from __future__ import annotations

@@ -10,10 +10,6 @@ rank runs the engine that all of them can."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,32 +17,10 @@ import pytest
 
 import deltaprop as dp
 from deltaprop.engine.compiled import choice
+from mpi_support import OneRankComm, mpiexec_or_skip, run_ranks
 
 pytest.importorskip("numba")
 SCRIPT = Path(__file__).with_name("mpi_compiled_script.py")
-
-
-class OneRankComm:
-    """A communicator of one rank: the reduction's calls, none of them with another process."""
-
-    def Get_rank(self):
-        return 0
-
-    def Get_size(self):
-        return 1
-
-    def Bcast(self, buffer, root=0):
-        pass
-
-    def bcast(self, value, root=0):
-        return value
-
-    def Allreduce(self, send, receive=None, op=None):
-        if receive is not None and isinstance(send, np.ndarray):  # else MPI.IN_PLACE: the sum is there
-            receive[...] = send
-
-    def allgather(self, value):
-        return [value]
 
 
 class OtherRankSays:
@@ -69,26 +43,12 @@ def _relative(a, b):
     return np.max(np.abs(a - b)) / np.max(np.abs(b))
 
 
-def _mpiexec():
-    pytest.importorskip("mpi4py")
-    mpiexec = Path(sys.executable).with_name("mpiexec")  # this environment's own launcher
-    if not mpiexec.exists():
-        mpiexec = Path(shutil.which("mpiexec") or "missing")
-    if not mpiexec.exists():
-        pytest.skip("no mpiexec (pip install mpich)")
-    return mpiexec
-
-
-def test_two_ranks_of_the_compiled_engine_give_the_numpy_engines_weights(tmp_path):
-    mpiexec = _mpiexec()
+def test_two_ranks_of_the_compiled_engine_give_the_numpy_engines_weights():
+    mpiexec_or_skip()  # before the kernels are built for nothing
     from deltaprop.engine.compiled.engine import build_kernels
 
     build_kernels(np.float64, parts=True)  # here, once, so that the ranks only load them
-    out = tmp_path / "results.json"
-    done = subprocess.run([str(mpiexec), "-n", "2", sys.executable, str(SCRIPT), str(out)],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    results = json.loads(out.read_text())
+    results = run_ranks(2, SCRIPT, timeout=300)
     assert results.pop("ranks") == 2  # really two ranks of one job, not two single-rank jobs
     assert set(results) == {"momentum_weighted", "adam_l1", "online_random_sampling",
                             "stop_on_one_rank"}

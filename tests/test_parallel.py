@@ -5,11 +5,7 @@ covered is refused by name."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +13,7 @@ import pytest
 import deltaprop as dp
 from deltaprop.cli import main
 from deltaprop.engine import reduction
+from mpi_support import OneRankComm, relative_error, run_cli_ranks, run_ranks
 
 RUN = textwrap.dedent("""
     import numpy as np
@@ -34,16 +31,15 @@ RUN = textwrap.dedent("""
         return net.theta, np.array(history.loss), np.array([history.val_loss, history.val_metric])
 """)
 SCRIPT = RUN + textwrap.dedent("""
-    import sys
+    import json, sys
     from mpi4py import MPI
 
     comm = MPI.COMM_WORLD
     theta, losses, validation = run(np.float64 if sys.argv[2] == "float64" else np.float32, comm)
     if comm.Get_rank() == 0:
-        np.save(sys.argv[1], theta)
-        np.save(sys.argv[1] + ".loss.npy", losses)
-        np.save(sys.argv[1] + ".val.npy", validation)
-        print("WORLD", comm.Get_size(), flush=True)
+        with open(sys.argv[1], "w") as out:
+            json.dump({"world": comm.Get_size(), "theta": theta.tolist(), "loss": losses.tolist(),
+                       "val": validation.tolist()}, out)
 """)
 
 
@@ -56,49 +52,15 @@ def one_process(dtype):
 
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
 def test_two_ranks_give_the_weights_of_one_process(dtype, rtol, tmp_path):
-    pytest.importorskip("mpi4py")
-    mpiexec = Path(sys.executable).with_name("mpiexec")  # this environment's own launcher
-    if not mpiexec.exists():
-        mpiexec = Path(shutil.which("mpiexec") or "missing")
-    if not mpiexec.exists():
-        pytest.skip("no mpiexec (pip install mpich)")
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
-    out = tmp_path / "theta.npy"
-    done = subprocess.run([str(mpiexec), "-n", "2", sys.executable, str(script), str(out),
-                           np.dtype(dtype).name], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert "WORLD 2" in done.stdout  # really two ranks of one job, not two single-rank jobs
+    got = run_ranks(2, script, np.dtype(dtype).name, timeout=300)
+    assert got["world"] == 2  # really two ranks of one job, not two single-rank jobs
     theta, losses, validation = one_process(dtype)
-    # Relative to each weight, or to the weights' typical size for the ones near 0 (whose
-    # rounding is that of their neighbours in the sums).
-    scale = np.maximum(np.abs(theta), np.sqrt(np.mean(theta.astype(np.float64) ** 2)))
-    assert np.max(np.abs(np.load(out) - theta) / scale) < rtol
-    np.testing.assert_allclose(np.load(f"{out}.loss.npy"), losses, rtol=rtol * 10)
+    assert relative_error(got["theta"], theta) < rtol
+    np.testing.assert_allclose(got["loss"], losses, rtol=rtol * 10)
     # The validation split's loss and metric, each rank evaluating half of it.
-    np.testing.assert_allclose(np.load(f"{out}.val.npy"), validation, rtol=rtol * 10)
-
-
-class OneRankComm:
-    """Enough of a communicator for the checks that need no second process."""
-
-    def __init__(self, gathered=None):
-        self.gathered = gathered
-
-    def Get_rank(self):
-        return 0
-
-    def Get_size(self):
-        return 1
-
-    def Bcast(self, buffer, root=0):
-        pass
-
-    def Allreduce(self, *args, **kwargs):
-        pass
-
-    def allgather(self, value):
-        return self.gathered if self.gathered is not None else [value]
+    np.testing.assert_allclose(got["val"], validation, rtol=rtol * 10)
 
 
 def test_what_data_parallel_training_does_not_cover_is_named():
@@ -166,14 +128,8 @@ def test_uneven_parts_weigh_by_their_share():
 
 
 def test_the_command_line_under_mpiexec_trains_on_all_ranks_and_writes_once(tmp_path):
-    pytest.importorskip("mpi4py")
-    mpiexec, script = Path(sys.executable).with_name("mpiexec"), Path(sys.executable).with_name("deltaprop")
-    if not (mpiexec.exists() and script.exists()):
-        pytest.skip("no mpiexec or deltaprop script in this environment")
     command = ["train", "--data", "moons", "--epochs", "5", "--batch-size", "15", "--json"]
-    done = subprocess.run([str(mpiexec), "-n", "2", str(script), *command, "--out", "two.dp"],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    done = run_cli_ranks(2, *command, "--out", "two.dp", cwd=tmp_path, timeout=300)
     reports = [line for line in done.stdout.splitlines() if line.startswith("{")]
     assert len(reports) == 1 and '"ranks": 2' in reports[0]  # rank 0 alone reports
     assert main([*command, "--quiet", "--out", str(tmp_path / "one.dp")]) == 0
@@ -182,7 +138,7 @@ def test_the_command_line_under_mpiexec_trains_on_all_ranks_and_writes_once(tmp_
 
 
 STOP_ON_ONE_RANK = textwrap.dedent("""
-    import os, signal
+    import json, os, signal, sys
     import numpy as np
     import deltaprop as dp
     from mpi4py import MPI
@@ -199,19 +155,14 @@ STOP_ON_ONE_RANK = textwrap.dedent("""
     history = dp.MLP([3, 4, 2], seed=0).fit(X, y, loss="cross_entropy", epochs=10, threads=1,
                                              comm=comm, callbacks=[CtrlCOnRankOne()])
     outcomes = comm.gather((comm.Get_rank(), history.stop_reason, history.n_epochs))
-    if comm.Get_rank() == 0:  # one printer: two ranks' lines could interleave on the pipe
-        print(outcomes, flush=True)
+    if comm.Get_rank() == 0:  # one writer
+        with open(sys.argv[1], "w") as out:
+            json.dump(outcomes, out)
 """)
 
 
 def test_a_stop_wanted_by_one_rank_at_an_epochs_end_stops_all(tmp_path):
-    pytest.importorskip("mpi4py")
-    mpiexec = Path(sys.executable).with_name("mpiexec")
-    if not mpiexec.exists():
-        pytest.skip("no mpiexec in this environment")
     script = tmp_path / "stop.py"
     script.write_text(STOP_ON_ONE_RANK)
-    done = subprocess.run([str(mpiexec), "-n", "2", sys.executable, str(script)],
-                          capture_output=True, text=True, timeout=120)  # a deadlock would hang
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[(0, 'interrupted', 2), (1, 'interrupted', 2)]"
+    outcomes = run_ranks(2, script, timeout=120)  # a deadlock would hang
+    assert outcomes == [[0, "interrupted", 2], [1, "interrupted", 2]]

@@ -6,10 +6,6 @@ standing in for two ranks); and the one-process path untouched."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,39 +17,15 @@ import deltaprop as dp
 import mpi_layers_script as script  # the very code the ranks run (tests/ is on the path)
 from deltaprop.cli import main
 from deltaprop.layers import BatchNorm, Dropout
+from mpi_support import OneRankComm, relative_error, run_cli_ranks, run_ranks
 
 HERE = Path(__file__).resolve().parent
 
 
-def mpiexec() -> Path:
-    """This environment's own launcher (another MPI's would start single-rank jobs)."""
-    pytest.importorskip("mpi4py")
-    launcher = Path(sys.executable).with_name("mpiexec")
-    if not launcher.exists():
-        launcher = Path(shutil.which("mpiexec") or "missing")
-    if not launcher.exists():
-        pytest.skip("no mpiexec (pip install mpich)")
-    return launcher
-
-
-def relative_error(got: list[float], want: list[float]) -> float:
-    """Largest error relative to each value, or to the values' typical size for the ones near 0
-    (whose rounding is that of their neighbours in the sums)."""
-    a, b = np.asarray(got), np.asarray(want)
-    assert a.shape == b.shape
-    if b.size == 0:
-        return 0.0
-    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), np.sqrt(np.mean(b ** 2)))))
-
-
 @pytest.fixture(scope="module")
-def ranks_results(tmp_path_factory):
+def ranks_results():
     """Every case of mpi_layers_script, in one launch of 3 ranks (pairs on ranks 0 and 1)."""
-    out = tmp_path_factory.mktemp("mpi") / "results.json"
-    done = subprocess.run([str(mpiexec()), "-n", "3", sys.executable, str(HERE / "mpi_layers_script.py"),
-                           str(out)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return json.loads(out.read_text())
+    return run_ranks(3, HERE / "mpi_layers_script.py", timeout=120)
 
 
 @pytest.mark.parametrize("name", list(script.CASES))
@@ -70,17 +42,12 @@ def test_ranks_end_with_the_weights_and_statistics_of_one_process(name, ranks_re
 
 
 def test_the_command_line_under_mpiexec_trains_batchnorm_and_dropout_as_one_process(tmp_path):
-    launcher, deltaprop = mpiexec(), Path(sys.executable).with_name("deltaprop")
-    if not deltaprop.exists():
-        pytest.skip("no deltaprop script in this environment")
     # SGD: Adam would scale the rounding noise that is the whole gradient of a bias under a
     # BatchNorm (exactly 0 in exact arithmetic) to full steps, on one process as on two
     command = ["train", "--data", "moons", "--hidden", "12,12", "--batch-norm", "--dropout",
                "0.2", "--optimizer", "sgd", "--lr", "0.1", "--epochs", "4", "--batch-size", "15",
                "--quiet"]
-    done = subprocess.run([str(launcher), "-n", "2", str(deltaprop), *command, "--out", "two.dp"],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    run_cli_ranks(2, *command, "--out", "two.dp", cwd=tmp_path, timeout=300)
     assert main([*command, "--out", str(tmp_path / "one.dp")]) == 0
     two, one = dp.load(tmp_path / "two.dp").net, dp.load(tmp_path / "one.dp").net
     assert len(one.batchnorm_layers) == 2 and any(isinstance(la, Dropout) for la in one.layers)
@@ -92,29 +59,6 @@ def test_the_command_line_under_mpiexec_trains_batchnorm_and_dropout_as_one_proc
 
 
 # -- one rank, in this process ------------------------------------------------------------------
-class OneRankComm:
-    """A communicator of one rank: its sums are the values themselves."""
-
-    def Get_rank(self):
-        return 0
-
-    def Get_size(self):
-        return 1
-
-    def Bcast(self, buffer, root=0):
-        pass
-
-    def bcast(self, value, root=0):
-        return value
-
-    def Allreduce(self, send, receive, op=None):
-        if isinstance(send, np.ndarray):  # not in place: the sum of one is a copy
-            np.copyto(receive, send)
-
-    def allgather(self, value):
-        return [value]
-
-
 def train(comm, dtype=np.float64):
     rng = np.random.default_rng(1)
     X, y = rng.standard_normal((61, 4)), rng.integers(0, 2, 61)

@@ -31,8 +31,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +40,7 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import deltaprop as dp
+from mpi_support import launch, mpiexec_or_skip
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 HASHES = FIXTURES / "weights_sha256.json"
@@ -302,23 +301,12 @@ def mpi_2_ranks_full_batch_sgd_squared_error_f32(comm: object) -> dp.Network:
     return net
 
 
-def find_mpiexec() -> Path | None:
-    """This environment's own launcher, else the one on PATH (as tests/test_parallel.py does)."""
-    mpiexec = Path(sys.executable).with_name("mpiexec")
-    if not mpiexec.exists():
-        mpiexec = Path(shutil.which("mpiexec") or "missing")
-    return mpiexec if mpiexec.exists() else None
-
-
 def run_mpi_configs(out_dir: Path) -> dict[str, list[np.ndarray]]:
     """Every MPI configuration in one ``mpiexec -n 2`` launch; the final state of rank 0."""
-    mpiexec = find_mpiexec()
-    if mpiexec is None:
-        raise FileNotFoundError("no mpiexec (pip install mpich)")
     out = out_dir / "mpi_states.npz"
-    done = subprocess.run([str(mpiexec), "-n", "2", sys.executable, str(Path(__file__).resolve()),
-                           "--mpi-worker", str(out)], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    # -m mpi4py: an exception on one rank aborts the job instead of leaving the other waiting
+    done = launch(2, [sys.executable, "-m", "mpi4py", Path(__file__).resolve(), "--mpi-worker", out],
+                  timeout=300)
     assert "WORLD 2" in done.stdout, done.stdout  # two ranks of one job, not two one-rank jobs
     assert f"DELTAPROP {Path(dp.__file__).resolve()}" in done.stdout, done.stdout  # the code under test
     with np.load(out) as saved:
@@ -377,9 +365,7 @@ def test_final_weights_are_the_recorded_ones(name, tmp_path):
 
 @pytest.fixture(scope="module")
 def mpi_states(tmp_path_factory):
-    pytest.importorskip("mpi4py")
-    if find_mpiexec() is None:
-        pytest.skip("no mpiexec (pip install mpich)")
+    mpiexec_or_skip()
     return run_mpi_configs(tmp_path_factory.mktemp("mpi"))
 
 

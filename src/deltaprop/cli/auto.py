@@ -16,7 +16,7 @@ from typing import Any
 
 from deltaprop.cli.data import TrainingData
 from deltaprop.cli.parser import build_parser
-from deltaprop.cli.train import TINY, split_rows
+from deltaprop.cli.train import split_rows
 from deltaprop.files.model import Model
 from deltaprop.tuning import auto_fit
 
@@ -43,9 +43,7 @@ def auto_train(data: TrainingData, args: argparse.Namespace) -> tuple[Model, dic
     and the report ``train`` prints (its choices and why, under ``auto``)."""
     if data.task == "regress" and data.Y.shape[1] > 1:
         raise ValueError("--auto takes one target column; for several, train without --auto")
-    fraction = args.test_fraction if args.test_fraction is not None else (
-        0.0 if len(data.X) < TINY else 0.25)
-    train, test = split_rows(len(data.X), fraction, args.seed)
+    train, test = split_rows(len(data.X), args.test_fraction, args.seed)
     start = time.perf_counter()
     model, chosen = auto_fit(data.X[train], data.y[train], task=data.task,
                              time_budget=args.time_budget, seed=args.seed,

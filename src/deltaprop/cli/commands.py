@@ -23,7 +23,7 @@ from deltaprop.cli.report import emit, finite_json
 from deltaprop.cli.resume_options import stored_options
 from deltaprop.cli.stream import check_streamed, streams
 from deltaprop.cli.summary import architecture, epochs_words, train_text
-from deltaprop.cli.train import check_option, check_options, output_files, resume_model, train_model
+from deltaprop.cli.train import check_options, output_files, resume_model, train_model
 from deltaprop.data import datasets as embedded
 from deltaprop.files.atomic import atomic_write, atomic_write_bytes
 from deltaprop.files.container import KINDS, Archive, read_archive
@@ -31,6 +31,7 @@ from deltaprop.files.load import as_model, load_from
 from deltaprop.files.model import Model
 from deltaprop.files.onnx import export_onnx
 from deltaprop.history import History
+from deltaprop.tuning.options import check_option
 
 MAX_HISTORY_BYTES = 256 * MIB  # a million epochs of a deep network's history fit in this
 

@@ -17,10 +17,8 @@ from deltaprop.data.preprocessing import Preprocessing
 from deltaprop.data.tables import Table, read_table
 from deltaprop.files.model import Model
 from deltaprop.losses import get_loss
-
-REGRESSION_ONLY = ("poisson",)  # losses whose targets are numbers, never class labels
-
-MAX_INTEGER_CLASSES = 20  # an integer target with at most this many values is read as labels
+from deltaprop.tuning.data import MAX_INTEGER_CLASSES, read_task
+from deltaprop.tuning.options import REGRESSION_ONLY as REGRESSION_ONLY  # cli.doctor's too
 
 
 @dataclass
@@ -111,7 +109,7 @@ def training_data(spec: str, target: str | None, *, task: str | None, one_hot: b
         assert y_read is not None
         y, rows = y_read, source
         categories = source.categories(exclude=targets) if one_hot else {}
-        task = task or _infer_task(y)
+        task = task or read_task(np.asarray(y))
     if task == "classify":
         y = canonical_labels(y)
         return TrainingData(spec, rows, X, y, features, targets, task, _classes(y, targets), categories)
@@ -134,7 +132,7 @@ def streamed_data(spec: str, target: str | None, *, task: str | None, one_hot: b
     counts = loss is not None and get_loss(loss).name in REGRESSION_ONLY
     stats = scan(stream, cap=None if task == "classify" else MAX_INTEGER_CLASSES, counts=counts)
     if task is None:
-        task = "regress" if stats.labels is None else _infer_task(stats.labels)
+        task = "regress" if stats.labels is None else read_task(stats.labels)
     if task == "regress":
         return StreamedData(spec, stream, stats, task)
     if stats.labels is None:
@@ -215,15 +213,6 @@ def _no_target(source: datasets.Dataset, target: str | None) -> None:
     if target:
         raise ValueError(f"--target is for data files; the embedded dataset {source.name!r} has "
                          f"its target ({', '.join(source.target_names)})")
-
-
-def _infer_task(y: np.ndarray) -> str:
-    """Text labels, or a single whole-number target with few values: classify; else regress."""
-    if y.dtype.kind in "OUS":
-        return "classify"
-    if y.ndim == 1 and np.all(y == np.round(y)) and len(np.unique(y)) <= MAX_INTEGER_CLASSES:
-        return "classify"
-    return "regress"
 
 
 def _open(spec: str) -> Table | datasets.Dataset:

@@ -40,10 +40,10 @@ from deltaprop.cli.parser import build_parser
 from deltaprop.cli.paths import check_out_dir, check_outputs
 from deltaprop.cli.report import emit, finite_json
 from deltaprop.cli.sweepspec import read_spec
-from deltaprop.cli.train import check_combination, check_options, task_loss, train_model
+from deltaprop.cli.train import check_options, check_train_combination, train_model
 from deltaprop.data.arrays import fingerprint
 from deltaprop.files.atomic import atomic_write_bytes
-from deltaprop.tuning.options import is_kind
+from deltaprop.tuning.options import FLAGS, is_kind, task_loss
 from deltaprop.tuning.sweep import SweepResult, check_combinations, run_trials
 from deltaprop.tuning.sweepspec import SETTINGS, VAL_FRACTION, as_option, distinct, trials
 from deltaprop.tuning.trial import SweepTrial
@@ -104,7 +104,8 @@ def sweep(args: argparse.Namespace) -> int:
     base = _base_options(args, spec)
     candidates = trials(spec, base.seed)
     try:  # train's own rules between options, by the flags' names
-        check_combinations(candidates, lambda options: check_combination(_trial_args(base, options)))
+        check_combinations(candidates,
+                           lambda options: check_train_combination(_trial_args(base, options)))
     except ValueError as error:
         raise ValueError(f"{args.spec}: {error}") from None
     data = _read_data(base)
@@ -184,7 +185,7 @@ def _check_losses(path: str, spec: dict[str, Any], data: TrainingData) -> None:
     default = build_parser().parse_args(["train"]).loss
     for loss in distinct(spec["params"].get("loss", [default])):
         try:
-            task_loss(loss, data)
+            task_loss(loss, data.task, data.classes, FLAGS)
         except ValueError as error:
             raise ValueError(f"{path}: params.loss {loss!r}: {error}") from None
 

@@ -4,7 +4,6 @@ fit (or continue from a checkpoint), score the held-out part."""
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import time
 from collections.abc import Callable
@@ -14,32 +13,32 @@ from typing import Any
 import numpy as np
 
 import deltaprop as dp
-from deltaprop.activations import get_activation
 from deltaprop.callbacks.checkpoint import Checkpoint
 from deltaprop.callbacks.progress import progress_callback
 from deltaprop.cli.budget import check_fits, network_bytes, parameter_count
-from deltaprop.cli.data import REGRESSION_ONLY, StreamedData, TrainingData
+from deltaprop.cli.data import StreamedData, TrainingData
 from deltaprop.cli.doctor import train_diagnosis
 from deltaprop.cli.resume_options import train_options
 from deltaprop.cli.stream import check_stream_memory, check_streamed, fit_streamed
 from deltaprop.data.labels import LabelEncoder
 from deltaprop.data.preprocessing import Preprocessing, Standardizer
 from deltaprop.evaluation import PREDICT_CHUNK
-from deltaprop.files.codec import MAX_LAYERS
 from deltaprop.files.model import Model
-from deltaprop.initializers import get_initializer
-from deltaprop.losses import get_loss
-from deltaprop.targets import one_hot
 from deltaprop.training import parallel
 from deltaprop.training.options import FitOptions
+from deltaprop.tuning import options
+from deltaprop.tuning.options import FLAGS, PARSERS, REGRESSION_ONLY, check_option, hidden_sizes
+from deltaprop.tuning.trial import encode_targets, fit_options_for, fitted_targets, held_out_rows
 
-_DEFAULT_LOSS = {"classify": "cross_entropy", "regress": "squared_error"}
-_CLASSIFYING = ("cross_entropy", "binary_cross_entropy")  # losses' canonical names
 MLP_ITEMSIZE = np.dtype(np.float32).itemsize  # dp.MLP's default dtype, the one train uses
-# Each hidden layer is up to four layers (dense, BatchNorm, activation, dropout): as many as a
-# model file holds.
-MAX_HIDDEN_LAYERS = (MAX_LAYERS - 2) // 4
-TINY = 20  # datasets smaller than this get no held-out part by default
+# Each option's own rule (the library's, which also check every value of a sweep spec), with
+# the rules of train's options that a sweep does not search on top. A null value passes.
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    **options.RULES,
+    "restarts": (lambda v: v >= 1, "must be at least 1"),
+    "n_jobs": (lambda v: v != 0, "must not be 0 (-1: every core)"),
+    "checkpoint_every": (lambda v: v >= 1, "must be at least 1 epoch"),
+}
 
 
 @dataclass
@@ -60,26 +59,24 @@ def prepare(data: TrainingData, args: argparse.Namespace) -> Prepared:
     """Everything ``fit`` needs, derived from the data and the options alone (so that a resumed
     run rebuilds the very same arrays)."""
     check_options(args)
-    loss = task_loss(args.loss, data)
-    options = fit_options(args, loss)  # a bad value is refused here, before anything is built
-    fraction = args.test_fraction if args.test_fraction is not None else (
-        0.0 if len(data.X) < TINY else 0.25)
-    train, test = split_rows(len(data.X), fraction, args.seed)
-    sizes = [data.X.shape[1], *_hidden_sizes(args.hidden), _n_outputs(data, loss)]
-    _check_memory(sizes, len(train), options, args)
+    loss = options.task_loss(args.loss, data.task, data.classes, FLAGS)
+    fit = fit_options(args, loss)  # a bad value is refused here, before anything is built
+    train, test = split_rows(len(data.X), args.test_fraction, args.seed)
+    sizes = [data.X.shape[1], *hidden_sizes(args.hidden), _n_outputs(data, loss)]
+    _check_memory(sizes, len(train), fit, args)
     net = _network(sizes, args)
     preprocessing = Preprocessing(
         data.task, data.feature_names, data.categories, Standardizer.fit(data.X[train]),
         None if data.classes is None else LabelEncoder(data.classes), data.target_names)
     model = Model(net, preprocessing, summary={"data": data.name})
-    Y = _targets(data, preprocessing, train, loss)
+    Y = fitted_targets(preprocessing, data.y, train, loss)
     X = preprocessing.inputs(data.X)
     watched = None
     if not args.val_fraction and len(test) and args.restarts == 1:
         # Watched for the curves, never trained on and never used to choose (no early stopping
         # or restart selection on it: it stays an unbiased held-out score).
         watched = (X[test], Y[test])
-    return Prepared(model, X, Y, train, test, options, watched)
+    return Prepared(model, X, Y, train, test, fit, watched)
 
 
 def _network(sizes: list[int], args: argparse.Namespace) -> Any:
@@ -89,13 +86,9 @@ def _network(sizes: list[int], args: argparse.Namespace) -> Any:
 
 def fit_options(args: argparse.Namespace, loss: str) -> FitOptions:
     """``fit``'s options from the command line's (checked by FitOptions, with fit's messages)."""
-    optimizer = (dp.Adam(lr=args.lr) if args.optimizer == "adam"
-                 else dp.SGD(lr=args.lr, momentum=args.momentum, nesterov=False))
     checkpointed = args.checkpoint_every is not None
-    return FitOptions(
-        loss=loss, optimizer=optimizer, epochs=args.epochs, batch_size=_batch_size(args.batch_size),
-        l2=args.l2, validation_fraction=args.val_fraction, early_stopping=args.early_stopping,
-        restarts=args.restarts, n_jobs=args.n_jobs,
+    return fit_options_for(
+        vars(args), loss, restarts=args.restarts, n_jobs=args.n_jobs,
         checkpoint=checkpoint_path(args) if checkpointed else None,
         checkpoint_every=args.checkpoint_every if checkpointed else 1,
         engine=getattr(args, "engine", "auto"))
@@ -108,13 +101,13 @@ def train_model(data: TrainingData, args: argparse.Namespace) -> tuple[Model, di
     if isinstance(data, StreamedData):
         return train_streamed(data, args)
     run = prepare(data, args)
-    options = _with_checkpoint_metadata(run, args)
+    fit = _with_checkpoint_metadata(run, args)
     comm = parallel.launched_comm()  # under mpiexec -n K: data-parallel over the K ranks
     if comm is not None and comm.Get_rank() != 0:
         args.quiet, args.out, args.history = True, None, None  # rank 0 prints and writes
     start = time.perf_counter()
     run.model.net.fit(run.X[run.train], run.Y[run.train], validation_data=run.validation_data,
-                      callbacks=_progress(args), comm=comm, **options.keywords())
+                      callbacks=_progress(args), comm=comm, **fit.keywords())
     model, report = _finish(run, data, args, time.perf_counter() - start)
     report["ranks"] = 1 if comm is None else comm.Get_size()
     report["silent"] = comm is not None and comm.Get_rank() != 0
@@ -126,15 +119,15 @@ def train_streamed(data: StreamedData, args: argparse.Namespace) -> tuple[Model,
     the scaling from the stream's pass, then the streamed fit."""
     check_options(args)
     check_streamed(args)
-    loss = task_loss(args.loss, data)
-    options = fit_options(args, loss)
-    sizes = [len(data.feature_names), *_hidden_sizes(args.hidden), _n_outputs(data, loss)]
+    loss = options.task_loss(args.loss, data.task, data.classes, FLAGS)
+    fit = fit_options(args, loss)
+    sizes = [len(data.feature_names), *hidden_sizes(args.hidden), _n_outputs(data, loss)]
     check_stream_memory(args, sizes[0])
-    _check_memory(sizes, args.buffer_rows, options, args)
+    _check_memory(sizes, args.buffer_rows, fit, args)
     preprocessing = data.preprocessing(scale_targets=loss not in REGRESSION_ONLY)
     model = Model(_network(sizes, args), preprocessing, summary={"data": data.name})
     start = time.perf_counter()
-    _, (X, Y) = fit_streamed(model, data.stream, data.stats.n_rows, options, args,
+    _, (X, Y) = fit_streamed(model, data.stream, data.stats.n_rows, fit, args,
                              lambda y: encode_targets(preprocessing, y, loss))
     seconds = time.perf_counter() - start
     n_rows = data.stats.n_rows
@@ -209,99 +202,35 @@ def output_files(args: argparse.Namespace) -> dict[str, str | None]:
     return {model: args.out, "--history": args.history, "--checkpoint": checkpoint}
 
 
-# Each option's own rule, whatever the other options are: a test of its value and what the
-# value must be. The one place these rules live: train's flags and every value of a sweep spec
-# (cli.sweep) are checked by them. A null value (an option left out) passes.
-RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "epochs": (lambda v: v >= 1, "must be at least 1"),
-    "lr": (lambda v: v > 0, "must be positive"),
-    "momentum": (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
-    "l2": (lambda v: v >= 0, "must be >= 0"),
-    "dropout": (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
-    "restarts": (lambda v: v >= 1, "must be at least 1"),
-    "n_jobs": (lambda v: v != 0, "must not be 0 (-1: every core)"),
-    "seed": (lambda v: v >= 0, "must be >= 0"),
-    "test_fraction": (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
-    "val_fraction": (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
-    "early_stopping": (lambda v: v >= 1, "must be at least 1 epoch"),
-    "checkpoint_every": (lambda v: v >= 1, "must be at least 1 epoch"),
-}
-
-
-def check_option(name: str, value: Any, flag: str | None = None) -> None:
-    """Refuse a bad value of one option, the message naming it as ``flag`` (default: the
-    command line's ``--name``): its rule, its parse (widths, batch size), its name lookup
-    (activation, initializer, loss)."""
-    flag = flag or "--" + name.replace("_", "-")
-    if value is None:
-        return
-    test, must = RULES.get(name, (lambda v: True, ""))
-    if isinstance(value, float) and not math.isfinite(value):  # inf passes every bound
-        raise ValueError(f"{flag} must be a finite number, got {value}")
-    if not test(value):
-        raise ValueError(f"{flag} {must}, got {value}")
-    parse = _PARSERS.get(name)
-    if parse is None:
-        return
-    try:
-        parse(value)
-    except (ValueError, TypeError) as error:  # its message, naming the option as asked
-        message, default = str(error), "--" + name.replace("_", "-")
-        raise ValueError(flag + message[len(default):] if message.startswith(default)
-                         else f"{flag}: {message}") from None
-
-
 def check_options(args: argparse.Namespace) -> None:
     """Refuse bad option values with messages that name the flag (before :func:`fit_options`
     builds fit's options, which refuse any other bad value with fit's own message): each
     option by its own rule, then the rules between options."""
-    for name in (*RULES, *_PARSERS):
-        check_option(name, getattr(args, name))
-    check_combination(args)
+    for name in (*RULES, *PARSERS):
+        check_option(name, getattr(args, name), rules=RULES)
+    check_train_combination(args)
 
 
-def check_combination(args: argparse.Namespace) -> None:
-    """Refuse options that do not go together (each one fine on its own)."""
-    checks = [
-        (args.optimizer == "sgd" or args.momentum == 0, "--momentum is for --optimizer sgd"),
-        (args.early_stopping is None or args.val_fraction > 0,
-         "--early-stopping needs --val-fraction (a validation split to watch)"),
-        (args.checkpoint_every is None or args.restarts == 1,
-         "--checkpoint-every does not cover --restarts (each run would need its own file)"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ValueError(message)
+def check_train_combination(args: argparse.Namespace) -> None:
+    """Refuse options that do not go together (each one fine on its own): the library's rules
+    between options, and checkpoints, which cover one run, not restarts."""
+    options.check_combination(vars(args))
+    if args.checkpoint_every is not None and args.restarts != 1:
+        raise ValueError("--checkpoint-every does not cover --restarts (each run would need its "
+                         "own file)")
 
 
-def _check_memory(sizes: list[int], n_train: int, options: FitOptions,
+def _check_memory(sizes: list[int], n_train: int, fit: FitOptions,
                   args: argparse.Namespace) -> None:
     """Refuse a network too large for this machine before building it (see cli.budget):
     the rows in flight are a batch or an evaluation chunk, for each restart run at once."""
-    batch = n_train if options.batch_size == "full" else min(int(options.batch_size), n_train)
+    batch = n_train if fit.batch_size == "full" else min(int(fit.batch_size), n_train)
     rows = max(batch, min(n_train, PREDICT_CHUNK))
     at_once = 1 if not args.n_jobs else min(args.restarts, args.n_jobs if args.n_jobs > 0
                                              else os.cpu_count() or 1)
     needed = at_once * network_bytes(sizes, rows, MLP_ITEMSIZE)
     check_fits(needed, f"--hidden {args.hidden} ({parameter_count(sizes):,} parameters, "
                        f"{rows} rows at once)")
-
-
-def task_loss(name: str | None, data: TrainingData) -> str:
-    """The loss's canonical name (``--loss``, else the task's default), checked against the
-    task: cross-entropies classify; binary cross-entropy takes two classes, on one output."""
-    loss = get_loss(name).name if name else _DEFAULT_LOSS[data.task]
-    if data.task == "regress" and loss in _CLASSIFYING:
-        raise ValueError(f"--loss {name} is for classification; for --task regress use "
-                         "squared_error, mse or poisson")
-    if data.task == "classify" and loss in REGRESSION_ONLY:
-        raise ValueError(f"--loss {name} is for regression on counts, not class labels; drop "
-                         "--task classify (it then regresses)")
-    n_classes = 0 if data.classes is None else len(data.classes)
-    if loss == "binary_cross_entropy" and n_classes != 2:
-        raise ValueError(f"--loss {name} takes two classes (on one sigmoid output); the target "
-                         f"has {n_classes}: use cross_entropy")
-    return loss
 
 
 def _n_outputs(data: TrainingData, loss: str) -> int:
@@ -312,79 +241,11 @@ def _n_outputs(data: TrainingData, loss: str) -> int:
     return 1 if loss == "binary_cross_entropy" else len(data.classes)
 
 
-def _targets(data: TrainingData, preprocessing: Preprocessing, train: np.ndarray, loss: str) -> np.ndarray:
-    """Class indices (one-hot rows for losses other than cross-entropy), or regression targets
-    standardized with the training part's statistics (kept in the preprocessing); Poisson
-    counts as they are."""
-    if preprocessing.labels is None and loss not in REGRESSION_ONLY:
-        # counts (Poisson) stay counts: centring would make them negative
-        preprocessing.targets = Standardizer.fit(data.Y[train])
-    return encode_targets(preprocessing, data.y, loss)
-
-
-def encode_targets(preprocessing: Preprocessing, y: np.ndarray, loss: str) -> np.ndarray:
-    """The network's targets for the targets ``y`` as given: class indices (one-hot rows for
-    losses other than cross-entropy; one 0/1 column for binary cross-entropy), or regression
-    targets (n, k) in the preprocessing's standard units (if it scales them)."""
-    if preprocessing.labels is not None:
-        codes = preprocessing.labels.encode(y)
-        if loss == "binary_cross_entropy":  # two classes, one output: the second class's 0/1
-            return codes.astype(np.float64).reshape(-1, 1)
-        return codes if loss == "cross_entropy" else one_hot(codes, len(preprocessing.labels), np.float64)
-    Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
-    return Y if preprocessing.targets is None else preprocessing.targets.transform(Y)
-
-
 def _progress(args: argparse.Namespace) -> list[Any]:
     return [] if args.quiet else [progress_callback(args.epochs)]
 
 
-def split_rows(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Random training and held-out rows; ``fraction`` of them held out."""
-    order = np.random.default_rng(seed).permutation(n)
-    n_test = int(round(fraction * n))
-    if n - n_test < 2:
-        raise ValueError(f"{n} samples leave {n - n_test} for training; lower --test-fraction")
-    return np.sort(order[n_test:]), np.sort(order[:n_test])
-
-
-def _hidden_sizes(text: str) -> list[int]:
-    """Widths from "128,64"; "" (or spaces) is no hidden layer, and an empty entry ("4,,4",
-    "4,") is refused rather than dropped."""
-    parts = text.replace(" ", "").split(",") if text.strip() else []
-    if len(parts) > MAX_HIDDEN_LAYERS:  # each a few Python objects the memory estimate omits
-        raise ValueError(f"--hidden gives {len(parts):,} hidden layers; at most "
-                         f"{MAX_HIDDEN_LAYERS:,}")
-    for number, part in enumerate(parts, start=1):
-        if not part:
-            raise ValueError(f"--hidden {text!r}: hidden layer {number} has no width (an empty "
-                             "entry between commas)")
-        if not (part.isascii() and part.lstrip("+-").isdigit()):
-            raise ValueError(f"--hidden takes widths like 128,64; got {text!r}")
-    sizes = [int(part) for part in parts]
-    if any(size <= 0 for size in sizes):
-        raise ValueError(f"--hidden widths must be positive; got {text!r}")
-    return sizes
-
-
-def _batch_size(text: str) -> int | str:
-    if text == "full":
-        return "full"
-    try:
-        size = int(text)
-    except ValueError:
-        size = 0
-    if size < 1:
-        raise ValueError(f"--batch-size takes a positive integer or 'full'; got {text!r}")
-    return size
-
-
-def _name_of(lookup: Callable[[str], Any]) -> Callable[[str], Any]:
-    """A name lookup that takes only names (a sweep spec's value is text by then)."""
-    return lambda name: lookup(name) if isinstance(name, str) else None
-
-
-_PARSERS: dict[str, Callable[[Any], Any]] = {
-    "hidden": _hidden_sizes, "batch_size": _batch_size,
-    "activation": _name_of(get_activation), "init": _name_of(get_initializer),
-    "loss": _name_of(get_loss)}
+def split_rows(n: int, fraction: float | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random training and held-out rows (:func:`~deltaprop.tuning.trial.held_out_rows`:
+    ``fraction`` of them held out, None for train's default), worded for the command line."""
+    return held_out_rows(n, fraction, seed, FLAGS)

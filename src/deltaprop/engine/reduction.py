@@ -41,7 +41,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from deltaprop.engine.epoch_loss import EpochLoss
 from deltaprop.evaluation import evaluate_arrays
 from deltaprop.layers import BatchNorm, Dropout
 from deltaprop.losses import Loss, row_scale
@@ -59,6 +58,18 @@ class Backprop(Protocol):
     def backprop(self, X: Array, Y: Array, scale: Array | None = None) -> None: ...
 
 
+class LossSums(Protocol):
+    """What an epoch's loss is made of, for its mean over the ranks: an
+    :class:`~deltaprop.engine.epoch_loss.EpochLoss`, or the compiled engine's steps in parts."""
+
+    @property
+    def count(self) -> int: ...  # samples seen
+
+    def sums(self) -> tuple[float, float]: ...
+
+    def mean(self) -> float: ...
+
+
 class Reduction(Protocol):
     """A gradient-reduction strategy (see the module's docstring)."""
 
@@ -70,7 +81,7 @@ class Reduction(Protocol):
 
     def start(self, net: Any) -> None: ...
 
-    def epoch_mean(self, epoch_loss: EpochLoss) -> float: ...
+    def epoch_mean(self, epoch_loss: LossSums) -> float: ...
 
     def evaluate(self, net: Any, loss: Loss, X: Array, Y: Array,
                  w: Array | None = None) -> tuple[float, float]: ...
@@ -96,7 +107,7 @@ class LocalReduction:
     def start(self, net: Any) -> None:
         """Nothing to share."""
 
-    def epoch_mean(self, epoch_loss: EpochLoss) -> float:
+    def epoch_mean(self, epoch_loss: LossSums) -> float:
         """The epoch's loss."""
         return epoch_loss.mean()
 
@@ -202,7 +213,7 @@ class MpiReduction:
         reasons = self.comm.allgather(reason)
         return next(r for r in reasons if r is not None)
 
-    def epoch_mean(self, epoch_loss: EpochLoss) -> float:
+    def epoch_mean(self, epoch_loss: LossSums) -> float:
         """The epoch's loss over every rank's samples."""
         from mpi4py import MPI
 

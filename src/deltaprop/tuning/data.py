@@ -13,7 +13,7 @@ from deltaprop.data.labels import LabelEncoder, canonical_labels
 from deltaprop.data.preprocessing import Preprocessing, Standardizer
 
 Array = np.ndarray
-MAX_CLASSES_INFERRED = 20  # a whole-number target with at most this many values is read as labels
+MAX_INTEGER_CLASSES = 20  # a whole-number target with at most this many values is read as labels
 MIN_ROWS = 10
 
 
@@ -50,17 +50,19 @@ def check_inputs(X: Any, y: Any, task: str | None) -> tuple[Array, Array, str]:
         raise ValueError(f"y must hold one value per row of X ({X.shape[0]}), got shape {np.shape(y)}")
     if X.shape[0] < MIN_ROWS:
         raise ValueError(f"auto_fit needs at least {MIN_ROWS} rows (a validation split), got {X.shape[0]}")
-    task = _task(target) if task is None else task
+    task = read_task(target) if task is None else task
     if task not in ("classify", "regress"):
         raise ValueError(f"task must be 'classify' or 'regress', got {task!r}")
     return X, _targets(target, task), task
 
 
-def _task(y: Array) -> str:
+def read_task(y: Array) -> str:
+    """The task targets ``y`` ask for: text (or flags), or one column of at most
+    :data:`MAX_INTEGER_CLASSES` distinct whole numbers, classifies; anything else regresses."""
     if y.dtype.kind in "OUSb":
         return "classify"
-    whole = y.dtype.kind in "iu" or bool(np.all(np.isfinite(y)) and np.all(y == np.round(y)))
-    return "classify" if whole and np.unique(y).size <= MAX_CLASSES_INFERRED else "regress"
+    whole = y.ndim == 1 and bool(np.all(np.isfinite(y)) and np.all(y == np.round(y)))
+    return "classify" if whole and np.unique(y).size <= MAX_INTEGER_CLASSES else "regress"
 
 
 def _targets(y: Array, task: str) -> Array:
@@ -69,8 +71,13 @@ def _targets(y: Array, task: str) -> Array:
         if np.unique(labels).size < 2:
             raise ValueError("y has a single class: there is nothing to classify")
         return labels
+    return regression_targets(y)
+
+
+def regression_targets(y: Any) -> Array:
+    """``y`` as finite float64 regression targets (its shape kept), or a ValueError naming why."""
     try:
-        values = y.astype(np.float64)
+        values = np.asarray(y).astype(np.float64)
     except (TypeError, ValueError):
         raise ValueError("task='regress' needs numeric targets y") from None
     if not np.isfinite(values).all():

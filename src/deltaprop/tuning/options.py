@@ -4,13 +4,17 @@ defaults, the kind of value each takes and each one's own rule.
 Values are as JSON gives them: hidden widths and batch sizes as text (``"32,16"``, ``"full"``),
 names as text, numbers, flags. :func:`check_option` refuses a bad value naming it as the caller
 does (``params.lr`` in a sweep spec, ``--lr`` on the command line), so a value is refused
-before it is ever trained; :func:`check_combination` refuses options that do not go together.
+before it is ever trained; :func:`check_combination` refuses options that do not go together;
+:func:`task_loss` refuses a loss the data's task cannot take. ``deltaprop train`` takes these
+rules from here (adding its own options' rules on top) and words their messages with
+:data:`FLAGS` where a library call words them with :data:`KEYWORDS`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from deltaprop.activations import get_activation
@@ -27,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     "momentum": 0.0, "epochs": 30, "batch_size": "32", "l2": 0.0, "batch_norm": False,
     "dropout": 0.0, "init": None, "seed": 0, "test_fraction": None, "val_fraction": 0.0,
     "early_stopping": None}
+DEFAULT_LOSS = {"classify": "cross_entropy", "regress": "squared_error"}  # loss None: the task's
+CLASSIFYING = ("cross_entropy", "binary_cross_entropy")  # losses' canonical names
+REGRESSION_ONLY = ("poisson",)  # losses whose targets are numbers, never class labels
 # The kind of each option's value (text, whole, number, flag; "?": may be null).
 KINDS: dict[str, str] = {
     "hidden": "text", "activation": "text", "loss": "text?", "optimizer": "text",
@@ -51,6 +58,30 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+@dataclass(frozen=True)
+class Wording:
+    """How a message names an option, the targets and the way to the other task: as a call of
+    the library does (``loss 'hinge'``, ``test_fraction``, ``y``: :data:`KEYWORDS`) or as the
+    command line does (``--loss hinge``, ``--test-fraction``, ``the target``: :data:`FLAGS`)."""
+
+    flags: bool
+    targets: str
+    to_regress: str  # how to ask for regression instead
+    to_count: str  # what to drop for a regression-only loss given with labels ("" : nothing)
+
+    def option(self, name: str) -> str:
+        """The option ``name`` (``test_fraction``) as this wording names it."""
+        return "--" + name.replace("_", "-") if self.flags else name
+
+    def value(self, name: str, value: Any) -> str:
+        """The option ``name`` with its ``value``: ``--loss hinge``, ``loss 'hinge'``."""
+        return f"{self.option(name)} {value}" if self.flags else f"{name} {value!r}"
+
+
+KEYWORDS = Wording(False, "y", "to regress", "")
+FLAGS = Wording(True, "the target", "for --task regress", "; drop --task classify (it then regresses)")
+
+
 def is_kind(value: Any, kind: str) -> bool:
     """Whether ``value`` (read from JSON) is of ``kind``, a kind of :data:`KINDS`."""
     if value is None:
@@ -67,20 +98,21 @@ def kind_words(kind: str) -> str:
     return f"{words} or null" if kind.endswith("?") else words
 
 
-def check_option(name: str, value: Any, where: str | None = None) -> None:
+def check_option(name: str, value: Any, where: str | None = None, *,
+                 rules: Mapping[str, tuple[Callable[[Any], bool], str]] = RULES) -> None:
     """Refuse a bad value of one option, the message naming it as ``where`` (default
-    ``--name``): its rule, its parse (widths, batch size), its name lookup (activation,
-    initializer, loss).
+    ``--name``): its rule (of ``rules``: :data:`RULES`, or a caller's with more options), its
+    parse (widths, batch size), its name lookup (activation, initializer, loss).
 
     Raises
     ------
     ValueError
         Naming ``where``, the rule and the value.
     """
-    where = where or "--" + name.replace("_", "-")
+    where = where or FLAGS.option(name)
     if value is None:
         return
-    test, must = RULES.get(name, (lambda v: True, ""))
+    test, must = rules.get(name, (lambda v: True, ""))
     if isinstance(value, float) and not math.isfinite(value):  # inf passes every bound
         raise ValueError(f"{where} must be a finite number, got {value}")
     if not test(value):
@@ -91,7 +123,7 @@ def check_option(name: str, value: Any, where: str | None = None) -> None:
     try:
         parse(value)
     except (ValueError, TypeError) as error:  # its message, naming the option as asked
-        message, default = str(error), "--" + name.replace("_", "-")
+        message, default = str(error), FLAGS.option(name)
         raise ValueError(where + message[len(default):] if message.startswith(default)
                          else f"{where}: {message}") from None
 
@@ -102,6 +134,30 @@ def check_combination(options: Mapping[str, Any]) -> None:
         raise ValueError("--momentum is for --optimizer sgd")
     if options.get("early_stopping") is not None and not options.get("val_fraction"):
         raise ValueError("--early-stopping needs --val-fraction (a validation split to watch)")
+
+
+def task_loss(name: str | None, task: str, classes: Any, wording: Wording = KEYWORDS) -> str:
+    """The loss's canonical name (``name``, else the task's default), checked against the
+    ``task`` and its ``classes`` (None when regressing): cross-entropies classify; binary
+    cross-entropy takes two classes, on one output.
+
+    Raises
+    ------
+    ValueError
+        Naming the loss and the task as ``wording`` does.
+    """
+    loss = get_loss(name).name if name else DEFAULT_LOSS[task]
+    said = wording.value("loss", name)
+    if task == "regress" and loss in CLASSIFYING:
+        raise ValueError(f"{said} is for classification; {wording.to_regress} use squared_error, "
+                         "mse or poisson")
+    if task == "classify" and loss in REGRESSION_ONLY:
+        raise ValueError(f"{said} is for regression on counts, not class labels{wording.to_count}")
+    n_classes = 0 if classes is None else len(classes)
+    if loss == "binary_cross_entropy" and n_classes != 2:
+        raise ValueError(f"{said} takes two classes (on one sigmoid output); {wording.targets} "
+                         f"has {n_classes}: use cross_entropy")
+    return loss
 
 
 def hidden_sizes(text: str) -> list[int]:

@@ -34,9 +34,9 @@ import numpy as np
 
 from deltaprop.files.model import Model
 from deltaprop.training.restarts import check_n_jobs
-from deltaprop.tuning.options import DEFAULTS, check_combination, check_option
+from deltaprop.tuning.options import DEFAULTS, check_combination, check_option, task_loss
 from deltaprop.tuning.sweepspec import SETTINGS, VAL_FRACTION, check_spec, distinct, trials
-from deltaprop.tuning.trial import SweepData, SweepTrial, fit_trial, sweep_data, trial_loss
+from deltaprop.tuning.trial import SweepData, SweepTrial, fit_trial, sweep_data
 
 T = TypeVar("T")
 SHOWN = 20  # trials the table shows, of the best and of the failed ones
@@ -201,7 +201,7 @@ def sweep(spec: dict[str, Any], X: Any, y: Any, *, task: str | None = None, seed
     data = sweep_data(X, y, task)
     for loss in distinct(spec["params"].get("loss", [DEFAULTS["loss"]])):
         try:
-            trial_loss(loss, data)
+            task_loss(loss, data.task, data.classes)
         except ValueError as error:
             raise ValueError(f"params.loss {loss!r}: {error}") from None
     candidates = trials(spec, settings["seed"])

@@ -19,20 +19,24 @@ from deltaprop._validation import is_sparse
 from deltaprop.data.labels import LabelEncoder, canonical_labels
 from deltaprop.data.preprocessing import Preprocessing, Standardizer
 from deltaprop.files.model import Model
-from deltaprop.losses import get_loss
 from deltaprop.mlp import MLP
 from deltaprop.optim import SGD, Adam
 from deltaprop.targets import one_hot
 from deltaprop.training.options import FitOptions
-from deltaprop.tuning.options import batch_size, check_combination, hidden_sizes
+from deltaprop.tuning.data import read_task, regression_targets
+from deltaprop.tuning.options import (
+    KEYWORDS,
+    REGRESSION_ONLY,
+    Wording,
+    batch_size,
+    check_combination,
+    hidden_sizes,
+    task_loss,
+)
 from deltaprop.tuning.sweepspec import as_option
 
 Array = np.ndarray
 TINY = 20  # data smaller than this get no held-out part by default
-MAX_INTEGER_CLASSES = 20  # a whole-number target with at most this many values is read as labels
-DEFAULT_LOSS = {"classify": "cross_entropy", "regress": "squared_error"}
-CLASSIFYING = ("cross_entropy", "binary_cross_entropy")  # losses' canonical names
-REGRESSION_ONLY = ("poisson",)  # losses whose targets are numbers, never class labels
 
 
 @dataclass
@@ -113,25 +117,19 @@ class SweepData:
 
 def sweep_data(X: Any, y: Any, task: str | None = None) -> SweepData:
     """``X`` and ``y`` checked, with the task (read from ``y`` when None: text, or one column
-    of at most :data:`MAX_INTEGER_CLASSES` whole numbers, classifies; else regression)."""
+    of at most :data:`~deltaprop.tuning.data.MAX_INTEGER_CLASSES` whole numbers, classifies; else regression)."""
     X = _features(X)
     y = np.asarray(y)
     if task != "regress" and y.ndim == 2 and y.shape[1] == 1:  # a column of labels
         y = y[:, 0]
     if y.ndim not in (1, 2) or len(y) != len(X):
         raise ValueError(f"y must hold a value per row of X ({len(X)}), got shape {y.shape}")
-    task = _task(y) if task is None else task
+    task = read_task(y) if task is None else task
     if task == "classify":
         return _classified(X, y)
     if task != "regress":
         raise ValueError(f"task must be 'classify', 'regress' or None, got {task!r}")
-    try:
-        values = y.astype(np.float64)
-    except (TypeError, ValueError):
-        raise ValueError("task 'regress' needs numeric targets y") from None
-    if not np.isfinite(values).all():
-        raise ValueError("y contains NaN or inf")
-    return SweepData(X, values, task)
+    return SweepData(X, regression_targets(y), task)
 
 
 def _features(X: Any) -> Array:
@@ -151,13 +149,6 @@ def _features(X: Any) -> Array:
     return X
 
 
-def _task(y: Array) -> str:
-    if y.dtype.kind in "OUSb":
-        return "classify"
-    whole = y.ndim == 1 and bool(np.all(np.isfinite(y)) and np.all(y == np.round(y)))
-    return "classify" if whole and np.unique(y).size <= MAX_INTEGER_CLASSES else "regress"
-
-
 def _classified(X: Array, y: Array) -> SweepData:
     if y.ndim != 1:
         raise ValueError("classification takes one target column, y of shape (n_samples,)")
@@ -169,22 +160,6 @@ def _classified(X: Array, y: Array) -> SweepData:
     if len(classes) < 2:
         raise ValueError("y has a single class: there is nothing to classify")
     return SweepData(X, labels, "classify", classes)
-
-
-def trial_loss(name: str | None, data: SweepData) -> str:
-    """The loss's canonical name (``name``, else the task's default), checked against the
-    task: cross-entropies classify; binary cross-entropy takes two classes, on one output."""
-    loss = get_loss(name).name if name else DEFAULT_LOSS[data.task]
-    if data.task == "regress" and loss in CLASSIFYING:
-        raise ValueError(f"loss {name!r} is for classification; to regress use squared_error, "
-                         "mse or poisson")
-    if data.task == "classify" and loss in REGRESSION_ONLY:
-        raise ValueError(f"loss {name!r} is for regression on counts, not class labels")
-    n_classes = 0 if data.classes is None else len(data.classes)
-    if loss == "binary_cross_entropy" and n_classes != 2:
-        raise ValueError(f"loss {name!r} takes two classes (on one sigmoid output); y has "
-                         f"{n_classes}: use cross_entropy")
-    return loss
 
 
 def fit_trial(options: dict[str, Any], data: SweepData, settings: dict[str, Any]) -> SweepTrial:
@@ -208,19 +183,12 @@ def fit_trial(options: dict[str, Any], data: SweepData, settings: dict[str, Any]
 def _fit(run: dict[str, Any], data: SweepData) -> tuple[Model, Any, Array]:
     """The model trained as ``run`` says, its history and the held-out rows."""
     check_combination(run)
-    loss = trial_loss(run["loss"], data)
-    optimizer = (Adam(lr=run["lr"]) if run["optimizer"] == "adam"
-                 else SGD(lr=run["lr"], momentum=run["momentum"], nesterov=False))
-    options = FitOptions(loss=loss, optimizer=optimizer, epochs=run["epochs"],
-                         batch_size=batch_size(run["batch_size"]), l2=run["l2"],
-                         validation_fraction=run["val_fraction"],
-                         early_stopping=run["early_stopping"])
-    fraction = run["test_fraction"]
-    train, test = held_out_rows(len(data.X), (0.0 if len(data.X) < TINY else 0.25)
-                                if fraction is None else fraction, run["seed"])
+    loss = task_loss(run["loss"], data.task, data.classes)
+    options = fit_options_for(run, loss)
+    train, test = held_out_rows(len(data.X), run["test_fraction"], run["seed"])
     preprocessing = Preprocessing(data.task, features=Standardizer.fit(data.X[train]),
                                   labels=None if data.classes is None else LabelEncoder(data.classes))
-    Y = _targets(data, preprocessing, train, loss)
+    Y = fitted_targets(preprocessing, data.y, train, loss)
     n_outputs = Y.shape[1] if Y.ndim == 2 else len(np.asarray(data.classes))  # class indices
     net = MLP([data.X.shape[1], *hidden_sizes(run["hidden"]), n_outputs],
               activation=run["activation"], init=run["init"], seed=run["seed"],
@@ -231,27 +199,53 @@ def _fit(run: dict[str, Any], data: SweepData) -> tuple[Model, Any, Array]:
     return model, net.history, test
 
 
-def held_out_rows(n: int, fraction: float, seed: int) -> tuple[Array, Array]:
-    """Random training and held-out rows (sorted); ``fraction`` of the ``n`` held out."""
+def fit_options_for(run: dict[str, Any], loss: str, **more: Any) -> FitOptions:
+    """``fit``'s options for the training options ``run`` (named as
+    :data:`~deltaprop.tuning.options.DEFAULTS` names them) and the checked ``loss``; ``more``
+    for fit's options beyond those (restarts, checkpoints, engine). A bad value is refused
+    with fit's message."""
+    optimizer = (Adam(lr=run["lr"]) if run["optimizer"] == "adam"
+                 else SGD(lr=run["lr"], momentum=run["momentum"], nesterov=False))
+    return FitOptions(loss=loss, optimizer=optimizer, epochs=run["epochs"],
+                      batch_size=batch_size(run["batch_size"]), l2=run["l2"],
+                      validation_fraction=run["val_fraction"],
+                      early_stopping=run["early_stopping"], **more)
+
+
+def held_out_rows(n: int, fraction: float | None, seed: int,
+                  wording: Wording = KEYWORDS) -> tuple[Array, Array]:
+    """Random training and held-out rows (sorted); ``fraction`` of the ``n`` held out (None: a
+    quarter, none below :data:`TINY` rows). Too few training rows are refused, naming
+    ``test_fraction`` as ``wording`` does."""
+    if fraction is None:
+        fraction = 0.0 if n < TINY else 0.25
     order = np.random.default_rng(seed).permutation(n)
     n_test = int(round(fraction * n))
     if n - n_test < 2:
-        raise ValueError(f"{n} samples leave {n - n_test} for training; lower test_fraction")
+        raise ValueError(f"{n} samples leave {n - n_test} for training; lower "
+                         f"{wording.option('test_fraction')}")
     return np.sort(order[n_test:]), np.sort(order[:n_test])
 
 
-def _targets(data: SweepData, preprocessing: Preprocessing, train: Array, loss: str) -> Array:
-    """Class indices (one-hot rows for losses other than cross-entropy; one 0/1 column for
-    binary cross-entropy), or regression targets (n, k) standardized with the training rows'
-    statistics (kept in the preprocessing); Poisson counts as they are."""
+def fitted_targets(preprocessing: Preprocessing, y: Any, train: Array, loss: str) -> Array:
+    """:func:`encode_targets`, regression targets first standardized with the ``train`` rows'
+    statistics (kept in the preprocessing); Poisson counts as they are (centring would make
+    them negative)."""
+    if preprocessing.labels is None and loss not in REGRESSION_ONLY:
+        Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        preprocessing.targets = Standardizer.fit(Y[train])
+    return encode_targets(preprocessing, y, loss)
+
+
+def encode_targets(preprocessing: Preprocessing, y: Any, loss: str) -> Array:
+    """The network's targets for the targets ``y`` as given: class indices (one-hot rows for
+    losses other than cross-entropy; one 0/1 column for binary cross-entropy), or regression
+    targets (n, k) in the preprocessing's standard units (if it scales them)."""
     if preprocessing.labels is not None:
-        codes = preprocessing.labels.encode(data.y)
-        if loss == "binary_cross_entropy":
+        codes = preprocessing.labels.encode(y)
+        if loss == "binary_cross_entropy":  # two classes, one output: the second class's 0/1
             return codes.astype(np.float64).reshape(-1, 1)
         return codes if loss == "cross_entropy" else one_hot(codes, len(preprocessing.labels),
                                                               np.float64)
-    Y = data.y.reshape(len(data.y), -1)
-    if loss in REGRESSION_ONLY:  # counts stay counts: centring would make them negative
-        return Y
-    preprocessing.targets = Standardizer.fit(Y[train])
-    return preprocessing.targets.transform(Y)
+    Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    return Y if preprocessing.targets is None else preprocessing.targets.transform(Y)

@@ -155,7 +155,7 @@ class CompiledEngine:
     def end(self) -> EpochStats:
         """The epoch's loss and mean gradient norms (NaN and diverged after a refused step)."""
         parts = self.parts  # under a reduction, the loss over every rank's samples
-        mean = self.run_loss() if parts is None else parts.reduction.epoch_mean(parts)  # type: ignore[arg-type]
+        mean = self.run_loss() if parts is None else parts.reduction.epoch_mean(parts)
         squared = [float(s) for s in self._layer_sums]
         self.tally.squared_norms[:] = squared
         taken = max(self.tally.steps, 1)
