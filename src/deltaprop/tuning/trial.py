@@ -117,7 +117,8 @@ class SweepData:
 
 def sweep_data(X: Any, y: Any, task: str | None = None) -> SweepData:
     """``X`` and ``y`` checked, with the task (read from ``y`` when None: text, or one column
-    of at most :data:`~deltaprop.tuning.data.MAX_INTEGER_CLASSES` whole numbers, classifies; else regression)."""
+    of at most :data:`~deltaprop.tuning.data.MAX_INTEGER_CLASSES` whole numbers, classifies;
+    else regression)."""
     X = _features(X)
     y = np.asarray(y)
     if task != "regress" and y.ndim == 2 and y.shape[1] == 1:  # a column of labels
