@@ -74,14 +74,23 @@ def test_the_report_names_each_choice_with_its_validation_figure():
     assert model.summary["auto"] and set(model.predict(data.X[:5])) <= {0, 1}
 
 
-def test_on_small_data_the_ladder_is_judged_over_folds_whose_runs_are_the_restarts():
-    data = dp.datasets.load("moons")  # 200 rows: 3 folds by default
-    model, report = auto_fit(data.X, data.y, seed=0, **FAST)
+def test_over_folds_the_ladder_is_judged_by_their_mean_and_their_runs_are_the_restarts():
+    data = dp.datasets.load("moons")
+    model, report = auto_fit(data.X, data.y, seed=0, folds=3, **{**FAST, "restarts": 3})
     assert report.restarts == []  # the chosen rung's 3 fold runs are its restarts
     text = str(report)
     assert "mean of 3 folds" in text and "refit: each of the 3 runs on all 200 rows" in text
     assert model.net.layer_sizes == [2, *(3 * w for w in report.chosen.hidden), 2]
     assert report.chosen.val_loss == min(trial.val_loss for trial in report.ladder)
+
+
+def test_restarts_count_the_runs_returned_over_folds_too():
+    data = dp.datasets.load("moons")
+    model, report = auto_fit(data.X, data.y, seed=0, folds=3, **{**FAST, "restarts": 1, "ladder": [(8,)]})
+    assert model.net.layer_sizes == [2, 8, 2]  # the best fold run alone, not 3 averaged
+    assert "kept: the run of seed" in str(report)
+    model, _ = auto_fit(data.X, data.y, seed=0, folds=2, **{**FAST, "restarts": 3, "ladder": [(8,)]})
+    assert model.net.layer_sizes == [2, 24, 2]  # 2 fold runs and 1 restart
 
 
 def test_folds_are_stratified_and_cover_every_row_once():

@@ -14,19 +14,20 @@ import pytest
 import deltaprop as dp
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "scaling_model.py"
+BENCHMARKS = ROOT / "benchmarks"
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("scaling_model", SCRIPT)
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["scaling_model"] = module  # dataclasses look their module up while building
+    sys.modules[name] = module  # dataclasses look their module up; scaling_model imports its sibling
     spec.loader.exec_module(module)
     return module
 
 
-sm = load_script()
+ms = load_script("scaling_measure")
+sm = load_script("scaling_model")
 
 # A rank whose compute is exactly 1 ms per row (a power law, so the log-log interpolation and the
 # extrapolation above the last size are exact), update 1 ms, no gradient bytes: only latencies.
@@ -89,9 +90,9 @@ def test_compute_time_refuses_what_it_cannot_answer(table, rows, message):
 
 
 def test_parameter_count_is_the_networks():
-    for sizes, _ in sm.CONFIGS.values():
-        assert sm.parameter_count(sizes) == dp.MLP(list(sizes), seed=0).theta.size
-    assert sm.parameter_count((784, 1024, 1024, 10)) == 1_863_690
+    for sizes, _ in ms.CONFIGS.values():
+        assert ms.parameter_count(sizes) == dp.MLP(list(sizes), seed=0).theta.size
+    assert ms.parameter_count((784, 1024, 1024, 10)) == 1_863_690
 
 
 # -- a step, throughput, efficiency ------------------------------------------------------------
@@ -199,7 +200,7 @@ def test_report_from_saved_inputs(tmp_path, capsys):
 def test_the_saved_inputs_print_their_tables(capsys):
     assert sm.main([]) == 0
     out = capsys.readouterr().out
-    for name in sm.CONFIGS:
+    for name in ms.CONFIGS:
         assert f"| {name} |" in out
     assert "measured (mpi_bench.py" in out
 

@@ -131,3 +131,17 @@ def test_an_auto_estimator_saves_and_loads(tmp_path, quick_auto):
     again = MLPClassifier.load(tmp_path / "auto.dp")
     np.testing.assert_array_equal(again.predict_proba(X), est.predict_proba(X))
     assert again.auto is True
+
+
+def test_a_network_auto_chose_is_not_continued_by_a_warm_start(quick_auto):
+    X, y = blobs(n=40)
+    est = MLPClassifier(auto=True, random_state=0).fit(X, y)
+    est.set_params(auto=False, warm_start=True)
+    with pytest.raises(ValueError, match="auto=True"):
+        est.fit(X, y)
+    with pytest.raises(ValueError, match="partial_fit"):
+        est.partial_fit(X, y)
+    est.set_params(warm_start=False, max_iter=2)
+    with pytest.warns(Warning):  # 2 epochs do not converge
+        est.fit(X, y)
+    assert est.auto_report_ is None and est.coefs_[0].shape == (3, 100)

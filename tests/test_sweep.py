@@ -57,6 +57,20 @@ def test_a_grid_sweep_ranks_saves_and_resumes(tmp_path, capsys):
     assert (again["trials"], again["ran"], again["skipped"]) == (8, 4, 4)
 
 
+def test_a_network_too_large_for_the_machine_is_a_failed_trial_worded_for_the_command_line(
+        tmp_path, capsys):
+    # the library's memory check (as dp.sweep makes it), naming the flag; the small width trains
+    out = tmp_path / "out"
+    spec = {"params": {"hidden": ["1000000000000", "4"]}, "epochs": 1}
+    assert main(["sweep", write_spec(tmp_path, spec), "--data", "moons", "--out-dir", str(out),
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["failed"] == 1 and report["best"]["options"] == {"hidden": "4"}
+    (error,) = [r["error"] for r in results(out) if "error" in r]
+    assert re.match(r"--hidden 1000000000000 \(5,000,000,000,002 parameters, 150 rows at once\) "
+                    r"would need [\d.]+ [TP]iB; this machine has", error)
+
+
 def test_random_search_draws_distinct_combinations_reproducibly(tmp_path):
     spec = read_spec(write_spec(tmp_path, {"search": "random", "trials": 5,
                                            "params": {"lr": [0.1, 0.01, 0.001], "l2": [0, 1e-4]}}))

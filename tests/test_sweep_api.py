@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import re
 import warnings
 
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 import deltaprop as dp
 from deltaprop.cli import main
 from deltaprop.cli.parser import build_parser
+from deltaprop.tuning import budget as library_budget
 from deltaprop.tuning import options as library_options
 from deltaprop.tuning.sweep import SweepResult, sweep
 from deltaprop.tuning.trial import SweepTrial
@@ -92,11 +94,27 @@ def test_failures_are_reported_not_raised():
     failed = result.failed
     assert result.trials[-len(failed):] == failed  # last in the ranking
     reasons = {(t.options["optimizer"], t.options["momentum"], t.options["lr"]): t for t in failed}
-    assert reasons[("adam", 0.5, 0.05)].error == "--momentum is for --optimizer sgd"
+    assert reasons[("adam", 0.5, 0.05)].error == "momentum is for optimizer='sgd'"  # keywords
     assert reasons[("sgd", 0, 1e9)].stop_reason == "diverged"
     assert reasons[("sgd", 0, 1e9)].error is None
     assert "failed: validation nan (diverged)" in result.table()
-    assert "failed: --momentum is for --optimizer sgd" in result.table()
+    assert "failed: momentum is for optimizer='sgd'" in result.table()
+
+
+def test_a_network_too_large_for_the_machine_fails_its_trial_before_it_is_built(monkeypatch):
+    # 10^12 hidden units: about 10^14 bytes to train, far beyond any machine's memory; refused
+    # by its figure (as `deltaprop train` refuses it) instead of allocating until killed
+    built = []
+    real_mlp = trial_module.MLP
+    monkeypatch.setattr(trial_module, "MLP", lambda sizes, **k: built.append(sizes) or real_mlp(sizes, **k))
+    X = np.random.default_rng(0).standard_normal((60, 3))
+    spec = {"params": {"hidden": ["1000000000000", "4"]}, "epochs": 1}
+    result = sweep(spec, X, (X[:, 0] > 0).astype(int))
+    (huge,) = result.failed
+    assert huge.options == {"hidden": "1000000000000"} and huge.stop_reason == "error"
+    assert re.fullmatch(r"hidden '1000000000000' \(6,000,000,000,002 parameters, 45 rows at once\) "
+                        r"would need [\d.]+ [TP]iB; this machine has [\d.]+ [KMGT]iB", huge.error)
+    assert result.best == {"hidden": "4"} and built == [[3, 4, 2]]  # only the small one was built
 
 
 def test_when_every_trial_fails_there_is_no_best():
@@ -131,7 +149,7 @@ def test_a_regression_sweep_ranks_by_r2():
     ({"params": {"lr": [0.1]}, "early_stopping": 3, "val_fraction": 0.5, "epochs": 2.5},
      "epochs must be a whole number, got 2.5"),
     ({"search": "bayes", "params": {"lr": [0.1]}}, "search must be 'grid' or 'random'"),
-    ({"params": {"momentum": [0, 0.9]}}, "params.momentum 0.9: --momentum is for --optimizer sgd "
+    ({"params": {"momentum": [0, 0.9]}}, "params.momentum 0.9: momentum is for optimizer='sgd' "
                                          "\\(in every trial that holds it\\)"),
     ({"params": {"loss": ["cross_entropy", "bce"]}}, "params.loss 'bce': loss 'bce' takes two "
                                                      "classes"),
@@ -252,19 +270,30 @@ def test_deltaprop_train_takes_its_rules_and_steps_from_the_library():
      ["loss 'cross_entropy' is for classification; to regress use squared_error",
       "loss 'poisson' is for regression on counts, not class labels$",
       "loss 'bce' takes two classes \\(on one sigmoid output\\); y has 3: use cross_entropy",
-      "5 samples leave 1 for training; lower test_fraction$"]),
+      "5 samples leave 1 for training; lower test_fraction$",
+      "momentum is for optimizer='sgd'$",
+      "early_stopping needs val_fraction \\(a validation split to watch\\)$",
+      "hidden '100,7' \\(1,123 parameters, 64 rows at once\\) would need 138 KiB; this machine has 1 KiB$"]),
     (library_options.FLAGS,
      ["--loss cross_entropy is for classification; for --task regress use squared_error",
       "--loss poisson is for regression on counts, not class labels; drop --task classify",
       "--loss bce takes two classes \\(on one sigmoid output\\); the target has 3: use",
-      "5 samples leave 1 for training; lower --test-fraction$"]),
+      "5 samples leave 1 for training; lower --test-fraction$",
+      "--momentum is for --optimizer sgd$",
+      "--early-stopping needs --val-fraction \\(a validation split to watch\\)$",
+      "--hidden 100,7 \\(1,123 parameters, 64 rows at once\\) would need 138 KiB; this machine has 1 KiB$"]),
 ])
 def test_one_message_for_each_rule_worded_as_the_caller_names_things(wording, messages):
     three = np.array(["a", "b", "c"])
     calls = [lambda: library_options.task_loss("cross_entropy", "regress", None, wording),
              lambda: library_options.task_loss("poisson", "classify", three, wording),
              lambda: library_options.task_loss("bce", "classify", three, wording),
-             lambda: trial_module.held_out_rows(5, 0.8, 0, wording)]
+             lambda: trial_module.held_out_rows(5, 0.8, 0, wording),
+             lambda: library_options.check_combination({"optimizer": "adam", "momentum": 0.9},
+                                                       wording),
+             lambda: library_options.check_combination({"early_stopping": 3}, wording),
+             lambda: library_budget.check_network_fits([3, 100, 7, 2], 64, 16, "100,7",
+                                                       wording=wording, available=1024)]
     for call, message in zip(calls, messages):
         with pytest.raises(ValueError, match=f"^{message}"):
             call()

@@ -51,11 +51,12 @@ def train(args: argparse.Namespace) -> int:
         check_auto(args)
     # Whether the data stream is decided before anything is read (a file that streams is never
     # read whole first), and the options a stream does not take refused before its pass.
-    streamed = streams(args.data, asked=args.stream)
+    # --auto reads its data whole (a folder too, if it fits), unless --stream asks otherwise.
+    streamed = args.stream or (not args.auto and streams(args.data))
     if streamed:
         check_streamed(args)
     data = training_data(args.data, args.target, task=args.task, one_hot=args.one_hot,
-                         loss=args.loss, stream=streamed)
+                         loss=args.loss, stream=streamed, whole=not streamed and args.auto)
     model, report = (auto_train if args.auto else train_model)(data, args)
     return _conclude(args, model, report)
 
@@ -94,7 +95,7 @@ def resume(args: argparse.Namespace) -> int:
                    "the run's --history": options.history})
     options.quiet, options.json, options.resume_epochs = args.quiet, args.json, args.resume_epochs
     data = training_data(options.data, options.target, task=options.task, one_hot=options.one_hot,
-                         loss=options.loss)
+                         loss=options.loss, whole=True)  # a checkpointed run trained in memory
     model, report = resume_model(args.checkpoint, data, options)
     report["command"] = "resume"
     return _conclude(options, model, report)

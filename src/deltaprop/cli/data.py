@@ -12,7 +12,7 @@ import numpy as np
 
 from deltaprop.cli.stream import Stream, StreamStats, folder_table, open_stream, scan, streams
 from deltaprop.data import datasets
-from deltaprop.data.labels import LabelEncoder, canonical_labels
+from deltaprop.data.labels import MAX_CLASSES, LabelEncoder, canonical_labels
 from deltaprop.data.preprocessing import Preprocessing
 from deltaprop.data.tables import Table, read_table
 from deltaprop.files.model import Model
@@ -86,13 +86,18 @@ class StreamedData(TrainingData):
 
 
 def training_data(spec: str, target: str | None, *, task: str | None, one_hot: bool,
-                  loss: str | None = None, stream: bool = False) -> TrainingData:
+                  loss: str | None = None, stream: bool = False,
+                  whole: bool = False) -> TrainingData:
     """Read ``spec`` (a file or a dataset name) and decide the task (a regression-only ``loss``,
     such as poisson on counts, means regression however the target looks). Data that stream
     (``stream``, i.e. ``--stream``; a folder; a ``.npy`` or ``.parquet`` file too large for
     memory: :func:`deltaprop.cli.stream.streams` decides) are not read but streamed
-    (:func:`streamed_data`)."""
-    if streams(spec, asked=stream):
+    (:func:`streamed_data`), unless ``whole`` (commands that need every row at once: sweep,
+    ``--auto``, resume): then a folder is read whole if it fits in memory, and what does not
+    fit is refused before any of it is read."""
+    if whole:
+        target = _whole(spec, target)
+    elif streams(spec, asked=stream):
         return streamed_data(spec, target, task=task, one_hot=one_hot, loss=loss)
     if task is None and loss is not None and get_loss(loss).name in REGRESSION_ONLY:
         task = "regress"
@@ -118,6 +123,17 @@ def training_data(spec: str, target: str | None, *, task: str | None, one_hot: b
     return TrainingData(spec, rows, X, y, features, targets, task, None, categories)
 
 
+def _whole(spec: str, target: str | None) -> str | None:
+    """The target of ``spec`` read whole: a folder's (a ``.npy`` folder's are its ``y``
+    columns), checked as a stream checks it; a file too large for memory is refused."""
+    if os.path.isdir(spec):
+        return ",".join(open_stream(spec, _target_list(target) if target else None).target_names)
+    if streams(spec):
+        raise ValueError(f"{spec} is too large to read whole here; this command needs data that "
+                         "fit in memory (deltaprop train streams it): give a sample of it")
+    return target
+
+
 def streamed_data(spec: str, target: str | None, *, task: str | None, one_hot: bool,
                   loss: str | None = None) -> StreamedData:
     """``spec`` as a stream (:mod:`deltaprop.cli.stream`), after one pass over it: its rows
@@ -130,7 +146,8 @@ def streamed_data(spec: str, target: str | None, *, task: str | None, one_hot: b
         task = "regress"
     stream = open_stream(spec, _target_list(target) if target else None)
     counts = loss is not None and get_loss(loss).name in REGRESSION_ONLY
-    stats = scan(stream, cap=None if task == "classify" else MAX_INTEGER_CLASSES, counts=counts)
+    cap = MAX_CLASSES if task == "classify" else MAX_INTEGER_CLASSES
+    stats = scan(stream, cap=cap, counts=counts)
     if task is None:
         task = "regress" if stats.labels is None else read_task(stats.labels)
     if task == "regress":
@@ -138,7 +155,12 @@ def streamed_data(spec: str, target: str | None, *, task: str | None, one_hot: b
     if stats.labels is None:
         raise ValueError("classification takes one target column; several targets mean "
                          "--task regress")
-    classes = _classes(canonical_labels(stats.labels), stream.target_names)
+    labels = canonical_labels(stats.labels)
+    if len(labels) > cap:  # the scan stopped collecting: a fraction among them is named first
+        _classes(labels, stream.target_names)
+        raise ValueError(f"classification needs labels, but the target {stream.target_names[0]!r} "
+                         f"holds more than {cap:,} distinct values; use --task regress")
+    classes = _classes(labels, stream.target_names)
     return StreamedData(spec, stream, stats, task, classes)
 
 

@@ -9,20 +9,17 @@ import argparse
 import os
 from typing import Any
 
-from deltaprop.tuning.options import is_kind
+from deltaprop.tuning import options as training
 
 # The options a checkpoint stores, each with its kind (text, whole, number, flag; "?": may be
-# null), as :func:`deltaprop.tuning.options.is_kind` reads kinds.
+# null), as :func:`deltaprop.tuning.options.is_kind` reads kinds: the training options' own
+# (:data:`deltaprop.tuning.options.KINDS`) and the command line's.
 TRAIN_OPTIONS = {
-    "data": "text", "target": "text?", "task": "text?", "one_hot": "flag", "hidden": "text",
-    "activation": "text", "loss": "text?", "optimizer": "text", "lr": "number",
-    "momentum": "number", "epochs": "whole", "batch_size": "text", "l2": "number",
-    "batch_norm": "flag", "dropout": "number", "init": "text?", "restarts": "whole",
-    "n_jobs": "whole?", "seed": "whole", "test_fraction": "number?", "val_fraction": "number",
-    "early_stopping": "whole?", "out": "text?", "checkpoint_every": "whole?",
+    **training.KINDS, "data": "text", "target": "text?", "task": "text?", "one_hot": "flag",
+    "restarts": "whole", "n_jobs": "whole?", "out": "text?", "checkpoint_every": "whole?",
     "checkpoint": "text?", "history": "text?"}
 # The stored options that take one of a few values.
-CHOICES = {"task": (None, "classify", "regress"), "optimizer": ("adam", "sgd")}
+CHOICES = {**training.CHOICES, "task": (None, "classify", "regress")}
 PATHS = ("out", "checkpoint", "history")  # stored absolute: resumed from any folder
 
 
@@ -55,7 +52,7 @@ def stored_options(metadata: dict[str, Any], path: str) -> argparse.Namespace:
     if missing:
         raise ValueError(f"{path}: the checkpoint's stored train options lack {', '.join(missing)}; "
                          "deltaprop resume cannot rebuild the run (deltaprop.resume can, from Python)")
-    wrong = [name for name, kind in TRAIN_OPTIONS.items() if not is_kind(stored[name], kind)]
+    wrong = [name for name, kind in TRAIN_OPTIONS.items() if not training.is_kind(stored[name], kind)]
     wrong += [name for name, allowed in CHOICES.items() if stored[name] not in allowed]
     if wrong:
         values = ", ".join(f"{name}={repr(stored[name])[:40]}" for name in wrong[:5])

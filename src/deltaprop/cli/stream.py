@@ -24,7 +24,7 @@ import argparse
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -98,10 +98,7 @@ def _values(path: str) -> int:
     """The numbers in the file ``path`` (its header's or footer's shape)."""
     if path.lower().endswith(".npy"):
         return math.prod(NpyArray.open(path).shape)
-    import pyarrow.parquet as pq  # (optional: only Parquet files need it)
-
-    metadata = pq.ParquetFile(path).metadata
-    return int(metadata.num_rows) * int(metadata.num_columns)
+    return math.prod(_parquet_shape(path))
 
 
 def available_memory() -> int | None:
@@ -183,7 +180,8 @@ def _open_folder(folder: str, target: list[str] | None) -> Stream:
                          f"{folder} are the target")
     source = NpyShards.from_folder(folder)
     X, y = source.shards[0]
-    targets = ["y"] if len(y.shape) == 1 else [f"y{j}" for j in range(y.shape[1])]
+    # a y shard of one column is one target, as a 1-D one (see one_target)
+    targets = ["y"] if math.prod(y.shape[1:]) == 1 else [f"y{j}" for j in range(y.shape[1])]
     return Stream(source, [f"x{j}" for j in range(X.shape[1])], targets)
 
 
@@ -193,7 +191,10 @@ def folder_table(folder: str) -> Table:
     Parquet files as their columns; refused when it would not fit in the memory available."""
     first = _open_folder(folder, None) if not _holds_parquet(folder) else None
     if first is None:  # Parquet: every column, read by the data-file reader
-        tables = [read_table(os.path.join(folder, name)) for name in _entries(folder)]
+        paths = [os.path.join(folder, name) for name in _entries(folder)]
+        shapes = [_parquet_shape(path) for path in paths]
+        _check_whole(folder, sum(rows for rows, _ in shapes), max(columns for _, columns in shapes))
+        tables = [read_table(path) for path in paths]
         for table in tables[1:]:
             if table.names != tables[0].names:
                 raise ValueError(f"{table.source}: columns {table.names} differ from "
@@ -201,17 +202,30 @@ def folder_table(folder: str) -> Table:
         return Table({name: np.concatenate([t.columns[name] for t in tables])
                       for name in tables[0].names}, folder)
     names = first.feature_names + first.target_names
-    needed = IN_MEMORY_COPIES * 8 * first.source.n_rows * len(names)
-    available = available_memory()
-    if available is not None and needed > available:
-        raise ValueError(f"{folder} holds {first.source.n_rows:,} rows of {len(names)} columns, too "
-                         "many to read whole here; deltaprop train streams it, other commands "
-                         "need a file that fits in memory")
+    _check_whole(folder, first.source.n_rows, len(names))
     blocks = list(first.source.scan(CHUNK_ROWS))
     X = np.concatenate([np.asarray(b.X, dtype=np.float64) for b in blocks])
     y = np.concatenate([np.asarray(b.y, dtype=np.float64).reshape(len(b.y), -1) for b in blocks])
     columns = np.column_stack([X, y])
     return Table({name: np.ascontiguousarray(columns[:, j]) for j, name in enumerate(names)}, folder)
+
+
+def _parquet_shape(path: str) -> tuple[int, int]:
+    """A Parquet file's rows and columns, from its footer."""
+    import pyarrow.parquet as pq  # (optional: only Parquet files need it)
+
+    metadata = pq.ParquetFile(path).metadata
+    return int(metadata.num_rows), int(metadata.num_columns)
+
+
+def _check_whole(folder: str, rows: int, columns: int) -> None:
+    """Refuse a folder of ``rows`` rows of ``columns`` columns too large to read whole in the
+    memory available, before any of it is read."""
+    available = available_memory()
+    if available is not None and IN_MEMORY_COPIES * 8 * rows * columns > available:
+        raise ValueError(f"{folder} holds {rows:,} rows of {columns} columns, too many to read "
+                         "whole here; deltaprop train streams it, other commands need data that "
+                         "fit in memory")
 
 
 def _holds_parquet(folder: str) -> bool:
@@ -240,6 +254,7 @@ def scan(stream: Stream, *, cap: int | None, counts: bool = False,
     labels: Array | None = None
     n_rows = 0
     for block in stream.source.scan(chunk_rows):
+        block = replace(block, y=one_target(block.y))
         _check_finite(block, stream)
         if counts and (block.y < 0).any():
             row = int(np.argwhere(block.y.reshape(len(block.y), -1) < 0)[0][0])
@@ -254,6 +269,12 @@ def scan(stream: Stream, *, cap: int | None, counts: bool = False,
     if not n_rows:
         raise ValueError("the stream holds no rows: every shard is empty")
     return StreamStats(n_rows, x, y, labels)
+
+
+def one_target(y: Array) -> Array:
+    """Targets of one column as a 1-D array (a ``y`` shard of shape (n, 1) holds one target,
+    as a 1-D one does: its labels classify alike); several columns as they are."""
+    return y.reshape(len(y)) if y.ndim > 1 and math.prod(y.shape[1:]) == 1 else y
 
 
 def _check_finite(block: Block, stream: Stream) -> None:
@@ -315,7 +336,8 @@ def fit_streamed(model: Any, stream: Stream, n_rows: int, options: FitOptions,
     def transform(X: Array, y: Array) -> tuple[Array, Array]:
         # scaled in float64, as data read whole, then held in the network's dtype: the shuffle
         # buffer of float64 rows would be twice the size
-        return preprocessing.inputs(np.asarray(X, dtype=np.float64)).astype(dtype, copy=False), encode(y)
+        X = preprocessing.inputs(np.asarray(X, dtype=np.float64)).astype(dtype, copy=False)
+        return X, encode(one_target(y))
 
     source = TransformedSource(stream.source, transform)
     callbacks = [] if args.quiet else [RowProgress(n_rows, int(options.batch_size),

@@ -73,14 +73,10 @@ def run_trial(base: argparse.Namespace, options: dict[str, Any]) -> Arrived:
 
 
 def _read_data(args: argparse.Namespace) -> TrainingData:
-    """The data as ``deltaprop train`` reads them; data that would stream (a folder, a file
-    larger than memory) are refused: each trial reads its data whole."""
-    data = training_data(args.data, args.target, task=args.task, one_hot=args.one_hot,
-                         loss=args.loss)
-    if not isinstance(data, TrainingData):
-        raise ValueError(f"{args.data}: deltaprop sweep reads its data whole, and these would "
-                         "stream (a folder, or a file larger than memory); sweep a sample of them")
-    return data
+    """The data as ``deltaprop train`` reads them, whole (each trial reads its data whole: a
+    folder that fits in memory is read, data that do not fit are refused before a pass)."""
+    return training_data(args.data, args.target, task=args.task, one_hot=args.one_hot,
+                         loss=args.loss, whole=True)
 
 
 def data_fingerprint(data: TrainingData) -> str:

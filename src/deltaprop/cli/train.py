@@ -15,22 +15,21 @@ import numpy as np
 import deltaprop as dp
 from deltaprop.callbacks.checkpoint import Checkpoint
 from deltaprop.callbacks.progress import progress_callback
-from deltaprop.cli.budget import check_fits, network_bytes, parameter_count
+from deltaprop.cli import budget
 from deltaprop.cli.data import StreamedData, TrainingData
 from deltaprop.cli.doctor import train_diagnosis
 from deltaprop.cli.resume_options import train_options
 from deltaprop.cli.stream import check_stream_memory, check_streamed, fit_streamed
 from deltaprop.data.labels import LabelEncoder
 from deltaprop.data.preprocessing import Preprocessing, Standardizer
-from deltaprop.evaluation import PREDICT_CHUNK
 from deltaprop.files.model import Model
 from deltaprop.training import parallel
 from deltaprop.training.options import FitOptions
 from deltaprop.tuning import options
+from deltaprop.tuning.budget import check_network_fits
 from deltaprop.tuning.options import FLAGS, PARSERS, REGRESSION_ONLY, check_option, hidden_sizes
 from deltaprop.tuning.trial import encode_targets, fit_options_for, fitted_targets, held_out_rows
 
-MLP_ITEMSIZE = np.dtype(np.float32).itemsize  # dp.MLP's default dtype, the one train uses
 # Each option's own rule (the library's, which also check every value of a sweep spec), with
 # the rules of train's options that a sweep does not search on top. A null value passes.
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -214,7 +213,7 @@ def check_options(args: argparse.Namespace) -> None:
 def check_train_combination(args: argparse.Namespace) -> None:
     """Refuse options that do not go together (each one fine on its own): the library's rules
     between options, and checkpoints, which cover one run, not restarts."""
-    options.check_combination(vars(args))
+    options.check_combination(vars(args), FLAGS)
     if args.checkpoint_every is not None and args.restarts != 1:
         raise ValueError("--checkpoint-every does not cover --restarts (each run would need its "
                          "own file)")
@@ -222,15 +221,13 @@ def check_train_combination(args: argparse.Namespace) -> None:
 
 def _check_memory(sizes: list[int], n_train: int, fit: FitOptions,
                   args: argparse.Namespace) -> None:
-    """Refuse a network too large for this machine before building it (see cli.budget):
-    the rows in flight are a batch or an evaluation chunk, for each restart run at once."""
-    batch = n_train if fit.batch_size == "full" else min(int(fit.batch_size), n_train)
-    rows = max(batch, min(n_train, PREDICT_CHUNK))
+    """Refuse a network too large for this machine before building it (the library's check,
+    :func:`~deltaprop.tuning.budget.check_network_fits`, against cli.budget's memory), for
+    each restart run at once."""
     at_once = 1 if not args.n_jobs else min(args.restarts, args.n_jobs if args.n_jobs > 0
                                              else os.cpu_count() or 1)
-    needed = at_once * network_bytes(sizes, rows, MLP_ITEMSIZE)
-    check_fits(needed, f"--hidden {args.hidden} ({parameter_count(sizes):,} parameters, "
-                       f"{rows} rows at once)")
+    check_network_fits(sizes, n_train, fit.batch_size, args.hidden, at_once=at_once,
+                       wording=FLAGS, available=budget.physical_memory())
 
 
 def _n_outputs(data: TrainingData, loss: str) -> int:

@@ -37,6 +37,7 @@ import contextlib
 import hashlib
 import math
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any, Protocol
 
 import numpy as np
@@ -47,6 +48,15 @@ from deltaprop.losses import Loss, row_scale
 
 Array = np.ndarray
 Hook = Callable[[Any, int], None]  # after_step(view, step)
+
+
+def run_view(view: Any = None) -> Any:
+    """The view a run hands its hooks: the caller's, or a fresh one with no stop reason.
+
+    Fresh on every call, never a shared object: the hooks write ``stop_reason`` into the view
+    (:meth:`MpiReduction.agree_after_step` another rank's), and a reason left in a shared one
+    would stop every later run of the process after its first step."""
+    return SimpleNamespace(stop_reason=None) if view is None else view
 
 
 class Backprop(Protocol):

@@ -51,14 +51,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any, Protocol
 
 import numpy as np
 
 from deltaprop.data.batches import Batch, Minibatches
 from deltaprop.engine.epoch_loss import EpochLoss
-from deltaprop.engine.reduction import Hook, LocalReduction, Reduction
+from deltaprop.engine.reduction import Hook, LocalReduction, Reduction, run_view
 from deltaprop.layers import Layer
 from deltaprop.losses import Loss
 from deltaprop.optim import Optimizer
@@ -66,7 +65,6 @@ from deltaprop.parameters import FlatLayout
 from deltaprop.penalty import add_weight_decay_gradient, weight_penalty
 
 Array = np.ndarray
-_NOT_STOPPED = SimpleNamespace(stop_reason=None)  # the view of a caller without one
 
 
 class Trainable(Protocol):
@@ -215,7 +213,7 @@ class NumpyEngine:
         squared_norms, record, penalty = tally.squared_norms, self.epoch_loss.record, l2 or l1
         gradient, stops_alone = self.reduction.gradient, self.reduction.stops_alone
         hooks = (*after_step, *self.reduction.after_step)
-        view = _NOT_STOPPED if view is None else view
+        view = run_view(view)
         steps = tally.steps
         for X_b, Y_b, rows, w_b in self._batches(minibatches):
             Y_b, rows, w_b, share = gradient(self, X_b, Y_b, rows, w_b)

@@ -197,6 +197,10 @@ class BaseMLP(BaseEstimator):
         """Validate the data against the parameters and run the core's fit: (history, rows
         trained on)."""
         first = not hasattr(self, "net_") or not (incremental or self.warm_start)
+        if not first and getattr(self, "auto_report_", None) is not None:
+            raise ValueError("the fitted network was chosen by auto=True (its widths are not "
+                             "hidden_layer_sizes'): warm_start and partial_fit do not continue it; "
+                             "fit it anew (warm_start=False) or with auto=True")
         X, y = validate_data(self, unmasked(X), y, multi_output=True, dtype=(np.float64, np.float32),
                              reset=first, accept_sparse=SPARSE)
         Y, loss, c = self._targets(y, first=first, incremental=incremental, classes=classes)
@@ -266,6 +270,7 @@ class BaseMLP(BaseEstimator):
 
     def _start(self, X: np.ndarray, hidden: list[int]) -> None:
         """A new network and empty curves: a first fit, or any without ``warm_start``."""
+        self.auto_report_ = None  # (an earlier auto=True fit's report no longer describes it)
         dtype = X.dtype if self.dtype is None else self.dtype
         self.net_ = MLP([X.shape[1], *hidden, self.n_outputs_],
                         activation=_ACTIVATIONS.get(self.activation, self.activation),

@@ -78,7 +78,7 @@ PARAMETERS_DOC = """
         Writable as scikit-learn's: ``est.coefs_[i] = W`` or ``est.coefs_ = [...]`` write into
         the network (shapes and finiteness checked).
     auto_report_ : deltaprop.tuning.AutoReport
-        With ``auto=True`` only: each choice and its validation figure (``print`` it).
+        With ``auto=True``: each choice and its validation figure (``print`` it); None otherwise.
     n_features_in_, feature_names_in_, n_outputs_, n_layers_, out_activation_, n_iter_, t_,
     loss_, loss_curve_, best_loss_, validation_loss_curve_, validation_scores_,
     best_validation_score_

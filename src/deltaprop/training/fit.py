@@ -168,8 +168,8 @@ def fit(
         options; see :mod:`deltaprop.training.parallel`): each global minibatch is split over the
         ranks and the gradients summed in one all-reduce, giving the weights one process
         would get with the same minibatches (BatchNorm synchronized over the ranks, Dropout
-        masks those one process draws; either engine). Rank 0 alone prints and writes
-        checkpoints.
+        masks those one process draws: on the NumPy engine; a network without them on either
+        engine). Rank 0 alone prints and writes checkpoints.
     checkpoint_every : int
         Epochs between checkpoints. Each writes a file (two fsyncs): for many tiny epochs,
         choose a larger value.

@@ -120,6 +120,14 @@ def fold_rows(labels: Array, task: str, folds: int, rng: np.random.Generator
     return pairs
 
 
+def validation_parts(labels: Array, task: str, fraction: float, folds: int,
+                     rng: np.random.Generator) -> list[tuple[Array, Array]]:
+    """(training rows, validation rows): one split of ``fraction`` held out, or k folds."""
+    if folds == 1:
+        return [split_rows(labels, task, fraction, rng)]
+    return fold_rows(labels, task, folds, rng)
+
+
 def preprocessing_for(X_train: Array, labels: Array, task: str) -> Preprocessing:
     if task == "classify":
         return Preprocessing("classify", features=Standardizer.fit(X_train),

@@ -77,6 +77,10 @@ class Wording:
         """The option ``name`` with its ``value``: ``--loss hinge``, ``loss 'hinge'``."""
         return f"{self.option(name)} {value}" if self.flags else f"{name} {value!r}"
 
+    def setting(self, name: str, value: Any) -> str:
+        """The option ``name`` set to ``value``: ``--optimizer sgd``, ``optimizer='sgd'``."""
+        return f"{self.option(name)} {value}" if self.flags else f"{name}={value!r}"
+
 
 KEYWORDS = Wording(False, "y", "to regress", "")
 FLAGS = Wording(True, "the target", "for --task regress", "; drop --task classify (it then regresses)")
@@ -128,12 +132,15 @@ def check_option(name: str, value: Any, where: str | None = None, *,
                          else f"{where}: {message}") from None
 
 
-def check_combination(options: Mapping[str, Any]) -> None:
-    """Refuse options that do not go together (each one fine on its own)."""
+def check_combination(options: Mapping[str, Any], wording: Wording = KEYWORDS) -> None:
+    """Refuse options that do not go together (each one fine on its own), naming them as
+    ``wording`` does."""
+    momentum, early_stopping = wording.option("momentum"), wording.option("early_stopping")
     if options.get("optimizer", "adam") != "sgd" and options.get("momentum", 0):
-        raise ValueError("--momentum is for --optimizer sgd")
+        raise ValueError(f"{momentum} is for {wording.setting('optimizer', 'sgd')}")
     if options.get("early_stopping") is not None and not options.get("val_fraction"):
-        raise ValueError("--early-stopping needs --val-fraction (a validation split to watch)")
+        raise ValueError(f"{early_stopping} needs {wording.option('val_fraction')} (a validation "
+                         "split to watch)")
 
 
 def task_loss(name: str | None, task: str, classes: Any, wording: Wording = KEYWORDS) -> str:

@@ -23,6 +23,7 @@ from deltaprop.mlp import MLP
 from deltaprop.optim import SGD, Adam
 from deltaprop.targets import one_hot
 from deltaprop.training.options import FitOptions
+from deltaprop.tuning.budget import check_network_fits
 from deltaprop.tuning.data import read_task, regression_targets
 from deltaprop.tuning.options import (
     KEYWORDS,
@@ -191,8 +192,9 @@ def _fit(run: dict[str, Any], data: SweepData) -> tuple[Model, Any, Array]:
                                   labels=None if data.classes is None else LabelEncoder(data.classes))
     Y = fitted_targets(preprocessing, data.y, train, loss)
     n_outputs = Y.shape[1] if Y.ndim == 2 else len(np.asarray(data.classes))  # class indices
-    net = MLP([data.X.shape[1], *hidden_sizes(run["hidden"]), n_outputs],
-              activation=run["activation"], init=run["init"], seed=run["seed"],
+    sizes = [data.X.shape[1], *hidden_sizes(run["hidden"]), n_outputs]
+    check_network_fits(sizes, len(train), options.batch_size, run["hidden"])  # before it is built
+    net = MLP(sizes, activation=run["activation"], init=run["init"], seed=run["seed"],
               batch_norm=run["batch_norm"], dropout=run["dropout"])
     model = Model(net, preprocessing)
     X = preprocessing.inputs(data.X)

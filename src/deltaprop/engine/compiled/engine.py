@@ -43,7 +43,7 @@ from deltaprop.engine.compiled import parts as part_kernels
 from deltaprop.engine.compiled.plan import flat, largest, learning_rates, optimizer_arrays, run_plan
 from deltaprop.engine.compiled.structure import units
 from deltaprop.engine.epoch_loss import loss_mean
-from deltaprop.engine.reduction import Hook, LocalReduction, Reduction
+from deltaprop.engine.reduction import Hook, LocalReduction, Reduction, run_view
 from deltaprop.engine.step import EpochStats, EpochTally, Trainable
 from deltaprop.layers import BatchNorm, Dense
 from deltaprop.losses import Loss, SquaredError
@@ -57,7 +57,6 @@ MASK_BYTES = 16 * 2**20  # the most dropout draws held at once (a run is cut int
 # loops win (no call, no gathered copy). Measured on tiny (64-32-10): BLAS for the first layer
 # at batch 32 (65k) gave 1.69M samples/s against 1.07M by loops; at batch 1 the loops win.
 BLAS_MACS = 32768
-_NOT_STOPPED = SimpleNamespace(stop_reason=None)  # the view of a caller without one
 
 
 class CompiledEngine:
@@ -132,7 +131,7 @@ class CompiledEngine:
         order, starts = run_plan(minibatches)
         n_steps = starts.shape[0] - 1
         lrs = learning_rates(optimizer, n_steps)
-        view = _NOT_STOPPED if view is None else view
+        view = run_view(view)
         self._ensure_buffers(largest(starts))
         first, chunk = 0, n_steps if not after_step else 1
         most = self._steps_per_draw(largest(starts))

@@ -22,7 +22,6 @@ would) are not covered here: they run on the NumPy engine (:mod:`.choice` says s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -30,11 +29,10 @@ import numpy as np
 from deltaprop.data.batches import Minibatches
 from deltaprop.engine.compiled import codes, parts
 from deltaprop.engine.compiled.plan import flat, learning_rates, optimizer_arrays, run_plan
-from deltaprop.engine.reduction import Hook, Reduction
+from deltaprop.engine.reduction import Hook, Reduction, run_view
 
 Array = np.ndarray
 KERNELS = (parts.part_gradient, parts.reduced_step)
-_NOT_STOPPED = SimpleNamespace(stop_reason=None)  # the view of a caller without one
 
 
 class PartSteps:
@@ -87,7 +85,7 @@ class PartSteps:
         lrs = learning_rates(optimizer, starts.shape[0] - 1)
         state = optimizer_arrays(optimizer, engine.theta)
         hooks = (*after_step, *self.reduction.after_step)
-        view = _NOT_STOPPED if view is None else view
+        view = run_view(view)
         for s in range(starts.shape[0] - 1):
             status = self.step(minibatches, order[starts[s]:starts[s + 1]], lrs[s], state)
             if status == codes.DIVERGED:
