@@ -4,6 +4,7 @@ options refused in one line, and memory bounded by the buffer, not the data."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import math
@@ -181,7 +182,7 @@ def test_options_a_stream_refuses_are_named_before_its_pass(shards, monkeypatch,
         raise AssertionError("the stream was scanned")
     monkeypatch.setattr(cli_data, "scan", no_pass)
     _read_whole_fails(monkeypatch)
-    for option in ("--val-fraction 0.2", "--auto", "--restarts 2", "--chunk-rows 0"):
+    for option in ("--val-fraction 0.2", "--auto --stream", "--restarts 2", "--chunk-rows 0"):
         code, _, err = run(f"train --data {folder} --no-save {option}", capsys)
         one_line_error(code, err, option.split()[0])
 
@@ -231,7 +232,7 @@ def test_the_stream_options_have_the_python_names_and_defaults():
     ("--restarts 2", "--restarts"), ("--n-jobs 2", "--n-jobs"),
     ("--checkpoint-every 1", "--checkpoint-every"), ("--batch-size full", "--batch-size full"),
     ("--one-hot", "--one-hot"), ("--chunk-rows 0", "--chunk-rows"), ("--buffer-rows -1", "--buffer-rows"),
-    ("--auto", "--auto does not go with streamed data"),
+    ("--auto --stream", "--auto does not go with streamed data"),
 ])
 def test_options_a_stream_does_not_take_are_refused_by_name(shards, capsys, option, named):
     folder, _, _ = shards
@@ -424,3 +425,109 @@ def test_training_from_a_folder_never_holds_the_whole_data(tmp_path, monkeypatch
         tracemalloc.stop()
     assert code == 0
     assert peak < data_bytes / 4, f"peak {peak / 2**20:.1f} MiB for {data_bytes / 2**20:.0f} MiB of data"
+
+
+# -- commands that need their data whole: sweep, --auto, resume ----------------------------------
+def _no_pass(monkeypatch):
+    def no_pass(*args, **kwargs):
+        raise AssertionError("the stream was scanned")
+    monkeypatch.setattr(cli_data, "scan", no_pass)
+
+
+def test_a_folder_that_fits_is_read_whole_by_the_commands_that_need_it_whole(shards, monkeypatch,
+                                                                              capsys):
+    folder, X, y = shards
+    _no_pass(monkeypatch)  # read whole: never streamed, never scanned
+    data = training_data(str(folder), None, task=None, one_hot=False, whole=True)
+    assert not isinstance(data, StreamedData) and data.task == "classify"
+    np.testing.assert_array_equal(data.X, X)
+    np.testing.assert_array_equal(data.y, y)
+    assert data.feature_names == ["x0", "x1", "x2", "x3"] and data.target_names == ["y"]
+    (folder.parent / "spec.json").write_text(json.dumps(
+        {"search": "grid", "params": {"lr": [0.01, 0.02], "hidden": ["4"]}, "epochs": 1}))
+    code, out, err = run(f"sweep spec.json --data {folder} --out-dir out --json", capsys)
+    assert code == 0, err
+    assert json.loads(out)["succeeded"] == 2
+    code, _, err = run(f"sweep spec.json --data {folder} --target y --out-dir out", capsys)
+    one_line_error(code, err, "--target is for Parquet files")  # as train's stream says
+
+
+def test_data_too_large_for_memory_are_refused_before_any_pass_when_needed_whole(
+        shards, monkeypatch, capsys):
+    folder, X, _ = shards
+    _no_pass(monkeypatch)
+    _read_whole_fails(monkeypatch)
+    monkeypatch.setattr(cli_stream, "available_memory", lambda: 1200 * 5 * 8)  # too little
+    (folder.parent / "spec.json").write_text(json.dumps({"search": "grid", "params": {"lr": [0.01]}}))
+    code, _, err = run(f"sweep spec.json --data {folder} --out-dir out", capsys)
+    one_line_error(code, err, "1,200 rows of 5 columns, too many to read whole here")
+    code, _, err = run(f"train --data {folder} --auto --no-save", capsys)
+    one_line_error(code, err, "too many to read whole here")
+    np.save("rows.npy", X)  # a single file too large: refused, never read
+    code, _, err = run("sweep spec.json --data rows.npy --target x3 --out-dir out", capsys)
+    one_line_error(code, err, "rows.npy is too large to read whole here")
+
+
+def test_a_parquet_folder_too_large_for_memory_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    for i in range(2):
+        pq.write_table(pa.table({"a": np.arange(100.0), "label": np.arange(100) % 2}),
+                       tmp_path / f"p{i}.parquet")
+    assert cli_stream.folder_table(str(tmp_path)).names == ["a", "label"]
+    _read_whole_fails(monkeypatch)
+    monkeypatch.setattr(cli_stream, "available_memory", lambda: 4 * 8 * 200 * 2 - 1)
+    with pytest.raises(ValueError, match="holds 200 rows of 2 columns, too many to read whole"):
+        cli_stream.folder_table(str(tmp_path))
+
+
+def test_a_one_column_y_shard_classifies_as_a_one_dimensional_one(shards):
+    folder, _, y = shards
+    flat = training_data(str(folder), None, task=None, one_hot=False)
+    for i, rows in enumerate(np.split(np.arange(len(y)), [500, 700])):
+        np.save(folder / f"y_{i:03d}.npy", y[rows].reshape(-1, 1).astype(np.float64))
+    column = training_data(str(folder), None, task=None, one_hot=False)
+    assert column.task == flat.task == "classify" and column.target_names == ["y"]
+    assert column.classes.tolist() == flat.classes.tolist() == [0, 1, 2]
+    assert training_data(str(folder), None, task=None, one_hot=False, whole=True).task == "classify"
+
+
+def test_a_one_column_y_shard_trains_a_classifier(shards, capsys):
+    folder, _, y = shards
+    for i, rows in enumerate(np.split(np.arange(len(y)), [500, 700])):
+        np.save(folder / f"y_{i:03d}.npy", y[rows].reshape(-1, 1))
+    code, out, err = run(f"train --data {folder} --hidden 4 --epochs 1 --out m.dp --json", capsys)
+    assert code == 0, err
+    assert json.loads(out)["task"] == "classify" and dp.load("m.dp").classes.tolist() == [0, 1, 2]
+
+
+def test_a_streamed_classify_of_too_many_distinct_values_is_refused(shards, monkeypatch, capsys):
+    folder, _, _ = shards
+    monkeypatch.setattr(cli_data, "MAX_CLASSES", 50)
+    for i, n in enumerate((500, 200, 500)):  # whole numbers, every one distinct
+        np.save(folder / f"y_{i:03d}.npy", np.arange(n) + 1000 * i)
+    seen = []
+    real_scan = cli_data.scan
+    monkeypatch.setattr(cli_data, "scan", lambda *a, **k: seen.append(k["cap"]) or real_scan(*a, **k))
+    code, _, err = run(f"train --data {folder} --task classify --epochs 1 --no-save", capsys)
+    one_line_error(code, err, "holds more than 50 distinct values; use --task regress")
+    assert seen == [50]
+
+
+def test_the_checkpoints_option_kinds_are_the_training_options_own():
+    from deltaprop.cli import resume_options
+    from deltaprop.tuning import options
+
+    assert resume_options.TRAIN_OPTIONS.items() >= options.KINDS.items()
+    assert resume_options.CHOICES.items() >= options.CHOICES.items()
+
+
+def test_a_scheduler_that_does_not_answer_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("distributed")
+    cli_sweep = importlib.import_module("deltaprop.cli.sweep")  # (the package exports sweep())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli_sweep, "CONNECT_SECONDS", 0.3)
+    (tmp_path / "spec.json").write_text(json.dumps({"search": "grid", "params": {"lr": [0.01]}}))
+    for address in ("tcp://127.0.0.1:1", "tcp://nowhere"):
+        code, _, err = run(f"sweep spec.json --data xor --scheduler {address} --out-dir out", capsys)
+        one_line_error(code, err, f"--scheduler {address}: no Dask scheduler answered")

@@ -15,7 +15,7 @@ from deltaprop.tuning import options as training
 # null), as :func:`deltaprop.tuning.options.is_kind` reads kinds: the training options' own
 # (:data:`deltaprop.tuning.options.KINDS`) and the command line's.
 TRAIN_OPTIONS = {
-    **training.KINDS, "data": "text", "target": "text?", "task": "text?", "one_hot": "flag",
+    "data": "text", "target": "text?", "task": "text?", "one_hot": "flag", **training.KINDS,
     "restarts": "whole", "n_jobs": "whole?", "out": "text?", "checkpoint_every": "whole?",
     "checkpoint": "text?", "history": "text?"}
 # The stored options that take one of a few values.

@@ -28,6 +28,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import IO, Any
@@ -48,6 +49,7 @@ from deltaprop.tuning.sweep import SweepResult, check_combinations, run_trials
 from deltaprop.tuning.sweepspec import SETTINGS, VAL_FRACTION, as_option, distinct, trials
 from deltaprop.tuning.trial import SweepTrial
 
+CONNECT_SECONDS = 10  # a scheduler that has not answered by then is not there (Dask waits 30 s)
 MAX_LOG_LINE = MIB  # a results.jsonl line longer than this is damaged, and skipped
 OUTPUTS = ("results.jsonl", "results.csv", "best.dp", "best.json")  # in --out-dir
 Arrived = tuple[SweepTrial, "str | None"]  # a trial and the fingerprint of the data it read
@@ -124,13 +126,14 @@ def sweep(args: argparse.Namespace) -> int:
         todo.insert(0, best.options)  # best.dp is missing, or holds another trial (or data)
         results.remove(best)
         best = max(results, key=_score, default=None)
-    for arrived in run_trials(partial(run_trial, base), todo, n_jobs=args.n_jobs,
-                              scheduler=args.scheduler):
-        result, model = _arrived(arrived, log)
-        results.append(result)
-        if model is not None and _score(result) > _score(best):
-            best = result
-            _save_best(best_path, held_path, model, log.trial(result))
+    with _scheduler(args.scheduler if todo else None) as scheduler:
+        for arrived in run_trials(partial(run_trial, base), todo, n_jobs=args.n_jobs,
+                                  scheduler=scheduler):
+            result, model = _arrived(arrived, log)
+            results.append(result)
+            if model is not None and _score(result) > _score(best):
+                best = result
+                _save_best(best_path, held_path, model, log.trial(result))
     ranked = SweepResult.ranked(results, reused=len(results) - len(todo), set_aside=set_aside)
     _write_csv(table, ranked)
     succeeded = len(ranked.succeeded)
@@ -145,6 +148,26 @@ def sweep(args: argparse.Namespace) -> int:
     text = ranked.table(everything="results.csv")
     emit(args, report, text if succeeded else text + "\nno trial succeeded: no best model was written")
     return 0 if succeeded else 1  # every trial failed: the sweep did not do its job
+
+
+@contextmanager
+def _scheduler(address: str | None) -> Iterator[Any]:
+    """A client of the Dask scheduler at ``address`` (None for none), closed after; a
+    scheduler that does not answer within :data:`CONNECT_SECONDS` is refused in one line."""
+    if address is None:
+        yield None
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ImportError("--scheduler needs Dask's distributed (pip install "
+                          "'deltaprop[dask]')") from None
+    try:
+        client = Client(address, timeout=CONNECT_SECONDS)
+    except (OSError, ValueError, TypeError) as error:
+        raise ValueError(f"--scheduler {address}: no Dask scheduler answered ({error})") from None
+    with client:
+        yield client
 
 
 def _arrived(arrived: Arrived, log: ResultsLog) -> tuple[SweepTrial, Any]:
