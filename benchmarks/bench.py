@@ -64,6 +64,7 @@ import report  # noqa: E402
 import sklearn  # noqa: E402
 import threadpoolctl  # noqa: E402
 import torch  # noqa: E402
+from peak_memory import proc_status_kib, reset_peak  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.neural_network import MLPClassifier  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
@@ -394,15 +395,6 @@ def thread_count(threads: int) -> Iterator[None]:
 
 
 # -- peak memory, in a fresh subprocess per framework ---------------------------------------------
-def proc_status_kib(field: str) -> int:
-    """A ``kB`` field (VmRSS, VmHWM) of /proc/self/status."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
 def memory_child(request: dict[str, Any]) -> dict[str, Any]:
     """Runs in the subprocess: MiB of peak RSS above the data during one epoch of training.
 
@@ -419,8 +411,7 @@ def memory_child(request: dict[str, Any]) -> dict[str, Any]:
         if framework.startswith("deltaprop"):
             dp_train(config, X[:2 * config.batch], y[:2 * config.batch], threads, engine)
         baseline = proc_status_kib("VmRSS")
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
+        reset_peak()
         if framework.startswith("deltaprop"):
             dp_train(config, X, y, threads, engine)
         else:

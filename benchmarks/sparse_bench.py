@@ -23,25 +23,11 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from peak_memory import proc_status_kib, reset_peak
 
 import deltaprop as dp
 
 MIB = 2**20
-
-
-def proc_status_kib(field: str) -> int:
-    """A ``kB`` field (VmRSS, VmHWM) of /proc/self/status."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def reset_peak() -> None:
-    """VmHWM back to the current RSS (Linux >= 4.0)."""
-    with open("/proc/self/clear_refs", "w") as clear_refs:
-        clear_refs.write("5")
 
 
 def make_data(rows: int, features: int, density: float, binary: bool,

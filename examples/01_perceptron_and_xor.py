@@ -27,11 +27,11 @@ Prints the accuracy of the perceptron on AND, OR and XOR and of a 2-4-1 MLP on X
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from lesson_quotes import write_quoted
 
 import deltaprop as dp
 
@@ -125,12 +125,6 @@ def plot_boundaries(perceptrons: dict[str, dp.Perceptron], mlp: dp.MLP, scores: 
 
 
 
-def write_quoted(out: Path, quoted: dict[str, str]) -> dict[str, str]:
-    """The figures docs/lessons.md quotes from this run, written as the text writes them, into
-    ``01_quoted.json``: the docs build compares the text with them."""
-    (out / "01_quoted.json").write_text(json.dumps(quoted, indent=1) + "\n", encoding="utf-8")
-    return quoted
-
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
@@ -157,7 +151,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     plot_boundaries(perceptrons, mlp, scores, figures[0])
     dp.plot.boundary(mlp, xor.X, xor.y, path=figures[1], title="MLP 2-4-1 learns XOR",
                      class_names=["XOR = 0", "XOR = 1"])
-    quoted = write_quoted(out, {**{gate: f"{scores[gate]:.2f}" for gate in GATES},
+    quoted = write_quoted(out, "01", {**{gate: f"{scores[gate]:.2f}" for gate in GATES},
                                 "mlp_xor": f"{scores['mlp_xor']:.2f}"})
     return {
         "quoted": quoted,

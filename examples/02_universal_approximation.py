@@ -25,11 +25,11 @@ Writes ``02_fits_by_width.png`` (each width's fit over the data), ``02_error_vs_
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from lesson_quotes import sci, write_quoted
 
 import deltaprop as dp
 
@@ -129,17 +129,6 @@ def plot_hidden_units(net: dp.MLP, path: Path) -> None:
 
 
 
-def write_quoted(out: Path, quoted: dict[str, str]) -> dict[str, str]:
-    """The figures docs/lessons.md quotes from this run, written as the text writes them, into
-    ``02_quoted.json``: the docs build compares the text with them."""
-    (out / "02_quoted.json").write_text(json.dumps(quoted, indent=1) + "\n", encoding="utf-8")
-    return quoted
-
-
-def sci(value: float) -> str:
-    """``value`` as the lesson text writes it: two significant digits, 6.2e-6 (not 6.2e-06)."""
-    mantissa, exponent = f"{value:.1e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -164,7 +153,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     plot_fits(nets, x, y, errors, figures[0])
     plot_errors(errors, figures[1])
     plot_hidden_units(nets[4], figures[2])
-    quoted = write_quoted(out, {f"mse_{width}": sci(errors[width]) for width in WIDTHS})
+    quoted = write_quoted(out, "02", {f"mse_{width}": sci(errors[width]) for width in WIDTHS})
     return {"quoted": quoted, "widths": list(WIDTHS), "mse": errors,
             "figures": [str(path) for path in figures]}
 

@@ -26,11 +26,11 @@ Writes ``03_hidden_weights.png`` (the learned hidden weights, zero vs random sta
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from lesson_quotes import write_quoted
 
 import deltaprop as dp
 
@@ -132,12 +132,6 @@ def plot_trajectories(records: dict[str, RecordHidden], path: Path) -> None:
 
 
 
-def write_quoted(out: Path, quoted: dict[str, str]) -> dict[str, str]:
-    """The figures docs/lessons.md quotes from this run, written as the text writes them, into
-    ``03_quoted.json``: the docs build compares the text with them."""
-    (out / "03_quoted.json").write_text(json.dumps(quoted, indent=1) + "\n", encoding="utf-8")
-    return quoted
-
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
@@ -170,7 +164,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     plot_heatmaps({"zero": zero_net, "random": random_net}, figures[0])
     plot_trajectories({"zero": zero_record, "random": random_record}, figures[1])
     result["figures"] = [str(path) for path in figures]
-    result["quoted"] = write_quoted(out, {
+    result["quoted"] = write_quoted(out, "03", {
         "zero_spread": f"{result['zero_spread']:.2g}", "zero_accuracy": f"{result['zero_accuracy']:.2f}",
         "random_accuracy": f"{min(result['random_accuracy_by_seed'].values()):.2f}"})
     return result

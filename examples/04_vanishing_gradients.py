@@ -20,11 +20,11 @@ Run: ``python examples/04_vanishing_gradients.py [--out DIR] [--fast]``.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from lesson_quotes import sci, write_quoted
 from matplotlib.figure import Figure
 
 import deltaprop as dp
@@ -76,17 +76,6 @@ def plot_by_layer(norms: dict[str, np.ndarray], path: Path) -> None:
 
 
 
-def write_quoted(out: Path, quoted: dict[str, str]) -> dict[str, str]:
-    """The figures docs/lessons.md quotes from this run, written as the text writes them, into
-    ``04_quoted.json``: the docs build compares the text with them."""
-    (out / "04_quoted.json").write_text(json.dumps(quoted, indent=1) + "\n", encoding="utf-8")
-    return quoted
-
-
-def sci(value: float) -> str:
-    """``value`` as the lesson text writes it: two significant digits, 6.2e-6 (not 6.2e-06)."""
-    mantissa, exponent = f"{value:.1e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -121,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results["pngs"].append(str(path))
     print("ratio 1/9: median over the epochs of |grad layer 1| / |grad layer 9| "
           "(1 = every layer learns at the same pace)")
-    results["quoted"] = write_quoted(out, {
+    results["quoted"] = write_quoted(out, "04", {
         "sigmoid": sci(results["sigmoid"]["ratio"]), "relu_he": f"{results['relu_he']['ratio']:.2g}",
         "sigmoid_bn": f"{results['sigmoid_bn']['ratio']:.2g}"})
     return results

@@ -16,12 +16,12 @@ Run: ``python examples/05_batch_normalization.py [--out DIR] [--fast]``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from lesson_quotes import write_quoted
 from matplotlib.figure import Figure
 
 import deltaprop as dp
@@ -70,12 +70,6 @@ def plot_curves(histories: dict[str, dp.History], path: Path) -> None:
 
 
 
-def write_quoted(out: Path, quoted: dict[str, str]) -> dict[str, str]:
-    """The figures docs/lessons.md quotes from this run, written as the text writes them, into
-    ``05_quoted.json``: the docs build compares the text with them."""
-    (out / "05_quoted.json").write_text(json.dumps(quoted, indent=1) + "\n", encoding="utf-8")
-    return quoted
-
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
@@ -104,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     path = out / "05_batch_norm_loss.png"
     plot_curves(histories, path)
     results["pngs"] = [str(path)]
-    results["quoted"] = write_quoted(out, {"epochs": str(epochs),
+    results["quoted"] = write_quoted(out, "05", {"epochs": str(epochs),
                                            "no_bn": f"{results['no_bn']['final_loss']:.3f}",
                                            "bn": f"{results['bn']['final_loss']:.3f}"})
     return results

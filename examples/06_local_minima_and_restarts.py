@@ -16,11 +16,11 @@ Run: ``python examples/06_local_minima_and_restarts.py [--out DIR] [--fast]``.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from lesson_quotes import write_quoted
 from matplotlib.figure import Figure
 
 import deltaprop as dp
@@ -79,12 +79,6 @@ def plot_spread(losses: np.ndarray, solved: np.ndarray, run_losses: np.ndarray, 
 
 
 
-def write_quoted(out: Path, quoted: dict[str, str]) -> dict[str, str]:
-    """The figures docs/lessons.md quotes from this run, written as the text writes them, into
-    ``06_quoted.json``: the docs build compares the text with them."""
-    (out / "06_quoted.json").write_text(json.dumps(quoted, indent=1) + "\n", encoding="utf-8")
-    return quoted
-
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
@@ -116,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     path = out / "06_final_losses_over_seeds.png"
     plot_spread(losses, solved, run_losses, int(history.best_restart), stuck_seed, path)
-    quoted = write_quoted(out, {
+    quoted = write_quoted(out, "06", {
         "n_seeds": str(n_seeds), "n_stuck": str(int((~solved).sum())),
         "stuck_loss": f"{losses[~solved].max():.3f}" if (~solved).any() else "none",
         "kept_loss": f"{kept_loss:.4f}"})

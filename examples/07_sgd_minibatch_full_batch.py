@@ -24,11 +24,11 @@ Run ``python examples/07_sgd_minibatch_full_batch.py [--out DIR] [--fast]``.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
+from lesson_quotes import write_quoted
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -93,12 +93,6 @@ def plot_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, xlabel: str
 
 
 
-def write_quoted(out: Path, quoted: dict[str, str]) -> dict[str, str]:
-    """The figures docs/lessons.md quotes from this run, written as the text writes them, into
-    ``07_quoted.json``: the docs build compares the text with them."""
-    (out / "07_quoted.json").write_text(json.dumps(quoted, indent=1) + "\n", encoding="utf-8")
-    return quoted
-
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -146,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
                 title=f"Per second: minibatches are usually the best buy ({seconds:g} s each)",
                 path=Path(result["png_seconds"]))
     losses = [row["loss_after_epochs"] for row in result["methods"].values()]
-    result["quoted"] = write_quoted(out, {"epochs": str(epochs), **{
+    result["quoted"] = write_quoted(out, "07", {"epochs": str(epochs), **{
         name: f"{loss:.3f}" for name, loss in zip(("online", "minibatch", "full_batch"), losses)}})
     return result
 

@@ -19,11 +19,11 @@ Run ``python examples/08_l2_regularization.py [--out DIR] [--fast]``.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
+from lesson_quotes import sci, write_quoted
 from matplotlib.figure import Figure
 
 import deltaprop as dp
@@ -113,17 +113,6 @@ def plot_fits(nets: dict[float, dp.MLP], X: np.ndarray, y: np.ndarray, path: Pat
 
 
 
-def write_quoted(out: Path, quoted: dict[str, str]) -> dict[str, str]:
-    """The figures docs/lessons.md quotes from this run, written as the text writes them, into
-    ``08_quoted.json``: the docs build compares the text with them."""
-    (out / "08_quoted.json").write_text(json.dumps(quoted, indent=1) + "\n", encoding="utf-8")
-    return quoted
-
-
-def sci(value: float) -> str:
-    """``value`` as the lesson text writes it: two significant digits, 6.2e-6 (not 6.2e-06)."""
-    mantissa, exponent = f"{value:.1e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -162,7 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
     plot_tradeoff(result, Path(result["png_tradeoff"]))
     shown = {l2: nets[l2] for l2 in (0.0, best["l2"], L2_VALUES[-1])}
     plot_fits(shown, X, y, Path(result["png_fits"]))
-    result["quoted"] = write_quoted(out, {"best_l2": sci(best["l2"]).replace(".0e", "e")})
+    result["quoted"] = write_quoted(out, "08", {"best_l2": sci(best["l2"]).replace(".0e", "e")})
     return result
 
 

@@ -24,11 +24,11 @@ Run ``python examples/09_delta_rule_and_backprop_by_hand.py [--out DIR] [--fast]
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
+from lesson_quotes import sci, write_quoted
 from matplotlib.figure import Figure
 
 import deltaprop as dp
@@ -179,17 +179,6 @@ def plot_network(hand: dict[str, np.ndarray], path: Path) -> None:
 
 
 
-def write_quoted(out: Path, quoted: dict[str, str]) -> dict[str, str]:
-    """The figures docs/lessons.md quotes from this run, written as the text writes them, into
-    ``09_quoted.json``: the docs build compares the text with them."""
-    (out / "09_quoted.json").write_text(json.dumps(quoted, indent=1) + "\n", encoding="utf-8")
-    return quoted
-
-
-def sci(value: float) -> str:
-    """``value`` as the lesson text writes it: two significant digits, 6.2e-6 (not 6.2e-06)."""
-    mantissa, exponent = f"{value:.1e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -223,7 +212,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     plot_delta_rule(epochs, errors, Path(result["png_delta_rule"]))
     plot_network(hand, Path(result["png_network"]))
-    result["quoted"] = write_quoted(out, {"max_difference": sci(max_diff)})
+    result["quoted"] = write_quoted(out, "09", {"max_difference": sci(max_diff)})
     return result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -11,7 +12,10 @@ EXAMPLES = ROOT / "examples"
 
 
 def load_example(filename: str) -> ModuleType:
-    """The script ``examples/<filename>`` imported as a module (its ``main`` not run)."""
+    """The script ``examples/<filename>`` imported as a module (its ``main`` not run), with
+    examples/ importable as when the script runs (its lessons share ``lesson_quotes``)."""
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))
     spec = importlib.util.spec_from_file_location(filename.removesuffix(".py"), EXAMPLES / filename)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
