@@ -124,8 +124,6 @@ def plot_boundaries(perceptrons: dict[str, dp.Perceptron], mlp: dp.MLP, scores: 
     fig.savefig(path, dpi=150)
 
 
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     out = Path(args.out)

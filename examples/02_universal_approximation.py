@@ -128,9 +128,6 @@ def plot_hidden_units(net: dp.MLP, path: Path) -> None:
     fig.savefig(path, dpi=150)
 
 
-
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     out = Path(args.out)

@@ -131,8 +131,6 @@ def plot_trajectories(records: dict[str, RecordHidden], path: Path) -> None:
     fig.savefig(path, dpi=150)
 
 
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     out = Path(args.out)

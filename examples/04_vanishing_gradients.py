@@ -75,9 +75,6 @@ def plot_by_layer(norms: dict[str, np.ndarray], path: Path) -> None:
     fig.savefig(path)
 
 
-
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     out = Path(args.out)

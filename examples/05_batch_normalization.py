@@ -69,8 +69,6 @@ def plot_curves(histories: dict[str, dp.History], path: Path) -> None:
     fig.savefig(path)
 
 
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     out = Path(args.out)

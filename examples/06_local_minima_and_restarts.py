@@ -78,8 +78,6 @@ def plot_spread(losses: np.ndarray, solved: np.ndarray, run_losses: np.ndarray, 
     fig.savefig(path)
 
 
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     out = Path(args.out)

@@ -92,8 +92,6 @@ def plot_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, xlabel: str
     fig.savefig(path)
 
 
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="examples/out", help="folder for the PNGs")

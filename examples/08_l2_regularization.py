@@ -112,9 +112,6 @@ def plot_fits(nets: dict[float, dp.MLP], X: np.ndarray, y: np.ndarray, path: Pat
     fig.savefig(path)
 
 
-
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="examples/out", help="folder for the PNGs")

@@ -178,9 +178,6 @@ def plot_network(hand: dict[str, np.ndarray], path: Path) -> None:
     fig.savefig(path)
 
 
-
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="examples/out", help="folder for the PNGs")
