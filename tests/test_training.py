@@ -317,6 +317,78 @@ def test_adaptive_threads_drop_to_one_while_another_process_is_busy(monkeypatch)
     assert numpy_blas_threads() == before  # the original limits are back
 
 
+def blas_thread_counts():
+    import threadpoolctl
+
+    return [(i["filepath"], i["num_threads"]) for i in threadpoolctl.threadpool_info()
+            if i["user_api"] == "blas"]
+
+
+@pytest.mark.parametrize("last_out", ["first_in", "second_in"])
+def test_overlapping_blas_limits_leave_the_threads_as_they_were(last_out):
+    """Two runs holding limits at once (threads of one process): whichever leaves last, the
+    counts are those before both (each run restoring what it saw left one thread behind)."""
+    pytest.importorskip("threadpoolctl")
+    from deltaprop.engine import threads
+
+    before = blas_thread_counts()
+    if max((n for _, n in before), default=1) < 2:
+        pytest.skip("BLAS runs one thread here already")
+    controller = threads._blas_controller()
+    first, second = threads.HeldLimit(controller, 1), threads.HeldLimit(controller, 1)
+    first.__enter__()
+    second.__enter__()
+    assert all(n == 1 for _, n in blas_thread_counts())
+    (first if last_out == "second_in" else second).__exit__(None, None, None)
+    assert all(n == 1 for _, n in blas_thread_counts())  # the other still holds its limit
+    (second if last_out == "second_in" else first).__exit__(None, None, None)
+    assert blas_thread_counts() == before
+
+
+def test_fits_in_threads_at_once_leave_the_blas_threads_as_they_were():
+    joblib = pytest.importorskip("joblib")
+    pytest.importorskip("threadpoolctl")
+    before = blas_thread_counts()
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((200, 4)), rng.integers(0, 2, 200)
+
+    def train(seed):
+        return dp.MLP([4, 8, 2], seed=seed).fit(X, y, loss="cross_entropy", epochs=5, batch_size=8)
+
+    joblib.Parallel(n_jobs=4, backend="threading")(joblib.delayed(train)(s) for s in range(16))
+    assert blas_thread_counts() == before
+
+
+def test_a_thread_holding_threadpoolctl_control_does_not_freeze_the_limits():
+    """threadpoolctl gives OpenBLAS's count to the first thread that sets it, for its lifetime;
+    a pool thread that limited once must not make later limits (and restores) silent no-ops."""
+    import threading
+
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from deltaprop.engine import threads
+
+    before = blas_thread_counts()
+    if max((n for _, n in before), default=1) < 2:
+        pytest.skip("BLAS runs one thread here already")
+    limited, finish = threading.Event(), threading.Event()
+
+    def pool_thread():
+        threadpoolctl.ThreadpoolController().select(user_api="blas").limit(limits=before[0][1])
+        limited.set()
+        finish.wait(10)
+
+    keeper = threading.Thread(target=pool_thread)
+    keeper.start()
+    try:
+        limited.wait(10)
+        with threads.HeldLimit(threads._blas_controller(), 1):
+            assert all(n == 1 for _, n in blas_thread_counts())
+        assert blas_thread_counts() == before
+    finally:
+        finish.set()
+        keeper.join()
+
+
 def test_cpu_clock_sees_another_busy_process():
     import subprocess
     import sys

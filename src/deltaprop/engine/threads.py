@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -119,6 +120,71 @@ class _CpuClock:
         return max(others, 0.0) / (self._t - t)
 
 
+_held_lock = threading.Lock()
+_holders = 0  # runs holding a limit now
+_original: list[dict[str, Any]] = []  # each BLAS library's threads before the first of them
+
+
+def _set_blas_threads(controller: Any, threads: int, filepath: str | None = None) -> None:
+    """Set the BLAS libraries' thread counts (or the one at ``filepath``); call holding
+    ``_held_lock``.
+
+    threadpoolctl lets one Python thread at a time set OpenBLAS's process-wide count (the first
+    to set it, for as long as it lives) and silently ignores the others. A pool's long-lived
+    thread that once set a limit (a run in joblib's threading backend, scikit-learn's own
+    limiting) would so keep that control, and every later setting here, the restoring of the
+    user's count included, would be lost. So each setting takes the control and hands it back at
+    once; settings here are serialized by ``_held_lock`` instead.
+    """
+    selected = controller.select(user_api="blas", **({"filepath": filepath} if filepath else {}))
+    releases = [getattr(type(library), "clear_controlling_thread", None)
+                for library in selected.lib_controllers]  # None: a threadpoolctl without control
+    for release in filter(None, releases):
+        release(force=True)
+    selected.limit(limits=threads)
+    for release in filter(None, releases):
+        release()
+
+
+class HeldLimit:
+    """A BLAS thread limit held while a run trains (``limits`` None: held, not changed).
+
+    BLAS thread counts are process-wide (OpenBLAS keeps one count for all threads), so runs
+    training at once in threads of one process (joblib's threading backend, the playground's server)
+    share them: the first holder saves the counts, the last one restores them, and in between
+    the latest setting holds. Each run saving and restoring its own would interleave -- A saves
+    2 and sets 1, B saves A's 1, A restores 2, B restores 1 -- and leave the process at one
+    thread after both.
+    """
+
+    def __init__(self, controller: Any, limits: int | None) -> None:
+        self.controller, self.limits = controller, limits
+
+    def __enter__(self) -> HeldLimit:
+        global _holders, _original
+        with _held_lock:
+            if _holders == 0:
+                _original = self.controller.select(user_api="blas").info()
+            _holders += 1
+            if self.limits is not None:
+                _set_blas_threads(self.controller, self.limits)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        global _holders
+        with _held_lock:
+            _holders -= 1
+            if _holders == 0:
+                for library in _original:
+                    _set_blas_threads(self.controller, library["num_threads"], library["filepath"])
+
+    @staticmethod
+    def allowed() -> list[int]:
+        """The threads each BLAS library had before any run limited it (what the user allowed:
+        OPENBLAS_NUM_THREADS and the like); call while holding."""
+        return [library["num_threads"] for library in _original]
+
+
 class AdaptiveThreads(Callback):
     """The ``"auto"`` policy for a large network: all cores unless others keep a core busy.
 
@@ -129,22 +195,19 @@ class AdaptiveThreads(Callback):
         self.controller, self.max_threads = controller, max_threads
         self.threads = max_threads
         self.history: list[int] = []
+        self._held = HeldLimit(controller, None)
 
     def __enter__(self) -> AdaptiveThreads:
-        self._original = self.controller.select(user_api="blas").info()
-        # Never more threads than the user allowed (OPENBLAS_NUM_THREADS and the like).
-        allowed = [library["num_threads"] for library in self._original]
-        self.max_threads = self.threads = min([self.max_threads, *allowed])
+        self._held.__enter__()
+        # Never more threads than the user allowed.
+        self.max_threads = self.threads = min([self.max_threads, *HeldLimit.allowed()])
         self.clock = _CpuClock()
         time.sleep(PROBE_SECONDS)
         self._decide(self.clock.others_load())
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        for library in self._original:
-            self.controller.select(user_api="blas", filepath=library["filepath"]).limit(
-                limits=library["num_threads"]
-            )
+        self._held.__exit__(*exc)
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
         self._decide(self.clock.others_load())
@@ -155,7 +218,8 @@ class AdaptiveThreads(Callback):
                 self.threads = 1
             elif others < IDLE_CORES:
                 self.threads = self.max_threads
-        self.controller.select(user_api="blas").limit(limits=self.threads)
+        with _held_lock:
+            _set_blas_threads(self.controller, self.threads)
         self.history.append(self.threads)
 
 
@@ -179,9 +243,9 @@ def blas_threads_for(net: Any, batch_size: int, threads: int | str | None) -> An
         if controller is None:
             return contextlib.nullcontext()
         if planned_threads(net, batch_size, threads) == 1:
-            return controller.limit(limits=1, user_api="blas")
+            return HeldLimit(controller, 1)
         return AdaptiveThreads(controller, available_cores())
     n_threads = check_positive("threads", threads, integer=True)
     if controller is None:
         raise ImportError("threads=N needs threadpoolctl: pip install 'deltaprop[fast]'")
-    return controller.limit(limits=n_threads, user_api="blas")
+    return HeldLimit(controller, n_threads)
