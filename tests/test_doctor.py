@@ -15,7 +15,7 @@ import pytest
 import scipy.sparse
 
 import deltaprop as dp
-from deltaprop.doctor import Diagnosis, Finding, diagnose
+from deltaprop.doctor import Diagnosis, Finding, diagnose, thresholds
 from deltaprop.doctor.thresholds import DEAD_FRACTION, EXPLODING_RATIO, VANISHING_RATIO
 
 
@@ -103,7 +103,10 @@ def test_ten_times_the_rate_is_lr_too_high():
     net.fit(X, y, loss="cross_entropy", optimizer=dp.Adam(lr=0.1), epochs=10, batch_size=32)
     found = diagnose(net, X, y).find("lr_too_high")
     assert [(f.severity, f.layer) for f in found] == [("warning", None)]
-    assert found[0].evidence["rise"] > 0.3
+    # climbed back (rise) or swung (climb): which of the two a chaotic run at 10x the rate shows
+    # depends on the rounding of the machine's BLAS (seeds 0-7: all 8 flagged, 2 of them by rise)
+    evidence = found[0].evidence
+    assert evidence["rise"] > thresholds.RISE or evidence["climb"] > thresholds.CLIMB
     control = dp.MLP([64, 32, 10], seed=0)  # the same run at the healthy rate
     control.fit(X, y, loss="cross_entropy", optimizer=dp.Adam(lr=0.01), epochs=10, batch_size=32)
     assert diagnose(control, X, y).ok
