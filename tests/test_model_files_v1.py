@@ -41,16 +41,19 @@ def assert_equal_to_rounding(actual, expected, dtype) -> None:
 
 
 def assert_same_printout(printed: str, expected: str, dtype) -> None:
-    """The same lines, numbers equal to the rounding of ``dtype``, every other text exactly."""
-    printed_lines, expected_lines = printed.splitlines(), expected.splitlines()
-    assert len(printed_lines) == len(expected_lines)
-    for line, want in zip(printed_lines, expected_lines):
-        try:
-            value, wanted = float(line), float(want)
-        except ValueError:
-            assert line == want
-        else:
-            assert_equal_to_rounding(value, wanted, dtype)
+    """The same lines of the same comma-separated fields, numbers equal to the rounding of
+    ``dtype``, every other field (labels, the header) exactly."""
+    printed_fields = [line.split(",") for line in printed.splitlines()]
+    expected_fields = [line.split(",") for line in expected.splitlines()]
+    assert [len(line) for line in printed_fields] == [len(line) for line in expected_fields]
+    for line, want in zip(printed_fields, expected_fields):
+        for field, wanted in zip(line, want):
+            try:
+                value, wanted_value = float(field), float(wanted)
+            except ValueError:
+                assert field == wanted
+            else:
+                assert_equal_to_rounding(value, wanted_value, dtype)
 
 
 def test_the_fixtures_are_format_1():
