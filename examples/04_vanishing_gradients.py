@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print("ratio 1/9: median over the epochs of |grad layer 1| / |grad layer 9| "
           "(1 = every layer learns at the same pace)")
     results["quoted"] = write_quoted(out, "04", {
-        "sigmoid": sci(results["sigmoid"]["ratio"]), "relu_he": f"{results['relu_he']['ratio']:.2g}",
-        "sigmoid_bn": f"{results['sigmoid_bn']['ratio']:.2g}"})
+        "sigmoid": sci(results["sigmoid"]["ratio"]), "relu_he": f"{results['relu_he']['ratio']:#.2g}",
+        "sigmoid_bn": f"{results['sigmoid_bn']['ratio']:#.2g}"})
     return results
 
 

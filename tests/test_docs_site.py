@@ -168,13 +168,24 @@ def test_lesson_markers_are_read_rendered_and_compared() -> None:
     assert lessons.quoted_in_text(page) == {2: {"mse_1": "7.5e-2", "mse_32": "6.2e-6"}, 3: {}}
     assert "MSE 7.5e-2 and 6.2e-6." in lessons.render(page)
     assert lessons.differences(2, {"mse_1": "7.5e-2"}, {"mse_1": "7.5e-2"}) == []
-    assert lessons.differences(2, {"mse_32": "6.2e-6", "gone": "1"}, {"mse_32": "7.7e-6", "new": "2"}) == [
+    assert lessons.differences(2, {"mse_32": "6.2e-6", "gone": "1"}, {"mse_32": "4.6e-5", "new": "2"}) == [
         "lesson 2: the run does not report 'gone'",
         "lesson 2: the text does not quote 'new' = 2",
-        "lesson 2: the text says mse_32 = 6.2e-6, the run gives 7.7e-6",
+        "lesson 2: the text says mse_32 = 6.2e-6, the run gives 4.6e-5 (more than 3x apart)",
     ]
+    runs = {2: {"mse_1": "7.4e-2"}}  # what another machine's full run gave
+    assert "MSE 7.4e-2 and 6.2e-6." in lessons.render(page, runs)  # the run's value, else the text's
     with pytest.raises(ValueError, match="mse_1 more than once"):
         lessons.quoted_in_text("## Lesson 2: x\n{{mse_1 = 1}} {{mse_1 = 2}}\n")
+
+
+@pytest.mark.parametrize("in_text, in_run, same", [
+    ("6.2e-6", "7.7e-6", True), ("1.1", "1.0", True), ("1.5e-8", "3.4e-8", True),
+    ("0.045", "0.13", True), ("0.045", "0.14", False), ("4.6e-5", "2.4e-6", False),
+    ("0", "0", True), ("0", "1e-300", False), ("0.5", "-0.5", False), ("1e-3", "1e-2", False),
+    ("yes", "yes", True), ("yes", "no", False)])
+def test_a_run_agrees_with_the_text_within_the_machines_spread(in_text, in_run, same) -> None:
+    assert load_tool("docsite_lessons").agree(in_text, in_run) is same
 
 
 def test_lesson_figures_file_must_hold_strings(tmp_path: Path) -> None:
@@ -244,4 +255,5 @@ def test_notes_to_code_puts_each_equation_above_its_linked_code(site: Path) -> N
 
 def test_lessons_page_shows_the_values_not_the_markers(site: Path) -> None:
     html = (site / "lessons" / "index.html").read_text(encoding="utf-8")
-    assert "{{" not in html and "6.2e-6" in html
+    run = load_tool("docsite_lessons").run_figures(ROOT / "docs" / "img", 2)  # after the lessons ran
+    assert "{{" not in html and (run["mse_32"] if run else "1.4e-8") in html

@@ -1,13 +1,14 @@
 """The numbers the lessons page quotes, checked against the lessons' own runs.
 
 In ``docs/lessons.md`` each number a lesson's text quotes from its run is written as a marker,
-``{{mse_32 = 6.2e-6}}``: the figure's name and the value as the text shows it. Each lesson
-script (``examples/0N_*.py``) writes the same names with the values of its run, formatted the
-same way, to ``0N_quoted.json`` in its ``--out`` folder. The docs build (``hooks.py``) shows
-the values and, when the JSON is there (``.ci/run`` runs the lessons in full into ``docs/img``
-before the strict build), warns on every difference, which fails ``mkdocs build --strict``.
-The lessons' tests check in fast mode that each script quotes exactly the names its section
-uses.
+``{{mse_32 = 6.2e-6}}``: the figure's name and the value the text was written with. Each
+lesson script (``examples/0N_*.py``) writes the same names with the values of its run, formatted
+the same way, to ``0N_quoted.json`` in its ``--out`` folder. When the JSON is there (``.ci/run``
+runs the lessons in full into ``docs/img`` before the strict build), the docs build
+(``hooks.py``) shows the run's values, the same run that drew the page's pictures, and warns,
+which fails ``mkdocs build --strict``, where the names differ or a value is not within
+``SPREAD`` of the text's; without it, the text's values. The lessons' tests check in fast mode
+that each script quotes exactly the names its section uses.
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ from pathlib import Path
 
 MARKER = re.compile(r"\{\{\s*([a-z][a-z0-9_]*)\s*=\s*([^{}]+?)\s*\}\}")
 LESSON_HEADING = re.compile(r"^## Lesson (\d+):", re.MULTILINE)
+# How far a full run's figure may sit from the text's, as a factor either way. Training is
+# chaotic and OpenBLAS's kernels for different CPUs round differently, so the same script gives
+# other figures on another machine: measured, lesson 4's 1.1 against 1.0, lesson 5's 0.045
+# against 0.046 and lesson 2's error with 8 units 1.5e-8 against 3.4e-8 (L-BFGS; under Adam,
+# 4.6e-5 against 2.4e-6, which is why lesson 2 trains with L-BFGS). A lesson changed so that
+# its point no longer holds moves its figures by far more. Zero stays exactly zero.
+SPREAD = 3.0
 
 
 def sections(markdown: str) -> dict[int, str]:
@@ -39,9 +47,29 @@ def quoted_in_text(markdown: str) -> dict[int, dict[str, str]]:
     return quoted
 
 
-def render(markdown: str) -> str:
-    """The page as readers see it: each marker replaced by its value."""
-    return MARKER.sub(lambda m: m.group(2), markdown)
+def render(markdown: str, runs: dict[int, dict[str, str]] | None = None) -> str:
+    """The page as readers see it: each marker replaced by the value of its lesson's run in
+    ``runs`` (lesson -> name -> value), or, without one, by the text's value."""
+    headings = [(m.start(), int(m.group(1))) for m in LESSON_HEADING.finditer(markdown)]
+
+    def value(marker: re.Match[str]) -> str:
+        lessons = [lesson for start, lesson in headings if start < marker.start()]
+        figures = (runs or {}).get(lessons[-1], {}) if lessons else {}
+        return figures.get(marker.group(1), marker.group(2))
+
+    return MARKER.sub(value, markdown)
+
+
+def agree(in_text: str, in_run: str) -> bool:
+    """Whether a run's figure is the text's, up to ``SPREAD`` (numbers) or exactly (other text,
+    and zero)."""
+    try:
+        text_value, run_value = float(in_text), float(in_run)
+    except ValueError:
+        return in_text == in_run
+    if text_value == 0 or run_value == 0 or (text_value > 0) != (run_value > 0):
+        return text_value == run_value
+    return max(text_value / run_value, run_value / text_value) <= SPREAD
 
 
 def differences(lesson: int, in_text: dict[str, str], in_run: dict[str, str]) -> list[str]:
@@ -50,8 +78,9 @@ def differences(lesson: int, in_text: dict[str, str], in_run: dict[str, str]) ->
                 for name in in_text.keys() - in_run.keys()]
     problems += [f"lesson {lesson}: the text does not quote {name!r} = {in_run[name]}"
                  for name in in_run.keys() - in_text.keys()]
-    problems += [f"lesson {lesson}: the text says {name} = {in_text[name]}, the run gives {in_run[name]}"
-                 for name in sorted(in_text.keys() & in_run.keys()) if in_text[name] != in_run[name]]
+    problems += [f"lesson {lesson}: the text says {name} = {in_text[name]}, the run gives {in_run[name]} "
+                 f"(more than {SPREAD:g}x apart)"
+                 for name in sorted(in_text.keys() & in_run.keys()) if not agree(in_text[name], in_run[name])]
     return sorted(problems)
 
 

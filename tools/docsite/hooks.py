@@ -3,7 +3,7 @@
 - The maths extension (``docsite_math``) is added to the Markdown of every page and docstring.
 - Code is highlighted at build time by Pygments (``pymdownx.highlight``); its style sheet is
   generated here into ``css/pygments.css``, so the site loads nothing from another host.
-- The numbers ``lessons.md`` quotes are checked against the lessons' runs (``docsite_lessons``).
+- ``lessons.md`` shows the numbers of the lessons' runs, checked against its text (``docsite_lessons``).
 - The lesson and playground pictures under ``img/`` are made by ``.ci/run`` (the lessons and the
   browser tests) and are not committed. In a clean checkout outside CI a missing picture is
   replaced by a small grey placeholder, so ``mkdocs build --strict`` still checks everything
@@ -56,15 +56,17 @@ def on_page_markdown(markdown: str, *, page: Page, config: MkDocsConfig, files: 
     if page.file.src_uri != "lessons.md":
         return markdown
     folder = Path(config.docs_dir) / "img"
+    runs = {}
     for lesson, in_text in docsite_lessons.quoted_in_text(markdown).items():
         in_run = docsite_lessons.run_figures(folder, lesson)
         if in_run is None:
             report = LOG.warning if os.environ.get("CI") else LOG.info
             report("docsite: lesson %d has not run into %s; its quoted numbers are unchecked", lesson, folder)
             continue
+        runs[lesson] = in_run
         for problem in docsite_lessons.differences(lesson, in_text, in_run):
             LOG.warning("docsite: lessons.md: %s", problem)
-    return docsite_lessons.render(markdown)
+    return docsite_lessons.render(markdown, runs)
 
 
 def missing_images(files: Files, config: MkDocsConfig) -> set[str]:
