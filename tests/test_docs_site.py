@@ -197,7 +197,10 @@ def test_lesson_figures_file_must_hold_strings(tmp_path: Path) -> None:
 
 
 def test_every_lesson_section_quotes_its_run() -> None:
-    quoted = load_tool("docsite_lessons").quoted_in_text((ROOT / "docs" / "lessons.md").read_text())
+    lessons = load_tool("docsite_lessons")
+    page = (ROOT / "docs" / "lessons.md").read_text()
+    assert f"more than {lessons.SPREAD:g}x away" in page  # the page states the check the build makes
+    quoted = lessons.quoted_in_text(page)
     assert sorted(quoted) == list(range(1, 10))
     assert all(quoted.values())  # no lesson quotes a number unchecked
     assert quoted[2]["mse_32"] and "mse_8" in quoted[2]  # lesson 2 states both sides of its claim

@@ -56,7 +56,7 @@ def on_page_markdown(markdown: str, *, page: Page, config: MkDocsConfig, files: 
     if page.file.src_uri != "lessons.md":
         return markdown
     folder = Path(config.docs_dir) / "img"
-    runs = {}
+    runs: dict[int, dict[str, str]] = {}  # lesson -> its full run's figures
     for lesson, in_text in docsite_lessons.quoted_in_text(markdown).items():
         in_run = docsite_lessons.run_figures(folder, lesson)
         if in_run is None:
